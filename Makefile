@@ -1,0 +1,33 @@
+# medallion: PGXS build.  The install script sql/medallion--0.1.0.sql is
+# assembled from sql/parts/*.sql (one part per concept) so that each part can
+# be read and reviewed on its own.
+EXTENSION  = medallion
+EXTVERSION = 0.1.0
+MODULE_big = medallion
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+
+PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags libcurl expat zlib)
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = $(shell pkg-config --libs libcurl expat zlib) -lcrypto
+
+REGRESS_FILES = $(sort $(wildcard test/sql/*.sql))
+REGRESS = $(patsubst test/sql/%.sql,%,$(REGRESS_FILES))
+REGRESS_OPTS = --inputdir=test --temp-config=test/medallion.conf
+EXTRA_CLEAN = tmp_check results log regression.diffs regression.out sql/$(EXTENSION)--$(EXTVERSION).sql
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/parts/*.sql))
+	cat $^ > $@
+
+.PHONY: test demo bench
+test:
+	bash test/run-all.sh
+demo:
+	bash scripts/demo.sh
+bench:
+	bash bench/run.sh

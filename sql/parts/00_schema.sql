@@ -1,0 +1,215 @@
+/*
+ * medallion install script.
+ *
+ * Assembled by the Makefile from the files of sql/parts; this first part creates
+ * the configuration tables, the ledger and the event log, and the public
+ * views over them.  Internal statements are schema-qualified so that no
+ * search_path can redirect them.
+ */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION medallion" to load this file. \quit
+
+GRANT USAGE ON SCHEMA medallion TO PUBLIC;
+
+/*
+ * Pipelines.  The owner is the role that created the pipeline; every flow
+ * of it runs with that role's privileges and the search_path in force at
+ * creation (search_path below).
+ */
+CREATE TABLE medallion.pipeline (
+	pipeline_id serial PRIMARY KEY,
+	pipeline_name text NOT NULL UNIQUE,
+	owner regrole NOT NULL,
+	mode text NOT NULL CHECK (mode IN ('triggered', 'continuous')),
+	trigger_interval interval NOT NULL,
+	search_path text NOT NULL,
+	state text NOT NULL DEFAULT 'idle'
+		CHECK (state IN ('idle', 'running', 'stopped', 'failed')),
+	last_update_id bigint,
+	last_update_start timestamptz,
+	last_update_end timestamptz,
+	last_error text,
+	consecutive_failures integer NOT NULL DEFAULT 0,
+	next_attempt_at timestamptz,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+/*
+ * Flows.  A flow is named after its target table; flows of a pipeline run
+ * in flow_id order, which is a topological order because a flow's source
+ * must exist when the flow is created.
+ */
+CREATE TABLE medallion.flow (
+	flow_id serial PRIMARY KEY,
+	pipeline_id integer NOT NULL
+		REFERENCES medallion.pipeline ON DELETE CASCADE,
+	flow_name text NOT NULL UNIQUE,
+	flow_type text NOT NULL
+		CHECK (flow_type IN ('bronze', 'silver', 'auto_cdc', 'aggregate', 'matview')),
+	target_table regclass NOT NULL,
+	source_table regclass,
+	source text,
+	definition jsonb NOT NULL DEFAULT '{}',
+	watermark bigint NOT NULL DEFAULT 0,
+	flow_state jsonb NOT NULL DEFAULT '{}',
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX ON medallion.flow (pipeline_id);
+
+/* Silver expectations (see add_expectation). */
+CREATE TABLE medallion.expectation (
+	flow_id integer NOT NULL REFERENCES medallion.flow ON DELETE CASCADE,
+	expectation_name text NOT NULL,
+	condition text NOT NULL,
+	on_violation text NOT NULL CHECK (on_violation IN ('warn', 'drop', 'fail')),
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (flow_id, expectation_name)
+);
+
+/*
+ * The bronze ledger: one row per object version ingested (or recorded as
+ * failed or skipped).  An object's row here commits in the same transaction
+ * as its rows in the bronze table.
+ */
+CREATE TABLE medallion.ingested_file (
+	flow_id integer NOT NULL REFERENCES medallion.flow ON DELETE CASCADE,
+	path text NOT NULL,
+	etag text NOT NULL,
+	size bigint NOT NULL,
+	last_modified timestamptz,
+	row_count bigint NOT NULL DEFAULT 0,
+	rescued_count bigint NOT NULL DEFAULT 0,
+	ingested_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	status text NOT NULL DEFAULT 'ingested'
+		CHECK (status IN ('ingested', 'failed', 'skipped')),
+	error text,
+	PRIMARY KEY (flow_id, path, etag)
+);
+
+/* Credentials for S3.  Never readable by ordinary roles. */
+CREATE TABLE medallion.secret (
+	secret_name text PRIMARY KEY,
+	owner regrole NOT NULL,
+	access_key_id text NOT NULL,
+	secret_access_key text NOT NULL,
+	session_token text,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON medallion.secret FROM PUBLIC;
+
+/* The event log of every update. */
+CREATE TABLE medallion.event (
+	id bigserial PRIMARY KEY,
+	ts timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	pipeline_id integer,
+	pipeline_name text,
+	owner regrole,
+	update_id bigint,
+	flow_name text,
+	event_type text NOT NULL,
+	level text NOT NULL,
+	message text,
+	details jsonb
+);
+CREATE INDEX ON medallion.event (pipeline_name, id);
+REVOKE ALL ON medallion.event FROM PUBLIC;
+
+CREATE SEQUENCE medallion.update_id_seq;
+
+/*
+ * Definitions and the ledger are dumped with the database, so that a
+ * restored database resumes where it was.  Secrets are deliberately not
+ * dumped: re-create them after a restore.  The event log is not dumped.
+ */
+SELECT pg_catalog.pg_extension_config_dump('medallion.pipeline', '');
+SELECT pg_catalog.pg_extension_config_dump('medallion.pipeline_pipeline_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('medallion.flow', '');
+SELECT pg_catalog.pg_extension_config_dump('medallion.flow_flow_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('medallion.expectation', '');
+SELECT pg_catalog.pg_extension_config_dump('medallion.ingested_file', '');
+
+GRANT SELECT ON medallion.pipeline, medallion.flow, medallion.expectation,
+	medallion.ingested_file TO PUBLIC;
+
+/* Public views: each role sees the pipelines of the roles it belongs to. */
+CREATE VIEW medallion.pipelines AS
+SELECT p.pipeline_name,
+	   p.owner,
+	   p.mode,
+	   p.trigger_interval,
+	   p.state,
+	   p.last_update_start,
+	   p.last_update_end,
+	   p.last_error,
+	   p.last_update_id,
+	   p.last_update_end - p.last_update_start AS last_update_duration,
+	   p.consecutive_failures,
+	   p.next_attempt_at,
+	   (SELECT pg_catalog.count(*) FROM medallion.flow f
+		 WHERE f.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) AS flow_count,
+	   p.created_at
+  FROM medallion.pipeline p
+ WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+
+CREATE VIEW medallion.flows AS
+SELECT p.pipeline_name,
+	   f.flow_name,
+	   f.flow_type,
+	   f.source,
+	   f.target_table,
+	   f.definition,
+	   f.watermark,
+	   f.flow_state,
+	   f.created_at
+  FROM medallion.flow f
+  JOIN medallion.pipeline p USING (pipeline_id)
+ WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+
+CREATE VIEW medallion.ingested_files AS
+SELECT p.pipeline_name,
+	   f.flow_name,
+	   i.path,
+	   i.etag,
+	   i.size,
+	   i.last_modified,
+	   i.row_count,
+	   i.rescued_count,
+	   i.ingested_at,
+	   i.status,
+	   i.error
+  FROM medallion.ingested_file i
+  JOIN medallion.flow f USING (flow_id)
+  JOIN medallion.pipeline p USING (pipeline_id)
+ WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+
+CREATE VIEW medallion.event_log AS
+SELECT e.id,
+	   e.ts,
+	   e.pipeline_name,
+	   e.flow_name,
+	   e.event_type,
+	   e.level,
+	   e.message,
+	   e.details,
+	   e.update_id
+  FROM medallion.event e
+ WHERE e.owner IS NULL AND pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')
+	OR e.owner IS NOT NULL AND pg_catalog.pg_has_role(e.owner, 'USAGE');
+
+CREATE VIEW medallion.secrets AS
+SELECT s.secret_name,
+	   s.owner,
+	   s.session_token IS NOT NULL AS has_session_token,
+	   s.created_at
+  FROM medallion.secret s
+ WHERE pg_catalog.pg_has_role(s.owner, 'USAGE');
+
+GRANT SELECT ON medallion.pipelines, medallion.flows, medallion.ingested_files,
+	medallion.event_log, medallion.secrets TO PUBLIC;
+
+COMMENT ON VIEW medallion.pipelines IS 'Pipelines visible to the current role, with their state and last update';
+COMMENT ON VIEW medallion.flows IS 'Flows of the pipelines visible to the current role';
+COMMENT ON VIEW medallion.ingested_files IS 'Bronze ledger: every S3 object version ingested, failed or skipped';
+COMMENT ON VIEW medallion.event_log IS 'Events of every pipeline update: start, per-flow progress, end, errors, retries';
+COMMENT ON VIEW medallion.secrets IS 'Names of the S3 secrets visible to the current role (never their key material)';

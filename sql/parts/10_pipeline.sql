@@ -1,0 +1,58 @@
+/*
+ * Credentials and pipelines.
+ */
+
+CREATE FUNCTION medallion.create_secret(secret_name text, access_key_id text,
+										secret_access_key text,
+										session_token text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_secret'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_secret(text, text, text, text) IS
+'Store S3 credentials under a name; usable only by the creating role and superusers';
+
+CREATE FUNCTION medallion.drop_secret(secret_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_drop_secret'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION medallion.drop_secret(text) IS 'Remove stored S3 credentials';
+
+CREATE FUNCTION medallion.create_pipeline(pipeline_name text,
+										  mode text DEFAULT 'triggered',
+										  trigger_interval interval DEFAULT '1 second')
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_pipeline(text, text, interval) IS
+'Create a pipeline owned by the current role: triggered (run_pipeline) or continuous (background workers)';
+
+CREATE FUNCTION medallion.drop_pipeline(pipeline_name text,
+										drop_tables boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_drop_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.drop_pipeline(text, boolean) IS
+'Drop a pipeline, its flows and ledger; with drop_tables, its tables too';
+
+CREATE FUNCTION medallion.run_pipeline(pipeline_name text,
+									   full_refresh boolean DEFAULT false)
+RETURNS TABLE (flow_name text, flow_type text, rows_read bigint,
+			   rows_written bigint, rows_dropped bigint, duration interval)
+AS 'MODULE_PATHNAME', 'medallion_run_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.run_pipeline(text, boolean) IS
+'Run one update of a pipeline now: every flow once, upstream first';
+
+CREATE FUNCTION medallion.start_pipeline(pipeline_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_start_pipeline'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION medallion.start_pipeline(text) IS
+'Let the background workers run a continuous pipeline (also clears a failed state)';
+
+CREATE FUNCTION medallion.stop_pipeline(pipeline_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_stop_pipeline'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION medallion.stop_pipeline(text) IS
+'Stop running a continuous pipeline until start_pipeline';

@@ -1,0 +1,204 @@
+/*-------------------------------------------------------------------------
+ *
+ * bulk_insert.c
+ *	  Inserting many rows into one table the way COPY FROM does: slots
+ *	  buffered and written with table_multi_insert, then index entries.
+ *
+ * Used by bronze ingestion and by silver flows, where inserting row by row
+ * through SPI would cost several times more than COPY.  Constraints are
+ * checked; row-level security and triggers are not supported on pipeline
+ * tables and are refused when present, so that nothing is bypassed
+ * silently.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+
+#include "bulk_insert.h"
+#include "flow.h"
+
+/* flush after this many rows or this many bytes of row data */
+#define BULK_INSERT_MAX_ROWS	1000
+#define BULK_INSERT_MAX_BYTES	(4 * 1024 * 1024)
+
+struct BulkInserter
+{
+	Relation	relation;
+	EState	   *estate;
+	ResultRelInfo *result_relation;
+	BulkInsertState bulk_state;
+	CommandId	command_id;
+	TupleTableSlot *slots[BULK_INSERT_MAX_ROWS];
+	int			buffered_rows;
+	Size		buffered_bytes;
+	int64		inserted_rows;
+	bool		fill_row_id;
+	Oid			row_id_sequence;
+};
+
+BulkInserter *
+BulkInsertBegin(Oid relid, bool fill_row_id)
+{
+	BulkInserter *inserter = palloc0(sizeof(BulkInserter));
+	Relation	relation;
+	AclResult	acl;
+
+	relation = table_open(relid, RowExclusiveLock);
+	if (relation->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table",
+						RelationGetRelationName(relation))));
+	acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(relation));
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row-level security is not supported on pipeline table \"%s\"",
+						RelationGetRelationName(relation))));
+	if (relation->trigdesc != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("triggers are not supported on pipeline table \"%s\"",
+						RelationGetRelationName(relation)),
+				 errhint("Read the table from a flow or a materialized view instead.")));
+
+	inserter->relation = relation;
+	inserter->fill_row_id = fill_row_id;
+	if (fill_row_id)
+		inserter->row_id_sequence = FlowRowIdSequence(relid);
+
+	inserter->estate = CreateExecutorState();
+	inserter->result_relation = makeNode(ResultRelInfo);
+	InitResultRelInfo(inserter->result_relation, relation, 0, NULL, 0);
+	ExecOpenIndices(inserter->result_relation, false);
+	inserter->bulk_state = GetBulkInsertState();
+	inserter->command_id = GetCurrentCommandId(true);
+	return inserter;
+}
+
+Relation
+BulkInsertRelation(BulkInserter *inserter)
+{
+	return inserter->relation;
+}
+
+static void
+bulk_insert_flush(BulkInserter *inserter)
+{
+	int			index;
+	EState	   *estate = inserter->estate;
+
+	if (inserter->buffered_rows == 0)
+		return;
+
+	table_multi_insert(inserter->relation, inserter->slots,
+					   inserter->buffered_rows, inserter->command_id, 0,
+					   inserter->bulk_state);
+	for (index = 0; index < inserter->buffered_rows; index++)
+	{
+		TupleTableSlot *slot = inserter->slots[index];
+
+		if (inserter->result_relation->ri_NumIndices > 0)
+		{
+			List	   *recheck;
+
+			recheck = ExecInsertIndexTuples(inserter->result_relation, slot,
+											estate, false, false, NULL, NIL);
+			list_free(recheck);
+		}
+		ExecClearTuple(slot);
+	}
+	ResetPerTupleExprContext(estate);
+	inserter->inserted_rows += inserter->buffered_rows;
+	inserter->buffered_rows = 0;
+	inserter->buffered_bytes = 0;
+}
+
+int64
+BulkInsertRow(BulkInserter *inserter, Datum *values, bool *nulls)
+{
+	TupleDesc	descriptor = RelationGetDescr(inserter->relation);
+	TupleTableSlot *slot;
+	int			column;
+	int64		row_id = 0;
+
+	slot = inserter->slots[inserter->buffered_rows];
+	if (slot == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(inserter->estate->es_query_cxt);
+
+		slot = MakeSingleTupleTableSlot(descriptor,
+										table_slot_callbacks(inserter->relation));
+		inserter->slots[inserter->buffered_rows] = slot;
+		MemoryContextSwitchTo(old);
+	}
+
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, values, sizeof(Datum) * descriptor->natts);
+	memcpy(slot->tts_isnull, nulls, sizeof(bool) * descriptor->natts);
+	if (inserter->fill_row_id)
+	{
+		row_id = nextval_internal(inserter->row_id_sequence, false);
+		slot->tts_values[0] = Int64GetDatum(row_id);
+		slot->tts_isnull[0] = false;
+	}
+	ExecStoreVirtualTuple(slot);
+
+	/* copy the values into the slot, so the caller may free its own */
+	ExecMaterializeSlot(slot);
+
+	for (column = 0; column < descriptor->natts; column++)
+	{
+		Form_pg_attribute attribute = TupleDescAttr(descriptor, column);
+
+		if (!slot->tts_isnull[column] && attribute->attlen == -1)
+			inserter->buffered_bytes +=
+				VARSIZE_ANY(DatumGetPointer(slot->tts_values[column]));
+	}
+
+	if (descriptor->constr != NULL)
+		ExecConstraints(inserter->result_relation, slot, inserter->estate);
+
+	inserter->buffered_rows++;
+	if (inserter->buffered_rows >= BULK_INSERT_MAX_ROWS ||
+		inserter->buffered_bytes >= BULK_INSERT_MAX_BYTES)
+		bulk_insert_flush(inserter);
+	return row_id;
+}
+
+int64
+BulkInsertEnd(BulkInserter *inserter)
+{
+	int			index;
+	int64		inserted;
+
+	bulk_insert_flush(inserter);
+	for (index = 0; index < BULK_INSERT_MAX_ROWS; index++)
+		if (inserter->slots[index] != NULL)
+			ExecDropSingleTupleTableSlot(inserter->slots[index]);
+	ExecCloseIndices(inserter->result_relation);
+	FreeBulkInsertState(inserter->bulk_state);
+	table_finish_bulk_insert(inserter->relation, 0);
+	FreeExecutorState(inserter->estate);
+	table_close(inserter->relation, NoLock);
+	inserted = inserter->inserted_rows;
+	pfree(inserter);
+	return inserted;
+}

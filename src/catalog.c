@@ -1,0 +1,461 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Reading and writing medallion's configuration tables and event log.
+ *
+ * Every statement here is fixed, schema-qualified and parameterised, and
+ * runs as the extension owner so that callers need no privileges on the
+ * tables themselves.  Callers decide who may do what (for example with
+ * CatalogCheckPipelineOwner) before they call in.  Each function connects
+ * to SPI itself and copies its results into the caller's memory context.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "catalog.h"
+#include "flow.h"
+#include "spi_util.h"
+
+#define PIPELINE_COLUMNS \
+	"pipeline_id, pipeline_name, owner::oid, mode, " \
+	"(pg_catalog.date_part('epoch', trigger_interval) * 1000)::bigint, " \
+	"search_path, state, consecutive_failures"
+
+#define FLOW_COLUMNS \
+	"flow_id, pipeline_id, flow_name, flow_type, target_table::oid, " \
+	"source_table::oid, source, definition, watermark, flow_state"
+
+static PipelineDesc *
+pipeline_from_row(uint64 row)
+{
+	PipelineDesc *pipeline = palloc0(sizeof(PipelineDesc));
+	bool		isnull;
+
+	pipeline->pipeline_id = (int32) SpiGetInt64(row, 1, NULL);
+	pipeline->pipeline_name = SpiGetText(row, 2);
+	pipeline->owner = DatumGetObjectId(SpiGetDatum(row, 3, &isnull));
+	pipeline->mode = SpiGetText(row, 4);
+	pipeline->trigger_interval_ms = SpiGetInt64(row, 5, NULL);
+	pipeline->search_path = SpiGetText(row, 6);
+	pipeline->state = SpiGetText(row, 7);
+	pipeline->consecutive_failures = (int32) SpiGetInt64(row, 8, NULL);
+	return pipeline;
+}
+
+static Jsonb *
+copy_jsonb_column(uint64 row, int attnum)
+{
+	bool		isnull;
+	Datum		value = SpiGetDatum(row, attnum, &isnull);
+
+	if (isnull)
+		return NULL;
+	return DatumGetJsonbPCopy(value);
+}
+
+static FlowDesc *
+flow_from_row(uint64 row)
+{
+	FlowDesc   *flow = palloc0(sizeof(FlowDesc));
+	bool		isnull;
+	Datum		value;
+
+	flow->flow_id = (int32) SpiGetInt64(row, 1, NULL);
+	flow->pipeline_id = (int32) SpiGetInt64(row, 2, NULL);
+	flow->flow_name = SpiGetText(row, 3);
+	flow->flow_type = SpiGetText(row, 4);
+	flow->target_relid = DatumGetObjectId(SpiGetDatum(row, 5, &isnull));
+	value = SpiGetDatum(row, 6, &isnull);
+	flow->source_relid = isnull ? InvalidOid : DatumGetObjectId(value);
+	flow->source = SpiGetText(row, 7);
+	flow->definition = copy_jsonb_column(row, 8);
+	flow->watermark = SpiGetInt64(row, 9, NULL);
+	flow->flow_state = copy_jsonb_column(row, 10);
+	return flow;
+}
+
+/*
+ * Run a catalog query and turn its rows into structs allocated in the
+ * caller's memory context.
+ */
+static List *
+catalog_query(const char *sql, int nargs, Oid *types, Datum *values,
+			  void *(*from_row) (uint64 row))
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	MemoryContext spi_context;
+	List	   *result = NIL;
+	uint64		row;
+
+	SPI_connect();
+	SpiExecuteAsExtensionOwner(sql, nargs, types, values, NULL, SPI_OK_SELECT);
+	spi_context = MemoryContextSwitchTo(caller_context);
+	for (row = 0; row < SPI_processed; row++)
+		result = lappend(result, from_row(row));
+	MemoryContextSwitchTo(spi_context);
+	SPI_finish();
+	return result;
+}
+
+static void *
+pipeline_row(uint64 row)
+{
+	return pipeline_from_row(row);
+}
+
+static void *
+flow_row(uint64 row)
+{
+	return flow_from_row(row);
+}
+
+PipelineDesc *
+CatalogGetPipeline(const char *pipeline_name, bool missing_ok)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	List	   *rows;
+
+	if (pipeline_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pipeline name must not be null")));
+
+	values[0] = CStringGetTextDatum(pipeline_name);
+	rows = catalog_query("SELECT " PIPELINE_COLUMNS
+						 " FROM medallion.pipeline"
+						 " WHERE pipeline_name OPERATOR(pg_catalog.=) $1",
+						 1, types, values, pipeline_row);
+	if (rows == NIL)
+	{
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline \"%s\" does not exist", pipeline_name),
+				 errhint("Pipelines are listed in medallion.pipelines.")));
+	}
+	return linitial(rows);
+}
+
+PipelineDesc *
+CatalogGetPipelineById(int32 pipeline_id, bool missing_ok)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	List	   *rows;
+
+	values[0] = Int32GetDatum(pipeline_id);
+	rows = catalog_query("SELECT " PIPELINE_COLUMNS
+						 " FROM medallion.pipeline"
+						 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
+						 1, types, values, pipeline_row);
+	if (rows == NIL)
+	{
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline with id %d does not exist", pipeline_id)));
+	}
+	return linitial(rows);
+}
+
+List *
+CatalogGetFlows(int32 pipeline_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+
+	values[0] = Int32GetDatum(pipeline_id);
+	return catalog_query("SELECT " FLOW_COLUMNS
+						 " FROM medallion.flow"
+						 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+						 " ORDER BY flow_id",
+						 1, types, values, flow_row);
+}
+
+FlowDesc *
+CatalogGetFlowByTarget(Oid target_relid, bool missing_ok)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1];
+	List	   *rows;
+
+	values[0] = ObjectIdGetDatum(target_relid);
+	rows = catalog_query("SELECT " FLOW_COLUMNS
+						 " FROM medallion.flow"
+						 " WHERE target_table::oid OPERATOR(pg_catalog.=) $1",
+						 1, types, values, flow_row);
+	if (rows == NIL)
+	{
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table \"%s\" is not the target of a medallion flow",
+						CatalogQualifiedRelationName(target_relid))));
+	}
+	return linitial(rows);
+}
+
+FlowDesc *
+CatalogGetFlowById(int32 flow_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	List	   *rows;
+
+	values[0] = Int32GetDatum(flow_id);
+	rows = catalog_query("SELECT " FLOW_COLUMNS
+						 " FROM medallion.flow"
+						 " WHERE flow_id OPERATOR(pg_catalog.=) $1",
+						 1, types, values, flow_row);
+	if (rows == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow with id %d does not exist", flow_id)));
+	return linitial(rows);
+}
+
+void
+CatalogCheckPipelineOwner(PipelineDesc *pipeline)
+{
+	if (!has_privs_of_role(GetUserId(), pipeline->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of pipeline \"%s\"",
+						pipeline->pipeline_name)));
+}
+
+char *
+CatalogQualifiedRelationName(Oid relid)
+{
+	char	   *relation_name = get_rel_name(relid);
+
+	if (relation_name == NULL)
+		return psprintf("(dropped table %u)", relid);
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  relation_name);
+}
+
+int32
+CatalogCreateFlow(PipelineDesc *pipeline, const char *flow_type,
+				  Oid target_relid, Oid source_relid, const char *source,
+				  Jsonb *definition)
+{
+	Oid			types[7] = {INT4OID, TEXTOID, TEXTOID, OIDOID, OIDOID,
+	TEXTOID, JSONBOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	List	   *flows = CatalogGetFlows(pipeline->pipeline_id);
+	int32		flow_id;
+
+	if (list_length(flows) >= MEDALLION_MAX_FLOWS_PER_PIPELINE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("pipeline \"%s\" already has %d flows",
+						pipeline->pipeline_name,
+						MEDALLION_MAX_FLOWS_PER_PIPELINE),
+				 errhint("Split the work into several pipelines.")));
+
+	if (OidIsValid(source_relid))
+	{
+		FlowDesc   *source_flow = CatalogGetFlowByTarget(source_relid, true);
+
+		if (source_flow != NULL && source_flow->pipeline_id != pipeline->pipeline_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("table \"%s\" belongs to another pipeline",
+							CatalogQualifiedRelationName(source_relid)),
+					 errhint("A flow reads tables of its own pipeline only.")));
+		/* errors clearly when the source has no _row_id to read by */
+		(void) FlowRowIdSequence(source_relid);
+	}
+
+	values[0] = Int32GetDatum(pipeline->pipeline_id);
+	values[1] = CStringGetTextDatum(CatalogQualifiedRelationName(target_relid));
+	values[2] = CStringGetTextDatum(flow_type);
+	values[3] = ObjectIdGetDatum(target_relid);
+	values[4] = ObjectIdGetDatum(source_relid);
+	if (!OidIsValid(source_relid))
+		nulls[4] = 'n';
+	if (source != NULL)
+		values[5] = CStringGetTextDatum(source);
+	else
+		nulls[5] = 'n';
+	values[6] = JsonbPGetDatum(definition);
+
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("INSERT INTO medallion.flow"
+							   " (pipeline_id, flow_name, flow_type, target_table,"
+							   " source_table, source, definition)"
+							   " VALUES ($1, $2, $3, $4::pg_catalog.regclass,"
+							   " $5::pg_catalog.regclass, $6, $7)"
+							   " RETURNING flow_id",
+							   7, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	flow_id = (int32) SpiGetInt64(0, 1, NULL);
+	SPI_finish();
+	return flow_id;
+}
+
+static void
+catalog_update(const char *sql, int nargs, Oid *types, Datum *values,
+			   const char *nulls)
+{
+	SPI_connect();
+	SpiExecuteAsExtensionOwner(sql, nargs, types, values, nulls, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
+void
+CatalogSetWatermark(int32 flow_id, int64 watermark)
+{
+	Oid			types[2] = {INT4OID, INT8OID};
+	Datum		values[2] = {Int32GetDatum(flow_id), Int64GetDatum(watermark)};
+
+	catalog_update("UPDATE medallion.flow SET watermark = $2"
+				   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
+				   2, types, values, NULL);
+}
+
+void
+CatalogSetFlowState(int32 flow_id, Jsonb *flow_state)
+{
+	Oid			types[2] = {INT4OID, JSONBOID};
+	Datum		values[2] = {Int32GetDatum(flow_id), JsonbPGetDatum(flow_state)};
+
+	catalog_update("UPDATE medallion.flow SET flow_state = $2"
+				   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
+				   2, types, values, NULL);
+}
+
+void
+CatalogSetPipelineState(int32 pipeline_id, const char *state,
+						const char *last_error)
+{
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	values[0] = Int32GetDatum(pipeline_id);
+	values[1] = CStringGetTextDatum(state);
+	if (last_error != NULL)
+		values[2] = CStringGetTextDatum(last_error);
+	else
+		nulls[2] = 'n';
+	catalog_update("UPDATE medallion.pipeline SET state = $2, last_error = $3,"
+				   " consecutive_failures = CASE WHEN $2 OPERATOR(pg_catalog.=) 'failed'"
+				   " THEN consecutive_failures ELSE 0 END,"
+				   " next_attempt_at = NULL"
+				   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
+				   3, types, values, nulls);
+}
+
+void
+CatalogMarkUpdateStart(int32 pipeline_id, int64 update_id)
+{
+	Oid			types[2] = {INT4OID, INT8OID};
+	Datum		values[2] = {Int32GetDatum(pipeline_id), Int64GetDatum(update_id)};
+
+	catalog_update("UPDATE medallion.pipeline SET last_update_id = $2,"
+				   " last_update_start = pg_catalog.clock_timestamp(),"
+				   " last_update_end = NULL,"
+				   " state = CASE WHEN mode OPERATOR(pg_catalog.=) 'triggered'"
+				   " THEN 'running' ELSE state END"
+				   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
+				   2, types, values, NULL);
+}
+
+void
+CatalogMarkUpdateEnd(int32 pipeline_id, const char *state,
+					 const char *last_error)
+{
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	values[0] = Int32GetDatum(pipeline_id);
+	values[1] = CStringGetTextDatum(state);
+	if (last_error != NULL)
+		values[2] = CStringGetTextDatum(last_error);
+	else
+		nulls[2] = 'n';
+	catalog_update("UPDATE medallion.pipeline SET state = $2,"
+				   " last_update_end = pg_catalog.clock_timestamp(),"
+				   " last_error = $3,"
+				   " consecutive_failures = CASE WHEN $3 IS NULL THEN 0"
+				   " ELSE consecutive_failures OPERATOR(pg_catalog.+) 1 END"
+				   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
+				   3, types, values, nulls);
+}
+
+void
+EventLogWrite(const PipelineDesc *pipeline, int64 update_id,
+			  const char *flow_name, const char *event_type,
+			  const char *level, const char *message,
+			  const char *details_json)
+{
+	Oid			types[9] = {INT4OID, TEXTOID, OIDOID, INT8OID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[10] = "         ";
+
+	if (pipeline != NULL)
+	{
+		values[0] = Int32GetDatum(pipeline->pipeline_id);
+		values[1] = CStringGetTextDatum(pipeline->pipeline_name);
+		values[2] = ObjectIdGetDatum(pipeline->owner);
+	}
+	else
+		nulls[0] = nulls[1] = nulls[2] = 'n';
+	values[3] = Int64GetDatum(update_id);
+	if (update_id == 0)
+		nulls[3] = 'n';
+	if (flow_name != NULL)
+		values[4] = CStringGetTextDatum(flow_name);
+	else
+		nulls[4] = 'n';
+	values[5] = CStringGetTextDatum(event_type);
+	values[6] = CStringGetTextDatum(level);
+	if (message != NULL)
+		values[7] = CStringGetTextDatum(message);
+	else
+		nulls[7] = 'n';
+	if (details_json != NULL)
+		values[8] = CStringGetTextDatum(details_json);
+	else
+		nulls[8] = 'n';
+
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("INSERT INTO medallion.event"
+							   " (pipeline_id, pipeline_name, owner, update_id,"
+							   " flow_name, event_type, level, message, details)"
+							   " VALUES ($1, $2, $3::pg_catalog.regrole, $4, $5, $6, $7, $8,"
+							   " $9::pg_catalog.jsonb)",
+							   9, types, values, nulls, SPI_OK_INSERT);
+	SPI_finish();
+}
+
+int64
+CatalogNextUpdateId(void)
+{
+	int64		update_id;
+
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("SELECT pg_catalog.nextval('medallion.update_id_seq')",
+							   0, NULL, NULL, NULL, SPI_OK_SELECT);
+	update_id = SpiGetInt64(0, 1, NULL);
+	SPI_finish();
+	return update_id;
+}

@@ -1,0 +1,103 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  Access to medallion's configuration tables: pipelines, flows,
+ *	  expectations, watermarks and the event log.
+ *
+ * Configuration is data: every pipeline, flow and watermark is a row in a
+ * table of schema medallion, changed only through medallion's functions.
+ * The tables are not writable by ordinary roles; the functions here write
+ * them with fixed, schema-qualified statements run as the extension owner
+ * (see SpiExecuteAsExtensionOwner), and never run user-supplied SQL while
+ * doing so.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_CATALOG_H
+#define MEDALLION_CATALOG_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+/* Largest number of flows one pipeline may have. */
+#define MEDALLION_MAX_FLOWS_PER_PIPELINE 128
+
+/* One row of medallion.pipeline. */
+typedef struct PipelineDesc
+{
+	int32		pipeline_id;
+	char	   *pipeline_name;
+	Oid			owner;
+	char	   *mode;			/* "triggered" or "continuous" */
+	int64		trigger_interval_ms;
+	char	   *search_path;	/* search_path in force at creation */
+	char	   *state;			/* idle, running, stopped, failed */
+	int32		consecutive_failures;
+} PipelineDesc;
+
+/* One row of medallion.flow. */
+typedef struct FlowDesc
+{
+	int32		flow_id;
+	int32		pipeline_id;
+	char	   *flow_name;		/* "schema.table" of the target */
+	char	   *flow_type;		/* bronze, silver, auto_cdc, aggregate,
+								 * matview */
+	Oid			target_relid;
+	Oid			source_relid;	/* InvalidOid for bronze */
+	char	   *source;			/* s3:// URL or source table name */
+	Jsonb	   *definition;		/* flow-type-specific arguments */
+	int64		watermark;		/* last source _row_id applied */
+	Jsonb	   *flow_state;		/* flow-type-specific progress */
+} FlowDesc;
+
+extern PipelineDesc *CatalogGetPipeline(const char *pipeline_name,
+										bool missing_ok);
+extern PipelineDesc *CatalogGetPipelineById(int32 pipeline_id,
+											bool missing_ok);
+extern List *CatalogGetFlows(int32 pipeline_id);
+extern FlowDesc *CatalogGetFlowByTarget(Oid target_relid, bool missing_ok);
+extern FlowDesc *CatalogGetFlowById(int32 flow_id);
+
+/* Raise an error unless the current user may manage this pipeline. */
+extern void CatalogCheckPipelineOwner(PipelineDesc *pipeline);
+
+/*
+ * Register a flow of a pipeline.  The target table must exist already; the
+ * caller created it.  Checks that the pipeline has room for another flow and
+ * that source_relid, when valid, is the target of a flow of the same
+ * pipeline.  Returns the new flow_id.
+ */
+extern int32 CatalogCreateFlow(PipelineDesc *pipeline, const char *flow_type,
+							   Oid target_relid, Oid source_relid,
+							   const char *source, Jsonb *definition);
+
+extern void CatalogSetWatermark(int32 flow_id, int64 watermark);
+extern void CatalogSetFlowState(int32 flow_id, Jsonb *flow_state);
+
+/* Pipeline state changes, each a plain UPDATE in the current transaction. */
+extern void CatalogSetPipelineState(int32 pipeline_id, const char *state,
+									const char *last_error);
+extern void CatalogMarkUpdateStart(int32 pipeline_id, int64 update_id);
+extern void CatalogMarkUpdateEnd(int32 pipeline_id, const char *state,
+								 const char *last_error);
+
+/* Name of a relation as "schema.table", quoted where needed. */
+extern char *CatalogQualifiedRelationName(Oid relid);
+
+/*
+ * Append a row to medallion.event_log in the current transaction.
+ * details_json is a JSON object text or NULL.  pipeline may be NULL for
+ * events that belong to no pipeline.
+ */
+extern void EventLogWrite(const PipelineDesc *pipeline, int64 update_id,
+						  const char *flow_name, const char *event_type,
+						  const char *level, const char *message,
+						  const char *details_json);
+
+/* Next update id (non-transactional, from a sequence). */
+extern int64 CatalogNextUpdateId(void);
+
+#endif							/* MEDALLION_CATALOG_H */

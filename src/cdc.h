@@ -1,0 +1,21 @@
+/*-------------------------------------------------------------------------
+ *
+ * cdc.h
+ *	  Gold AUTO CDC flows: apply change events to an SCD type 1 or type 2
+ *	  target with the semantics of Databricks AUTO CDC INTO.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_CDC_H
+#define MEDALLION_CDC_H
+
+#include "flow.h"
+
+/* Apply the source rows with low < _row_id <= high (current transaction). */
+extern void CdcApply(FlowContext *context, FlowDesc *flow, int64 low,
+					 int64 high, FlowResult *result);
+
+/* Full refresh: empty what the flow keeps besides its target table. */
+extern void CdcReset(FlowDesc *flow);
+
+#endif							/* MEDALLION_CDC_H */

@@ -1,0 +1,130 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  Definitions of every medallion configuration parameter.
+ *
+ * Only process-level knobs are GUCs; pipelines and flows are configured
+ * through SQL functions and stored in tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "guc.h"
+
+int			medallion_s3_connect_timeout_ms = 10000;
+int			medallion_s3_low_speed_limit = 1;
+int			medallion_s3_low_speed_time = 30;
+int			medallion_s3_max_attempts = 4;
+int			medallion_s3_retry_base_ms = 200;
+int			medallion_s3_retry_max_ms = 5000;
+char	   *medallion_allowed_endpoints = NULL;
+
+bool		medallion_enable_workers = true;
+int			medallion_max_workers = 4;
+int			medallion_launcher_naptime_ms = 1000;
+
+/*
+ * GucDefineAll registers the parameters.  The worker count is fixed at
+ * server start, so it is only defined as PGC_POSTMASTER while preloading.
+ */
+void
+GucDefineAll(void)
+{
+	DefineCustomIntVariable("medallion.s3_connect_timeout",
+							"Time allowed to connect to S3.",
+							NULL,
+							&medallion_s3_connect_timeout_ms,
+							10000, 100, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.s3_low_speed_limit",
+							"Transfer speed, in bytes per second, below which an S3 transfer counts as stalled.",
+							NULL,
+							&medallion_s3_low_speed_limit,
+							1, 1, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.s3_low_speed_time",
+							"Time a transfer may stay below medallion.s3_low_speed_limit before it is aborted and retried.",
+							NULL,
+							&medallion_s3_low_speed_time,
+							30, 1, 3600,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.s3_max_attempts",
+							"Attempts per S3 request before a transient error is reported.",
+							NULL,
+							&medallion_s3_max_attempts,
+							4, 1, 100,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.s3_retry_base_delay",
+							"Base delay of the exponential backoff between S3 retries.",
+							NULL,
+							&medallion_s3_retry_base_ms,
+							200, 1, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.s3_retry_max_delay",
+							"Longest delay between two S3 retries.",
+							NULL,
+							&medallion_s3_retry_max_ms,
+							5000, 1, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("medallion.allowed_endpoints",
+							   "Comma-separated list of S3 endpoints (scheme://host[:port]) that non-superusers may use.",
+							   "Empty means AWS S3 only. Superusers may use any endpoint.",
+							   &medallion_allowed_endpoints,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("medallion.enable_workers",
+							 "Run continuous pipelines in background workers.",
+							 NULL,
+							 &medallion_enable_workers,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.max_workers",
+							"Largest number of pipeline workers running at once, over all databases.",
+							NULL,
+							&medallion_max_workers,
+							4, 1, 64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.launcher_naptime",
+							"How often the launcher looks for new databases and pipelines.",
+							NULL,
+							&medallion_launcher_naptime_ms,
+							1000, 100, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("medallion");
+}

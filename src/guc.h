@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.h
+ *	  The configuration parameters (GUCs) of medallion.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_GUC_H
+#define MEDALLION_GUC_H
+
+/* S3 transport */
+extern int	medallion_s3_connect_timeout_ms;
+extern int	medallion_s3_low_speed_limit;	/* bytes per second */
+extern int	medallion_s3_low_speed_time;	/* seconds */
+extern int	medallion_s3_max_attempts;
+extern int	medallion_s3_retry_base_ms;
+extern int	medallion_s3_retry_max_ms;
+extern char *medallion_allowed_endpoints;
+
+/* background workers */
+extern bool medallion_enable_workers;
+extern int	medallion_max_workers;
+extern int	medallion_launcher_naptime_ms;
+
+extern void GucDefineAll(void);
+
+#endif							/* MEDALLION_GUC_H */

@@ -1,0 +1,1523 @@
+/*-------------------------------------------------------------------------
+ *
+ * s3_client.c
+ *	  ListObjectsV2 and streamed GetObject over libcurl, signed with
+ *	  CURLOPT_AWS_SIGV4, with retries, interrupt handling and PostgreSQL
+ *	  error reporting.
+ *
+ * Signing.  libcurl 7.88 signs the path and the query string exactly as it
+ * is given: it neither sorts nor re-encodes them.  So this file builds a
+ * URL that is already canonical for SigV4: every path segment and query
+ * value percent-encoded with uppercase hex (S3UriEncode), query parameters
+ * sorted by encoded name and always written as name=value, and
+ * CURLOPT_PATH_AS_IS so that curl does not rewrite "." or ".." segments of a
+ * key.  curl 7.88 does not add x-amz-content-sha256, which S3 requires, so
+ * we send the SHA-256 of the empty body ourselves.  libcurl 8.14 to 8.18
+ * re-canonicalise the query and break continuation tokens holding '+'; we
+ * refuse to run on them.
+ *
+ * One easy handle per process.  curl_easy_reset() between requests drops
+ * every option (and the credentials curl copied) but keeps the connection
+ * cache, so consecutive requests to one endpoint reuse the connection.
+ *
+ * Callbacks never ereport.  curl's write, header and progress callbacks and
+ * expat's callbacks run on curl's and expat's stacks; an ERROR there would
+ * longjmp over them and leak their state.  They only record what happened
+ * (into malloc'd memory or fixed buffers).  After curl_easy_perform()
+ * returns, every curl_slist and buffer is freed and the handle reset, and
+ * only then is an error reported.  A query cancel or termination request
+ * makes the progress callback abort the transfer; CHECK_FOR_INTERRUPTS()
+ * then raises it.
+ *
+ * Secrets.  The secret access key and the session token reach curl and
+ * nothing else: no message, log line or DEBUG output of this file contains
+ * them, nor the Authorization header (curl builds it; we never see it).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "common/pg_prng.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "compat.h"
+#include "guc.h"
+#include "s3_client.h"
+#include "s3_xml.h"
+
+#if LIBCURL_VERSION_NUM < 0x075600
+#error "medallion needs libcurl 7.86.0 or later (SigV4 signing of user headers)"
+#endif
+
+/* SHA-256 of the empty body: the payload hash of every GET we send. */
+#define S3_EMPTY_BODY_SHA256 \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* A 1000-key page is well under 1 MB; anything this big is not a page. */
+#define S3_LIST_BODY_LIMIT		(16 * 1024 * 1024)
+
+/* Error documents are small; we keep only this much of a failed answer. */
+#define S3_ERROR_BODY_LIMIT		(64 * 1024)
+
+#define S3_LIST_MAX_KEYS		"1000"
+
+/* Longest S3 error message we copy into an errdetail. */
+#define S3_MESSAGE_CLIP			1024
+
+/* What a request is for; chooses the wording of its error messages. */
+typedef enum S3Operation
+{
+	S3_OPERATION_LIST,
+	S3_OPERATION_GET
+} S3Operation;
+
+/* One logical request, which may take several attempts. */
+typedef struct S3Request
+{
+	S3Operation operation;
+	const S3Location *location;
+	const S3Credentials *credentials;
+	const char *key;			/* GET: the object key */
+	const char *url;			/* canonical URL */
+	const char *etag;			/* GET: If-Match value, or NULL */
+	int			fd;				/* GET: body goes here; -1 to buffer */
+	char	   *description;	/* "list s3://bucket/prefix", for callbacks */
+} S3Request;
+
+/*
+ * What one attempt produced.  The first part is written by the curl
+ * callbacks and holds only malloc'd memory and fixed-size buffers.
+ */
+typedef struct S3Response
+{
+	/* set up before the transfer */
+	CURL	   *curl;
+	int			fd;
+
+	/* where the body goes, decided at its first byte */
+	bool		sink_chosen;
+	bool		sink_is_fd;
+	bool		success_body;	/* a 2xx body, not an error document */
+	size_t		buffer_limit;
+
+	/* buffered body (malloc'd; freed right after the transfer) */
+	char	   *buffer;
+	size_t		buffer_length;
+	size_t		buffer_capacity;
+
+	/* what the callbacks observed */
+	int64		body_bytes;		/* bytes of a 2xx body received */
+	int			write_errno;	/* write(2) to fd failed with this */
+	bool		body_too_large;
+	bool		out_of_memory;
+	bool		interrupted;
+	char		retry_after[32];
+	char		request_id[128];
+	char		bucket_region[64];
+	char		curl_message[CURL_ERROR_SIZE];
+
+	/* filled after the transfer */
+	CURLcode	curl_code;
+	long		status;
+	int64		content_length; /* -1 when unknown */
+	char	   *body;			/* palloc'd copy of the buffered body */
+	size_t		body_length;
+} S3Response;
+
+/* Why an attempt did not succeed. */
+typedef enum S3FailureKind
+{
+	S3_FAILURE_NONE,
+	S3_FAILURE_CURL,			/* transport error */
+	S3_FAILURE_HTTP,			/* an HTTP error status */
+	S3_FAILURE_SHORT_BODY,		/* fewer bytes than Content-Length */
+	S3_FAILURE_BAD_BODY,		/* 200 with a body that is not a listing */
+	S3_FAILURE_TOO_LARGE,		/* listing body above S3_LIST_BODY_LIMIT */
+	S3_FAILURE_WRITE,			/* writing to the caller's file failed */
+	S3_FAILURE_OUT_OF_MEMORY
+} S3FailureKind;
+
+typedef struct S3Failure
+{
+	S3FailureKind kind;
+	bool		retryable;
+	char	   *reason;			/* one line, for the retry callback */
+	long		retry_after_ms; /* from Retry-After, or -1 */
+	S3ErrorBody error;			/* parsed <Error>, for S3_FAILURE_HTTP */
+} S3Failure;
+
+/* Process-wide state. */
+S3ClientStats S3Stats;
+
+static CURL *s3_curl = NULL;
+static bool s3_curl_global_done = false;
+static bool s3_curl_version_ok = false;
+static S3RetryCallback s3_retry_callback = NULL;
+static void *s3_retry_callback_arg = NULL;
+
+static CURL *s3_get_handle(void);
+static void s3_check_location(const S3Location *location);
+static bool s3_is_signed(const S3Credentials *credentials);
+static char *s3_bucket_url(const S3Location *location, bool *virtual_hosted);
+static char *s3_object_url(const S3Location *location, const char *key);
+static char *s3_list_url(const S3Location *location, const char *prefix,
+						 const char *start_after,
+						 const char *continuation_token);
+static int	s3_compare_query_params(const void *a, const void *b);
+static void s3_execute(S3Request *request, S3Response *response,
+					   S3ListPage *page);
+static void s3_perform(const S3Request *request, S3Response *response);
+static void s3_judge(const S3Request *request, S3Response *response,
+					 S3ListPage *page, S3Failure *failure);
+static bool s3_is_retryable_curl_code(CURLcode code);
+static long s3_backoff_ms(int failed_attempt, long retry_after_ms);
+static void s3_sleep(long delay_ms);
+static void s3_rewind_file(const S3Request *request);
+static void s3_report_failure(const S3Request *request,
+							  const S3Response *response,
+							  const S3Failure *failure,
+							  int attempts) pg_attribute_noreturn();
+static int	s3_errcode_for_http(long status, const char *code);
+static char *s3_http_detail(const S3Response *response,
+							const S3Failure *failure);
+static char *s3_http_hint(const S3Request *request,
+						  const S3Response *response,
+						  const S3Failure *failure);
+static char *s3_endpoint_for_messages(const S3Location *location);
+static bool s3_interrupt_wanted(void);
+static size_t s3_write_callback(char *data, size_t size, size_t nmemb,
+								void *userdata);
+static size_t s3_header_callback(char *data, size_t size, size_t nmemb,
+								 void *userdata);
+static int	s3_progress_callback(void *clientp, curl_off_t dltotal,
+								 curl_off_t dlnow, curl_off_t ultotal,
+								 curl_off_t ulnow);
+static void s3_copy_header_value(const char *line, size_t length,
+								 const char *name, char *value,
+								 size_t value_size);
+
+
+/*
+ * S3SetRetryCallback registers the function told about every retry, so
+ * that the caller can log it or record it in its event log.
+ */
+void
+S3SetRetryCallback(S3RetryCallback callback, void *arg)
+{
+	s3_retry_callback = callback;
+	s3_retry_callback_arg = arg;
+}
+
+/*
+ * S3ListObjects pages through ListObjectsV2 and hands each object to the
+ * callback.  The S3Object passed to the callback (and its strings) lives
+ * only until the callback returns: each page is parsed in its own memory
+ * context, reset before the next page, so that listing a large bucket takes
+ * constant memory.  The callback runs in the caller's memory context.
+ */
+void
+S3ListObjects(const S3Location *location, const S3Credentials *credentials,
+			  const char *prefix, const char *start_after,
+			  S3ListCallback callback, void *arg)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	MemoryContext page_context;
+	char	   *continuation_token = NULL;
+
+	s3_check_location(location);
+	if (prefix == NULL)
+		prefix = "";
+
+	page_context = AllocSetContextCreate(caller_context,
+										 "medallion S3 listing page",
+										 ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		S3Request	request;
+		S3Response	response;
+		S3ListPage	page;
+		bool		stopped = false;
+		int			i;
+
+		MemoryContextSwitchTo(page_context);
+
+		memset(&request, 0, sizeof(request));
+		request.operation = S3_OPERATION_LIST;
+		request.location = location;
+		request.credentials = credentials;
+		request.fd = -1;
+		request.url = s3_list_url(location, prefix, start_after,
+								  continuation_token);
+		request.description = psprintf("list s3://%s/%s",
+									   location->bucket, prefix);
+
+		s3_execute(&request, &response, &page);
+
+		MemoryContextSwitchTo(caller_context);
+
+		for (i = 0; i < page.object_count; i++)
+		{
+			if (!callback(&page.objects[i], arg))
+			{
+				stopped = true;
+				break;
+			}
+		}
+		if (stopped || !page.is_truncated)
+			break;
+
+		/* a truncated page must say where to go on, and must move on */
+		if (page.next_continuation_token == NULL ||
+			(continuation_token != NULL &&
+			 strcmp(continuation_token, page.next_continuation_token) == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("could not list bucket \"%s\"", location->bucket),
+					 errdetail("S3 returned a truncated listing without a new continuation token.")));
+
+		if (continuation_token != NULL)
+			pfree(continuation_token);
+		continuation_token = pstrdup(page.next_continuation_token);
+
+		MemoryContextReset(page_context);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	MemoryContextSwitchTo(caller_context);
+	MemoryContextDelete(page_context);
+	if (continuation_token != NULL)
+		pfree(continuation_token);
+}
+
+/*
+ * S3GetObjectToFile streams one object into fd.  The body never sits in
+ * memory: the write callback hands each chunk to write(2).
+ */
+int64
+S3GetObjectToFile(const S3Location *location,
+				  const S3Credentials *credentials,
+				  const char *key, const char *etag, int fd)
+{
+	S3Request	request;
+	S3Response	response;
+
+	s3_check_location(location);
+	if (key == NULL || key[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("S3 object key must not be empty")));
+
+	memset(&request, 0, sizeof(request));
+	request.operation = S3_OPERATION_GET;
+	request.location = location;
+	request.credentials = credentials;
+	request.key = key;
+	request.etag = (etag != NULL && etag[0] != '\0') ? etag : NULL;
+	request.fd = fd;
+	request.url = s3_object_url(location, key);
+	request.description = psprintf("get s3://%s/%s", location->bucket, key);
+
+	s3_execute(&request, &response, NULL);
+
+	pfree(request.description);
+	pfree((char *) request.url);
+	if (response.body != NULL)
+		pfree(response.body);
+
+	return response.body_bytes;
+}
+
+/*
+ * S3UriEncode percent-encodes as SigV4 requires: RFC 3986 unreserved
+ * characters stay, every other byte becomes %XX with uppercase hex, and '/'
+ * stays only in an object key path (keep_slash).
+ */
+char *
+S3UriEncode(const char *bytes, bool keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t		length = strlen(bytes);
+	char	   *encoded = palloc(length * 3 + 1);
+	char	   *out = encoded;
+	const unsigned char *in;
+
+	for (in = (const unsigned char *) bytes; *in != '\0'; in++)
+	{
+		if ((*in >= 'A' && *in <= 'Z') || (*in >= 'a' && *in <= 'z') ||
+			(*in >= '0' && *in <= '9') ||
+			*in == '-' || *in == '_' || *in == '.' || *in == '~' ||
+			(*in == '/' && keep_slash))
+			*out++ = (char) *in;
+		else
+		{
+			*out++ = '%';
+			*out++ = hex[*in >> 4];
+			*out++ = hex[*in & 0x0F];
+		}
+	}
+	*out = '\0';
+	return encoded;
+}
+
+/*
+ * S3ParseUrl splits "s3://bucket/prefix" (the prefix may be empty).  Bucket
+ * names are checked loosely (S3-compatible servers differ), enough to catch
+ * a missing scheme, an empty bucket or stray characters.
+ */
+void
+S3ParseUrl(const char *url, char **bucket, char **prefix)
+{
+	const char *bucket_start;
+	const char *bucket_end;
+	const char *p;
+
+	if (url == NULL || pg_strncasecmp(url, "s3://", 5) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid S3 URL \"%s\"", url ? url : ""),
+				 errdetail("An S3 URL starts with \"s3://\"."),
+				 errhint("Use the form s3://bucket/prefix/.")));
+
+	bucket_start = url + 5;
+	bucket_end = strchr(bucket_start, '/');
+	if (bucket_end == NULL)
+		bucket_end = bucket_start + strlen(bucket_start);
+
+	if (bucket_end - bucket_start < 3 || bucket_end - bucket_start > 255)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid S3 URL \"%s\"", url),
+				 errdetail("A bucket name has 3 to 255 characters."),
+				 errhint("Use the form s3://bucket/prefix/.")));
+
+	for (p = bucket_start; p < bucket_end; p++)
+	{
+		if (!isalnum((unsigned char) *p) && *p != '.' && *p != '-' &&
+			*p != '_')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid S3 URL \"%s\"", url),
+					 errdetail("A bucket name consists of letters, digits, \".\", \"-\" and \"_\"."),
+					 errhint("Use the form s3://bucket/prefix/.")));
+	}
+
+	*bucket = pnstrdup(bucket_start, bucket_end - bucket_start);
+	*prefix = pstrdup(*bucket_end == '/' ? bucket_end + 1 : "");
+}
+
+
+/*
+ * s3_get_handle returns this process's easy handle, creating it on first
+ * use.  curl_global_init is not thread-safe, but a backend has one thread;
+ * it runs once, lazily, so that processes that never talk to S3 pay
+ * nothing.
+ */
+static CURL *
+s3_get_handle(void)
+{
+	curl_version_info_data *version;
+
+	if (s3_curl != NULL)
+		return s3_curl;
+
+	if (!s3_curl_global_done)
+	{
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not initialize libcurl")));
+		s3_curl_global_done = true;
+	}
+
+	if (!s3_curl_version_ok)
+	{
+		version = curl_version_info(CURLVERSION_NOW);
+
+		/* curl #20543: "%2B" in the query is re-encoded as "%20" */
+		if (version->version_num >= 0x080E00 &&
+			version->version_num < 0x081300)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("libcurl %s cannot be used for S3", version->version),
+					 errdetail("libcurl 8.14.0 to 8.18.x re-encode the query string before signing it with SigV4, turning \"%%2B\" into \"%%20\", so listings whose continuation token contains \"+\" fail with SignatureDoesNotMatch."),
+					 errhint("Use libcurl 8.13.x or earlier, or 8.19.0 or later.")));
+
+		/* before 7.86 curl neither signs user headers nor the port */
+		if (version->version_num < 0x075600)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("libcurl %s cannot be used for S3", version->version),
+					 errdetail("libcurl before 7.86.0 leaves x-amz-content-sha256, x-amz-security-token and the port out of the SigV4 signature."),
+					 errhint("Use libcurl 7.86.0 or later.")));
+		s3_curl_version_ok = true;
+	}
+
+	s3_curl = curl_easy_init();
+	if (s3_curl == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Could not create a libcurl handle.")));
+	return s3_curl;
+}
+
+/*
+ * s3_check_location rejects what would make a malformed URL or SigV4 scope,
+ * with a message about the setting rather than a signature error later.
+ */
+static void
+s3_check_location(const S3Location *location)
+{
+	const char *p;
+
+	if (location->bucket == NULL || location->bucket[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("S3 bucket name must not be empty")));
+
+	if (location->region != NULL)
+	{
+		if (strlen(location->region) > 64)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid S3 region \"%s\"", location->region)));
+		for (p = location->region; *p != '\0'; p++)
+		{
+			if (!isalnum((unsigned char) *p) && *p != '-' && *p != '_')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid S3 region \"%s\"", location->region),
+						 errdetail("A region consists of letters, digits, \"-\" and \"_\".")));
+		}
+	}
+
+	if (location->endpoint != NULL)
+	{
+		if ((pg_strncasecmp(location->endpoint, "http://", 7) != 0 &&
+			 pg_strncasecmp(location->endpoint, "https://", 8) != 0) ||
+			strpbrk(location->endpoint, "?# \t\r\n") != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid S3 endpoint \"%s\"", location->endpoint),
+					 errhint("An endpoint has the form http://host:port or https://host.")));
+	}
+}
+
+/* A request is signed when the credentials carry an access key. */
+static bool
+s3_is_signed(const S3Credentials *credentials)
+{
+	return credentials != NULL && credentials->access_key_id != NULL &&
+		credentials->access_key_id[0] != '\0';
+}
+
+/*
+ * s3_bucket_url returns the URL of the bucket, without a trailing slash.
+ * With an endpoint it is path-style (endpoint/bucket).  On AWS it is
+ * virtual-hosted (https://bucket.s3.region.amazonaws.com) unless the bucket
+ * name is not a plain DNS label: a dot would not match the wildcard TLS
+ * certificate, so such buckets use path-style on the regional endpoint.
+ */
+static char *
+s3_bucket_url(const S3Location *location, bool *virtual_hosted)
+{
+	const char *region = location->region != NULL &&
+	location->region[0] != '\0' ? location->region : "us-east-1";
+	char	   *encoded_bucket = S3UriEncode(location->bucket, false);
+	char	   *url;
+	const char *p;
+	bool		dns_label = true;
+
+	if (location->endpoint != NULL)
+	{
+		size_t		endpoint_length = strlen(location->endpoint);
+
+		while (endpoint_length > 0 &&
+			   location->endpoint[endpoint_length - 1] == '/')
+			endpoint_length--;
+		*virtual_hosted = false;
+		url = psprintf("%.*s/%s", (int) endpoint_length, location->endpoint,
+					   encoded_bucket);
+		pfree(encoded_bucket);
+		return url;
+	}
+
+	for (p = location->bucket; *p != '\0'; p++)
+	{
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+			  *p == '-'))
+			dns_label = false;
+	}
+	if (strlen(location->bucket) > 63)
+		dns_label = false;
+
+	*virtual_hosted = dns_label;
+	if (dns_label)
+		url = psprintf("https://%s.s3.%s.amazonaws.com", location->bucket,
+					   region);
+	else
+		url = psprintf("https://s3.%s.amazonaws.com/%s", region,
+					   encoded_bucket);
+	pfree(encoded_bucket);
+	return url;
+}
+
+/* The canonical URL of an object: '/' in the key kept, all else encoded. */
+static char *
+s3_object_url(const S3Location *location, const char *key)
+{
+	bool		virtual_hosted;
+	char	   *bucket_url = s3_bucket_url(location, &virtual_hosted);
+	char	   *encoded_key = S3UriEncode(key, true);
+	char	   *url = psprintf("%s/%s", bucket_url, encoded_key);
+
+	pfree(bucket_url);
+	pfree(encoded_key);
+	return url;
+}
+
+/* An encoded query parameter. */
+typedef struct S3QueryParam
+{
+	char	   *name;
+	char	   *value;
+} S3QueryParam;
+
+/*
+ * s3_list_url builds the canonical ListObjectsV2 URL.  Parameters are
+ * sorted by encoded name, every one written as name=value, values encoded
+ * with '/' as %2F: exactly what SigV4 signs, since curl 7.88 signs the query
+ * as given.  The continuation token is opaque and echoed verbatim, but it
+ * is base64 and may hold '+', '/' and '=', so it is encoded too.
+ */
+static char *
+s3_list_url(const S3Location *location, const char *prefix,
+			const char *start_after, const char *continuation_token)
+{
+	S3QueryParam params[8];
+	int			param_count = 0;
+	bool		virtual_hosted;
+	char	   *bucket_url = s3_bucket_url(location, &virtual_hosted);
+	StringInfoData url;
+	int			i;
+
+	if (continuation_token != NULL)
+	{
+		params[param_count].name = "continuation-token";
+		params[param_count++].value = S3UriEncode(continuation_token, false);
+	}
+	else if (start_after != NULL && start_after[0] != '\0')
+	{
+		/* S3 ignores start-after once there is a continuation token */
+		params[param_count].name = "start-after";
+		params[param_count++].value = S3UriEncode(start_after, false);
+	}
+	params[param_count].name = "encoding-type";
+	params[param_count++].value = "url";
+	params[param_count].name = "list-type";
+	params[param_count++].value = "2";
+	params[param_count].name = "max-keys";
+	params[param_count++].value = S3_LIST_MAX_KEYS;
+	params[param_count].name = "prefix";
+	params[param_count++].value = S3UriEncode(prefix, false);
+
+	qsort(params, param_count, sizeof(S3QueryParam), s3_compare_query_params);
+
+	initStringInfo(&url);
+	appendStringInfoString(&url, bucket_url);
+	if (virtual_hosted)
+		appendStringInfoChar(&url, '/');
+	for (i = 0; i < param_count; i++)
+		appendStringInfo(&url, "%c%s=%s", i == 0 ? '?' : '&',
+						 params[i].name, params[i].value);
+
+	pfree(bucket_url);
+	return url.data;
+}
+
+/* Order of SigV4's canonical query: by encoded name, then encoded value. */
+static int
+s3_compare_query_params(const void *a, const void *b)
+{
+	const S3QueryParam *left = (const S3QueryParam *) a;
+	const S3QueryParam *right = (const S3QueryParam *) b;
+	int			result = strcmp(left->name, right->name);
+
+	return result != 0 ? result : strcmp(left->value, right->value);
+}
+
+/*
+ * s3_execute makes the attempts of one request until one succeeds, a
+ * failure is permanent, or medallion.s3_max_attempts is used up; then it
+ * reports the last failure.  For a listing, a 200 whose body does not parse
+ * is a failed attempt too.  On success, page (if given) holds the parsed
+ * listing and response the transfer's figures.
+ */
+static void
+s3_execute(S3Request *request, S3Response *response, S3ListPage *page)
+{
+	int			max_attempts = Max(1, medallion_s3_max_attempts);
+	int			attempt;
+
+	for (attempt = 1;; attempt++)
+	{
+		S3Failure	failure;
+		long		delay_ms;
+
+		CHECK_FOR_INTERRUPTS();
+
+		s3_perform(request, response);
+
+		/* everything of curl is freed now; it is safe to raise errors */
+		if (response->interrupted ||
+			response->curl_code == CURLE_ABORTED_BY_CALLBACK)
+		{
+			CHECK_FOR_INTERRUPTS();
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("S3 transfer was interrupted")));
+		}
+
+		s3_judge(request, response, page, &failure);
+		if (failure.kind == S3_FAILURE_NONE)
+			return;
+
+		if (!failure.retryable || attempt >= max_attempts)
+			s3_report_failure(request, response, &failure, attempt);
+
+		delay_ms = s3_backoff_ms(attempt, failure.retry_after_ms);
+		if (s3_retry_callback != NULL)
+			s3_retry_callback(request->description, attempt, delay_ms,
+							  failure.reason, s3_retry_callback_arg);
+		S3Stats.retries++;
+		elog(DEBUG1, "retrying %s in %ld ms after attempt %d failed: %s",
+			 request->description, delay_ms, attempt, failure.reason);
+
+		if (response->body != NULL)
+			pfree(response->body);
+		if (request->fd >= 0)
+			s3_rewind_file(request);
+
+		s3_sleep(delay_ms);
+	}
+}
+
+/*
+ * s3_perform makes one HTTP attempt.  Everything palloc'd is prepared
+ * before curl holds any malloc'd state, and everything malloc'd is freed
+ * and the handle reset before returning, so the only ereport after the
+ * transfer starts comes after the cleanup.
+ */
+static void
+s3_perform(const S3Request *request, S3Response *response)
+{
+	CURL	   *curl = s3_get_handle();
+	bool		is_signed = s3_is_signed(request->credentials);
+	char	   *header_lines[3];
+	int			header_count = 0;
+	char	   *sigv4_scope = NULL;
+	struct curl_slist *headers = NULL;
+	CURLcode	setopt_code = CURLE_OK;
+	curl_off_t	content_length = -1;
+	curl_off_t	downloaded = 0;
+	bool		copy_failed = false;
+	int			i;
+
+	memset(response, 0, sizeof(S3Response));
+	response->curl = curl;
+	response->fd = request->fd;
+	response->content_length = -1;
+
+	/* palloc'd material first: a failure here leaves nothing to clean */
+	header_lines[header_count++] =
+		pstrdup("x-amz-content-sha256: " S3_EMPTY_BODY_SHA256);
+	if (is_signed && request->credentials->session_token != NULL &&
+		request->credentials->session_token[0] != '\0')
+		header_lines[header_count++] =
+			psprintf("x-amz-security-token: %s",
+					 request->credentials->session_token);
+	if (request->etag != NULL)
+		header_lines[header_count++] = psprintf("If-Match: \"%s\"",
+												request->etag);
+	if (is_signed)
+		sigv4_scope = psprintf("aws:amz:%s:s3",
+							   request->location->region != NULL &&
+							   request->location->region[0] != '\0' ?
+							   request->location->region : "us-east-1");
+
+	for (i = 0; i < header_count; i++)
+	{
+		struct curl_slist *appended = curl_slist_append(headers,
+														header_lines[i]);
+
+		if (appended == NULL)
+		{
+			curl_slist_free_all(headers);
+			headers = NULL;
+			setopt_code = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+		headers = appended;
+	}
+
+#define S3_SETOPT(option, value) \
+	do { \
+		if (setopt_code == CURLE_OK) \
+			setopt_code = curl_easy_setopt(curl, option, value); \
+	} while (0)
+
+	curl_easy_reset(curl);
+	S3_SETOPT(CURLOPT_URL, request->url);
+	S3_SETOPT(CURLOPT_HTTPGET, 1L);
+	S3_SETOPT(CURLOPT_PATH_AS_IS, 1L);
+	S3_SETOPT(CURLOPT_NOSIGNAL, 1L);
+	S3_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	S3_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+	S3_SETOPT(CURLOPT_HTTPHEADER, headers);
+	S3_SETOPT(CURLOPT_USERAGENT, "medallion");
+	S3_SETOPT(CURLOPT_CONNECTTIMEOUT_MS,
+			  (long) medallion_s3_connect_timeout_ms);
+	S3_SETOPT(CURLOPT_LOW_SPEED_LIMIT, (long) medallion_s3_low_speed_limit);
+	S3_SETOPT(CURLOPT_LOW_SPEED_TIME, (long) medallion_s3_low_speed_time);
+	S3_SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+	S3_SETOPT(CURLOPT_ERRORBUFFER, response->curl_message);
+	S3_SETOPT(CURLOPT_WRITEFUNCTION, s3_write_callback);
+	S3_SETOPT(CURLOPT_WRITEDATA, response);
+	S3_SETOPT(CURLOPT_HEADERFUNCTION, s3_header_callback);
+	S3_SETOPT(CURLOPT_HEADERDATA, response);
+	S3_SETOPT(CURLOPT_NOPROGRESS, 0L);
+	S3_SETOPT(CURLOPT_XFERINFOFUNCTION, s3_progress_callback);
+	S3_SETOPT(CURLOPT_XFERINFODATA, response);
+	if (is_signed)
+	{
+		S3_SETOPT(CURLOPT_AWS_SIGV4, sigv4_scope);
+		S3_SETOPT(CURLOPT_USERNAME, request->credentials->access_key_id);
+		S3_SETOPT(CURLOPT_PASSWORD,
+				  request->credentials->secret_access_key != NULL ?
+				  request->credentials->secret_access_key : "");
+	}
+
+#undef S3_SETOPT
+
+	if (setopt_code == CURLE_OK)
+	{
+		elog(DEBUG2, "S3 GET %s", request->url);
+		pgstat_report_wait_start(MEDALLION_WAIT_EVENT_MAIN);
+		response->curl_code = curl_easy_perform(curl);
+		pgstat_report_wait_end();
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response->status);
+		curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+						  &content_length);
+		curl_easy_getinfo(curl, CURLINFO_SIZE_DOWNLOAD_T, &downloaded);
+		S3Stats.requests++;
+	}
+	else
+		response->curl_code = setopt_code;
+
+	/* release curl's view of our memory, our credentials and our slist */
+	curl_easy_reset(curl);
+	curl_slist_free_all(headers);
+
+	/* move the buffered body into palloc'd memory; free the malloc'd one */
+	if (response->buffer != NULL)
+	{
+		size_t		body_size = response->buffer_length + 1;
+
+		response->body = MemoryContextAllocExtended(CurrentMemoryContext,
+													body_size,
+													MCXT_ALLOC_NO_OOM);
+		if (response->body != NULL)
+		{
+			memcpy(response->body, response->buffer, response->buffer_length);
+			response->body[response->buffer_length] = '\0';
+			response->body_length = response->buffer_length;
+		}
+		else
+			copy_failed = true;
+		free(response->buffer);
+		response->buffer = NULL;
+	}
+
+	/* the token must not linger in freed memory */
+	for (i = 0; i < header_count; i++)
+	{
+		explicit_bzero(header_lines[i], strlen(header_lines[i]));
+		pfree(header_lines[i]);
+	}
+	if (sigv4_scope != NULL)
+		pfree(sigv4_scope);
+
+	if (copy_failed)
+		response->out_of_memory = true;
+	response->content_length = (int64) content_length;
+	S3Stats.bytes_received += (int64) downloaded;
+
+	if (setopt_code != CURLE_OK)
+	{
+		if (setopt_code == CURLE_OUT_OF_MEMORY)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not configure libcurl: %s",
+						curl_easy_strerror(setopt_code))));
+	}
+
+	elog(DEBUG2, "S3 GET %s: curl code %d, HTTP status %ld, %lld bytes",
+		 request->url, (int) response->curl_code, response->status,
+		 (long long) downloaded);
+}
+
+/*
+ * s3_judge classifies an attempt: success, a failure worth retrying (the
+ * transient ones S3 documents), or a permanent failure.
+ */
+static void
+s3_judge(const S3Request *request, S3Response *response, S3ListPage *page,
+		 S3Failure *failure)
+{
+	memset(failure, 0, sizeof(S3Failure));
+	failure->kind = S3_FAILURE_NONE;
+	failure->retry_after_ms = -1;
+
+	if (response->out_of_memory)
+	{
+		failure->kind = S3_FAILURE_OUT_OF_MEMORY;
+		failure->reason = pstrdup("out of memory");
+		return;
+	}
+
+	if (response->curl_code != CURLE_OK)
+	{
+		if (response->write_errno != 0)
+		{
+			failure->kind = S3_FAILURE_WRITE;
+			failure->reason = pstrdup("could not write to the local file");
+		}
+		else if (response->body_too_large)
+		{
+			failure->kind = S3_FAILURE_TOO_LARGE;
+			failure->reason = pstrdup("response body too large");
+		}
+		else
+		{
+			const char *message = response->curl_message;
+
+			failure->kind = S3_FAILURE_CURL;
+			failure->retryable =
+				s3_is_retryable_curl_code(response->curl_code);
+			if (message[0] == '\0')
+				message = curl_easy_strerror(response->curl_code);
+			failure->reason = psprintf("curl error %d: %s",
+									   (int) response->curl_code, message);
+		}
+		return;
+	}
+
+	if (response->status >= 200 && response->status < 300)
+	{
+		char	   *problem = NULL;
+
+		if (response->content_length >= 0 &&
+			response->body_bytes != response->content_length)
+		{
+			failure->kind = S3_FAILURE_SHORT_BODY;
+			failure->retryable = true;
+			failure->reason = psprintf("received %lld of %lld bytes",
+									   (long long) response->body_bytes,
+									   (long long) response->content_length);
+			return;
+		}
+		if (page != NULL &&
+			!S3XmlParseListPage(response->body ? response->body : "",
+								response->body_length, page, &problem))
+		{
+			failure->kind = S3_FAILURE_BAD_BODY;
+			failure->retryable = true;
+			failure->reason = problem;
+		}
+		return;
+	}
+
+	/* an HTTP error: what S3 says in its <Error> body decides */
+	failure->kind = S3_FAILURE_HTTP;
+	(void) S3XmlParseError(response->body, response->body_length,
+						   &failure->error);
+
+	if (response->status == 500 || response->status == 502 ||
+		response->status == 503 || response->status == 504)
+		failure->retryable = true;
+	if (failure->error.code != NULL &&
+		(strcmp(failure->error.code, "SlowDown") == 0 ||
+		 (response->status == 400 &&
+		  strcmp(failure->error.code, "RequestTimeout") == 0)))
+		failure->retryable = true;
+
+	if (failure->error.code != NULL)
+		failure->reason = psprintf("HTTP status %ld, code %s",
+								   response->status, failure->error.code);
+	else
+		failure->reason = psprintf("HTTP status %ld", response->status);
+
+	/* Retry-After in seconds; the HTTP-date form is ignored */
+	if (response->retry_after[0] != '\0')
+	{
+		char	   *end;
+		long		seconds;
+
+		errno = 0;
+		seconds = strtol(response->retry_after, &end, 10);
+		if (errno == 0 && end != response->retry_after && *end == '\0' &&
+			seconds >= 0)
+			failure->retry_after_ms = seconds > LONG_MAX / 1000 ?
+				LONG_MAX : seconds * 1000;
+	}
+}
+
+/* The transport errors S3 guidance (and botocore) treat as transient. */
+static bool
+s3_is_retryable_curl_code(CURLcode code)
+{
+	switch (code)
+	{
+		case CURLE_COULDNT_RESOLVE_HOST:	/* 6 */
+		case CURLE_COULDNT_CONNECT: /* 7 */
+		case CURLE_PARTIAL_FILE:	/* 18 */
+		case CURLE_OPERATION_TIMEDOUT:	/* 28 */
+		case CURLE_SSL_CONNECT_ERROR:	/* 35 */
+		case CURLE_GOT_NOTHING: /* 52 */
+		case CURLE_SEND_ERROR:	/* 55 */
+		case CURLE_RECV_ERROR:	/* 56 */
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * s3_backoff_ms is exponential backoff with full jitter: a uniformly random
+ * delay below min(cap, base * 2^(attempt-1)), so that many workers hitting
+ * the same throttled prefix spread out.  A Retry-After from the server is
+ * honoured instead, but never beyond the cap.
+ */
+static long
+s3_backoff_ms(int failed_attempt, long retry_after_ms)
+{
+	double		cap = (double) Max(0, medallion_s3_retry_max_ms);
+	double		ceiling;
+
+	if (retry_after_ms >= 0)
+		return (long) Min((double) retry_after_ms, cap);
+
+	ceiling = ldexp((double) Max(0, medallion_s3_retry_base_ms),
+					Min(failed_attempt - 1, 30));
+	ceiling = Min(ceiling, cap);
+	return (long) floor(pg_prng_double(&pg_global_prng_state) * ceiling);
+}
+
+/*
+ * s3_sleep waits between attempts on the process latch, so that a cancel,
+ * a termination request or postmaster death cuts the wait short.  Other
+ * latch wake-ups do not shorten the delay.
+ */
+static void
+s3_sleep(long delay_ms)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   delay_ms);
+
+	for (;;)
+	{
+		long		remaining_ms;
+
+		remaining_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+													   deadline);
+		if (remaining_ms <= 0)
+			break;
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 remaining_ms, MEDALLION_WAIT_EVENT_MAIN);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* A download that failed part way starts again on an empty file. */
+static void
+s3_rewind_file(const S3Request *request)
+{
+	if (ftruncate(request->fd, 0) != 0 ||
+		lseek(request->fd, 0, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rewind the local file of object \"%s\" for a retry: %m",
+						request->key)));
+}
+
+/*
+ * s3_report_failure raises the error of the last attempt.  Nothing of curl
+ * or expat is alive any more when it runs.
+ */
+static void
+s3_report_failure(const S3Request *request, const S3Response *response,
+				  const S3Failure *failure, int attempts)
+{
+	const S3Location *location = request->location;
+	bool		is_list = (request->operation == S3_OPERATION_LIST);
+	const char *gave_up = "";
+
+	if (failure->retryable && attempts > 1)
+		gave_up = psprintf(" Gave up after %d attempts.", attempts);
+
+	switch (failure->kind)
+	{
+		case S3_FAILURE_OUT_OF_MEMORY:
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+			break;
+
+		case S3_FAILURE_WRITE:
+			errno = response->write_errno;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write object \"%s\" of bucket \"%s\" to a local file: %m",
+							request->key, location->bucket)));
+			break;
+
+		case S3_FAILURE_TOO_LARGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("could not list bucket \"%s\"", location->bucket),
+					 errdetail("A listing response exceeded %d MB.",
+							   S3_LIST_BODY_LIMIT / (1024 * 1024))));
+			break;
+
+		case S3_FAILURE_BAD_BODY:
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("could not list bucket \"%s\"", location->bucket),
+					 errdetail("%s%s", failure->reason, gave_up)));
+			break;
+
+		case S3_FAILURE_SHORT_BODY:
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 is_list ?
+					 errmsg("could not list bucket \"%s\"", location->bucket) :
+					 errmsg("could not download object \"%s\" from bucket \"%s\"",
+							request->key, location->bucket),
+					 errdetail("The connection ended after %lld of %lld bytes.%s",
+							   (long long) response->body_bytes,
+							   (long long) response->content_length,
+							   gave_up)));
+			break;
+
+		case S3_FAILURE_CURL:
+			{
+				int			sqlstate = ERRCODE_CONNECTION_FAILURE;
+				char	   *hint = NULL;
+				char	   *endpoint = s3_endpoint_for_messages(location);
+
+				switch (response->curl_code)
+				{
+					case CURLE_UNSUPPORTED_PROTOCOL:
+					case CURLE_URL_MALFORMAT:
+						sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
+						hint = psprintf("Check the endpoint \"%s\".", endpoint);
+						break;
+					case CURLE_COULDNT_RESOLVE_HOST:
+						hint = psprintf("Check the host name of the endpoint \"%s\".",
+										endpoint);
+						break;
+					case CURLE_COULDNT_CONNECT:
+					case CURLE_OPERATION_TIMEDOUT:
+					case CURLE_GOT_NOTHING:
+						hint = psprintf("Check that the endpoint \"%s\" is reachable from the database server.",
+										endpoint);
+						break;
+					case CURLE_SSL_CONNECT_ERROR:
+					case CURLE_PEER_FAILED_VERIFICATION:
+						hint = psprintf("Check the TLS setup of the endpoint \"%s\" and the CA certificates of the database server.",
+										endpoint);
+						break;
+					default:
+						break;
+				}
+
+				ereport(ERROR,
+						(errcode(sqlstate),
+						 is_list ?
+						 errmsg("could not list bucket \"%s\"", location->bucket) :
+						 errmsg("could not download object \"%s\" from bucket \"%s\"",
+								request->key, location->bucket),
+						 errdetail("%s.%s", failure->reason, gave_up),
+						 hint ? errhint("%s", hint) : 0));
+			}
+			break;
+
+		case S3_FAILURE_HTTP:
+			{
+				char	   *detail = s3_http_detail(response, failure);
+				char	   *hint = s3_http_hint(request, response, failure);
+				int			sqlstate;
+
+				if (failure->retryable)
+					sqlstate = ERRCODE_CONNECTION_FAILURE;
+				else
+					sqlstate = s3_errcode_for_http(response->status,
+												   failure->error.code);
+
+				ereport(ERROR,
+						(errcode(sqlstate),
+						 is_list ?
+						 errmsg("could not list bucket \"%s\"", location->bucket) :
+						 errmsg("could not download object \"%s\" from bucket \"%s\"",
+								request->key, location->bucket),
+						 errdetail("%s%s", detail, gave_up),
+						 hint ? errhint("%s", hint) : 0));
+			}
+			break;
+
+		case S3_FAILURE_NONE:
+			break;
+	}
+
+	elog(ERROR, "unexpected S3 failure kind %d", (int) failure->kind);
+}
+
+/*
+ * s3_errcode_for_http maps a permanent S3 error to the SQLSTATE classes
+ * documented in s3_client.h, so that callers can tell "fix your settings"
+ * from "the object is gone".
+ */
+static int
+s3_errcode_for_http(long status, const char *code)
+{
+	if (code != NULL)
+	{
+		if (strcmp(code, "AccessDenied") == 0 ||
+			strcmp(code, "InvalidAccessKeyId") == 0 ||
+			strcmp(code, "SignatureDoesNotMatch") == 0 ||
+			strcmp(code, "ExpiredToken") == 0 ||
+			strcmp(code, "InvalidToken") == 0 ||
+			strcmp(code, "TokenRefreshRequired") == 0 ||
+			strcmp(code, "RequestTimeTooSkewed") == 0)
+			return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+		if (strcmp(code, "NoSuchBucket") == 0 ||
+			strcmp(code, "NoSuchKey") == 0)
+			return ERRCODE_UNDEFINED_OBJECT;
+		if (strcmp(code, "PreconditionFailed") == 0)
+			return ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+	}
+
+	/* no (known) code: HEAD-like answers without a body, proxies */
+	if (status == 401 || status == 403)
+		return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+	if (status == 404)
+		return ERRCODE_UNDEFINED_OBJECT;
+	if (status == 412)
+		return ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+	if (status >= 300 && status < 500)
+		return ERRCODE_INVALID_PARAMETER_VALUE;
+	if (status >= 500)
+		return ERRCODE_CONNECTION_FAILURE;
+	return ERRCODE_PROTOCOL_VIOLATION;
+}
+
+/* "S3 returned HTTP status 403, code "X": message. Request ID: R." */
+static char *
+s3_http_detail(const S3Response *response, const S3Failure *failure)
+{
+	StringInfoData detail;
+
+	initStringInfo(&detail);
+	if (failure->error.code != NULL)
+	{
+		const char *message = failure->error.message;
+
+		appendStringInfo(&detail, "S3 returned HTTP status %ld, code \"%s\"",
+						 response->status, failure->error.code);
+		if (message != NULL && message[0] != '\0')
+		{
+			int			length = pg_mbcliplen(message, strlen(message),
+											  S3_MESSAGE_CLIP);
+
+			appendStringInfo(&detail, ": %.*s", length, message);
+			if (message[length - 1] != '.')
+				appendStringInfoChar(&detail, '.');
+		}
+		else
+			appendStringInfoChar(&detail, '.');
+	}
+	else
+		appendStringInfo(&detail, "S3 returned HTTP status %ld.",
+						 response->status);
+
+	if (response->request_id[0] != '\0')
+		appendStringInfo(&detail, " Request ID: %s.", response->request_id);
+
+	return detail.data;
+}
+
+/* Hints for the errors a user can fix, or NULL. */
+static char *
+s3_http_hint(const S3Request *request, const S3Response *response,
+			 const S3Failure *failure)
+{
+	const char *code = failure->error.code;
+	const char *region = failure->error.region;
+
+	if (region == NULL && response->bucket_region[0] != '\0')
+		region = response->bucket_region;
+
+	if (code == NULL)
+	{
+		if (response->status >= 300 && response->status < 400)
+		{
+			if (region != NULL)
+				return psprintf("The bucket is in region \"%s\".", region);
+			return pstrdup("Check the region and the endpoint of the bucket.");
+		}
+		return NULL;
+	}
+
+	if (strcmp(code, "NoSuchBucket") == 0)
+		return pstrdup("Check the bucket name and the endpoint.");
+	if (strcmp(code, "NoSuchKey") == 0)
+		return pstrdup("The object may have been deleted after it was listed.");
+	if (strcmp(code, "SignatureDoesNotMatch") == 0 ||
+		strcmp(code, "InvalidAccessKeyId") == 0)
+		return pstrdup("Check that the secret's access key ID and secret access key belong together and are current.");
+	if (strcmp(code, "ExpiredToken") == 0 ||
+		strcmp(code, "InvalidToken") == 0 ||
+		strcmp(code, "TokenRefreshRequired") == 0)
+		return pstrdup("Refresh the session token of the secret.");
+	if (strcmp(code, "RequestTimeTooSkewed") == 0)
+		return pstrdup("Check that the clock of the database server is synchronized.");
+	if (strcmp(code, "AccessDenied") == 0)
+		return request->operation == S3_OPERATION_LIST ?
+			pstrdup("Check that the credentials allow s3:ListBucket on the bucket.") :
+			pstrdup("Check that the credentials allow s3:GetObject on the object.");
+	if (strcmp(code, "PreconditionFailed") == 0)
+		return pstrdup("The object was replaced after it was listed; it will be read again at the next listing.");
+	if (strcmp(code, "AuthorizationHeaderMalformed") == 0 ||
+		strcmp(code, "PermanentRedirect") == 0 ||
+		strcmp(code, "IllegalLocationConstraintException") == 0)
+	{
+		if (region != NULL)
+			return psprintf("The bucket is in region \"%s\".", region);
+		if (failure->error.endpoint != NULL)
+			return psprintf("The bucket must be addressed through endpoint \"%s\".",
+							failure->error.endpoint);
+		return pstrdup("Check the region and the endpoint of the bucket.");
+	}
+	return NULL;
+}
+
+/* The endpoint as a user would recognise it in a hint. */
+static char *
+s3_endpoint_for_messages(const S3Location *location)
+{
+	bool		virtual_hosted;
+
+	if (location->endpoint != NULL)
+		return pstrdup(location->endpoint);
+	return s3_bucket_url(location, &virtual_hosted);
+}
+
+/*
+ * s3_interrupt_wanted tells the progress callback whether to abort: a
+ * cancel or termination request that CHECK_FOR_INTERRUPTS() will act on.
+ * Other interrupts (barriers, timeouts of idle sessions) can wait for the
+ * end of the transfer.
+ */
+static bool
+s3_interrupt_wanted(void)
+{
+	if (!InterruptPending)
+		return false;
+	if (InterruptHoldoffCount != 0 || CritSectionCount != 0)
+		return false;
+	if (ProcDiePending)
+		return true;
+	return QueryCancelPending && QueryCancelHoldoffCount == 0;
+}
+
+/*
+ * s3_write_callback receives the body.  A 2xx body of a download goes
+ * straight to the file; anything else (a listing, an error document) is
+ * buffered up to a limit.  Returning less than given makes curl fail with
+ * CURLE_WRITE_ERROR; the reason is recorded for s3_judge.
+ */
+static size_t
+s3_write_callback(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	S3Response *response = (S3Response *) userdata;
+	size_t		length = size * nmemb;
+
+	if (!response->sink_chosen)
+	{
+		long		status = 0;
+		bool		success;
+
+		curl_easy_getinfo(response->curl, CURLINFO_RESPONSE_CODE, &status);
+		success = (status >= 200 && status < 300);
+		response->sink_is_fd = success && response->fd >= 0;
+		response->success_body = success;
+		response->buffer_limit = success ? S3_LIST_BODY_LIMIT :
+			S3_ERROR_BODY_LIMIT;
+		response->sink_chosen = true;
+	}
+
+	if (response->sink_is_fd)
+	{
+		size_t		written = 0;
+
+		while (written < length)
+		{
+			ssize_t		result = write(response->fd, data + written,
+									   length - written);
+
+			if (result < 0)
+			{
+				if (errno == EINTR)
+					continue;
+				response->write_errno = errno;
+				return 0;
+			}
+			if (result == 0)
+			{
+				response->write_errno = ENOSPC;
+				return 0;
+			}
+			written += (size_t) result;
+		}
+		response->body_bytes += (int64) length;
+		return length;
+	}
+
+	if (response->buffer_length + length > response->buffer_limit)
+	{
+		/* keep the start of an error document; refuse a huge listing */
+		if (!response->success_body)
+			return length;
+		response->body_too_large = true;
+		return 0;
+	}
+
+	if (response->buffer_length + length > response->buffer_capacity)
+	{
+		size_t		new_capacity = Max(response->buffer_capacity, 65536);
+		char	   *grown;
+
+		while (new_capacity < response->buffer_length + length)
+			new_capacity *= 2;
+		grown = realloc(response->buffer, new_capacity);
+		if (grown == NULL)
+		{
+			response->out_of_memory = true;
+			return 0;
+		}
+		response->buffer = grown;
+		response->buffer_capacity = new_capacity;
+	}
+	memcpy(response->buffer + response->buffer_length, data, length);
+	response->buffer_length += length;
+	if (response->success_body)
+		response->body_bytes += (int64) length;
+	return length;
+}
+
+/*
+ * s3_header_callback keeps the few response headers we use.  A new status
+ * line starts a new response (after a 100 Continue), so it clears them.
+ */
+static size_t
+s3_header_callback(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	S3Response *response = (S3Response *) userdata;
+	size_t		length = size * nmemb;
+
+	if (length >= 5 && strncmp(data, "HTTP/", 5) == 0)
+	{
+		response->retry_after[0] = '\0';
+		response->request_id[0] = '\0';
+		response->bucket_region[0] = '\0';
+		return length;
+	}
+
+	s3_copy_header_value(data, length, "retry-after",
+						 response->retry_after,
+						 sizeof(response->retry_after));
+	s3_copy_header_value(data, length, "x-amz-request-id",
+						 response->request_id,
+						 sizeof(response->request_id));
+	s3_copy_header_value(data, length, "x-amz-bucket-region",
+						 response->bucket_region,
+						 sizeof(response->bucket_region));
+	return length;
+}
+
+/*
+ * s3_progress_callback runs at least once a second during a transfer, even
+ * a stalled one; a non-zero return aborts it with CURLE_ABORTED_BY_CALLBACK.
+ */
+static int
+s3_progress_callback(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+					 curl_off_t ultotal, curl_off_t ulnow)
+{
+	S3Response *response = (S3Response *) clientp;
+
+	if (s3_interrupt_wanted())
+	{
+		response->interrupted = true;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * If the header line is "name: value" (name matched case-insensitively),
+ * copy the value without surrounding blanks, truncated to value_size.
+ */
+static void
+s3_copy_header_value(const char *line, size_t length, const char *name,
+					 char *value, size_t value_size)
+{
+	size_t		name_length = strlen(name);
+	size_t		start;
+	size_t		end;
+	size_t		copy;
+
+	if (length <= name_length || line[name_length] != ':' ||
+		pg_strncasecmp(line, name, name_length) != 0)
+		return;
+
+	start = name_length + 1;
+	end = length;
+	while (start < end && (line[start] == ' ' || line[start] == '\t'))
+		start++;
+	while (end > start && isspace((unsigned char) line[end - 1]))
+		end--;
+
+	copy = Min(end - start, value_size - 1);
+	memcpy(value, line + start, copy);
+	value[copy] = '\0';
+}

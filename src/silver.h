@@ -1,0 +1,21 @@
+/*-------------------------------------------------------------------------
+ *
+ * silver.h
+ *	  Silver flows: a user SELECT over one pipeline table, fed only the new
+ *	  source rows, with deduplication, expectations and quarantine.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_SILVER_H
+#define MEDALLION_SILVER_H
+
+#include "flow.h"
+
+/* Apply the source rows with low < _row_id <= high (current transaction). */
+extern void SilverApply(FlowContext *context, FlowDesc *flow, int64 low,
+						int64 high, FlowResult *result);
+
+/* Full refresh: empty what the flow keeps besides its target table. */
+extern void SilverReset(FlowDesc *flow);
+
+#endif							/* MEDALLION_SILVER_H */

@@ -1,0 +1,188 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi_util.c
+ *	  Small helpers around SPI: parameterised statements, running fixed
+ *	  catalog statements as the extension owner, identifier quoting and
+ *	  name resolution.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/genam.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+
+#include "medallion.h"
+#include "spi_util.h"
+
+uint64
+SpiExecute(const char *sql, int nargs, Oid *argtypes, Datum *values,
+		   const char *nulls, int expected_result)
+{
+	int			result;
+
+	result = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
+								   false, 0);
+	if (result != expected_result)
+		elog(ERROR, "unexpected SPI result %s for \"%s\"",
+			 SPI_result_code_string(result), sql);
+	return SPI_processed;
+}
+
+uint64
+SpiExecuteAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
+						   Datum *values, const char *nulls,
+						   int expected_result)
+{
+	Oid			saved_user;
+	int			saved_security_context;
+	volatile uint64 processed = 0;
+
+	GetUserIdAndSecContext(&saved_user, &saved_security_context);
+	SetUserIdAndSecContext(ExtensionOwner(),
+						   saved_security_context |
+						   SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		processed = SpiExecute(sql, nargs, argtypes, values, nulls,
+							   expected_result);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(saved_user, saved_security_context);
+	}
+	PG_END_TRY();
+	return processed;
+}
+
+char *
+SpiGetText(uint64 row, int attnum)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						attnum);
+}
+
+Datum
+SpiGetDatum(uint64 row, int attnum, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						 attnum, isnull);
+}
+
+int64
+SpiGetInt64(uint64 row, int attnum, bool *isnull)
+{
+	bool		null;
+	Datum		value = SpiGetDatum(row, attnum, &null);
+	Oid			type = SPI_gettypeid(SPI_tuptable->tupdesc, attnum);
+
+	if (isnull)
+		*isnull = null;
+	if (null)
+		return 0;
+	switch (type)
+	{
+		case INT8OID:
+			return DatumGetInt64(value);
+		case INT4OID:
+			return DatumGetInt32(value);
+		case INT2OID:
+			return DatumGetInt16(value);
+		default:
+			elog(ERROR, "column %d is not an integer", attnum);
+	}
+	return 0;
+}
+
+/*
+ * ExtensionOwner reads pg_extension directly, so that it works for any
+ * caller, whatever its privileges.
+ */
+Oid
+ExtensionOwner(void)
+{
+	Relation	relation;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	Oid			owner = InvalidOid;
+
+	relation = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(MEDALLION_EXTENSION_NAME));
+	scan = systable_beginscan(relation, ExtensionNameIndexId, true, NULL, 1,
+							  &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(relation, AccessShareLock);
+
+	if (!OidIsValid(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is not installed in this database",
+						MEDALLION_EXTENSION_NAME),
+				 errhint("Run CREATE EXTENSION medallion.")));
+	return owner;
+}
+
+Oid
+MedallionSchemaOid(void)
+{
+	return get_namespace_oid(MEDALLION_SCHEMA_NAME, false);
+}
+
+/*
+ * ResolveNewTableName parses a possibly qualified, possibly quoted table
+ * name the way CREATE TABLE would and checks that the table does not exist.
+ */
+void
+ResolveNewTableName(const char *table_name, Oid *namespace_oid,
+					char **relation_name)
+{
+	List	   *names;
+	RangeVar   *range_var;
+
+	if (table_name == NULL || table_name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("table name must not be empty")));
+
+	names = stringToQualifiedNameList(table_name);
+	range_var = makeRangeVarFromNameList(names);
+	if (range_var->catalogname != NULL &&
+		strcmp(range_var->catalogname, get_database_name(MyDatabaseId)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cross-database references are not implemented: %s",
+						table_name)));
+	*namespace_oid = RangeVarGetCreationNamespace(range_var);
+	*relation_name = range_var->relname;
+
+	if (OidIsValid(get_relname_relid(*relation_name, *namespace_oid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists",
+						QuoteQualifiedName(*namespace_oid, *relation_name)),
+				 errhint("Flows create their target table; choose a new name or drop the table.")));
+}
+
+char *
+QuoteQualifiedName(Oid namespace_oid, const char *relation_name)
+{
+	return quote_qualified_identifier(get_namespace_name(namespace_oid),
+									  relation_name);
+}

@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi_util.h
+ *	  Small helpers around SPI: parameterised statements, running fixed
+ *	  catalog statements as the extension owner, and identifier quoting.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_SPI_UTIL_H
+#define MEDALLION_SPI_UTIL_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+/*
+ * Run one statement through SPI with parameters (types/values/nulls as for
+ * SPI_execute_with_args; nulls may be NULL).  The caller must be connected
+ * to SPI.  expected_result is the SPI_OK_* code the statement must return.  Returns
+ * SPI_processed.  Results stay in SPI_tuptable until the next call.
+ */
+extern uint64 SpiExecute(const char *sql, int nargs, Oid *argtypes,
+						 Datum *values, const char *nulls,
+						 int expected_result);
+
+/*
+ * Same, but run as the owner of the medallion extension, for fixed,
+ * schema-qualified statements on medallion's own tables only.  Never pass
+ * user-supplied SQL here.
+ */
+extern uint64 SpiExecuteAsExtensionOwner(const char *sql, int nargs,
+										 Oid *argtypes, Datum *values,
+										 const char *nulls,
+										 int expected_result);
+
+/* Value of column attnum (1-based) of row 0 of SPI_tuptable, or NULL. */
+extern char *SpiGetText(uint64 row, int attnum);
+extern int64 SpiGetInt64(uint64 row, int attnum, bool *isnull);
+extern Datum SpiGetDatum(uint64 row, int attnum, bool *isnull);
+
+/* Owner of the medallion extension. */
+extern Oid	ExtensionOwner(void);
+
+/* The OID of the medallion schema. */
+extern Oid	MedallionSchemaOid(void);
+
+/*
+ * Resolve a user-given table name (possibly schema-qualified, quoted as in
+ * SQL) for creating a new table: returns the namespace and the relation
+ * name, erroring if the name is invalid.
+ */
+extern void ResolveNewTableName(const char *table_name, Oid *namespace_oid,
+								char **relation_name);
+
+/* "schema.table" with both parts quoted as needed. */
+extern char *QuoteQualifiedName(Oid namespace_oid, const char *relation_name);
+
+#endif							/* MEDALLION_SPI_UTIL_H */

@@ -1,0 +1,457 @@
+/*-------------------------------------------------------------------------
+ *
+ * update.c
+ *	  One update of a pipeline: every flow once, upstream first.
+ *
+ * An update runs in a process of its own (the dynamic worker started by
+ * run_pipeline, or a continuous-mode worker) and outside any transaction:
+ * it starts and commits one transaction per flow step, so that what one
+ * flow did is durable before the next starts, and so that the failure of a
+ * flow can be recorded durably after its transaction rolled back.
+ *
+ * Two updates of one pipeline never overlap: an update holds a session
+ * advisory lock on the pipeline from start to end.
+ *
+ * Memory: everything an update allocates lives in a child of the caller's
+ * memory context, including the error it returns; the caller frees it by
+ * resetting its own context.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "bronze.h"
+#include "cdc.h"
+#include "silver.h"
+#include "spi_util.h"
+#include "update.h"
+
+/* first key of medallion's advisory locks: "medallion" in ASCII, folded */
+#define MEDALLION_LOCK_CLASS	0x4D45444C
+
+static void
+pipeline_lock_tag(LOCKTAG *tag, int32 pipeline_id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, MEDALLION_LOCK_CLASS,
+						 (uint32) pipeline_id, 3);
+}
+
+/*
+ * Is an error one that may go away by itself (network, S3 throttling,
+ * deadlocks), as opposed to a data or configuration error?
+ */
+static bool
+error_is_transient(ErrorData *error)
+{
+	int			sqlclass = ERRCODE_TO_CATEGORY(error->sqlerrcode);
+
+	return sqlclass == ERRCODE_CONNECTION_EXCEPTION ||
+		error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		error->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
+}
+
+static bool
+flow_type_is(const FlowDesc *flow, const char *flow_type)
+{
+	return strcmp(flow->flow_type, flow_type) == 0;
+}
+
+/*
+ * FlowApplyIncremental: see update.h.  The catalog row lock serialises two
+ * applies of one flow (a direct auto_cdc_apply() during an update, say), so
+ * that the watermark read here is the one the apply builds on.
+ */
+void
+FlowApplyIncremental(FlowContext *context, FlowDesc *flow,
+					 FlowResult *result)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	int64		watermark;
+	int64		ceiling;
+	OwnerContext owner;
+
+	values[0] = Int32GetDatum(flow->flow_id);
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("SELECT watermark FROM medallion.flow"
+							   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
+							   " FOR UPDATE",
+							   1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow \"%s\" was dropped", flow->flow_name)));
+	watermark = SpiGetInt64(0, 1, NULL);
+	SPI_finish();
+	flow->watermark = watermark;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table of flow \"%s\" was dropped",
+						flow->flow_name),
+				 errhint("Drop the pipeline, or run it with full_refresh after recreating the flow.")));
+
+	FlowEnterOwnerContext(context->pipeline, &owner);
+	ceiling = FlowSourceCeiling(flow->source_relid);
+	if (ceiling > watermark)
+	{
+		if (flow_type_is(flow, "silver"))
+			SilverApply(context, flow, watermark, ceiling, result);
+		else if (flow_type_is(flow, "auto_cdc"))
+			CdcApply(context, flow, watermark, ceiling, result);
+		else
+			elog(ERROR, "flow type \"%s\" is not incremental", flow->flow_type);
+	}
+	FlowLeaveOwnerContext(&owner);
+
+	if (ceiling > watermark)
+	{
+		CatalogSetWatermark(flow->flow_id, ceiling);
+		flow->watermark = ceiling;
+	}
+}
+
+/* JSON text of the flow_progress event of one flow. */
+static char *
+flow_progress_details(const FlowDesc *flow, const FlowResult *result,
+					  int64 duration_us, const char *status)
+{
+	StringInfoData details;
+
+	initStringInfo(&details);
+	appendStringInfo(&details,
+					 "{\"status\": \"%s\", \"flow_type\": \"%s\", "
+					 "\"rows_read\": " INT64_FORMAT ", "
+					 "\"rows_written\": " INT64_FORMAT ", "
+					 "\"rows_dropped\": " INT64_FORMAT ", "
+					 "\"duration_ms\": %.3f, \"watermark\": " INT64_FORMAT,
+					 status, flow->flow_type, result->rows_read,
+					 result->rows_written, result->rows_dropped,
+					 duration_us / 1000.0, flow->watermark);
+	if (result->details.len > 0)
+		appendStringInfo(&details, ", %s", result->details.data);
+	appendStringInfoChar(&details, '}');
+	return details.data;
+}
+
+/* Run one statement-free step in its own transaction. */
+#define BEGIN_STEP() \
+	do { \
+		SetCurrentStatementStartTimestamp(); \
+		StartTransactionCommand(); \
+		PushActiveSnapshot(GetTransactionSnapshot()); \
+	} while (0)
+#define END_STEP() \
+	do { \
+		PopActiveSnapshot(); \
+		CommitTransactionCommand(); \
+	} while (0)
+
+/*
+ * Empty every target, ledger and watermark of the pipeline in one
+ * transaction, so that the update that follows rebuilds everything from
+ * the sources.
+ */
+static void
+full_refresh_reset(FlowContext *context, List *flows)
+{
+	ListCell   *cell;
+
+	BEGIN_STEP();
+	foreach(cell, flows)
+	{
+		FlowDesc   *flow = lfirst(cell);
+		OwnerContext owner;
+		StringInfoData sql;
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("target table of flow \"%s\" was dropped",
+							flow->flow_name)));
+
+		FlowEnterOwnerContext(context->pipeline, &owner);
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "TRUNCATE %s",
+						 CatalogQualifiedRelationName(flow->target_relid));
+		SPI_connect();
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		SPI_finish();
+		if (flow_type_is(flow, "silver"))
+			SilverReset(flow);
+		else if (flow_type_is(flow, "auto_cdc"))
+			CdcReset(flow);
+		FlowLeaveOwnerContext(&owner);
+
+		if (flow_type_is(flow, "bronze"))
+			BronzeReset(flow);
+		CatalogSetWatermark(flow->flow_id, 0);
+		CatalogSetFlowState(flow->flow_id,
+							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															   CStringGetDatum("{}"))));
+		flow->watermark = 0;
+	}
+	EventLogWrite(context->pipeline, context->update_id, NULL, "full_refresh",
+				  "INFO", "tables, ledger and watermarks emptied", NULL);
+	END_STEP();
+}
+
+/* Is flow downstream of a flow that failed in this update? */
+static bool
+depends_on_failed(const FlowDesc *flow, List *failed_targets)
+{
+	return OidIsValid(flow->source_relid) &&
+		list_member_oid(failed_targets, flow->source_relid);
+}
+
+/*
+ * Record a flow's failure durably, after its transaction rolled back.
+ */
+static void
+record_flow_failure(FlowContext *context, const FlowDesc *flow,
+					ErrorData *error, bool transient, int64 duration_us)
+{
+	StringInfoData details;
+
+	initStringInfo(&details);
+	appendStringInfo(&details, "{\"sqlstate\": \"%s\", \"transient\": %s, "
+					 "\"duration_ms\": %.3f",
+					 unpack_sql_state(error->sqlerrcode),
+					 transient ? "true" : "false", duration_us / 1000.0);
+	if (error->detail != NULL)
+	{
+		appendStringInfoString(&details, ", \"detail\": ");
+		escape_json(&details, error->detail);
+	}
+	if (error->hint != NULL)
+	{
+		appendStringInfoString(&details, ", \"hint\": ");
+		escape_json(&details, error->hint);
+	}
+	appendStringInfoChar(&details, '}');
+
+	BEGIN_STEP();
+	EventLogWrite(context->pipeline, context->update_id, flow->flow_name,
+				  "error", "ERROR", error->message, details.data);
+	END_STEP();
+}
+
+void
+UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
+		  void *report_arg, UpdateOutcome *outcome)
+{
+	MemoryContext update_context;
+	MemoryContext old_context;
+	FlowContext context;
+	List	   *flows;
+	List	   *volatile failed_targets = NIL;
+	ListCell   *cell;
+	LOCKTAG		lock_tag;
+	TimestampTz update_start;
+	volatile int64 rows_written = 0;
+	StringInfoData changed_tables;
+
+	memset(outcome, 0, sizeof(UpdateOutcome));
+	update_context = AllocSetContextCreate(CurrentMemoryContext,
+										   "medallion update",
+										   ALLOCSET_DEFAULT_SIZES);
+	old_context = MemoryContextSwitchTo(update_context);
+	initStringInfo(&changed_tables);
+
+	/* serialise updates of this pipeline, across all processes */
+	pipeline_lock_tag(&lock_tag, pipeline_id);
+	pgstat_report_activity(STATE_RUNNING, "waiting for the pipeline lock");
+	BEGIN_STEP();
+	(void) LockAcquire(&lock_tag, ExclusiveLock, true, false);
+	END_STEP();
+
+	PG_TRY();
+	{
+		update_start = GetCurrentTimestamp();
+		BEGIN_STEP();
+		MemoryContextSwitchTo(update_context);
+		memset(&context, 0, sizeof(context));
+		context.pipeline = CatalogGetPipelineById(pipeline_id, false);
+		context.full_refresh = full_refresh;
+		context.update_id = CatalogNextUpdateId();
+		flows = CatalogGetFlows(pipeline_id);
+		CatalogMarkUpdateStart(pipeline_id, context.update_id);
+		EventLogWrite(context.pipeline, context.update_id, NULL,
+					  "update_start", "INFO",
+					  full_refresh ? "full refresh started" : "update started",
+					  psprintf("{\"full_refresh\": %s, \"flows\": %d}",
+							   full_refresh ? "true" : "false",
+							   list_length(flows)));
+		END_STEP();
+		MemoryContextSwitchTo(update_context);
+		outcome->update_id = context.update_id;
+
+		if (full_refresh)
+			full_refresh_reset(&context, flows);
+
+		foreach(cell, flows)
+		{
+			FlowDesc   *flow = lfirst(cell);
+			FlowResult	result;
+			TimestampTz flow_start = GetCurrentTimestamp();
+			volatile int64 duration_us = 0;
+			MemoryContext flow_context;
+
+			flow_context = AllocSetContextCreate(update_context, "medallion flow",
+												 ALLOCSET_DEFAULT_SIZES);
+			MemoryContextSwitchTo(flow_context);
+			FlowResultInit(&result);
+
+			if (depends_on_failed(flow, failed_targets))
+			{
+				failed_targets = lappend_oid(failed_targets, flow->target_relid);
+				MemoryContextSwitchTo(update_context);
+				MemoryContextDelete(flow_context);
+				continue;
+			}
+
+			pgstat_report_activity(STATE_RUNNING,
+								   psprintf("medallion: flow %s", flow->flow_name));
+			PG_TRY();
+			{
+				if (flow_type_is(flow, "bronze"))
+				{
+					BronzeRunFlow(&context, flow, &result);
+					duration_us = (GetCurrentTimestamp() - flow_start);
+					BEGIN_STEP();
+					EventLogWrite(context.pipeline, context.update_id,
+								  flow->flow_name, "flow_progress", "INFO",
+								  "flow completed",
+								  flow_progress_details(flow, &result,
+														duration_us,
+														"COMPLETED"));
+					END_STEP();
+				}
+				else
+				{
+					BEGIN_STEP();
+					FlowApplyIncremental(&context, flow, &result);
+					duration_us = (GetCurrentTimestamp() - flow_start);
+					EventLogWrite(context.pipeline, context.update_id,
+								  flow->flow_name, "flow_progress", "INFO",
+								  "flow completed",
+								  flow_progress_details(flow, &result,
+														duration_us,
+														"COMPLETED"));
+					END_STEP();
+				}
+			}
+			PG_CATCH();
+			{
+				ErrorData  *error;
+				bool		transient;
+
+				MemoryContextSwitchTo(update_context);
+				error = CopyErrorData();
+				FlushErrorState();
+				AbortCurrentTransaction();
+
+				/* a cancel or shutdown request ends the update at once */
+				if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+					error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+					ReThrowError(error);
+
+				transient = error_is_transient(error);
+				duration_us = (GetCurrentTimestamp() - flow_start);
+				record_flow_failure(&context, flow, error, transient,
+									duration_us);
+				if (!outcome->failed)
+				{
+					outcome->failed = true;
+					outcome->transient = transient;
+					outcome->error = error;
+				}
+				else if (!transient)
+					outcome->transient = false;
+				failed_targets = lappend_oid(failed_targets,
+											 flow->target_relid);
+				MemoryContextSwitchTo(flow_context);
+			}
+			PG_END_TRY();
+
+			MemoryContextSwitchTo(update_context);
+			if (result.changed)
+			{
+				outcome->changed = true;
+				if (changed_tables.len > 0)
+					appendStringInfoString(&changed_tables, ", ");
+				escape_json(&changed_tables, flow->flow_name);
+			}
+			if (result.backlog)
+				outcome->backlog = true;
+			rows_written += result.rows_written;
+			if (report != NULL)
+				(*report) (flow, &result, duration_us, report_arg);
+			MemoryContextDelete(flow_context);
+		}
+
+		/* the end of the update, its state, and the notification */
+		BEGIN_STEP();
+		MemoryContextSwitchTo(update_context);
+		{
+			const char *end_state;
+			bool		continuous = strcmp(context.pipeline->mode, "continuous") == 0;
+			int64		duration_us = (GetCurrentTimestamp() - update_start);
+
+			if (outcome->failed && !(continuous && outcome->transient))
+				end_state = "failed";
+			else if (continuous)
+				end_state = "running";
+			else
+				end_state = "idle";
+			CatalogMarkUpdateEnd(pipeline_id, end_state,
+								 outcome->failed ? outcome->error->message : NULL);
+			EventLogWrite(context.pipeline, context.update_id, NULL,
+						  "update_end", outcome->failed ? "ERROR" : "INFO",
+						  outcome->failed ? "update failed" : "update completed",
+						  psprintf("{\"failed\": %s, \"duration_ms\": %.3f, "
+								   "\"rows_written\": " INT64_FORMAT ", "
+								   "\"changed_tables\": [%s]}",
+								   outcome->failed ? "true" : "false",
+								   duration_us / 1000.0, rows_written,
+								   changed_tables.data));
+			if (outcome->changed)
+				Async_Notify(psprintf("medallion_%s",
+									  context.pipeline->pipeline_name),
+							 psprintf("{\"update_id\": " INT64_FORMAT
+									  ", \"tables\": [%s]}",
+									  context.update_id, changed_tables.data));
+		}
+		END_STEP();
+	}
+	PG_FINALLY();
+	{
+		LockRelease(&lock_tag, ExclusiveLock, true);
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_END_TRY();
+
+	/*
+	 * The outcome's error lives in update_context, a child of the caller's
+	 * memory context: it is freed when the caller's context is.
+	 */
+	MemoryContextSwitchTo(old_context);
+}

@@ -1,0 +1,54 @@
+/*-------------------------------------------------------------------------
+ *
+ * update.h
+ *	  One update of a pipeline: every flow once, upstream first.  Shared by
+ *	  run_pipeline (through a dynamic background worker) and the continuous
+ *	  workers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_UPDATE_H
+#define MEDALLION_UPDATE_H
+
+#include "postgres.h"
+
+#include "flow.h"
+
+/* Called once per flow when it has finished (or failed). */
+typedef void (*UpdateFlowReport) (const FlowDesc *flow,
+								  const FlowResult *result,
+								  int64 duration_us, void *arg);
+
+/* What an update ended with. */
+typedef struct UpdateOutcome
+{
+	int64		update_id;
+	bool		failed;
+	bool		changed;		/* some flow changed its target */
+	bool		backlog;		/* input remains: run again at once */
+	bool		transient;		/* the failure may go away by itself */
+	ErrorData  *error;			/* the first flow error, if failed */
+} UpdateOutcome;
+
+/*
+ * Run one update of the pipeline.  Must be called outside a transaction
+ * (it starts and commits its own, one per flow step); pipeline_id names a
+ * committed pipeline.  Errors of flows are recorded durably (event_log,
+ * pipeline state) and returned in outcome, not thrown.
+ */
+extern void UpdateRun(int32 pipeline_id, bool full_refresh,
+					  UpdateFlowReport report, void *report_arg,
+					  UpdateOutcome *outcome);
+
+/*
+ * Apply the source rows beyond an incremental flow's watermark, inside the
+ * current transaction: locks the flow's catalog row, reads the safe ceiling
+ * of the source, runs the flow type's apply function in the pipeline
+ * owner's context, and advances the watermark.  Used for silver, auto_cdc
+ * and aggregate flows by UpdateRun and by direct calls such as
+ * auto_cdc_apply().
+ */
+extern void FlowApplyIncremental(FlowContext *context, FlowDesc *flow,
+								 FlowResult *result);
+
+#endif							/* MEDALLION_UPDATE_H */

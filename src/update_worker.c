@@ -1,0 +1,159 @@
+/*-------------------------------------------------------------------------
+ *
+ * update_worker.c
+ *	  The dynamic background worker that runs one pipeline update for
+ *	  run_pipeline, and the caller's side that starts it and waits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+
+#include "medallion.h"
+#include "update.h"
+#include "update_worker.h"
+
+static void
+copy_text(char *destination, size_t size, const char *source)
+{
+	if (source == NULL)
+		destination[0] = '\0';
+	else
+		strlcpy(destination, source, size);
+}
+
+/* UpdateFlowReport that stores each flow's result in shared memory. */
+static void
+report_to_shared(const FlowDesc *flow, const FlowResult *result,
+				 int64 duration_us, void *arg)
+{
+	UpdateShared *shared = (UpdateShared *) arg;
+	UpdateFlowRow *row;
+
+	if (shared->flow_count >= MEDALLION_MAX_FLOWS_PER_PIPELINE)
+		return;
+	row = &shared->flows[shared->flow_count++];
+	copy_text(row->flow_name, sizeof(row->flow_name), flow->flow_name);
+	copy_text(row->flow_type, sizeof(row->flow_type), flow->flow_type);
+	row->rows_read = result->rows_read;
+	row->rows_written = result->rows_written;
+	row->rows_dropped = result->rows_dropped;
+	row->duration_us = duration_us;
+}
+
+void
+MedallionUpdateWorkerMain(Datum main_arg)
+{
+	dsm_segment *segment;
+	UpdateShared *shared;
+	UpdateOutcome outcome;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	segment = dsm_attach(DatumGetUInt32(main_arg));
+	if (segment == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not map dynamic shared memory segment")));
+	shared = dsm_segment_address(segment);
+
+	BackgroundWorkerInitializeConnectionByOid(shared->database_id,
+											  InvalidOid, 0);
+	pgstat_report_appname("medallion update");
+
+	UpdateRun(shared->pipeline_id, shared->full_refresh, report_to_shared,
+			  shared, &outcome);
+
+	if (outcome.failed)
+	{
+		shared->failed = true;
+		shared->sqlerrcode = outcome.error->sqlerrcode;
+		copy_text(shared->message, sizeof(shared->message),
+				  outcome.error->message);
+		copy_text(shared->detail, sizeof(shared->detail),
+				  outcome.error->detail);
+		copy_text(shared->hint, sizeof(shared->hint), outcome.error->hint);
+	}
+	pg_write_barrier();
+	shared->finished = true;
+	dsm_detach(segment);
+	proc_exit(0);
+}
+
+void
+UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
+					   UpdateShared *result)
+{
+	dsm_segment *segment;
+	UpdateShared *shared;
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	BgwHandleStatus status;
+	pid_t		pid;
+
+	segment = dsm_create(sizeof(UpdateShared), 0);
+	shared = dsm_segment_address(segment);
+	memset(shared, 0, sizeof(UpdateShared));
+	shared->database_id = MyDatabaseId;
+	shared->pipeline_id = pipeline_id;
+	shared->full_refresh = full_refresh;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, MEDALLION_LIBRARY_NAME);
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "MedallionUpdateWorkerMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "medallion update of pipeline %d",
+			 pipeline_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "medallion update");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start a background worker to run the pipeline update"),
+				 errhint("Raise max_worker_processes, or wait for other background workers to finish.")));
+
+	PG_TRY();
+	{
+		status = WaitForBackgroundWorkerStartup(handle, &pid);
+		if (status == BGWH_POSTMASTER_DIED)
+			ereport(ERROR,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("postmaster exited during a pipeline update")));
+		status = WaitForBackgroundWorkerShutdown(handle);
+		if (status == BGWH_POSTMASTER_DIED)
+			ereport(ERROR,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("postmaster exited during a pipeline update")));
+	}
+	PG_CATCH();
+	{
+		/* a cancel: stop the worker; what it committed stays committed */
+		TerminateBackgroundWorker(handle);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	pg_read_barrier();
+	memcpy(result, shared, sizeof(UpdateShared));
+	dsm_detach(segment);
+
+	if (!result->finished)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("the background worker running the pipeline update exited before finishing"),
+				 errhint("The server log tells why. What the update committed before that stays committed.")));
+}

@@ -1,0 +1,61 @@
+/*-------------------------------------------------------------------------
+ *
+ * update_worker.h
+ *	  Running one pipeline update in a dynamic background worker, and
+ *	  waiting for its result: the execution path of run_pipeline.
+ *
+ * A transaction that raises cannot also commit the record of its failure,
+ * and one transaction cannot commit per object.  So run_pipeline hands the
+ * update to a dynamic background worker, which commits per flow step and
+ * records failures durably, and waits for its result in shared memory.
+ * Dynamic workers need no shared_preload_libraries.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_UPDATE_WORKER_H
+#define MEDALLION_UPDATE_WORKER_H
+
+#include "postgres.h"
+
+#include "catalog.h"
+
+/* One row of run_pipeline's result. */
+typedef struct UpdateFlowRow
+{
+	char		flow_name[2 * NAMEDATALEN + 8];
+	char		flow_type[16];
+	int64		rows_read;
+	int64		rows_written;
+	int64		rows_dropped;
+	int64		duration_us;
+} UpdateFlowRow;
+
+/* The shared memory a run_pipeline caller and its worker talk through. */
+typedef struct UpdateShared
+{
+	Oid			database_id;
+	int32		pipeline_id;
+	bool		full_refresh;
+
+	/* filled by the worker */
+	bool		finished;
+	bool		failed;
+	int			sqlerrcode;
+	char		message[1024];
+	char		detail[2048];
+	char		hint[1024];
+	int			flow_count;
+	UpdateFlowRow flows[MEDALLION_MAX_FLOWS_PER_PIPELINE];
+} UpdateShared;
+
+/*
+ * Run one update of the pipeline in a dynamic worker and wait for it.
+ * Fills *shared (allocated by the caller); interruptible: a cancel
+ * terminates the worker, and what it committed stays committed.
+ */
+extern void UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
+								   UpdateShared *result);
+
+PGDLLEXPORT void MedallionUpdateWorkerMain(Datum main_arg);
+
+#endif							/* MEDALLION_UPDATE_WORKER_H */
