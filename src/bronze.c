@@ -494,10 +494,10 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 													 " SELECT flow_id FROM medallion.flow"
 													 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
 													 " AND flow_type OPERATOR(pg_catalog.=) 'bronze'"
-													 " AND $2 OPERATOR(pg_catalog.~~) (source OPERATOR(pg_catalog.||) '%')),"
+													 " AND pg_catalog.starts_with($2, source)),"
 													 " updated AS ("
 													 " UPDATE medallion.ingested_file i SET status = 'skipped',"
-													 " error = pg_catalog.coalesce(error, 'skipped by skip_object')"
+													 " error = COALESCE(error, 'skipped by skip_object')"
 													 " FROM flows WHERE i.flow_id OPERATOR(pg_catalog.=) flows.flow_id"
 													 " AND i.path OPERATOR(pg_catalog.=) $2"
 													 " AND i.status OPERATOR(pg_catalog.<>) 'ingested'"
@@ -893,25 +893,6 @@ retry_to_event_log(const char *operation, int attempt, long delay_ms,
 					operation, attempt, reason, delay_ms)));
 }
 
-/* Write the retries collected outside a transaction as retry events. */
-static void
-flush_retry_events(FlowContext *context, FlowDesc *flow, List **retries)
-{
-	ListCell   *cell;
-
-	if (*retries == NIL)
-		return;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	foreach(cell, *retries)
-		EventLogWrite(context->pipeline, context->update_id, flow->flow_name,
-					  "retry", "WARNING", (char *) lfirst(cell), NULL);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	*retries = NIL;
-}
-
 void
 BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 {
@@ -928,7 +909,6 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	volatile int64 batch_bytes = 0;
 	volatile int objects_ingested = 0;
 	volatile int objects_failed = 0;
-	List	   *retries = NIL;
 	MemoryContext flow_context = CurrentMemoryContext;
 	MemoryContext object_context;
 	TimestampTz now = GetCurrentTimestamp();
@@ -977,7 +957,7 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	/* list, with no transaction open */
 	memset(&listing, 0, sizeof(listing));
 	listing.definition = &definition;
-	S3SetRetryCallback(retry_to_event_log, &retries);
+	S3SetRetryCallback(retry_to_event_log, &result->retries);
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("medallion: listing s3://%s/%s",
 									definition.bucket, definition.prefix));
@@ -991,7 +971,6 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 		S3SetRetryCallback(NULL, NULL);
 	}
 	PG_END_TRY();
-	flush_retry_events(context, flow, &retries);
 
 	/* keep only what the ledger does not have */
 	SetCurrentStatementStartTimestamp();
@@ -1088,7 +1067,7 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 		pgstat_report_activity(STATE_RUNNING,
 							   psprintf("medallion: downloading %s",
 										candidate->path));
-		S3SetRetryCallback(retry_to_event_log, &retries);
+		S3SetRetryCallback(retry_to_event_log, &result->retries);
 		PG_TRY();
 		{
 			(void) S3GetObjectToFile(&location, credentials,
@@ -1109,15 +1088,14 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 			}
 			/* replaced since it was listed: the next listing sees it */
 			FlushErrorState();
-			retries = lappend(retries,
+			result->retries = lappend(result->retries,
 							  psprintf("%s changed after it was listed; it will be ingested by the next update",
 									   candidate->path));
 			result->backlog = true;
 		}
 		PG_END_TRY();
 		S3SetRetryCallback(NULL, NULL);
-		flush_retry_events(context, flow, &retries);
-
+	
 		if (downloaded)
 		{
 			pgstat_report_activity(STATE_RUNNING,

@@ -41,6 +41,13 @@ typedef struct FlowResult
 	 * "\"expectations\": [...]".  Empty when there are none.
 	 */
 	StringInfoData details;
+
+	/*
+	 * Messages of S3 retries not yet in the event log: they happen outside
+	 * any transaction, and the update writes them as retry events when the
+	 * flow ends, whether it succeeded or failed.
+	 */
+	List	   *retries;
 } FlowResult;
 
 /* What an update passes to each flow. */

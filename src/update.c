@@ -222,12 +222,25 @@ depends_on_failed(const FlowDesc *flow, List *failed_targets)
 		list_member_oid(failed_targets, flow->source_relid);
 }
 
+/* Write the S3 retries a flow collected as retry events. */
+static void
+write_retry_events(FlowContext *context, const FlowDesc *flow,
+				   const FlowResult *result)
+{
+	ListCell   *cell;
+
+	foreach(cell, result->retries)
+		EventLogWrite(context->pipeline, context->update_id, flow->flow_name,
+					  "retry", "WARNING", (const char *) lfirst(cell), NULL);
+}
+
 /*
  * Record a flow's failure durably, after its transaction rolled back.
  */
 static void
 record_flow_failure(FlowContext *context, const FlowDesc *flow,
-					ErrorData *error, bool transient, int64 duration_us)
+					const FlowResult *result, ErrorData *error,
+					bool transient, int64 duration_us)
 {
 	StringInfoData details;
 
@@ -249,6 +262,7 @@ record_flow_failure(FlowContext *context, const FlowDesc *flow,
 	appendStringInfoChar(&details, '}');
 
 	BEGIN_STEP();
+	write_retry_events(context, flow, result);
 	EventLogWrite(context->pipeline, context->update_id, flow->flow_name,
 				  "error", "ERROR", error->message, details.data);
 	END_STEP();
@@ -337,6 +351,7 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 					BronzeRunFlow(&context, flow, &result);
 					duration_us = (GetCurrentTimestamp() - flow_start);
 					BEGIN_STEP();
+					write_retry_events(&context, flow, &result);
 					EventLogWrite(context.pipeline, context.update_id,
 								  flow->flow_name, "flow_progress", "INFO",
 								  "flow completed",
@@ -376,8 +391,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 
 				transient = error_is_transient(error);
 				duration_us = (GetCurrentTimestamp() - flow_start);
-				record_flow_failure(&context, flow, error, transient,
-									duration_us);
+				record_flow_failure(&context, flow, &result, error,
+									transient, duration_us);
 				if (!outcome->failed)
 				{
 					outcome->failed = true;
