@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Generate realistic agribusiness order events as newline-delimited JSON.
+
+Each order is created, then changes status (paid, shipped, delivered or
+cancelled) with later events; a share of events arrive late (out of order)
+or twice (duplicates), and a few records are invalid on purpose when
+--invalid-rate is set.  Deterministic for a given --seed.
+
+    generate_orders.py --events 1000000 --files 1000 --out DIR [--prefix orders-]
+
+Writes DIR/<prefix>NNNNNN.json files of about events/files records each and
+prints the number of events written.
+"""
+import argparse
+import json
+import os
+import random
+from datetime import datetime, timedelta, timezone
+
+PRODUCTS = [
+    ("seed-corn-hybrid-80d", "seeds", 189.50),
+    ("seed-soy-rr2", "seeds", 62.00),
+    ("seed-wheat-winter", "seeds", 41.25),
+    ("fert-urea-46", "fertilizer", 540.00),
+    ("fert-npk-15-15-15", "fertilizer", 610.00),
+    ("fert-potash-60", "fertilizer", 455.00),
+    ("herb-glyphosate-20l", "crop-protection", 129.90),
+    ("fung-azoxystrobin-5l", "crop-protection", 238.00),
+    ("feed-cattle-18", "animal-feed", 21.40),
+    ("feed-poultry-starter", "animal-feed", 24.80),
+    ("irr-drip-tape-1km", "irrigation", 315.00),
+    ("irr-valve-2in", "irrigation", 48.75),
+]
+STATUSES = ["paid", "shipped", "delivered"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--files", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--prefix", default="orders-")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--late-rate", type=float, default=0.05)
+    parser.add_argument("--duplicate-rate", type=float, default=0.0)
+    parser.add_argument("--invalid-rate", type=float, default=0.0)
+    parser.add_argument("--first-order", type=int, default=1)
+    parser.add_argument("--start", default="2026-09-01T00:00:00+00:00")
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    start = datetime.fromisoformat(args.start)
+    per_file = max(1, -(-args.events // args.files))
+
+    events = []
+    order_id = args.first_order
+    sequence = 0
+    clock = start
+    while len(events) < args.events:
+        product, category, price = rng.choice(PRODUCTS)
+        customer = rng.randint(1, 20000)
+        quantity = rng.randint(1, 40)
+        clock += timedelta(seconds=rng.randint(1, 30))
+        steps = ["created"] + STATUSES[: rng.randint(0, 3)]
+        if rng.random() < 0.04:
+            steps.append("cancelled")
+        ts = clock
+        for status in steps:
+            sequence += 1
+            ts += timedelta(minutes=rng.randint(5, 600))
+            events.append({
+                "event_id": f"ev-{sequence:09d}",
+                "order_id": order_id,
+                "customer_id": customer,
+                "product": product,
+                "category": category,
+                "quantity": quantity,
+                "unit_price": price,
+                "status": status,
+                "operation": "DELETE" if status == "cancelled" else "UPSERT",
+                "event_ts": ts.isoformat().replace("+00:00", "Z"),
+                "sequence": sequence,
+            })
+            if len(events) >= args.events:
+                break
+        order_id += 1
+
+    # late arrivals: swap some events with a later position
+    for index in range(len(events)):
+        if rng.random() < args.late_rate:
+            other = min(len(events) - 1, index + rng.randint(1, 2000))
+            events[index], events[other] = events[other], events[index]
+
+    written = 0
+    lines = []
+    for event in events:
+        line = json.dumps(event, separators=(", ", ": "))
+        if args.invalid_rate and rng.random() < args.invalid_rate:
+            kind = rng.randint(0, 3)
+            if kind == 0:
+                event = dict(event, quantity="lots")
+            elif kind == 1:
+                event = dict(event, quantity=-event["quantity"])
+            elif kind == 2:
+                event = {k: v for k, v in event.items() if k != "order_id"}
+            else:
+                event = dict(event, event_ts="not-a-time")
+            line = json.dumps(event, separators=(", ", ": "))
+        lines.append(line)
+        if args.duplicate_rate and rng.random() < args.duplicate_rate:
+            lines.append(line)
+    for file_index in range(args.files):
+        chunk = lines[file_index * per_file:(file_index + 1) * per_file]
+        if not chunk:
+            break
+        path = os.path.join(args.out, f"{args.prefix}{file_index + 1:06d}.json")
+        with open(path, "w") as handle:
+            handle.write("\n".join(chunk) + "\n")
+        written += len(chunk)
+    print(written)
+
+
+if __name__ == "__main__":
+    main()
