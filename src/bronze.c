@@ -1016,7 +1016,11 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 															   CStringGetDatum(state.data))));
 	}
-	if (full_listing || listing.max_key != NULL)
+	/* incremental listing: remember where the listing ended */
+	if (definition.options.incremental_listing &&
+		(full_listing || (listing.max_key != NULL &&
+						  (start_after == NULL ||
+						   strcmp(listing.max_key, start_after) != 0))))
 	{
 		StringInfoData state;
 		char	   *last_key = listing.max_key ? listing.max_key : start_after;

@@ -21,6 +21,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "flow.h"
@@ -406,10 +407,20 @@ EventLogWrite(const PipelineDesc *pipeline, int64 update_id,
 			  const char *level, const char *message,
 			  const char *details_json)
 {
-	Oid			types[9] = {INT4OID, TEXTOID, OIDOID, INT8OID, TEXTOID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[10] = "         ";
+	EventLogWriteAt(0, pipeline, update_id, flow_name, event_type, level,
+					message, details_json);
+}
+
+void
+EventLogWriteAt(TimestampTz event_time, const PipelineDesc *pipeline,
+				int64 update_id, const char *flow_name,
+				const char *event_type, const char *level,
+				const char *message, const char *details_json)
+{
+	Oid			types[10] = {INT4OID, TEXTOID, OIDOID, INT8OID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[10];
+	char		nulls[11] = "          ";
 
 	if (pipeline != NULL)
 	{
@@ -436,14 +447,18 @@ EventLogWrite(const PipelineDesc *pipeline, int64 update_id,
 		values[8] = CStringGetTextDatum(details_json);
 	else
 		nulls[8] = 'n';
+	values[9] = TimestampTzGetDatum(event_time);
+	if (event_time == 0)
+		nulls[9] = 'n';
 
 	SPI_connect();
 	SpiExecuteAsExtensionOwner("INSERT INTO medallion.event"
 							   " (pipeline_id, pipeline_name, owner, update_id,"
-							   " flow_name, event_type, level, message, details)"
+							   " flow_name, event_type, level, message, details, ts)"
 							   " VALUES ($1, $2, $3::pg_catalog.regrole, $4, $5, $6, $7, $8,"
-							   " $9::pg_catalog.jsonb)",
-							   9, types, values, nulls, SPI_OK_INSERT);
+							   " $9::pg_catalog.jsonb,"
+							   " COALESCE($10, pg_catalog.clock_timestamp()))",
+							   10, types, values, nulls, SPI_OK_INSERT);
 	SPI_finish();
 }
 

@@ -18,6 +18,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
@@ -96,6 +97,13 @@ extern void EventLogWrite(const PipelineDesc *pipeline, int64 update_id,
 						  const char *flow_name, const char *event_type,
 						  const char *level, const char *message,
 						  const char *details_json);
+
+/* The same, with the event's time given (0: now). */
+extern void EventLogWriteAt(TimestampTz event_time,
+							const PipelineDesc *pipeline, int64 update_id,
+							const char *flow_name, const char *event_type,
+							const char *level, const char *message,
+							const char *details_json);
 
 /* Next update id (non-transactional, from a sequence). */
 extern int64 CatalogNextUpdateId(void);

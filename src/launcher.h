@@ -1,20 +1,27 @@
 /*-------------------------------------------------------------------------
  *
  * launcher.h
- *	  The launcher background worker of continuous mode.
+ *	  Continuous mode: the launcher, the per-database schedulers and the
+ *	  per-pipeline workers.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_LAUNCHER_H
 #define MEDALLION_LAUNCHER_H
 
-/* Register the launcher; called from _PG_init while preloading. */
+#include "postgres.h"
+
+/* Register the launcher and shared memory; from _PG_init while preloading. */
 extern void LauncherRegister(void);
 
 /*
- * Ask the launcher to look at the pipelines again soon (after the current
- * transaction commits); does nothing when the launcher is not running.
+ * Ask the launcher and this database's scheduler to look at the pipelines
+ * again as soon as the current transaction commits; does nothing when
+ * medallion is not preloaded.
  */
 extern void LauncherWakeUp(void);
+
+PGDLLEXPORT void MedallionLauncherMain(Datum main_arg);
+PGDLLEXPORT void MedallionSchedulerMain(Datum main_arg);
 
 #endif							/* MEDALLION_LAUNCHER_H */

@@ -222,6 +222,43 @@ depends_on_failed(const FlowDesc *flow, List *failed_targets)
 		list_member_oid(failed_targets, flow->source_relid);
 }
 
+/*
+ * Continuous pipelines update every trigger_interval; an update that finds
+ * nothing to do writes no events, so that an idle pipeline does not fill
+ * the event log.  The update_start event is therefore written lazily, just
+ * before the first event of the update, with the update's start time.
+ */
+typedef struct UpdateLog
+{
+	bool		quiet;			/* skip the events of an idle update */
+	bool		start_written;
+	TimestampTz start_time;
+	int			flow_count;
+	bool		full_refresh;
+} UpdateLog;
+
+static void
+write_update_start(FlowContext *context, UpdateLog *log)
+{
+	if (log->start_written)
+		return;
+	log->start_written = true;
+	EventLogWriteAt(log->start_time, context->pipeline, context->update_id,
+					NULL, "update_start", "INFO",
+					log->full_refresh ? "full refresh started" : "update started",
+					psprintf("{\"full_refresh\": %s, \"flows\": %d}",
+							 log->full_refresh ? "true" : "false",
+							 log->flow_count));
+}
+
+/* Does the progress of this flow deserve an event? */
+static bool
+flow_progress_worth_logging(const UpdateLog *log, const FlowResult *result)
+{
+	return !log->quiet || result->rows_read > 0 || result->changed ||
+		result->rows_dropped > 0 || result->retries != NIL;
+}
+
 /* Write the S3 retries a flow collected as retry events. */
 static void
 write_retry_events(FlowContext *context, const FlowDesc *flow,
@@ -238,9 +275,9 @@ write_retry_events(FlowContext *context, const FlowDesc *flow,
  * Record a flow's failure durably, after its transaction rolled back.
  */
 static void
-record_flow_failure(FlowContext *context, const FlowDesc *flow,
-					const FlowResult *result, ErrorData *error,
-					bool transient, int64 duration_us)
+record_flow_failure(FlowContext *context, UpdateLog *log,
+					const FlowDesc *flow, const FlowResult *result,
+					ErrorData *error, bool transient, int64 duration_us)
 {
 	StringInfoData details;
 
@@ -262,6 +299,7 @@ record_flow_failure(FlowContext *context, const FlowDesc *flow,
 	appendStringInfoChar(&details, '}');
 
 	BEGIN_STEP();
+	write_update_start(context, log);
 	write_retry_events(context, flow, result);
 	EventLogWrite(context->pipeline, context->update_id, flow->flow_name,
 				  "error", "ERROR", error->message, details.data);
@@ -282,6 +320,7 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 	TimestampTz update_start;
 	volatile int64 rows_written = 0;
 	StringInfoData changed_tables;
+	UpdateLog	log;
 
 	memset(outcome, 0, sizeof(UpdateOutcome));
 	update_context = AllocSetContextCreate(CurrentMemoryContext,
@@ -308,12 +347,14 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 		context.update_id = CatalogNextUpdateId();
 		flows = CatalogGetFlows(pipeline_id);
 		CatalogMarkUpdateStart(pipeline_id, context.update_id);
-		EventLogWrite(context.pipeline, context.update_id, NULL,
-					  "update_start", "INFO",
-					  full_refresh ? "full refresh started" : "update started",
-					  psprintf("{\"full_refresh\": %s, \"flows\": %d}",
-							   full_refresh ? "true" : "false",
-							   list_length(flows)));
+		memset(&log, 0, sizeof(log));
+		log.quiet = strcmp(context.pipeline->mode, "continuous") == 0 &&
+			!full_refresh && report == NULL;
+		log.start_time = update_start;
+		log.flow_count = list_length(flows);
+		log.full_refresh = full_refresh;
+		if (!log.quiet)
+			write_update_start(&context, &log);
 		END_STEP();
 		MemoryContextSwitchTo(update_context);
 		outcome->update_id = context.update_id;
@@ -350,27 +391,35 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 				{
 					BronzeRunFlow(&context, flow, &result);
 					duration_us = (GetCurrentTimestamp() - flow_start);
-					BEGIN_STEP();
-					write_retry_events(&context, flow, &result);
-					EventLogWrite(context.pipeline, context.update_id,
-								  flow->flow_name, "flow_progress", "INFO",
-								  "flow completed",
-								  flow_progress_details(flow, &result,
-														duration_us,
-														"COMPLETED"));
-					END_STEP();
+					if (flow_progress_worth_logging(&log, &result))
+					{
+						BEGIN_STEP();
+						write_update_start(&context, &log);
+						write_retry_events(&context, flow, &result);
+						EventLogWrite(context.pipeline, context.update_id,
+									  flow->flow_name, "flow_progress", "INFO",
+									  "flow completed",
+									  flow_progress_details(flow, &result,
+															duration_us,
+															"COMPLETED"));
+						END_STEP();
+					}
 				}
 				else
 				{
 					BEGIN_STEP();
 					FlowApplyIncremental(&context, flow, &result);
 					duration_us = (GetCurrentTimestamp() - flow_start);
-					EventLogWrite(context.pipeline, context.update_id,
-								  flow->flow_name, "flow_progress", "INFO",
-								  "flow completed",
-								  flow_progress_details(flow, &result,
-														duration_us,
-														"COMPLETED"));
+					if (flow_progress_worth_logging(&log, &result))
+					{
+						write_update_start(&context, &log);
+						EventLogWrite(context.pipeline, context.update_id,
+									  flow->flow_name, "flow_progress", "INFO",
+									  "flow completed",
+									  flow_progress_details(flow, &result,
+															duration_us,
+															"COMPLETED"));
+					}
 					END_STEP();
 				}
 			}
@@ -391,7 +440,7 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 
 				transient = error_is_transient(error);
 				duration_us = (GetCurrentTimestamp() - flow_start);
-				record_flow_failure(&context, flow, &result, error,
+				record_flow_failure(&context, &log, flow, &result, error,
 									transient, duration_us);
 				if (!outcome->failed)
 				{
@@ -439,7 +488,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 				end_state = "idle";
 			CatalogMarkUpdateEnd(pipeline_id, end_state,
 								 outcome->failed ? outcome->error->message : NULL);
-			EventLogWrite(context.pipeline, context.update_id, NULL,
+			if (log.start_written)
+				EventLogWrite(context.pipeline, context.update_id, NULL,
 						  "update_end", outcome->failed ? "ERROR" : "INFO",
 						  outcome->failed ? "update failed" : "update completed",
 						  psprintf("{\"failed\": %s, \"duration_ms\": %.3f, "
