@@ -45,7 +45,10 @@ def main():
     parser.add_argument("--duplicate-rate", type=float, default=0.0)
     parser.add_argument("--invalid-rate", type=float, default=0.0)
     parser.add_argument("--first-order", type=int, default=1)
+    parser.add_argument("--first-sequence", type=int, default=0)
     parser.add_argument("--start", default="2026-09-01T00:00:00+00:00")
+    parser.add_argument("--discount-rate", type=float, default=0.0,
+                        help="share of events carrying a new 'discount' field")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -55,7 +58,7 @@ def main():
 
     events = []
     order_id = args.first_order
-    sequence = 0
+    sequence = args.first_sequence
     clock = start
     while len(events) < args.events:
         product, category, price = rng.choice(PRODUCTS)
@@ -69,7 +72,7 @@ def main():
         for status in steps:
             sequence += 1
             ts += timedelta(minutes=rng.randint(5, 600))
-            events.append({
+            event = {
                 "event_id": f"ev-{sequence:09d}",
                 "order_id": order_id,
                 "customer_id": customer,
@@ -81,7 +84,10 @@ def main():
                 "operation": "DELETE" if status == "cancelled" else "UPSERT",
                 "event_ts": ts.isoformat().replace("+00:00", "Z"),
                 "sequence": sequence,
-            })
+            }
+            if args.discount_rate and rng.random() < args.discount_rate:
+                event["discount"] = round(rng.choice([0.05, 0.1, 0.15]), 2)
+            events.append(event)
             if len(events) >= args.events:
                 break
         order_id += 1
