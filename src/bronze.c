@@ -648,6 +648,8 @@ remove_known_objects(FlowDesc *flow, BronzeDefinition *definition,
 												false, TYPALIGN_INT));
 	values[3] = BoolGetDatum(definition->options.allow_overwrites);
 
+	/* allocated before SPI_connect: it must outlive SPI_finish */
+	new_positions = palloc(sizeof(int) * (list_length(candidates) + 1));
 	SPI_connect();
 	SpiExecuteAsExtensionOwner("SELECT c.position::pg_catalog.int4"
 							   " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) WITH ORDINALITY"
@@ -660,7 +662,6 @@ remove_known_objects(FlowDesc *flow, BronzeDefinition *definition,
 							   " ORDER BY c.position",
 							   4, types, values, NULL, SPI_OK_SELECT);
 	new_count = SPI_processed;
-	new_positions = palloc(sizeof(int) * (new_count + 1));
 	for (row = 0; row < new_count; row++)
 		new_positions[row] = (int) SpiGetInt64(row, 1, NULL);
 	SPI_finish();

