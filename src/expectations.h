@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ *
+ * expectations.h
+ *	  Data-quality expectations of silver flows: named boolean conditions
+ *	  over the flow's output columns, with CHECK-constraint semantics (only
+ *	  false violates; NULL passes) and an action taken on violation.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_EXPECTATIONS_H
+#define MEDALLION_EXPECTATIONS_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+#include "lib/stringinfo.h"
+#include "nodes/params.h"
+#include "nodes/parsenodes.h"
+#include "nodes/pg_list.h"
+#include "utils/relcache.h"
+
+/* What happens to a row that violates an expectation. */
+typedef enum ExpectationAction
+{
+	EXPECTATION_WARN,			/* keep the row, count it */
+	EXPECTATION_DROP,			/* do not write the row, count it */
+	EXPECTATION_FAIL			/* abort the flow's update */
+} ExpectationAction;
+
+/* One expectation of a flow, with its counters for the current update. */
+typedef struct Expectation
+{
+	char	   *name;
+	char	   *condition;
+	ExpectationAction action;
+	int64		passed_records;
+	int64		failed_records;
+} Expectation;
+
+/* The expectations of one flow, in name order (the order they are checked). */
+typedef struct ExpectationSet
+{
+	int			count;
+	Expectation *items;
+	bool		any_drop;		/* is any action EXPECTATION_DROP? */
+} ExpectationSet;
+
+/* What checking one row found. */
+typedef struct ExpectationRowResult
+{
+	bool		drop;			/* a drop expectation was violated */
+	int			first_fail;		/* index of a violated fail expectation, or
+								 * -1 */
+	int			nviolated;		/* how many expectations were violated */
+} ExpectationRowResult;
+
+/* Load a flow's expectations (as the extension owner), in name order. */
+extern ExpectationSet *ExpectationsLoad(int32 flow_id);
+
+/*
+ * Check that a condition is one SQL expression and nothing else, so that it
+ * can be placed in a target list as "(<condition>\n)".  Errors otherwise.
+ */
+extern void ExpectationCheckConditionSyntax(const char *condition);
+
+/* Append ", (<condition>\n)" for each expectation, in order. */
+extern void ExpectationsAppendColumns(ExpectationSet *set, StringInfo sql);
+
+/*
+ * Count one row: values[0..count-1] are the condition results in set order.
+ * Fills *result; the caller decides what to do with the row.
+ */
+extern void ExpectationsCheckRow(ExpectationSet *set, const Datum *values,
+								 const bool *isnull,
+								 ExpectationRowResult *result);
+
+/* The names of the expectations that values violate, as a text[] datum. */
+extern Datum ExpectationsViolatedArray(ExpectationSet *set,
+									   const Datum *values,
+									   const bool *isnull);
+
+/*
+ * "(v1, v2, null)" for the first natts columns of a row, the way core
+ * describes the failing row of a CHECK violation.
+ */
+extern char *ExpectationDescribeRow(TupleDesc tupdesc, int natts,
+									const Datum *values, const bool *isnull);
+
+/* Raise the error of a row that violated a fail expectation. */
+extern void ExpectationReportFailure(Expectation *expectation,
+									 const char *flow_name, Relation target,
+									 const char *row_description)
+			pg_attribute_noreturn();
+
+/*
+ * Append the flow_progress details member
+ * "\"expectations\": [{\"name\": ..., ...}, ...]".
+ */
+extern void ExpectationsAppendMetrics(ExpectationSet *set, StringInfo details);
+
+extern const char *ExpectationActionName(ExpectationAction action);
+
+/*
+ * Helpers for parsing user SQL, shared with silver.c.
+ *
+ * SilverParseSettingsEnter sets standard_conforming_strings = on (so that a
+ * text is tokenized the same way whenever it is parsed) and, when given,
+ * the search_path; SilverParseSettingsLeave restores both.
+ */
+extern int	SilverParseSettingsEnter(const char *search_path);
+extern void SilverParseSettingsLeave(int nest_level);
+
+/* Error context callback: report syntax error positions against arg (SQL). */
+extern void SilverQueryErrorCallback(void *arg);
+
+/* raw_parser() with error positions reported against sql. */
+extern List *SilverRawParse(const char *sql);
+
+/*
+ * Analyze, rewrite and plan one SELECT and check the current user's
+ * permissions without running it; returns the rewritten Query and a copy of
+ * its result row type.
+ */
+extern Query *SilverAnalyzeQuery(RawStmt *raw_stmt, const char *sql,
+								 int nparams, Oid *param_types,
+								 ParamListInfo params,
+								 TupleDesc *result_desc);
+
+#endif							/* MEDALLION_EXPECTATIONS_H */
