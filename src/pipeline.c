@@ -199,12 +199,19 @@ medallion_run_pipeline(PG_FUNCTION_ARGS)
 	UpdateWorkerRunAndWait(pipeline->pipeline_id, full_refresh, result);
 
 	if (result->failed)
+	{
+		char	   *context = result->context[0] ?
+			psprintf("%s\nupdate of pipeline \"%s\"", result->context,
+					 pipeline_name) :
+			psprintf("update of pipeline \"%s\"", pipeline_name);
+
 		ereport(ERROR,
 				(errcode(result->sqlerrcode),
 				 errmsg("%s", result->message),
 				 result->detail[0] ? errdetail("%s", result->detail) : 0,
 				 result->hint[0] ? errhint("%s", result->hint) : 0,
-				 errcontext("update of pipeline \"%s\"", pipeline_name)));
+				 errcontext("%s", context)));
+	}
 
 	for (index = 0; index < result->flow_count; index++)
 	{

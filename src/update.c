@@ -251,6 +251,15 @@ write_update_start(FlowContext *context, UpdateLog *log)
 							 log->flow_count));
 }
 
+/* The message of an error, with its detail when it has one. */
+static char *
+error_summary(ErrorData *error)
+{
+	if (error->detail != NULL)
+		return psprintf("%s: %s", error->message, error->detail);
+	return error->message;
+}
+
 /* Does the progress of this flow deserve an event? */
 static bool
 flow_progress_worth_logging(const UpdateLog *log, const FlowResult *result)
@@ -487,7 +496,7 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 			else
 				end_state = "idle";
 			CatalogMarkUpdateEnd(pipeline_id, end_state,
-								 outcome->failed ? outcome->error->message : NULL);
+								 outcome->failed ? error_summary(outcome->error) : NULL);
 			if (log.start_written)
 				EventLogWrite(context.pipeline, context.update_id, NULL,
 						  "update_end", outcome->failed ? "ERROR" : "INFO",

@@ -82,6 +82,8 @@ MedallionUpdateWorkerMain(Datum main_arg)
 		copy_text(shared->detail, sizeof(shared->detail),
 				  outcome.error->detail);
 		copy_text(shared->hint, sizeof(shared->hint), outcome.error->hint);
+		copy_text(shared->context, sizeof(shared->context),
+				  outcome.error->context);
 	}
 	pg_write_barrier();
 	shared->finished = true;

@@ -44,6 +44,7 @@ typedef struct UpdateShared
 	char		message[1024];
 	char		detail[2048];
 	char		hint[1024];
+	char		context[1024];
 	int			flow_count;
 	UpdateFlowRow flows[MEDALLION_MAX_FLOWS_PER_PIPELINE];
 } UpdateShared;

@@ -119,6 +119,12 @@ my $postmaster = $node->{_pid};
 my @children = split /\s+/, `pgrep -P $postmaster`;
 kill 'KILL', $postmaster, grep { /^\d+$/ } @children;
 $handle->finish;
+# wait until every process of the old server is gone
+for (1 .. 500)
+{
+	last unless grep { kill(0, $_) } ($postmaster, grep { /^\d+$/ } @children);
+	usleep(20_000);
+}
 # the postmaster is gone; let the test cluster forget it and start again
 $node->{_pid} = undef;
 unlink($node->data_dir . '/postmaster.pid');

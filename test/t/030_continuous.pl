@@ -21,6 +21,7 @@ my $s3 = start_s3(buckets => ['landing']);
 my $node = start_node(
 	'continuous',
 	'medallion.enable_workers' => 'on',
+	'restart_after_crash' => 'on',
 	'medallion.launcher_naptime' => '200ms',
 	'medallion.s3_max_attempts' => '1',
 	'medallion.s3_connect_timeout' => '1s');

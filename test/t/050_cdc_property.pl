@@ -331,19 +331,23 @@ for my $flow (@FLOWS)
 		"$flow->{name}: full refresh rebuilds the same target");
 }
 
-# Both ways of applying a key were exercised (see cdc.c): keys whose new
-# events were all in order, keys re-derived from their history, and whole
-# recomputes after a truncate.
-my ($in_order, $recomputed, $full) = split /\|/, $node->safe_psql('postgres', q{
+# Every way of applying a key was exercised (see cdc.c): keys whose new
+# events were all in order, current versions closed in place, keys
+# re-derived from their history, and whole recomputes (first applies, and
+# batches with a truncate).
+my ($in_order, $closed, $recomputed, $full) = split /\|/,
+  $node->safe_psql('postgres', q{
 	SELECT sum((details->'cdc'->>'keys')::int
 			   - (details->'cdc'->>'keys_recomputed')::int),
+		   sum((details->'cdc'->>'versions_closed')::int),
 		   sum((details->'cdc'->>'keys_recomputed')::int),
 		   count(*) FILTER (WHERE details->'cdc' ? 'full_recompute')
 	  FROM medallion.event_log
 	 WHERE event_type = 'flow_progress' AND details ? 'cdc'});
 cmp_ok($in_order, '>', 0, "keys applied in order: $in_order");
+cmp_ok($closed, '>', 0, "versions closed in place: $closed");
 cmp_ok($recomputed, '>', 0, "keys re-derived from their history: $recomputed");
-cmp_ok($full, '>', 0, "whole recomputes after a truncate: $full");
+cmp_ok($full, '>', 0, "whole recomputes: $full");
 
 $node->stop;
 done_testing();
