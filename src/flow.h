@@ -56,6 +56,13 @@ typedef struct FlowContext
 	PipelineDesc *pipeline;
 	int64		update_id;
 	bool		full_refresh;
+
+	/*
+	 * Target tables changed by the flows of this update that already ran
+	 * (OIDs), for flows that depend on what changed, such as attached
+	 * materialized views.
+	 */
+	List	   *changed_relids;
 } FlowContext;
 
 extern void FlowResultInit(FlowResult *result);

@@ -36,6 +36,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "aggregates.h"
 #include "bronze.h"
 #include "cdc.h"
 #include "silver.h"
@@ -189,16 +190,22 @@ full_refresh_reset(FlowContext *context, List *flows)
 							flow->flow_name)));
 
 		FlowEnterOwnerContext(context->pipeline, &owner);
-		initStringInfo(&sql);
-		appendStringInfo(&sql, "TRUNCATE %s",
-						 CatalogQualifiedRelationName(flow->target_relid));
-		SPI_connect();
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-		SPI_finish();
+		/* an attached materialized view is refreshed, not emptied */
+		if (!flow_type_is(flow, "matview"))
+		{
+			initStringInfo(&sql);
+			appendStringInfo(&sql, "TRUNCATE %s",
+							 CatalogQualifiedRelationName(flow->target_relid));
+			SPI_connect();
+			SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+			SPI_finish();
+		}
 		if (flow_type_is(flow, "silver"))
 			SilverReset(flow);
 		else if (flow_type_is(flow, "auto_cdc"))
 			CdcReset(flow);
+		else if (flow_type_is(flow, "aggregate"))
+			AggregateReset(flow);
 		FlowLeaveOwnerContext(&owner);
 
 		if (flow_type_is(flow, "bronze"))
@@ -414,6 +421,37 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 						END_STEP();
 					}
 				}
+				else if (flow_type_is(flow, "aggregate") ||
+						 flow_type_is(flow, "matview"))
+				{
+					OwnerContext owner;
+
+					BEGIN_STEP();
+					if (!SearchSysCacheExists1(RELOID,
+											   ObjectIdGetDatum(flow->target_relid)))
+						ereport(ERROR,
+								(errcode(ERRCODE_UNDEFINED_TABLE),
+								 errmsg("target table of flow \"%s\" was dropped",
+										flow->flow_name)));
+					FlowEnterOwnerContext(context.pipeline, &owner);
+					if (flow_type_is(flow, "aggregate"))
+						AggregateApply(&context, flow, &result);
+					else
+						MatviewRefresh(&context, flow, &result);
+					FlowLeaveOwnerContext(&owner);
+					duration_us = (GetCurrentTimestamp() - flow_start);
+					if (flow_progress_worth_logging(&log, &result))
+					{
+						write_update_start(&context, &log);
+						EventLogWrite(context.pipeline, context.update_id,
+									  flow->flow_name, "flow_progress", "INFO",
+									  "flow completed",
+									  flow_progress_details(flow, &result,
+															duration_us,
+															"COMPLETED"));
+					}
+					END_STEP();
+				}
 				else
 				{
 					BEGIN_STEP();
@@ -468,6 +506,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 			MemoryContextSwitchTo(update_context);
 			if (result.changed)
 			{
+				context.changed_relids = lappend_oid(context.changed_relids,
+													 flow->target_relid);
 				outcome->changed = true;
 				if (changed_tables.len > 0)
 					appendStringInfoString(&changed_tables, ", ");
