@@ -52,6 +52,7 @@
 #include "utils/timestamp.h"
 
 #include "bronze.h"
+#include "bronze_internal.h"
 #include "bulk_insert.h"
 #include "catalog.h"
 #include "endpoint.h"
@@ -69,41 +70,6 @@ PG_FUNCTION_INFO_V1(medallion_retry_object);
 
 /* records inserted between two resets of the record memory */
 #define RECORDS_PER_BATCH 1000
-
-/* The options of create_bronze, with their defaults. */
-typedef struct BronzeOptions
-{
-	char	   *path_glob;
-	int64		max_files_per_batch;
-	int64		max_bytes_per_batch;	/* 0: no limit */
-	bool		include_existing_files;
-	bool		has_modified_after;
-	TimestampTz modified_after;
-	bool		allow_overwrites;
-	int			max_parallel_objects;
-	bool		incremental_listing;
-	int64		full_listing_interval_ms;
-	int64		max_record_bytes;
-} BronzeOptions;
-
-/* A flow's definition, as stored in medallion.flow.definition. */
-typedef struct BronzeDefinition
-{
-	char	   *bucket;
-	char	   *prefix;
-	char	   *secret_name;
-	char	   *region;
-	char	   *endpoint;
-	RecordFormat format;
-	BronzeOptions options;
-} BronzeDefinition;
-
-/* An object chosen for ingestion. */
-typedef struct Candidate
-{
-	S3Object	object;
-	char	   *path;			/* s3://bucket/key */
-} Candidate;
 
 static const char *const known_options[] = {
 	"path_glob", "max_files_per_batch", "max_bytes_per_batch",
@@ -321,8 +287,8 @@ parse_format(const char *format)
 	return RECORD_FORMAT_JSON;
 }
 
-static void
-load_definition(FlowDesc *flow, BronzeDefinition *definition)
+void
+BronzeLoadDefinition(FlowDesc *flow, BronzeDefinition *definition)
 {
 	JsonbValue	value;
 	char	   *format;
@@ -894,6 +860,96 @@ retry_to_event_log(const char *operation, int attempt, long delay_ms,
 					operation, attempt, reason, delay_ms)));
 }
 
+/*
+ * BronzeIngestCandidate: see bronze_internal.h.  The object is downloaded
+ * with no transaction open; only then does a short transaction insert its
+ * records and its ledger row.
+ */
+void
+BronzeIngestCandidate(FlowContext *context, FlowDesc *flow,
+					  BronzeDefinition *definition, S3Location *location,
+					  S3Credentials *credentials, Candidate *candidate,
+					  MemoryContext object_context, BronzeObjectStats *stats,
+					  List **retries)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	int			fd;
+	int64		row_count = 0;
+	int64		rescued_count = 0;
+	volatile bool downloaded = false;
+
+	MemoryContextSwitchTo(object_context);
+	fd = open_spool_file();
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("medallion: downloading %s",
+									candidate->path));
+	S3SetRetryCallback(retry_to_event_log, retries);
+	PG_TRY();
+	{
+		(void) S3GetObjectToFile(location, credentials,
+								 candidate->object.key,
+								 candidate->object.etag, fd);
+		downloaded = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(caller_context);
+		error = CopyErrorData();
+		if (error->sqlerrcode != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
+		{
+			S3SetRetryCallback(NULL, NULL);
+			PG_RE_THROW();
+		}
+		/* replaced since it was listed: the next listing sees it */
+		FlushErrorState();
+		*retries = lappend(*retries,
+						   psprintf("%s changed after it was listed; it will be ingested by the next update",
+									candidate->path));
+		stats->backlog = true;
+	}
+	PG_END_TRY();
+	S3SetRetryCallback(NULL, NULL);
+
+	if (downloaded)
+	{
+		pgstat_report_activity(STATE_RUNNING,
+							   psprintf("medallion: ingesting %s",
+										candidate->path));
+		PG_TRY();
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			ingest_spooled_object(context, flow, definition, candidate,
+								  fd, object_context, &row_count,
+								  &rescued_count);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			stats->objects_ingested++;
+			stats->rows += row_count;
+			stats->changed = true;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *error;
+
+			MemoryContextSwitchTo(caller_context);
+			error = CopyErrorData();
+			if (!error_is_about_object(error))
+				PG_RE_THROW();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			record_failed_object(context, flow, candidate, "failed", error);
+			stats->objects_failed++;
+			stats->changed = true;
+		}
+		PG_END_TRY();
+	}
+	MemoryContextSwitchTo(caller_context);
+}
+
 void
 BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 {
@@ -906,16 +962,15 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	bool		first_run;
 	volatile bool full_listing = true;
 	char	   *volatile start_after = NULL;
-	volatile int64 batch_files = 0;
+	List	   *batch = NIL;
 	volatile int64 batch_bytes = 0;
-	volatile int objects_ingested = 0;
-	volatile int objects_failed = 0;
+	BronzeObjectStats stats;
 	MemoryContext flow_context = CurrentMemoryContext;
 	MemoryContext object_context;
 	TimestampTz now = GetCurrentTimestamp();
 	char	   *last_full_listing;
 
-	load_definition(flow, &definition);
+	BronzeLoadDefinition(flow, &definition);
 	location.endpoint = definition.endpoint;
 	location.region = definition.region;
 	location.bucket = definition.bucket;
@@ -1045,110 +1100,53 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(flow_context);
 
-	object_context = AllocSetContextCreate(flow_context, "medallion object",
-										   ALLOCSET_DEFAULT_SIZES);
+	/* batch limits: the lower one wins; the bytes limit is soft */
 	foreach(cell, candidates)
 	{
 		Candidate  *candidate = lfirst(cell);
-		int			fd;
-		int64		row_count = 0;
-		int64		rescued_count = 0;
-		volatile bool downloaded = false;
 
-		/* batch limits: the lower one wins; the bytes limit is soft */
-		if (batch_files >= definition.options.max_files_per_batch ||
-			(definition.options.max_bytes_per_batch > 0 &&
-			 batch_files > 0 &&
+		if (list_length(batch) >= definition.options.max_files_per_batch ||
+			(definition.options.max_bytes_per_batch > 0 && batch != NIL &&
 			 batch_bytes >= definition.options.max_bytes_per_batch))
 		{
 			result->backlog = true;
 			break;
 		}
-		batch_files++;
+		batch = lappend(batch, candidate);
 		batch_bytes += candidate->object.size;
+	}
 
-		MemoryContextSwitchTo(object_context);
-		fd = open_spool_file();
-		pgstat_report_activity(STATE_RUNNING,
-							   psprintf("medallion: downloading %s",
-										candidate->path));
-		S3SetRetryCallback(retry_to_event_log, &result->retries);
-		PG_TRY();
+	memset(&stats, 0, sizeof(stats));
+	if (definition.options.max_parallel_objects > 1 && list_length(batch) > 1)
+		BronzeIngestInParallel(context, flow, &definition, &location,
+							   credentials, batch, &stats, &result->retries);
+	else
+	{
+		object_context = AllocSetContextCreate(flow_context, "medallion object",
+											   ALLOCSET_DEFAULT_SIZES);
+		foreach(cell, batch)
 		{
-			(void) S3GetObjectToFile(&location, credentials,
-									 candidate->object.key,
-									 candidate->object.etag, fd);
-			downloaded = true;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *error;
-
+			BronzeIngestCandidate(context, flow, &definition, &location,
+								  credentials, lfirst(cell), object_context,
+								  &stats, &result->retries);
 			MemoryContextSwitchTo(flow_context);
-			error = CopyErrorData();
-			if (error->sqlerrcode != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
-			{
-				S3SetRetryCallback(NULL, NULL);
-				PG_RE_THROW();
-			}
-			/* replaced since it was listed: the next listing sees it */
-			FlushErrorState();
-			result->retries = lappend(result->retries,
-							  psprintf("%s changed after it was listed; it will be ingested by the next update",
-									   candidate->path));
-			result->backlog = true;
+			MemoryContextReset(object_context);
 		}
-		PG_END_TRY();
-		S3SetRetryCallback(NULL, NULL);
-	
-		if (downloaded)
-		{
-			pgstat_report_activity(STATE_RUNNING,
-								   psprintf("medallion: ingesting %s",
-											candidate->path));
-			PG_TRY();
-			{
-				SetCurrentStatementStartTimestamp();
-				StartTransactionCommand();
-				PushActiveSnapshot(GetTransactionSnapshot());
-				ingest_spooled_object(context, flow, &definition, candidate,
-									  fd, object_context, &row_count,
-									  &rescued_count);
-				PopActiveSnapshot();
-				CommitTransactionCommand();
-				objects_ingested++;
-				result->rows_read += row_count;
-				result->rows_written += row_count;
-				result->changed = true;
-			}
-			PG_CATCH();
-			{
-				ErrorData  *error;
-
-				MemoryContextSwitchTo(flow_context);
-				error = CopyErrorData();
-				if (!error_is_about_object(error))
-					PG_RE_THROW();
-				FlushErrorState();
-				AbortCurrentTransaction();
-				record_failed_object(context, flow, candidate, "failed", error);
-				objects_failed++;
-				result->changed = true;
-			}
-			PG_END_TRY();
-		}
-		MemoryContextSwitchTo(flow_context);
-		MemoryContextReset(object_context);
+		MemoryContextDelete(object_context);
 	}
 	MemoryContextSwitchTo(flow_context);
-	MemoryContextDelete(object_context);
+	result->rows_read = stats.rows;
+	result->rows_written = stats.rows;
+	result->changed = stats.changed;
+	if (stats.backlog)
+		result->backlog = true;
 
 	appendStringInfo(&result->details,
 					 "\"objects_listed\": %d, \"objects_new\": %d, "
 					 "\"objects_ingested\": %d, \"objects_failed\": %d, "
 					 "\"full_listing\": %s, \"backlog\": %s",
 					 list_length(listing.objects), list_length(candidates),
-					 objects_ingested, objects_failed,
+					 stats.objects_ingested, stats.objects_failed,
 					 full_listing ? "true" : "false",
 					 result->backlog ? "true" : "false");
 }

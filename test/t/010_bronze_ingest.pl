@@ -288,6 +288,27 @@ s3_upload_string($s3, order_record($id++) . "\n", 'mixed/file-99.json');
 is(psql("SELECT sum(rows_written) FROM medallion.run_pipeline('newonly')"),
 	'1', '... and ingests what arrives later');
 
+# max_parallel_objects: several processes, still exactly once
+psql(
+	qq{
+	SELECT medallion.create_pipeline('parallel');
+	SELECT medallion.create_bronze('parallel', 'bronze_parallel', 's3://landing/paged/',
+		secret_name => 's3rver', endpoint => '$endpoint',
+		options => '{"max_parallel_objects": 3, "max_files_per_batch": 5000}');
+});
+is(psql("SELECT sum(rows_written) FROM medallion.run_pipeline('parallel')"),
+	$expected{paged}[0], 'max_parallel_objects = 3 ingests every record');
+is( psql(
+		"SELECT count(*) || ',' || count(DISTINCT (_file_path, data)) FROM bronze_parallel"),
+	"$expected{paged}[0],$expected{paged}[0]",
+	'... exactly once');
+is( psql(
+		"SELECT count(*) FROM medallion.ingested_files WHERE flow_name = 'public.bronze_parallel'"),
+	'1050',
+	'... with one ledger row per object');
+is(psql("SELECT sum(rows_written) FROM medallion.run_pipeline('parallel')"),
+	'0', '... and nothing again on the next update');
+
 # ---- errors: wrong secret, unknown bucket, unreachable endpoint ----
 psql(
 	qq{

@@ -1,0 +1,94 @@
+/*-------------------------------------------------------------------------
+ *
+ * bronze_internal.h
+ *	  What bronze.c shares with bronze_parallel.c: a bronze flow's
+ *	  definition, the objects chosen for an update, and ingesting one of
+ *	  them.  Not for other modules.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_BRONZE_INTERNAL_H
+#define MEDALLION_BRONZE_INTERNAL_H
+
+#include "postgres.h"
+
+#include "flow.h"
+#include "record_reader.h"
+#include "s3_client.h"
+
+/* The options of create_bronze, with their defaults. */
+typedef struct BronzeOptions
+{
+	char	   *path_glob;
+	int64		max_files_per_batch;
+	int64		max_bytes_per_batch;	/* 0: no limit */
+	bool		include_existing_files;
+	bool		has_modified_after;
+	TimestampTz modified_after;
+	bool		allow_overwrites;
+	int			max_parallel_objects;
+	bool		incremental_listing;
+	int64		full_listing_interval_ms;
+	int64		max_record_bytes;
+} BronzeOptions;
+
+/* A flow's definition, as stored in medallion.flow.definition. */
+typedef struct BronzeDefinition
+{
+	char	   *bucket;
+	char	   *prefix;
+	char	   *secret_name;
+	char	   *region;
+	char	   *endpoint;
+	RecordFormat format;
+	BronzeOptions options;
+} BronzeDefinition;
+
+/* An object chosen for ingestion. */
+typedef struct Candidate
+{
+	S3Object	object;
+	char	   *path;			/* s3://bucket/key */
+} Candidate;
+
+/* What ingesting a set of objects did. */
+typedef struct BronzeObjectStats
+{
+	int64		rows;
+	int			objects_ingested;
+	int			objects_failed;
+	bool		changed;
+	bool		backlog;		/* an object changed after listing */
+} BronzeObjectStats;
+
+/* Read a bronze flow's stored definition. */
+extern void BronzeLoadDefinition(FlowDesc *flow, BronzeDefinition *definition);
+
+/*
+ * Download one object and ingest it in its own transaction, together with
+ * its ledger row; an object that cannot be read is recorded as failed.
+ * Must be called outside a transaction; object_context is reset by the
+ * caller afterwards.  Errors that concern the flow, not the object, are
+ * raised.  S3 retries are appended to *retries.
+ */
+extern void BronzeIngestCandidate(FlowContext *context, FlowDesc *flow,
+								  BronzeDefinition *definition,
+								  S3Location *location,
+								  S3Credentials *credentials,
+								  Candidate *candidate,
+								  MemoryContext object_context,
+								  BronzeObjectStats *stats, List **retries);
+
+/*
+ * Ingest the objects of batch with up to max_parallel_objects processes
+ * (this one and dynamic background workers), each taking the next object
+ * not yet taken.  Exactly once still holds: each object commits with its
+ * ledger row, and no object is given to two processes.
+ */
+extern void BronzeIngestInParallel(FlowContext *context, FlowDesc *flow,
+								   BronzeDefinition *definition,
+								   S3Location *location,
+								   S3Credentials *credentials, List *batch,
+								   BronzeObjectStats *stats, List **retries);
+
+#endif							/* MEDALLION_BRONZE_INTERNAL_H */

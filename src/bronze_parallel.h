@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * bronze_parallel.h
+ *	  The background worker that helps ingest one bronze batch in parallel
+ *	  (see bronze_parallel.c and BronzeIngestInParallel).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_BRONZE_PARALLEL_H
+#define MEDALLION_BRONZE_PARALLEL_H
+
+#include "postgres.h"
+
+/* main_arg: the shared memory segment's handle; bgw_extra: the slot */
+PGDLLEXPORT void MedallionObjectWorkerMain(Datum main_arg);
+
+#endif							/* MEDALLION_BRONZE_PARALLEL_H */
