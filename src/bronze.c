@@ -861,6 +861,47 @@ retry_to_event_log(const char *operation, int attempt, long delay_ms,
 }
 
 /*
+ * Remember what this update left for later (objects beyond the batch
+ * limits), for the lag and backlog columns of medallion.pipelines.  Written
+ * only when there is a backlog or there was one, so that idle updates
+ * write nothing.
+ */
+static void
+record_backlog(FlowDesc *flow, List *candidates, List *batch)
+{
+	int64		objects = list_length(candidates) - list_length(batch);
+	int64		bytes = 0;
+	TimestampTz oldest = 0;
+	char	   *previous = jsonb_member_text(flow->flow_state, "backlog_objects");
+	ListCell   *cell;
+
+	if (objects == 0 && (previous == NULL || strcmp(previous, "0") == 0))
+		return;
+	for_each_from(cell, candidates, list_length(batch))
+	{
+		Candidate  *candidate = lfirst(cell);
+
+		bytes += candidate->object.size;
+		if (candidate->object.last_modified != 0 &&
+			(oldest == 0 || candidate->object.last_modified < oldest))
+			oldest = candidate->object.last_modified;
+	}
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	CatalogMergeFlowState(flow->flow_id,
+						  psprintf("{\"backlog_objects\": \"" INT64_FORMAT "\", "
+								   "\"backlog_bytes\": \"" INT64_FORMAT "\", "
+								   "\"backlog_oldest\": %s}",
+								   objects, bytes,
+								   oldest != 0 ?
+								   psprintf("\"%s\"", timestamptz_to_str(oldest)) :
+								   "null"));
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
  * BronzeIngestCandidate: see bronze_internal.h.  The object is downloaded
  * with no transaction open; only then does a short transaction insert its
  * records and its ledger row.
@@ -1135,6 +1176,7 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 		MemoryContextDelete(object_context);
 	}
 	MemoryContextSwitchTo(flow_context);
+	record_backlog(flow, candidates, batch);
 	result->rows_read = stats.rows;
 	result->rows_written = stats.rows;
 	result->changed = stats.changed;

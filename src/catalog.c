@@ -342,6 +342,19 @@ CatalogSetFlowState(int32 flow_id, Jsonb *flow_state)
 }
 
 void
+CatalogMergeFlowState(int32 flow_id, const char *members_json)
+{
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2] = {Int32GetDatum(flow_id),
+	CStringGetTextDatum(members_json)};
+
+	catalog_update("UPDATE medallion.flow SET flow_state = flow_state"
+				   " OPERATOR(pg_catalog.||) $2::pg_catalog.jsonb"
+				   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
+				   2, types, values, NULL);
+}
+
+void
 CatalogSetPipelineState(int32 pipeline_id, const char *state,
 						const char *last_error)
 {

@@ -78,6 +78,9 @@ extern int32 CatalogCreateFlow(PipelineDesc *pipeline, const char *flow_type,
 extern void CatalogSetWatermark(int32 flow_id, int64 watermark);
 extern void CatalogSetFlowState(int32 flow_id, Jsonb *flow_state);
 
+/* Add or replace members of a flow's flow_state (jsonb concatenation). */
+extern void CatalogMergeFlowState(int32 flow_id, const char *members_json);
+
 /* Pipeline state changes, each a plain UPDATE in the current transaction. */
 extern void CatalogSetPipelineState(int32 pipeline_id, const char *state,
 									const char *last_error);

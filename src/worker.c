@@ -216,6 +216,9 @@ MedallionPipelineWorkerMain(Datum main_arg)
 		if (outcome.failed && outcome.transient)
 			schedule_retry(pipeline, outcome.update_id);
 
+		/* let autovacuum and the statistics views see what was written */
+		pgstat_report_stat(true);
+
 		/* a backlog is drained back to back; otherwise one update per interval */
 		if (!outcome.backlog || outcome.failed)
 		{

@@ -146,10 +146,30 @@ SELECT p.pipeline_name,
 	   p.last_update_end - p.last_update_start AS last_update_duration,
 	   p.consecutive_failures,
 	   p.next_attempt_at,
-	   (SELECT pg_catalog.count(*) FROM medallion.flow f
-		 WHERE f.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) AS flow_count,
+	   f.flow_count,
+	   f.backlog_objects,
+	   f.backlog_bytes,
+	   pg_catalog.now() - f.backlog_oldest AS lag,
+	   f.layer_rows,
 	   p.created_at
   FROM medallion.pipeline p
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS flow_count,
+		   pg_catalog.sum(COALESCE((fl.flow_state->>'backlog_objects')::bigint, 0))::bigint
+		   AS backlog_objects,
+		   pg_catalog.sum(COALESCE((fl.flow_state->>'backlog_bytes')::bigint, 0))::bigint
+		   AS backlog_bytes,
+		   pg_catalog.min((fl.flow_state->>'backlog_oldest')::timestamptz)
+		   FILTER (WHERE (fl.flow_state->>'backlog_objects')::bigint > 0) AS backlog_oldest,
+		   (SELECT pg_catalog.jsonb_object_agg(l.flow_type, l.live_rows)
+			  FROM (SELECT fl2.flow_type,
+						   pg_catalog.sum(pg_catalog.pg_stat_get_live_tuples(fl2.target_table))
+						   AS live_rows
+					  FROM medallion.flow fl2
+					 WHERE fl2.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
+					 GROUP BY fl2.flow_type) l) AS layer_rows
+	  FROM medallion.flow fl
+	 WHERE fl.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) f ON true
  WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
 
 CREATE VIEW medallion.flows AS
@@ -208,7 +228,53 @@ SELECT s.secret_name,
 GRANT SELECT ON medallion.pipelines, medallion.flows, medallion.ingested_files,
 	medallion.event_log, medallion.secrets TO PUBLIC;
 
-COMMENT ON VIEW medallion.pipelines IS 'Pipelines visible to the current role, with their state and last update';
+COMMENT ON VIEW medallion.pipelines IS 'Pipelines visible to the current role, with their state, last update, backlog, lag and rows per layer (estimated from the statistics)';
+
+/*
+ * One text report of a pipeline's health, for a DBA at a psql prompt.
+ */
+CREATE FUNCTION medallion.pipeline_report(pipeline_name text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+-- search_path is pinned, so plain operators are safe here
+AS $report$
+SELECT pg_catalog.concat_ws(E'\n',
+	pg_catalog.format('pipeline %s (%s, every %s, owner %s): %s',
+		p.pipeline_name, p.mode, p.trigger_interval, p.owner, pg_catalog.upper(p.state)),
+	pg_catalog.format('last update: %s, took %s%s',
+		COALESCE(p.last_update_end::text, 'never'),
+		COALESCE(p.last_update_duration::text, '-'),
+		CASE WHEN p.consecutive_failures > 0
+			 THEN pg_catalog.format(', %s failure(s) in a row', p.consecutive_failures) END),
+	CASE WHEN p.last_error IS NOT NULL THEN 'last error: ' || p.last_error END,
+	pg_catalog.format('backlog: %s object(s), %s, lag %s',
+		COALESCE(p.backlog_objects, 0),
+		pg_catalog.pg_size_pretty(COALESCE(p.backlog_bytes, 0)),
+		COALESCE(p.lag::text, 'none')),
+	(SELECT pg_catalog.string_agg(pg_catalog.format('  %-8s %-40s watermark %s, about %s rows, last %s: %s rows written, %s dropped',
+				f.flow_type, f.flow_name, f.watermark,
+				pg_catalog.pg_stat_get_live_tuples(f.target_table),
+				COALESCE(e.ts::text, 'never'),
+				COALESCE(e.details->>'rows_written', '0'),
+				COALESCE(e.details->>'rows_dropped', '0')),
+			E'\n' ORDER BY f.created_at)
+	   FROM medallion.flows f
+	   LEFT JOIN LATERAL (SELECT ev.ts, ev.details FROM medallion.event_log ev
+						   WHERE ev.pipeline_name = f.pipeline_name
+							 AND ev.flow_name = f.flow_name
+							 AND ev.event_type = 'flow_progress'
+						   ORDER BY ev.id DESC LIMIT 1) e ON true
+	  WHERE f.pipeline_name = p.pipeline_name),
+	(SELECT pg_catalog.format('errors in the last hour: %s', pg_catalog.count(*))
+	   FROM medallion.event_log ev
+	  WHERE ev.pipeline_name = p.pipeline_name
+		AND ev.event_type = 'error'
+		AND ev.ts > pg_catalog.now() - interval '1 hour'))
+  FROM medallion.pipelines p
+ WHERE p.pipeline_name = $1
+$report$;
+COMMENT ON FUNCTION medallion.pipeline_report(text) IS 'A text summary of a pipeline''s health: state, last update, errors, backlog and lag, and each flow''s progress';
 COMMENT ON VIEW medallion.flows IS 'Flows of the pipelines visible to the current role';
 COMMENT ON VIEW medallion.ingested_files IS 'Bronze ledger: every S3 object version ingested, failed or skipped';
 COMMENT ON VIEW medallion.event_log IS 'Events of every pipeline update: start, per-flow progress, end, errors, retries';
