@@ -1,16 +1,96 @@
--- The sample agribusiness order pipeline (see the README's tutorial).
--- Run with: psql -v endpoint=http://127.0.0.1:9000 -f examples/orders_pipeline.sql
+-- The agribusiness order pipeline: S3 → bronze → silver → gold, in SQL only.
+-- The README's tutorial explains it line by line.
+--
+--   psql -v endpoint=http://127.0.0.1:9000 -f examples/orders_pipeline.sql
+--
+-- (add -v mode=triggered for a pipeline that runs only when run_pipeline is
+-- called; the default is continuous.)
+-- (endpoint: an S3-compatible server; leave it out for AWS S3 itself and set
+-- region instead.)
+\if :{?mode}
+\else
+\set mode continuous
+\endif
 CREATE EXTENSION IF NOT EXISTS medallion;
+CREATE SCHEMA IF NOT EXISTS bronze;
+CREATE SCHEMA IF NOT EXISTS silver;
+CREATE SCHEMA IF NOT EXISTS gold;
 
--- The local S3 server's credentials, usable only by this role.
+-- 1. Credentials, usable only by this role (here: the local S3 server's).
 SELECT medallion.create_secret('landing', 'S3RVER', 'S3RVER');
 
--- A continuous pipeline: a worker runs an update every 500 ms.
-SELECT medallion.create_pipeline('orders', mode => 'continuous',
+-- 2. A continuous pipeline: a background worker runs an update every 500 ms,
+--    and at once again while a backlog remains.
+SELECT medallion.create_pipeline('orders', mode => :'mode',
                                  trigger_interval => '500 ms');
 
--- Bronze: every new object under s3://landing/orders/, exactly once.
-CREATE SCHEMA bronze;
+-- 3. Bronze (Auto Loader): every new *.json object under s3://landing/orders/,
+--    exactly once, as jsonb with the file's metadata; malformed lines are
+--    rescued into _rescued_data.
 SELECT medallion.create_bronze('orders', 'bronze.order_events', 's3://landing/orders/',
                                secret_name => 'landing', endpoint => :'endpoint',
-                               options => '{"path_glob": "*.json"}');
+                               options => '{"path_glob": "*.json", "max_files_per_batch": 100}');
+
+-- 4. Silver: typed columns (try_cast gives NULL instead of an error), one row
+--    per event_id, and expectations; dropped rows are kept in
+--    silver.order_events_quarantine. The discount field appears in later
+--    files: older records simply have none (0).
+SELECT medallion.create_silver('orders', 'silver.order_events', $$
+    SELECT data->>'event_id'                                        AS event_id,
+           medallion.try_cast(data->>'order_id', NULL::bigint)      AS order_id,
+           medallion.try_cast(data->>'customer_id', NULL::integer)  AS customer_id,
+           data->>'product'                                         AS product,
+           data->>'category'                                        AS category,
+           medallion.try_cast(data->>'quantity', NULL::integer)     AS quantity,
+           medallion.try_cast(data->>'unit_price', NULL::numeric)   AS unit_price,
+           COALESCE(medallion.try_cast(data->>'discount', NULL::numeric), 0) AS discount,
+           data->>'status'                                          AS status,
+           data->>'operation'                                       AS operation,
+           medallion.try_cast(data->>'event_ts', NULL::timestamptz) AS event_ts,
+           medallion.try_cast(data->>'sequence', NULL::bigint)      AS sequence
+      FROM bronze.order_events
+     WHERE data IS NOT NULL
+$$, dedup_keys => ARRAY['event_id'], quarantine => true);
+
+-- drop: a row violating these is not written (NULL passes a condition, as in
+-- a CHECK constraint, hence the explicit IS NOT NULL)
+SELECT medallion.add_expectation('silver.order_events', 'valid_quantity',
+                                 'quantity IS NOT NULL AND quantity > 0', 'drop');
+SELECT medallion.add_expectation('silver.order_events', 'has_order_id',
+                                 'order_id IS NOT NULL', 'drop');
+SELECT medallion.add_expectation('silver.order_events', 'has_event_ts',
+                                 'event_ts IS NOT NULL', 'drop');
+-- warn: kept, but counted
+SELECT medallion.add_expectation('silver.order_events', 'known_category',
+                                 $$category IN ('seeds', 'fertilizer', 'crop-protection',
+                                                'animal-feed', 'irrigation')$$, 'warn');
+SELECT medallion.add_expectation('silver.order_events', 'plausible_discount',
+                                 'discount BETWEEN 0 AND 0.5', 'warn');
+-- fail: stops the flow's update (nothing of the batch is written)
+SELECT medallion.add_expectation('silver.order_events', 'has_sequence',
+                                 'sequence IS NOT NULL', 'fail');
+
+-- 5. Gold (AUTO CDC INTO ... STORED AS SCD TYPE 2): the history of every
+--    order, whatever order its events arrive in; a cancellation is a delete.
+SELECT medallion.create_auto_cdc_flow('orders', 'gold.order_history', 'silver.order_events',
+    keys => ARRAY['order_id'],
+    sequence_by => 'sequence',
+    stored_as_scd_type => 2,
+    apply_as_deletes => $$operation = 'DELETE'$$,
+    except_column_list => ARRAY['event_id', 'operation', 'sequence'],
+    track_history_column_list => ARRAY['status', 'quantity', 'unit_price', 'discount']);
+
+-- 6. Gold aggregates (materialized views, refreshed incrementally): daily
+--    revenue, quantity and distinct orders over the current versions.
+SELECT medallion.create_aggregate('orders', 'gold.daily_sales', 'gold.order_history',
+    group_by => ARRAY[$$(event_ts AT TIME ZONE 'UTC')::date AS order_date$$],
+    aggregates => ARRAY['sum(quantity * unit_price * (1 - discount)) AS revenue',
+                        'sum(quantity) AS quantity',
+                        'count(DISTINCT order_id) AS orders'],
+    filter => '__end_at IS NULL');
+SELECT medallion.create_aggregate('orders', 'gold.daily_sales_by_category', 'gold.order_history',
+    group_by => ARRAY[$$(event_ts AT TIME ZONE 'UTC')::date AS order_date$$, 'category'],
+    aggregates => ARRAY['sum(quantity * unit_price * (1 - discount)) AS revenue',
+                        'sum(quantity) AS quantity',
+                        'count(DISTINCT order_id) AS orders'],
+    filter => '__end_at IS NULL');
