@@ -4,11 +4,14 @@
  *	  Inserting many rows into one table the way COPY FROM does: slots
  *	  buffered and written with table_multi_insert, then index entries.
  *
- * Used by bronze ingestion and by silver flows, where inserting row by row
- * through SPI would cost several times more than COPY.  Constraints are
- * checked; row-level security and triggers are not supported on pipeline
- * tables and are refused when present, so that nothing is bypassed
- * silently.
+ * Used by bronze ingestion, silver and gold flows, where inserting row by
+ * row through SPI would cost several times more than COPY.  Constraints are
+ * checked and insert triggers fire as they do for COPY FROM (BEFORE ROW
+ * triggers may change or skip a row; AFTER ROW and statement triggers,
+ * with transition tables, fire at the end), so a DBA's trigger on a
+ * pipeline table, or a change log kept by another flow, sees every row.
+ * Row-level security is not supported on pipeline tables and is refused
+ * when enabled, so that nothing is bypassed silently.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +23,7 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "commands/sequence.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -49,6 +53,8 @@ struct BulkInserter
 	int64		inserted_rows;
 	bool		fill_row_id;
 	Oid			row_id_sequence;
+	bool		has_triggers;
+	TransitionCaptureState *transition_capture;
 };
 
 BulkInserter *
@@ -72,12 +78,6 @@ BulkInsertBegin(Oid relid, bool fill_row_id)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("row-level security is not supported on pipeline table \"%s\"",
 						RelationGetRelationName(relation))));
-	if (relation->trigdesc != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("triggers are not supported on pipeline table \"%s\"",
-						RelationGetRelationName(relation)),
-				 errhint("Read the table from a flow or a materialized view instead.")));
 
 	inserter->relation = relation;
 	inserter->fill_row_id = fill_row_id;
@@ -90,6 +90,16 @@ BulkInsertBegin(Oid relid, bool fill_row_id)
 	ExecOpenIndices(inserter->result_relation, false);
 	inserter->bulk_state = GetBulkInsertState();
 	inserter->command_id = GetCurrentCommandId(true);
+
+	/* insert triggers, as COPY FROM fires them */
+	if (relation->trigdesc != NULL)
+	{
+		inserter->has_triggers = true;
+		AfterTriggerBeginQuery();
+		inserter->transition_capture =
+			MakeTransitionCaptureState(relation->trigdesc, relid, CMD_INSERT);
+		ExecBSInsertTriggers(inserter->estate, inserter->result_relation);
+	}
 	return inserter;
 }
 
@@ -115,14 +125,15 @@ bulk_insert_flush(BulkInserter *inserter)
 	{
 		TupleTableSlot *slot = inserter->slots[index];
 
-		if (inserter->result_relation->ri_NumIndices > 0)
-		{
-			List	   *recheck;
+		List	   *recheck = NIL;
 
+		if (inserter->result_relation->ri_NumIndices > 0)
 			recheck = ExecInsertIndexTuples(inserter->result_relation, slot,
 											estate, false, false, NULL, NIL);
-			list_free(recheck);
-		}
+		if (inserter->has_triggers)
+			ExecARInsertTriggers(estate, inserter->result_relation, slot,
+								 recheck, inserter->transition_capture);
+		list_free(recheck);
 		ExecClearTuple(slot);
 	}
 	ResetPerTupleExprContext(estate);
@@ -164,6 +175,15 @@ BulkInsertRow(BulkInserter *inserter, Datum *values, bool *nulls)
 	/* copy the values into the slot, so the caller may free its own */
 	ExecMaterializeSlot(slot);
 
+	/* a BEFORE ROW trigger may change the row, or skip it */
+	if (inserter->has_triggers &&
+		inserter->relation->trigdesc->trig_insert_before_row &&
+		!ExecBRInsertTriggers(inserter->estate, inserter->result_relation, slot))
+	{
+		ExecClearTuple(slot);
+		return row_id;
+	}
+
 	for (column = 0; column < descriptor->natts; column++)
 	{
 		Form_pg_attribute attribute = TupleDescAttr(descriptor, column);
@@ -190,6 +210,12 @@ BulkInsertEnd(BulkInserter *inserter)
 	int64		inserted;
 
 	bulk_insert_flush(inserter);
+	if (inserter->has_triggers)
+	{
+		ExecASInsertTriggers(inserter->estate, inserter->result_relation,
+							 inserter->transition_capture);
+		AfterTriggerEndQuery(inserter->estate);
+	}
 	for (index = 0; index < BULK_INSERT_MAX_ROWS; index++)
 		if (inserter->slots[index] != NULL)
 			ExecDropSingleTupleTableSlot(inserter->slots[index]);
