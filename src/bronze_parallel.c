@@ -33,6 +33,7 @@
 #include "bronze_internal.h"
 #include "bronze_parallel.h"
 #include "catalog.h"
+#include "dynamic_worker.h"
 #include "medallion.h"
 #include "secret.h"
 
@@ -222,25 +223,11 @@ MedallionObjectWorkerMain(Datum main_arg)
 static BackgroundWorkerHandle *
 start_object_worker(dsm_segment *segment, int slot, const char *flow_name)
 {
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, MEDALLION_LIBRARY_NAME);
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "MedallionObjectWorkerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "medallion object worker of %s",
-			 flow_name);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "medallion object worker");
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
-	memcpy(worker.bgw_extra, &slot, sizeof(int));
-	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		return NULL;
-	return handle;
+	return DynamicWorkerStart("MedallionObjectWorkerMain",
+							  "medallion object worker",
+							  psprintf("medallion object worker of %s", flow_name),
+							  UInt32GetDatum(dsm_segment_handle(segment)),
+							  &slot, sizeof(int));
 }
 
 void

@@ -310,6 +310,18 @@ CatalogCreateFlow(PipelineDesc *pipeline, const char *flow_type,
 	return flow_id;
 }
 
+/* A text parameter, or NULL (marking *null) when value is NULL. */
+static Datum
+nullable_text(const char *value, char *null)
+{
+	if (value == NULL)
+	{
+		*null = 'n';
+		return (Datum) 0;
+	}
+	return CStringGetTextDatum(value);
+}
+
 static void
 catalog_update(const char *sql, int nargs, Oid *types, Datum *values,
 			   const char *nulls)
@@ -364,10 +376,7 @@ CatalogSetPipelineState(int32 pipeline_id, const char *state,
 
 	values[0] = Int32GetDatum(pipeline_id);
 	values[1] = CStringGetTextDatum(state);
-	if (last_error != NULL)
-		values[2] = CStringGetTextDatum(last_error);
-	else
-		nulls[2] = 'n';
+	values[2] = nullable_text(last_error, &nulls[2]);
 	catalog_update("UPDATE medallion.pipeline SET state = $2, last_error = $3,"
 				   " consecutive_failures = CASE WHEN $2 OPERATOR(pg_catalog.=) 'failed'"
 				   " THEN consecutive_failures ELSE 0 END,"
@@ -401,10 +410,7 @@ CatalogMarkUpdateEnd(int32 pipeline_id, const char *state,
 
 	values[0] = Int32GetDatum(pipeline_id);
 	values[1] = CStringGetTextDatum(state);
-	if (last_error != NULL)
-		values[2] = CStringGetTextDatum(last_error);
-	else
-		nulls[2] = 'n';
+	values[2] = nullable_text(last_error, &nulls[2]);
 	catalog_update("UPDATE medallion.pipeline SET state = $2,"
 				   " last_update_end = pg_catalog.clock_timestamp(),"
 				   " last_error = $3,"
@@ -446,20 +452,11 @@ EventLogWriteAt(TimestampTz event_time, const PipelineDesc *pipeline,
 	values[3] = Int64GetDatum(update_id);
 	if (update_id == 0)
 		nulls[3] = 'n';
-	if (flow_name != NULL)
-		values[4] = CStringGetTextDatum(flow_name);
-	else
-		nulls[4] = 'n';
+	values[4] = nullable_text(flow_name, &nulls[4]);
 	values[5] = CStringGetTextDatum(event_type);
 	values[6] = CStringGetTextDatum(level);
-	if (message != NULL)
-		values[7] = CStringGetTextDatum(message);
-	else
-		nulls[7] = 'n';
-	if (details_json != NULL)
-		values[8] = CStringGetTextDatum(details_json);
-	else
-		nulls[8] = 'n';
+	values[7] = nullable_text(message, &nulls[7]);
+	values[8] = nullable_text(details_json, &nulls[8]);
 	values[9] = TimestampTzGetDatum(event_time);
 	if (event_time == 0)
 		nulls[9] = 'n';

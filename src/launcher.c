@@ -46,6 +46,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "dynamic_worker.h"
 #include "guc.h"
 #include "launcher.h"
 #include "medallion.h"
@@ -173,29 +174,14 @@ static BackgroundWorkerHandle *
 start_worker(const char *function_name, const char *type, const char *name,
 			 Datum main_arg, Oid database_id)
 {
-	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, MEDALLION_LIBRARY_NAME);
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function_name);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
-	worker.bgw_main_arg = main_arg;
-	memcpy(worker.bgw_extra, &database_id, sizeof(Oid));
-	worker.bgw_notify_pid = MyProcPid;
-
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-	{
+	handle = DynamicWorkerStart(function_name, type, name, main_arg,
+								&database_id, sizeof(Oid));
+	if (handle == NULL)
 		ereport(LOG,
 				(errmsg("could not start background worker \"%s\"", name),
 				 errhint("Raise max_worker_processes.")));
-		return NULL;
-	}
 	return handle;
 }
 

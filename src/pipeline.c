@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -182,6 +183,11 @@ medallion_run_pipeline(PG_FUNCTION_ARGS)
 	int			index;
 
 	CatalogCheckPipelineOwner(pipeline);
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot run a pipeline during recovery"),
+				 errhint("Run pipelines on the primary server.")));
 
 	/*
 	 * The update runs in another process, which cannot see what this

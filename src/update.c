@@ -288,6 +288,23 @@ write_retry_events(FlowContext *context, const FlowDesc *flow,
 }
 
 /*
+ * The flow_progress event of a flow that completed (with its retries), in
+ * the current transaction; nothing for an idle flow of a quiet update.
+ */
+static void
+write_flow_progress(FlowContext *context, UpdateLog *log, const FlowDesc *flow,
+					const FlowResult *result, int64 duration_us)
+{
+	if (!flow_progress_worth_logging(log, result))
+		return;
+	write_update_start(context, log);
+	write_retry_events(context, flow, result);
+	EventLogWrite(context->pipeline, context->update_id, flow->flow_name,
+				  "flow_progress", "INFO", "flow completed",
+				  flow_progress_details(flow, result, duration_us, "COMPLETED"));
+}
+
+/*
  * Record a flow's failure durably, after its transaction rolled back.
  */
 static void
@@ -410,14 +427,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 					if (flow_progress_worth_logging(&log, &result))
 					{
 						BEGIN_STEP();
-						write_update_start(&context, &log);
-						write_retry_events(&context, flow, &result);
-						EventLogWrite(context.pipeline, context.update_id,
-									  flow->flow_name, "flow_progress", "INFO",
-									  "flow completed",
-									  flow_progress_details(flow, &result,
-															duration_us,
-															"COMPLETED"));
+						write_flow_progress(&context, &log, flow, &result,
+											duration_us);
 						END_STEP();
 					}
 				}
@@ -440,16 +451,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 						MatviewRefresh(&context, flow, &result);
 					FlowLeaveOwnerContext(&owner);
 					duration_us = (GetCurrentTimestamp() - flow_start);
-					if (flow_progress_worth_logging(&log, &result))
-					{
-						write_update_start(&context, &log);
-						EventLogWrite(context.pipeline, context.update_id,
-									  flow->flow_name, "flow_progress", "INFO",
-									  "flow completed",
-									  flow_progress_details(flow, &result,
-															duration_us,
-															"COMPLETED"));
-					}
+					write_flow_progress(&context, &log, flow, &result,
+										duration_us);
 					END_STEP();
 				}
 				else
@@ -457,16 +460,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 					BEGIN_STEP();
 					FlowApplyIncremental(&context, flow, &result);
 					duration_us = (GetCurrentTimestamp() - flow_start);
-					if (flow_progress_worth_logging(&log, &result))
-					{
-						write_update_start(&context, &log);
-						EventLogWrite(context.pipeline, context.update_id,
-									  flow->flow_name, "flow_progress", "INFO",
-									  "flow completed",
-									  flow_progress_details(flow, &result,
-															duration_us,
-															"COMPLETED"));
-					}
+					write_flow_progress(&context, &log, flow, &result,
+										duration_us);
 					END_STEP();
 				}
 			}

@@ -17,6 +17,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 
+#include "dynamic_worker.h"
 #include "medallion.h"
 #include "update.h"
 #include "update_worker.h"
@@ -97,7 +98,6 @@ UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
 {
 	dsm_segment *segment;
 	UpdateShared *shared;
-	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 	BgwHandleStatus status;
 	pid_t		pid;
@@ -109,20 +109,12 @@ UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
 	shared->pipeline_id = pipeline_id;
 	shared->full_refresh = full_refresh;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, MEDALLION_LIBRARY_NAME);
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "MedallionUpdateWorkerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "medallion update of pipeline %d",
-			 pipeline_id);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "medallion update");
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
-	worker.bgw_notify_pid = MyProcPid;
-
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	handle = DynamicWorkerStart("MedallionUpdateWorkerMain", "medallion update",
+								psprintf("medallion update of pipeline %d",
+										 pipeline_id),
+								UInt32GetDatum(dsm_segment_handle(segment)),
+								NULL, 0);
+	if (handle == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("could not start a background worker to run the pipeline update"),

@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * dynamic_worker.c
+ *	  Starting the dynamic background workers of medallion.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+
+#include "dynamic_worker.h"
+#include "medallion.h"
+
+BackgroundWorkerHandle *
+DynamicWorkerStart(const char *function_name, const char *type,
+				   const char *name, Datum main_arg, const void *extra,
+				   Size extra_size)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	Assert(extra_size <= BGW_EXTRALEN);
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, MEDALLION_LIBRARY_NAME);
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function_name);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
+	worker.bgw_main_arg = main_arg;
+	if (extra != NULL)
+		memcpy(worker.bgw_extra, extra, extra_size);
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return NULL;
+	return handle;
+}

@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * dynamic_worker.h
+ *	  Starting the dynamic background workers of medallion (update, object,
+ *	  scheduler and pipeline workers) in one way.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_DYNAMIC_WORKER_H
+#define MEDALLION_DYNAMIC_WORKER_H
+
+#include "postgres.h"
+
+#include "postmaster/bgworker.h"
+
+/*
+ * Register a dynamic worker running function_name of medallion's library,
+ * connected to a database, never restarted, notifying this process.  extra
+ * (at most BGW_EXTRALEN bytes) is copied to bgw_extra.  Returns NULL when
+ * no background worker slot is free.
+ */
+extern BackgroundWorkerHandle *DynamicWorkerStart(const char *function_name,
+												  const char *type,
+												  const char *name,
+												  Datum main_arg,
+												  const void *extra,
+												  Size extra_size);
+
+#endif							/* MEDALLION_DYNAMIC_WORKER_H */
