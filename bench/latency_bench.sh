@@ -17,7 +17,7 @@ FILES=${1:-100}
 WORK=${BENCH_WORK:-/tmp/medallion-bench-latency}
 
 local_env_prepare
-"${LOCAL_ENV_SUDO[@]}" rm -rf "$WORK"
+local_env_root rm -rf "$WORK"
 local_env_start "$WORK" 55434 59002 medallion.launcher_naptime=200ms
 local_env_psql -v endpoint="$LOCAL_ENV_ENDPOINT" -f "$ROOT/examples/orders_pipeline.sql" >/dev/null
 

@@ -20,7 +20,7 @@ LISTING=${3:-10000}
 WORK=${BENCH_WORK:-/tmp/medallion-bench-pipeline}
 
 local_env_prepare
-"${LOCAL_ENV_SUDO[@]}" rm -rf "$WORK"
+local_env_root rm -rf "$WORK"
 local_env_start "$WORK" 55435 59003 shared_buffers=512MB max_wal_size=4GB
 FEED=$(mktemp -d)
 trap 'rm -rf "$FEED"; local_env_stop' EXIT

@@ -27,7 +27,7 @@ S3PORT=${DEMO_S3PORT:-59001}
 
 echo "medallion demo: installing dependencies and building (the first run takes a few minutes)..."
 local_env_prepare
-"${LOCAL_ENV_SUDO[@]}" rm -rf "$WORK"
+local_env_root rm -rf "$WORK"
 local_env_start "$WORK" "$PGPORT" "$S3PORT" medallion.launcher_naptime=200ms
 trap 'echo; echo "stopping..."; local_env_stop; echo "stopped: PostgreSQL and the S3 server are down."; exit 0' INT TERM
 trap local_env_stop EXIT

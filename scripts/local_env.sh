@@ -6,6 +6,7 @@
 #
 # Source it, then:
 #   local_env_prepare            install dependencies, build, install
+#                                (skipped with MEDALLION_SKIP_PREPARE=1)
 #   local_env_start WORKDIR PGPORT S3PORT [name=value ...]
 #                                start both; extra GUCs for postgresql.conf
 #   local_env_psql ARGS...       psql as the cluster's superuser
@@ -26,13 +27,28 @@ if [ "$(id -u)" -eq 0 ]; then LOCAL_ENV_SUDO=(); else LOCAL_ENV_SUDO=(sudo); fi
 local_env_as_user() {
 	if [ "$(id -un)" = "$LOCAL_ENV_USER" ]; then
 		"$@"
+	elif [ "$(id -u)" -eq 0 ]; then
+		runuser -u "$LOCAL_ENV_USER" -- "$@"
 	else
-		"${LOCAL_ENV_SUDO[@]}" -u "$LOCAL_ENV_USER" "$@" 2>/dev/null ||
-			"${LOCAL_ENV_SUDO[@]}" runuser -u "$LOCAL_ENV_USER" -- "$@"
+		sudo -u "$LOCAL_ENV_USER" "$@"
+	fi
+}
+
+# Run as root: directly when we are root or the cluster's own user (who
+# owns everything under the work directory), else through sudo.
+local_env_root() {
+	if [ "$(id -u)" -eq 0 ] || [ "$(id -un)" = "$LOCAL_ENV_USER" ]; then
+		"$@"
+	else
+		sudo "$@"
 	fi
 }
 
 local_env_prepare() {
+	# already done by whoever runs us (the test harness, for example)
+	if [ "${MEDALLION_SKIP_PREPARE:-0}" = 1 ]; then
+		return 0
+	fi
 	bash "$LOCAL_ENV_ROOT/scripts/install-deps.sh" >&2
 	"${LOCAL_ENV_SUDO[@]}" bash "$LOCAL_ENV_ROOT/scripts/install-deps.sh" --ensure-user "$LOCAL_ENV_USER" >&2
 	make -C "$LOCAL_ENV_ROOT" -s >&2
@@ -46,9 +62,9 @@ local_env_start() {
 	LOCAL_ENV_PGPORT=$pgport
 	LOCAL_ENV_S3PORT=$s3port
 	LOCAL_ENV_ENDPOINT=http://127.0.0.1:$s3port
-	"${LOCAL_ENV_SUDO[@]}" mkdir -p "$work"
-	"${LOCAL_ENV_SUDO[@]}" chown "$LOCAL_ENV_USER" "$work"
-	"${LOCAL_ENV_SUDO[@]}" chmod 755 "$work"
+	local_env_root mkdir -p "$work"
+	local_env_root chown "$LOCAL_ENV_USER" "$work"
+	local_env_root chmod 755 "$work"
 	trap local_env_stop EXIT
 
 	local_env_as_user "$LOCAL_ENV_BIN/initdb" -D "$work/pgdata" -E UTF8 --locale=C.UTF-8 -U postgres -A trust >/dev/null
@@ -65,7 +81,7 @@ local_env_start() {
 
 	local node
 	node=$(bash "$LOCAL_ENV_ROOT/scripts/install-deps.sh" --print-node)
-	"${LOCAL_ENV_SUDO[@]}" mkdir -p "$work/s3data"
+	local_env_root mkdir -p "$work/s3data"
 	NODE_OPTIONS=--openssl-legacy-provider "$node" "$LOCAL_ENV_ROOT/test/s3/server.js" \
 		--port "$s3port" --directory "$work/s3data" --bucket landing \
 		> "$work/s3.log" 2>&1 &
