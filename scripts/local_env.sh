@@ -105,12 +105,13 @@ local_env_aws() {
 }
 
 local_env_stop() {
+	# never stop half way, whatever set -e says
 	if [ -n "$LOCAL_ENV_S3_PID" ]; then
-		kill "$LOCAL_ENV_S3_PID" 2>/dev/null
-		wait "$LOCAL_ENV_S3_PID" 2>/dev/null
+		kill "$LOCAL_ENV_S3_PID" 2>/dev/null || true
+		wait "$LOCAL_ENV_S3_PID" 2>/dev/null || true
 		LOCAL_ENV_S3_PID=
 	fi
 	if [ -n "$LOCAL_ENV_WORK" ] && [ -f "$LOCAL_ENV_WORK/pgdata/postmaster.pid" ]; then
-		local_env_as_user "$LOCAL_ENV_BIN/pg_ctl" -D "$LOCAL_ENV_WORK/pgdata" -m fast -w stop >/dev/null 2>&1
+		local_env_as_user "$LOCAL_ENV_BIN/pg_ctl" -D "$LOCAL_ENV_WORK/pgdata" -m fast -w stop >/dev/null 2>&1 || true
 	fi
 }
