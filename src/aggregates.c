@@ -1,35 +1,2751 @@
 /*-------------------------------------------------------------------------
  *
  * aggregates.c
- *	  Gold aggregate flows and attached materialized views.
+ *	  Gold aggregate flows, maintained incrementally, and materialized views
+ *	  attached to a pipeline.
  *
- * Not written yet: no SQL function creates flows of type "aggregate" or
- * "matview" so far, so the update never calls these functions; they raise
- * a clear error if a flow of such a type ever reaches them.
+ * An aggregate flow keeps its target equal, after every update, to
+ *
+ *	 SELECT <group_by>, <aggregates> FROM <source> WHERE <filter>
+ *	 GROUP BY <group_by>
+ *
+ * by recomputing, from the source, only the groups whose input rows changed
+ * in the update: the target's rows of those groups are deleted and the
+ * groups' rows computed again, so any aggregate works (count(DISTINCT),
+ * min, max, percentiles ...), groups that became empty disappear, and a row
+ * that moved from one group to another touches both.  Recomputing a group
+ * is idempotent, so change capture may over-approximate the touched groups;
+ * it must never miss one.
+ *
+ * Change capture depends on how the source is written (source_kind):
+ *
+ * - "append_only": bronze and silver targets, and any table with a
+ *   "_row_id" identity column.  Rows are only inserted, so the touched
+ *   groups are those of the rows in (watermark, ceiling], read by the safe
+ *   ceiling protocol of flow.h; the flow's watermark is the source's last
+ *   _row_id aggregated.
+ *
+ * - "auto_cdc": the target of an AUTO CDC flow, whose rows are inserted,
+ *   updated (an SCD2 version closing) and deleted.  No trigger can capture
+ *   those changes (the CDC flow bulk-inserts, and refuses targets with
+ *   triggers), but the CDC flow only ever changes the rows of keys that
+ *   have events in its source log, and that log is append-only.  So the
+ *   flow keeps a "members" table, <target>__members, holding for every CDC
+ *   key the groups its rows (those passing the filter) fall in.  An update
+ *   reads the keys of the CDC source events in (watermark, CDC watermark],
+ *   takes their old groups from the members table and their new groups from
+ *   the source, and replaces their members rows; the touched groups are the
+ *   union.  The flow's watermark is the CDC flow's watermark it has caught
+ *   up with (a _row_id of the CDC source).  An SCD1 truncate in the range
+ *   makes the update a full recompute.
+ *
+ * - "aggregate": the target of another aggregate flow, which medallion
+ *   writes with plain DELETE and INSERT.  Statement-level triggers with
+ *   transition tables on the source (one per event) record the groups of
+ *   the old and new rows in <target>__changes; an update consumes them.
+ *
+ * A full recompute (delete everything, aggregate the whole source, rebuild
+ * the members table) is chosen when the flow has no previous state (its
+ * first update, after a full refresh), when the new source rows or change
+ * events are at least a fifth of what the source held before, or when the
+ * touched groups are at least a fifth of the groups of the target: then one
+ * pass over the source costs less than an index probe per group.
+ *
+ * Recomputing touched groups.  The touched groups' values are passed as
+ * arrays, one per group column, and each group is recomputed by a LATERAL
+ * subquery that reads the source by an index on the group expressions
+ * (created with the flow, partial on the filter for append-only sources).
+ * Groups with NULL values are handled apart, one statement per pattern of
+ * NULL columns, with "IS NULL" instead of "=", so that every lookup stays
+ * indexable and NULL groups are matched as GROUP BY matches them.  The rows
+ * deleted and inserted are compared (as text) to tell whether the target
+ * changed, so that an update that recomputes groups to the same values does
+ * not count as a change (nor refresh views or notify listeners).
+ *
+ * User SQL.  Each group_by and aggregates item is parsed as one target of
+ * a probe SELECT ("expression [AS name]") and nothing else; its expression
+ * text is separated from its alias and checked to parse to the same tree,
+ * so it can be placed in parentheses anywhere.  The filter is checked to be
+ * one expression.  The whole query is then analysed as the caller under the
+ * pipeline's search_path, and refused if it uses window functions,
+ * set-returning functions or subqueries (which recomputing some groups
+ * cannot honour), or if the group expressions or the filter are not
+ * immutable (their value would depend on the session, and they could not
+ * be indexed).  User expressions are always evaluated in a subquery whose
+ * only FROM item is the source, so their names resolve as at creation.
+ *
+ * Attached materialized views.  add_materialized_view registers a DBA's
+ * materialized view as a flow; each update refreshes it (CONCURRENTLY when
+ * it is populated and has a unique index usable for that) when a table it
+ * reads, directly or through views, changed earlier in the update, and
+ * otherwise leaves it alone.
+ *
+ * Copyright (c) 2025, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/aggregates.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "aggregates.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/trigger.h"
+#include "common/keywords.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parser.h"
+#include "parser/scanner.h"
+#include "parser/scansup.h"
+#include "parser/gram.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
 
+#include "aggregates.h"
+#include "catalog.h"
+#include "expectations.h"
+#include "flow.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(medallion_create_aggregate);
+PG_FUNCTION_INFO_V1(medallion_add_materialized_view);
+PG_FUNCTION_INFO_V1(medallion_aggregate_capture);
+
+#define AGG_FLOW_TYPE			"aggregate"
+#define MATVIEW_FLOW_TYPE		"matview"
+
+/* Names medallion uses in the statements it builds; users may not. */
+#define AGG_RESERVED_PREFIX		"__medallion"
+
+/* Suffixes of the state tables, in the target's schema. */
+#define AGG_MEMBERS_SUFFIX		"__members"
+#define AGG_CHANGES_SUFFIX		"__changes"
+
+/* Transition tables of the capture triggers. */
+#define AGG_OLD_TABLE			"__medallion_old"
+#define AGG_NEW_TABLE			"__medallion_new"
+
+/*
+ * A full recompute is chosen when the changes reach 1/AGG_FULL_SHARE of
+ * what they are compared with (see the file header).
+ */
+#define AGG_FULL_SHARE			5
+
+/* Most group_by items (the target's unique index has this many columns). */
+#define AGG_MAX_GROUPS			INDEX_MAX_KEYS
+
+typedef enum AggSourceKind
+{
+	AGG_SOURCE_APPEND,			/* rows only inserted, read by _row_id */
+	AGG_SOURCE_CDC,				/* target of an AUTO CDC flow */
+	AGG_SOURCE_AGGREGATE		/* target of another aggregate flow */
+} AggSourceKind;
+
+/* One group_by or aggregates item. */
+typedef struct AggItem
+{
+	char	   *expr;			/* the expression alone */
+	char	   *name;			/* the target column */
+} AggItem;
+
+/* What an apply (or the capture trigger) needs to know about a flow. */
+typedef struct AggSpec
+{
+	char	   *flow_name;
+	Oid			source_relid;
+	char	   *source_name;	/* schema-qualified, quoted */
+	char	   *source_ref;		/* quoted table name: how user SQL names it */
+	Oid			target_relid;
+	char	   *target_name;
+	int			ngroups;
+	AggItem    *groups;
+	int			naggs;
+	AggItem    *aggs;
+	char	   *filter;			/* NULL when none */
+	AggSourceKind kind;
+	char	   *state_table;	/* members or changes table, or NULL */
+
+	/* group columns of the target (filled at apply) */
+	Oid		   *group_types;
+	char	  **group_eq;		/* "OPERATOR(schema.=)" */
+	char	  **group_collate;	/* " COLLATE ..." or "" */
+} AggSpec;
+
+/* What the flow keeps in flow_state between updates. */
+typedef struct AggProgress
+{
+	bool		valid;			/* false: no previous state */
+	int64		groups;			/* rows of the target */
+	int64		members;		/* rows of the members table */
+} AggProgress;
+
+/* Counters of one apply. */
+typedef struct AggRun
+{
+	int64		groups_recomputed;
+	int64		groups_deleted;
+	int64		groups_inserted;
+	int64		source_rows;	/* source rows aggregated */
+	bool		changed;
+	bool		full;
+	const char *full_reason;
+} AggRun;
+
+static const char *
+agg_kind_name(AggSourceKind kind)
+{
+	switch (kind)
+	{
+		case AGG_SOURCE_APPEND:
+			return "append_only";
+		case AGG_SOURCE_CDC:
+			return "auto_cdc";
+		case AGG_SOURCE_AGGREGATE:
+			return "aggregate";
+	}
+	return "append_only";		/* keep compiler quiet */
+}
+
+/*
+ * Small helpers
+ */
+
+static char *
+agg_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", argname)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* The elements of a text[] argument; errors on NULLs and >1 dimension. */
+static List *
+agg_text_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	ArrayType  *array;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			i;
+	List	   *result = NIL;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", argname)));
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", argname)));
+	deconstruct_array_builtin(array, TEXTOID, &elems, &nulls, &nelems);
+	for (i = 0; i < nelems; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", argname)));
+		result = lappend(result, TextDatumGetCString(elems[i]));
+	}
+	return result;
+}
+
+static bool
+agg_is_reserved(const char *name)
+{
+	return strncmp(name, AGG_RESERVED_PREFIX,
+				   strlen(AGG_RESERVED_PREFIX)) == 0;
+}
+
+/* " COLLATE schema.name", or "" for no collation. */
+static char *
+agg_collate_sql(Oid collation)
+{
+	HeapTuple	tuple;
+	Form_pg_collation coll;
+	char	   *result;
+
+	if (!OidIsValid(collation))
+		return "";
+	tuple = SearchSysCache1(COLLOID, ObjectIdGetDatum(collation));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for collation %u", collation);
+	coll = (Form_pg_collation) GETSTRUCT(tuple);
+	result = psprintf(" COLLATE %s",
+					  quote_qualified_identifier(get_namespace_name(coll->collnamespace),
+												 NameStr(coll->collname)));
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/* A column definition "name type [COLLATE c]", schema-qualified. */
+static void
+agg_append_column_def(StringInfo sql, const char *name, Oid type,
+					  int32 typmod, Oid collation)
+{
+	appendStringInfo(sql, "%s %s", quote_identifier(name),
+					 format_type_extended(type, typmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN |
+										  FORMAT_TYPE_FORCE_QUALIFY));
+	if (OidIsValid(collation) && collation != get_typcollation(type))
+		appendStringInfoString(sql, agg_collate_sql(collation));
+}
+
+/*
+ * The equality operator of a type's default btree operator class, as
+ * "OPERATOR(schema.=)", so that lookups match as GROUP BY and the indexes
+ * do whatever the search_path holds.  NULL when the type has none.
+ */
+static char *
+agg_eq_operator_sql(Oid type)
+{
+	TypeCacheEntry *typentry;
+	Oid			opno;
+	HeapTuple	tuple;
+	Form_pg_operator oper;
+	char	   *result;
+
+	typentry = lookup_type_cache(getBaseType(type), TYPECACHE_BTREE_OPFAMILY);
+	if (!OidIsValid(typentry->btree_opf))
+		return NULL;
+	opno = get_opfamily_member(typentry->btree_opf, typentry->btree_opintype,
+							   typentry->btree_opintype, BTEqualStrategyNumber);
+	if (!OidIsValid(opno))
+		return NULL;
+	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", opno);
+	oper = (Form_pg_operator) GETSTRUCT(tuple);
+	result = psprintf("OPERATOR(%s.%s)",
+					  quote_identifier(get_namespace_name(oper->oprnamespace)),
+					  NameStr(oper->oprname));
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/* "1, 2, ..., n" */
+static char *
+agg_positions(int n)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 1; i <= n; i++)
+		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", i);
+	return buf.data;
+}
+
+/* Is a relation owned by (a role the current user has the privileges of)? */
+static bool
+agg_owns(Oid relid)
+{
+	return pg_class_ownercheck(relid, GetUserId());
+}
+
+/*
+ * Parsing user SQL
+ */
+
+/* Error context while checking the arguments of a new flow. */
+static void
+agg_create_error_callback(void *arg)
+{
+	errcontext("checking aggregate flow \"%s\"", (const char *) arg);
+}
+
+/*
+ * Is this raw SELECT exactly "SELECT <one target>" and nothing else?
+ */
+static bool
+agg_is_single_target(List *raw, ResTarget **target)
+{
+	SelectStmt *select;
+	ResTarget  *rt;
+
+	if (list_length(raw) != 1 ||
+		!IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
+		return false;
+	select = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
+	if (select->op != SETOP_NONE ||
+		select->distinctClause != NIL ||
+		select->intoClause != NULL ||
+		select->fromClause != NIL ||
+		select->whereClause != NULL ||
+		select->groupClause != NIL ||
+		select->groupDistinct ||
+		select->havingClause != NULL ||
+		select->windowClause != NIL ||
+		select->valuesLists != NIL ||
+		select->sortClause != NIL ||
+		select->limitOffset != NULL ||
+		select->limitCount != NULL ||
+		select->lockingClause != NIL ||
+		select->withClause != NULL ||
+		list_length(select->targetList) != 1)
+		return false;
+	rt = linitial_node(ResTarget, select->targetList);
+	if (rt->indirection != NIL || rt->val == NULL)
+		return false;
+	/* "*" and "t.*" are not expressions */
+	if (IsA(rt->val, ColumnRef) &&
+		IsA(llast(((ColumnRef *) rt->val)->fields), A_Star))
+		return false;
+	*target = rt;
+	return true;
+}
+
+/*
+ * Split one group_by or aggregates item, "expression [[AS] name]", and
+ * return its expression text (the name is taken from the analysed query).  The probe
+ * "SELECT <item>\n" must be exactly one target and nothing else; the alias
+ * is its last token (with an AS before it, if any), found with the core
+ * scanner; and the expression text left must parse to the same tree, which
+ * proves that it is exactly the expression.  The newline ends a trailing
+ * "--" comment here as everywhere the text is placed later.
+ */
+static char *
+agg_split_item(const char *what, int index, const char *item)
+{
+	const int	prefix = 7;		/* strlen("SELECT ") */
+	char	   *probe = psprintf("SELECT %s\n", item);
+	List	   *raw;
+	ResTarget  *target = NULL;
+	ResTarget  *check = NULL;
+	char	   *text;
+
+	raw = SilverRawParse(probe);
+	if (!agg_is_single_target(raw, &target))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("%s item %d must be a single expression, optionally followed by AS and a name",
+						what, index),
+				 errdetail("The item was: %s", item)));
+
+	if (target->name == NULL)
+		text = pstrdup(item);
+	else
+	{
+		core_yy_extra_type yyextra;
+		core_yyscan_t scanner;
+		core_YYSTYPE yylval;
+		YYLTYPE		yylloc = 0;
+		int			token;
+		int			last_start = -1;
+		int			prev_start = -1;
+		int			prev_token = 0;
+		int			last_token = 0;
+		int			end;
+
+		scanner = scanner_init(probe, &yyextra, &ScanKeywords,
+							   ScanKeywordTokens);
+		while ((token = core_yylex(&yylval, &yylloc, scanner)) != 0)
+		{
+			prev_start = last_start;
+			prev_token = last_token;
+			last_start = yylloc;
+			last_token = token;
+		}
+		scanner_finish(scanner);
+
+		end = (prev_token == AS) ? prev_start : last_start;
+		while (end > prefix && scanner_isspace(probe[end - 1]))
+			end--;
+		text = pnstrdup(probe + prefix, end - prefix);
+	}
+
+	/* the expression text alone must be the same expression, unnamed */
+	raw = SilverRawParse(psprintf("SELECT %s\n", text));
+	if (!agg_is_single_target(raw, &check) || check->name != NULL ||
+		!equal(check->val, target->val))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("could not separate the expression of %s item %d from its name",
+						what, index),
+				 errdetail("The item was: %s", item),
+				 errhint("Write the item as \"expression AS name\", with a plain name.")));
+	return text;
+}
+
+/*
+ * Check that text is one SQL expression, to be placed as "(<text>\n)":
+ * both "SELECT <text>\n" and "SELECT (<text>\n)" must be one unnamed
+ * target and nothing else.  The first proves the text balanced on its own
+ * (so "true) OR (true" is refused, which the second alone accepts and
+ * which would change meaning next to another condition); the second that
+ * it also parses in parentheses.  Used for the filter, and again before
+ * stored conditions are placed in statements.
+ */
+static void
+agg_check_expression(const char *what, const char *text)
+{
+	ResTarget  *target = NULL;
+	ResTarget  *bare = NULL;
+	List	   *raw;
+	List	   *raw_bare;
+
+	raw_bare = SilverRawParse(psprintf("SELECT %s\n", text));
+	raw = SilverRawParse(psprintf("SELECT (%s\n)", text));
+	if (!agg_is_single_target(raw_bare, &bare) || bare->name != NULL ||
+		!agg_is_single_target(raw, &target) || target->name != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("%s must be a single expression", what),
+				 errdetail("It was: %s", text)));
+}
+
+/* Re-check a stored item expression ("SELECT <expr>\n", unnamed). */
+static void
+agg_check_item_expression(const char *flow_name, const char *expr)
+{
+	ResTarget  *target = NULL;
+
+	if (!agg_is_single_target(SilverRawParse(psprintf("SELECT %s\n", expr)),
+							  &target) ||
+		target->name != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("definition of aggregate flow \"%s\" holds an invalid expression",
+						flow_name),
+				 errdetail("The expression was: %s", expr)));
+}
+
+/*
+ * Statement text
+ */
+
+/* "(<filter>\n)" or "true" */
+static char *
+agg_where_sql(AggSpec *spec)
+{
+	if (spec->filter == NULL)
+		return "true";
+	return psprintf("(%s\n)", spec->filter);
+}
+
+/* "(<e1>\n) AS g1, ..., (<a1>\n) AS a1, ..." */
+static char *
+agg_select_list_sql(AggSpec *spec)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < spec->ngroups; i++)
+		appendStringInfo(&buf, "%s(%s\n) AS %s", i > 0 ? ", " : "",
+						 spec->groups[i].expr,
+						 quote_identifier(spec->groups[i].name));
+	for (i = 0; i < spec->naggs; i++)
+		appendStringInfo(&buf, ", (%s\n) AS %s", spec->aggs[i].expr,
+						 quote_identifier(spec->aggs[i].name));
+	return buf.data;
+}
+
+/* "(<e1>\n), (<e2>\n)": the group expressions alone */
+static char *
+agg_group_exprs_sql(AggSpec *spec)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < spec->ngroups; i++)
+		appendStringInfo(&buf, "%s(%s\n)", i > 0 ? ", " : "",
+						 spec->groups[i].expr);
+	return buf.data;
+}
+
+/* the target's column list, quoted, with an optional qualifier */
+static char *
+agg_target_columns_sql(AggSpec *spec, const char *qualifier)
+{
+	StringInfoData buf;
+	int			i;
+	int			n = 0;
+
+	initStringInfo(&buf);
+	for (i = 0; i < spec->ngroups; i++, n++)
+		appendStringInfo(&buf, "%s%s%s%s", n > 0 ? ", " : "",
+						 qualifier ? qualifier : "", qualifier ? "." : "",
+						 quote_identifier(spec->groups[i].name));
+	for (i = 0; i < spec->naggs; i++, n++)
+		appendStringInfo(&buf, "%s%s%s%s", n > 0 ? ", " : "",
+						 qualifier ? qualifier : "", qualifier ? "." : "",
+						 quote_identifier(spec->aggs[i].name));
+	return buf.data;
+}
+
+/* "group_1, ..., group_k" (columns of the state tables) */
+static char *
+agg_state_group_columns_sql(int ngroups, const char *qualifier)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 1; i <= ngroups; i++)
+		appendStringInfo(&buf, "%s%s%sgroup_%d", i > 1 ? ", " : "",
+						 qualifier ? qualifier : "", qualifier ? "." : "", i);
+	return buf.data;
+}
+
+/*
+ * The definition
+ */
+
+static void
+agg_json_list(StringInfo json, const char *key, AggItem *items, int n,
+			  bool names)
+{
+	int			i;
+
+	appendStringInfo(json, ", \"%s\": [", key);
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(json, ", ");
+		escape_json(json, names ? items[i].name : items[i].expr);
+	}
+	appendStringInfoChar(json, ']');
+}
+
+static void
+agg_json_text_list(StringInfo json, const char *key, List *list)
+{
+	ListCell   *cell;
+
+	appendStringInfo(json, ", \"%s\": [", key);
+	foreach(cell, list)
+	{
+		if (foreach_current_index(cell) > 0)
+			appendStringInfoString(json, ", ");
+		escape_json(json, (char *) lfirst(cell));
+	}
+	appendStringInfoChar(json, ']');
+}
+
+static void
+agg_json_text(StringInfo json, const char *key, const char *value)
+{
+	appendStringInfo(json, ", \"%s\": ", key);
+	if (value == NULL)
+		appendStringInfoString(json, "null");
+	else
+		escape_json(json, value);
+}
+
+static JsonbValue *
+agg_def_get(Jsonb *definition, const char *key)
+{
+	return getKeyJsonValueFromContainer(&definition->root, key, strlen(key),
+										NULL);
+}
+
+static char *
+agg_def_string(Jsonb *definition, const char *key)
+{
+	JsonbValue *value = agg_def_get(definition, key);
+
+	if (value == NULL || value->type != jbvString)
+		return NULL;
+	return pnstrdup(value->val.string.val, value->val.string.len);
+}
+
+static List *
+agg_def_string_list(Jsonb *definition, const char *key, const char *flow_name)
+{
+	JsonbValue *value = agg_def_get(definition, key);
+	JsonbIterator *it;
+	JsonbValue	element;
+	JsonbIteratorToken token;
+	List	   *list = NIL;
+
+	if (value == NULL || value->type != jbvBinary)
+		return NIL;
+	it = JsonbIteratorInit(value->val.binary.data);
+	while ((token = JsonbIteratorNext(&it, &element, true)) != WJB_DONE)
+	{
+		if (token != WJB_ELEM)
+			continue;
+		if (element.type != jbvString)
+			elog(ERROR, "invalid member \"%s\" in the definition of flow \"%s\"",
+				 key, flow_name);
+		list = lappend(list, pnstrdup(element.val.string.val,
+									  element.val.string.len));
+	}
+	return list;
+}
+
+/* Items from the parallel lists of expressions and names. */
+static AggItem *
+agg_def_items(Jsonb *definition, const char *exprs_key, const char *names_key,
+			  const char *flow_name, int *n)
+{
+	List	   *exprs = agg_def_string_list(definition, exprs_key, flow_name);
+	List	   *names = agg_def_string_list(definition, names_key, flow_name);
+	AggItem    *items;
+	int			i;
+
+	if (list_length(exprs) != list_length(names))
+		elog(ERROR, "invalid definition of aggregate flow \"%s\"", flow_name);
+	*n = list_length(exprs);
+	items = palloc0(sizeof(AggItem) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+	{
+		items[i].expr = list_nth(exprs, i);
+		items[i].name = list_nth(names, i);
+		agg_check_item_expression(flow_name, items[i].expr);
+	}
+	return items;
+}
+
+/*
+ * The spec of a flow from its definition.  Stored expressions are checked
+ * again before use, so that a catalog row edited by hand cannot splice SQL
+ * into the flow's statements (as ExpectationsLoad does).  The caller has
+ * set standard_conforming_strings.
+ */
+static AggSpec *
+agg_load_spec(FlowDesc *flow, bool resolve_target)
+{
+	AggSpec    *spec = palloc0(sizeof(AggSpec));
+	Jsonb	   *definition = flow->definition;
+	char	   *kind;
+	char	   *source_name;
+	int			i;
+
+	if (definition == NULL || !JB_ROOT_IS_OBJECT(definition))
+		elog(ERROR, "aggregate flow \"%s\" has no definition", flow->flow_name);
+	spec->flow_name = flow->flow_name;
+	spec->target_relid = flow->target_relid;
+	spec->target_name = CatalogQualifiedRelationName(flow->target_relid);
+
+	/* the source: source_table, or the name when a catalog lacks it */
+	spec->source_relid = flow->source_relid;
+	if (!OidIsValid(spec->source_relid))
+	{
+		source_name = agg_def_string(definition, "source");
+		if (source_name != NULL)
+			spec->source_relid =
+				RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(source_name)),
+								 NoLock, true);
+	}
+	if (!OidIsValid(spec->source_relid) ||
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(spec->source_relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source table of flow \"%s\" was dropped",
+						flow->flow_name),
+				 errhint("Drop the pipeline, or recreate the flow.")));
+	spec->source_name = CatalogQualifiedRelationName(spec->source_relid);
+	spec->source_ref = pstrdup(quote_identifier(get_rel_name(spec->source_relid)));
+
+	spec->groups = agg_def_items(definition, "group_expressions",
+								 "group_columns", flow->flow_name,
+								 &spec->ngroups);
+	spec->aggs = agg_def_items(definition, "aggregate_expressions",
+							   "aggregate_columns", flow->flow_name,
+							   &spec->naggs);
+	if (spec->ngroups == 0 || spec->ngroups > AGG_MAX_GROUPS)
+		elog(ERROR, "invalid definition of aggregate flow \"%s\"",
+			 flow->flow_name);
+	spec->filter = agg_def_string(definition, "filter");
+	if (spec->filter != NULL)
+		agg_check_expression("filter", spec->filter);
+
+	kind = agg_def_string(definition, "source_kind");
+	if (kind == NULL || strcmp(kind, "append_only") == 0)
+		spec->kind = AGG_SOURCE_APPEND;
+	else if (strcmp(kind, "auto_cdc") == 0)
+		spec->kind = AGG_SOURCE_CDC;
+	else if (strcmp(kind, "aggregate") == 0)
+		spec->kind = AGG_SOURCE_AGGREGATE;
+	else
+		elog(ERROR, "invalid source_kind in aggregate flow \"%s\"",
+			 flow->flow_name);
+
+	if (spec->kind != AGG_SOURCE_APPEND)
+	{
+		char	   *name = agg_def_string(definition, "state_table");
+		Oid			relid = InvalidOid;
+
+		if (name != NULL)
+			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
+									 NoLock, true);
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("state table %s of aggregate flow \"%s\" does not exist",
+							name ? name : "(none)", flow->flow_name),
+					 errhint("Drop the pipeline and create the flow again.")));
+		spec->state_table = CatalogQualifiedRelationName(relid);
+	}
+
+	if (!resolve_target)
+		return spec;
+
+	/* the group columns of the target: types, equality, collation */
+	spec->group_types = palloc0(sizeof(Oid) * spec->ngroups);
+	spec->group_eq = palloc0(sizeof(char *) * spec->ngroups);
+	spec->group_collate = palloc0(sizeof(char *) * spec->ngroups);
+	for (i = 0; i < spec->ngroups; i++)
+	{
+		AttrNumber	attnum = get_attnum(spec->target_relid,
+										spec->groups[i].name);
+		Oid			typid;
+		int32		typmod;
+		Oid			collation;
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of the target of flow \"%s\" does not exist",
+							spec->groups[i].name, flow->flow_name),
+					 errhint("Do not alter the target of an aggregate flow; run the pipeline with full_refresh after recreating it.")));
+		get_atttypetypmodcoll(spec->target_relid, attnum, &typid, &typmod,
+							  &collation);
+		spec->group_types[i] = typid;
+		spec->group_eq[i] = agg_eq_operator_sql(typid);
+		if (spec->group_eq[i] == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("could not identify an equality operator for type %s",
+							format_type_be(typid))));
+		spec->group_collate[i] = agg_collate_sql(collation);
+	}
+	return spec;
+}
+
+/*
+ * Flow state
+ */
+
+static int64
+agg_state_int(Jsonb *state, const char *key, bool *found)
+{
+	JsonbValue *value;
+
+	*found = false;
+	if (state == NULL || !JB_ROOT_IS_OBJECT(state))
+		return 0;
+	value = getKeyJsonValueFromContainer(&state->root, key, strlen(key), NULL);
+	if (value == NULL || value->type != jbvNumeric)
+		return 0;
+	*found = true;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 NumericGetDatum(value->val.numeric)));
+}
+
+static void
+agg_state_read(Jsonb *flow_state, AggProgress *state)
+{
+	bool		found;
+
+	memset(state, 0, sizeof(AggProgress));
+	state->groups = agg_state_int(flow_state, "groups", &found);
+	state->valid = found;
+	state->members = agg_state_int(flow_state, "members", &found);
+}
+
+static Jsonb *
+agg_state_build(AggProgress *state, AggSourceKind kind)
+{
+	char	   *json;
+
+	if (kind == AGG_SOURCE_CDC)
+		json = psprintf("{\"groups\": " INT64_FORMAT ", \"members\": " INT64_FORMAT "}",
+						state->groups, state->members);
+	else
+		json = psprintf("{\"groups\": " INT64_FORMAT "}", state->groups);
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}
+
+/*
+ * Recomputing
+ */
+
+/*
+ * Full recompute: delete every row of the target and aggregate the whole
+ * source; for an auto_cdc source, rebuild the members table too.
+ */
+static void
+agg_recompute_full(AggSpec *spec, FlowDesc *cdc_flow, AggProgress *state,
+				   AggRun *run)
+{
+	StringInfoData sql;
+	bool		isnull;
+
+	run->full = true;
+	run->groups_deleted = (int64) SpiExecute(psprintf("DELETE FROM %s",
+													  spec->target_name),
+											 0, NULL, NULL, NULL,
+											 SPI_OK_DELETE);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH __medallion_r AS (\n"
+					 " SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
+					 "   FROM %s\n"
+					 "  WHERE %s\n"
+					 "  GROUP BY %s),\n"
+					 "__medallion_i AS (\n"
+					 " INSERT INTO %s (%s)\n"
+					 " SELECT %s FROM __medallion_r RETURNING 1)\n"
+					 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_i),\n"
+					 "       (SELECT pg_catalog.sum(__medallion_n) FROM __medallion_r)::pg_catalog.int8",
+					 agg_select_list_sql(spec), spec->source_name,
+					 agg_where_sql(spec), agg_positions(spec->ngroups),
+					 spec->target_name, agg_target_columns_sql(spec, NULL),
+					 agg_target_columns_sql(spec, NULL));
+	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	run->groups_inserted = SpiGetInt64(0, 1, NULL);
+	run->source_rows = SpiGetInt64(0, 2, &isnull);
+	run->groups_recomputed = run->groups_inserted;
+	run->changed = run->groups_deleted > 0 || run->groups_inserted > 0;
+	state->groups = run->groups_inserted;
+
+	if (spec->kind == AGG_SOURCE_CDC)
+	{
+		List	   *keys = agg_def_string_list(cdc_flow->definition, "keys",
+											   cdc_flow->flow_name);
+		ListCell   *cell;
+
+		/*
+		 * One row per source row, without DISTINCT: a key's duplicate rows
+		 * (several versions in one group) are harmless, as the key's rows
+		 * are always replaced together, and removing them would cost a sort
+		 * of the whole source.
+		 */
+		SpiExecute(psprintf("TRUNCATE %s", spec->state_table), 0, NULL, NULL,
+				   NULL, SPI_OK_UTILITY);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "INSERT INTO %s SELECT ",
+						 spec->state_table);
+		foreach(cell, keys)
+			appendStringInfo(&sql, "%s.%s, ", spec->source_ref,
+							 quote_identifier((char *) lfirst(cell)));
+		appendStringInfo(&sql, "%s FROM %s WHERE %s",
+						 agg_group_exprs_sql(spec), spec->source_name,
+						 agg_where_sql(spec));
+		state->members = (int64) SpiExecute(sql.data, 0, NULL, NULL, NULL,
+											SPI_OK_INSERT);
+	}
+	else if (spec->kind == AGG_SOURCE_AGGREGATE)
+		SpiExecute(psprintf("DELETE FROM %s", spec->state_table), 0, NULL,
+				   NULL, NULL, SPI_OK_DELETE);
+}
+
+/* Is the attribute of a row in a tuptable NULL? */
+#define agg_attisnull(tuptable, row, attnum) \
+	heap_attisnull((tuptable)->vals[(row)], (attnum), (tuptable)->tupdesc)
+
+/* Touched groups of one pattern of NULL group columns. */
+typedef struct AggPattern
+{
+	uint32		nullmask;		/* bit i: group column i is NULL */
+	List	   *rows;			/* row numbers in the touched tuptable */
+} AggPattern;
+
+/* Do two text[] datums (either may be NULL) hold the same elements? */
+static bool
+agg_text_arrays_equal(Datum a, bool a_null, Datum b, bool b_null)
+{
+	Datum	   *a_elems;
+	Datum	   *b_elems;
+	bool	   *a_nulls;
+	bool	   *b_nulls;
+	int			a_n = 0;
+	int			b_n = 0;
+	int			i;
+
+	if (!a_null)
+		deconstruct_array_builtin(DatumGetArrayTypeP(a), TEXTOID, &a_elems,
+								  &a_nulls, &a_n);
+	if (!b_null)
+		deconstruct_array_builtin(DatumGetArrayTypeP(b), TEXTOID, &b_elems,
+								  &b_nulls, &b_n);
+	if (a_n != b_n)
+		return false;
+	for (i = 0; i < a_n; i++)
+	{
+		text	   *x;
+		text	   *y;
+
+		if (a_nulls[i] != b_nulls[i])
+			return false;
+		if (a_nulls[i])
+			continue;
+		x = DatumGetTextPP(a_elems[i]);
+		y = DatumGetTextPP(b_elems[i]);
+		if (VARSIZE_ANY_EXHDR(x) != VARSIZE_ANY_EXHDR(y) ||
+			memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Number of elements of a text[] datum, 0 for NULL. */
+static int64
+agg_array_length(Datum a, bool isnull)
+{
+	ArrayType  *array;
+
+	if (isnull)
+		return 0;
+	array = DatumGetArrayTypeP(a);
+	return ARR_NDIM(array) == 0 ? 0 : ArrayGetNItems(ARR_NDIM(array),
+													  ARR_DIMS(array));
+}
+
+/*
+ * Recompute the groups of one NULL pattern: delete their target rows, then
+ * insert their rows computed again (none for a group now empty).  values
+ * holds one array per non-NULL group column.
+ */
+static void
+agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
+					  Oid *types, Datum *values, AggRun *run)
+{
+	StringInfoData from;
+	StringInfoData target_match;
+	StringInfoData source_match;
+	StringInfoData sql;
+	Datum		deleted;
+	bool		deleted_null;
+	Datum		inserted;
+	bool		inserted_null;
+	bool		isnull;
+	int			i;
+	int			param = 0;
+
+	/* the touched groups as rows: unnest of the arrays, or one row */
+	initStringInfo(&from);
+	if (nparams == 0)
+		appendStringInfoString(&from,
+							   "(VALUES (1)) AS __medallion_g(__medallion_g0)");
+	else
+	{
+		appendStringInfoString(&from, "ROWS FROM (");
+		for (i = 1; i <= nparams; i++)
+			appendStringInfo(&from, "%spg_catalog.unnest($%d)",
+							 i > 1 ? ", " : "", i);
+		appendStringInfoString(&from, ") AS __medallion_g(");
+		for (i = 0; i < spec->ngroups; i++)
+		{
+			if (nullmask & ((uint32) 1 << i))
+				continue;
+			appendStringInfo(&from, "%s__medallion_g%d", param > 0 ? ", " : "",
+							 i + 1);
+			param++;
+		}
+		appendStringInfoChar(&from, ')');
+	}
+
+	/* how a target row, and a source row, match a touched group */
+	initStringInfo(&target_match);
+	initStringInfo(&source_match);
+	for (i = 0; i < spec->ngroups; i++)
+	{
+		const char *column = quote_identifier(spec->groups[i].name);
+
+		if (i > 0)
+		{
+			appendStringInfoString(&target_match, " AND ");
+			appendStringInfoString(&source_match, " AND ");
+		}
+		if (nullmask & ((uint32) 1 << i))
+		{
+			appendStringInfo(&target_match, "__medallion_t.%s IS NULL", column);
+			appendStringInfo(&source_match, "(%s\n) IS NULL",
+							 spec->groups[i].expr);
+		}
+		else
+		{
+			appendStringInfo(&target_match,
+							 "__medallion_t.%s %s __medallion_g.__medallion_g%d%s",
+							 column, spec->group_eq[i], i + 1,
+							 spec->group_collate[i]);
+			appendStringInfo(&source_match,
+							 "(%s\n) %s __medallion_g.__medallion_g%d%s",
+							 spec->groups[i].expr, spec->group_eq[i], i + 1,
+							 spec->group_collate[i]);
+		}
+	}
+
+	/* delete the target rows of the groups */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH __medallion_d AS (\n"
+					 " DELETE FROM %s AS __medallion_t USING %s\n"
+					 "  WHERE %s\n"
+					 " RETURNING __medallion_t::pg_catalog.text AS __medallion_row)\n"
+					 "SELECT pg_catalog.array_agg(__medallion_row ORDER BY __medallion_row COLLATE pg_catalog.\"C\")\n"
+					 "  FROM __medallion_d",
+					 spec->target_name, from.data, target_match.data);
+	SpiExecute(sql.data, nparams, types, values, NULL, SPI_OK_SELECT);
+	deleted = SpiGetDatum(0, 1, &deleted_null);
+
+	/*
+	 * Aggregate each group again, reading the source by the index on the
+	 * group expressions.  The user's expressions sit in a subquery whose
+	 * only FROM item is the source, so their names resolve as at creation.
+	 */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH __medallion_r AS (\n"
+					 " SELECT __medallion_x.*\n"
+					 "   FROM %s\n"
+					 "  CROSS JOIN LATERAL (\n"
+					 "   SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
+					 "     FROM %s\n"
+					 "    WHERE %s\n"
+					 "      AND %s\n"
+					 "    GROUP BY %s) AS __medallion_x),\n"
+					 "__medallion_i AS (\n"
+					 " INSERT INTO %s AS __medallion_t (%s)\n"
+					 " SELECT %s FROM __medallion_r\n"
+					 " RETURNING __medallion_t::pg_catalog.text AS __medallion_row)\n"
+					 "SELECT (SELECT pg_catalog.array_agg(__medallion_row ORDER BY __medallion_row COLLATE pg_catalog.\"C\")\n"
+					 "          FROM __medallion_i),\n"
+					 "       (SELECT pg_catalog.sum(__medallion_n) FROM __medallion_r)::pg_catalog.int8",
+					 from.data, agg_select_list_sql(spec), spec->source_name,
+					 agg_where_sql(spec), source_match.data,
+					 agg_positions(spec->ngroups), spec->target_name,
+					 agg_target_columns_sql(spec, NULL),
+					 agg_target_columns_sql(spec, NULL));
+	SpiExecute(sql.data, nparams, types, values, NULL, SPI_OK_SELECT);
+	inserted = SpiGetDatum(0, 1, &inserted_null);
+	run->source_rows += SpiGetInt64(0, 2, &isnull);
+
+	run->groups_deleted += agg_array_length(deleted, deleted_null);
+	run->groups_inserted += agg_array_length(inserted, inserted_null);
+	if (!agg_text_arrays_equal(deleted, deleted_null, inserted, inserted_null))
+		run->changed = true;
+}
+
+/*
+ * Recompute the touched groups, the rows of the tuptable touched (group
+ * columns first, in order), pattern by pattern of NULL columns.
+ */
+static void
+agg_recompute_groups(AggSpec *spec, SPITupleTable *touched, uint64 ntouched,
+					 AggProgress *state, AggRun *run)
+{
+	List	   *patterns = NIL;
+	ListCell   *cell;
+	uint64		row;
+	int			i;
+
+	for (row = 0; row < ntouched; row++)
+	{
+		uint32		mask = 0;
+		AggPattern *pattern = NULL;
+
+		for (i = 0; i < spec->ngroups; i++)
+		{
+			if (agg_attisnull(touched, row, i + 1))
+				mask |= (uint32) 1 << i;
+		}
+		foreach(cell, patterns)
+		{
+			if (((AggPattern *) lfirst(cell))->nullmask == mask)
+			{
+				pattern = lfirst(cell);
+				break;
+			}
+		}
+		if (pattern == NULL)
+		{
+			pattern = palloc0(sizeof(AggPattern));
+			pattern->nullmask = mask;
+			patterns = lappend(patterns, pattern);
+		}
+		pattern->rows = lappend_int(pattern->rows, (int) row);
+	}
+
+	foreach(cell, patterns)
+	{
+		AggPattern *pattern = lfirst(cell);
+		int			nrows = list_length(pattern->rows);
+		Oid			types[AGG_MAX_GROUPS];
+		Datum		values[AGG_MAX_GROUPS];
+		int			nparams = 0;
+
+		for (i = 0; i < spec->ngroups; i++)
+		{
+			Oid			elemtype;
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+			Datum	   *elems;
+			ListCell   *rcell;
+			int			dims[1];
+			int			lbs[1];
+
+			if (pattern->nullmask & ((uint32) 1 << i))
+				continue;
+			elemtype = SPI_gettypeid(touched->tupdesc, i + 1);
+			get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+			elems = palloc(sizeof(Datum) * nrows);
+			foreach(rcell, pattern->rows)
+			{
+				bool		isnull;
+
+				elems[foreach_current_index(rcell)] =
+					SPI_getbinval(touched->vals[lfirst_int(rcell)],
+								  touched->tupdesc, i + 1, &isnull);
+			}
+			dims[0] = nrows;
+			lbs[0] = 1;
+			types[nparams] = get_array_type(elemtype);
+			if (!OidIsValid(types[nparams]))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("could not find array type for data type %s",
+								format_type_be(elemtype))));
+			values[nparams] = PointerGetDatum(construct_md_array(elems, NULL, 1,
+																 dims, lbs,
+																 elemtype,
+																 typlen,
+																 typbyval,
+																 typalign));
+			nparams++;
+		}
+		agg_recompute_pattern(spec, pattern->nullmask, nparams, types, values,
+							  run);
+		run->groups_recomputed += nrows;
+	}
+	state->groups += run->groups_inserted - run->groups_deleted;
+	if (state->groups < 0)
+		state->groups = 0;
+}
+
+/*
+ * Change capture
+ */
+
+/*
+ * Append-only source: the groups of the rows in (low, high] that pass the
+ * filter, with the number of such rows.
+ */
+static uint64
+agg_touched_append(AggSpec *spec, int64 low, int64 high, int64 *rows)
+{
+	StringInfoData sql;
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(low), Int64GetDatum(high)};
+	uint64		n;
+	uint64		row;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT %s, pg_catalog.count(*)\n"
+					 "  FROM %s\n"
+					 " WHERE _row_id OPERATOR(pg_catalog.>) $1\n"
+					 "   AND _row_id OPERATOR(pg_catalog.<=) $2\n"
+					 "   AND %s\n"
+					 " GROUP BY %s",
+					 agg_group_exprs_sql(spec), spec->source_name,
+					 agg_where_sql(spec), agg_positions(spec->ngroups));
+	n = SpiExecute(sql.data, 2, types, values, NULL, SPI_OK_SELECT);
+	*rows = 0;
+	for (row = 0; row < n; row++)
+		*rows += SpiGetInt64(row, spec->ngroups + 1, NULL);
+	return n;
+}
+
+/*
+ * auto_cdc source: the groups touched by the CDC events of keys in
+ * (low, high] of the CDC source, old (from the members table) and new
+ * (from the source), replacing the keys' members rows on the way.
+ */
+static uint64
+agg_touched_cdc(AggSpec *spec, FlowDesc *cdc_flow, int64 low, int64 high,
+				AggProgress *state)
+{
+	List	   *keys = agg_def_string_list(cdc_flow->definition, "keys",
+										   cdc_flow->flow_name);
+	char	   *cdc_source = CatalogQualifiedRelationName(cdc_flow->source_relid);
+	StringInfoData sql;
+	StringInfoData key_list;
+	StringInfoData key_not_null;
+	StringInfoData members_match;
+	StringInfoData source_match;
+	StringInfoData members_keys;
+	StringInfoData source_keys;
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(low), Int64GetDatum(high)};
+	ListCell   *cell;
+	uint64		n;
+	int64		old_members = 0;
+	int64		new_members = 0;
+
+	if (keys == NIL)
+		elog(ERROR, "auto CDC flow \"%s\" has no keys", cdc_flow->flow_name);
+
+	initStringInfo(&key_list);
+	initStringInfo(&key_not_null);
+	initStringInfo(&members_match);
+	initStringInfo(&source_match);
+	initStringInfo(&members_keys);
+	initStringInfo(&source_keys);
+	foreach(cell, keys)
+	{
+		const char *key = quote_identifier((char *) lfirst(cell));
+		int			i = foreach_current_index(cell) + 1;
+		AttrNumber	attnum = get_attnum(spec->source_relid, lfirst(cell));
+		Oid			typid;
+		int32		typmod;
+		Oid			collation;
+		char	   *eq;
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" of auto CDC flow \"%s\" is not a column of %s",
+							(char *) lfirst(cell), cdc_flow->flow_name,
+							spec->source_name)));
+		get_atttypetypmodcoll(spec->source_relid, attnum, &typid, &typmod,
+							  &collation);
+		eq = agg_eq_operator_sql(typid);
+		if (eq == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("could not identify an equality operator for type %s",
+							format_type_be(typid))));
+		if (i > 1)
+		{
+			appendStringInfoString(&key_list, ", ");
+			appendStringInfoString(&key_not_null, " AND ");
+			appendStringInfoString(&members_match, " AND ");
+			appendStringInfoString(&source_match, " AND ");
+			appendStringInfoString(&members_keys, ", ");
+			appendStringInfoString(&source_keys, ", ");
+		}
+		appendStringInfo(&key_list, "%s AS __medallion_k%d", key, i);
+		appendStringInfo(&key_not_null, "%s IS NOT NULL", key);
+		appendStringInfo(&members_match,
+						 "__medallion_m.key_%d %s __medallion_k.__medallion_k%d%s",
+						 i, eq, i, agg_collate_sql(collation));
+		appendStringInfo(&source_match,
+						 "__medallion_k.__medallion_k%d%s %s %s.%s",
+						 i, agg_collate_sql(collation), eq, spec->source_ref,
+						 key);
+		appendStringInfo(&members_keys, "key_%d", i);
+		appendStringInfo(&source_keys, "%s.%s", spec->source_ref, key);
+	}
+
+	/*
+	 * One statement: the sub-statements see the same snapshot, so the
+	 * DELETE returns the members rows as they were before the INSERT.
+	 */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH __medallion_keys AS (\n"
+					 " SELECT DISTINCT %s\n"
+					 "   FROM %s\n"
+					 "  WHERE _row_id OPERATOR(pg_catalog.>) $1\n"
+					 "    AND _row_id OPERATOR(pg_catalog.<=) $2\n"
+					 "    AND %s),\n"
+					 "__medallion_old AS (\n"
+					 " DELETE FROM %s AS __medallion_m USING __medallion_keys AS __medallion_k\n"
+					 "  WHERE %s\n"
+					 " RETURNING %s),\n"
+					 "__medallion_new AS (\n"
+					 " INSERT INTO %s (%s, %s)\n"
+					 " SELECT DISTINCT %s, %s\n"
+					 "   FROM %s\n"
+					 "  WHERE %s\n"
+					 "    AND EXISTS (SELECT FROM __medallion_keys AS __medallion_k WHERE %s)\n"
+					 " RETURNING %s)\n"
+					 "SELECT %s, pg_catalog.count(*),\n"
+					 "       (SELECT pg_catalog.count(*) FROM __medallion_old),\n"
+					 "       (SELECT pg_catalog.count(*) FROM __medallion_new)\n"
+					 "  FROM (SELECT * FROM __medallion_old UNION ALL SELECT * FROM __medallion_new) AS __medallion_c\n"
+					 " GROUP BY %s",
+					 key_list.data, cdc_source, key_not_null.data,
+					 spec->state_table, members_match.data,
+					 agg_state_group_columns_sql(spec->ngroups, "__medallion_m"),
+					 spec->state_table, members_keys.data,
+					 agg_state_group_columns_sql(spec->ngroups, NULL),
+					 source_keys.data, agg_group_exprs_sql(spec),
+					 spec->source_name, agg_where_sql(spec),
+					 source_match.data,
+					 agg_state_group_columns_sql(spec->ngroups, NULL),
+					 agg_state_group_columns_sql(spec->ngroups, NULL),
+					 agg_positions(spec->ngroups));
+	n = SpiExecute(sql.data, 2, types, values, NULL, SPI_OK_SELECT);
+
+	/* no group touched: no members row was replaced either */
+	if (n > 0)
+	{
+		old_members = SpiGetInt64(0, spec->ngroups + 2, NULL);
+		new_members = SpiGetInt64(0, spec->ngroups + 3, NULL);
+	}
+	state->members += new_members - old_members;
+	if (state->members < 0)
+		state->members = 0;
+	return n;
+}
+
+/*
+ * Is there an SCD1 truncate among the CDC source events in (low, high]?
+ * Then keys without events in the range lose their rows too, and only a
+ * full recompute is right.
+ */
+static bool
+agg_cdc_range_has_truncate(FlowDesc *cdc_flow, int64 low, int64 high)
+{
+	char	   *condition = agg_def_string(cdc_flow->definition,
+										   "apply_as_truncates");
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(low), Int64GetDatum(high)};
+	bool		isnull;
+
+	if (condition == NULL)
+		return false;
+	agg_check_expression("apply_as_truncates", condition);
+	SpiExecute(psprintf("SELECT EXISTS (SELECT FROM %s\n"
+						" WHERE _row_id OPERATOR(pg_catalog.>) $1\n"
+						"   AND _row_id OPERATOR(pg_catalog.<=) $2\n"
+						"   AND (%s\n))",
+						CatalogQualifiedRelationName(cdc_flow->source_relid),
+						condition),
+			   2, types, values, NULL, SPI_OK_SELECT);
+	return DatumGetBool(SpiGetDatum(0, 1, &isnull));
+}
+
+/*
+ * The CDC flow's watermark, with its catalog row share-locked until the
+ * end of the transaction: an apply of the CDC flow in progress is waited
+ * for, and none can start, so the source seen here is the one that
+ * watermark describes.
+ */
+static int64
+agg_cdc_watermark(FlowDesc *cdc_flow)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(cdc_flow->flow_id)};
+
+	SpiExecuteAsExtensionOwner("SELECT watermark FROM medallion.flow"
+							   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
+							   " FOR SHARE",
+							   1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow \"%s\" was dropped", cdc_flow->flow_name)));
+	return SpiGetInt64(0, 1, NULL);
+}
+
+/* Error context of an apply. */
+static void
+agg_apply_error_callback(void *arg)
+{
+	errcontext("applying aggregate flow \"%s\"", (const char *) arg);
+}
+
+/*
+ * AggregateApply: see aggregates.h and the file header.
+ */
 void
 AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("aggregate flows are not supported by this version of medallion")));
+	AggSpec    *spec;
+	AggProgress	state;
+	AggRun		run;
+	FlowDesc   *cdc_flow = NULL;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(flow->flow_id)};
+	int64		watermark;
+	int64		new_watermark;
+	int64		changes = 0;
+	bool		full = false;
+	const char *full_reason = NULL;
+	SPITupleTable *touched = NULL;
+	uint64		ntouched = 0;
+	int			nest_level;
+	ErrorContextCallback errcallback;
+	Jsonb	   *flow_state;
+
+	errcallback.callback = agg_apply_error_callback;
+	errcallback.arg = flow->flow_name;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	/* search_path is the pipeline's already (owner context) */
+	nest_level = SilverParseSettingsEnter(NULL);
+	memset(&run, 0, sizeof(run));
+
+	/* this flow's progress as of now, locked against a concurrent apply */
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("SELECT watermark, flow_state FROM medallion.flow"
+							   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
+							   " FOR UPDATE",
+							   1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow \"%s\" was dropped", flow->flow_name)));
+	watermark = SpiGetInt64(0, 1, NULL);
+	{
+		bool		isnull;
+		Datum		datum = SpiGetDatum(0, 2, &isnull);
+
+		flow_state = isnull ? NULL : DatumGetJsonbPCopy(datum);
+	}
+	agg_state_read(flow_state, &state);
+	new_watermark = watermark;
+
+	spec = agg_load_spec(flow, true);
+	if (!state.valid)
+	{
+		full = true;
+		full_reason = "no previous state";
+	}
+
+	switch (spec->kind)
+	{
+		case AGG_SOURCE_APPEND:
+			{
+				int64		ceiling = FlowSourceCeiling(spec->source_relid);
+
+				new_watermark = Max(ceiling, watermark);
+				if (full || ceiling <= watermark)
+					break;
+				if ((ceiling - watermark) * AGG_FULL_SHARE >= ceiling)
+				{
+					full = true;
+					full_reason = "new source rows are a large share of the source";
+					break;
+				}
+				ntouched = agg_touched_append(spec, watermark, ceiling,
+											  &changes);
+				touched = SPI_tuptable;
+				break;
+			}
+		case AGG_SOURCE_CDC:
+			{
+				int64		cdc_watermark;
+				bool		isnull;
+				Oid			range_types[2];
+				Datum		range_values[2];
+
+				cdc_flow = CatalogGetFlowByTarget(spec->source_relid, true);
+				if (cdc_flow == NULL ||
+					strcmp(cdc_flow->flow_type, "auto_cdc") != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("source %s of flow \"%s\" is no longer the target of an auto CDC flow",
+									spec->source_name, flow->flow_name),
+							 errhint("Drop the pipeline and create its flows again.")));
+				cdc_watermark = agg_cdc_watermark(cdc_flow);
+				new_watermark = cdc_watermark;
+				if (full)
+					break;
+				if (cdc_watermark < watermark)
+				{
+					full = true;
+					full_reason = "the auto CDC flow started over";
+					break;
+				}
+				if (cdc_watermark == watermark)
+					break;
+				range_types[0] = INT8OID;
+				range_types[1] = INT8OID;
+				range_values[0] = Int64GetDatum(watermark);
+				range_values[1] = Int64GetDatum(cdc_watermark);
+				SpiExecute(psprintf("SELECT pg_catalog.count(*) FROM %s"
+									" WHERE _row_id OPERATOR(pg_catalog.>) $1"
+									" AND _row_id OPERATOR(pg_catalog.<=) $2",
+									CatalogQualifiedRelationName(cdc_flow->source_relid)),
+						   2, range_types, range_values, NULL, SPI_OK_SELECT);
+				changes = SpiGetInt64(0, 1, &isnull);
+				if (changes == 0)
+					break;
+				if (changes * AGG_FULL_SHARE >= state.members)
+				{
+					full = true;
+					full_reason = "change events are a large share of the source";
+					break;
+				}
+				if (agg_cdc_range_has_truncate(cdc_flow, watermark,
+											   cdc_watermark))
+				{
+					full = true;
+					full_reason = "the auto CDC flow applied a truncate";
+					break;
+				}
+				ntouched = agg_touched_cdc(spec, cdc_flow, watermark,
+										   cdc_watermark, &state);
+				touched = SPI_tuptable;
+				break;
+			}
+		case AGG_SOURCE_AGGREGATE:
+			{
+				StringInfoData sql;
+				uint64		row;
+
+				if (full)
+					break;
+
+				/*
+				 * DELETE ... RETURNING reads and consumes exactly the same
+				 * rows, even if a writer adds some meanwhile.
+				 */
+				initStringInfo(&sql);
+				appendStringInfo(&sql,
+								 "WITH __medallion_c AS (DELETE FROM %s RETURNING *)\n"
+								 "SELECT %s, pg_catalog.count(*) FROM __medallion_c GROUP BY %s",
+								 spec->state_table,
+								 agg_state_group_columns_sql(spec->ngroups, NULL),
+								 agg_positions(spec->ngroups));
+				ntouched = SpiExecute(sql.data, 0, NULL, NULL, NULL,
+									  SPI_OK_SELECT);
+				touched = SPI_tuptable;
+				for (row = 0; row < ntouched; row++)
+					changes += SpiGetInt64(row, spec->ngroups + 1, NULL);
+				break;
+			}
+	}
+
+	if (!full && ntouched > 0 &&
+		(int64) ntouched * AGG_FULL_SHARE >= state.groups)
+	{
+		full = true;
+		full_reason = "touched groups are a large share of the groups";
+	}
+
+	if (full)
+	{
+		agg_recompute_full(spec, cdc_flow, &state, &run);
+		run.full_reason = full_reason;
+		result->rows_read += run.source_rows;
+	}
+	else
+	{
+		if (ntouched > 0)
+			agg_recompute_groups(spec, touched, ntouched, &state, &run);
+		result->rows_read += changes;
+	}
+
+	/* progress: watermark and state in this transaction */
+	if (new_watermark != watermark)
+		CatalogSetWatermark(flow->flow_id, new_watermark);
+	flow->watermark = new_watermark;
+	if (full || run.groups_recomputed > 0 || !state.valid)
+	{
+		state.valid = true;
+		CatalogSetFlowState(flow->flow_id, agg_state_build(&state, spec->kind));
+	}
+
+	result->rows_written += run.groups_inserted;
+	if (run.changed)
+		result->changed = true;
+	if (result->details.len > 0)
+		appendStringInfoString(&result->details, ", ");
+	appendStringInfo(&result->details,
+					 "\"groups_recomputed\": " INT64_FORMAT
+					 ", \"full_recompute\": %s",
+					 run.groups_recomputed, full ? "true" : "false");
+	if (full)
+	{
+		appendStringInfoString(&result->details, ", \"full_recompute_reason\": ");
+		escape_json(&result->details, full_reason);
+	}
+	appendStringInfo(&result->details,
+					 ", \"groups_deleted\": " INT64_FORMAT
+					 ", \"groups_written\": " INT64_FORMAT
+					 ", \"source_rows_aggregated\": " INT64_FORMAT
+					 ", \"source_kind\": \"%s\"",
+					 run.groups_deleted, run.groups_inserted, run.source_rows,
+					 agg_kind_name(spec->kind));
+
+	/* spec and the rest live in SPI's memory until here */
+	SPI_finish();
+	SilverParseSettingsLeave(nest_level);
+	error_context_stack = errcallback.previous;
 }
 
+/*
+ * AggregateReset: full refresh empties the state table (the update then
+ * finds no previous state and recomputes everything).  Runs in the
+ * pipeline owner's context.
+ */
 void
 AggregateReset(FlowDesc *flow)
 {
+	AggSpec    *spec;
+	int			nest_level;
+
+	nest_level = SilverParseSettingsEnter(NULL);
+	spec = agg_load_spec(flow, false);
+	if (spec->state_table != NULL)
+	{
+		SPI_connect();
+		SpiExecute(psprintf("TRUNCATE %s", spec->state_table), 0, NULL, NULL,
+				   NULL, SPI_OK_UTILITY);
+		SPI_finish();
+	}
+	SilverParseSettingsLeave(nest_level);
 }
 
+/*
+ * The capture trigger (aggregate sources)
+ */
+
+/*
+ * medallion.aggregate_capture(): AFTER ... FOR EACH STATEMENT trigger on
+ * the target of an aggregate flow that another aggregate flow reads.  Its
+ * argument is the reading flow's id; it records the groups (of the
+ * reading flow) of the old and new rows of the statement in the flow's
+ * changes table.  Runs as the writer (normally the pipeline owner, in the
+ * flow's apply), with the pipeline's search_path.
+ */
+Datum
+medallion_aggregate_capture(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Trigger    *trigger;
+	int32		flow_id;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	FlowDesc   *flow;
+	PipelineDesc *pipeline;
+	AggSpec    *spec;
+	int			nest_level;
+	int			pass;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("medallion.aggregate_capture() must be called as a trigger")));
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("medallion.aggregate_capture() must be an AFTER ... FOR EACH STATEMENT trigger")));
+	trigger = trigdata->tg_trigger;
+	if (trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("medallion.aggregate_capture() takes the id of an aggregate flow")));
+	flow_id = pg_strtoint32(trigger->tgargs[0]);
+
+	/* the flow may be gone (its pipeline was dropped): nothing to record */
+	values[0] = Int32GetDatum(flow_id);
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("SELECT 1 FROM medallion.flow"
+							   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
+							   " AND flow_type OPERATOR(pg_catalog.=) 'aggregate'",
+							   1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+	SPI_finish();
+
+	flow = CatalogGetFlowById(flow_id);
+	pipeline = CatalogGetPipelineById(flow->pipeline_id, false);
+	nest_level = SilverParseSettingsEnter(pipeline->search_path);
+	spec = agg_load_spec(flow, false);
+	if (spec->kind != AGG_SOURCE_AGGREGATE ||
+		spec->source_relid != RelationGetRelid(trigdata->tg_relation))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("medallion.aggregate_capture() fired on %s, which flow \"%s\" does not read",
+						CatalogQualifiedRelationName(RelationGetRelid(trigdata->tg_relation)),
+						flow->flow_name)));
+
+	SPI_connect();
+	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "could not register the transition tables");
+	for (pass = 0; pass < 2; pass++)
+	{
+		const char *table = pass == 0 ? AGG_OLD_TABLE : AGG_NEW_TABLE;
+
+		if ((pass == 0 ? trigdata->tg_oldtable : trigdata->tg_newtable) == NULL)
+			continue;
+		SpiExecute(psprintf("INSERT INTO %s (%s)\n"
+							"SELECT DISTINCT %s FROM %s AS %s WHERE %s",
+							spec->state_table,
+							agg_state_group_columns_sql(spec->ngroups, NULL),
+							agg_group_exprs_sql(spec), table,
+							spec->source_ref, agg_where_sql(spec)),
+				   0, NULL, NULL, NULL, SPI_OK_INSERT);
+	}
+	SPI_finish();
+	SilverParseSettingsLeave(nest_level);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * create_aggregate
+ */
+
+/* What the analysis of a new flow's query found. */
+typedef struct AggAnalysis
+{
+	TupleDesc	desc;			/* result columns: groups, then aggregates */
+} AggAnalysis;
+
+/*
+ * Analyse the query of a new flow as the caller and check what an
+ * incremental recompute needs.
+ */
+static void
+agg_analyze(const char *flow_name, List *group_items, List *agg_items,
+			const char *filter, const char *source_name, AggAnalysis *out)
+{
+	StringInfoData sql;
+	ListCell   *cell;
+	List	   *raw;
+	Query	   *query;
+	int			ngroups = list_length(group_items);
+	int			index = 0;
+
+	/* the items as the user wrote them, so that names come out as usual */
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	foreach(cell, group_items)
+		appendStringInfo(&sql, "%s%s\n", index++ > 0 ? ", " : "",
+						 (char *) lfirst(cell));
+	foreach(cell, agg_items)
+		appendStringInfo(&sql, ", %s\n", (char *) lfirst(cell));
+	appendStringInfo(&sql, " FROM %s", source_name);
+	if (filter != NULL)
+		appendStringInfo(&sql, " WHERE (%s\n)", filter);
+	appendStringInfo(&sql, " GROUP BY %s", agg_positions(ngroups));
+
+	raw = SilverRawParse(sql.data);
+	if (list_length(raw) != 1)
+		elog(ERROR, "query of aggregate flow \"%s\" is not one statement",
+			 flow_name);
+	query = SilverAnalyzeQuery(linitial_node(RawStmt, raw), sql.data, 0,
+							   NULL, NULL, &out->desc);
+
+	if (query->hasWindowFuncs)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an aggregate flow cannot use window functions"),
+				 errdetail("Window functions look across groups, and an update recomputes only some groups."),
+				 errhint("Compute them in a view over the aggregate table.")));
+	if (query->hasTargetSRFs)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an aggregate flow cannot use set-returning functions in group_by or aggregates")));
+	if (query->hasSubLinks)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an aggregate flow cannot use subqueries"),
+				 errdetail("A subquery may read other tables, whose changes the flow does not follow."),
+				 errhint("Aggregate a pipeline table that holds what you need, or use a materialized view (medallion.add_materialized_view).")));
+	if (query->groupingSets != NIL || list_length(query->rtable) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("unsupported query shape for an aggregate flow")));
+
+	index = 0;
+	foreach(cell, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, cell);
+
+		if (tle->resjunk)
+			continue;
+		if (index < ngroups)
+		{
+			if (contain_mutable_functions((Node *) tle->expr))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("group_by item %d is not immutable", index + 1),
+						 errdetail("The item was: %s",
+								   (char *) list_nth(group_items, index)),
+						 errhint("A group must not depend on the session or the time, so that recomputing it gives the same groups; for example, use (ts AT TIME ZONE 'UTC')::date rather than ts::date for a timestamptz.")));
+		}
+		else if (contain_volatile_functions((Node *) tle->expr))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("aggregates item %d uses a volatile function",
+							index - ngroups + 1),
+					 errdetail("The item was: %s",
+							   (char *) list_nth(agg_items, index - ngroups))));
+		index++;
+	}
+	if (query->jointree->quals != NULL &&
+		contain_mutable_functions(query->jointree->quals))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("filter is not immutable"),
+				 errdetail("The filter was: %s", filter),
+				 errhint("The filter must not depend on the session or the time (now(), current_date, casts of timestamptz to date ...): rows it keeps would change without any change to the source.")));
+}
+
+/*
+ * The kind of a new flow's source: a table of the pipeline (by the type of
+ * the flow writing it) or a table with a _row_id identity column.
+ */
+static AggSourceKind
+agg_source_kind(PipelineDesc *pipeline, Oid source_relid,
+				FlowDesc **source_flow)
+{
+	FlowDesc   *flow = CatalogGetFlowByTarget(source_relid, true);
+
+	*source_flow = flow;
+	if (flow != NULL)
+	{
+		if (flow->pipeline_id != pipeline->pipeline_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("table \"%s\" belongs to another pipeline",
+							CatalogQualifiedRelationName(source_relid)),
+					 errhint("A flow reads tables of its own pipeline only.")));
+		if (strcmp(flow->flow_type, "auto_cdc") == 0)
+			return AGG_SOURCE_CDC;
+		if (strcmp(flow->flow_type, AGG_FLOW_TYPE) == 0)
+			return AGG_SOURCE_AGGREGATE;
+		if (strcmp(flow->flow_type, "bronze") == 0 ||
+			strcmp(flow->flow_type, "silver") == 0)
+			return AGG_SOURCE_APPEND;
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an aggregate flow cannot read the target of a %s flow",
+						flow->flow_type)));
+	}
+
+	{
+		AttrNumber	attnum = get_attnum(source_relid, "_row_id");
+
+		if (attnum == InvalidAttrNumber ||
+			get_atttype(source_relid, attnum) != INT8OID ||
+			!OidIsValid(getIdentitySequence(source_relid, attnum, true)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source table %s is not a table of pipeline \"%s\" and has no \"_row_id\" identity column",
+							CatalogQualifiedRelationName(source_relid),
+							pipeline->pipeline_name),
+					 errhint("Aggregate a table of the pipeline, or a table with a column \"_row_id bigint GENERATED BY DEFAULT AS IDENTITY\" whose rows are only ever inserted.")));
+	}
+	return AGG_SOURCE_APPEND;
+}
+
+/* Record that an object goes away with the target of its flow. */
+static void
+agg_depend_on_target(Oid classid, Oid objectid, Oid target_relid)
+{
+	ObjectAddress dependent;
+	ObjectAddress referenced;
+
+	ObjectAddressSet(dependent, classid, objectid);
+	ObjectAddressSet(referenced, RelationRelationId, target_relid);
+	recordDependencyOn(&dependent, &referenced, DEPENDENCY_AUTO);
+}
+
+/* A name for a state table: <target><suffix>, which must fit and be new. */
+static char *
+agg_state_table_name(Oid namespace_oid, const char *target, const char *suffix)
+{
+	char	   *name = psprintf("%s%s", target, suffix);
+
+	if (strlen(name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("target table name \"%s\" is too long", target),
+				 errdetail("The aggregate flow keeps its state in table \"%s\", which must fit in %d bytes.",
+						   name, NAMEDATALEN - 1)));
+	if (OidIsValid(get_relname_relid(name, namespace_oid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists",
+						QuoteQualifiedName(namespace_oid, name)),
+				 errdetail("The aggregate flow keeps its state in a table named after its target.")));
+	return name;
+}
+
+/*
+ * medallion.create_aggregate(pipeline_name text, target_table text,
+ *							  source_table text, group_by text[],
+ *							  aggregates text[], filter text DEFAULT NULL)
+ *
+ * Checks the items and the query as the caller under the pipeline's
+ * search_path (how they will run), creates the target (as the caller, who
+ * owns it) with a unique index on the group columns, the index on the
+ * source's group expressions (when the caller owns the source), the state
+ * table and capture triggers the source kind needs, and registers the flow.
+ */
+Datum
+medallion_create_aggregate(PG_FUNCTION_ARGS)
+{
+	char	   *pipeline_name = agg_text_arg(fcinfo, 0, "pipeline_name");
+	char	   *target_table = agg_text_arg(fcinfo, 1, "target_table");
+	char	   *source_table = agg_text_arg(fcinfo, 2, "source_table");
+	List	   *group_items = agg_text_array_arg(fcinfo, 3, "group_by");
+	List	   *agg_items = agg_text_array_arg(fcinfo, 4, "aggregates");
+	char	   *filter = PG_ARGISNULL(5) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(5));
+	PipelineDesc *pipeline;
+	Oid			namespace_oid;
+	char	   *relation_name;
+	char	   *target_name;
+	Oid			source_relid;
+	char	   *source_name;
+	char	   *source_relname;
+	FlowDesc   *source_flow;
+	AggSourceKind kind;
+	AggSpec		spec;
+	AggAnalysis analysis;
+	char	   *state_name = NULL;
+	char	   *state_table = NULL;
+	char	   *index_name = NULL;
+	Oid			target_relid;
+	int32		flow_id;
+	int			nest_level;
+	int			i;
+	ListCell   *cell;
+	StringInfoData sql;
+	StringInfoData json;
+	StringInfoData query_text;
+	ErrorContextCallback errcallback;
+	List	   *cdc_keys = NIL;
+	Relation	source_rel;
+	TupleDesc	source_desc;
+	MemoryContext outer_context;
+
+	if (group_items == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("group_by must list at least one expression"),
+				 errhint("For totals over the whole table, use a materialized view (medallion.add_materialized_view).")));
+	if (list_length(group_items) > AGG_MAX_GROUPS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("group_by cannot have more than %d items",
+						AGG_MAX_GROUPS)));
+
+	pipeline = CatalogGetPipeline(pipeline_name, false);
+	CatalogCheckPipelineOwner(pipeline);
+
+	/* the target's name resolves like CREATE TABLE's, with our search_path */
+	ResolveNewTableName(target_table, &namespace_oid, &relation_name);
+	target_name = QuoteQualifiedName(namespace_oid, relation_name);
+
+	/* the source, as the caller names it */
+	source_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(source_table)),
+									AccessShareLock, false);
+	if (get_rel_relkind(source_relid) != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", source_table),
+				 errdetail("The source of an aggregate flow is a pipeline table, or a table with a \"_row_id\" identity column.")));
+	source_name = CatalogQualifiedRelationName(source_relid);
+	source_relname = get_rel_name(source_relid);
+	if (agg_is_reserved(source_relname))
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("table name \"%s\" is reserved for medallion",
+						source_relname),
+				 errdetail("Names beginning with \"%s\" are used in the statements an aggregate flow runs.",
+						   AGG_RESERVED_PREFIX)));
+	kind = agg_source_kind(pipeline, source_relid, &source_flow);
+
+	source_rel = relation_open(source_relid, AccessShareLock);
+	source_desc = RelationGetDescr(source_rel);
+	for (i = 0; i < source_desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(source_desc, i);
+
+		if (!attr->attisdropped && agg_is_reserved(NameStr(attr->attname)))
+			ereport(ERROR,
+					(errcode(ERRCODE_RESERVED_NAME),
+					 errmsg("column name \"%s\" of the source is reserved for medallion",
+							NameStr(attr->attname)),
+					 errdetail("Names beginning with \"%s\" are used in the statements an aggregate flow runs.",
+							   AGG_RESERVED_PREFIX)));
+	}
+	relation_close(source_rel, NoLock);
+
+	if (kind == AGG_SOURCE_CDC)
+	{
+		cdc_keys = agg_def_string_list(source_flow->definition, "keys",
+									   source_flow->flow_name);
+		if (cdc_keys == NIL)
+			elog(ERROR, "auto CDC flow \"%s\" has no keys",
+				 source_flow->flow_name);
+		state_name = agg_state_table_name(namespace_oid, relation_name,
+										  AGG_MEMBERS_SUFFIX);
+	}
+	else if (kind == AGG_SOURCE_AGGREGATE)
+		state_name = agg_state_table_name(namespace_oid, relation_name,
+										  AGG_CHANGES_SUFFIX);
+	if (state_name != NULL)
+		state_table = QuoteQualifiedName(namespace_oid, state_name);
+
+	/* check the items and the query as the caller, the way they will run */
+	errcallback.callback = agg_create_error_callback;
+	errcallback.arg = target_name;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	nest_level = SilverParseSettingsEnter(pipeline->search_path);
+
+	memset(&spec, 0, sizeof(spec));
+	spec.source_relid = source_relid;
+	spec.source_name = source_name;
+	spec.source_ref = pstrdup(quote_identifier(source_relname));
+	spec.target_name = target_name;
+	spec.ngroups = list_length(group_items);
+	spec.naggs = list_length(agg_items);
+	spec.groups = palloc0(sizeof(AggItem) * spec.ngroups);
+	spec.aggs = palloc0(sizeof(AggItem) * Max(spec.naggs, 1));
+	spec.filter = filter;
+	spec.kind = kind;
+	spec.state_table = state_table;
+	foreach(cell, group_items)
+	{
+		i = foreach_current_index(cell);
+		spec.groups[i].expr = agg_split_item("group_by", i + 1, lfirst(cell));
+	}
+	foreach(cell, agg_items)
+	{
+		i = foreach_current_index(cell);
+		spec.aggs[i].expr = agg_split_item("aggregates", i + 1, lfirst(cell));
+	}
+	if (filter != NULL)
+		agg_check_expression("filter", filter);
+
+	agg_analyze(target_name, group_items, agg_items, filter, source_name,
+				&analysis);
+
+	/* the columns: named, distinct, not reserved; groups indexable */
+	for (i = 0; i < analysis.desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(analysis.desc, i);
+		char	   *name = NameStr(attr->attname);
+		int			j;
+
+		if (strcmp(name, "?column?") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
+					 errmsg("%s item %d has no name",
+							i < spec.ngroups ? "group_by" : "aggregates",
+							i < spec.ngroups ? i + 1 : i - spec.ngroups + 1),
+					 errhint("Name it with AS; the names become the columns of the target table.")));
+		if (agg_is_reserved(name))
+			ereport(ERROR,
+					(errcode(ERRCODE_RESERVED_NAME),
+					 errmsg("column name \"%s\" is reserved for medallion", name)));
+		for (j = 0; j < i; j++)
+		{
+			if (strcmp(NameStr(TupleDescAttr(analysis.desc, j)->attname),
+					   name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column name \"%s\" appears more than once in the aggregate",
+								name),
+						 errhint("Give each group_by and aggregates item a distinct name with AS.")));
+		}
+		if (i < spec.ngroups)
+		{
+			spec.groups[i].name = pstrdup(name);
+			if (agg_eq_operator_sql(attr->atttypid) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_FUNCTION),
+						 errmsg("could not identify an equality operator for type %s",
+								format_type_be(attr->atttypid)),
+						 errdetail("group_by item %d (%s) needs a type with a default btree operator class, to be indexed and matched.",
+								   i + 1, name)));
+			if (!OidIsValid(get_array_type(attr->atttypid)))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("could not find array type for data type %s",
+								format_type_be(attr->atttypid))));
+		}
+		else
+			spec.aggs[i - spec.ngroups].name = pstrdup(name);
+	}
+
+	/* the query as it is documented in the target's comment */
+	initStringInfo(&query_text);
+	appendStringInfoString(&query_text, "SELECT ");
+	foreach(cell, group_items)
+		appendStringInfo(&query_text, "%s%s",
+						 foreach_current_index(cell) > 0 ? ", " : "",
+						 (char *) lfirst(cell));
+	foreach(cell, agg_items)
+		appendStringInfo(&query_text, ", %s", (char *) lfirst(cell));
+	appendStringInfo(&query_text, " FROM %s", source_name);
+	if (filter != NULL)
+		appendStringInfo(&query_text, " WHERE %s", filter);
+	appendStringInfoString(&query_text, " GROUP BY ");
+	for (i = 0; i < spec.ngroups; i++)
+		appendStringInfo(&query_text, "%s%s", i > 0 ? ", " : "",
+						 spec.groups[i].expr);
+
+	/* create the tables as the caller, with fully qualified names */
+	outer_context = CurrentMemoryContext;
+	SPI_connect();
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (", target_name);
+	for (i = 0; i < analysis.desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(analysis.desc, i);
+
+		appendStringInfoString(&sql, i > 0 ? ",\n  " : "\n  ");
+		agg_append_column_def(&sql, NameStr(attr->attname), attr->atttypid,
+							  attr->atttypmod, attr->attcollation);
+	}
+	appendStringInfoString(&sql, "\n)");
+	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (", target_name);
+	for (i = 0; i < spec.ngroups; i++)
+		appendStringInfo(&sql, "%s%s", i > 0 ? ", " : "",
+						 quote_identifier(spec.groups[i].name));
+	appendStringInfoString(&sql, ") NULLS NOT DISTINCT");
+	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", target_name,
+					 quote_literal_cstr(psprintf("Aggregate of medallion pipeline \"%s\", maintained incrementally after every update: %s",
+												 pipeline->pipeline_name,
+												 query_text.data)));
+	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+
+	CommandCounterIncrement();
+	target_relid = get_relname_relid(relation_name, namespace_oid);
+	if (!OidIsValid(target_relid))
+		elog(ERROR, "could not find the new table %s", target_name);
+
+	/*
+	 * The index that makes recomputing a group cheap: on the group
+	 * expressions, partial on the filter when the source is append-only.  A
+	 * mutable source gets no predicate: it would cover the columns the
+	 * filter reads (such as __end_at), and updating them (closing an SCD2
+	 * version) could no longer be a HOT update.
+	 */
+	if (agg_owns(source_relid))
+	{
+		Oid			index_relid;
+
+		index_name = ChooseRelationName(source_relname, relation_name,
+										"groups", get_rel_namespace(source_relid),
+										false);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE INDEX %s ON %s (",
+						 quote_identifier(index_name), source_name);
+		for (i = 0; i < spec.ngroups; i++)
+			appendStringInfo(&sql, "%s(%s\n)", i > 0 ? ", " : "",
+							 spec.groups[i].expr);
+		appendStringInfoChar(&sql, ')');
+		if (filter != NULL && kind == AGG_SOURCE_APPEND)
+			appendStringInfo(&sql, " WHERE (%s\n)", filter);
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "COMMENT ON INDEX %s IS %s",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(source_relid)),
+													index_name),
+						 quote_literal_cstr(psprintf("Group expressions of medallion aggregate %s",
+													 target_name)));
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		CommandCounterIncrement();
+		index_relid = get_relname_relid(index_name,
+										get_rel_namespace(source_relid));
+		agg_depend_on_target(RelationRelationId, index_relid, target_relid);
+		/* for the definition, built after SPI_finish */
+		index_name = MemoryContextStrdup(outer_context,
+										 quote_qualified_identifier(get_namespace_name(get_rel_namespace(source_relid)),
+																	index_name));
+	}
+	else
+		ereport(NOTICE,
+				(errmsg("no index was created on the group expressions of %s",
+						source_name),
+				 errdetail("Only the owner of a table can index it."),
+				 errhint("Have the owner index the table on the group_by expressions, or each update may read the whole source.")));
+
+	/* the state table */
+	if (kind == AGG_SOURCE_CDC)
+	{
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE TABLE %s (", state_table);
+		foreach(cell, cdc_keys)
+		{
+			AttrNumber	attnum = get_attnum(source_relid, lfirst(cell));
+			Oid			typid;
+			int32		typmod;
+			Oid			collation;
+
+			if (attnum == InvalidAttrNumber)
+				elog(ERROR, "key column \"%s\" is not a column of %s",
+					 (char *) lfirst(cell), source_name);
+			get_atttypetypmodcoll(source_relid, attnum, &typid, &typmod,
+								  &collation);
+			appendStringInfoString(&sql, foreach_current_index(cell) > 0 ?
+								   ",\n  " : "\n  ");
+			agg_append_column_def(&sql,
+								  psprintf("key_%d", foreach_current_index(cell) + 1),
+								  typid, typmod, collation);
+		}
+		for (i = 0; i < spec.ngroups; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(analysis.desc, i);
+
+			appendStringInfoString(&sql, ",\n  ");
+			agg_append_column_def(&sql, psprintf("group_%d", i + 1),
+								  attr->atttypid, attr->atttypmod,
+								  attr->attcollation);
+		}
+		appendStringInfoString(&sql, "\n)");
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE INDEX ON %s (", state_table);
+		foreach(cell, cdc_keys)
+			appendStringInfo(&sql, "%skey_%d",
+							 foreach_current_index(cell) > 0 ? ", " : "",
+							 foreach_current_index(cell) + 1);
+		appendStringInfoChar(&sql, ')');
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", state_table,
+						 quote_literal_cstr(psprintf("State of medallion aggregate %s: for each key of %s (key_1 ...), the groups its rows fall in (group_1 ...)",
+													 target_name, source_name)));
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	}
+	else if (kind == AGG_SOURCE_AGGREGATE)
+	{
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE TABLE %s (", state_table);
+		for (i = 0; i < spec.ngroups; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(analysis.desc, i);
+
+			appendStringInfoString(&sql, i > 0 ? ",\n  " : "\n  ");
+			agg_append_column_def(&sql, psprintf("group_%d", i + 1),
+								  attr->atttypid, attr->atttypmod,
+								  attr->attcollation);
+		}
+		appendStringInfoString(&sql, "\n)");
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", state_table,
+						 quote_literal_cstr(psprintf("State of medallion aggregate %s: groups (group_1 ...) touched by changes to %s not yet applied",
+													 target_name, source_name)));
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	}
+	if (state_table != NULL)
+	{
+		CommandCounterIncrement();
+		agg_depend_on_target(RelationRelationId,
+							 get_relname_relid(state_name, namespace_oid),
+							 target_relid);
+	}
+	SPI_finish();
+
+	SilverParseSettingsLeave(nest_level);
+	error_context_stack = errcallback.previous;
+
+	/* the definition: the arguments, and what they resolved to */
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"source\": ");
+	escape_json(&json, source_name);
+	agg_json_text_list(&json, "group_by", group_items);
+	agg_json_text_list(&json, "aggregates", agg_items);
+	agg_json_text(&json, "filter", filter);
+	agg_json_list(&json, "group_expressions", spec.groups, spec.ngroups, false);
+	agg_json_list(&json, "group_columns", spec.groups, spec.ngroups, true);
+	agg_json_list(&json, "aggregate_expressions", spec.aggs, spec.naggs, false);
+	agg_json_list(&json, "aggregate_columns", spec.aggs, spec.naggs, true);
+	agg_json_text(&json, "source_kind", agg_kind_name(kind));
+	agg_json_text(&json, "state_table", state_table);
+	agg_json_text(&json, "source_index", index_name);
+	appendStringInfoChar(&json, '}');
+
+	/*
+	 * CatalogCreateFlow accepts as source_relid only tables with a _row_id;
+	 * for the others, source_table is set below, so that the update skips
+	 * this flow when its source's flow failed.
+	 */
+	flow_id = CatalogCreateFlow(pipeline, AGG_FLOW_TYPE, target_relid,
+								kind == AGG_SOURCE_APPEND ? source_relid : InvalidOid,
+								source_name,
+								DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																   CStringGetDatum(json.data))));
+	if (kind != AGG_SOURCE_APPEND)
+	{
+		Oid			types[2] = {INT4OID, OIDOID};
+		Datum		values[2] = {Int32GetDatum(flow_id),
+		ObjectIdGetDatum(source_relid)};
+
+		SPI_connect();
+		SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
+								   " SET source_table = $2::pg_catalog.regclass"
+								   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
+								   2, types, values, NULL, SPI_OK_UPDATE);
+		SPI_finish();
+	}
+
+	/* the capture triggers (aggregate sources), now that the id is known */
+	if (kind == AGG_SOURCE_AGGREGATE)
+	{
+		static const char *const events[3] = {"INSERT", "UPDATE", "DELETE"};
+		static const char *const suffixes[3] = {"insert", "update", "delete"};
+
+		SPI_connect();
+		initStringInfo(&sql);
+		for (i = 0; i < 3; i++)
+		{
+			char	   *trigger_name = psprintf("medallion_aggregate_%d_%s",
+												flow_id, suffixes[i]);
+
+			resetStringInfo(&sql);
+			appendStringInfo(&sql,
+							 "CREATE TRIGGER %s AFTER %s ON %s REFERENCING %s%s%s"
+							 " FOR EACH STATEMENT EXECUTE FUNCTION medallion.aggregate_capture('%d')",
+							 quote_identifier(trigger_name), events[i],
+							 source_name,
+							 i != 0 ? "OLD TABLE AS " AGG_OLD_TABLE : "",
+							 i == 1 ? " " : "",
+							 i != 2 ? "NEW TABLE AS " AGG_NEW_TABLE : "",
+							 flow_id);
+			SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+			CommandCounterIncrement();
+			agg_depend_on_target(TriggerRelationId,
+								 get_trigger_oid(source_relid, trigger_name, false),
+								 target_relid);
+		}
+		SPI_finish();
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * Attached materialized views
+ */
+
+/*
+ * The relations a materialized view reads, found through the dependencies
+ * of its rewrite rule, and of the rules of the views it reads, recursively.
+ * Materialized views read are leaves: they change only when refreshed.
+ */
+static List *
+matview_inputs(Oid matview_relid)
+{
+	List	   *queue = list_make1_oid(matview_relid);
+	List	   *seen = list_make1_oid(matview_relid);
+	List	   *inputs = NIL;
+	Oid			types[1] = {OIDOID};
+	MemoryContext caller_context = CurrentMemoryContext;
+
+	SPI_connect();
+	while (queue != NIL)
+	{
+		Oid			relid = linitial_oid(queue);
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+		uint64		n;
+		uint64		row;
+
+		queue = list_delete_first(queue);
+		n = SpiExecute("SELECT DISTINCT d.refobjid, c.relkind"
+					   "  FROM pg_catalog.pg_rewrite r"
+					   "  JOIN pg_catalog.pg_depend d"
+					   "    ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+					   "   AND d.objid OPERATOR(pg_catalog.=) r.oid"
+					   "  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.refobjid"
+					   " WHERE r.ev_class OPERATOR(pg_catalog.=) $1"
+					   "   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+					   "   AND d.refobjid OPERATOR(pg_catalog.<>) $1",
+					   1, types, values, NULL, SPI_OK_SELECT);
+		for (row = 0; row < n; row++)
+		{
+			bool		isnull;
+			Oid			input = DatumGetObjectId(SpiGetDatum(row, 1, &isnull));
+			char		relkind = DatumGetChar(SpiGetDatum(row, 2, &isnull));
+
+			MemoryContext spi_context;
+
+			if (list_member_oid(seen, input))
+				continue;
+			/* the lists outlive SPI_finish */
+			spi_context = MemoryContextSwitchTo(caller_context);
+			seen = lappend_oid(seen, input);
+			if (relkind == RELKIND_VIEW)
+				queue = lappend_oid(queue, input);
+			else if (relkind == RELKIND_RELATION ||
+					 relkind == RELKIND_PARTITIONED_TABLE ||
+					 relkind == RELKIND_MATVIEW ||
+					 relkind == RELKIND_FOREIGN_TABLE)
+				inputs = lappend_oid(inputs, input);
+			MemoryContextSwitchTo(spi_context);
+		}
+	}
+	SPI_finish();
+	return inputs;
+}
+
+/*
+ * Can the view be refreshed CONCURRENTLY?  That needs a valid unique index
+ * on plain columns, without a predicate (as core checks).
+ */
+static bool
+matview_has_usable_unique_index(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *cell;
+	bool		found = false;
+
+	foreach(cell, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(cell), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+		int			i;
+		bool		plain = true;
+
+		for (i = 0; i < form->indnkeyatts; i++)
+		{
+			if (form->indkey.values[i] <= 0)
+				plain = false;
+		}
+		if (form->indisunique && form->indimmediate &&
+			form->indisvalid && plain &&
+			RelationGetIndexPredicate(index) == NIL)
+			found = true;
+		index_close(index, AccessShareLock);
+		if (found)
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * Run a REFRESH MATERIALIZED VIEW statement.  REFRESH runs the view's
+ * query as a restricted operation itself, but CONCURRENTLY first creates a
+ * temporary table, which cannot be done in a restricted operation: so the
+ * command runs as the pipeline owner without our restriction, exactly as
+ * when the owner types it.
+ */
+static void
+matview_run_refresh(const char *sql)
+{
+	Oid			saved_user;
+	int			saved_context;
+
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(saved_user,
+						   saved_context & ~SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		SPI_connect();
+		SpiExecute(sql, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(saved_user, saved_context);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * MatviewRefresh: see aggregates.h.  The view is refreshed when a table it
+ * reads changed earlier in this update; also on a full refresh, when it has
+ * never been populated, and after an update of the pipeline that failed
+ * (this refresh may be what failed, and the change it missed is not in
+ * this update's changed tables).
+ */
 void
 MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("materialized view flows are not supported by this version of medallion")));
+	List	   *inputs;
+	ListCell   *cell;
+	const char *reason = NULL;
+	Relation	rel;
+	bool		populated;
+	bool		concurrently = false;
+
+	rel = relation_open(flow->target_relid, AccessShareLock);
+	if (rel->rd_rel->relkind != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a materialized view",
+						RelationGetRelationName(rel))));
+	populated = RelationIsPopulated(rel);
+
+	inputs = matview_inputs(flow->target_relid);
+	foreach(cell, inputs)
+	{
+		if (list_member_oid(context->changed_relids, lfirst_oid(cell)))
+		{
+			reason = "input changed";
+			break;
+		}
+	}
+	if (reason == NULL && context->full_refresh)
+		reason = "full refresh";
+	if (reason == NULL && !populated)
+		reason = "not populated";
+	if (reason == NULL && context->pipeline->consecutive_failures > 0)
+		reason = "previous update failed";
+
+	if (reason != NULL)
+		concurrently = populated && matview_has_usable_unique_index(rel);
+	/* REFRESH refuses a view this session holds open; keep the lock */
+	relation_close(rel, NoLock);
+	if (reason != NULL)
+	{
+		matview_run_refresh(psprintf("REFRESH MATERIALIZED VIEW %s%s",
+									 concurrently ? "CONCURRENTLY " : "",
+									 CatalogQualifiedRelationName(flow->target_relid)));
+		result->changed = true;
+	}
+
+	if (result->details.len > 0)
+		appendStringInfoString(&result->details, ", ");
+	appendStringInfo(&result->details, "\"refreshed\": %s",
+					 reason != NULL ? "true" : "false");
+	if (reason != NULL)
+	{
+		appendStringInfo(&result->details, ", \"concurrently\": %s, \"reason\": ",
+						 concurrently ? "true" : "false");
+		escape_json(&result->details, reason);
+	}
+}
+
+/*
+ * medallion.add_materialized_view(pipeline_name text, matview regclass)
+ *
+ * Registers the caller's materialized view as a flow of type "matview".
+ * Flows run in creation order, so the view must be added after the flows
+ * whose tables it reads: it must read at least one of them now.
+ */
+Datum
+medallion_add_materialized_view(PG_FUNCTION_ARGS)
+{
+	char	   *pipeline_name = agg_text_arg(fcinfo, 0, "pipeline_name");
+	Oid			matview_relid;
+	PipelineDesc *pipeline;
+	List	   *inputs;
+	List	   *flows;
+	List	   *pipeline_inputs = NIL;
+	ListCell   *cell;
+	FlowDesc   *existing;
+	StringInfoData json;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("matview must not be null")));
+	matview_relid = PG_GETARG_OID(1);
+
+	pipeline = CatalogGetPipeline(pipeline_name, false);
+	CatalogCheckPipelineOwner(pipeline);
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(matview_relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", matview_relid)));
+	if (get_rel_relkind(matview_relid) != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a materialized view",
+						CatalogQualifiedRelationName(matview_relid)),
+				 errhint("Attach a materialized view; aggregate tables are made with medallion.create_aggregate().")));
+	if (!agg_owns(matview_relid))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_MATVIEW,
+					   get_rel_name(matview_relid));
+	{
+		HeapTuple	tuple = SearchSysCache1(RELOID,
+											ObjectIdGetDatum(matview_relid));
+		Oid			relowner;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for relation %u", matview_relid);
+		relowner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		ReleaseSysCache(tuple);
+		if (!has_privs_of_role(pipeline->owner, relowner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the owner of pipeline \"%s\" cannot refresh materialized view %s",
+							pipeline->pipeline_name,
+							CatalogQualifiedRelationName(matview_relid)),
+					 errdetail("Updates run as the pipeline's owner, and only the owner of a materialized view can refresh it."),
+					 errhint("Make the pipeline's owner the owner of the materialized view.")));
+	}
+
+	existing = CatalogGetFlowByTarget(matview_relid, true);
+	if (existing != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("materialized view %s is already attached to a pipeline",
+						CatalogQualifiedRelationName(matview_relid))));
+
+	inputs = matview_inputs(matview_relid);
+	flows = CatalogGetFlows(pipeline->pipeline_id);
+	foreach(cell, inputs)
+	{
+		ListCell   *fcell;
+
+		foreach(fcell, flows)
+		{
+			if (((FlowDesc *) lfirst(fcell))->target_relid == lfirst_oid(cell))
+			{
+				pipeline_inputs = lappend(pipeline_inputs,
+										  CatalogQualifiedRelationName(lfirst_oid(cell)));
+				break;
+			}
+		}
+	}
+	if (pipeline_inputs == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("materialized view %s reads no table of pipeline \"%s\"",
+						CatalogQualifiedRelationName(matview_relid),
+						pipeline->pipeline_name),
+				 errdetail("It is refreshed when a pipeline table it reads changes; flows run in the order they were created."),
+				 errhint("Create the flows it reads first, then attach it.")));
+
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"inputs\": [");
+	foreach(cell, pipeline_inputs)
+	{
+		if (foreach_current_index(cell) > 0)
+			appendStringInfoString(&json, ", ");
+		escape_json(&json, (char *) lfirst(cell));
+	}
+	appendStringInfoString(&json, "]}");
+
+	(void) CatalogCreateFlow(pipeline, MATVIEW_FLOW_TYPE, matview_relid,
+							 InvalidOid, NULL,
+							 DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																CStringGetDatum(json.data))));
+	PG_RETURN_VOID();
 }

@@ -280,8 +280,10 @@ CatalogCreateFlow(PipelineDesc *pipeline, const char *flow_type,
 					 errmsg("table \"%s\" belongs to another pipeline",
 							CatalogQualifiedRelationName(source_relid)),
 					 errhint("A flow reads tables of its own pipeline only.")));
-		/* errors clearly when the source has no _row_id to read by */
-		(void) FlowRowIdSequence(source_relid);
+		/* flows that read by _row_id need one; error clearly otherwise */
+		if (strcmp(flow_type, "silver") == 0 ||
+			strcmp(flow_type, "auto_cdc") == 0)
+			(void) FlowRowIdSequence(source_relid);
 	}
 
 	values[0] = Int32GetDatum(pipeline->pipeline_id);

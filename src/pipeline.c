@@ -148,7 +148,9 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 		{
 			FlowDesc   *flow = list_nth(flows, index);
 
-			if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
+			/* an attached materialized view is the DBA's own: kept */
+			if (strcmp(flow->flow_type, "matview") != 0 &&
+				SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
 			{
 				char	   *sql = psprintf("DROP TABLE %s CASCADE",
 										   CatalogQualifiedRelationName(flow->target_relid));
