@@ -39,24 +39,25 @@ local_env_psql -c "VACUUM ANALYZE" >/dev/null
 python3 "$ROOT/bench/generate_orders.py" --events 1000 --files 1 --out "$FEED/new" --prefix part-new- \
 	--first-order 9000000 --first-sequence 90000000 >/dev/null
 local_env_aws s3 cp "$FEED/new" s3://landing/orders/ --recursive --only-show-errors
-incremental=$(local_env_psql -At -c "SELECT clock_timestamp() AS t0 \gset" \
-	-c "SELECT count(*) FROM medallion.run_pipeline('orders')" \
-	-c "SELECT extract(epoch FROM clock_timestamp() - :'t0')")
-incremental=$(echo "$incremental" | tail -1)
-full=$(local_env_psql -At -c "ALTER TABLE bronze.order_events SET (autovacuum_enabled = off)" \
-	-c "SELECT clock_timestamp() AS t0 \gset" \
-	-c "SELECT count(*) FROM medallion.run_pipeline('orders', full_refresh => true)" \
-	-c "SELECT extract(epoch FROM clock_timestamp() - :'t0')" | tail -1)
-# the full refresh above processed only max_files_per_batch objects; finish it
-rest=0
-while :; do
-	t=$(local_env_psql -At -c "SELECT clock_timestamp() AS t0 \gset" \
-		-c "SELECT coalesce(sum(rows_written), 0) AS w FROM medallion.run_pipeline('orders') \gset" \
-		-c "SELECT :w || ' ' || extract(epoch FROM clock_timestamp() - :'t0')" | tail -1)
-	rest=$(awk -v a="$rest" -v b="${t#* }" 'BEGIN {print a + b}')
-	[ "${t%% *}" = 0 ] && break
+
+# "rows_written seconds" of one run_pipeline call
+timed_update() {
+	local_env_psql -At <<SQL | tail -1
+SELECT clock_timestamp() AS t0 \gset
+SELECT coalesce(sum(rows_written), 0) AS w FROM medallion.run_pipeline('orders', full_refresh => $1) \gset
+SELECT :w || ' ' || extract(epoch FROM clock_timestamp() - :'t0');
+SQL
+}
+t=$(timed_update false)
+incremental=${t#* }
+# a full refresh processes max_files_per_batch objects per update: sum the
+# updates until the history is processed again
+t=$(timed_update true)
+full=${t#* }
+while [ "${t%% *}" != 0 ]; do
+	t=$(timed_update false)
+	full=$(awk -v a="$full" -v b="${t#* }" 'BEGIN {print a + b}')
 done
-full=$(awk -v a="$full" -v b="$rest" 'BEGIN {print a + b}')
 
 # listing cost
 mkdir -p "$FEED/listing"
@@ -76,9 +77,12 @@ SQL
 measure_idle() {
 	local best=999
 	for _ in 1 2 3 4 5; do
-		t=$(local_env_psql -At -c "SELECT clock_timestamp() AS t0 \gset" \
-			-c "SELECT count(*) FROM medallion.run_pipeline('$1')" \
-			-c "SELECT extract(epoch FROM clock_timestamp() - :'t0')" | tail -1)
+		t=$(local_env_psql -At <<SQL | tail -1
+SELECT clock_timestamp() AS t0 \gset
+SELECT count(*) FROM medallion.run_pipeline('$1');
+SELECT extract(epoch FROM clock_timestamp() - :'t0');
+SQL
+)
 		best=$(awk -v a="$best" -v b="$t" 'BEGIN {print (b < a) ? b : a}')
 	done
 	echo "$best"

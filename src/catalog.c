@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "guc.h"
 #include "flow.h"
 #include "spi_util.h"
 
@@ -471,6 +472,25 @@ EventLogWriteAt(TimestampTz event_time, const PipelineDesc *pipeline,
 							   " $9::pg_catalog.jsonb,"
 							   " COALESCE($10, pg_catalog.clock_timestamp()))",
 							   10, types, values, nulls, SPI_OK_INSERT);
+	SPI_finish();
+}
+
+void
+EventLogTrim(const PipelineDesc *pipeline)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+
+	if (medallion_event_log_retention_min <= 0)
+		return;
+	values[0] = Int32GetDatum(pipeline->pipeline_id);
+	values[1] = Int32GetDatum(medallion_event_log_retention_min);
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("DELETE FROM medallion.event"
+							   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+							   " AND ts OPERATOR(pg_catalog.<) (pg_catalog.now()"
+							   " OPERATOR(pg_catalog.-) pg_catalog.make_interval(mins => $2))",
+							   2, types, values, NULL, SPI_OK_DELETE);
 	SPI_finish();
 }
 

@@ -108,6 +108,12 @@ extern void EventLogWriteAt(TimestampTz event_time,
 							const char *level, const char *message,
 							const char *details_json);
 
+/*
+ * Delete the pipeline's events older than medallion.event_log_retention
+ * (nothing when it is 0), in the current transaction.
+ */
+extern void EventLogTrim(const PipelineDesc *pipeline);
+
 /* Next update id (non-transactional, from a sequence). */
 extern int64 CatalogNextUpdateId(void);
 

@@ -24,6 +24,7 @@ int			medallion_s3_max_attempts = 4;
 int			medallion_s3_retry_base_ms = 200;
 int			medallion_s3_retry_max_ms = 5000;
 char	   *medallion_allowed_endpoints = NULL;
+int			medallion_event_log_retention_min = 7 * 24 * 60;
 
 bool		medallion_enable_workers = true;
 int			medallion_max_workers = 4;
@@ -98,6 +99,15 @@ GucDefineAll(void)
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.event_log_retention",
+							"How long events stay in medallion.event_log; 0 keeps them forever.",
+							"Each update that writes events deletes its pipeline's events older than this.",
+							&medallion_event_log_retention_min,
+							7 * 24 * 60, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("medallion.enable_workers",
 							 "Run continuous pipelines in background workers.",

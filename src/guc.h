@@ -17,6 +17,9 @@ extern int	medallion_s3_retry_base_ms;
 extern int	medallion_s3_retry_max_ms;
 extern char *medallion_allowed_endpoints;
 
+/* event log */
+extern int	medallion_event_log_retention_min;
+
 /* background workers */
 extern bool medallion_enable_workers;
 extern int	medallion_max_workers;

@@ -542,6 +542,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 								   outcome->failed ? "true" : "false",
 								   duration_us / 1000.0, rows_written,
 								   changed_tables.data));
+			if (log.start_written)
+				EventLogTrim(context.pipeline);
 			if (outcome->changed)
 				Async_Notify(psprintf("medallion_%s",
 									  context.pipeline->pipeline_name),

@@ -113,6 +113,7 @@ CREATE TABLE medallion.event (
 	details jsonb
 );
 CREATE INDEX ON medallion.event (pipeline_name, id);
+CREATE INDEX ON medallion.event (pipeline_id, ts);
 REVOKE ALL ON medallion.event FROM PUBLIC;
 
 CREATE SEQUENCE medallion.update_id_seq;
