@@ -846,15 +846,30 @@ error_is_about_object(ErrorData *error)
 
 /* ---------- the flow ---------- */
 
+/*
+ * Where retry_to_event_log collects retries.  The S3 client calls it in
+ * whatever memory context is current: a listing page's context (deleted
+ * when the listing ends) or the object context (reset after each object).
+ * So the list is extended in the given context, one that outlives the
+ * flow's objects: the caller writes the retries as events at the end.
+ */
+typedef struct RetryLog
+{
+	List	  **retries;
+	MemoryContext context;
+} RetryLog;
+
 static void
 retry_to_event_log(const char *operation, int attempt, long delay_ms,
 				   const char *reason, void *arg)
 {
-	List	  **retries = arg;
+	RetryLog   *log = arg;
+	MemoryContext old_context = MemoryContextSwitchTo(log->context);
 
-	*retries = lappend(*retries,
-					   psprintf("%s: attempt %d failed (%s); retrying in %ld ms",
-								operation, attempt, reason, delay_ms));
+	*log->retries = lappend(*log->retries,
+							psprintf("%s: attempt %d failed (%s); retrying in %ld ms",
+									 operation, attempt, reason, delay_ms));
+	MemoryContextSwitchTo(old_context);
 	ereport(LOG,
 			(errmsg("retrying S3 request: %s, attempt %d failed (%s); next attempt in %ld ms",
 					operation, attempt, reason, delay_ms)));
@@ -918,13 +933,16 @@ BronzeIngestCandidate(FlowContext *context, FlowDesc *flow,
 	int64		row_count = 0;
 	int64		rescued_count = 0;
 	volatile bool downloaded = false;
+	RetryLog	retry_log;
 
 	MemoryContextSwitchTo(object_context);
 	fd = open_spool_file();
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("medallion: downloading %s",
 									candidate->path));
-	S3SetRetryCallback(retry_to_event_log, retries);
+	retry_log.retries = retries;
+	retry_log.context = caller_context;
+	S3SetRetryCallback(retry_to_event_log, &retry_log);
 	PG_TRY();
 	{
 		(void) S3GetObjectToFile(location, credentials,
@@ -1008,6 +1026,7 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	BronzeObjectStats stats;
 	MemoryContext flow_context = CurrentMemoryContext;
 	MemoryContext object_context;
+	RetryLog	retry_log;
 	TimestampTz now = GetCurrentTimestamp();
 	char	   *last_full_listing;
 
@@ -1054,7 +1073,9 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	/* list, with no transaction open */
 	memset(&listing, 0, sizeof(listing));
 	listing.definition = &definition;
-	S3SetRetryCallback(retry_to_event_log, &result->retries);
+	retry_log.retries = &result->retries;
+	retry_log.context = flow_context;
+	S3SetRetryCallback(retry_to_event_log, &retry_log);
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("medallion: listing s3://%s/%s",
 									definition.bucket, definition.prefix));
