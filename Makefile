@@ -28,10 +28,14 @@ $(OBJS): $(wildcard src/*.h)
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/parts/*.sql))
 	cat $^ > $@
 
-.PHONY: test demo bench
+.PHONY: test demo bench soak
 test:
 	bash test/run-all.sh
 demo:
 	bash scripts/demo.sh
 bench:
 	bash bench/run.sh
+# 30 minutes of continuous mode, a file every second (SOAK_MINUTES to change);
+# uses the installed build
+soak:
+	bash test/soak/soak.sh

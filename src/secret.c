@@ -179,7 +179,13 @@ SecretLoad(const char *secret_name, Oid user_id)
 
 	if (secret_name == NULL)
 	{
-		/* the server's environment, then anonymous access */
+		/*
+		 * The server's environment, then anonymous access.  The server's own
+		 * identity is for superusers' pipelines only: any other role could
+		 * otherwise read whatever the database server may read.
+		 */
+		if (!superuser_arg(user_id))
+			return credentials;
 		credentials->access_key_id = environment_value("AWS_ACCESS_KEY_ID");
 		credentials->secret_access_key = environment_value("AWS_SECRET_ACCESS_KEY");
 		credentials->session_token = environment_value("AWS_SESSION_TOKEN");

@@ -14,8 +14,9 @@
 /*
  * Credentials for a flow owned by role user_id: the named secret (which
  * that role must own, unless it is a superuser), or, with a NULL name, the
- * server's AWS_* environment, or else anonymous access.  Allocated in the
- * current memory context.
+ * server's AWS_* environment for a superuser (anonymous access when it has
+ * none), and anonymous access for any other role.  Allocated in the current
+ * memory context.
  */
 extern S3Credentials *SecretLoad(const char *secret_name, Oid user_id);
 

@@ -106,6 +106,8 @@ load_running_pipeline(int32 pipeline_id, long *wait_ms)
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* back to the loop's context: what the update allocates is reset with it */
+	MemoryContextSwitchTo(caller_context);
 	return pipeline;
 }
 
@@ -119,6 +121,7 @@ schedule_retry(PipelineDesc *pipeline, int64 update_id)
 	Oid			types[2] = {INT4OID, INT8OID};
 	Datum		values[2];
 	PipelineDesc *current;
+	MemoryContext caller_context = CurrentMemoryContext;
 	double		ceiling;
 	int64		delay_ms;
 	int			failures;
@@ -150,6 +153,7 @@ schedule_retry(PipelineDesc *pipeline, int64 update_id)
 						   failures, delay_ms));
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller_context);
 }
 
 static void

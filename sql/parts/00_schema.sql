@@ -130,8 +130,13 @@ SELECT pg_catalog.pg_extension_config_dump('medallion.flow_flow_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('medallion.expectation', '');
 SELECT pg_catalog.pg_extension_config_dump('medallion.ingested_file', '');
 
-GRANT SELECT ON medallion.pipeline, medallion.flow, medallion.expectation,
-	medallion.ingested_file TO PUBLIC;
+/*
+ * The tables themselves are not readable by ordinary roles: errors and
+ * definitions can hold other roles' data.  Each role reads its own rows
+ * through the views below.
+ */
+REVOKE ALL ON medallion.pipeline, medallion.flow, medallion.expectation,
+	medallion.ingested_file FROM PUBLIC;
 
 /* Public views: each role sees the pipelines of the roles it belongs to. */
 CREATE VIEW medallion.pipelines AS
