@@ -6,9 +6,9 @@
 #     events in 1,000 files already processed; one new file of 1,000 events:
 #     the time of one incremental update of the whole pipeline vs the time of
 #     a full refresh of the same pipeline (target ratio <= 1%).
-#  2. listing cost: 10,000 objects in a prefix; an update that finds nothing
-#     new, with incremental_listing (start-after) and without
-#     (target <= 100 ms with incremental listing).
+#  2. listing cost: 10,000 objects in a prefix of the project's own S3
+#     server; an update that finds nothing new, with incremental_listing
+#     (start-after) and without (target <= 100 ms with incremental listing).
 #
 #   bench/pipeline_bench.sh [EVENTS] [FILES] [LISTING_OBJECTS]
 set -euo pipefail
@@ -59,11 +59,22 @@ while [ "${t%% *}" != 0 ]; do
 	full=$(awk -v a="$full" -v b="${t#* }" 'BEGIN {print a + b}')
 done
 
-# listing cost
-mkdir -p "$FEED/listing"
-for i in $(seq -w 1 "$LISTING"); do echo "{\"n\": $i}" > "$FEED/listing/obj-$i.json"; done
-local_env_aws s3 cp "$FEED/listing" s3://landing/listing/ --recursive --only-show-errors
-local_env_psql -v endpoint="$LOCAL_ENV_ENDPOINT" <<SQL >/dev/null
+# listing cost, against the project's own S3 server (test/fault/fault_s3.py:
+# byte-order listings; s3rver answers start-after by walking its whole
+# directory, which would measure s3rver, not medallion)
+STUB_PORT=59004
+python3 "$ROOT/test/fault/fault_s3.py" --port "$STUB_PORT" --bucket landing > "$WORK/stub.log" 2>&1 &
+STUB_PID=$!
+trap 'kill $STUB_PID 2>/dev/null; rm -rf "$FEED"; local_env_stop' EXIT
+for _ in $(seq 1 50); do grep -q "S3 listening" "$WORK/stub.log" 2>/dev/null && break; sleep 0.1; done
+python3 - "$STUB_PORT" "$LISTING" <<'PY'
+import http.client, sys
+connection = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+for i in range(int(sys.argv[2])):
+    connection.request("PUT", "/__object/landing/listing/obj-%06d.json" % i, body=b'{"n": 1}\n')
+    connection.getresponse().read()
+PY
+local_env_psql -v endpoint="http://127.0.0.1:$STUB_PORT" <<SQL >/dev/null
 SELECT medallion.create_pipeline('listing_incremental');
 SELECT medallion.create_bronze('listing_incremental', 'bronze.listing_incremental', 's3://landing/listing/',
 	secret_name => 'landing', endpoint => :'endpoint',
