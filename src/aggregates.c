@@ -235,16 +235,6 @@ agg_kind_name(AggSourceKind kind)
  * Small helpers
  */
 
-static char *
-agg_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", argname)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
 /* The elements of a text[] argument; errors on NULLs and >1 dimension. */
 static List *
 agg_text_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
@@ -328,9 +318,6 @@ agg_eq_operator_sql(Oid type)
 {
 	TypeCacheEntry *typentry;
 	Oid			opno;
-	HeapTuple	tuple;
-	Form_pg_operator oper;
-	char	   *result;
 
 	typentry = lookup_type_cache(getBaseType(type), TYPECACHE_BTREE_OPFAMILY);
 	if (!OidIsValid(typentry->btree_opf))
@@ -339,15 +326,7 @@ agg_eq_operator_sql(Oid type)
 							   typentry->btree_opintype, BTEqualStrategyNumber);
 	if (!OidIsValid(opno))
 		return NULL;
-	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for operator %u", opno);
-	oper = (Form_pg_operator) GETSTRUCT(tuple);
-	result = psprintf("OPERATOR(%s.%s)",
-					  quote_identifier(get_namespace_name(oper->oprnamespace)),
-					  NameStr(oper->oprname));
-	ReleaseSysCache(tuple);
-	return result;
+	return SqlOperatorName(opno);
 }
 
 /* "1, 2, ..., n" */
@@ -2003,9 +1982,9 @@ agg_state_table_name(Oid namespace_oid, const char *target, const char *suffix)
 Datum
 medallion_create_aggregate(PG_FUNCTION_ARGS)
 {
-	char	   *pipeline_name = agg_text_arg(fcinfo, 0, "pipeline_name");
-	char	   *target_table = agg_text_arg(fcinfo, 1, "target_table");
-	char	   *source_table = agg_text_arg(fcinfo, 2, "source_table");
+	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
+	char	   *target_table = SqlTextArgument(fcinfo, 1, "target_table");
+	char	   *source_table = SqlTextArgument(fcinfo, 2, "source_table");
 	List	   *group_items = agg_text_array_arg(fcinfo, 3, "group_by");
 	List	   *agg_items = agg_text_array_arg(fcinfo, 4, "aggregates");
 	char	   *filter = PG_ARGISNULL(5) ? NULL :
@@ -2650,7 +2629,7 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 Datum
 medallion_add_materialized_view(PG_FUNCTION_ARGS)
 {
-	char	   *pipeline_name = agg_text_arg(fcinfo, 0, "pipeline_name");
+	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
 	Oid			matview_relid;
 	PipelineDesc *pipeline;
 	List	   *inputs;

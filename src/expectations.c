@@ -69,8 +69,6 @@ static void expectation_validate_condition(FlowDesc *flow, Oid target_relid,
 										   PipelineDesc *pipeline,
 										   const char *condition);
 static ExpectationAction expectation_parse_action(const char *action);
-static char *expectation_text_arg(FunctionCallInfo fcinfo, int argno,
-								  const char *argname);
 
 /*
  * Parsing helpers shared with silver.c
@@ -493,18 +491,6 @@ ExpectationsAppendMetrics(ExpectationSet *set, StringInfo details)
 /*
  * SQL-callable functions
  */
-
-/* A non-NULL text argument as a C string; NULL is an error. */
-static char *
-expectation_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", argname)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
 /*
  * The silver flow whose target is target_table (a table name as written in
  * SQL, resolved with the caller's search_path).
@@ -622,10 +608,10 @@ expectation_validate_condition(FlowDesc *flow, Oid target_relid,
 Datum
 medallion_add_expectation(PG_FUNCTION_ARGS)
 {
-	char	   *target_table = expectation_text_arg(fcinfo, 0, "target_table");
-	char	   *name = expectation_text_arg(fcinfo, 1, "expectation_name");
-	char	   *condition = expectation_text_arg(fcinfo, 2, "condition");
-	char	   *action_text = expectation_text_arg(fcinfo, 3, "on_violation");
+	char	   *target_table = SqlTextArgument(fcinfo, 0, "target_table");
+	char	   *name = SqlTextArgument(fcinfo, 1, "expectation_name");
+	char	   *condition = SqlTextArgument(fcinfo, 2, "condition");
+	char	   *action_text = SqlTextArgument(fcinfo, 3, "on_violation");
 	ExpectationAction action;
 	Oid			target_relid;
 	FlowDesc   *flow;
@@ -686,8 +672,8 @@ medallion_add_expectation(PG_FUNCTION_ARGS)
 Datum
 medallion_drop_expectation(PG_FUNCTION_ARGS)
 {
-	char	   *target_table = expectation_text_arg(fcinfo, 0, "target_table");
-	char	   *name = expectation_text_arg(fcinfo, 1, "expectation_name");
+	char	   *target_table = SqlTextArgument(fcinfo, 0, "target_table");
+	char	   *name = SqlTextArgument(fcinfo, 1, "expectation_name");
 	Oid			target_relid;
 	FlowDesc   *flow;
 	PipelineDesc *pipeline;

@@ -234,16 +234,6 @@ typedef struct SilverApplyErrorArg
  * Small helpers
  */
 
-static char *
-silver_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", argname)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
 /* Does relid have a "_row_id bigint" identity column?  (No error.) */
 static bool
 silver_has_row_id_identity(Oid relid)
@@ -261,30 +251,6 @@ silver_quarantine_name(const char *target_name)
 {
 	return psprintf("%s%s", target_name, SILVER_QUARANTINE_SUFFIX);
 }
-
-/*
- * "OPERATOR(schema.=)" for an equality operator, so that the dedup lookup
- * uses exactly the operator of the type's default btree opclass (which the
- * index on the keys supports) whatever the search_path holds.
- */
-static char *
-silver_operator_sql(Oid opno)
-{
-	HeapTuple	tuple;
-	Form_pg_operator oper;
-	char	   *result;
-
-	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for operator %u", opno);
-	oper = (Form_pg_operator) GETSTRUCT(tuple);
-	result = psprintf("OPERATOR(%s.%s)",
-					  quote_identifier(get_namespace_name(oper->oprnamespace)),
-					  NameStr(oper->oprname));
-	ReleaseSysCache(tuple);
-	return result;
-}
-
 /*
  * The definition
  */
@@ -880,9 +846,9 @@ silver_check_columns(TupleDesc desc, List *dedup_keys, bool quarantine)
 Datum
 medallion_create_silver(PG_FUNCTION_ARGS)
 {
-	char	   *pipeline_name = silver_text_arg(fcinfo, 0, "pipeline_name");
-	char	   *target_table = silver_text_arg(fcinfo, 1, "target_table");
-	char	   *query = silver_text_arg(fcinfo, 2, "query");
+	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
+	char	   *target_table = SqlTextArgument(fcinfo, 1, "target_table");
+	char	   *query = SqlTextArgument(fcinfo, 2, "query");
 	bool		quarantine = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
 	List	   *dedup_keys = NIL;
 	PipelineDesc *pipeline;
@@ -1506,7 +1472,7 @@ silver_build_query(SilverApplyState *state, SilverDefinition *def,
 				appendStringInfoString(&sql, " AND ");
 			appendStringInfo(&sql, "%s.%s %s %s.%s",
 							 dedup_alias, key,
-							 silver_operator_sql(typentry->eq_opr),
+							 SqlOperatorName(typentry->eq_opr),
 							 alias, key);
 			i++;
 		}

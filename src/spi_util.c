@@ -15,6 +15,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_operator.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
@@ -22,6 +23,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/regproc.h"
 
 #include "medallion.h"
@@ -185,4 +187,32 @@ QuoteQualifiedName(Oid namespace_oid, const char *relation_name)
 {
 	return quote_qualified_identifier(get_namespace_name(namespace_oid),
 									  relation_name);
+}
+
+char *
+SqlTextArgument(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", argname)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+char *
+SqlOperatorName(Oid opno)
+{
+	HeapTuple	tuple;
+	Form_pg_operator operator_form;
+	char	   *result;
+
+	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", opno);
+	operator_form = (Form_pg_operator) GETSTRUCT(tuple);
+	result = psprintf("OPERATOR(%s.%s)",
+					  quote_identifier(get_namespace_name(operator_form->oprnamespace)),
+					  NameStr(operator_form->oprname));
+	ReleaseSysCache(tuple);
+	return result;
 }

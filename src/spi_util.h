@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "fmgr.h"
 
 /*
  * Run one statement through SPI with parameters (types/values/nulls as for
@@ -51,6 +52,16 @@ extern Oid	MedallionSchemaOid(void);
  */
 extern void ResolveNewTableName(const char *table_name, Oid *namespace_oid,
 								char **relation_name);
+
+/*
+ * A text argument of a SQL-callable function as a C string; NULL is an
+ * error ("<argname> must not be null").
+ */
+extern char *SqlTextArgument(FunctionCallInfo fcinfo, int argno,
+							 const char *argname);
+
+/* "OPERATOR(schema.name)" for an operator, whatever the search_path. */
+extern char *SqlOperatorName(Oid opno);
 
 /* "schema.table" with both parts quoted as needed. */
 extern char *QuoteQualifiedName(Oid namespace_oid, const char *relation_name);
