@@ -62,7 +62,7 @@ while [ "$BATCHES" -eq 0 ] || [ "$batch" -lt "$BATCHES" ]; do
 	done
 	seen=$(date +%s.%N)
 	clear 2>/dev/null || true
-	echo "medallion demo — batch $batch of $EVENTS order events uploaded to s3://landing/orders/"
+	echo "medallion demo — batch $batch: $EVENTS order events uploaded to s3://landing/orders/"
 	awk -v a="$seen" -v b="$uploaded" \
 		'BEGIN { printf "upload finished -> ingested by the continuous pipeline in %.2f s\n", a - b }'
 	local_env_psql -P pager=off -f "$ROOT/examples/dashboard.sql"
