@@ -25,6 +25,7 @@
 #include "launcher.h"
 #include "medallion.h"
 #include "spi_util.h"
+#include "update.h"
 #include "update_worker.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_pipeline);
@@ -122,7 +123,7 @@ lock_pipeline_updates(int32 pipeline_id)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x4D45444C, (uint32) pipeline_id, 3);
+	UpdateLockTag(&tag, pipeline_id);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 

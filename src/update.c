@@ -43,11 +43,8 @@
 #include "spi_util.h"
 #include "update.h"
 
-/* first key of medallion's advisory locks: "medallion" in ASCII, folded */
-#define MEDALLION_LOCK_CLASS	0x4D45444C
-
-static void
-pipeline_lock_tag(LOCKTAG *tag, int32 pipeline_id)
+void
+UpdateLockTag(LOCKTAG *tag, int32 pipeline_id)
 {
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, MEDALLION_LOCK_CLASS,
 						 (uint32) pipeline_id, 3);
@@ -363,7 +360,7 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 	initStringInfo(&changed_tables);
 
 	/* serialise updates of this pipeline, across all processes */
-	pipeline_lock_tag(&lock_tag, pipeline_id);
+	UpdateLockTag(&lock_tag, pipeline_id);
 	pgstat_report_activity(STATE_RUNNING, "waiting for the pipeline lock");
 	BEGIN_STEP();
 	(void) LockAcquire(&lock_tag, ExclusiveLock, true, false);

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "flow.h"
+#include "storage/lock.h"
 
 /* Called once per flow when it has finished (or failed). */
 typedef void (*UpdateFlowReport) (const FlowDesc *flow,
@@ -29,6 +30,14 @@ typedef struct UpdateOutcome
 	bool		transient;		/* the failure may go away by itself */
 	ErrorData  *error;			/* the first flow error, if failed */
 } UpdateOutcome;
+
+/*
+ * The advisory lock an update of the pipeline holds from start to end
+ * (class MEDALLION_LOCK_CLASS, the pipeline id, 3; the medallion.pipelines
+ * view looks for it in pg_locks).
+ */
+#define MEDALLION_LOCK_CLASS	0x4D45444C	/* 1296385100 */
+extern void UpdateLockTag(LOCKTAG *tag, int32 pipeline_id);
 
 /*
  * Run one update of the pipeline.  Must be called outside a transaction

@@ -144,7 +144,21 @@ SELECT p.pipeline_name,
 	   p.owner,
 	   p.mode,
 	   p.trigger_interval,
-	   p.state,
+	   -- a triggered update whose worker was stopped (a cancelled
+	   -- run_pipeline) holds no update lock any more: it is not running
+	   CASE WHEN p.mode OPERATOR(pg_catalog.=) 'triggered'
+				 AND p.state OPERATOR(pg_catalog.=) 'running'
+				 AND NOT EXISTS (
+					SELECT FROM pg_catalog.pg_locks l
+					 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
+					   AND l.database OPERATOR(pg_catalog.=)
+						   (SELECT d.oid FROM pg_catalog.pg_database d
+							 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+					   AND l.classid OPERATOR(pg_catalog.=) 1296385100::pg_catalog.oid
+					   AND l.objid OPERATOR(pg_catalog.=) p.pipeline_id::pg_catalog.oid
+					   AND l.objsubid OPERATOR(pg_catalog.=) 3
+					   AND l.granted)
+			THEN 'idle' ELSE p.state END AS state,
 	   p.last_update_start,
 	   p.last_update_end,
 	   p.last_error,

@@ -24,6 +24,12 @@ SELECT medallion.start_pipeline('live');
 SELECT state FROM medallion.pipelines WHERE pipeline_name = 'live';
 SELECT medallion.stop_pipeline('nope');
 
+-- a triggered pipeline left 'running' by a cancelled update (its worker is
+-- gone and holds no update lock) shows as idle
+UPDATE medallion.pipeline SET state = 'running' WHERE pipeline_name = 'orders';
+SELECT state FROM medallion.pipelines WHERE pipeline_name = 'orders';
+UPDATE medallion.pipeline SET state = 'idle' WHERE pipeline_name = 'orders';
+
 -- secrets
 SELECT medallion.create_secret('aws', 'AKIAEXAMPLE', 'wJalrXUtnFEMI/K7MDENG');
 SELECT medallion.create_secret('aws', 'AKIAEXAMPLE', 'wJalrXUtnFEMI/K7MDENG');

@@ -56,6 +56,10 @@ ok( $node->poll_query_until(
 	'the update waits for the session still writing the source');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM silver_events'),
 	'1', 'meanwhile nothing beyond the in-flight row is applied');
+is( $node->safe_psql('postgres',
+		q{SELECT state FROM medallion.pipelines WHERE pipeline_name = 'conc'}),
+	'running',
+	'the pipeline shows as running while its update holds the update lock');
 
 $a->query_safe(q{COMMIT});
 $a->quit;
