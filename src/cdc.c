@@ -240,32 +240,8 @@ static void
 cdc_check_expression_shape(const char *argname, const char *text)
 {
 	char	   *sql = psprintf("SELECT (%s)", text);
-	List	   *raw = cdc_raw_parse(argname, sql);
-	SelectStmt *select = NULL;
-	bool		ok = false;
+	bool		ok = RawParseIsSingleExpression(cdc_raw_parse(argname, sql));
 
-	if (list_length(raw) == 1 &&
-		IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
-	{
-		select = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
-		ok = select->op == SETOP_NONE &&
-			list_length(select->targetList) == 1 &&
-			select->distinctClause == NIL &&
-			select->intoClause == NULL &&
-			select->fromClause == NIL &&
-			select->whereClause == NULL &&
-			select->groupClause == NIL &&
-			!select->groupDistinct &&
-			select->havingClause == NULL &&
-			select->windowClause == NIL &&
-			select->valuesLists == NIL &&
-			select->sortClause == NIL &&
-			select->limitOffset == NULL &&
-			select->limitCount == NULL &&
-			select->lockingClause == NIL &&
-			select->withClause == NULL &&
-			linitial_node(ResTarget, select->targetList)->name == NULL;
-	}
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),

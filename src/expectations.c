@@ -293,10 +293,7 @@ void
 ExpectationCheckConditionSyntax(const char *condition)
 {
 	char	   *sql;
-	List	   *raw;
-	SelectStmt *select;
-	ResTarget  *target;
-	bool		ok = true;
+	bool		ok;
 
 	if (condition[0] == '\0')
 		ereport(ERROR,
@@ -304,37 +301,7 @@ ExpectationCheckConditionSyntax(const char *condition)
 				 errmsg("expectation condition must not be empty")));
 
 	sql = psprintf("SELECT (%s\n)", condition);
-	raw = SilverRawParse(sql);
-
-	if (list_length(raw) != 1 ||
-		!IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
-		ok = false;
-	else
-	{
-		select = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
-		if (select->op != SETOP_NONE ||
-			select->distinctClause != NIL ||
-			select->intoClause != NULL ||
-			select->fromClause != NIL ||
-			select->whereClause != NULL ||
-			select->groupClause != NIL ||
-			select->havingClause != NULL ||
-			select->windowClause != NIL ||
-			select->valuesLists != NIL ||
-			select->sortClause != NIL ||
-			select->limitOffset != NULL ||
-			select->limitCount != NULL ||
-			select->lockingClause != NIL ||
-			select->withClause != NULL ||
-			list_length(select->targetList) != 1)
-			ok = false;
-		else
-		{
-			target = linitial_node(ResTarget, select->targetList);
-			if (target->name != NULL || target->indirection != NIL)
-				ok = false;
-		}
-	}
+	ok = RawParseIsSingleExpression(SilverRawParse(sql));
 
 	if (!ok)
 		ereport(ERROR,

@@ -19,6 +19,7 @@
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -215,4 +216,35 @@ SqlOperatorName(Oid opno)
 					  NameStr(operator_form->oprname));
 	ReleaseSysCache(tuple);
 	return result;
+}
+
+bool
+RawParseIsSingleExpression(List *raw)
+{
+	SelectStmt *select;
+	ResTarget  *target;
+
+	if (list_length(raw) != 1 ||
+		!IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
+		return false;
+	select = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
+	if (select->op != SETOP_NONE ||
+		list_length(select->targetList) != 1 ||
+		select->distinctClause != NIL ||
+		select->intoClause != NULL ||
+		select->fromClause != NIL ||
+		select->whereClause != NULL ||
+		select->groupClause != NIL ||
+		select->groupDistinct ||
+		select->havingClause != NULL ||
+		select->windowClause != NIL ||
+		select->valuesLists != NIL ||
+		select->sortClause != NIL ||
+		select->limitOffset != NULL ||
+		select->limitCount != NULL ||
+		select->lockingClause != NIL ||
+		select->withClause != NULL)
+		return false;
+	target = linitial_node(ResTarget, select->targetList);
+	return target->name == NULL && target->indirection == NIL;
 }
