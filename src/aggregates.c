@@ -366,32 +366,9 @@ agg_create_error_callback(void *arg)
 static bool
 agg_is_single_target(List *raw, ResTarget **target)
 {
-	SelectStmt *select;
-	ResTarget  *rt;
+	ResTarget  *rt = RawParseSingleTarget(raw);
 
-	if (list_length(raw) != 1 ||
-		!IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
-		return false;
-	select = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
-	if (select->op != SETOP_NONE ||
-		select->distinctClause != NIL ||
-		select->intoClause != NULL ||
-		select->fromClause != NIL ||
-		select->whereClause != NULL ||
-		select->groupClause != NIL ||
-		select->groupDistinct ||
-		select->havingClause != NULL ||
-		select->windowClause != NIL ||
-		select->valuesLists != NIL ||
-		select->sortClause != NIL ||
-		select->limitOffset != NULL ||
-		select->limitCount != NULL ||
-		select->lockingClause != NIL ||
-		select->withClause != NULL ||
-		list_length(select->targetList) != 1)
-		return false;
-	rt = linitial_node(ResTarget, select->targetList);
-	if (rt->indirection != NIL || rt->val == NULL)
+	if (rt == NULL || rt->indirection != NIL || rt->val == NULL)
 		return false;
 	/* "*" and "t.*" are not expressions */
 	if (IsA(rt->val, ColumnRef) &&

@@ -218,15 +218,14 @@ SqlOperatorName(Oid opno)
 	return result;
 }
 
-bool
-RawParseIsSingleExpression(List *raw)
+ResTarget *
+RawParseSingleTarget(List *raw)
 {
 	SelectStmt *select;
-	ResTarget  *target;
 
 	if (list_length(raw) != 1 ||
 		!IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
-		return false;
+		return NULL;
 	select = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
 	if (select->op != SETOP_NONE ||
 		list_length(select->targetList) != 1 ||
@@ -244,7 +243,15 @@ RawParseIsSingleExpression(List *raw)
 		select->limitCount != NULL ||
 		select->lockingClause != NIL ||
 		select->withClause != NULL)
-		return false;
-	target = linitial_node(ResTarget, select->targetList);
-	return target->name == NULL && target->indirection == NIL;
+		return NULL;
+	return linitial_node(ResTarget, select->targetList);
+}
+
+bool
+RawParseIsSingleExpression(List *raw)
+{
+	ResTarget  *target = RawParseSingleTarget(raw);
+
+	return target != NULL && target->name == NULL &&
+		target->indirection == NIL;
 }

@@ -68,6 +68,12 @@ extern char *SqlTextArgument(FunctionCallInfo fcinfo, int argno,
  */
 extern bool RawParseIsSingleExpression(List *raw);
 
+/*
+ * The one target of such a SELECT (which may be named: "expr AS name"), or
+ * NULL when raw is anything else.
+ */
+extern ResTarget *RawParseSingleTarget(List *raw);
+
 /* "OPERATOR(schema.name)" for an operator, whatever the search_path. */
 extern char *SqlOperatorName(Oid opno);
 
