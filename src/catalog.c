@@ -335,6 +335,33 @@ catalog_update(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 void
+CatalogLockFlow(const FlowDesc *flow, int64 *watermark, Jsonb **flow_state)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(flow->flow_id)};
+	MemoryContext caller_context = CurrentMemoryContext;
+
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("SELECT watermark, flow_state FROM medallion.flow"
+							   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
+							   " FOR UPDATE",
+							   1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow \"%s\" was dropped", flow->flow_name)));
+	*watermark = SpiGetInt64(0, 1, NULL);
+	if (flow_state != NULL)
+	{
+		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
+
+		*flow_state = copy_jsonb_column(0, 2);
+		MemoryContextSwitchTo(spi_context);
+	}
+	SPI_finish();
+}
+
+void
 CatalogSetWatermark(int32 flow_id, int64 watermark)
 {
 	Oid			types[2] = {INT4OID, INT8OID};

@@ -75,6 +75,14 @@ extern int32 CatalogCreateFlow(PipelineDesc *pipeline, const char *flow_type,
 							   Oid target_relid, Oid source_relid,
 							   const char *source, Jsonb *definition);
 
+/*
+ * Lock a flow's catalog row (FOR UPDATE, until the end of the transaction)
+ * and read its progress as of now: applies of one flow are serialised this
+ * way.  Errors clearly when the flow was dropped.
+ */
+extern void CatalogLockFlow(const FlowDesc *flow, int64 *watermark,
+							Jsonb **flow_state);
+
 extern void CatalogSetWatermark(int32 flow_id, int64 watermark);
 extern void CatalogSetFlowState(int32 flow_id, Jsonb *flow_state);
 

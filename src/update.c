@@ -80,24 +80,11 @@ void
 FlowApplyIncremental(FlowContext *context, FlowDesc *flow,
 					 FlowResult *result)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1];
 	int64		watermark;
 	int64		ceiling;
 	OwnerContext owner;
 
-	values[0] = Int32GetDatum(flow->flow_id);
-	SPI_connect();
-	SpiExecuteAsExtensionOwner("SELECT watermark FROM medallion.flow"
-							   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
-							   " FOR UPDATE",
-							   1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("flow \"%s\" was dropped", flow->flow_name)));
-	watermark = SpiGetInt64(0, 1, NULL);
-	SPI_finish();
+	CatalogLockFlow(flow, &watermark, NULL);
 	flow->watermark = watermark;
 
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
