@@ -1438,8 +1438,6 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	AggProgress	state;
 	AggRun		run;
 	FlowDesc   *cdc_flow = NULL;
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(flow->flow_id)};
 	int64		watermark;
 	int64		new_watermark;
 	int64		changes = 0;
@@ -1462,21 +1460,7 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 
 	/* this flow's progress as of now, locked against a concurrent apply */
 	SPI_connect();
-	SpiExecuteAsExtensionOwner("SELECT watermark, flow_state FROM medallion.flow"
-							   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
-							   " FOR UPDATE",
-							   1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("flow \"%s\" was dropped", flow->flow_name)));
-	watermark = SpiGetInt64(0, 1, NULL);
-	{
-		bool		isnull;
-		Datum		datum = SpiGetDatum(0, 2, &isnull);
-
-		flow_state = isnull ? NULL : DatumGetJsonbPCopy(datum);
-	}
+	CatalogLockFlow(flow, &watermark, &flow_state);
 	agg_state_read(flow_state, &state);
 	new_watermark = watermark;
 
