@@ -127,7 +127,9 @@
 #include "utils/typcache.h"
 
 #include "aggregates.h"
+#include "aggregate_delta.h"
 #include "catalog.h"
+#include "change_feed.h"
 #include "expectations.h"
 #include "flow.h"
 #include "spi_util.h"
@@ -145,6 +147,7 @@ PG_FUNCTION_INFO_V1(medallion_aggregate_capture);
 /* Suffixes of the state tables, in the target's schema. */
 #define AGG_MEMBERS_SUFFIX		"__members"
 #define AGG_CHANGES_SUFFIX		"__changes"
+#define AGG_GROUPS_SUFFIX		"__groups"
 
 /* Transition tables of the capture triggers. */
 #define AGG_OLD_TABLE			"__medallion_old"
@@ -189,6 +192,10 @@ typedef struct AggSpec
 	char	   *filter;			/* NULL when none */
 	AggSourceKind kind;
 	char	   *state_table;	/* members or changes table, or NULL */
+	AggregateDelta *delta;		/* NULL: touched groups are recomputed */
+	char	   *groups_table;	/* per-group state of delta maintenance */
+	char	   *feed_table;		/* change feed of an auto_cdc source */
+	Oid			feed_relid;
 
 	/* group columns of the target (filled at apply) */
 	Oid		   *group_types;
@@ -202,6 +209,8 @@ typedef struct AggProgress
 	bool		valid;			/* false: no previous state */
 	int64		groups;			/* rows of the target */
 	int64		members;		/* rows of the members table */
+	int64		rows;			/* delta maintenance: source rows passing
+								 * the filter */
 } AggProgress;
 
 /* Counters of one apply. */
@@ -272,40 +281,6 @@ agg_is_reserved(const char *name)
 {
 	return strncmp(name, AGG_RESERVED_PREFIX,
 				   strlen(AGG_RESERVED_PREFIX)) == 0;
-}
-
-/* " COLLATE schema.name", or "" for no collation. */
-static char *
-agg_collate_sql(Oid collation)
-{
-	HeapTuple	tuple;
-	Form_pg_collation coll;
-	char	   *result;
-
-	if (!OidIsValid(collation))
-		return "";
-	tuple = SearchSysCache1(COLLOID, ObjectIdGetDatum(collation));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for collation %u", collation);
-	coll = (Form_pg_collation) GETSTRUCT(tuple);
-	result = psprintf(" COLLATE %s",
-					  quote_qualified_identifier(get_namespace_name(coll->collnamespace),
-												 NameStr(coll->collname)));
-	ReleaseSysCache(tuple);
-	return result;
-}
-
-/* A column definition "name type [COLLATE c]", schema-qualified. */
-static void
-agg_append_column_def(StringInfo sql, const char *name, Oid type,
-					  int32 typmod, Oid collation)
-{
-	appendStringInfo(sql, "%s %s", quote_identifier(name),
-					 format_type_extended(type, typmod,
-										  FORMAT_TYPE_TYPEMOD_GIVEN |
-										  FORMAT_TYPE_FORCE_QUALIFY));
-	if (OidIsValid(collation) && collation != get_typcollation(type))
-		appendStringInfoString(sql, agg_collate_sql(collation));
 }
 
 /*
@@ -572,6 +547,96 @@ agg_state_group_columns_sql(int ngroups, const char *qualifier)
 	return buf.data;
 }
 
+/* "(<e1>\n) AS group_1, ...": the group expressions as state columns */
+static char *
+agg_group_exprs_aliased_sql(AggSpec *spec)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < spec->ngroups; i++)
+		appendStringInfo(&buf, "%s(%s\n) AS group_%d", i > 0 ? ", " : "",
+						 spec->groups[i].expr, i + 1);
+	return buf.data;
+}
+
+/* ", (<argument 1>\n) AS argument_1, ...", over the source */
+static char *
+agg_delta_argument_list_sql(AggSpec *spec)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < spec->delta->narguments; i++)
+		appendStringInfo(&buf, ", (%s\n) AS argument_%d",
+						 spec->delta->arguments[i], i + 1);
+	return buf.data;
+}
+
+/*
+ * The CTEs that add the change rows of CTE __medallion_c (group_<n>,
+ * argument_<n>, key_1 for auto_cdc sources, __medallion_sign) to the state
+ * of their groups, and yield, as __medallion_u, the groups whose state
+ * changed (a group whose rows changed in nothing the items read is left
+ * alone).
+ */
+static char *
+agg_delta_apply_sql(AggSpec *spec)
+{
+	char	   *groups = agg_state_group_columns_sql(spec->ngroups, NULL);
+
+	return psprintf(",\n__medallion_dd AS (\n"
+					" SELECT %s, %s\n"
+					"   FROM __medallion_c AS c\n"
+					"  GROUP BY %s),\n"
+					"__medallion_u AS (\n"
+					" INSERT INTO %s AS __medallion_s (%s, %s)\n"
+					" SELECT * FROM __medallion_dd AS d WHERE %s\n"
+					" ON CONFLICT (%s) DO UPDATE SET %s\n"
+					" RETURNING %s)",
+					agg_state_group_columns_sql(spec->ngroups, "c"),
+					AggregateDeltaChangeSums(spec->delta),
+					agg_positions(spec->ngroups),
+					spec->groups_table, groups,
+					AggregateDeltaStateColumns(spec->delta, NULL),
+					AggregateDeltaChangesState(spec->delta, "d"),
+					groups,
+					AggregateDeltaUpsertSet(spec->delta, "__medallion_s"),
+					agg_state_group_columns_sql(spec->ngroups, "__medallion_s"));
+}
+
+/*
+ * A target row from a groups table row (alias): its group columns, then
+ * each item's value; in the order of agg_target_columns_sql.
+ */
+static char *
+agg_delta_final_list_sql(AggSpec *spec, const char *alias, bool named)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < spec->ngroups; i++)
+	{
+		appendStringInfo(&buf, "%s%s.group_%d", i > 0 ? ", " : "", alias,
+						 i + 1);
+		if (named)
+			appendStringInfo(&buf, " AS %s",
+							 quote_identifier(spec->groups[i].name));
+	}
+	for (i = 0; i < spec->naggs; i++)
+	{
+		appendStringInfo(&buf, ", %s",
+						 AggregateDeltaFinalValue(spec->delta, i, alias));
+		if (named)
+			appendStringInfo(&buf, " AS %s",
+							 quote_identifier(spec->aggs[i].name));
+	}
+	return buf.data;
+}
+
 /*
  * The definition
  */
@@ -682,6 +747,25 @@ agg_def_items(Jsonb *definition, const char *exprs_key, const char *names_key,
 	return items;
 }
 
+/* A state table named in the definition, which must still exist. */
+static char *
+agg_def_state_table(Jsonb *definition, const char *key, const char *flow_name)
+{
+	char	   *name = agg_def_string(definition, key);
+	Oid			relid = InvalidOid;
+
+	if (name != NULL)
+		relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
+								 NoLock, true);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("state table %s of aggregate flow \"%s\" does not exist",
+						name ? name : "(none)", flow_name),
+				 errhint("Drop the pipeline and create the flow again.")));
+	return CatalogQualifiedRelationName(relid);
+}
+
 /*
  * The spec of a flow from its definition.  Stored expressions are checked
  * again before use, so that a catalog row edited by hand cannot splice SQL
@@ -695,6 +779,7 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	Jsonb	   *definition = flow->definition;
 	char	   *kind;
 	char	   *source_name;
+	char	   *maintenance;
 	int			i;
 
 	if (definition == NULL || !JB_ROOT_IS_OBJECT(definition))
@@ -747,22 +832,34 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 		elog(ERROR, "invalid source_kind in aggregate flow \"%s\"",
 			 flow->flow_name);
 
-	if (spec->kind != AGG_SOURCE_APPEND)
+	maintenance = agg_def_string(definition, "maintenance");
+	if (maintenance != NULL && strcmp(maintenance, "delta") == 0)
 	{
-		char	   *name = agg_def_string(definition, "state_table");
-		Oid			relid = InvalidOid;
-
-		if (name != NULL)
-			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
-									 NoLock, true);
-		if (!OidIsValid(relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("state table %s of aggregate flow \"%s\" does not exist",
-							name ? name : "(none)", flow->flow_name),
-					 errhint("Drop the pipeline and create the flow again.")));
-		spec->state_table = CatalogQualifiedRelationName(relid);
+		spec->delta = AggregateDeltaFromLists(agg_def_string_list(definition, "delta_kinds",
+																  flow->flow_name),
+											  agg_def_string_list(definition, "delta_arguments",
+																  flow->flow_name),
+											  flow->flow_name);
+		if (spec->delta->nitems != spec->naggs ||
+			(spec->kind != AGG_SOURCE_APPEND && spec->kind != AGG_SOURCE_CDC))
+			elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
+				 flow->flow_name);
+		for (i = 0; i < spec->delta->narguments; i++)
+			agg_check_item_expression(flow->flow_name,
+									  spec->delta->arguments[i]);
+		spec->groups_table = agg_def_state_table(definition, "groups_table",
+												 flow->flow_name);
+		if (spec->kind == AGG_SOURCE_CDC)
+		{
+			spec->feed_table = agg_def_state_table(definition, "change_feed",
+												   flow->flow_name);
+			spec->feed_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(spec->feed_table)),
+												NoLock, false);
+		}
 	}
+	else if (spec->kind != AGG_SOURCE_APPEND)
+		spec->state_table = agg_def_state_table(definition, "state_table",
+												flow->flow_name);
 
 	if (!resolve_target)
 		return spec;
@@ -794,7 +891,7 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 					(errcode(ERRCODE_UNDEFINED_FUNCTION),
 					 errmsg("could not identify an equality operator for type %s",
 							format_type_be(typid))));
-		spec->group_collate[i] = agg_collate_sql(collation);
+		spec->group_collate[i] = SqlCollateClause(collation);
 	}
 	return spec;
 }
@@ -828,14 +925,23 @@ agg_state_read(Jsonb *flow_state, AggProgress *state)
 	state->groups = agg_state_int(flow_state, "groups", &found);
 	state->valid = found;
 	state->members = agg_state_int(flow_state, "members", &found);
+	state->rows = agg_state_int(flow_state, "rows", &found);
 }
 
+/*
+ * flow_state: the target's groups, and the rows of the members table
+ * (recomputed auto_cdc sources) or of the source (delta maintenance), by
+ * which a full recompute is chosen.
+ */
 static Jsonb *
-agg_state_build(AggProgress *state, AggSourceKind kind)
+agg_state_build(AggProgress *state, AggSpec *spec)
 {
 	char	   *json;
 
-	if (kind == AGG_SOURCE_CDC)
+	if (spec->delta != NULL)
+		json = psprintf("{\"groups\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT "}",
+						state->groups, state->rows);
+	else if (spec->kind == AGG_SOURCE_CDC)
 		json = psprintf("{\"groups\": " INT64_FORMAT ", \"members\": " INT64_FORMAT "}",
 						state->groups, state->members);
 	else
@@ -865,29 +971,59 @@ agg_recompute_full(AggSpec *spec, FlowDesc *cdc_flow, AggProgress *state,
 											 SPI_OK_DELETE);
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "WITH __medallion_r AS (\n"
-					 " SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
-					 "   FROM %s\n"
-					 "  WHERE %s\n"
-					 "  GROUP BY %s),\n"
-					 "__medallion_i AS (\n"
-					 " INSERT INTO %s (%s)\n"
-					 " SELECT %s FROM __medallion_r RETURNING 1)\n"
-					 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_i),\n"
-					 "       (SELECT pg_catalog.sum(__medallion_n) FROM __medallion_r)::pg_catalog.int8",
-					 agg_select_list_sql(spec), spec->source_name,
-					 agg_where_sql(spec), agg_positions(spec->ngroups),
-					 spec->target_name, agg_target_columns_sql(spec, NULL),
-					 agg_target_columns_sql(spec, NULL));
+	if (spec->delta == NULL)
+		appendStringInfo(&sql,
+						 "WITH __medallion_r AS (\n"
+						 " SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
+						 "   FROM %s\n"
+						 "  WHERE %s\n"
+						 "  GROUP BY %s),\n"
+						 "__medallion_i AS (\n"
+						 " INSERT INTO %s (%s)\n"
+						 " SELECT %s FROM __medallion_r RETURNING 1)\n"
+						 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_i),\n"
+						 "       (SELECT pg_catalog.sum(__medallion_n) FROM __medallion_r)::pg_catalog.int8",
+						 agg_select_list_sql(spec), spec->source_name,
+						 agg_where_sql(spec), agg_positions(spec->ngroups),
+						 spec->target_name, agg_target_columns_sql(spec, NULL),
+						 agg_target_columns_sql(spec, NULL));
+	else
+	{
+		/* the per-group state first, then the target from it */
+		SpiExecute(psprintf("TRUNCATE %s", spec->groups_table), 0, NULL, NULL,
+				   NULL, SPI_OK_UTILITY);
+		appendStringInfo(&sql,
+						 "WITH __medallion_s AS (\n"
+						 " INSERT INTO %s (%s, %s)\n"
+						 " SELECT %s, %s\n"
+						 "   FROM %s\n"
+						 "  WHERE %s\n"
+						 "  GROUP BY %s\n"
+						 " RETURNING *),\n"
+						 "__medallion_i AS (\n"
+						 " INSERT INTO %s (%s)\n"
+						 " SELECT %s FROM __medallion_s AS s RETURNING 1)\n"
+						 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_i),\n"
+						 "       (SELECT pg_catalog.sum(row_count) FROM __medallion_s)::pg_catalog.int8",
+						 spec->groups_table,
+						 agg_state_group_columns_sql(spec->ngroups, NULL),
+						 AggregateDeltaStateColumns(spec->delta, NULL),
+						 agg_group_exprs_sql(spec),
+						 AggregateDeltaSourceSums(spec->delta),
+						 spec->source_name, agg_where_sql(spec),
+						 agg_positions(spec->ngroups),
+						 spec->target_name, agg_target_columns_sql(spec, NULL),
+						 agg_delta_final_list_sql(spec, "s", false));
+	}
 	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	run->groups_inserted = SpiGetInt64(0, 1, NULL);
 	run->source_rows = SpiGetInt64(0, 2, &isnull);
 	run->groups_recomputed = run->groups_inserted;
 	run->changed = run->groups_deleted > 0 || run->groups_inserted > 0;
 	state->groups = run->groups_inserted;
+	state->rows = run->source_rows;
 
-	if (spec->kind == AGG_SOURCE_CDC)
+	if (spec->kind == AGG_SOURCE_CDC && spec->delta == NULL)
 	{
 		List	   *keys = agg_def_string_list(cdc_flow->definition, "keys",
 											   cdc_flow->flow_name);
@@ -982,8 +1118,10 @@ agg_array_length(Datum a, bool isnull)
 
 /*
  * Recompute the groups of one NULL pattern: delete their target rows, then
- * insert their rows computed again (none for a group now empty).  values
- * holds one array per non-NULL group column.
+ * insert their rows computed again (none for a group now empty): from the
+ * source, or under delta maintenance from their state (whose rows of groups
+ * now empty are deleted too).  values holds one array per non-NULL group
+ * column.
  */
 static void
 agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
@@ -992,6 +1130,7 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 	StringInfoData from;
 	StringInfoData target_match;
 	StringInfoData source_match;
+	StringInfoData state_match;
 	StringInfoData sql;
 	Datum		deleted;
 	bool		deleted_null;
@@ -1024,9 +1163,10 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 		appendStringInfoChar(&from, ')');
 	}
 
-	/* how a target row, and a source row, match a touched group */
+	/* how a target row, a source row and a state row match a group */
 	initStringInfo(&target_match);
 	initStringInfo(&source_match);
+	initStringInfo(&state_match);
 	for (i = 0; i < spec->ngroups; i++)
 	{
 		const char *column = quote_identifier(spec->groups[i].name);
@@ -1035,12 +1175,15 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 		{
 			appendStringInfoString(&target_match, " AND ");
 			appendStringInfoString(&source_match, " AND ");
+			appendStringInfoString(&state_match, " AND ");
 		}
 		if (nullmask & ((uint32) 1 << i))
 		{
 			appendStringInfo(&target_match, "__medallion_t.%s IS NULL", column);
 			appendStringInfo(&source_match, "(%s\n) IS NULL",
 							 spec->groups[i].expr);
+			appendStringInfo(&state_match, "__medallion_s.group_%d IS NULL",
+							 i + 1);
 		}
 		else
 		{
@@ -1052,19 +1195,30 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 							 "(%s\n) %s __medallion_g.__medallion_g%d%s",
 							 spec->groups[i].expr, spec->group_eq[i], i + 1,
 							 spec->group_collate[i]);
+			appendStringInfo(&state_match,
+							 "__medallion_s.group_%d %s __medallion_g.__medallion_g%d%s",
+							 i + 1, spec->group_eq[i], i + 1,
+							 spec->group_collate[i]);
 		}
 	}
 
-	/* delete the target rows of the groups */
+	/* delete the target rows of the groups, and the state of empty ones */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "WITH __medallion_d AS (\n"
 					 " DELETE FROM %s AS __medallion_t USING %s\n"
 					 "  WHERE %s\n"
-					 " RETURNING __medallion_t::pg_catalog.text AS __medallion_row)\n"
-					 "SELECT pg_catalog.array_agg(__medallion_row ORDER BY __medallion_row COLLATE pg_catalog.\"C\")\n"
-					 "  FROM __medallion_d",
+					 " RETURNING __medallion_t::pg_catalog.text AS __medallion_row)",
 					 spec->target_name, from.data, target_match.data);
+	if (spec->delta != NULL)
+		appendStringInfo(&sql,
+						 ",\n__medallion_e AS (\n"
+						 " DELETE FROM %s AS __medallion_s USING %s\n"
+						 "  WHERE %s AND __medallion_s.row_count OPERATOR(pg_catalog.=) 0)",
+						 spec->groups_table, from.data, state_match.data);
+	appendStringInfoString(&sql,
+						   "\nSELECT pg_catalog.array_agg(__medallion_row ORDER BY __medallion_row COLLATE pg_catalog.\"C\")\n"
+						   "  FROM __medallion_d");
 	SpiExecute(sql.data, nparams, types, values, NULL, SPI_OK_SELECT);
 	deleted = SpiGetDatum(0, 1, &deleted_null);
 
@@ -1072,18 +1226,34 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 	 * Aggregate each group again, reading the source by the index on the
 	 * group expressions.  The user's expressions sit in a subquery whose
 	 * only FROM item is the source, so their names resolve as at creation.
+	 * Under delta maintenance, the group's row is read from its state.
 	 */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "WITH __medallion_r AS (\n"
 					 " SELECT __medallion_x.*\n"
 					 "   FROM %s\n"
-					 "  CROSS JOIN LATERAL (\n"
-					 "   SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
-					 "     FROM %s\n"
-					 "    WHERE %s\n"
-					 "      AND %s\n"
-					 "    GROUP BY %s) AS __medallion_x),\n"
+					 "  CROSS JOIN LATERAL (\n",
+					 from.data);
+	if (spec->delta == NULL)
+		appendStringInfo(&sql,
+						 "   SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
+						 "     FROM %s\n"
+						 "    WHERE %s\n"
+						 "      AND %s\n"
+						 "    GROUP BY %s) AS __medallion_x),\n",
+						 agg_select_list_sql(spec), spec->source_name,
+						 agg_where_sql(spec), source_match.data,
+						 agg_positions(spec->ngroups));
+	else
+		appendStringInfo(&sql,
+						 "   SELECT %s, 0::pg_catalog.int8 AS __medallion_n\n"
+						 "     FROM %s AS __medallion_s\n"
+						 "    WHERE %s\n"
+						 "      AND __medallion_s.row_count OPERATOR(pg_catalog.>) 0) AS __medallion_x),\n",
+						 agg_delta_final_list_sql(spec, "__medallion_s", true),
+						 spec->groups_table, state_match.data);
+	appendStringInfo(&sql,
 					 "__medallion_i AS (\n"
 					 " INSERT INTO %s AS __medallion_t (%s)\n"
 					 " SELECT %s FROM __medallion_r\n"
@@ -1091,9 +1261,7 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 					 "SELECT (SELECT pg_catalog.array_agg(__medallion_row ORDER BY __medallion_row COLLATE pg_catalog.\"C\")\n"
 					 "          FROM __medallion_i),\n"
 					 "       (SELECT pg_catalog.sum(__medallion_n) FROM __medallion_r)::pg_catalog.int8",
-					 from.data, agg_select_list_sql(spec), spec->source_name,
-					 agg_where_sql(spec), source_match.data,
-					 agg_positions(spec->ngroups), spec->target_name,
+					 spec->target_name,
 					 agg_target_columns_sql(spec, NULL),
 					 agg_target_columns_sql(spec, NULL));
 	SpiExecute(sql.data, nparams, types, values, NULL, SPI_OK_SELECT);
@@ -1238,6 +1406,71 @@ agg_touched_append(AggSpec *spec, int64 low, int64 high, int64 *rows)
 }
 
 /*
+ * Delta maintenance: add the changes in (low, high] to the state of their
+ * groups; they are the new rows of an append-only source, or the rows of
+ * the change feed of an auto_cdc source (read under the source's name, so
+ * that the user's expressions resolve as over the source).  Returns the
+ * groups whose state changed, in SPI_tuptable, the number of changes that
+ * pass the filter in *rows, and their sum of signs in *net_rows.
+ */
+static uint64
+agg_delta_changes(AggSpec *spec, int64 low, int64 high, int64 *rows,
+				  int64 *net_rows)
+{
+	StringInfoData sql;
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(low), Int64GetDatum(high)};
+	bool		feed = spec->kind == AGG_SOURCE_CDC;
+	uint64		n;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH __medallion_c AS (\n"
+					 " SELECT %s%s, %s AS __medallion_sign\n"
+					 "   FROM %s%s%s\n"
+					 "  WHERE _row_id OPERATOR(pg_catalog.>) $1\n"
+					 "    AND _row_id OPERATOR(pg_catalog.<=) $2\n"
+					 "    AND %s%s)%s\n"
+					 "SELECT %s, (SELECT pg_catalog.count(*) FROM __medallion_c),\n"
+					 "       (SELECT pg_catalog.sum(__medallion_sign) FROM __medallion_c)::pg_catalog.int8\n"
+					 "  FROM __medallion_u",
+					 agg_group_exprs_aliased_sql(spec),
+					 agg_delta_argument_list_sql(spec),
+					 feed ? CHANGE_FEED_SIGN_COLUMN : "1",
+					 feed ? spec->feed_table : spec->source_name,
+					 feed ? " AS " : "", feed ? spec->source_ref : "",
+					 agg_where_sql(spec),
+					 feed ? " AND " CHANGE_FEED_SIGN_COLUMN " OPERATOR(pg_catalog.<>) 0" : "",
+					 agg_delta_apply_sql(spec),
+					 agg_state_group_columns_sql(spec->ngroups, NULL));
+	n = SpiExecute(sql.data, 2, types, values, NULL, SPI_OK_SELECT);
+	*rows = n > 0 ? SpiGetInt64(0, spec->ngroups + 1, NULL) : 0;
+	*net_rows = n > 0 ? SpiGetInt64(0, spec->ngroups + 2, NULL) : 0;
+	return n;
+}
+
+/*
+ * Is there a reset marker (sign 0) in (low, high] of a change feed?  Its
+ * CDC flow derived the target again from scratch (a full refresh, an SCD1
+ * truncate): the changes are not in the feed.
+ */
+static bool
+agg_feed_has_reset(AggSpec *spec, int64 low, int64 high)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(low), Int64GetDatum(high)};
+	bool		isnull;
+
+	SpiExecute(psprintf("SELECT EXISTS (SELECT FROM %s"
+						" WHERE _row_id OPERATOR(pg_catalog.>) $1"
+						"   AND _row_id OPERATOR(pg_catalog.<=) $2"
+						"   AND " CHANGE_FEED_SIGN_COLUMN " OPERATOR(pg_catalog.=) 0)",
+						spec->feed_table),
+			   2, types, values, NULL, SPI_OK_SELECT);
+	return DatumGetBool(SpiGetDatum(0, 1, &isnull));
+}
+
+/*
  * auto_cdc source: the groups touched by the CDC events of keys in
  * (low, high] of the CDC source, old (from the members table) and new
  * (from the source), replacing the keys' members rows on the way.
@@ -1309,10 +1542,10 @@ agg_touched_cdc(AggSpec *spec, FlowDesc *cdc_flow, int64 low, int64 high,
 		appendStringInfo(&key_not_null, "%s IS NOT NULL", key);
 		appendStringInfo(&members_match,
 						 "__medallion_m.key_%d %s __medallion_k.__medallion_k%d%s",
-						 i, eq, i, agg_collate_sql(collation));
+						 i, eq, i, SqlCollateClause(collation));
 		appendStringInfo(&source_match,
 						 "__medallion_k.__medallion_k%d%s %s %s.%s",
-						 i, agg_collate_sql(collation), eq, spec->source_ref,
+						 i, SqlCollateClause(collation), eq, spec->source_ref,
 						 key);
 		appendStringInfo(&members_keys, "key_%d", i);
 		appendStringInfo(&source_keys, "%s.%s", spec->source_ref, key);
@@ -1441,6 +1674,7 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	int64		watermark;
 	int64		new_watermark;
 	int64		changes = 0;
+	int64		net_rows = 0;
 	bool		full = false;
 	const char *full_reason = NULL;
 	SPITupleTable *touched = NULL;
@@ -1486,8 +1720,12 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 					full_reason = "new source rows are a large share of the source";
 					break;
 				}
-				ntouched = agg_touched_append(spec, watermark, ceiling,
-											  &changes);
+				if (spec->delta != NULL)
+					ntouched = agg_delta_changes(spec, watermark, ceiling,
+												 &changes, &net_rows);
+				else
+					ntouched = agg_touched_append(spec, watermark, ceiling,
+												  &changes);
 				touched = SPI_tuptable;
 				break;
 			}
@@ -1507,6 +1745,31 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 									spec->source_name, flow->flow_name),
 							 errhint("Drop the pipeline and create its flows again.")));
 				cdc_watermark = agg_cdc_watermark(cdc_flow);
+				if (spec->delta != NULL)
+				{
+					/* the changes are in the CDC flow's change feed */
+					int64		ceiling = FlowSourceCeiling(spec->feed_relid);
+
+					new_watermark = Max(ceiling, watermark);
+					if (full || ceiling <= watermark)
+						break;
+					if (agg_feed_has_reset(spec, watermark, ceiling))
+					{
+						full = true;
+						full_reason = "the auto CDC flow derived its target again";
+						break;
+					}
+					if (ceiling - watermark >= state.rows)
+					{
+						full = true;
+						full_reason = "changes outnumber the rows of the source";
+						break;
+					}
+					ntouched = agg_delta_changes(spec, watermark, ceiling,
+												 &changes, &net_rows);
+					touched = SPI_tuptable;
+					break;
+				}
 				new_watermark = cdc_watermark;
 				if (full)
 					break;
@@ -1576,7 +1839,12 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 			}
 	}
 
-	if (!full && ntouched > 0 &&
+	/*
+	 * Recomputing touched groups costs what reading their rows costs, so a
+	 * large share of the groups is best recomputed in one pass; delta
+	 * maintenance has already applied the changes and only writes groups.
+	 */
+	if (!full && ntouched > 0 && spec->delta == NULL &&
 		(int64) ntouched * AGG_FULL_SHARE >= state.groups)
 	{
 		full = true;
@@ -1594,6 +1862,7 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 		if (ntouched > 0)
 			agg_recompute_groups(spec, touched, ntouched, &state, &run);
 		result->rows_read += changes;
+		state.rows += net_rows;
 	}
 
 	/* progress: watermark and state in this transaction */
@@ -1603,7 +1872,7 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	if (full || run.groups_recomputed > 0 || !state.valid)
 	{
 		state.valid = true;
-		CatalogSetFlowState(flow->flow_id, agg_state_build(&state, spec->kind));
+		CatalogSetFlowState(flow->flow_id, agg_state_build(&state, spec));
 	}
 
 	result->rows_written += run.groups_inserted;
@@ -1624,9 +1893,11 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 					 ", \"groups_deleted\": " INT64_FORMAT
 					 ", \"groups_written\": " INT64_FORMAT
 					 ", \"source_rows_aggregated\": " INT64_FORMAT
-					 ", \"source_kind\": \"%s\"",
+					 ", \"source_kind\": \"%s\""
+					 ", \"maintenance\": \"%s\"",
 					 run.groups_deleted, run.groups_inserted, run.source_rows,
-					 agg_kind_name(spec->kind));
+					 agg_kind_name(spec->kind),
+					 spec->delta != NULL ? "delta" : "recompute");
 
 	/* spec and the rest live in SPI's memory until here */
 	SPI_finish();
@@ -1647,13 +1918,14 @@ AggregateReset(FlowDesc *flow)
 
 	nest_level = SilverParseSettingsEnter(NULL);
 	spec = agg_load_spec(flow, false);
+	SPI_connect();
 	if (spec->state_table != NULL)
-	{
-		SPI_connect();
 		SpiExecute(psprintf("TRUNCATE %s", spec->state_table), 0, NULL, NULL,
 				   NULL, SPI_OK_UTILITY);
-		SPI_finish();
-	}
+	if (spec->groups_table != NULL)
+		SpiExecute(psprintf("TRUNCATE %s", spec->groups_table), 0, NULL, NULL,
+				   NULL, SPI_OK_UTILITY);
+	SPI_finish();
 	SilverParseSettingsLeave(nest_level);
 }
 
@@ -1755,6 +2027,7 @@ medallion_aggregate_capture(PG_FUNCTION_ARGS)
 typedef struct AggAnalysis
 {
 	TupleDesc	desc;			/* result columns: groups, then aggregates */
+	Query	   *query;			/* the analysed query */
 } AggAnalysis;
 
 /*
@@ -1791,6 +2064,7 @@ agg_analyze(const char *flow_name, List *group_items, List *agg_items,
 			 flow_name);
 	query = SilverAnalyzeQuery(linitial_node(RawStmt, raw), sql.data, 0,
 							   NULL, NULL, &out->desc);
+	out->query = query;
 
 	if (query->hasWindowFuncs)
 		ereport(ERROR,
@@ -1849,6 +2123,38 @@ agg_analyze(const char *flow_name, List *group_items, List *agg_items,
 }
 
 /*
+ * Does the filter leave at most one row per key of an auto CDC source?  An
+ * SCD type 1 target has one row per key; an SCD type 2 target one current
+ * version, which a filter with the conjunct "__end_at IS NULL" keeps.
+ */
+static bool
+agg_one_row_per_key(FlowDesc *cdc_flow, Oid source_relid, Query *query)
+{
+	JsonbValue *scd_type = agg_def_get(cdc_flow->definition,
+									   "stored_as_scd_type");
+	AttrNumber	end_at = get_attnum(source_relid, "__end_at");
+	ListCell   *cell;
+
+	if (scd_type != NULL && scd_type->type == jbvNumeric &&
+		DatumGetInt32(DirectFunctionCall1(numeric_int4,
+										  NumericGetDatum(scd_type->val.numeric))) == 1)
+		return true;
+	if (end_at == InvalidAttrNumber || query->jointree->quals == NULL)
+		return false;
+	foreach(cell, make_ands_implicit((Expr *) query->jointree->quals))
+	{
+		NullTest   *test = lfirst(cell);
+
+		if (IsA(test, NullTest) && test->nulltesttype == IS_NULL &&
+			!test->argisrow && IsA(test->arg, Var) &&
+			((Var *) test->arg)->varattno == end_at &&
+			((Var *) test->arg)->varlevelsup == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The kind of a new flow's source: a table of the pipeline (by the type of
  * the flow writing it) or a table with a _row_id identity column.
  */
@@ -1894,6 +2200,27 @@ agg_source_kind(PipelineDesc *pipeline, Oid source_relid,
 					 errhint("Aggregate a table of the pipeline, or a table with a column \"_row_id bigint GENERATED BY DEFAULT AS IDENTITY\" whose rows are only ever inserted.")));
 	}
 	return AGG_SOURCE_APPEND;
+}
+
+/*
+ * The group columns of a state table, "group_1 type, ...", typed like the
+ * first ngroups columns of desc; after other columns when continuing.
+ */
+static void
+agg_append_group_column_defs(StringInfo sql, TupleDesc desc, int ngroups,
+							 bool continuing)
+{
+	int			i;
+
+	for (i = 0; i < ngroups; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		appendStringInfoString(sql, continuing || i > 0 ? ",\n  " : "\n  ");
+		SqlAppendColumnDefinition(sql, psprintf("group_%d", i + 1),
+								  attr->atttypid, attr->atttypmod,
+								  attr->attcollation);
+	}
 }
 
 /* Record that an object goes away with the target of its flow. */
@@ -1974,6 +2301,11 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	StringInfoData query_text;
 	ErrorContextCallback errcallback;
 	List	   *cdc_keys = NIL;
+	AggregateDelta *delta = NULL;
+	char	   *delta_reason = NULL;
+	char	   *groups_name = NULL;
+	char	   *groups_table = NULL;
+	char	   *change_feed = NULL;
 	Relation	source_rel;
 	TupleDesc	source_desc;
 	MemoryContext outer_context;
@@ -2038,8 +2370,6 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 		if (cdc_keys == NIL)
 			elog(ERROR, "auto CDC flow \"%s\" has no keys",
 				 source_flow->flow_name);
-		state_name = agg_state_table_name(namespace_oid, relation_name,
-										  AGG_MEMBERS_SUFFIX);
 	}
 	else if (kind == AGG_SOURCE_AGGREGATE)
 		state_name = agg_state_table_name(namespace_oid, relation_name,
@@ -2130,6 +2460,42 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 			spec.aggs[i - spec.ngroups].name = pstrdup(name);
 	}
 
+	/*
+	 * Delta maintenance when every item allows it (see aggregate_delta.c);
+	 * a source written by another aggregate flow only says which groups
+	 * changed, so its readers recompute them.
+	 */
+	if (kind == AGG_SOURCE_AGGREGATE)
+		delta_reason = "the source is the target of another aggregate flow";
+	else
+	{
+		AttrNumber	key_attnum = InvalidAttrNumber;
+
+		if (kind == AGG_SOURCE_CDC && list_length(cdc_keys) == 1)
+			key_attnum = get_attnum(source_relid, linitial(cdc_keys));
+		delta = AggregateDeltaAnalyze(analysis.query, spec.ngroups,
+									  source_relid, key_attnum,
+									  kind == AGG_SOURCE_CDC &&
+									  agg_one_row_per_key(source_flow,
+														  source_relid,
+														  analysis.query),
+									  &delta_reason);
+	}
+	if (delta != NULL)
+	{
+		groups_name = agg_state_table_name(namespace_oid, relation_name,
+										   AGG_GROUPS_SUFFIX);
+		groups_table = QuoteQualifiedName(namespace_oid, groups_name);
+	}
+	else if (kind == AGG_SOURCE_CDC)
+	{
+		/* touched groups are found through the members table */
+		state_name = agg_state_table_name(namespace_oid, relation_name,
+										  AGG_MEMBERS_SUFFIX);
+		state_table = QuoteQualifiedName(namespace_oid, state_name);
+		spec.state_table = state_table;
+	}
+
 	/* the query as it is documented in the target's comment */
 	initStringInfo(&query_text);
 	appendStringInfoString(&query_text, "SELECT ");
@@ -2157,8 +2523,8 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 		Form_pg_attribute attr = TupleDescAttr(analysis.desc, i);
 
 		appendStringInfoString(&sql, i > 0 ? ",\n  " : "\n  ");
-		agg_append_column_def(&sql, NameStr(attr->attname), attr->atttypid,
-							  attr->atttypmod, attr->attcollation);
+		SqlAppendColumnDefinition(&sql, NameStr(attr->attname), attr->atttypid,
+								  attr->atttypmod, attr->attcollation);
 	}
 	appendStringInfoString(&sql, "\n)");
 	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
@@ -2188,9 +2554,12 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	 * expressions, partial on the filter when the source is append-only.  A
 	 * mutable source gets no predicate: it would cover the columns the
 	 * filter reads (such as __end_at), and updating them (closing an SCD2
-	 * version) could no longer be a HOT update.
+	 * version) could no longer be a HOT update.  Delta maintenance never
+	 * reads a group from the source, so it needs none.
 	 */
-	if (agg_owns(source_relid))
+	if (delta != NULL)
+		index_name = NULL;
+	else if (agg_owns(source_relid))
 	{
 		Oid			index_relid;
 
@@ -2230,8 +2599,8 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 				 errdetail("Only the owner of a table can index it."),
 				 errhint("Have the owner index the table on the group_by expressions, or each update may read the whole source.")));
 
-	/* the state table */
-	if (kind == AGG_SOURCE_CDC)
+	/* the state tables */
+	if (kind == AGG_SOURCE_CDC && delta == NULL)
 	{
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE TABLE %s (", state_table);
@@ -2249,19 +2618,11 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 								  &collation);
 			appendStringInfoString(&sql, foreach_current_index(cell) > 0 ?
 								   ",\n  " : "\n  ");
-			agg_append_column_def(&sql,
-								  psprintf("key_%d", foreach_current_index(cell) + 1),
-								  typid, typmod, collation);
+			SqlAppendColumnDefinition(&sql,
+									  psprintf("key_%d", foreach_current_index(cell) + 1),
+									  typid, typmod, collation);
 		}
-		for (i = 0; i < spec.ngroups; i++)
-		{
-			Form_pg_attribute attr = TupleDescAttr(analysis.desc, i);
-
-			appendStringInfoString(&sql, ",\n  ");
-			agg_append_column_def(&sql, psprintf("group_%d", i + 1),
-								  attr->atttypid, attr->atttypmod,
-								  attr->attcollation);
-		}
+		agg_append_group_column_defs(&sql, analysis.desc, spec.ngroups, true);
 		appendStringInfoString(&sql, "\n)");
 		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 
@@ -2284,15 +2645,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	{
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE TABLE %s (", state_table);
-		for (i = 0; i < spec.ngroups; i++)
-		{
-			Form_pg_attribute attr = TupleDescAttr(analysis.desc, i);
-
-			appendStringInfoString(&sql, i > 0 ? ",\n  " : "\n  ");
-			agg_append_column_def(&sql, psprintf("group_%d", i + 1),
-								  attr->atttypid, attr->atttypmod,
-								  attr->attcollation);
-		}
+		agg_append_group_column_defs(&sql, analysis.desc, spec.ngroups, false);
 		appendStringInfoString(&sql, "\n)");
 		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 		resetStringInfo(&sql);
@@ -2307,6 +2660,33 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 		agg_depend_on_target(RelationRelationId,
 							 get_relname_relid(state_name, namespace_oid),
 							 target_relid);
+	}
+	if (delta != NULL)
+	{
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE TABLE %s (", groups_table);
+		agg_append_group_column_defs(&sql, analysis.desc, spec.ngroups, false);
+		AggregateDeltaAppendStateColumnDefs(&sql, delta);
+		appendStringInfoString(&sql, "\n)");
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
+						 groups_table,
+						 agg_state_group_columns_sql(spec.ngroups, NULL));
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", groups_table,
+						 quote_literal_cstr(psprintf("State of medallion aggregate %s: for each group (group_1 ...), its number of source rows and the running sums and counts its aggregates are computed from",
+													 target_name)));
+		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		CommandCounterIncrement();
+		agg_depend_on_target(RelationRelationId,
+							 get_relname_relid(groups_name, namespace_oid),
+							 target_relid);
+		if (kind == AGG_SOURCE_CDC)
+			change_feed = MemoryContextStrdup(outer_context,
+											  ChangeFeedEnsure(source_flow,
+															   source_relid));
 	}
 	SPI_finish();
 
@@ -2327,6 +2707,16 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	agg_json_text(&json, "source_kind", agg_kind_name(kind));
 	agg_json_text(&json, "state_table", state_table);
 	agg_json_text(&json, "source_index", index_name);
+	agg_json_text(&json, "maintenance", delta != NULL ? "delta" : "recompute");
+	if (delta != NULL)
+	{
+		agg_json_text(&json, "groups_table", groups_table);
+		if (change_feed != NULL)
+			agg_json_text(&json, "change_feed", change_feed);
+		AggregateDeltaAppendJson(&json, delta);
+	}
+	else
+		agg_json_text(&json, "maintenance_reason", delta_reason);
 	appendStringInfoChar(&json, '}');
 
 	/*

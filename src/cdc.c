@@ -132,6 +132,7 @@
 #include "bulk_insert.h"
 #include "catalog.h"
 #include "cdc.h"
+#include "change_feed.h"
 #include "flow.h"
 #include "spi_util.h"
 #include "update.h"
@@ -1728,6 +1729,8 @@ CdcApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 	ParamListInfo params;
 	int			result_code;
 	int			i;
+	ChangeFeed *feed;
+	char	   *sql;
 
 	SPI_connect();
 
@@ -1888,11 +1891,19 @@ CdcApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 						   runner.invalid_rid, spec->source_name)));
 	cdc_finish_key(&runner);
 
-	/* replace: delete the rows derived again, insert the derived rows */
+	/*
+	 * replace: delete the rows derived again, insert the derived rows, and
+	 * tell the change feed (when an aggregate flow reads it) what changed
+	 */
+	feed = ChangeFeedBegin(current, spec->target_relid);
 	if (mode == CDC_MODE_FULL)
+	{
 		deleted = (int64) SpiExecute(psprintf("DELETE FROM %s",
 											  spec->target_name),
 									 0, NULL, NULL, NULL, SPI_OK_DELETE);
+		if (feed != NULL)
+			ChangeFeedReset(feed);
+	}
 	else if (runner.nreplaced > 0)
 	{
 		Oid			tid_array_type = TIDARRAYOID;
@@ -1914,11 +1925,16 @@ CdcApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 		(void) set_config_option("enable_seqscan", "off", PGC_USERSET,
 								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
 								 false);
-		deleted = (int64) SpiExecute(psprintf("DELETE FROM %s WHERE ctid"
-											  " OPERATOR(pg_catalog.=) ANY ($1)",
-											  spec->target_name),
-									 1, &tid_array_type, tids, NULL,
-									 SPI_OK_DELETE);
+		sql = psprintf("DELETE FROM %s WHERE ctid"
+					   " OPERATOR(pg_catalog.=) ANY ($1)",
+					   spec->target_name);
+		if (feed != NULL)
+			deleted = (int64) SpiExecute(ChangeFeedCaptureSql(feed, sql, false),
+										 1, &tid_array_type, tids, NULL,
+										 SPI_OK_INSERT);
+		else
+			deleted = (int64) SpiExecute(sql, 1, &tid_array_type, tids, NULL,
+										 SPI_OK_DELETE);
 		AtEOXact_GUC(true, nest_level);
 	}
 	else
@@ -1958,14 +1974,19 @@ CdcApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 		(void) set_config_option("enable_seqscan", "off", PGC_USERSET,
 								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
 								 false);
-		closed = (int64) SpiExecute(psprintf("UPDATE %s SET __end_at = __u.__end"
-											 " FROM ROWS FROM (pg_catalog.unnest($1),"
-											 " pg_catalog.unnest($2))"
-											 " AS __u(__tid, __end)"
-											 " WHERE ctid OPERATOR(pg_catalog.=) __u.__tid",
-											 spec->target_name),
-									2, update_types, update_values, NULL,
-									SPI_OK_UPDATE);
+		sql = psprintf("UPDATE %s AS __medallion_t SET __end_at = __u.__end"
+					   " FROM ROWS FROM (pg_catalog.unnest($1),"
+					   " pg_catalog.unnest($2))"
+					   " AS __u(__tid, __end)"
+					   " WHERE __medallion_t.ctid OPERATOR(pg_catalog.=) __u.__tid",
+					   spec->target_name);
+		if (feed != NULL)
+			closed = (int64) SpiExecute(ChangeFeedCaptureSql(feed, sql, true),
+										2, update_types, update_values, NULL,
+										SPI_OK_INSERT) / 2;
+		else
+			closed = (int64) SpiExecute(sql, 2, update_types, update_values,
+										NULL, SPI_OK_UPDATE);
 		AtEOXact_GUC(true, nest_level);
 	}
 	if (tuplestore_tuple_count(runner.output) > 0)
@@ -1978,11 +1999,15 @@ CdcApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 		{
 			slot_getallattrs(slot);
 			BulkInsertRow(inserter, slot->tts_values, slot->tts_isnull);
+			if (feed != NULL && mode != CDC_MODE_FULL)
+				ChangeFeedAddRow(feed, slot->tts_values, slot->tts_isnull);
 		}
 		ExecDropSingleTupleTableSlot(slot);
 		inserted = BulkInsertEnd(inserter);
 		CommandCounterIncrement();
 	}
+	if (feed != NULL)
+		ChangeFeedEnd(feed);
 	tuplestore_end(runner.output);
 	table_close(target, NoLock);
 

@@ -14,6 +14,7 @@
 #include "access/genam.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_operator.h"
 #include "commands/dbcommands.h"
@@ -254,4 +255,38 @@ RawParseIsSingleExpression(List *raw)
 
 	return target != NULL && target->name == NULL &&
 		target->indirection == NIL;
+}
+
+/* " COLLATE schema.name", or "" for no collation. */
+char *
+SqlCollateClause(Oid collation)
+{
+	HeapTuple	tuple;
+	Form_pg_collation coll;
+	char	   *result;
+
+	if (!OidIsValid(collation))
+		return "";
+	tuple = SearchSysCache1(COLLOID, ObjectIdGetDatum(collation));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for collation %u", collation);
+	coll = (Form_pg_collation) GETSTRUCT(tuple);
+	result = psprintf(" COLLATE %s",
+					  quote_qualified_identifier(get_namespace_name(coll->collnamespace),
+												 NameStr(coll->collname)));
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/* A column definition "name type [COLLATE c]", schema-qualified. */
+void
+SqlAppendColumnDefinition(StringInfo sql, const char *name, Oid type,
+						  int32 typmod, Oid collation)
+{
+	appendStringInfo(sql, "%s %s", quote_identifier(name),
+					 format_type_extended(type, typmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN |
+										  FORMAT_TYPE_FORCE_QUALIFY));
+	if (OidIsValid(collation) && collation != get_typcollation(type))
+		appendStringInfoString(sql, SqlCollateClause(collation));
 }

@@ -13,6 +13,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 
 /*
  * Run one statement through SPI with parameters (types/values/nulls as for
@@ -79,5 +80,16 @@ extern char *SqlOperatorName(Oid opno);
 
 /* "schema.table" with both parts quoted as needed. */
 extern char *QuoteQualifiedName(Oid namespace_oid, const char *relation_name);
+
+/* " COLLATE schema.name", or "" for no collation. */
+extern char *SqlCollateClause(Oid collation);
+
+/*
+ * Append a column definition "name type [COLLATE c]" to sql, the type
+ * schema-qualified with its typmod; the collation only when it is not the
+ * type's default.
+ */
+extern void SqlAppendColumnDefinition(StringInfo sql, const char *name,
+									  Oid type, int32 typmod, Oid collation);
 
 #endif							/* MEDALLION_SPI_UTIL_H */

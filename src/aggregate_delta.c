@@ -1,0 +1,563 @@
+/*-------------------------------------------------------------------------
+ *
+ * aggregate_delta.c
+ *	  Aggregates an aggregate flow can maintain by deltas.
+ *
+ * Recomputing a touched group reads all of the group's source rows, so an
+ * update costs in proportion to the size of the groups it touches.  When
+ * every aggregates item is one of
+ *
+ *	 count(*), count(x), sum(x) and avg(x) of smallint, integer, bigint or
+ *	 numeric x, and count(DISTINCT k) of the single-column key k of an
+ *	 auto CDC source whose filter leaves one row per key,
+ *
+ * the flow instead keeps, per group, a row of state in <target>__groups
+ * (the number of rows, and per item the running sum and the number of
+ * non-NULL values) and adds to it what changed rows remove and bring (the
+ * new rows of an append-only source, the change feed of an auto CDC target:
+ * see change_feed.c): an update then costs in proportion to the rows that
+ * changed.  The items are
+ * computed from the state exactly as the aggregates compute them:
+ *
+ * - sum is NULL when no value is non-NULL; sum of int2/int4 is bigint, of
+ *   int8 and numeric is numeric.  Differences of exact sums are exact, so
+ *   the state never drifts (float sums would, and are recomputed instead).
+ * - avg is the sum divided by the count as numeric_div divides them, which
+ *   is how int8_avg, numeric_poly_avg and numeric_avg finish.
+ * - NaN and infinities in numeric input are counted apart, as numeric_sum
+ *   and numeric_avg count them (any NaN, or both infinities, give NaN), so
+ *   that removing them gives back the finite sum.
+ * - count(DISTINCT k) of the key k of an auto CDC source, when each key has
+ *   at most one row (an SCD type 1 target, or the current versions of an
+ *   SCD type 2 target: a filter with "__end_at IS NULL"), is the number of
+ *   the group's rows with a non-NULL key.
+ *
+ * A numeric sum keeps the largest display scale it has seen: after a row of
+ * 1.50 is removed from 1.50 + 2, the state says 2.00 where a recompute says
+ * 2 (equal values).  This is the one difference from a recompute.
+ *
+ * Anything else (min, max, percentiles, FILTER, ORDER BY or DISTINCT
+ * inside an aggregate, an expression around an aggregate, float sums) is
+ * kept by recomputing touched groups (see aggregates.c).
+ *
+ * Copyright (c) 2025, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/aggregate_delta.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_type.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/primnodes.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/ruleutils.h"
+
+#include "aggregate_delta.h"
+
+#define NUMERIC_SQL		"pg_catalog.\"numeric\""
+#define INT8_SQL		"pg_catalog.int8"
+
+static const char *const kind_names[] = {
+	[AGG_DELTA_COUNT_STAR] = "count_star",
+	[AGG_DELTA_COUNT] = "count",
+	[AGG_DELTA_SUM_INT] = "sum_int",
+	[AGG_DELTA_SUM_INT8] = "sum_int8",
+	[AGG_DELTA_SUM_NUMERIC] = "sum_numeric",
+	[AGG_DELTA_AVG_INT] = "avg_int",
+	[AGG_DELTA_AVG_INT8] = "avg_int8",
+	[AGG_DELTA_AVG_NUMERIC] = "avg_numeric",
+};
+
+const char *
+AggregateDeltaKindName(AggregateDeltaKind kind)
+{
+	return kind_names[kind];
+}
+
+/* What a kind keeps beyond the group's row count. */
+static bool
+kind_has_sum(AggregateDeltaKind kind)
+{
+	return kind >= AGG_DELTA_SUM_INT && kind <= AGG_DELTA_AVG_NUMERIC;
+}
+
+static bool
+kind_is_numeric(AggregateDeltaKind kind)
+{
+	return kind == AGG_DELTA_SUM_NUMERIC || kind == AGG_DELTA_AVG_NUMERIC;
+}
+
+/* SQL type of a kind's running sum. */
+static const char *
+kind_sum_type(AggregateDeltaKind kind)
+{
+	return (kind == AGG_DELTA_SUM_INT || kind == AGG_DELTA_AVG_INT) ?
+		INT8_SQL : NUMERIC_SQL;
+}
+
+/* The argument index of an expression text, added when new. */
+static int
+delta_argument(AggregateDelta *delta, const char *text)
+{
+	int			i;
+
+	for (i = 0; i < delta->narguments; i++)
+	{
+		if (strcmp(delta->arguments[i], text) == 0)
+			return i;
+	}
+	delta->arguments[delta->narguments] = pstrdup(text);
+	return delta->narguments++;
+}
+
+/*
+ * AggregateDeltaAnalyze: see aggregate_delta.h.  The argument expressions
+ * are deparsed from the analysed query, so they say what the user's items
+ * resolved to; they are evaluated later with the same search_path.
+ */
+AggregateDelta *
+AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
+					  AttrNumber key_attnum, bool key_rows_unique,
+					  char **reason)
+{
+	AggregateDelta *delta = palloc0(sizeof(AggregateDelta));
+	List	   *context;
+	ListCell   *cell;
+	int			index = 0;
+	int			nitems = list_length(query->targetList) - ngroups;
+
+	context = deparse_context_for(get_rel_name(source_relid), source_relid);
+	delta->items = palloc0(sizeof(AggregateDeltaItem) * Max(nitems, 1));
+	delta->arguments = palloc0(sizeof(char *) * Max(nitems, 1));
+
+	foreach(cell, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, cell);
+		AggregateDeltaItem *item;
+		Aggref	   *aggref;
+		Node	   *argument = NULL;
+		bool		distinct_key = false;
+
+		if (tle->resjunk)
+			continue;
+		if (index++ < ngroups)
+			continue;
+		item = &delta->items[delta->nitems];
+		*reason = psprintf("aggregates item %d is not one call of count, sum or avg",
+						   delta->nitems + 1);
+		if (!IsA(tle->expr, Aggref))
+			return NULL;
+		aggref = (Aggref *) tle->expr;
+		if (aggref->aggfilter != NULL || aggref->aggorder != NIL ||
+			aggref->aggkind != AGGKIND_NORMAL || aggref->agglevelsup != 0 ||
+			aggref->aggdirectargs != NIL)
+			return NULL;
+		if (list_length(aggref->args) == 1)
+			argument = (Node *) linitial_node(TargetEntry, aggref->args)->expr;
+
+		switch (aggref->aggfnoid)
+		{
+			case F_COUNT_:
+				item->kind = AGG_DELTA_COUNT_STAR;
+				break;
+			case F_COUNT_ANY:
+				item->kind = AGG_DELTA_COUNT;
+				if (aggref->aggdistinct != NIL)
+				{
+					/*
+					 * count(DISTINCT key) where each key has at most one
+					 * row: the keys of a group are its rows.
+					 */
+					if (!key_rows_unique ||
+						key_attnum == InvalidAttrNumber ||
+						!IsA(argument, Var) ||
+						((Var *) argument)->varattno != key_attnum ||
+						((Var *) argument)->varlevelsup != 0)
+					{
+						*reason = psprintf("aggregates item %d counts distinct values, which only the single-row key of an auto CDC source allows",
+										   delta->nitems + 1);
+						return NULL;
+					}
+					distinct_key = true;
+				}
+				break;
+			case F_SUM_INT2:
+			case F_SUM_INT4:
+				item->kind = AGG_DELTA_SUM_INT;
+				break;
+			case F_SUM_INT8:
+				item->kind = AGG_DELTA_SUM_INT8;
+				break;
+			case F_SUM_NUMERIC:
+				item->kind = AGG_DELTA_SUM_NUMERIC;
+				break;
+			case F_AVG_INT2:
+			case F_AVG_INT4:
+				item->kind = AGG_DELTA_AVG_INT;
+				break;
+			case F_AVG_INT8:
+				item->kind = AGG_DELTA_AVG_INT8;
+				break;
+			case F_AVG_NUMERIC:
+				item->kind = AGG_DELTA_AVG_NUMERIC;
+				break;
+			default:
+				*reason = psprintf("aggregates item %d uses %s, which cannot be maintained by deltas",
+								   delta->nitems + 1,
+								   format_procedure(aggref->aggfnoid));
+				return NULL;
+		}
+		if (aggref->aggdistinct != NIL && !distinct_key)
+		{
+			*reason = psprintf("aggregates item %d uses DISTINCT",
+							   delta->nitems + 1);
+			return NULL;
+		}
+
+		if (item->kind == AGG_DELTA_COUNT_STAR)
+			item->argument = -1;
+		else
+		{
+			Assert(argument != NULL);
+			item->argument = delta_argument(delta,
+											deparse_expression(argument, context,
+															   false, false));
+		}
+		delta->nitems++;
+	}
+	*reason = NULL;
+	return delta;
+}
+
+/* Definition: "delta_kinds" and "delta_arguments", one entry per item. */
+void
+AggregateDeltaAppendJson(StringInfo json, AggregateDelta *delta)
+{
+	int			i;
+
+	appendStringInfoString(json, ", \"delta_kinds\": [");
+	for (i = 0; i < delta->nitems; i++)
+		appendStringInfo(json, "%s\"%s\"", i > 0 ? ", " : "",
+						 kind_names[delta->items[i].kind]);
+	appendStringInfoString(json, "], \"delta_arguments\": [");
+	for (i = 0; i < delta->nitems; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(json, ", ");
+		escape_json(json, delta->items[i].argument < 0 ? "" :
+					delta->arguments[delta->items[i].argument]);
+	}
+	appendStringInfoChar(json, ']');
+}
+
+/*
+ * The delta plan stored in a definition.  The argument texts are checked by
+ * the caller like every stored expression.
+ */
+AggregateDelta *
+AggregateDeltaFromLists(List *kinds, List *arguments, const char *flow_name)
+{
+	AggregateDelta *delta = palloc0(sizeof(AggregateDelta));
+	ListCell   *cell;
+	int			n = list_length(kinds);
+
+	if (n == 0 || list_length(arguments) != n)
+		elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
+			 flow_name);
+	delta->items = palloc0(sizeof(AggregateDeltaItem) * n);
+	delta->arguments = palloc0(sizeof(char *) * n);
+	foreach(cell, kinds)
+	{
+		int			i = foreach_current_index(cell);
+		AggregateDeltaItem *item = &delta->items[i];
+		const char *text = list_nth(arguments, i);
+		int			k;
+
+		for (k = 0; k < lengthof(kind_names); k++)
+		{
+			if (strcmp(kind_names[k], (char *) lfirst(cell)) == 0)
+				break;
+		}
+		if (k == lengthof(kind_names) ||
+			(k == AGG_DELTA_COUNT_STAR) != (text[0] == '\0'))
+			elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
+				 flow_name);
+		item->kind = (AggregateDeltaKind) k;
+		item->argument = text[0] == '\0' ? -1 :
+			delta_argument(delta, text);
+		delta->nitems++;
+	}
+	return delta;
+}
+
+/*
+ * The state columns, in one order that every function below follows:
+ * row_count, then per item its sum, count of non-NULL values (or of
+ * distinct keys), and the NaN and infinity counts of numeric input.
+ */
+typedef void (*StateColumnCallback) (StringInfo buf, int item,
+									 const char *column, const char *type,
+									 void *arg);
+
+static void
+for_each_state_column(AggregateDelta *delta, StringInfo buf,
+					  StateColumnCallback callback, void *arg)
+{
+	int			i;
+
+	callback(buf, -1, "row_count", INT8_SQL, arg);
+	for (i = 0; i < delta->nitems; i++)
+	{
+		AggregateDeltaKind kind = delta->items[i].kind;
+
+		if (kind == AGG_DELTA_COUNT_STAR)
+			continue;
+		if (kind_has_sum(kind))
+			callback(buf, i, "sum", kind_sum_type(kind), arg);
+		callback(buf, i, "count", INT8_SQL, arg);
+		if (kind_is_numeric(kind))
+		{
+			callback(buf, i, "nan", INT8_SQL, arg);
+			callback(buf, i, "pinf", INT8_SQL, arg);
+			callback(buf, i, "ninf", INT8_SQL, arg);
+		}
+	}
+}
+
+static char *
+state_column_name(int item, const char *column)
+{
+	return item < 0 ? pstrdup(column) : psprintf("item_%d_%s", item + 1, column);
+}
+
+static void
+column_def_callback(StringInfo buf, int item, const char *column,
+					const char *type, void *arg)
+{
+	appendStringInfo(buf, ",\n  %s %s NOT NULL", state_column_name(item, column),
+					 type);
+}
+
+void
+AggregateDeltaAppendStateColumnDefs(StringInfo sql, AggregateDelta *delta)
+{
+	for_each_state_column(delta, sql, column_def_callback, NULL);
+}
+
+static void
+column_list_callback(StringInfo buf, int item, const char *column,
+					 const char *type, void *arg)
+{
+	const char *qualifier = arg;
+
+	appendStringInfo(buf, "%s%s%s%s", buf->len > 0 ? ", " : "",
+					 qualifier ? qualifier : "", qualifier ? "." : "",
+					 state_column_name(item, column));
+}
+
+char *
+AggregateDeltaStateColumns(AggregateDelta *delta, const char *qualifier)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for_each_state_column(delta, &buf, column_list_callback,
+						  (void *) qualifier);
+	return buf.data;
+}
+
+/* Is a numeric argument (SQL) finite?  NaN equals NaN as numeric. */
+static char *
+finite_sql(const char *argument)
+{
+	return psprintf("((%s) OPERATOR(pg_catalog.<>) ALL ('{NaN,Infinity,-Infinity}'::" NUMERIC_SQL "[]))",
+					argument);
+}
+
+static char *
+special_sql(const char *argument, const char *column)
+{
+	const char *value = strcmp(column, "nan") == 0 ? "NaN" :
+		strcmp(column, "pinf") == 0 ? "Infinity" : "-Infinity";
+
+	return psprintf("((%s) OPERATOR(pg_catalog.=) '%s'::" NUMERIC_SQL ")",
+					argument, value);
+}
+
+/* Sums over change rows, or over the source. */
+typedef struct SumsContext
+{
+	AggregateDelta *delta;
+	bool		changes;		/* over change rows, or over the source */
+} SumsContext;
+
+static const char *
+sums_argument(SumsContext *context, int item)
+{
+	AggregateDeltaItem *it = &context->delta->items[item];
+
+	if (context->changes)
+		return psprintf("c.argument_%d", it->argument + 1);
+	return psprintf("(%s\n)", context->delta->arguments[it->argument]);
+}
+
+/*
+ * One state column's delta over change rows (each carries its sign), or
+ * its value over the source rows of a group.
+ */
+static void
+sums_callback(StringInfo buf, int item, const char *column, const char *type,
+			  void *arg)
+{
+	SumsContext *context = arg;
+	const char *argument = item >= 0 ? sums_argument(context, item) : NULL;
+	AggregateDeltaKind kind = item >= 0 ? context->delta->items[item].kind :
+		AGG_DELTA_COUNT_STAR;
+	const char *count_of = context->changes ?
+		"pg_catalog.sum(c.__medallion_sign)" : "pg_catalog.count(*)";
+	char	   *value;
+
+	if (item < 0)
+		value = psprintf("%s", count_of);
+	else if (strcmp(column, "sum") == 0)
+	{
+		const char *term = context->changes ?
+			psprintf("((c.__medallion_sign)::%s OPERATOR(pg_catalog.*) (%s)::%s)",
+					 type, argument, type) :
+			psprintf("(%s)::%s", argument, type);
+
+		value = psprintf("pg_catalog.sum(%s)%s", term,
+						 kind_is_numeric(kind) ?
+						 psprintf(" FILTER (WHERE %s)", finite_sql(argument)) : "");
+	}
+	else if (strcmp(column, "count") == 0)
+		value = psprintf("%s FILTER (WHERE (%s) IS NOT NULL)", count_of,
+						 argument);
+	else
+		value = psprintf("%s FILTER (WHERE %s)", count_of,
+						 special_sql(argument, column));
+
+	/* sums of bigint are numeric; a sum over no rows is NULL */
+	appendStringInfo(buf, "%sCOALESCE(%s, 0)::%s AS %s",
+					 buf->len > 0 ? ", " : "", value, type,
+					 state_column_name(item, column));
+}
+
+char *
+AggregateDeltaChangeSums(AggregateDelta *delta)
+{
+	StringInfoData buf;
+	SumsContext context = {delta, true};
+
+	initStringInfo(&buf);
+	for_each_state_column(delta, &buf, sums_callback, &context);
+	return buf.data;
+}
+
+char *
+AggregateDeltaSourceSums(AggregateDelta *delta)
+{
+	StringInfoData buf;
+	SumsContext context = {delta, false};
+
+	initStringInfo(&buf);
+	for_each_state_column(delta, &buf, sums_callback, &context);
+	return buf.data;
+}
+
+static void
+upsert_set_callback(StringInfo buf, int item, const char *column,
+					const char *type, void *arg)
+{
+	const char *alias = arg;
+	char	   *name = state_column_name(item, column);
+
+	appendStringInfo(buf, "%s%s = (%s.%s OPERATOR(pg_catalog.+) excluded.%s)",
+					 buf->len > 0 ? ", " : "", name, alias, name, name);
+}
+
+char *
+AggregateDeltaUpsertSet(AggregateDelta *delta, const char *alias)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for_each_state_column(delta, &buf, upsert_set_callback, (void *) alias);
+	return buf.data;
+}
+
+static void
+changes_state_callback(StringInfo buf, int item, const char *column,
+					   const char *type, void *arg)
+{
+	const char *alias = arg;
+
+	appendStringInfo(buf, "%s%s.%s OPERATOR(pg_catalog.<>) 0",
+					 buf->len > 0 ? " OR " : "", alias,
+					 state_column_name(item, column));
+}
+
+char *
+AggregateDeltaChangesState(AggregateDelta *delta, const char *alias)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for_each_state_column(delta, &buf, changes_state_callback, (void *) alias);
+	return psprintf("(%s)", buf.data);
+}
+
+/*
+ * AggregateDeltaFinalValue: the item's value from the state, as the
+ * aggregate's final function computes it from its own transition state.
+ */
+char *
+AggregateDeltaFinalValue(AggregateDelta *delta, int item, const char *alias)
+{
+	AggregateDeltaKind kind = delta->items[item].kind;
+	char	   *sum = psprintf("%s.item_%d_sum", alias, item + 1);
+	char	   *count = psprintf("%s.item_%d_count", alias, item + 1);
+	char	   *value;
+	char	   *special;
+
+	switch (kind)
+	{
+		case AGG_DELTA_COUNT_STAR:
+			return psprintf("%s.row_count", alias);
+		case AGG_DELTA_COUNT:
+			return count;
+		case AGG_DELTA_SUM_INT:
+		case AGG_DELTA_SUM_INT8:
+		case AGG_DELTA_SUM_NUMERIC:
+			value = sum;
+			break;
+		case AGG_DELTA_AVG_INT:
+		case AGG_DELTA_AVG_INT8:
+		case AGG_DELTA_AVG_NUMERIC:
+			value = psprintf("((%s)::" NUMERIC_SQL " OPERATOR(pg_catalog./) (%s)::" NUMERIC_SQL ")",
+							 sum, count);
+			break;
+		default:
+			elog(ERROR, "unrecognized delta kind %d", (int) kind);
+	}
+
+	special = "";
+	if (kind_is_numeric(kind))
+		special = psprintf(" WHEN %s.item_%d_nan OPERATOR(pg_catalog.>) 0"
+						   " OR (%s.item_%d_pinf OPERATOR(pg_catalog.>) 0 AND %s.item_%d_ninf OPERATOR(pg_catalog.>) 0)"
+						   " THEN 'NaN'::" NUMERIC_SQL
+						   " WHEN %s.item_%d_pinf OPERATOR(pg_catalog.>) 0 THEN 'Infinity'::" NUMERIC_SQL
+						   " WHEN %s.item_%d_ninf OPERATOR(pg_catalog.>) 0 THEN '-Infinity'::" NUMERIC_SQL,
+						   alias, item + 1, alias, item + 1, alias, item + 1,
+						   alias, item + 1, alias, item + 1);
+	return psprintf("(CASE WHEN %s OPERATOR(pg_catalog.=) 0 THEN NULL%s ELSE %s END)",
+					count, special, value);
+}

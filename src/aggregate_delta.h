@@ -1,0 +1,94 @@
+/*-------------------------------------------------------------------------
+ *
+ * aggregate_delta.h
+ *	  Aggregates an aggregate flow can maintain by deltas: which they are,
+ *	  the per-group state they keep, and the SQL that adds changes to it and
+ *	  turns it into the aggregate's value.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_AGGREGATE_DELTA_H
+#define MEDALLION_AGGREGATE_DELTA_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
+
+/* How an aggregates item is kept; see aggregate_delta.c. */
+typedef enum AggregateDeltaKind
+{
+	AGG_DELTA_COUNT_STAR,		/* count(*) */
+	AGG_DELTA_COUNT,			/* count(x) */
+	AGG_DELTA_SUM_INT,			/* sum(int2 or int4): bigint */
+	AGG_DELTA_SUM_INT8,			/* sum(int8): numeric */
+	AGG_DELTA_SUM_NUMERIC,		/* sum(numeric): numeric, NaN and infinities */
+	AGG_DELTA_AVG_INT,			/* avg(int2 or int4) */
+	AGG_DELTA_AVG_INT8,			/* avg(int8) */
+	AGG_DELTA_AVG_NUMERIC		/* avg(numeric) */
+} AggregateDeltaKind;
+
+typedef struct AggregateDeltaItem
+{
+	AggregateDeltaKind kind;
+	int			argument;		/* index into arguments; -1 for count(*) */
+} AggregateDeltaItem;
+
+/*
+ * The delta plan of a flow: one entry per aggregates item, and the
+ * distinct argument expressions they read (SQL over the source).
+ */
+typedef struct AggregateDelta
+{
+	int			nitems;
+	AggregateDeltaItem *items;
+	int			narguments;
+	char	  **arguments;
+} AggregateDelta;
+
+/*
+ * The delta plan of an analysed aggregate query (group columns first), or
+ * NULL with *reason saying why its items must be recomputed instead.
+ * key_attnum is the source column of a single-column auto CDC key, or
+ * InvalidAttrNumber; key_rows_unique says that the filter leaves at most
+ * one row per key.
+ */
+extern AggregateDelta *AggregateDeltaAnalyze(Query *query, int ngroups,
+											 Oid source_relid,
+											 AttrNumber key_attnum,
+											 bool key_rows_unique,
+											 char **reason);
+
+/* Definition: the kind names and argument texts, one per item. */
+extern const char *AggregateDeltaKindName(AggregateDeltaKind kind);
+extern void AggregateDeltaAppendJson(StringInfo json, AggregateDelta *delta);
+extern AggregateDelta *AggregateDeltaFromLists(List *kinds, List *arguments,
+											   const char *flow_name);
+
+/* The state columns of the groups table, after its group columns. */
+extern void AggregateDeltaAppendStateColumnDefs(StringInfo sql,
+												AggregateDelta *delta);
+extern char *AggregateDeltaStateColumns(AggregateDelta *delta,
+										const char *qualifier);
+
+/*
+ * Per-group state deltas over change rows (alias c: argument_<n>,
+ * __medallion_sign), and per-group state over the source itself; both in
+ * the order of AggregateDeltaStateColumns.
+ */
+extern char *AggregateDeltaChangeSums(AggregateDelta *delta);
+extern char *AggregateDeltaSourceSums(AggregateDelta *delta);
+
+/* "col = s.col + excluded.col, ...", for ON CONFLICT DO UPDATE. */
+extern char *AggregateDeltaUpsertSet(AggregateDelta *delta,
+									 const char *alias);
+
+/* "(d.rows <> 0 OR ...)": does a group's delta change its state? */
+extern char *AggregateDeltaChangesState(AggregateDelta *delta,
+										const char *alias);
+
+/* The aggregate values from a groups table row (alias), one per item. */
+extern char *AggregateDeltaFinalValue(AggregateDelta *delta, int item,
+									  const char *alias);
+
+#endif							/* MEDALLION_AGGREGATE_DELTA_H */

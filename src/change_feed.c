@@ -1,0 +1,368 @@
+/*-------------------------------------------------------------------------
+ *
+ * change_feed.c
+ *	  The change feed of an auto CDC target.
+ *
+ * An aggregate flow that maintains its groups by deltas (aggregate_delta.c)
+ * needs, for every update, the rows its source lost and gained.  For an
+ * append-only source those are the new rows; an auto CDC target also
+ * closes, replaces and deletes rows.  Its CDC flow knows exactly which rows
+ * it changes, so while an aggregate flow reads the target, each apply also
+ * appends them to <target>__change_feed:
+ *
+ *	 _row_id			identity, the order of the feed
+ *	 __medallion_sign	-1: the row was removed; 1: the row was added;
+ *						0: the whole target was derived again (readers
+ *						recompute everything)
+ *	 <the target's columns>
+ *
+ * A deleted or replaced row is removed; a current SCD2 version closed in
+ * place is removed as it was (__end_at NULL) and added as it is now; an
+ * inserted row is added.  Readers read the feed by _row_id like any
+ * append-only source, so an update costs what its changes cost instead of
+ * one key lookup in the target per changed key.
+ *
+ * The feed has no index: readers scan it, and it holds little besides what
+ * some reader has not consumed yet.  Once it has grown to 1 MB, an apply
+ * first removes the rows at or below the lowest watermark of the aggregate
+ * flows that read it (a TRUNCATE when they have read everything, the usual
+ * case); it writes nothing when no flow reads it.  A feed is
+ * recorded in the CDC flow's definition ("change_feed"), depends on the
+ * target (dropping the target drops it), and is created by
+ * create_aggregate.
+ *
+ * Copyright (c) 2025, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/change_feed.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "storage/bufmgr.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+
+#include "bulk_insert.h"
+#include "change_feed.h"
+#include "spi_util.h"
+
+#define CHANGE_FEED_SUFFIX		"__change_feed"
+
+/* Consumed rows are removed once the feed has this many blocks (1 MB). */
+#define CHANGE_FEED_TRIM_BLOCKS	128
+#define CHANGE_FEED_KEY			"change_feed"
+
+struct ChangeFeed
+{
+	Oid			relid;
+	char	   *name;			/* qualified, quoted */
+	int			target_natts;	/* attributes of the target, dropped too */
+	int		   *feed_column;	/* per target attribute: feed column, or -1 */
+	int			feed_natts;
+	char	   *columns;		/* the target's columns, quoted */
+	char	   *removed_current;	/* same, __end_at as NULL */
+	BulkInserter *inserter;		/* opened at the first added row */
+	Datum	   *values;
+	bool	   *nulls;
+};
+
+/* The feed named in a CDC flow's definition, or NULL. */
+static char *
+feed_name_of(FlowDesc *cdc_flow)
+{
+	JsonbValue *value;
+
+	if (cdc_flow->definition == NULL)
+		return NULL;
+	value = getKeyJsonValueFromContainer(&cdc_flow->definition->root,
+										 CHANGE_FEED_KEY,
+										 strlen(CHANGE_FEED_KEY), NULL);
+	if (value == NULL || value->type != jbvString)
+		return NULL;
+	return pnstrdup(value->val.string.val, value->val.string.len);
+}
+
+static Oid
+feed_relid(const char *name)
+{
+	return RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
+							NoLock, true);
+}
+
+/*
+ * ChangeFeedEnsure: see change_feed.h.
+ */
+char *
+ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
+{
+	char	   *existing = feed_name_of(cdc_flow);
+	Oid			namespace_oid = get_rel_namespace(target_relid);
+	char	   *relname;
+	char	   *name;
+	Relation	target;
+	TupleDesc	desc;
+	StringInfoData sql;
+	Oid			relid;
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
+	ObjectAddress dependent;
+	ObjectAddress referenced;
+	int			i;
+
+	if (existing != NULL && OidIsValid(feed_relid(existing)))
+		return CatalogQualifiedRelationName(feed_relid(existing));
+
+	relname = psprintf("%s%s", get_rel_name(target_relid), CHANGE_FEED_SUFFIX);
+	if (strlen(relname) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("table name \"%s\" is too long for a change feed",
+						get_rel_name(target_relid)),
+				 errdetail("The auto CDC target's change feed is table \"%s\", which must fit in %d bytes.",
+						   relname, NAMEDATALEN - 1)));
+	name = QuoteQualifiedName(namespace_oid, relname);
+	if (OidIsValid(get_relname_relid(relname, namespace_oid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation %s already exists", name),
+				 errdetail("The change feed of an auto CDC target is a table named after it.")));
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE TABLE %s (\n"
+					 "  _row_id pg_catalog.int8 GENERATED ALWAYS AS IDENTITY,\n"
+					 "  " CHANGE_FEED_SIGN_COLUMN " pg_catalog.int2 NOT NULL",
+					 name);
+	target = relation_open(target_relid, AccessShareLock);
+	desc = RelationGetDescr(target);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (attr->attisdropped)
+			continue;
+		appendStringInfoString(&sql, ",\n  ");
+		SqlAppendColumnDefinition(&sql, NameStr(attr->attname), attr->atttypid,
+								  attr->atttypmod, attr->attcollation);
+	}
+	relation_close(target, NoLock);
+	appendStringInfoString(&sql, "\n)");
+
+	SPI_connect();
+	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	SpiExecute(psprintf("COMMENT ON TABLE %s IS %s", name,
+						quote_literal_cstr(psprintf("Change feed of %s, written by auto CDC flow \"%s\" for the aggregate flows that read it: rows removed (%s -1) and added (1); 0 means the target was derived again",
+													CatalogQualifiedRelationName(target_relid),
+													cdc_flow->flow_name,
+													CHANGE_FEED_SIGN_COLUMN))),
+			   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	CommandCounterIncrement();
+	relid = get_relname_relid(relname, namespace_oid);
+	ObjectAddressSet(dependent, RelationRelationId, relid);
+	ObjectAddressSet(referenced, RelationRelationId, target_relid);
+	recordDependencyOn(&dependent, &referenced, DEPENDENCY_AUTO);
+
+	values[0] = Int32GetDatum(cdc_flow->flow_id);
+	values[1] = CStringGetTextDatum(name);
+	name = CatalogQualifiedRelationName(relid);
+	values[1] = CStringGetTextDatum(name);
+	SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
+							   " SET definition = definition OPERATOR(pg_catalog.||)"
+							   " pg_catalog.jsonb_build_object('" CHANGE_FEED_KEY "', $2)"
+							   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
+							   2, types, values, NULL, SPI_OK_UPDATE);
+	SPI_finish();
+	return name;
+}
+
+/*
+ * ChangeFeedBegin: see change_feed.h.  The caller is connected to SPI and
+ * runs as the pipeline owner.
+ */
+ChangeFeed *
+ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid)
+{
+	char	   *name = feed_name_of(cdc_flow);
+	ChangeFeed *feed;
+	Oid			relid;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	int64		readers;
+	int64		consumed;
+	int64		last;
+	bool		isnull;
+	bool		empty;
+	Relation	feed_rel;
+	BlockNumber blocks;
+	Relation	target;
+	TupleDesc	desc;
+	StringInfoData columns;
+	StringInfoData removed_current;
+	int			i;
+
+	if (name == NULL)
+		return NULL;
+	relid = feed_relid(name);
+	if (!OidIsValid(relid))
+		return NULL;
+	name = CatalogQualifiedRelationName(relid);
+
+	/* the readers, and what every one of them has consumed */
+	values[0] = CStringGetTextDatum(name);
+	SpiExecuteAsExtensionOwner("SELECT pg_catalog.count(*), pg_catalog.min(watermark)"
+							   "  FROM medallion.flow"
+							   " WHERE flow_type OPERATOR(pg_catalog.=) 'aggregate'"
+							   "   AND (definition OPERATOR(pg_catalog.->>) '" CHANGE_FEED_KEY "')"
+							   "       OPERATOR(pg_catalog.=) $1",
+							   1, types, values, NULL, SPI_OK_SELECT);
+	readers = SpiGetInt64(0, 1, NULL);
+	consumed = SpiGetInt64(0, 2, &isnull);
+
+	/*
+	 * Trimming costs about the same whatever it removes (a TRUNCATE when
+	 * everything was consumed), so it waits until the feed has grown: the
+	 * readers, which scan the feed, then read at most that much that they
+	 * have consumed already.
+	 */
+	feed_rel = relation_open(relid, AccessShareLock);
+	blocks = RelationGetNumberOfBlocks(feed_rel);
+	relation_close(feed_rel, NoLock);
+	if (blocks >= CHANGE_FEED_TRIM_BLOCKS || (readers == 0 && blocks > 0))
+	{
+		SpiExecute(psprintf("SELECT pg_catalog.max(_row_id) FROM %s", name),
+				   0, NULL, NULL, NULL, SPI_OK_SELECT);
+		last = SpiGetInt64(0, 1, &empty);
+		if (!empty && (readers == 0 || consumed >= last))
+			SpiExecute(psprintf("TRUNCATE %s", name), 0, NULL, NULL, NULL,
+					   SPI_OK_UTILITY);
+		else if (!empty && consumed > 0)
+		{
+			Oid			trim_types[1] = {INT8OID};
+			Datum		trim_values[1] = {Int64GetDatum(consumed)};
+
+			SpiExecute(psprintf("DELETE FROM %s WHERE _row_id OPERATOR(pg_catalog.<=) $1",
+								name),
+					   1, trim_types, trim_values, NULL, SPI_OK_DELETE);
+		}
+	}
+	if (readers == 0)
+		return NULL;
+
+	feed = palloc0(sizeof(ChangeFeed));
+	feed->relid = relid;
+	feed->name = name;
+	initStringInfo(&columns);
+	initStringInfo(&removed_current);
+	target = relation_open(target_relid, AccessShareLock);
+	desc = RelationGetDescr(target);
+	feed->target_natts = desc->natts;
+	feed->feed_column = palloc(sizeof(int) * Max(desc->natts, 1));
+	feed->feed_natts = 2;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		const char *column = quote_identifier(NameStr(attr->attname));
+
+		if (attr->attisdropped)
+		{
+			feed->feed_column[i] = -1;
+			continue;
+		}
+		feed->feed_column[i] = feed->feed_natts++;
+		appendStringInfo(&columns, ", %s", column);
+		if (strcmp(NameStr(attr->attname), "__end_at") == 0)
+			appendStringInfo(&removed_current, ", NULL::%s",
+							 format_type_extended(attr->atttypid, attr->atttypmod,
+												  FORMAT_TYPE_TYPEMOD_GIVEN |
+												  FORMAT_TYPE_FORCE_QUALIFY));
+		else
+			appendStringInfo(&removed_current, ", %s", column);
+	}
+	relation_close(target, NoLock);
+	feed->columns = columns.data;
+	feed->removed_current = removed_current.data;
+	feed->values = palloc0(sizeof(Datum) * feed->feed_natts);
+	feed->nulls = palloc0(sizeof(bool) * feed->feed_natts);
+	return feed;
+}
+
+/*
+ * ChangeFeedCaptureSql: see change_feed.h.
+ */
+char *
+ChangeFeedCaptureSql(ChangeFeed *feed, const char *dml, bool closing)
+{
+	if (!closing)
+		return psprintf("WITH __medallion_r AS (%s RETURNING *)\n"
+						"INSERT INTO %s (" CHANGE_FEED_SIGN_COLUMN "%s)\n"
+						"SELECT -1%s FROM __medallion_r",
+						dml, feed->name, feed->columns, feed->columns);
+	return psprintf("WITH __medallion_r AS (%s RETURNING __medallion_t.*)\n"
+					"INSERT INTO %s (" CHANGE_FEED_SIGN_COLUMN "%s)\n"
+					"SELECT -1%s FROM __medallion_r\n"
+					"UNION ALL\n"
+					"SELECT 1%s FROM __medallion_r",
+					dml, feed->name, feed->columns, feed->removed_current,
+					feed->columns);
+}
+
+/*
+ * ChangeFeedAddRow: see change_feed.h.
+ */
+void
+ChangeFeedAddRow(ChangeFeed *feed, Datum *values, bool *nulls)
+{
+	int			i;
+
+	if (feed->inserter == NULL)
+		feed->inserter = BulkInsertBegin(feed->relid, true);
+	feed->values[0] = Int64GetDatum(0);	/* the sequence gives it */
+	feed->nulls[0] = false;
+	feed->values[1] = Int16GetDatum(1);
+	feed->nulls[1] = false;
+	for (i = 0; i < feed->target_natts; i++)
+	{
+		if (feed->feed_column[i] < 0)
+			continue;
+		feed->values[feed->feed_column[i]] = values[i];
+		feed->nulls[feed->feed_column[i]] = nulls[i];
+	}
+	BulkInsertRow(feed->inserter, feed->values, feed->nulls);
+}
+
+/*
+ * ChangeFeedReset: see change_feed.h.  What the feed held is of no use
+ * any more: readers that see the marker recompute from the target.
+ */
+void
+ChangeFeedReset(ChangeFeed *feed)
+{
+	SpiExecute(psprintf("TRUNCATE %s", feed->name), 0, NULL, NULL, NULL,
+			   SPI_OK_UTILITY);
+	SpiExecute(psprintf("INSERT INTO %s (" CHANGE_FEED_SIGN_COLUMN ") VALUES (0)",
+						feed->name),
+			   0, NULL, NULL, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * ChangeFeedEnd: see change_feed.h.
+ */
+void
+ChangeFeedEnd(ChangeFeed *feed)
+{
+	if (feed->inserter != NULL)
+		BulkInsertEnd(feed->inserter);
+	feed->inserter = NULL;
+}

@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ *
+ * change_feed.h
+ *	  The change feed of an auto CDC target: every row the CDC flow removes
+ *	  from or adds to its target, in an append-only table that aggregate
+ *	  flows read instead of probing the target key by key.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_CHANGE_FEED_H
+#define MEDALLION_CHANGE_FEED_H
+
+#include "postgres.h"
+
+#include "catalog.h"
+
+/* Column of the feed holding -1 (row removed), 1 (added), 0 (reset). */
+#define CHANGE_FEED_SIGN_COLUMN "__medallion_sign"
+
+typedef struct ChangeFeed ChangeFeed;
+
+/*
+ * The feed of an auto CDC flow's target, created if missing, and recorded
+ * in the CDC flow's definition so that its applies write it.  Returns the
+ * feed's qualified name.  Runs as the caller (the pipeline owner).
+ */
+extern char *ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid);
+
+/*
+ * At the start of a CDC apply: the flow's feed when an aggregate flow reads
+ * it (rows every reader has consumed are removed first), else NULL.
+ */
+extern ChangeFeed *ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid);
+
+/*
+ * A statement that runs dml (a DELETE, or an UPDATE of __end_at aliased
+ * __medallion_t, closing current versions) and records the rows it
+ * changes: removed rows, or for closed versions the current row removed and
+ * the closed one added.  The statement returns SPI_OK_INSERT.
+ */
+extern char *ChangeFeedCaptureSql(ChangeFeed *feed, const char *dml,
+								  bool closing);
+
+/* A row added to the target (values in the target's attribute order). */
+extern void ChangeFeedAddRow(ChangeFeed *feed, Datum *values, bool *nulls);
+
+/* The target was derived again from scratch: readers must start over. */
+extern void ChangeFeedReset(ChangeFeed *feed);
+
+/* Flush the rows added; before the apply's transaction commits. */
+extern void ChangeFeedEnd(ChangeFeed *feed);
+
+#endif							/* MEDALLION_CHANGE_FEED_H */
