@@ -2684,9 +2684,24 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 							 get_relname_relid(groups_name, namespace_oid),
 							 target_relid);
 		if (kind == AGG_SOURCE_CDC)
+		{
 			change_feed = MemoryContextStrdup(outer_context,
 											  ChangeFeedEnsure(source_flow,
 															   source_relid));
+
+			/*
+			 * The expressions are evaluated over the feed under the
+			 * source's name: check now that they resolve there (they do
+			 * unless they name the source with its schema).
+			 */
+			spec.delta = delta;
+			SpiExecute(psprintf("SELECT %s%s FROM %s AS %s WHERE %s LIMIT 0",
+								agg_group_exprs_sql(&spec),
+								agg_delta_argument_list_sql(&spec),
+								change_feed, spec.source_ref,
+								agg_where_sql(&spec)),
+					   0, NULL, NULL, NULL, SPI_OK_SELECT);
+		}
 	}
 	SPI_finish();
 
