@@ -9,46 +9,44 @@
  *	 SELECT <group_by>, <aggregates> FROM <source> WHERE <filter>
  *	 GROUP BY <group_by>
  *
- * by recomputing, from the source, only the groups whose input rows changed
- * in the update: the target's rows of those groups are deleted and the
- * groups' rows computed again, so any aggregate works (count(DISTINCT),
- * min, max, percentiles ...), groups that became empty disappear, and a row
- * that moved from one group to another touches both.  Recomputing a group
- * is idempotent, so change capture may over-approximate the touched groups;
- * it must never miss one.
+ * by rewriting only the groups whose input rows changed in the update: the
+ * target's rows of those groups are deleted and the groups' rows computed
+ * again (from the source, or from per-group state kept by deltas), so any
+ * aggregate works (count(DISTINCT), min, max, percentiles ...), groups that
+ * became empty disappear, and a row that moved from one group to another
+ * touches both.  Recomputing a group is idempotent, so change capture may
+ * over-approximate the touched groups; it must never miss one.
  *
  * Change capture depends on how the source is written (source_kind):
  *
  * - "append_only": bronze and silver targets, and any table with a
- *   "_row_id" identity column.  Rows are only inserted, so the touched
- *   groups are those of the rows in (watermark, ceiling], read by the safe
- *   ceiling protocol of flow.h; the flow's watermark is the source's last
- *   _row_id aggregated.
+ *   "_row_id" identity column.  Rows are only inserted, so the changes are
+ *   the rows in (watermark, ceiling], read by the safe ceiling protocol of
+ *   flow.h; the flow's watermark is the source's last _row_id aggregated.
  *
  * - "auto_cdc": the target of an AUTO CDC flow, whose rows are inserted,
- *   updated (an SCD2 version closing) and deleted.  No trigger can capture
- *   those changes (the CDC flow bulk-inserts, and refuses targets with
- *   triggers), but the CDC flow only ever changes the rows of keys that
- *   have events in its source log, and that log is append-only.  So the
- *   flow keeps a "members" table, <target>__members, holding for every CDC
- *   key the groups its rows (those passing the filter) fall in.  An update
- *   reads the keys of the CDC source events in (watermark, CDC watermark],
- *   takes their old groups from the members table and their new groups from
- *   the source, and replaces their members rows; the touched groups are the
- *   union.  The flow's watermark is the CDC flow's watermark it has caught
- *   up with (a _row_id of the CDC source).  An SCD1 truncate in the range
- *   makes the update a full recompute.
+ *   updated (an SCD2 version closing) and deleted.  The CDC flow appends
+ *   every row it removes or adds to the target's change feed while an
+ *   aggregate flow reads it (change_feed.c), so the changes are the feed's
+ *   rows in (watermark, ceiling], with their sign, and the watermark is a
+ *   _row_id of the feed.  A reset marker in the range (the CDC flow derived
+ *   its target again: an SCD1 truncate) makes the update a full recompute.
  *
  * - "aggregate": the target of another aggregate flow, which medallion
  *   writes with plain DELETE and INSERT.  Statement-level triggers with
  *   transition tables on the source (one per event) record the groups of
  *   the old and new rows in <target>__changes; an update consumes them.
  *
- * A full recompute (delete everything, aggregate the whole source, rebuild
- * the members table) is chosen when the flow has no previous state (its
- * first update, after a full refresh), when the new source rows or change
- * events are at least a fifth of what the source held before, or when the
- * touched groups are at least a fifth of the groups of the target: then one
+ * Two ways to apply the changes (the flow's "maintenance", chosen at
+ * creation): "delta" adds them to per-group running state when every item
+ * allows it (aggregate_delta.c; append_only and auto_cdc sources), else
+ * "recompute" recomputes, from the source, the groups of the changed rows
+ * (a removed row's group and an added row's group).  A full recompute
+ * (delete everything, aggregate the whole source) is chosen when the flow
+ * has no previous state (its first update, after a full refresh), when the
+ * changes are a large share of the source (a fifth to recompute; as many
+ * as the source's rows for delta maintenance), or, to recompute, when the
+ * touched groups are at least a fifth of the target's groups: then one
  * pass over the source costs less than an index probe per group.
  *
  * Recomputing touched groups.  The touched groups' values are passed as
@@ -60,7 +58,9 @@
  * indexable and NULL groups are matched as GROUP BY matches them.  The rows
  * deleted and inserted are compared (as text) to tell whether the target
  * changed, so that an update that recomputes groups to the same values does
- * not count as a change (nor refresh views or notify listeners).
+ * not count as a change (nor refresh views or notify listeners).  Under
+ * delta maintenance the rows of the groups whose state changed are written
+ * the same way, computed from their state rather than from the source.
  *
  * User SQL.  Each group_by and aggregates item is parsed as one target of
  * a probe SELECT ("expression [AS name]") and nothing else; its expression
@@ -72,7 +72,8 @@
  * cannot honour), or if the group expressions or the filter are not
  * immutable (their value would depend on the session, and they could not
  * be indexed).  User expressions are always evaluated in a subquery whose
- * only FROM item is the source, so their names resolve as at creation.
+ * only FROM item is the source (or its change feed, under the source's
+ * name), so their names resolve as at creation.
  *
  * Attached materialized views.  add_materialized_view registers a DBA's
  * materialized view as a flow; each update refreshes it (CONCURRENTLY when
@@ -145,7 +146,6 @@ PG_FUNCTION_INFO_V1(medallion_aggregate_capture);
 #define AGG_RESERVED_PREFIX		"__medallion"
 
 /* Suffixes of the state tables, in the target's schema. */
-#define AGG_MEMBERS_SUFFIX		"__members"
 #define AGG_CHANGES_SUFFIX		"__changes"
 #define AGG_GROUPS_SUFFIX		"__groups"
 
@@ -208,9 +208,8 @@ typedef struct AggProgress
 {
 	bool		valid;			/* false: no previous state */
 	int64		groups;			/* rows of the target */
-	int64		members;		/* rows of the members table */
-	int64		rows;			/* delta maintenance: source rows passing
-								 * the filter */
+	int64		rows;			/* source rows passing the filter (auto_cdc
+								 * sources and delta maintenance) */
 } AggProgress;
 
 /* Counters of one apply. */
@@ -849,15 +848,15 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 									  spec->delta->arguments[i]);
 		spec->groups_table = agg_def_state_table(definition, "groups_table",
 												 flow->flow_name);
-		if (spec->kind == AGG_SOURCE_CDC)
-		{
-			spec->feed_table = agg_def_state_table(definition, "change_feed",
-												   flow->flow_name);
-			spec->feed_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(spec->feed_table)),
-												NoLock, false);
-		}
 	}
-	else if (spec->kind != AGG_SOURCE_APPEND)
+	if (spec->kind == AGG_SOURCE_CDC)
+	{
+		spec->feed_table = agg_def_state_table(definition, "change_feed",
+											   flow->flow_name);
+		spec->feed_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(spec->feed_table)),
+											NoLock, false);
+	}
+	else if (spec->kind == AGG_SOURCE_AGGREGATE)
 		spec->state_table = agg_def_state_table(definition, "state_table",
 												flow->flow_name);
 
@@ -924,26 +923,22 @@ agg_state_read(Jsonb *flow_state, AggProgress *state)
 	memset(state, 0, sizeof(AggProgress));
 	state->groups = agg_state_int(flow_state, "groups", &found);
 	state->valid = found;
-	state->members = agg_state_int(flow_state, "members", &found);
 	state->rows = agg_state_int(flow_state, "rows", &found);
 }
 
 /*
- * flow_state: the target's groups, and the rows of the members table
- * (recomputed auto_cdc sources) or of the source (delta maintenance), by
- * which a full recompute is chosen.
+ * flow_state: the target's groups, and, when a full recompute is chosen by
+ * comparing the changes with the source (auto_cdc sources, delta
+ * maintenance), the source's rows that pass the filter.
  */
 static Jsonb *
 agg_state_build(AggProgress *state, AggSpec *spec)
 {
 	char	   *json;
 
-	if (spec->delta != NULL)
+	if (spec->delta != NULL || spec->kind == AGG_SOURCE_CDC)
 		json = psprintf("{\"groups\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT "}",
 						state->groups, state->rows);
-	else if (spec->kind == AGG_SOURCE_CDC)
-		json = psprintf("{\"groups\": " INT64_FORMAT ", \"members\": " INT64_FORMAT "}",
-						state->groups, state->members);
 	else
 		json = psprintf("{\"groups\": " INT64_FORMAT "}", state->groups);
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
@@ -955,11 +950,10 @@ agg_state_build(AggProgress *state, AggSpec *spec)
 
 /*
  * Full recompute: delete every row of the target and aggregate the whole
- * source; for an auto_cdc source, rebuild the members table too.
+ * source (under delta maintenance, into the per-group state first).
  */
 static void
-agg_recompute_full(AggSpec *spec, FlowDesc *cdc_flow, AggProgress *state,
-				   AggRun *run)
+agg_recompute_full(AggSpec *spec, AggProgress *state, AggRun *run)
 {
 	StringInfoData sql;
 	bool		isnull;
@@ -1023,33 +1017,7 @@ agg_recompute_full(AggSpec *spec, FlowDesc *cdc_flow, AggProgress *state,
 	state->groups = run->groups_inserted;
 	state->rows = run->source_rows;
 
-	if (spec->kind == AGG_SOURCE_CDC && spec->delta == NULL)
-	{
-		List	   *keys = agg_def_string_list(cdc_flow->definition, "keys",
-											   cdc_flow->flow_name);
-		ListCell   *cell;
-
-		/*
-		 * One row per source row, without DISTINCT: a key's duplicate rows
-		 * (several versions in one group) are harmless, as the key's rows
-		 * are always replaced together, and removing them would cost a sort
-		 * of the whole source.
-		 */
-		SpiExecute(psprintf("TRUNCATE %s", spec->state_table), 0, NULL, NULL,
-				   NULL, SPI_OK_UTILITY);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "INSERT INTO %s SELECT ",
-						 spec->state_table);
-		foreach(cell, keys)
-			appendStringInfo(&sql, "%s.%s, ", spec->source_ref,
-							 quote_identifier((char *) lfirst(cell)));
-		appendStringInfo(&sql, "%s FROM %s WHERE %s",
-						 agg_group_exprs_sql(spec), spec->source_name,
-						 agg_where_sql(spec));
-		state->members = (int64) SpiExecute(sql.data, 0, NULL, NULL, NULL,
-											SPI_OK_INSERT);
-	}
-	else if (spec->kind == AGG_SOURCE_AGGREGATE)
+	if (spec->kind == AGG_SOURCE_AGGREGATE)
 		SpiExecute(psprintf("DELETE FROM %s", spec->state_table), 0, NULL,
 				   NULL, NULL, SPI_OK_DELETE);
 }
@@ -1450,6 +1418,44 @@ agg_delta_changes(AggSpec *spec, int64 low, int64 high, int64 *rows,
 }
 
 /*
+ * auto_cdc source, recomputed: the groups of the change feed's rows in
+ * (low, high] that pass the filter (a removed row's group, an added row's
+ * group), with the number of such rows in *rows and their sum of signs in
+ * *net_rows.  The feed is read under the source's name, so that the user's
+ * expressions resolve as over the source.
+ */
+static uint64
+agg_touched_feed(AggSpec *spec, int64 low, int64 high, int64 *rows,
+				 int64 *net_rows)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(low), Int64GetDatum(high)};
+	uint64		n;
+	uint64		row;
+
+	n = SpiExecute(psprintf("SELECT %s, pg_catalog.count(*),"
+							" pg_catalog.sum(" CHANGE_FEED_SIGN_COLUMN ")::pg_catalog.int8\n"
+							"  FROM %s AS %s\n"
+							" WHERE _row_id OPERATOR(pg_catalog.>) $1\n"
+							"   AND _row_id OPERATOR(pg_catalog.<=) $2\n"
+							"   AND " CHANGE_FEED_SIGN_COLUMN " OPERATOR(pg_catalog.<>) 0\n"
+							"   AND %s\n"
+							" GROUP BY %s",
+							agg_group_exprs_sql(spec), spec->feed_table,
+							spec->source_ref, agg_where_sql(spec),
+							agg_positions(spec->ngroups)),
+				   2, types, values, NULL, SPI_OK_SELECT);
+	*rows = 0;
+	*net_rows = 0;
+	for (row = 0; row < n; row++)
+	{
+		*rows += SpiGetInt64(row, spec->ngroups + 1, NULL);
+		*net_rows += SpiGetInt64(row, spec->ngroups + 2, NULL);
+	}
+	return n;
+}
+
+/*
  * Is there a reset marker (sign 0) in (low, high] of a change feed?  Its
  * CDC flow derived the target again from scratch (a full refresh, an SCD1
  * truncate): the changes are not in the feed.
@@ -1471,174 +1477,12 @@ agg_feed_has_reset(AggSpec *spec, int64 low, int64 high)
 }
 
 /*
- * auto_cdc source: the groups touched by the CDC events of keys in
- * (low, high] of the CDC source, old (from the members table) and new
- * (from the source), replacing the keys' members rows on the way.
+ * Share-lock the CDC flow's catalog row until the end of the transaction:
+ * an apply of the CDC flow in progress is waited for, and none can start,
+ * so the target and its change feed stay as they are.
  */
-static uint64
-agg_touched_cdc(AggSpec *spec, FlowDesc *cdc_flow, int64 low, int64 high,
-				AggProgress *state)
-{
-	List	   *keys = agg_def_string_list(cdc_flow->definition, "keys",
-										   cdc_flow->flow_name);
-	char	   *cdc_source = CatalogQualifiedRelationName(cdc_flow->source_relid);
-	StringInfoData sql;
-	StringInfoData key_list;
-	StringInfoData key_not_null;
-	StringInfoData members_match;
-	StringInfoData source_match;
-	StringInfoData members_keys;
-	StringInfoData source_keys;
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(low), Int64GetDatum(high)};
-	ListCell   *cell;
-	uint64		n;
-	int64		old_members = 0;
-	int64		new_members = 0;
-
-	if (keys == NIL)
-		elog(ERROR, "auto CDC flow \"%s\" has no keys", cdc_flow->flow_name);
-
-	initStringInfo(&key_list);
-	initStringInfo(&key_not_null);
-	initStringInfo(&members_match);
-	initStringInfo(&source_match);
-	initStringInfo(&members_keys);
-	initStringInfo(&source_keys);
-	foreach(cell, keys)
-	{
-		const char *key = quote_identifier((char *) lfirst(cell));
-		int			i = foreach_current_index(cell) + 1;
-		AttrNumber	attnum = get_attnum(spec->source_relid, lfirst(cell));
-		Oid			typid;
-		int32		typmod;
-		Oid			collation;
-		char	   *eq;
-
-		if (attnum == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("key column \"%s\" of auto CDC flow \"%s\" is not a column of %s",
-							(char *) lfirst(cell), cdc_flow->flow_name,
-							spec->source_name)));
-		get_atttypetypmodcoll(spec->source_relid, attnum, &typid, &typmod,
-							  &collation);
-		eq = agg_eq_operator_sql(typid);
-		if (eq == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("could not identify an equality operator for type %s",
-							format_type_be(typid))));
-		if (i > 1)
-		{
-			appendStringInfoString(&key_list, ", ");
-			appendStringInfoString(&key_not_null, " AND ");
-			appendStringInfoString(&members_match, " AND ");
-			appendStringInfoString(&source_match, " AND ");
-			appendStringInfoString(&members_keys, ", ");
-			appendStringInfoString(&source_keys, ", ");
-		}
-		appendStringInfo(&key_list, "%s AS __medallion_k%d", key, i);
-		appendStringInfo(&key_not_null, "%s IS NOT NULL", key);
-		appendStringInfo(&members_match,
-						 "__medallion_m.key_%d %s __medallion_k.__medallion_k%d%s",
-						 i, eq, i, SqlCollateClause(collation));
-		appendStringInfo(&source_match,
-						 "__medallion_k.__medallion_k%d%s %s %s.%s",
-						 i, SqlCollateClause(collation), eq, spec->source_ref,
-						 key);
-		appendStringInfo(&members_keys, "key_%d", i);
-		appendStringInfo(&source_keys, "%s.%s", spec->source_ref, key);
-	}
-
-	/*
-	 * One statement: the sub-statements see the same snapshot, so the
-	 * DELETE returns the members rows as they were before the INSERT.
-	 */
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "WITH __medallion_keys AS (\n"
-					 " SELECT DISTINCT %s\n"
-					 "   FROM %s\n"
-					 "  WHERE _row_id OPERATOR(pg_catalog.>) $1\n"
-					 "    AND _row_id OPERATOR(pg_catalog.<=) $2\n"
-					 "    AND %s),\n"
-					 "__medallion_old AS (\n"
-					 " DELETE FROM %s AS __medallion_m USING __medallion_keys AS __medallion_k\n"
-					 "  WHERE %s\n"
-					 " RETURNING %s),\n"
-					 "__medallion_new AS (\n"
-					 " INSERT INTO %s (%s, %s)\n"
-					 " SELECT DISTINCT %s, %s\n"
-					 "   FROM %s\n"
-					 "  WHERE %s\n"
-					 "    AND EXISTS (SELECT FROM __medallion_keys AS __medallion_k WHERE %s)\n"
-					 " RETURNING %s)\n"
-					 "SELECT %s, pg_catalog.count(*),\n"
-					 "       (SELECT pg_catalog.count(*) FROM __medallion_old),\n"
-					 "       (SELECT pg_catalog.count(*) FROM __medallion_new)\n"
-					 "  FROM (SELECT * FROM __medallion_old UNION ALL SELECT * FROM __medallion_new) AS __medallion_c\n"
-					 " GROUP BY %s",
-					 key_list.data, cdc_source, key_not_null.data,
-					 spec->state_table, members_match.data,
-					 agg_state_group_columns_sql(spec->ngroups, "__medallion_m"),
-					 spec->state_table, members_keys.data,
-					 agg_state_group_columns_sql(spec->ngroups, NULL),
-					 source_keys.data, agg_group_exprs_sql(spec),
-					 spec->source_name, agg_where_sql(spec),
-					 source_match.data,
-					 agg_state_group_columns_sql(spec->ngroups, NULL),
-					 agg_state_group_columns_sql(spec->ngroups, NULL),
-					 agg_positions(spec->ngroups));
-	n = SpiExecute(sql.data, 2, types, values, NULL, SPI_OK_SELECT);
-
-	/* no group touched: no members row was replaced either */
-	if (n > 0)
-	{
-		old_members = SpiGetInt64(0, spec->ngroups + 2, NULL);
-		new_members = SpiGetInt64(0, spec->ngroups + 3, NULL);
-	}
-	state->members += new_members - old_members;
-	if (state->members < 0)
-		state->members = 0;
-	return n;
-}
-
-/*
- * Is there an SCD1 truncate among the CDC source events in (low, high]?
- * Then keys without events in the range lose their rows too, and only a
- * full recompute is right.
- */
-static bool
-agg_cdc_range_has_truncate(FlowDesc *cdc_flow, int64 low, int64 high)
-{
-	char	   *condition = agg_def_string(cdc_flow->definition,
-										   "apply_as_truncates");
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(low), Int64GetDatum(high)};
-	bool		isnull;
-
-	if (condition == NULL)
-		return false;
-	agg_check_expression("apply_as_truncates", condition);
-	SpiExecute(psprintf("SELECT EXISTS (SELECT FROM %s\n"
-						" WHERE _row_id OPERATOR(pg_catalog.>) $1\n"
-						"   AND _row_id OPERATOR(pg_catalog.<=) $2\n"
-						"   AND (%s\n))",
-						CatalogQualifiedRelationName(cdc_flow->source_relid),
-						condition),
-			   2, types, values, NULL, SPI_OK_SELECT);
-	return DatumGetBool(SpiGetDatum(0, 1, &isnull));
-}
-
-/*
- * The CDC flow's watermark, with its catalog row share-locked until the
- * end of the transaction: an apply of the CDC flow in progress is waited
- * for, and none can start, so the source seen here is the one that
- * watermark describes.
- */
-static int64
-agg_cdc_watermark(FlowDesc *cdc_flow)
+static void
+agg_lock_cdc_flow(FlowDesc *cdc_flow)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(cdc_flow->flow_id)};
@@ -1651,7 +1495,6 @@ agg_cdc_watermark(FlowDesc *cdc_flow)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("flow \"%s\" was dropped", cdc_flow->flow_name)));
-	return SpiGetInt64(0, 1, NULL);
 }
 
 /* Error context of an apply. */
@@ -1731,10 +1574,7 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 			}
 		case AGG_SOURCE_CDC:
 			{
-				int64		cdc_watermark;
-				bool		isnull;
-				Oid			range_types[2];
-				Datum		range_values[2];
+				int64		ceiling;
 
 				cdc_flow = CatalogGetFlowByTarget(spec->source_relid, true);
 				if (cdc_flow == NULL ||
@@ -1744,70 +1584,41 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 							 errmsg("source %s of flow \"%s\" is no longer the target of an auto CDC flow",
 									spec->source_name, flow->flow_name),
 							 errhint("Drop the pipeline and create its flows again.")));
-				cdc_watermark = agg_cdc_watermark(cdc_flow);
-				if (spec->delta != NULL)
-				{
-					/* the changes are in the CDC flow's change feed */
-					int64		ceiling = FlowSourceCeiling(spec->feed_relid);
 
-					new_watermark = Max(ceiling, watermark);
-					if (full || ceiling <= watermark)
-						break;
-					if (agg_feed_has_reset(spec, watermark, ceiling))
-					{
-						full = true;
-						full_reason = "the auto CDC flow derived its target again";
-						break;
-					}
-					if (ceiling - watermark >= state.rows)
-					{
-						full = true;
-						full_reason = "changes outnumber the rows of the source";
-						break;
-					}
+				/*
+				 * The changes are in the CDC flow's change feed; no apply of
+				 * the CDC flow is in progress once its row is locked, so the
+				 * feed and the target agree.
+				 */
+				agg_lock_cdc_flow(cdc_flow);
+				ceiling = FlowSourceCeiling(spec->feed_relid);
+				new_watermark = Max(ceiling, watermark);
+				if (full || ceiling <= watermark)
+					break;
+				if (agg_feed_has_reset(spec, watermark, ceiling))
+				{
+					full = true;
+					full_reason = "the auto CDC flow derived its target again";
+					break;
+				}
+
+				/*
+				 * Recomputing reads each touched group; delta maintenance
+				 * reads each change.
+				 */
+				if ((ceiling - watermark) * (spec->delta != NULL ? 1 : AGG_FULL_SHARE) >=
+					state.rows)
+				{
+					full = true;
+					full_reason = "changes are a large share of the source";
+					break;
+				}
+				if (spec->delta != NULL)
 					ntouched = agg_delta_changes(spec, watermark, ceiling,
 												 &changes, &net_rows);
-					touched = SPI_tuptable;
-					break;
-				}
-				new_watermark = cdc_watermark;
-				if (full)
-					break;
-				if (cdc_watermark < watermark)
-				{
-					full = true;
-					full_reason = "the auto CDC flow started over";
-					break;
-				}
-				if (cdc_watermark == watermark)
-					break;
-				range_types[0] = INT8OID;
-				range_types[1] = INT8OID;
-				range_values[0] = Int64GetDatum(watermark);
-				range_values[1] = Int64GetDatum(cdc_watermark);
-				SpiExecute(psprintf("SELECT pg_catalog.count(*) FROM %s"
-									" WHERE _row_id OPERATOR(pg_catalog.>) $1"
-									" AND _row_id OPERATOR(pg_catalog.<=) $2",
-									CatalogQualifiedRelationName(cdc_flow->source_relid)),
-						   2, range_types, range_values, NULL, SPI_OK_SELECT);
-				changes = SpiGetInt64(0, 1, &isnull);
-				if (changes == 0)
-					break;
-				if (changes * AGG_FULL_SHARE >= state.members)
-				{
-					full = true;
-					full_reason = "change events are a large share of the source";
-					break;
-				}
-				if (agg_cdc_range_has_truncate(cdc_flow, watermark,
-											   cdc_watermark))
-				{
-					full = true;
-					full_reason = "the auto CDC flow applied a truncate";
-					break;
-				}
-				ntouched = agg_touched_cdc(spec, cdc_flow, watermark,
-										   cdc_watermark, &state);
+				else
+					ntouched = agg_touched_feed(spec, watermark, ceiling,
+												&changes, &net_rows);
 				touched = SPI_tuptable;
 				break;
 			}
@@ -1853,7 +1664,7 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 
 	if (full)
 	{
-		agg_recompute_full(spec, cdc_flow, &state, &run);
+		agg_recompute_full(spec, &state, &run);
 		run.full_reason = full_reason;
 		result->rows_read += run.source_rows;
 	}
@@ -2487,14 +2298,6 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 										   AGG_GROUPS_SUFFIX);
 		groups_table = QuoteQualifiedName(namespace_oid, groups_name);
 	}
-	else if (kind == AGG_SOURCE_CDC)
-	{
-		/* touched groups are found through the members table */
-		state_name = agg_state_table_name(namespace_oid, relation_name,
-										  AGG_MEMBERS_SUFFIX);
-		state_table = QuoteQualifiedName(namespace_oid, state_name);
-		spec.state_table = state_table;
-	}
 
 	/* the query as it is documented in the target's comment */
 	initStringInfo(&query_text);
@@ -2600,48 +2403,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 				 errhint("Have the owner index the table on the group_by expressions, or each update may read the whole source.")));
 
 	/* the state tables */
-	if (kind == AGG_SOURCE_CDC && delta == NULL)
-	{
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE TABLE %s (", state_table);
-		foreach(cell, cdc_keys)
-		{
-			AttrNumber	attnum = get_attnum(source_relid, lfirst(cell));
-			Oid			typid;
-			int32		typmod;
-			Oid			collation;
-
-			if (attnum == InvalidAttrNumber)
-				elog(ERROR, "key column \"%s\" is not a column of %s",
-					 (char *) lfirst(cell), source_name);
-			get_atttypetypmodcoll(source_relid, attnum, &typid, &typmod,
-								  &collation);
-			appendStringInfoString(&sql, foreach_current_index(cell) > 0 ?
-								   ",\n  " : "\n  ");
-			SqlAppendColumnDefinition(&sql,
-									  psprintf("key_%d", foreach_current_index(cell) + 1),
-									  typid, typmod, collation);
-		}
-		agg_append_group_column_defs(&sql, analysis.desc, spec.ngroups, true);
-		appendStringInfoString(&sql, "\n)");
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE INDEX ON %s (", state_table);
-		foreach(cell, cdc_keys)
-			appendStringInfo(&sql, "%skey_%d",
-							 foreach_current_index(cell) > 0 ? ", " : "",
-							 foreach_current_index(cell) + 1);
-		appendStringInfoChar(&sql, ')');
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", state_table,
-						 quote_literal_cstr(psprintf("State of medallion aggregate %s: for each key of %s (key_1 ...), the groups its rows fall in (group_1 ...)",
-													 target_name, source_name)));
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	}
-	else if (kind == AGG_SOURCE_AGGREGATE)
+	if (kind == AGG_SOURCE_AGGREGATE)
 	{
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE TABLE %s (", state_table);
@@ -2683,25 +2445,25 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 		agg_depend_on_target(RelationRelationId,
 							 get_relname_relid(groups_name, namespace_oid),
 							 target_relid);
-		if (kind == AGG_SOURCE_CDC)
-		{
-			change_feed = MemoryContextStrdup(outer_context,
-											  ChangeFeedEnsure(source_flow,
-															   source_relid));
+	}
+	if (kind == AGG_SOURCE_CDC)
+	{
+		change_feed = MemoryContextStrdup(outer_context,
+										  ChangeFeedEnsure(source_flow,
+														   source_relid));
 
-			/*
-			 * The expressions are evaluated over the feed under the
-			 * source's name: check now that they resolve there (they do
-			 * unless they name the source with its schema).
-			 */
-			spec.delta = delta;
-			SpiExecute(psprintf("SELECT %s%s FROM %s AS %s WHERE %s LIMIT 0",
-								agg_group_exprs_sql(&spec),
-								agg_delta_argument_list_sql(&spec),
-								change_feed, spec.source_ref,
-								agg_where_sql(&spec)),
-					   0, NULL, NULL, NULL, SPI_OK_SELECT);
-		}
+		/*
+		 * The expressions are evaluated over the feed under the source's
+		 * name: check now that they resolve there (they do unless they name
+		 * the source with its schema).
+		 */
+		spec.delta = delta;
+		SpiExecute(psprintf("SELECT %s%s FROM %s AS %s WHERE %s LIMIT 0",
+							agg_group_exprs_sql(&spec),
+							delta != NULL ? agg_delta_argument_list_sql(&spec) : "",
+							change_feed, spec.source_ref,
+							agg_where_sql(&spec)),
+				   0, NULL, NULL, NULL, SPI_OK_SELECT);
 	}
 	SPI_finish();
 
@@ -2723,11 +2485,11 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	agg_json_text(&json, "state_table", state_table);
 	agg_json_text(&json, "source_index", index_name);
 	agg_json_text(&json, "maintenance", delta != NULL ? "delta" : "recompute");
+	if (change_feed != NULL)
+		agg_json_text(&json, "change_feed", change_feed);
 	if (delta != NULL)
 	{
 		agg_json_text(&json, "groups_table", groups_table);
-		if (change_feed != NULL)
-			agg_json_text(&json, "change_feed", change_feed);
 		AggregateDeltaAppendJson(&json, delta);
 	}
 	else

@@ -383,7 +383,7 @@ SELECT medallion.create_auto_cdc_flow('dlt',
 SELECT medallion.create_aggregate('dlt', 'long_totals',
 	'orders_with_a_long_name_that_leaves_no_room_for_feeds',
 	group_by => ARRAY['v'], aggregates => ARRAY['count(*) AS n']);
--- (an aggregate that recomputes does not need the feed)
+-- (an aggregate that recomputes reads the feed too)
 SELECT medallion.create_aggregate('dlt', 'long_ranges',
 	'orders_with_a_long_name_that_leaves_no_room_for_feeds',
 	group_by => ARRAY['v'], aggregates => ARRAY['max(k) AS k']);

@@ -139,15 +139,15 @@ SELECT medallion.add_materialized_view('agg', 'customer_orders');
 SELECT flow_name, flow_type, source, definition->>'source_kind' AS kind,
 	   definition->'group_columns' AS group_columns,
 	   definition->'aggregate_columns' AS aggregate_columns,
-	   definition->>'state_table' AS state_table,
+	   coalesce(definition->>'state_table', definition->>'change_feed') AS state_table,
 	   definition->'inputs' AS inputs
   FROM medallion.flows WHERE pipeline_name = 'agg' ORDER BY created_at;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'daily_sales'::regclass AND attnum > 0 ORDER BY attnum;
-\d daily_sales__members
+\d orders__change_feed
 \d category_totals__changes
 SELECT c AS relation, obj_description(c, 'pg_class') AS comment
-  FROM unnest(ARRAY['daily_sales'::regclass, 'daily_sales__members'::regclass,
+  FROM unnest(ARRAY['daily_sales'::regclass, 'orders__change_feed'::regclass,
 					'category_totals__changes'::regclass]) AS c;
 SELECT indexrelid::regclass, pg_get_indexdef(indexrelid)
   FROM pg_index WHERE indrelid IN ('orders'::regclass, 'clicks'::regclass,
@@ -322,7 +322,7 @@ SELECT * FROM mismatches();
 SELECT flow_name, rows_read, rows_written FROM medallion.run_pipeline('agg', full_refresh => true);
 SELECT * FROM last_update;
 SELECT * FROM mismatches();
-SELECT count(*) AS members FROM daily_sales__members;
+SELECT __medallion_sign, count(*) AS feed_rows FROM orders__change_feed GROUP BY 1;
 SELECT count(*) AS pending_changes FROM category_totals__changes;
 SELECT flow_name, flow_state FROM medallion.flows
  WHERE pipeline_name = 'agg' AND flow_type = 'aggregate' ORDER BY created_at;
