@@ -7,9 +7,8 @@
  * update costs in proportion to the size of the groups it touches.  When
  * every aggregates item is one of
  *
- *	 count(*), count(x), sum(x) and avg(x) of smallint, integer, bigint or
- *	 numeric x, and count(DISTINCT k) of the single-column key k of an
- *	 auto CDC source whose filter leaves one row per key,
+ *	 count(*), count(x), count(DISTINCT x), and sum(x) and avg(x) of
+ *	 smallint, integer, bigint or numeric x,
  *
  * the flow instead keeps, per group, a row of state in <target>__groups
  * (the number of rows, and per item the running sum and the number of
@@ -27,18 +26,26 @@
  * - NaN and infinities in numeric input are counted apart, as numeric_sum
  *   and numeric_avg count them (any NaN, or both infinities, give NaN), so
  *   that removing them gives back the finite sum.
+ * - count(DISTINCT x) keeps, in a table per item, each group's values with
+ *   the number of rows holding them (refs; NULLs are not values): a value
+ *   counts while refs > 0.  The upsert of a value's change also records the
+ *   change (last_delta), so that its RETURNING tells a value that appeared
+ *   (refs - change <= 0 < refs) from one that went; values left with no
+ *   row are deleted at the end of the update.  The unique index on (group,
+ *   value) uses the type's default btree equality, as DISTINCT does.
  * - count(DISTINCT k) of the key k of an auto CDC source, when each key has
  *   at most one row (an SCD type 1 target, or the current versions of an
  *   SCD type 2 target: a filter with "__end_at IS NULL"), is the number of
- *   the group's rows with a non-NULL key.
+ *   the group's rows with a non-NULL key: no values table is needed.
  *
  * A numeric sum keeps the largest display scale it has seen: after a row of
  * 1.50 is removed from 1.50 + 2, the state says 2.00 where a recompute says
  * 2 (equal values).  This is the one difference from a recompute.
  *
- * Anything else (min, max, percentiles, FILTER, ORDER BY or DISTINCT
- * inside an aggregate, an expression around an aggregate, float sums) is
- * kept by recomputing touched groups (see aggregates.c).
+ * Anything else (min, max, percentiles, FILTER, ORDER BY inside an
+ * aggregate, DISTINCT other than in count, an expression around an
+ * aggregate, float sums) is kept by recomputing touched groups (see
+ * aggregates.c).
  *
  * Copyright (c) 2025, medallion contributors
  *
@@ -59,8 +66,10 @@
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
+#include "utils/typcache.h"
 
 #include "aggregate_delta.h"
+#include "spi_util.h"
 
 #define NUMERIC_SQL		"pg_catalog.\"numeric\""
 #define INT8_SQL		"pg_catalog.int8"
@@ -74,6 +83,7 @@ static const char *const kind_names[] = {
 	[AGG_DELTA_AVG_INT] = "avg_int",
 	[AGG_DELTA_AVG_INT8] = "avg_int8",
 	[AGG_DELTA_AVG_NUMERIC] = "avg_numeric",
+	[AGG_DELTA_COUNT_DISTINCT] = "count_distinct",
 };
 
 const char *
@@ -172,21 +182,37 @@ AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 				item->kind = AGG_DELTA_COUNT;
 				if (aggref->aggdistinct != NIL)
 				{
+					TypeCacheEntry *typentry;
+
+					distinct_key = true;
+
 					/*
 					 * count(DISTINCT key) where each key has at most one
 					 * row: the keys of a group are its rows.
 					 */
-					if (!key_rows_unique ||
-						key_attnum == InvalidAttrNumber ||
-						!IsA(argument, Var) ||
-						((Var *) argument)->varattno != key_attnum ||
-						((Var *) argument)->varlevelsup != 0)
+					if (key_rows_unique && key_attnum != InvalidAttrNumber &&
+						IsA(argument, Var) &&
+						((Var *) argument)->varattno == key_attnum &&
+						((Var *) argument)->varlevelsup == 0)
+						break;
+
+					/*
+					 * Else the values are counted apart, in a table with a
+					 * unique index on them: the type's default btree
+					 * equality is the one DISTINCT uses.
+					 */
+					typentry = lookup_type_cache(exprType(argument),
+												 TYPECACHE_BTREE_OPFAMILY);
+					if (!OidIsValid(typentry->btree_opf))
 					{
-						*reason = psprintf("aggregates item %d counts distinct values, which only the single-row key of an auto CDC source allows",
+						*reason = psprintf("aggregates item %d counts distinct values of a type without a default btree operator class",
 										   delta->nitems + 1);
 						return NULL;
 					}
-					distinct_key = true;
+					item->kind = AGG_DELTA_COUNT_DISTINCT;
+					item->value_type = exprType(argument);
+					item->value_typmod = exprTypmod(argument);
+					item->value_collation = exprCollation(argument);
 				}
 				break;
 			case F_SUM_INT2:
@@ -438,6 +464,15 @@ sums_callback(StringInfo buf, int item, const char *column, const char *type,
 						 kind_is_numeric(kind) ?
 						 psprintf(" FILTER (WHERE %s)", finite_sql(argument)) : "");
 	}
+	else if (strcmp(column, "count") == 0 &&
+			 kind == AGG_DELTA_COUNT_DISTINCT)
+	{
+		/* over changes, the values' table says what changed */
+		if (context->changes)
+			value = "0";
+		else
+			value = psprintf("pg_catalog.count(DISTINCT %s)", argument);
+	}
 	else if (strcmp(column, "count") == 0)
 		value = psprintf("%s FILTER (WHERE (%s) IS NOT NULL)", count_of,
 						 argument);
@@ -470,6 +505,90 @@ AggregateDeltaSourceSums(AggregateDelta *delta)
 
 	initStringInfo(&buf);
 	for_each_state_column(delta, &buf, sums_callback, &context);
+	return buf.data;
+}
+
+/*
+ * AggregateDeltaAppendDistinctColumnDefs: the value and reference count
+ * columns of an item's values table, after its group columns.
+ */
+void
+AggregateDeltaAppendDistinctColumnDefs(StringInfo sql, AggregateDelta *delta,
+									   int item)
+{
+	AggregateDeltaItem *it = &delta->items[item];
+
+	appendStringInfoString(sql, ",\n  ");
+	SqlAppendColumnDefinition(sql, "value", it->value_type, it->value_typmod,
+							  it->value_collation);
+	appendStringInfoString(sql, " NOT NULL,\n  refs " INT8_SQL " NOT NULL,\n"
+						   "  last_delta " INT8_SQL " NOT NULL");
+}
+
+/*
+ * AggregateDeltaDistinctChange: refs is the value's count after the
+ * change, last_delta the change: a value with no row before (refs - delta
+ * <= 0) and some now appeared.
+ */
+char *
+AggregateDeltaDistinctChange(const char *alias)
+{
+	return psprintf("(CASE WHEN %s.refs OPERATOR(pg_catalog.>) 0"
+					" AND (%s.refs OPERATOR(pg_catalog.-) %s.last_delta) OPERATOR(pg_catalog.<=) 0 THEN 1"
+					" WHEN %s.refs OPERATOR(pg_catalog.<=) 0"
+					" AND (%s.refs OPERATOR(pg_catalog.-) %s.last_delta) OPERATOR(pg_catalog.>) 0 THEN -1"
+					" ELSE 0 END)",
+					alias, alias, alias, alias, alias, alias);
+}
+
+/* A delta row carrying only one item's change of distinct values. */
+typedef struct DistinctSumsContext
+{
+	int			item;
+	const char *change;
+} DistinctSumsContext;
+
+static void
+distinct_sums_callback(StringInfo buf, int item, const char *column,
+					   const char *type, void *arg)
+{
+	DistinctSumsContext *context = arg;
+
+	appendStringInfo(buf, "%s%s::%s AS %s", buf->len > 0 ? ", " : "",
+					 item == context->item && strcmp(column, "count") == 0 ?
+					 context->change : "0",
+					 type, state_column_name(item, column));
+}
+
+char *
+AggregateDeltaDistinctSums(AggregateDelta *delta, int item, const char *change)
+{
+	StringInfoData buf;
+	DistinctSumsContext context = {item, change};
+
+	initStringInfo(&buf);
+	for_each_state_column(delta, &buf, distinct_sums_callback, &context);
+	return buf.data;
+}
+
+static void
+resum_callback(StringInfo buf, int item, const char *column, const char *type,
+			   void *arg)
+{
+	char	   *name = state_column_name(item, column);
+
+	appendStringInfo(buf, "%spg_catalog.sum(%s.%s)::%s AS %s",
+					 buf->len > 0 ? ", " : "", (const char *) arg, name, type,
+					 name);
+}
+
+char *
+AggregateDeltaResum(AggregateDelta *delta, const char *alias)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for_each_state_column(delta, &buf, resum_callback, (void *) alias);
 	return buf.data;
 }
 
@@ -533,6 +652,7 @@ AggregateDeltaFinalValue(AggregateDelta *delta, int item, const char *alias)
 		case AGG_DELTA_COUNT_STAR:
 			return psprintf("%s.row_count", alias);
 		case AGG_DELTA_COUNT:
+		case AGG_DELTA_COUNT_DISTINCT:
 			return count;
 		case AGG_DELTA_SUM_INT:
 		case AGG_DELTA_SUM_INT8:

@@ -25,13 +25,18 @@ typedef enum AggregateDeltaKind
 	AGG_DELTA_SUM_NUMERIC,		/* sum(numeric): numeric, NaN and infinities */
 	AGG_DELTA_AVG_INT,			/* avg(int2 or int4) */
 	AGG_DELTA_AVG_INT8,			/* avg(int8) */
-	AGG_DELTA_AVG_NUMERIC		/* avg(numeric) */
+	AGG_DELTA_AVG_NUMERIC,		/* avg(numeric) */
+	AGG_DELTA_COUNT_DISTINCT	/* count(DISTINCT x): values counted apart */
 } AggregateDeltaKind;
 
 typedef struct AggregateDeltaItem
 {
 	AggregateDeltaKind kind;
 	int			argument;		/* index into arguments; -1 for count(*) */
+	/* count(DISTINCT x): x's type, set by AggregateDeltaAnalyze only */
+	Oid			value_type;
+	int32		value_typmod;
+	Oid			value_collation;
 } AggregateDeltaItem;
 
 /*
@@ -78,6 +83,23 @@ extern char *AggregateDeltaStateColumns(AggregateDelta *delta,
  */
 extern char *AggregateDeltaChangeSums(AggregateDelta *delta);
 extern char *AggregateDeltaSourceSums(AggregateDelta *delta);
+
+/*
+ * Distinct values: per count(DISTINCT x) item, a table of (group, value,
+ * refs, last_delta), refs being the number of rows with the value.  The
+ * per-group change of the number of values, from the rows an upsert of the
+ * values' changes returns (alias), is 1 for a value that appeared, -1 for
+ * one that went; and a delta row of the groups table carrying only it.
+ */
+extern void AggregateDeltaAppendDistinctColumnDefs(StringInfo sql,
+												   AggregateDelta *delta,
+												   int item);
+extern char *AggregateDeltaDistinctChange(const char *alias);
+extern char *AggregateDeltaDistinctSums(AggregateDelta *delta, int item,
+										const char *change);
+
+/* "sum(x.col)::type AS col, ...": adds up delta rows of the same group. */
+extern char *AggregateDeltaResum(AggregateDelta *delta, const char *alias);
 
 /* "col = s.col + excluded.col, ...", for ON CONFLICT DO UPDATE. */
 extern char *AggregateDeltaUpsertSet(AggregateDelta *delta,

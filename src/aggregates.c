@@ -148,6 +148,7 @@ PG_FUNCTION_INFO_V1(medallion_aggregate_capture);
 /* Suffixes of the state tables, in the target's schema. */
 #define AGG_CHANGES_SUFFIX		"__changes"
 #define AGG_GROUPS_SUFFIX		"__groups"
+#define AGG_DISTINCT_SUFFIX		"__distinct"
 
 /* Transition tables of the capture triggers. */
 #define AGG_OLD_TABLE			"__medallion_old"
@@ -195,6 +196,7 @@ typedef struct AggSpec
 	AggregateDelta *delta;		/* NULL: touched groups are recomputed */
 	char	   *groups_table;	/* per-group state of delta maintenance */
 	char	   *feed_table;		/* change feed of an auto_cdc source */
+	char	  **distinct_tables;	/* per item: values table, or NULL */
 	Oid			feed_relid;
 
 	/* group columns of the target (filled at apply) */
@@ -585,18 +587,69 @@ static char *
 agg_delta_apply_sql(AggSpec *spec)
 {
 	char	   *groups = agg_state_group_columns_sql(spec->ngroups, NULL);
+	StringInfoData ctes;
+	StringInfoData deltas;
+	int			i;
 
-	return psprintf(",\n__medallion_dd AS (\n"
+	/*
+	 * count(DISTINCT x): the net change of each (group, value) goes to the
+	 * values table, whose upsert says which values appeared or went.
+	 */
+	initStringInfo(&ctes);
+	initStringInfo(&deltas);
+	appendStringInfo(&deltas,
+					 "  SELECT %s, %s\n"
+					 "    FROM __medallion_c AS c\n"
+					 "   GROUP BY %s",
+					 agg_state_group_columns_sql(spec->ngroups, "c"),
+					 AggregateDeltaChangeSums(spec->delta),
+					 agg_positions(spec->ngroups));
+	for (i = 0; i < spec->naggs; i++)
+	{
+		const char *argument;
+
+		if (spec->distinct_tables[i] == NULL)
+			continue;
+		argument = psprintf("c.argument_%d",
+							spec->delta->items[i].argument + 1);
+		appendStringInfo(&ctes,
+						 ",\n__medallion_v%d AS (\n"
+						 " INSERT INTO %s AS v (%s, value, refs, last_delta)\n"
+						 " SELECT %s, %s, pg_catalog.sum(c.__medallion_sign), pg_catalog.sum(c.__medallion_sign)\n"
+						 "   FROM __medallion_c AS c\n"
+						 "  WHERE %s IS NOT NULL\n"
+						 "  GROUP BY %s\n"
+						 " HAVING pg_catalog.sum(c.__medallion_sign) OPERATOR(pg_catalog.<>) 0\n"
+						 " ON CONFLICT (%s, value) DO UPDATE\n"
+						 "   SET refs = v.refs OPERATOR(pg_catalog.+) excluded.refs,\n"
+						 "       last_delta = excluded.last_delta\n"
+						 " RETURNING %s, %s AS change)",
+						 i + 1, spec->distinct_tables[i], groups,
+						 agg_state_group_columns_sql(spec->ngroups, "c"),
+						 argument, argument, agg_positions(spec->ngroups + 1),
+						 groups, agg_state_group_columns_sql(spec->ngroups, "v"),
+						 AggregateDeltaDistinctChange("v"));
+		appendStringInfo(&deltas,
+						 "\n  UNION ALL\n"
+						 "  SELECT %s, %s FROM __medallion_v%d AS v",
+						 agg_state_group_columns_sql(spec->ngroups, "v"),
+						 AggregateDeltaDistinctSums(spec->delta, i, "v.change"),
+						 i + 1);
+	}
+
+	return psprintf("%s,\n__medallion_dd AS (\n"
 					" SELECT %s, %s\n"
-					"   FROM __medallion_c AS c\n"
+					"   FROM (\n%s) AS x\n"
 					"  GROUP BY %s),\n"
 					"__medallion_u AS (\n"
 					" INSERT INTO %s AS __medallion_s (%s, %s)\n"
 					" SELECT * FROM __medallion_dd AS d WHERE %s\n"
 					" ON CONFLICT (%s) DO UPDATE SET %s\n"
 					" RETURNING %s)",
-					agg_state_group_columns_sql(spec->ngroups, "c"),
-					AggregateDeltaChangeSums(spec->delta),
+					ctes.data,
+					agg_state_group_columns_sql(spec->ngroups, "x"),
+					AggregateDeltaResum(spec->delta, "x"),
+					deltas.data,
 					agg_positions(spec->ngroups),
 					spec->groups_table, groups,
 					AggregateDeltaStateColumns(spec->delta, NULL),
@@ -604,6 +657,24 @@ agg_delta_apply_sql(AggSpec *spec)
 					groups,
 					AggregateDeltaUpsertSet(spec->delta, "__medallion_s"),
 					agg_state_group_columns_sql(spec->ngroups, "__medallion_s"));
+}
+
+/*
+ * Values whose rows all went stay in a values table with refs 0 until the
+ * end of the update that emptied them.
+ */
+static void
+agg_delta_forget_values(AggSpec *spec)
+{
+	int			i;
+
+	for (i = 0; i < spec->naggs; i++)
+	{
+		if (spec->distinct_tables[i] != NULL)
+			SpiExecute(psprintf("DELETE FROM %s WHERE refs OPERATOR(pg_catalog.=) 0",
+								spec->distinct_tables[i]),
+					   0, NULL, NULL, NULL, SPI_OK_DELETE);
+	}
 }
 
 /*
@@ -748,9 +819,8 @@ agg_def_items(Jsonb *definition, const char *exprs_key, const char *names_key,
 
 /* A state table named in the definition, which must still exist. */
 static char *
-agg_def_state_table(Jsonb *definition, const char *key, const char *flow_name)
+agg_def_table(const char *name, const char *flow_name)
 {
-	char	   *name = agg_def_string(definition, key);
 	Oid			relid = InvalidOid;
 
 	if (name != NULL)
@@ -763,6 +833,12 @@ agg_def_state_table(Jsonb *definition, const char *key, const char *flow_name)
 						name ? name : "(none)", flow_name),
 				 errhint("Drop the pipeline and create the flow again.")));
 	return CatalogQualifiedRelationName(relid);
+}
+
+static char *
+agg_def_state_table(Jsonb *definition, const char *key, const char *flow_name)
+{
+	return agg_def_table(agg_def_string(definition, key), flow_name);
 }
 
 /*
@@ -779,6 +855,8 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	char	   *kind;
 	char	   *source_name;
 	char	   *maintenance;
+	List	   *distinct_tables = NIL;
+	ListCell   *cell;
 	int			i;
 
 	if (definition == NULL || !JB_ROOT_IS_OBJECT(definition))
@@ -848,6 +926,27 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 									  spec->delta->arguments[i]);
 		spec->groups_table = agg_def_state_table(definition, "groups_table",
 												 flow->flow_name);
+		distinct_tables = agg_def_string_list(definition, "distinct_tables",
+											  flow->flow_name);
+		if (list_length(distinct_tables) != spec->naggs)
+			elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
+				 flow->flow_name);
+		foreach(cell, distinct_tables)
+		{
+			i = foreach_current_index(cell);
+			if ((spec->delta->items[i].kind == AGG_DELTA_COUNT_DISTINCT) !=
+				(((char *) lfirst(cell))[0] != '\0'))
+				elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
+					 flow->flow_name);
+		}
+	}
+	spec->distinct_tables = palloc0(sizeof(char *) * Max(spec->naggs, 1));
+	foreach(cell, distinct_tables)
+	{
+		if (((char *) lfirst(cell))[0] == '\0')
+			continue;
+		spec->distinct_tables[foreach_current_index(cell)] =
+			agg_def_table(lfirst(cell), flow->flow_name);
 	}
 	if (spec->kind == AGG_SOURCE_CDC)
 	{
@@ -983,7 +1082,33 @@ agg_recompute_full(AggSpec *spec, AggProgress *state, AggRun *run)
 						 agg_target_columns_sql(spec, NULL));
 	else
 	{
-		/* the per-group state first, then the target from it */
+		int			i;
+
+		/* the values of count(DISTINCT x) items */
+		for (i = 0; i < spec->naggs; i++)
+		{
+			const char *argument;
+
+			if (spec->distinct_tables[i] == NULL)
+				continue;
+			argument = psprintf("(%s\n)",
+								spec->delta->arguments[spec->delta->items[i].argument]);
+			SpiExecute(psprintf("TRUNCATE %s", spec->distinct_tables[i]), 0,
+					   NULL, NULL, NULL, SPI_OK_UTILITY);
+			SpiExecute(psprintf("INSERT INTO %s (%s, value, refs, last_delta)\n"
+								"SELECT %s, %s, pg_catalog.count(*), 0\n"
+								"  FROM %s\n"
+								" WHERE %s AND %s IS NOT NULL\n"
+								" GROUP BY %s",
+								spec->distinct_tables[i],
+								agg_state_group_columns_sql(spec->ngroups, NULL),
+								agg_group_exprs_sql(spec), argument,
+								spec->source_name, agg_where_sql(spec),
+								argument, agg_positions(spec->ngroups + 1)),
+					   0, NULL, NULL, NULL, SPI_OK_INSERT);
+		}
+
+		/* the per-group state, then the target from it */
 		SpiExecute(psprintf("TRUNCATE %s", spec->groups_table), 0, NULL, NULL,
 				   NULL, SPI_OK_UTILITY);
 		appendStringInfo(&sql,
@@ -1672,6 +1797,8 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	{
 		if (ntouched > 0)
 			agg_recompute_groups(spec, touched, ntouched, &state, &run);
+		if (spec->delta != NULL && changes > 0)
+			agg_delta_forget_values(spec);
 		result->rows_read += changes;
 		state.rows += net_rows;
 	}
@@ -1726,6 +1853,7 @@ AggregateReset(FlowDesc *flow)
 {
 	AggSpec    *spec;
 	int			nest_level;
+	int			i;
 
 	nest_level = SilverParseSettingsEnter(NULL);
 	spec = agg_load_spec(flow, false);
@@ -1736,6 +1864,12 @@ AggregateReset(FlowDesc *flow)
 	if (spec->groups_table != NULL)
 		SpiExecute(psprintf("TRUNCATE %s", spec->groups_table), 0, NULL, NULL,
 				   NULL, SPI_OK_UTILITY);
+	for (i = 0; i < spec->naggs; i++)
+	{
+		if (spec->distinct_tables[i] != NULL)
+			SpiExecute(psprintf("TRUNCATE %s", spec->distinct_tables[i]), 0,
+					   NULL, NULL, NULL, SPI_OK_UTILITY);
+	}
 	SPI_finish();
 	SilverParseSettingsLeave(nest_level);
 }
@@ -2116,6 +2250,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	char	   *delta_reason = NULL;
 	char	   *groups_name = NULL;
 	char	   *groups_table = NULL;
+	char	  **distinct_names = NULL;
 	char	   *change_feed = NULL;
 	Relation	source_rel;
 	TupleDesc	source_desc;
@@ -2297,6 +2432,16 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 		groups_name = agg_state_table_name(namespace_oid, relation_name,
 										   AGG_GROUPS_SUFFIX);
 		groups_table = QuoteQualifiedName(namespace_oid, groups_name);
+		distinct_names = palloc0(sizeof(char *) * spec.naggs);
+		for (i = 0; i < spec.naggs; i++)
+		{
+			if (delta->items[i].kind == AGG_DELTA_COUNT_DISTINCT)
+				distinct_names[i] = agg_state_table_name(namespace_oid,
+														 relation_name,
+														 psprintf("%s_%d",
+																  AGG_DISTINCT_SUFFIX,
+																  i + 1));
+		}
 	}
 
 	/* the query as it is documented in the target's comment */
@@ -2445,6 +2590,39 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 		agg_depend_on_target(RelationRelationId,
 							 get_relname_relid(groups_name, namespace_oid),
 							 target_relid);
+
+		/* the values of each count(DISTINCT x) */
+		for (i = 0; i < spec.naggs; i++)
+		{
+			char	   *table;
+
+			if (distinct_names[i] == NULL)
+				continue;
+			table = QuoteQualifiedName(namespace_oid, distinct_names[i]);
+			resetStringInfo(&sql);
+			appendStringInfo(&sql, "CREATE TABLE %s (", table);
+			agg_append_group_column_defs(&sql, analysis.desc, spec.ngroups,
+										 false);
+			AggregateDeltaAppendDistinctColumnDefs(&sql, delta, i);
+			appendStringInfoString(&sql, "\n)");
+			SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+			SpiExecute(psprintf("CREATE UNIQUE INDEX ON %s (%s, value) NULLS NOT DISTINCT",
+								table,
+								agg_state_group_columns_sql(spec.ngroups, NULL)),
+					   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+			SpiExecute(psprintf("CREATE INDEX ON %s (refs) WHERE refs OPERATOR(pg_catalog.=) 0",
+								table),
+					   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+			SpiExecute(psprintf("COMMENT ON TABLE %s IS %s", table,
+								quote_literal_cstr(psprintf("State of medallion aggregate %s: the values of aggregates item %d in each group (group_1 ...), with the number of source rows holding each (refs)",
+															target_name, i + 1))),
+					   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+			CommandCounterIncrement();
+			agg_depend_on_target(RelationRelationId,
+								 get_relname_relid(distinct_names[i], namespace_oid),
+								 target_relid);
+			distinct_names[i] = MemoryContextStrdup(outer_context, table);
+		}
 	}
 	if (kind == AGG_SOURCE_CDC)
 	{
@@ -2491,6 +2669,14 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	{
 		agg_json_text(&json, "groups_table", groups_table);
 		AggregateDeltaAppendJson(&json, delta);
+		appendStringInfoString(&json, ", \"distinct_tables\": [");
+		for (i = 0; i < spec.naggs; i++)
+		{
+			if (i > 0)
+				appendStringInfoString(&json, ", ");
+			escape_json(&json, distinct_names[i] ? distinct_names[i] : "");
+		}
+		appendStringInfoChar(&json, ']');
 	}
 	else
 		agg_json_text(&json, "maintenance_reason", delta_reason);

@@ -1,6 +1,7 @@
--- Aggregates maintained by deltas: count, sum, avg and count(DISTINCT key)
--- kept as per-group running state, fed by the new rows of an append-only
--- source or by the change feed an AUTO CDC flow writes for its readers.
+-- Aggregates maintained by deltas: count, sum, avg and count(DISTINCT) kept
+-- as per-group running state and reference-counted values, fed by the new
+-- rows of an append-only source or by the change feed an AUTO CDC flow
+-- writes for its readers.
 -- After each of ten updates (new rows, SCD2 versions closed, late events
 -- moving rows to another day, deletes, NULL groups, NaN and infinities
 -- coming and going, a group emptied, an SCD1 row moving to another group,
@@ -75,25 +76,33 @@ SELECT medallion.create_aggregate('dlt', 'daily_sales', 'orders',
 						'sum(units) AS units',
 						'avg(units) AS avg_units',
 						'sum(discount) AS discount',
-						'avg(discount) AS avg_discount'],
+						'avg(discount) AS avg_discount',
+						'count(DISTINCT status) AS statuses',
+						'count(DISTINCT discount) AS discounts'],
 	filter => '__end_at IS NULL');
 SELECT medallion.create_aggregate('dlt', 'region_customers', 'customers',
 	group_by => ARRAY['region'],
 	aggregates => ARRAY['count(DISTINCT customer_id) AS customers',
-						'sum(credit) AS credit', 'avg(credit) AS avg_credit']);
+						'sum(credit) AS credit', 'avg(credit) AS avg_credit',
+						'count(DISTINCT credit) AS credits']);
 SELECT medallion.create_aggregate('dlt', 'sensor_days', 'readings',
 	group_by => ARRAY['sensor', $$(ts AT TIME ZONE 'UTC')::date AS day$$],
 	aggregates => ARRAY['count(*) AS readings', 'count(value) AS with_value',
 						'sum(value) AS total', 'avg(value) AS mean',
-						'sum(n) AS n_total', 'avg(n) AS n_mean']);
+						'sum(n) AS n_total', 'avg(n) AS n_mean',
+						'count(DISTINCT value) AS distinct_values']);
+SELECT medallion.create_aggregate('dlt', 'category_statuses', 'orders',
+	group_by => ARRAY['category'],
+	aggregates => ARRAY['count(DISTINCT status) AS statuses'],
+	filter => '__end_at IS NULL');
 -- These two recompute their touched groups instead.
 SELECT medallion.create_aggregate('dlt', 'sensor_ranges', 'readings',
 	group_by => ARRAY['sensor'],
 	aggregates => ARRAY['count(*) AS readings', 'min(value) AS low',
 						'max(value) AS high']);
-SELECT medallion.create_aggregate('dlt', 'category_statuses', 'orders',
+SELECT medallion.create_aggregate('dlt', 'category_prices', 'orders',
 	group_by => ARRAY['category'],
-	aggregates => ARRAY['count(DISTINCT status) AS statuses'],
+	aggregates => ARRAY['min(unit_price) AS low', 'max(unit_price) AS high'],
 	filter => '__end_at IS NULL');
 
 CREATE VIEW daily_sales_truth AS
@@ -103,22 +112,27 @@ SELECT (event_ts AT TIME ZONE 'UTC')::date AS day, category,
 	   count(quantity) AS with_quantity, avg(quantity) AS avg_quantity,
 	   avg(unit_price) AS avg_price, sum(units) AS units,
 	   avg(units) AS avg_units, sum(discount) AS discount,
-	   avg(discount) AS avg_discount
+	   avg(discount) AS avg_discount, count(DISTINCT status) AS statuses,
+	   count(DISTINCT discount) AS discounts
   FROM orders WHERE __end_at IS NULL GROUP BY 1, 2;
 CREATE VIEW region_customers_truth AS
 SELECT region, count(DISTINCT customer_id) AS customers, sum(credit) AS credit,
-	   avg(credit) AS avg_credit
+	   avg(credit) AS avg_credit, count(DISTINCT credit) AS credits
   FROM customers GROUP BY 1;
 CREATE VIEW sensor_days_truth AS
 SELECT sensor, (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS readings,
 	   count(value) AS with_value, sum(value) AS total, avg(value) AS mean,
-	   sum(n) AS n_total, avg(n) AS n_mean
+	   sum(n) AS n_total, avg(n) AS n_mean,
+	   count(DISTINCT value) AS distinct_values
   FROM readings GROUP BY 1, 2;
 CREATE VIEW sensor_ranges_truth AS
 SELECT sensor, count(*) AS readings, min(value) AS low, max(value) AS high
   FROM readings GROUP BY 1;
 CREATE VIEW category_statuses_truth AS
 SELECT category, count(DISTINCT status) AS statuses
+  FROM orders WHERE __end_at IS NULL GROUP BY 1;
+CREATE VIEW category_prices_truth AS
+SELECT category, min(unit_price) AS low, max(unit_price) AS high
   FROM orders WHERE __end_at IS NULL GROUP BY 1;
 
 -- Rows of each aggregate not in its query's result, and the reverse.
@@ -129,8 +143,8 @@ DECLARE
 	name text;
 BEGIN
 	FOREACH name IN ARRAY ARRAY['daily_sales', 'region_customers',
-								'sensor_days', 'sensor_ranges',
-								'category_statuses']
+								'sensor_days', 'category_statuses',
+								'sensor_ranges', 'category_prices']
 	LOOP
 		aggregate := name;
 		EXECUTE format('SELECT count(*) FROM (TABLE %I EXCEPT TABLE %I) x',
@@ -151,9 +165,11 @@ SELECT flow_name, definition->>'maintenance' AS maintenance,
 SELECT definition->'delta_arguments' AS arguments
   FROM medallion.flows WHERE flow_name = 'dlt.daily_sales';
 \d daily_sales__groups
+\d daily_sales__distinct_12
 \d orders__change_feed
 SELECT c AS relation, obj_description(c, 'pg_class') AS comment
   FROM unnest(ARRAY['daily_sales__groups'::regclass,
+					'daily_sales__distinct_12'::regclass,
 					'orders__change_feed'::regclass]) AS c;
 -- no members table, and no index on the source: nothing reads groups there
 SELECT to_regclass('daily_sales__members') AS members,
@@ -304,6 +320,13 @@ SELECT count(*) AS target_rows FROM daily_sales
  WHERE day = '2024-03-02' AND category = 'grain';
 SELECT count(*) AS state_rows FROM daily_sales__groups
  WHERE group_1 = '2024-03-02' AND group_2 = 'grain';
+SELECT count(*) AS value_rows FROM daily_sales__distinct_12
+ WHERE group_1 = '2024-03-02' AND group_2 = 'grain';
+-- a value is counted as long as some row holds it, and forgotten after
+SELECT count(*) AS values_without_rows FROM daily_sales__distinct_12
+ WHERE refs = 0;
+SELECT (SELECT sum(refs) FROM daily_sales__distinct_12) =
+	   (SELECT count(status) FROM orders WHERE __end_at IS NULL) AS refs_count_rows;
 
 -- 10. An SCD1 truncate: the CDC flow derives its target again and marks its
 -- feed, and the reader recomputes everything.
