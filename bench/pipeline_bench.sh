@@ -111,9 +111,9 @@ listing_full=$(measure_idle listing_full)
 awk -v inc="$incremental" -v full="$full" -v li="$listing_incremental" -v lf="$listing_full" \
 	-v events="$EVENTS" -v files="$FILES" -v listing="$LISTING" 'BEGIN {
 	printf "\nexample pipeline (bronze, silver + 6 expectations, gold SCD2, 2 aggregates), %d events in %d files\n", events, files;
-	printf "%-52s %10s\n", "", "seconds";
-	printf "%-52s %10.3f\n", "incremental update with one new file of 1,000 events (median of 3)", inc;
-	printf "%-52s %10.3f\n", "full refresh of the same pipeline", full;
+	printf "%-70s %10s\n", "", "seconds";
+	printf "%-70s %10.3f\n", "incremental update with one new file of 1,000 events (median of 3)", inc;
+	printf "%-70s %10.3f\n", "full refresh of the same pipeline", full;
 	printf "ratio incremental / full refresh: %.2f%%   (target <= 1%%)\n", 100 * inc / full;
 	printf "\nan update that finds nothing new among %d objects (best of 5, whole run_pipeline call)\n", listing;
 	printf "%-52s %10.3f   (target <= 0.100)\n", "with incremental_listing (start-after)", li;

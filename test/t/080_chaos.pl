@@ -6,7 +6,9 @@
 # and GET), the pipeline worker is killed with SIGKILL five times and the
 # server is restarted with -m immediate twice.  At the end bronze, silver
 # and gold equal, row for row, the reference computed here from the
-# generated files: no row lost, none duplicated.
+# generated files: no row lost, none duplicated; and two aggregates of the
+# gold table (one maintained by deltas from the AUTO CDC change feed, one
+# recomputed) equal their queries.
 use strict;
 use warnings;
 
@@ -125,7 +127,27 @@ psql(
 	   SELECT medallion.create_auto_cdc_flow('chaos', 'gold_customers', 'silver_events',
 	       keys => ARRAY['customer_id'], sequence_by => 'seq',
 	       stored_as_scd_type => 2,
-	       except_column_list => ARRAY['seq', 'op', 'file_name']);});
+	       except_column_list => ARRAY['seq', 'op', 'file_name']);
+	   SELECT medallion.create_aggregate('chaos', 'gold_buckets', 'gold_customers',
+	       group_by => ARRAY['customer_id % 7 AS bucket'],
+	       aggregates => ARRAY['count(*) AS customers', 'sum(amount) AS amount',
+	                           'count(DISTINCT event_id) AS events'],
+	       filter => '__end_at IS NULL');
+	   SELECT medallion.create_aggregate('chaos', 'gold_peaks', 'gold_customers',
+	       group_by => ARRAY['customer_id % 7 AS bucket'],
+	       aggregates => ARRAY['max(amount) AS peak', 'count(*) AS versions']);});
+# what the aggregates must equal: a delta-maintained one (its changes come
+# from the AUTO CDC flow's change feed) and a recomputed one
+my $aggregate_mismatches = q{
+	SELECT (SELECT count(*) FROM (TABLE gold_buckets EXCEPT
+	          SELECT customer_id % 7, count(*), sum(amount), count(DISTINCT event_id)
+	            FROM gold_customers WHERE __end_at IS NULL GROUP BY 1) a)
+	     + (SELECT count(*) FROM (SELECT customer_id % 7, count(*), sum(amount), count(DISTINCT event_id)
+	            FROM gold_customers WHERE __end_at IS NULL GROUP BY 1 EXCEPT TABLE gold_buckets) b)
+	     + (SELECT count(*) FROM (TABLE gold_peaks EXCEPT
+	          SELECT customer_id % 7, max(amount), count(*) FROM gold_customers GROUP BY 1) c)
+	     + (SELECT count(*) FROM (SELECT customer_id % 7, max(amount), count(*)
+	            FROM gold_customers GROUP BY 1 EXCEPT TABLE gold_peaks) d)};
 
 # the reference tables, filled from Perl
 psql(
@@ -265,7 +287,8 @@ ok( $node->poll_query_until(
 		      AND (SELECT watermark FROM medallion.flows WHERE flow_name = 'public.gold_customers')
 		          = (SELECT max(_row_id) FROM silver_events)
 		      AND (SELECT watermark FROM medallion.flows WHERE flow_name = 'public.silver_events')
-		          = (SELECT max(_row_id) FROM bronze_events)}),
+		          = (SELECT max(_row_id) FROM bronze_events)
+		      AND ($aggregate_mismatches) = 0}),
 	'the pipeline converges by itself, faults still firing');
 my $counters = $s3->counters;
 $s3->clear_faults;
@@ -311,6 +334,12 @@ is( psql(
 cmp_ok($faults, '>=', 0.1 * $requests, "faults injected: $faults of $requests S3 requests");
 is($kills, $KILLS, "the worker was killed with SIGKILL $KILLS times");
 is($restarts, $RESTARTS, "the server was restarted with -m immediate $RESTARTS times");
+is(psql($aggregate_mismatches), '0',
+	'gold aggregates equal their queries (one by deltas over the change feed, one recomputed)');
+is( psql(
+		q{SELECT string_agg(definition->>'maintenance', ',' ORDER BY flow_name) FROM medallion.flows
+		   WHERE pipeline_name = 'chaos' AND flow_type = 'aggregate'}),
+	'delta,recompute', 'one aggregate is maintained by deltas, the other recomputed');
 is($rows_lost, 0, "rows lost: $rows_lost");
 is($rows_dup, 0, "rows duplicated: $rows_dup");
 
