@@ -154,7 +154,7 @@ AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 		AggregateDeltaItem *item;
 		Aggref	   *aggref;
 		Node	   *argument = NULL;
-		bool		distinct_key = false;
+		bool		distinct_allowed = false;
 
 		if (tle->resjunk)
 			continue;
@@ -184,7 +184,7 @@ AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 				{
 					TypeCacheEntry *typentry;
 
-					distinct_key = true;
+					distinct_allowed = true;
 
 					/*
 					 * count(DISTINCT key) where each key has at most one
@@ -241,7 +241,7 @@ AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 								   format_procedure(aggref->aggfnoid));
 				return NULL;
 		}
-		if (aggref->aggdistinct != NIL && !distinct_key)
+		if (aggref->aggdistinct != NIL && !distinct_allowed)
 		{
 			*reason = psprintf("aggregates item %d uses DISTINCT",
 							   delta->nitems + 1);
