@@ -33,7 +33,7 @@ PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 
 "${PSQL[@]}" -d $DB <<SQL
 CREATE EXTENSION medallion;
@@ -215,4 +215,4 @@ SELECT round((100 * b.ms / r.ms)::numeric, 2)
    AND p.method = 'plain SQL rebuild';
 SQL
 
-"${PSQL[@]}" -d postgres -c "DROP DATABASE $DB"
+"${PSQL[@]}" -d postgres -c "DROP DATABASE $DB WITH (FORCE)"

@@ -15,7 +15,7 @@ ROUNDS=${ROUNDS:-3}
 DB=silver_bench
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 
-"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 
 "${PSQL[@]}" -d $DB <<SQL
 CREATE EXTENSION medallion;
