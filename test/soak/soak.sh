@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Soak test (not part of test/run-all.sh): a continuous pipeline
-# bronze -> silver -> gold (AUTO CDC, SCD type 2) receives one new file every
-# second for SOAK_MINUTES; the pipeline worker's memory is sampled every
+# bronze -> silver -> gold (AUTO CDC, SCD type 2, and an aggregate of it
+# maintained by deltas) receives one new file every second for SOAK_MINUTES; the pipeline worker's memory is sampled every
 # SOAK_SAMPLE_SECONDS from /proc/PID/smaps_rollup; at the end every file must
-# be in bronze, silver and gold, and the figures are printed.
+# be in bronze, silver and gold, the aggregate must equal its query, and the
+# figures are printed.
 #
 # Memory: "anon" (Anonymous: the worker's own heap, which is what a leak
 # grows) is the figure to watch; "private" (Private_Clean + Private_Dirty)
@@ -133,7 +134,15 @@ q "SELECT medallion.create_secret('soak', 'S3RVER', 'S3RVER');
    SELECT medallion.add_expectation('silver_events', 'positive_amount', 'amount > 0', 'drop');
    SELECT medallion.create_auto_cdc_flow('soak', 'gold_customers', 'silver_events',
        keys => ARRAY['customer_id'], sequence_by => 'seq', stored_as_scd_type => 2,
-       except_column_list => ARRAY['seq']);" >/dev/null || die "creating the pipeline failed"
+       except_column_list => ARRAY['seq']);
+   SELECT medallion.create_aggregate('soak', 'gold_buckets', 'gold_customers',
+       group_by => ARRAY['customer_id % 10 AS bucket'],
+       aggregates => ARRAY['count(*) AS customers', 'sum(amount) AS amount',
+                           'count(DISTINCT event_id) AS events'],
+       filter => '__end_at IS NULL');" >/dev/null || die "creating the pipeline failed"
+# what the aggregate (maintained by deltas from the change feed) must equal
+AGGREGATE_QUERY="SELECT customer_id % 10, count(*), sum(amount), count(DISTINCT event_id)
+                   FROM gold_customers WHERE __end_at IS NULL GROUP BY 1"
 
 # ------------------------------------------------------------------ soak
 worker_pid() {
@@ -196,7 +205,9 @@ for _ in $(seq 1 240); do
 	ok=$(q "SELECT (SELECT count(*) FROM medallion.ingested_files WHERE pipeline_name = 'soak' AND status = 'ingested') = $FILES
 	           AND (SELECT count(*) FROM silver_events) = $ROWS
 	           AND (SELECT watermark FROM medallion.flows WHERE flow_name = 'public.gold_customers')
-	               = (SELECT coalesce(max(_row_id), 0) FROM silver_events)" 2>/dev/null)
+	               = (SELECT coalesce(max(_row_id), 0) FROM silver_events)
+	           AND NOT EXISTS (TABLE gold_buckets EXCEPT $AGGREGATE_QUERY)
+	           AND NOT EXISTS ($AGGREGATE_QUERY EXCEPT TABLE gold_buckets)" 2>/dev/null)
 	[ "$ok" = t ] && { caught_up=1; break; }
 	sleep 0.5
 done
@@ -212,6 +223,9 @@ bronze_dup=$(q "SELECT count(*) - count(DISTINCT data->>'event_id') FROM bronze_
 silver_rows=$(q "SELECT count(*) FROM silver_events")
 gold_rows=$(q "SELECT count(*) FROM gold_customers")
 gold_current=$(q "SELECT count(*) FROM gold_customers_current")
+aggregate_diff=$(q "SELECT (SELECT count(*) FROM (TABLE gold_buckets EXCEPT $AGGREGATE_QUERY) a)
+                         + (SELECT count(*) FROM ($AGGREGATE_QUERY EXCEPT TABLE gold_buckets) b)")
+feed_rows=$(q "SELECT count(*) FROM gold_customers__change_feed")
 failures=$(q "SELECT count(*) FROM medallion.event_log WHERE pipeline_name = 'soak' AND event_type = 'error'")
 retries=$(q "SELECT count(*) FROM medallion.event_log WHERE pipeline_name = 'soak' AND event_type = 'retry'")
 faults=$(curl -sf "$ENDPOINT/__fault" | awk -F': ' '/"injected_total"/ {gsub(/,/, "", $2); print $2}')
@@ -236,6 +250,7 @@ echo "=== soak figures"
 echo "  duration:           ${ELAPSED}s of arrivals (SOAK_MINUTES=$SOAK_MINUTES), a file every ${SOAK_INTERVAL}s"
 echo "  files:              $FILES uploaded, $missing missing from the ledger"
 echo "  rows:               $ROWS expected; bronze $bronze_rows ($bronze_dup duplicated), silver $silver_rows, gold SCD2 versions $gold_rows ($gold_current current)"
+echo "  gold aggregate:     $aggregate_diff rows differ from its query (by deltas; $feed_rows rows left in the change feed)"
 echo "  caught up:          $([ $caught_up = 1 ] && echo yes || echo NO)"
 echo "  error events:       $failures; retry events: $retries; faults injected: ${faults:-0}"
 echo "  worker:             pids seen:${PIDS_SEEN:- none} (a restart would show two); CPU ${cpu_pct:-?}% of a core"
@@ -248,6 +263,7 @@ status=0
 [ "$missing" = 0 ] || { echo "FAIL: $missing files missing"; status=1; }
 [ "$bronze_rows" = "$ROWS" ] && [ "$bronze_dup" = 0 ] || { echo "FAIL: bronze has $bronze_rows rows ($bronze_dup duplicated), expected $ROWS"; status=1; }
 [ "$caught_up" = 1 ] || { echo "FAIL: the pipeline did not catch up within 2 minutes"; status=1; }
+[ "$aggregate_diff" = 0 ] || { echo "FAIL: the gold aggregate differs from its query in $aggregate_diff rows"; status=1; }
 if [ -n "$SOAK_MAX_GROWTH_KB" ] && [ "$growth" -gt "$SOAK_MAX_GROWTH_KB" ]; then
 	echo "FAIL: the worker's anonymous memory grew by ${growth} kB (limit $SOAK_MAX_GROWTH_KB)"
 	status=1
