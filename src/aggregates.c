@@ -2180,27 +2180,6 @@ agg_depend_on_target(Oid classid, Oid objectid, Oid target_relid)
 	recordDependencyOn(&dependent, &referenced, DEPENDENCY_AUTO);
 }
 
-/* A name for a state table: <target><suffix>, which must fit and be new. */
-static char *
-agg_state_table_name(Oid namespace_oid, const char *target, const char *suffix)
-{
-	char	   *name = psprintf("%s%s", target, suffix);
-
-	if (strlen(name) >= NAMEDATALEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("target table name \"%s\" is too long", target),
-				 errdetail("The aggregate flow keeps its state in table \"%s\", which must fit in %d bytes.",
-						   name, NAMEDATALEN - 1)));
-	if (OidIsValid(get_relname_relid(name, namespace_oid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_TABLE),
-				 errmsg("relation \"%s\" already exists",
-						QuoteQualifiedName(namespace_oid, name)),
-				 errdetail("The aggregate flow keeps its state in a table named after its target.")));
-	return name;
-}
-
 /*
  * medallion.create_aggregate(pipeline_name text, target_table text,
  *							  source_table text, group_by text[],
@@ -2318,8 +2297,9 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 				 source_flow->flow_name);
 	}
 	else if (kind == AGG_SOURCE_AGGREGATE)
-		state_name = agg_state_table_name(namespace_oid, relation_name,
-										  AGG_CHANGES_SUFFIX);
+		state_name = CompanionRelationName(namespace_oid, relation_name,
+										   AGG_CHANGES_SUFFIX,
+										   "table of pending changes");
 	if (state_name != NULL)
 		state_table = QuoteQualifiedName(namespace_oid, state_name);
 
@@ -2429,18 +2409,20 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	}
 	if (delta != NULL)
 	{
-		groups_name = agg_state_table_name(namespace_oid, relation_name,
-										   AGG_GROUPS_SUFFIX);
+		groups_name = CompanionRelationName(namespace_oid, relation_name,
+											AGG_GROUPS_SUFFIX,
+											"table of per-group state");
 		groups_table = QuoteQualifiedName(namespace_oid, groups_name);
 		distinct_names = palloc0(sizeof(char *) * spec.naggs);
 		for (i = 0; i < spec.naggs; i++)
 		{
 			if (delta->items[i].kind == AGG_DELTA_COUNT_DISTINCT)
-				distinct_names[i] = agg_state_table_name(namespace_oid,
-														 relation_name,
-														 psprintf("%s_%d",
-																  AGG_DISTINCT_SUFFIX,
-																  i + 1));
+				distinct_names[i] = CompanionRelationName(namespace_oid,
+														  relation_name,
+														  psprintf("%s_%d",
+																   AGG_DISTINCT_SUFFIX,
+																   i + 1),
+														  "table of distinct values");
 		}
 	}
 

@@ -2247,20 +2247,8 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 
 	/* the target and its view */
 	ResolveNewTableName(target_table, &target_namespace, &target_relname);
-	if (strlen(target_relname) + strlen(CDC_VIEW_SUFFIX) >= NAMEDATALEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("target table name \"%s\" is too long", target_relname),
-				 errdetail("The view \"%s%s\" must fit in %d bytes.",
-						   target_relname, CDC_VIEW_SUFFIX, NAMEDATALEN - 1)));
-	view_name = psprintf("%s%s", target_relname, CDC_VIEW_SUFFIX);
-	if (OidIsValid(get_relname_relid(view_name, target_namespace)))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_TABLE),
-				 errmsg("relation \"%s\" already exists",
-						QuoteQualifiedName(target_namespace, view_name)),
-				 errdetail("An auto CDC flow creates the view <target_table>%s.",
-						   CDC_VIEW_SUFFIX)));
+	view_name = CompanionRelationName(target_namespace, target_relname,
+									  CDC_VIEW_SUFFIX, "view of current versions");
 	target_name = QuoteQualifiedName(target_namespace, target_relname);
 
 	/* columns */

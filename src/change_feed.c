@@ -124,20 +124,9 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 	if (existing != NULL && OidIsValid(feed_relid(existing)))
 		return CatalogQualifiedRelationName(feed_relid(existing));
 
-	relname = psprintf("%s%s", get_rel_name(target_relid), CHANGE_FEED_SUFFIX);
-	if (strlen(relname) >= NAMEDATALEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("table name \"%s\" is too long for a change feed",
-						get_rel_name(target_relid)),
-				 errdetail("The auto CDC target's change feed is table \"%s\", which must fit in %d bytes.",
-						   relname, NAMEDATALEN - 1)));
+	relname = CompanionRelationName(namespace_oid, get_rel_name(target_relid),
+									CHANGE_FEED_SUFFIX, "change feed");
 	name = QuoteQualifiedName(namespace_oid, relname);
-	if (OidIsValid(get_relname_relid(relname, namespace_oid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_TABLE),
-				 errmsg("relation %s already exists", name),
-				 errdetail("The change feed of an auto CDC target is a table named after it.")));
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,

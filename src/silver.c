@@ -916,21 +916,10 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 	target_name = QuoteQualifiedName(namespace_oid, relation_name);
 	if (quarantine)
 	{
-		char	   *name = silver_quarantine_name(relation_name);
+		char	   *name = CompanionRelationName(namespace_oid, relation_name,
+													 SILVER_QUARANTINE_SUFFIX,
+													 "quarantine table");
 
-		if (strlen(name) >= NAMEDATALEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_NAME_TOO_LONG),
-					 errmsg("target table name \"%s\" is too long for a quarantine table",
-							relation_name),
-					 errdetail("The quarantine table \"%s\" would need more than %d bytes.",
-							   name, NAMEDATALEN - 1)));
-		if (OidIsValid(get_relname_relid(name, namespace_oid)))
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_TABLE),
-					 errmsg("relation \"%s\" already exists",
-							QuoteQualifiedName(namespace_oid, name)),
-					 errhint("The quarantine table of a silver flow is named after its target table.")));
 		quarantine_name = QuoteQualifiedName(namespace_oid, name);
 	}
 

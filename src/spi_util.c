@@ -290,3 +290,32 @@ SqlAppendColumnDefinition(StringInfo sql, const char *name, Oid type,
 	if (OidIsValid(collation) && collation != get_typcollation(type))
 		appendStringInfoString(sql, SqlCollateClause(collation));
 }
+
+/*
+ * The name of a relation medallion creates beside a user's table (its
+ * quarantine table, change feed, state tables, view of current versions):
+ * <base><suffix> in the same schema.  It must fit in NAMEDATALEN, where
+ * PostgreSQL would silently truncate it, and must not exist yet.  what
+ * says what the relation is, for the messages.
+ */
+char *
+CompanionRelationName(Oid namespace_oid, const char *base, const char *suffix,
+					  const char *what)
+{
+	char	   *name = psprintf("%s%s", base, suffix);
+
+	if (strlen(name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("table name \"%s\" is too long", base),
+				 errdetail("Its %s would be named \"%s\", which does not fit in %d bytes.",
+						   what, name, NAMEDATALEN - 1)));
+	if (OidIsValid(get_relname_relid(name, namespace_oid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists",
+						QuoteQualifiedName(namespace_oid, name)),
+				 errdetail("medallion names the %s of table \"%s\" so.",
+						   what, base)));
+	return name;
+}

@@ -92,4 +92,11 @@ extern char *SqlCollateClause(Oid collation);
 extern void SqlAppendColumnDefinition(StringInfo sql, const char *name,
 									  Oid type, int32 typmod, Oid collation);
 
+/*
+ * <base><suffix>, the name of a relation medallion creates beside a user's
+ * table in the same schema; errors when it is too long or exists already.
+ */
+extern char *CompanionRelationName(Oid namespace_oid, const char *base,
+								   const char *suffix, const char *what);
+
 #endif							/* MEDALLION_SPI_UTIL_H */
