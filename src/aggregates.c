@@ -1717,7 +1717,13 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 				 */
 				agg_lock_cdc_flow(cdc_flow);
 				ceiling = FlowSourceCeiling(spec->feed_relid);
-				new_watermark = Max(ceiling, watermark);
+				if (!full && ceiling < watermark)
+				{
+					/* a feed created again numbers its rows from 1 */
+					full = true;
+					full_reason = "the change feed started over";
+				}
+				new_watermark = full ? ceiling : Max(ceiling, watermark);
 				if (full || ceiling <= watermark)
 					break;
 				if (agg_feed_has_reset(spec, watermark, ceiling))

@@ -164,7 +164,6 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 	recordDependencyOn(&dependent, &referenced, DEPENDENCY_AUTO);
 
 	values[0] = Int32GetDatum(cdc_flow->flow_id);
-	values[1] = CStringGetTextDatum(name);
 	name = CatalogQualifiedRelationName(relid);
 	values[1] = CStringGetTextDatum(name);
 	SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
