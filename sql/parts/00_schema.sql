@@ -272,12 +272,16 @@ SELECT pg_catalog.concat_ws(E'\n',
 		COALESCE(p.backlog_objects, 0),
 		pg_catalog.pg_size_pretty(COALESCE(p.backlog_bytes, 0)),
 		COALESCE(p.lag::text, 'none')),
-	(SELECT pg_catalog.string_agg(pg_catalog.format('  %-8s %-40s watermark %s, about %s rows, last %s: %s rows written, %s dropped',
+	(SELECT pg_catalog.string_agg(pg_catalog.format('  %-8s %-40s watermark %s, about %s rows, last %s: %s rows written, %s dropped%s',
 				f.flow_type, f.flow_name, f.watermark,
 				pg_catalog.pg_stat_get_live_tuples(f.target_table),
 				COALESCE(e.ts::text, 'never'),
 				COALESCE(e.details->>'rows_written', '0'),
-				COALESCE(e.details->>'rows_dropped', '0')),
+				COALESCE(e.details->>'rows_dropped', '0'),
+				CASE f.definition->>'maintenance'
+					 WHEN 'delta' THEN ', maintained by deltas'
+					 WHEN 'recompute' THEN ', touched groups recomputed'
+				END),
 			E'\n' ORDER BY f.created_at)
 	   FROM medallion.flows f
 	   LEFT JOIN LATERAL (SELECT ev.ts, ev.details FROM medallion.event_log ev

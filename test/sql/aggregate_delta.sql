@@ -177,6 +177,10 @@ SELECT to_regclass('daily_sales__members') AS members,
 SELECT indexrelid::regclass FROM pg_index
  WHERE indrelid IN ('orders'::regclass, 'readings'::regclass) ORDER BY 1::text;
 
+-- pipeline_report says it too
+SELECT line FROM regexp_split_to_table(medallion.pipeline_report('dlt'), E'\n') AS line
+ WHERE line LIKE '%aggregate%' ORDER BY line;
+
 -- What each aggregate flow of the last update did, from the event log.
 CREATE VIEW last_update AS
 SELECT flow_name, details->>'maintenance' AS maintenance,
