@@ -8,7 +8,8 @@
  * every aggregates item is one of
  *
  *	 count(*), count(x), count(DISTINCT x), and sum(x) and avg(x) of
- *	 smallint, integer, bigint or numeric x,
+ *	 smallint, integer, bigint or numeric x (and min(x) and max(x) when
+ *	 the source's rows are only ever inserted),
  *
  * the flow instead keeps, per group, a row of state in <target>__groups
  * (the number of rows, and per item the running sum and the number of
@@ -42,10 +43,14 @@
  * 1.50 is removed from 1.50 + 2, the state says 2.00 where a recompute says
  * 2 (equal values).  This is the one difference from a recompute.
  *
- * Anything else (min, max, percentiles, FILTER, ORDER BY inside an
- * aggregate, DISTINCT other than in count, an expression around an
- * aggregate, float sums) is kept by recomputing touched groups (see
- * aggregates.c).
+ * - min and max, over an append-only source, are the least (greatest) of
+ *   the state and of the new rows; once rows can also go, the new extreme
+ *   could only be found by reading the group again.
+ *
+ * Anything else (min and max over an AUTO CDC target, percentiles, FILTER,
+ * ORDER BY inside an aggregate, DISTINCT other than in count, an expression
+ * around an aggregate, float sums) is kept by recomputing touched groups
+ * (see aggregates.c).
  *
  * Copyright (c) 2025, medallion contributors
  *
@@ -57,6 +62,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_aggregate.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/primnodes.h"
@@ -84,6 +90,8 @@ static const char *const kind_names[] = {
 	[AGG_DELTA_AVG_INT8] = "avg_int8",
 	[AGG_DELTA_AVG_NUMERIC] = "avg_numeric",
 	[AGG_DELTA_COUNT_DISTINCT] = "count_distinct",
+	[AGG_DELTA_MIN] = "min",
+	[AGG_DELTA_MAX] = "max",
 };
 
 const char *
@@ -136,7 +144,7 @@ delta_argument(AggregateDelta *delta, const char *text)
 AggregateDelta *
 AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 					  AttrNumber key_attnum, bool key_rows_unique,
-					  char **reason)
+					  bool rows_only_added, char **reason)
 {
 	AggregateDelta *delta = palloc0(sizeof(AggregateDelta));
 	List	   *context;
@@ -236,10 +244,36 @@ AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 				item->kind = AGG_DELTA_AVG_NUMERIC;
 				break;
 			default:
-				*reason = psprintf("aggregates item %d uses %s, which cannot be maintained by deltas",
-								   delta->nitems + 1,
-								   format_procedure(aggref->aggfnoid));
-				return NULL;
+				{
+					char	   *name = get_func_name(aggref->aggfnoid);
+					bool		extreme = argument != NULL &&
+						get_func_namespace(aggref->aggfnoid) == PG_CATALOG_NAMESPACE &&
+						(strcmp(name, "min") == 0 || strcmp(name, "max") == 0);
+
+					/*
+					 * The built-in min and max, while rows only come: the
+					 * new extreme is the least (greatest) of the old one
+					 * and the new rows', as LEAST (GREATEST) compares them
+					 * with the type's default btree order, like min (max).
+					 */
+					if (extreme && rows_only_added)
+					{
+						item->kind = strcmp(name, "min") == 0 ?
+							AGG_DELTA_MIN : AGG_DELTA_MAX;
+						item->value_type = exprType(argument);
+						item->value_typmod = exprTypmod(argument);
+						item->value_collation = exprCollation(argument);
+						break;
+					}
+					*reason = extreme ?
+						psprintf("aggregates item %d uses %s, which deltas can keep only over a source whose rows are only inserted",
+								 delta->nitems + 1,
+								 format_procedure(aggref->aggfnoid)) :
+						psprintf("aggregates item %d uses %s, which cannot be maintained by deltas",
+								 delta->nitems + 1,
+								 format_procedure(aggref->aggfnoid));
+					return NULL;
+				}
 		}
 		if (aggref->aggdistinct != NIL && !distinct_allowed)
 		{
@@ -327,7 +361,8 @@ AggregateDeltaFromLists(List *kinds, List *arguments, const char *flow_name)
 /*
  * The state columns, in one order that every function below follows:
  * row_count, then per item its sum, count of non-NULL values (or of
- * distinct keys), and the NaN and infinity counts of numeric input.
+ * distinct values), and the NaN and infinity counts of numeric input; or
+ * its least or greatest value so far (type NULL: the argument's type).
  */
 typedef void (*StateColumnCallback) (StringInfo buf, int item,
 									 const char *column, const char *type,
@@ -346,6 +381,12 @@ for_each_state_column(AggregateDelta *delta, StringInfo buf,
 
 		if (kind == AGG_DELTA_COUNT_STAR)
 			continue;
+		if (kind == AGG_DELTA_MIN || kind == AGG_DELTA_MAX)
+		{
+			/* of the argument's type (NULL), nullable: no value yet */
+			callback(buf, i, kind == AGG_DELTA_MIN ? "min" : "max", NULL, arg);
+			continue;
+		}
 		if (kind_has_sum(kind))
 			callback(buf, i, "sum", kind_sum_type(kind), arg);
 		callback(buf, i, "count", INT8_SQL, arg);
@@ -368,6 +409,18 @@ static void
 column_def_callback(StringInfo buf, int item, const char *column,
 					const char *type, void *arg)
 {
+	AggregateDelta *delta = arg;
+
+	if (type == NULL)
+	{
+		AggregateDeltaItem *it = &delta->items[item];
+
+		appendStringInfoString(buf, ",\n  ");
+		SqlAppendColumnDefinition(buf, state_column_name(item, column),
+								  it->value_type, it->value_typmod,
+								  it->value_collation);
+		return;
+	}
 	appendStringInfo(buf, ",\n  %s %s NOT NULL", state_column_name(item, column),
 					 type);
 }
@@ -375,7 +428,7 @@ column_def_callback(StringInfo buf, int item, const char *column,
 void
 AggregateDeltaAppendStateColumnDefs(StringInfo sql, AggregateDelta *delta)
 {
-	for_each_state_column(delta, sql, column_def_callback, NULL);
+	for_each_state_column(delta, sql, column_def_callback, delta);
 }
 
 static void
@@ -451,6 +504,14 @@ sums_callback(StringInfo buf, int item, const char *column, const char *type,
 		"pg_catalog.sum(c.__medallion_sign)" : "pg_catalog.count(*)";
 	char	   *value;
 
+	if (type == NULL)
+	{
+		/* min or max: no value is NULL, and the type stays */
+		appendStringInfo(buf, "%spg_catalog.%s(%s) AS %s",
+						 buf->len > 0 ? ", " : "", column, argument,
+						 state_column_name(item, column));
+		return;
+	}
 	if (item < 0)
 		value = psprintf("%s", count_of);
 	else if (strcmp(column, "sum") == 0)
@@ -554,10 +615,14 @@ distinct_sums_callback(StringInfo buf, int item, const char *column,
 {
 	DistinctSumsContext *context = arg;
 
-	appendStringInfo(buf, "%s%s::%s AS %s", buf->len > 0 ? ", " : "",
-					 item == context->item && strcmp(column, "count") == 0 ?
-					 context->change : "0",
-					 type, state_column_name(item, column));
+	if (type == NULL)
+		appendStringInfo(buf, "%sNULL AS %s", buf->len > 0 ? ", " : "",
+						 state_column_name(item, column));
+	else
+		appendStringInfo(buf, "%s%s::%s AS %s", buf->len > 0 ? ", " : "",
+						 item == context->item && strcmp(column, "count") == 0 ?
+						 context->change : "0",
+						 type, state_column_name(item, column));
 }
 
 char *
@@ -577,9 +642,14 @@ resum_callback(StringInfo buf, int item, const char *column, const char *type,
 {
 	char	   *name = state_column_name(item, column);
 
-	appendStringInfo(buf, "%spg_catalog.sum(%s.%s)::%s AS %s",
-					 buf->len > 0 ? ", " : "", (const char *) arg, name, type,
-					 name);
+	if (type == NULL)
+		appendStringInfo(buf, "%spg_catalog.%s(%s.%s) AS %s",
+						 buf->len > 0 ? ", " : "", column, (const char *) arg,
+						 name, name);
+	else
+		appendStringInfo(buf, "%spg_catalog.sum(%s.%s)::%s AS %s",
+						 buf->len > 0 ? ", " : "", (const char *) arg, name,
+						 type, name);
 }
 
 char *
@@ -599,8 +669,14 @@ upsert_set_callback(StringInfo buf, int item, const char *column,
 	const char *alias = arg;
 	char	   *name = state_column_name(item, column);
 
-	appendStringInfo(buf, "%s%s = (%s.%s OPERATOR(pg_catalog.+) excluded.%s)",
-					 buf->len > 0 ? ", " : "", name, alias, name, name);
+	if (type == NULL)
+		appendStringInfo(buf, "%s%s = %s(%s.%s, excluded.%s)",
+						 buf->len > 0 ? ", " : "", name,
+						 strcmp(column, "min") == 0 ? "LEAST" : "GREATEST",
+						 alias, name, name);
+	else
+		appendStringInfo(buf, "%s%s = (%s.%s OPERATOR(pg_catalog.+) excluded.%s)",
+						 buf->len > 0 ? ", " : "", name, alias, name, name);
 }
 
 char *
@@ -619,9 +695,14 @@ changes_state_callback(StringInfo buf, int item, const char *column,
 {
 	const char *alias = arg;
 
-	appendStringInfo(buf, "%s%s.%s OPERATOR(pg_catalog.<>) 0",
-					 buf->len > 0 ? " OR " : "", alias,
-					 state_column_name(item, column));
+	if (type == NULL)
+		appendStringInfo(buf, "%s%s.%s IS NOT NULL",
+						 buf->len > 0 ? " OR " : "", alias,
+						 state_column_name(item, column));
+	else
+		appendStringInfo(buf, "%s%s.%s OPERATOR(pg_catalog.<>) 0",
+						 buf->len > 0 ? " OR " : "", alias,
+						 state_column_name(item, column));
 }
 
 char *
@@ -654,6 +735,10 @@ AggregateDeltaFinalValue(AggregateDelta *delta, int item, const char *alias)
 		case AGG_DELTA_COUNT:
 		case AGG_DELTA_COUNT_DISTINCT:
 			return count;
+		case AGG_DELTA_MIN:
+			return psprintf("%s.item_%d_min", alias, item + 1);
+		case AGG_DELTA_MAX:
+			return psprintf("%s.item_%d_max", alias, item + 1);
 		case AGG_DELTA_SUM_INT:
 		case AGG_DELTA_SUM_INT8:
 		case AGG_DELTA_SUM_NUMERIC:

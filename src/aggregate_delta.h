@@ -26,14 +26,16 @@ typedef enum AggregateDeltaKind
 	AGG_DELTA_AVG_INT,			/* avg(int2 or int4) */
 	AGG_DELTA_AVG_INT8,			/* avg(int8) */
 	AGG_DELTA_AVG_NUMERIC,		/* avg(numeric) */
-	AGG_DELTA_COUNT_DISTINCT	/* count(DISTINCT x): values counted apart */
+	AGG_DELTA_COUNT_DISTINCT,	/* count(DISTINCT x): values counted apart */
+	AGG_DELTA_MIN,				/* min(x), over rows only ever inserted */
+	AGG_DELTA_MAX				/* max(x), likewise */
 } AggregateDeltaKind;
 
 typedef struct AggregateDeltaItem
 {
 	AggregateDeltaKind kind;
 	int			argument;		/* index into arguments; -1 for count(*) */
-	/* count(DISTINCT x): x's type, set by AggregateDeltaAnalyze only */
+	/* count(DISTINCT x), min, max: x's type; set by AggregateDeltaAnalyze */
 	Oid			value_type;
 	int32		value_typmod;
 	Oid			value_collation;
@@ -56,12 +58,14 @@ typedef struct AggregateDelta
  * NULL with *reason saying why its items must be recomputed instead.
  * key_attnum is the source column of a single-column auto CDC key, or
  * InvalidAttrNumber; key_rows_unique says that the filter leaves at most
- * one row per key.
+ * one row per key; rows_only_added that the source's rows are only ever
+ * inserted (min and max can then be kept).
  */
 extern AggregateDelta *AggregateDeltaAnalyze(Query *query, int ngroups,
 											 Oid source_relid,
 											 AttrNumber key_attnum,
 											 bool key_rows_unique,
+											 bool rows_only_added,
 											 char **reason);
 
 /* Definition: the kind names and argument texts, one per item. */

@@ -2411,6 +2411,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 									  agg_one_row_per_key(source_flow,
 														  source_relid,
 														  analysis.query),
+									  kind == AGG_SOURCE_APPEND,
 									  &delta_reason);
 	}
 	if (delta != NULL)

@@ -1,7 +1,7 @@
--- Aggregates maintained by deltas: count, sum, avg and count(DISTINCT) kept
--- as per-group running state and reference-counted values, fed by the new
--- rows of an append-only source or by the change feed an AUTO CDC flow
--- writes for its readers.
+-- Aggregates maintained by deltas: count, sum, avg, count(DISTINCT) (and
+-- min and max over an append-only source) kept as per-group running state
+-- and reference-counted values, fed by the new rows of an append-only
+-- source or by the change feed an AUTO CDC flow writes for its readers.
 -- After each of ten updates (new rows, SCD2 versions closed, late events
 -- moving rows to another day, deletes, NULL groups, NaN and infinities
 -- coming and going, a group emptied, an SCD1 row moving to another group,
@@ -95,11 +95,12 @@ SELECT medallion.create_aggregate('dlt', 'category_statuses', 'orders',
 	group_by => ARRAY['category'],
 	aggregates => ARRAY['count(DISTINCT status) AS statuses'],
 	filter => '__end_at IS NULL');
--- These two recompute their touched groups instead.
+-- min and max by deltas: the source's rows are only inserted
 SELECT medallion.create_aggregate('dlt', 'sensor_ranges', 'readings',
 	group_by => ARRAY['sensor'],
 	aggregates => ARRAY['count(*) AS readings', 'min(value) AS low',
-						'max(value) AS high']);
+						'max(value) AS high', 'max(ts) AS last_seen']);
+-- This one recomputes its touched groups instead: rows of its source go.
 SELECT medallion.create_aggregate('dlt', 'category_prices', 'orders',
 	group_by => ARRAY['category'],
 	aggregates => ARRAY['min(unit_price) AS low', 'max(unit_price) AS high'],
@@ -126,7 +127,8 @@ SELECT sensor, (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS readings,
 	   count(DISTINCT value) AS distinct_values
   FROM readings GROUP BY 1, 2;
 CREATE VIEW sensor_ranges_truth AS
-SELECT sensor, count(*) AS readings, min(value) AS low, max(value) AS high
+SELECT sensor, count(*) AS readings, min(value) AS low, max(value) AS high,
+	   max(ts) AS last_seen
   FROM readings GROUP BY 1;
 CREATE VIEW category_statuses_truth AS
 SELECT category, count(DISTINCT status) AS statuses
