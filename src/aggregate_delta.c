@@ -8,8 +8,7 @@
  * every aggregates item is one of
  *
  *	 count(*), count(x), count(DISTINCT x), and sum(x) and avg(x) of
- *	 smallint, integer, bigint or numeric x (and min(x) and max(x) when
- *	 the source's rows are only ever inserted),
+ *	 smallint, integer, bigint or numeric x, and min(x) and max(x),
  *
  * the flow instead keeps, per group, a row of state in <target>__groups
  * (the number of rows, and per item the running sum and the number of
@@ -44,13 +43,15 @@
  * 2 (equal values).  This is the one difference from a recompute.
  *
  * - min and max, over an append-only source, are the least (greatest) of
- *   the state and of the new rows; once rows can also go, the new extreme
- *   could only be found by reading the group again.
+ *   the state and of the new rows.  Where rows also go, the group's values
+ *   are kept as for count(DISTINCT x), and min (max) is the least
+ *   (greatest) value some row still holds, read from the values table by
+ *   its index when the group is rewritten; the state only counts the
+ *   values that appeared or went, so that the group is rewritten then.
  *
- * Anything else (min and max over an AUTO CDC target, percentiles, FILTER,
- * ORDER BY inside an aggregate, DISTINCT other than in count, an expression
- * around an aggregate, float sums) is kept by recomputing touched groups
- * (see aggregates.c).
+ * Anything else (percentiles, FILTER, ORDER BY inside an aggregate,
+ * DISTINCT other than in count, an expression around an aggregate, float
+ * sums) is kept by recomputing touched groups (see aggregates.c).
  *
  * Copyright (c) 2025, medallion contributors
  *
@@ -92,12 +93,23 @@ static const char *const kind_names[] = {
 	[AGG_DELTA_COUNT_DISTINCT] = "count_distinct",
 	[AGG_DELTA_MIN] = "min",
 	[AGG_DELTA_MAX] = "max",
+	[AGG_DELTA_MIN_VALUES] = "min_values",
+	[AGG_DELTA_MAX_VALUES] = "max_values",
 };
 
 const char *
 AggregateDeltaKindName(AggregateDeltaKind kind)
 {
 	return kind_names[kind];
+}
+
+bool
+AggregateDeltaNeedsValues(AggregateDelta *delta, int item)
+{
+	AggregateDeltaKind kind = delta->items[item].kind;
+
+	return kind == AGG_DELTA_COUNT_DISTINCT || kind == AGG_DELTA_MIN_VALUES ||
+		kind == AGG_DELTA_MAX_VALUES;
 }
 
 /* What a kind keeps beyond the group's row count. */
@@ -256,22 +268,27 @@ AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 					 * and the new rows', as LEAST (GREATEST) compares them
 					 * with the type's default btree order, like min (max).
 					 */
-					if (extreme && rows_only_added)
+					if (extreme)
 					{
-						item->kind = strcmp(name, "min") == 0 ?
-							AGG_DELTA_MIN : AGG_DELTA_MAX;
+						bool		is_min = strcmp(name, "min") == 0;
+
+						/*
+						 * Else rows also go, and the values table (as for
+						 * count(DISTINCT x)) holds the group's values.
+						 */
+						if (rows_only_added)
+							item->kind = is_min ? AGG_DELTA_MIN : AGG_DELTA_MAX;
+						else
+							item->kind = is_min ? AGG_DELTA_MIN_VALUES :
+								AGG_DELTA_MAX_VALUES;
 						item->value_type = exprType(argument);
 						item->value_typmod = exprTypmod(argument);
 						item->value_collation = exprCollation(argument);
 						break;
 					}
-					*reason = extreme ?
-						psprintf("aggregates item %d uses %s, which deltas can keep only over a source whose rows are only inserted",
-								 delta->nitems + 1,
-								 format_procedure(aggref->aggfnoid)) :
-						psprintf("aggregates item %d uses %s, which cannot be maintained by deltas",
-								 delta->nitems + 1,
-								 format_procedure(aggref->aggfnoid));
+					*reason = psprintf("aggregates item %d uses %s, which cannot be maintained by deltas",
+									   delta->nitems + 1,
+									   format_procedure(aggref->aggfnoid));
 					return NULL;
 				}
 		}
@@ -385,6 +402,12 @@ for_each_state_column(AggregateDelta *delta, StringInfo buf,
 		{
 			/* of the argument's type (NULL), nullable: no value yet */
 			callback(buf, i, kind == AGG_DELTA_MIN ? "min" : "max", NULL, arg);
+			continue;
+		}
+		if (kind == AGG_DELTA_MIN_VALUES || kind == AGG_DELTA_MAX_VALUES)
+		{
+			/* how many values appeared or went: the group is rewritten */
+			callback(buf, i, "changes", INT8_SQL, arg);
 			continue;
 		}
 		if (kind_has_sum(kind))
@@ -514,6 +537,8 @@ sums_callback(StringInfo buf, int item, const char *column, const char *type,
 	}
 	if (item < 0)
 		value = psprintf("%s", count_of);
+	else if (strcmp(column, "changes") == 0)
+		value = "0";			/* the values table says what changed */
 	else if (strcmp(column, "sum") == 0)
 	{
 		const char *term = context->changes ?
@@ -620,8 +645,10 @@ distinct_sums_callback(StringInfo buf, int item, const char *column,
 						 state_column_name(item, column));
 	else
 		appendStringInfo(buf, "%s%s::%s AS %s", buf->len > 0 ? ", " : "",
-						 item == context->item && strcmp(column, "count") == 0 ?
-						 context->change : "0",
+						 item != context->item ? "0" :
+						 strcmp(column, "count") == 0 ? context->change :
+						 strcmp(column, "changes") == 0 ?
+						 psprintf("pg_catalog.abs(%s)", context->change) : "0",
 						 type, state_column_name(item, column));
 }
 
@@ -739,6 +766,9 @@ AggregateDeltaFinalValue(AggregateDelta *delta, int item, const char *alias)
 			return psprintf("%s.item_%d_min", alias, item + 1);
 		case AGG_DELTA_MAX:
 			return psprintf("%s.item_%d_max", alias, item + 1);
+		case AGG_DELTA_MIN_VALUES:
+		case AGG_DELTA_MAX_VALUES:
+			return NULL;
 		case AGG_DELTA_SUM_INT:
 		case AGG_DELTA_SUM_INT8:
 		case AGG_DELTA_SUM_NUMERIC:

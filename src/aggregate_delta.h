@@ -28,7 +28,9 @@ typedef enum AggregateDeltaKind
 	AGG_DELTA_AVG_NUMERIC,		/* avg(numeric) */
 	AGG_DELTA_COUNT_DISTINCT,	/* count(DISTINCT x): values counted apart */
 	AGG_DELTA_MIN,				/* min(x), over rows only ever inserted */
-	AGG_DELTA_MAX				/* max(x), likewise */
+	AGG_DELTA_MAX,				/* max(x), likewise */
+	AGG_DELTA_MIN_VALUES,		/* min(x) from the values table */
+	AGG_DELTA_MAX_VALUES		/* max(x) from the values table */
 } AggregateDeltaKind;
 
 typedef struct AggregateDeltaItem
@@ -89,12 +91,16 @@ extern char *AggregateDeltaChangeSums(AggregateDelta *delta);
 extern char *AggregateDeltaSourceSums(AggregateDelta *delta);
 
 /*
- * Distinct values: per count(DISTINCT x) item, a table of (group, value,
- * refs, last_delta), refs being the number of rows with the value.  The
- * per-group change of the number of values, from the rows an upsert of the
- * values' changes returns (alias), is 1 for a value that appeared, -1 for
- * one that went; and a delta row of the groups table carrying only it.
+ * Values: per count(DISTINCT x) item, and min(x) or max(x) item over a
+ * source whose rows also go, a table of (group, value, refs, last_delta),
+ * refs being the number of rows with the value.  The per-group change of
+ * the number of values, from the rows an upsert of the values' changes
+ * returns (alias), is 1 for a value that appeared, -1 for one that went;
+ * and a delta row of the groups table carrying only it.  A min or max is
+ * then the least or greatest value with refs > 0 (AggregateDeltaFinalValue
+ * returns NULL for them: the caller reads the values table).
  */
+extern bool AggregateDeltaNeedsValues(AggregateDelta *delta, int item);
 extern void AggregateDeltaAppendDistinctColumnDefs(StringInfo sql,
 												   AggregateDelta *delta,
 												   int item);

@@ -148,7 +148,7 @@ PG_FUNCTION_INFO_V1(medallion_aggregate_capture);
 /* Suffixes of the state tables, in the target's schema. */
 #define AGG_CHANGES_SUFFIX		"__changes"
 #define AGG_GROUPS_SUFFIX		"__groups"
-#define AGG_DISTINCT_SUFFIX		"__distinct"
+#define AGG_VALUES_SUFFIX		"__values"
 
 /* Transition tables of the capture triggers. */
 #define AGG_OLD_TABLE			"__medallion_old"
@@ -196,7 +196,7 @@ typedef struct AggSpec
 	AggregateDelta *delta;		/* NULL: touched groups are recomputed */
 	char	   *groups_table;	/* per-group state of delta maintenance */
 	char	   *feed_table;		/* change feed of an auto_cdc source */
-	char	  **distinct_tables;	/* per item: values table, or NULL */
+	char	  **values_tables;		/* per item: its values table, or NULL */
 	Oid			feed_relid;
 
 	/* group columns of the target (filled at apply) */
@@ -608,7 +608,7 @@ agg_delta_apply_sql(AggSpec *spec)
 	{
 		const char *argument;
 
-		if (spec->distinct_tables[i] == NULL)
+		if (spec->values_tables[i] == NULL)
 			continue;
 		argument = psprintf("c.argument_%d",
 							spec->delta->items[i].argument + 1);
@@ -624,7 +624,7 @@ agg_delta_apply_sql(AggSpec *spec)
 						 "   SET refs = v.refs OPERATOR(pg_catalog.+) excluded.refs,\n"
 						 "       last_delta = excluded.last_delta\n"
 						 " RETURNING %s, %s AS change)",
-						 i + 1, spec->distinct_tables[i], groups,
+						 i + 1, spec->values_tables[i], groups,
 						 agg_state_group_columns_sql(spec->ngroups, "c"),
 						 argument, argument, agg_positions(spec->ngroups + 1),
 						 groups, agg_state_group_columns_sql(spec->ngroups, "v"),
@@ -670,39 +670,43 @@ agg_delta_forget_values(AggSpec *spec)
 
 	for (i = 0; i < spec->naggs; i++)
 	{
-		if (spec->distinct_tables[i] != NULL)
+		if (spec->values_tables[i] != NULL)
 			SpiExecute(psprintf("DELETE FROM %s WHERE refs OPERATOR(pg_catalog.=) 0",
-								spec->distinct_tables[i]),
+								spec->values_tables[i]),
 					   0, NULL, NULL, NULL, SPI_OK_DELETE);
 	}
 }
 
 /*
  * A target row from a groups table row (alias): its group columns, then
- * each item's value; in the order of agg_target_columns_sql.
+ * each item's value, named like the target's columns.  values_match is how
+ * a values table row (alias __medallion_v) matches the group.
  */
 static char *
-agg_delta_final_list_sql(AggSpec *spec, const char *alias, bool named)
+agg_delta_final_list_sql(AggSpec *spec, const char *alias,
+						 const char *values_match)
 {
 	StringInfoData buf;
 	int			i;
 
 	initStringInfo(&buf);
 	for (i = 0; i < spec->ngroups; i++)
-	{
-		appendStringInfo(&buf, "%s%s.group_%d", i > 0 ? ", " : "", alias,
-						 i + 1);
-		if (named)
-			appendStringInfo(&buf, " AS %s",
-							 quote_identifier(spec->groups[i].name));
-	}
+		appendStringInfo(&buf, "%s%s.group_%d AS %s", i > 0 ? ", " : "", alias,
+						 i + 1, quote_identifier(spec->groups[i].name));
 	for (i = 0; i < spec->naggs; i++)
 	{
-		appendStringInfo(&buf, ", %s",
-						 AggregateDeltaFinalValue(spec->delta, i, alias));
-		if (named)
-			appendStringInfo(&buf, " AS %s",
-							 quote_identifier(spec->aggs[i].name));
+		char	   *value = AggregateDeltaFinalValue(spec->delta, i, alias);
+
+		/* min or max: the least or greatest value a row still holds */
+		if (value == NULL)
+			value = psprintf("(SELECT __medallion_v.value FROM %s AS __medallion_v\n"
+							 "  WHERE %s AND __medallion_v.refs OPERATOR(pg_catalog.>) 0\n"
+							 "  ORDER BY __medallion_v.value%s LIMIT 1)",
+							 spec->values_tables[i], values_match,
+							 spec->delta->items[i].kind == AGG_DELTA_MAX_VALUES ?
+							 " DESC" : "");
+		appendStringInfo(&buf, ", %s AS %s", value,
+						 quote_identifier(spec->aggs[i].name));
 	}
 	return buf.data;
 }
@@ -855,7 +859,7 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	char	   *kind;
 	char	   *source_name;
 	char	   *maintenance;
-	List	   *distinct_tables = NIL;
+	List	   *values_tables = NIL;
 	ListCell   *cell;
 	int			i;
 
@@ -926,26 +930,26 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 									  spec->delta->arguments[i]);
 		spec->groups_table = agg_def_state_table(definition, "groups_table",
 												 flow->flow_name);
-		distinct_tables = agg_def_string_list(definition, "distinct_tables",
+		values_tables = agg_def_string_list(definition, "values_tables",
 											  flow->flow_name);
-		if (list_length(distinct_tables) != spec->naggs)
+		if (list_length(values_tables) != spec->naggs)
 			elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
 				 flow->flow_name);
-		foreach(cell, distinct_tables)
+		foreach(cell, values_tables)
 		{
 			i = foreach_current_index(cell);
-			if ((spec->delta->items[i].kind == AGG_DELTA_COUNT_DISTINCT) !=
+			if (AggregateDeltaNeedsValues(spec->delta, i) !=
 				(((char *) lfirst(cell))[0] != '\0'))
 				elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
 					 flow->flow_name);
 		}
 	}
-	spec->distinct_tables = palloc0(sizeof(char *) * Max(spec->naggs, 1));
-	foreach(cell, distinct_tables)
+	spec->values_tables = palloc0(sizeof(char *) * Max(spec->naggs, 1));
+	foreach(cell, values_tables)
 	{
 		if (((char *) lfirst(cell))[0] == '\0')
 			continue;
-		spec->distinct_tables[foreach_current_index(cell)] =
+		spec->values_tables[foreach_current_index(cell)] =
 			agg_def_table(lfirst(cell), flow->flow_name);
 	}
 	if (spec->kind == AGG_SOURCE_CDC)
@@ -1049,7 +1053,8 @@ agg_state_build(AggProgress *state, AggSpec *spec)
 
 /*
  * Full recompute: delete every row of the target and aggregate the whole
- * source (under delta maintenance, into the per-group state first).
+ * source (under delta maintenance, into the per-group state and the values
+ * tables too).
  */
 static void
 agg_recompute_full(AggSpec *spec, AggProgress *state, AggRun *run)
@@ -1063,44 +1068,27 @@ agg_recompute_full(AggSpec *spec, AggProgress *state, AggRun *run)
 											 0, NULL, NULL, NULL,
 											 SPI_OK_DELETE);
 
-	initStringInfo(&sql);
-	if (spec->delta == NULL)
-		appendStringInfo(&sql,
-						 "WITH __medallion_r AS (\n"
-						 " SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
-						 "   FROM %s\n"
-						 "  WHERE %s\n"
-						 "  GROUP BY %s),\n"
-						 "__medallion_i AS (\n"
-						 " INSERT INTO %s (%s)\n"
-						 " SELECT %s FROM __medallion_r RETURNING 1)\n"
-						 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_i),\n"
-						 "       (SELECT pg_catalog.sum(__medallion_n) FROM __medallion_r)::pg_catalog.int8",
-						 agg_select_list_sql(spec), spec->source_name,
-						 agg_where_sql(spec), agg_positions(spec->ngroups),
-						 spec->target_name, agg_target_columns_sql(spec, NULL),
-						 agg_target_columns_sql(spec, NULL));
-	else
+	if (spec->delta != NULL)
 	{
 		int			i;
 
-		/* the values of count(DISTINCT x) items */
+		/* the values of count(DISTINCT x), min and max items */
 		for (i = 0; i < spec->naggs; i++)
 		{
 			const char *argument;
 
-			if (spec->distinct_tables[i] == NULL)
+			if (spec->values_tables[i] == NULL)
 				continue;
 			argument = psprintf("(%s\n)",
 								spec->delta->arguments[spec->delta->items[i].argument]);
-			SpiExecute(psprintf("TRUNCATE %s", spec->distinct_tables[i]), 0,
+			SpiExecute(psprintf("TRUNCATE %s", spec->values_tables[i]), 0,
 					   NULL, NULL, NULL, SPI_OK_UTILITY);
 			SpiExecute(psprintf("INSERT INTO %s (%s, value, refs, last_delta)\n"
 								"SELECT %s, %s, pg_catalog.count(*), 0\n"
 								"  FROM %s\n"
 								" WHERE %s AND %s IS NOT NULL\n"
 								" GROUP BY %s",
-								spec->distinct_tables[i],
+								spec->values_tables[i],
 								agg_state_group_columns_sql(spec->ngroups, NULL),
 								agg_group_exprs_sql(spec), argument,
 								spec->source_name, agg_where_sql(spec),
@@ -1108,32 +1096,41 @@ agg_recompute_full(AggSpec *spec, AggProgress *state, AggRun *run)
 					   0, NULL, NULL, NULL, SPI_OK_INSERT);
 		}
 
-		/* the per-group state, then the target from it */
+		/* the per-group state */
 		SpiExecute(psprintf("TRUNCATE %s", spec->groups_table), 0, NULL, NULL,
 				   NULL, SPI_OK_UTILITY);
-		appendStringInfo(&sql,
-						 "WITH __medallion_s AS (\n"
-						 " INSERT INTO %s (%s, %s)\n"
-						 " SELECT %s, %s\n"
-						 "   FROM %s\n"
-						 "  WHERE %s\n"
-						 "  GROUP BY %s\n"
-						 " RETURNING *),\n"
-						 "__medallion_i AS (\n"
-						 " INSERT INTO %s (%s)\n"
-						 " SELECT %s FROM __medallion_s AS s RETURNING 1)\n"
-						 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_i),\n"
-						 "       (SELECT pg_catalog.sum(row_count) FROM __medallion_s)::pg_catalog.int8",
-						 spec->groups_table,
-						 agg_state_group_columns_sql(spec->ngroups, NULL),
-						 AggregateDeltaStateColumns(spec->delta, NULL),
-						 agg_group_exprs_sql(spec),
-						 AggregateDeltaSourceSums(spec->delta),
-						 spec->source_name, agg_where_sql(spec),
-						 agg_positions(spec->ngroups),
-						 spec->target_name, agg_target_columns_sql(spec, NULL),
-						 agg_delta_final_list_sql(spec, "s", false));
+		SpiExecute(psprintf("INSERT INTO %s (%s, %s)\n"
+							"SELECT %s, %s\n"
+							"  FROM %s\n"
+							" WHERE %s\n"
+							" GROUP BY %s",
+							spec->groups_table,
+							agg_state_group_columns_sql(spec->ngroups, NULL),
+							AggregateDeltaStateColumns(spec->delta, NULL),
+							agg_group_exprs_sql(spec),
+							AggregateDeltaSourceSums(spec->delta),
+							spec->source_name, agg_where_sql(spec),
+							agg_positions(spec->ngroups)),
+				   0, NULL, NULL, NULL, SPI_OK_INSERT);
 	}
+
+	/* the target: the query itself */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH __medallion_r AS (\n"
+					 " SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
+					 "   FROM %s\n"
+					 "  WHERE %s\n"
+					 "  GROUP BY %s),\n"
+					 "__medallion_i AS (\n"
+					 " INSERT INTO %s (%s)\n"
+					 " SELECT %s FROM __medallion_r RETURNING 1)\n"
+					 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_i),\n"
+					 "       (SELECT pg_catalog.sum(__medallion_n) FROM __medallion_r)::pg_catalog.int8",
+					 agg_select_list_sql(spec), spec->source_name,
+					 agg_where_sql(spec), agg_positions(spec->ngroups),
+					 spec->target_name, agg_target_columns_sql(spec, NULL),
+					 agg_target_columns_sql(spec, NULL));
 	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	run->groups_inserted = SpiGetInt64(0, 1, NULL);
 	run->source_rows = SpiGetInt64(0, 2, &isnull);
@@ -1224,6 +1221,7 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 	StringInfoData target_match;
 	StringInfoData source_match;
 	StringInfoData state_match;
+	StringInfoData values_match;
 	StringInfoData sql;
 	Datum		deleted;
 	bool		deleted_null;
@@ -1260,6 +1258,7 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 	initStringInfo(&target_match);
 	initStringInfo(&source_match);
 	initStringInfo(&state_match);
+	initStringInfo(&values_match);
 	for (i = 0; i < spec->ngroups; i++)
 	{
 		const char *column = quote_identifier(spec->groups[i].name);
@@ -1269,6 +1268,7 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 			appendStringInfoString(&target_match, " AND ");
 			appendStringInfoString(&source_match, " AND ");
 			appendStringInfoString(&state_match, " AND ");
+			appendStringInfoString(&values_match, " AND ");
 		}
 		if (nullmask & ((uint32) 1 << i))
 		{
@@ -1276,6 +1276,8 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 			appendStringInfo(&source_match, "(%s\n) IS NULL",
 							 spec->groups[i].expr);
 			appendStringInfo(&state_match, "__medallion_s.group_%d IS NULL",
+							 i + 1);
+			appendStringInfo(&values_match, "__medallion_v.group_%d IS NULL",
 							 i + 1);
 		}
 		else
@@ -1290,6 +1292,10 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 							 spec->group_collate[i]);
 			appendStringInfo(&state_match,
 							 "__medallion_s.group_%d %s __medallion_g.__medallion_g%d%s",
+							 i + 1, spec->group_eq[i], i + 1,
+							 spec->group_collate[i]);
+			appendStringInfo(&values_match,
+							 "__medallion_v.group_%d %s __medallion_g.__medallion_g%d%s",
 							 i + 1, spec->group_eq[i], i + 1,
 							 spec->group_collate[i]);
 		}
@@ -1344,7 +1350,8 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 						 "     FROM %s AS __medallion_s\n"
 						 "    WHERE %s\n"
 						 "      AND __medallion_s.row_count OPERATOR(pg_catalog.>) 0) AS __medallion_x),\n",
-						 agg_delta_final_list_sql(spec, "__medallion_s", true),
+						 agg_delta_final_list_sql(spec, "__medallion_s",
+												  values_match.data),
 						 spec->groups_table, state_match.data);
 	appendStringInfo(&sql,
 					 "__medallion_i AS (\n"
@@ -1872,8 +1879,8 @@ AggregateReset(FlowDesc *flow)
 				   NULL, SPI_OK_UTILITY);
 	for (i = 0; i < spec->naggs; i++)
 	{
-		if (spec->distinct_tables[i] != NULL)
-			SpiExecute(psprintf("TRUNCATE %s", spec->distinct_tables[i]), 0,
+		if (spec->values_tables[i] != NULL)
+			SpiExecute(psprintf("TRUNCATE %s", spec->values_tables[i]), 0,
 					   NULL, NULL, NULL, SPI_OK_UTILITY);
 	}
 	SPI_finish();
@@ -2235,7 +2242,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	char	   *delta_reason = NULL;
 	char	   *groups_name = NULL;
 	char	   *groups_table = NULL;
-	char	  **distinct_names = NULL;
+	char	  **values_names = NULL;
 	char	   *change_feed = NULL;
 	Relation	source_rel;
 	TupleDesc	source_desc;
@@ -2420,16 +2427,16 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 											AGG_GROUPS_SUFFIX,
 											"table of per-group state");
 		groups_table = QuoteQualifiedName(namespace_oid, groups_name);
-		distinct_names = palloc0(sizeof(char *) * spec.naggs);
+		values_names = palloc0(sizeof(char *) * spec.naggs);
 		for (i = 0; i < spec.naggs; i++)
 		{
-			if (delta->items[i].kind == AGG_DELTA_COUNT_DISTINCT)
-				distinct_names[i] = CompanionRelationName(namespace_oid,
+			if (AggregateDeltaNeedsValues(delta, i))
+				values_names[i] = CompanionRelationName(namespace_oid,
 														  relation_name,
 														  psprintf("%s_%d",
-																   AGG_DISTINCT_SUFFIX,
+																   AGG_VALUES_SUFFIX,
 																   i + 1),
-														  "table of distinct values");
+														  "table of values");
 		}
 	}
 
@@ -2580,14 +2587,14 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 							 get_relname_relid(groups_name, namespace_oid),
 							 target_relid);
 
-		/* the values of each count(DISTINCT x) */
+		/* the values of each count(DISTINCT x), or min or max that needs them */
 		for (i = 0; i < spec.naggs; i++)
 		{
 			char	   *table;
 
-			if (distinct_names[i] == NULL)
+			if (values_names[i] == NULL)
 				continue;
-			table = QuoteQualifiedName(namespace_oid, distinct_names[i]);
+			table = QuoteQualifiedName(namespace_oid, values_names[i]);
 			resetStringInfo(&sql);
 			appendStringInfo(&sql, "CREATE TABLE %s (", table);
 			agg_append_group_column_defs(&sql, analysis.desc, spec.ngroups,
@@ -2608,9 +2615,9 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 					   0, NULL, NULL, NULL, SPI_OK_UTILITY);
 			CommandCounterIncrement();
 			agg_depend_on_target(RelationRelationId,
-								 get_relname_relid(distinct_names[i], namespace_oid),
+								 get_relname_relid(values_names[i], namespace_oid),
 								 target_relid);
-			distinct_names[i] = MemoryContextStrdup(outer_context, table);
+			values_names[i] = MemoryContextStrdup(outer_context, table);
 		}
 	}
 	if (kind == AGG_SOURCE_CDC)
@@ -2658,12 +2665,12 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	{
 		agg_json_text(&json, "groups_table", groups_table);
 		AggregateDeltaAppendJson(&json, delta);
-		appendStringInfoString(&json, ", \"distinct_tables\": [");
+		appendStringInfoString(&json, ", \"values_tables\": [");
 		for (i = 0; i < spec.naggs; i++)
 		{
 			if (i > 0)
 				appendStringInfoString(&json, ", ");
-			escape_json(&json, distinct_names[i] ? distinct_names[i] : "");
+			escape_json(&json, values_names[i] ? values_names[i] : "");
 		}
 		appendStringInfoChar(&json, ']');
 	}

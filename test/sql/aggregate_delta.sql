@@ -100,10 +100,16 @@ SELECT medallion.create_aggregate('dlt', 'sensor_ranges', 'readings',
 	group_by => ARRAY['sensor'],
 	aggregates => ARRAY['count(*) AS readings', 'min(value) AS low',
 						'max(value) AS high', 'max(ts) AS last_seen']);
--- This one recomputes its touched groups instead: rows of its source go.
+-- min and max where rows also go: from the group's values
 SELECT medallion.create_aggregate('dlt', 'category_prices', 'orders',
 	group_by => ARRAY['category'],
-	aggregates => ARRAY['min(unit_price) AS low', 'max(unit_price) AS high'],
+	aggregates => ARRAY['min(unit_price) AS low', 'max(unit_price) AS high',
+						'max(discount) AS top_discount'],
+	filter => '__end_at IS NULL');
+-- This one recomputes its touched groups instead.
+SELECT medallion.create_aggregate('dlt', 'category_medians', 'orders',
+	group_by => ARRAY['category'],
+	aggregates => ARRAY['percentile_disc(0.5) WITHIN GROUP (ORDER BY unit_price) AS median_price'],
 	filter => '__end_at IS NULL');
 
 CREATE VIEW daily_sales_truth AS
@@ -134,7 +140,12 @@ CREATE VIEW category_statuses_truth AS
 SELECT category, count(DISTINCT status) AS statuses
   FROM orders WHERE __end_at IS NULL GROUP BY 1;
 CREATE VIEW category_prices_truth AS
-SELECT category, min(unit_price) AS low, max(unit_price) AS high
+SELECT category, min(unit_price) AS low, max(unit_price) AS high,
+	   max(discount) AS top_discount
+  FROM orders WHERE __end_at IS NULL GROUP BY 1;
+CREATE VIEW category_medians_truth AS
+SELECT category,
+	   percentile_disc(0.5) WITHIN GROUP (ORDER BY unit_price) AS median_price
   FROM orders WHERE __end_at IS NULL GROUP BY 1;
 
 -- Rows of each aggregate not in its query's result, and the reverse.
@@ -146,7 +157,8 @@ DECLARE
 BEGIN
 	FOREACH name IN ARRAY ARRAY['daily_sales', 'region_customers',
 								'sensor_days', 'category_statuses',
-								'sensor_ranges', 'category_prices']
+								'sensor_ranges', 'category_prices',
+								'category_medians']
 	LOOP
 		aggregate := name;
 		EXECUTE format('SELECT count(*) FROM (TABLE %I EXCEPT TABLE %I) x',
@@ -167,11 +179,11 @@ SELECT flow_name, definition->>'maintenance' AS maintenance,
 SELECT definition->'delta_arguments' AS arguments
   FROM medallion.flows WHERE flow_name = 'dlt.daily_sales';
 \d daily_sales__groups
-\d daily_sales__distinct_12
+\d daily_sales__values_12
 \d orders__change_feed
 SELECT c AS relation, obj_description(c, 'pg_class') AS comment
   FROM unnest(ARRAY['daily_sales__groups'::regclass,
-					'daily_sales__distinct_12'::regclass,
+					'daily_sales__values_12'::regclass,
 					'orders__change_feed'::regclass]) AS c;
 -- no members table, and no index on the source: nothing reads groups there
 SELECT to_regclass('daily_sales__members') AS members,
@@ -326,12 +338,12 @@ SELECT count(*) AS target_rows FROM daily_sales
  WHERE day = '2024-03-02' AND category = 'grain';
 SELECT count(*) AS state_rows FROM daily_sales__groups
  WHERE group_1 = '2024-03-02' AND group_2 = 'grain';
-SELECT count(*) AS value_rows FROM daily_sales__distinct_12
+SELECT count(*) AS value_rows FROM daily_sales__values_12
  WHERE group_1 = '2024-03-02' AND group_2 = 'grain';
 -- a value is counted as long as some row holds it, and forgotten after
-SELECT count(*) AS values_without_rows FROM daily_sales__distinct_12
+SELECT count(*) AS values_without_rows FROM daily_sales__values_12
  WHERE refs = 0;
-SELECT (SELECT sum(refs) FROM daily_sales__distinct_12) =
+SELECT (SELECT sum(refs) FROM daily_sales__values_12) =
 	   (SELECT count(status) FROM orders WHERE __end_at IS NULL) AS refs_count_rows;
 
 -- 10. An SCD1 truncate: the CDC flow derives its target again and marks its

@@ -66,7 +66,8 @@ SELECT medallion.create_aggregate('agg', 'daily_sales', 'orders',
 						'min(unit_price) AS min_price',
 						'max(unit_price) max_price',
 						'avg(quantity) AS avg_quantity',
-						'sum(quantity) AS quantity'],
+						'sum(quantity) AS quantity',
+						'percentile_disc(0.5) WITHIN GROUP (ORDER BY quantity) AS median_quantity'],
 	filter => '__end_at IS NULL');
 -- A status change moves an order from one group to another.
 SELECT medallion.create_aggregate('agg', 'status_counts', 'orders',
@@ -90,7 +91,8 @@ SELECT (event_ts AT TIME ZONE 'UTC')::date AS order_date, category,
 	   sum(quantity * unit_price) AS revenue, count(*) AS lines,
 	   count(DISTINCT customer) AS customers, min(unit_price) AS min_price,
 	   max(unit_price) AS max_price, avg(quantity) AS avg_quantity,
-	   sum(quantity) AS quantity
+	   sum(quantity) AS quantity,
+	   percentile_disc(0.5) WITHIN GROUP (ORDER BY quantity) AS median_quantity
   FROM orders WHERE __end_at IS NULL GROUP BY 1, 2;
 CREATE VIEW status_counts_truth AS
 SELECT status, category, count(*) AS orders
