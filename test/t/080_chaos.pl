@@ -131,23 +131,27 @@ psql(
 	   SELECT medallion.create_aggregate('chaos', 'gold_buckets', 'gold_customers',
 	       group_by => ARRAY['customer_id % 7 AS bucket'],
 	       aggregates => ARRAY['count(*) AS customers', 'sum(amount) AS amount',
-	                           'count(DISTINCT event_id) AS events'],
+	                           'count(DISTINCT event_id) AS events', 'max(amount) AS peak'],
 	       filter => '__end_at IS NULL');
-	   SELECT medallion.create_aggregate('chaos', 'gold_peaks', 'gold_customers',
+	   SELECT medallion.create_aggregate('chaos', 'gold_medians', 'gold_customers',
 	       group_by => ARRAY['customer_id % 7 AS bucket'],
-	       aggregates => ARRAY['max(amount) AS peak', 'count(*) AS versions']);});
+	       aggregates => ARRAY['percentile_disc(0.5) WITHIN GROUP (ORDER BY amount) AS median',
+	                           'count(*) AS versions']);});
 # what the aggregates must equal: a delta-maintained one (its changes come
 # from the AUTO CDC flow's change feed) and a recomputed one
 my $aggregate_mismatches = q{
 	SELECT (SELECT count(*) FROM (TABLE gold_buckets EXCEPT
-	          SELECT customer_id % 7, count(*), sum(amount), count(DISTINCT event_id)
+	          SELECT customer_id % 7, count(*), sum(amount), count(DISTINCT event_id), max(amount)
 	            FROM gold_customers WHERE __end_at IS NULL GROUP BY 1) a)
-	     + (SELECT count(*) FROM (SELECT customer_id % 7, count(*), sum(amount), count(DISTINCT event_id)
+	     + (SELECT count(*) FROM (SELECT customer_id % 7, count(*), sum(amount), count(DISTINCT event_id),
+	                                     max(amount)
 	            FROM gold_customers WHERE __end_at IS NULL GROUP BY 1 EXCEPT TABLE gold_buckets) b)
-	     + (SELECT count(*) FROM (TABLE gold_peaks EXCEPT
-	          SELECT customer_id % 7, max(amount), count(*) FROM gold_customers GROUP BY 1) c)
-	     + (SELECT count(*) FROM (SELECT customer_id % 7, max(amount), count(*)
-	            FROM gold_customers GROUP BY 1 EXCEPT TABLE gold_peaks) d)};
+	     + (SELECT count(*) FROM (TABLE gold_medians EXCEPT
+	          SELECT customer_id % 7, percentile_disc(0.5) WITHIN GROUP (ORDER BY amount), count(*)
+	            FROM gold_customers GROUP BY 1) c)
+	     + (SELECT count(*) FROM (SELECT customer_id % 7, percentile_disc(0.5) WITHIN GROUP (ORDER BY amount),
+	                                     count(*)
+	            FROM gold_customers GROUP BY 1 EXCEPT TABLE gold_medians) d)};
 
 # the reference tables, filled from Perl
 psql(
