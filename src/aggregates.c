@@ -731,46 +731,11 @@ agg_json_list(StringInfo json, const char *key, AggItem *items, int n,
 	appendStringInfoChar(json, ']');
 }
 
-static void
-agg_json_text_list(StringInfo json, const char *key, List *list)
-{
-	ListCell   *cell;
-
-	appendStringInfo(json, ", \"%s\": [", key);
-	foreach(cell, list)
-	{
-		if (foreach_current_index(cell) > 0)
-			appendStringInfoString(json, ", ");
-		escape_json(json, (char *) lfirst(cell));
-	}
-	appendStringInfoChar(json, ']');
-}
-
-static void
-agg_json_text(StringInfo json, const char *key, const char *value)
-{
-	appendStringInfo(json, ", \"%s\": ", key);
-	if (value == NULL)
-		appendStringInfoString(json, "null");
-	else
-		escape_json(json, value);
-}
-
 static JsonbValue *
 agg_def_get(Jsonb *definition, const char *key)
 {
 	return getKeyJsonValueFromContainer(&definition->root, key, strlen(key),
 										NULL);
-}
-
-static char *
-agg_def_string(Jsonb *definition, const char *key)
-{
-	JsonbValue *value = agg_def_get(definition, key);
-
-	if (value == NULL || value->type != jbvString)
-		return NULL;
-	return pnstrdup(value->val.string.val, value->val.string.len);
 }
 
 static List *
@@ -828,8 +793,7 @@ agg_def_table(const char *name, const char *flow_name)
 	Oid			relid = InvalidOid;
 
 	if (name != NULL)
-		relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
-								 NoLock, true);
+		relid = RelidFromQualifiedName(name, true);
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -842,7 +806,7 @@ agg_def_table(const char *name, const char *flow_name)
 static char *
 agg_def_state_table(Jsonb *definition, const char *key, const char *flow_name)
 {
-	return agg_def_table(agg_def_string(definition, key), flow_name);
+	return agg_def_table(CatalogDefinitionString(definition, key), flow_name);
 }
 
 /*
@@ -873,11 +837,10 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	spec->source_relid = flow->source_relid;
 	if (!OidIsValid(spec->source_relid))
 	{
-		source_name = agg_def_string(definition, "source");
+		source_name = CatalogDefinitionString(definition, "source");
 		if (source_name != NULL)
 			spec->source_relid =
-				RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(source_name)),
-								 NoLock, true);
+				RelidFromQualifiedName(source_name, true);
 	}
 	if (!OidIsValid(spec->source_relid) ||
 		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(spec->source_relid)))
@@ -898,11 +861,11 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	if (spec->ngroups == 0 || spec->ngroups > AGG_MAX_GROUPS)
 		elog(ERROR, "invalid definition of aggregate flow \"%s\"",
 			 flow->flow_name);
-	spec->filter = agg_def_string(definition, "filter");
+	spec->filter = CatalogDefinitionString(definition, "filter");
 	if (spec->filter != NULL)
 		agg_check_expression("filter", spec->filter);
 
-	kind = agg_def_string(definition, "source_kind");
+	kind = CatalogDefinitionString(definition, "source_kind");
 	if (kind == NULL || strcmp(kind, "append_only") == 0)
 		spec->kind = AGG_SOURCE_APPEND;
 	else if (strcmp(kind, "auto_cdc") == 0)
@@ -913,7 +876,7 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 		elog(ERROR, "invalid source_kind in aggregate flow \"%s\"",
 			 flow->flow_name);
 
-	maintenance = agg_def_string(definition, "maintenance");
+	maintenance = CatalogDefinitionString(definition, "maintenance");
 	if (maintenance != NULL && strcmp(maintenance, "delta") == 0)
 	{
 		spec->delta = AggregateDeltaFromLists(agg_def_string_list(definition, "delta_kinds",
@@ -956,8 +919,7 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	{
 		spec->feed_table = agg_def_state_table(definition, "change_feed",
 											   flow->flow_name);
-		spec->feed_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(spec->feed_table)),
-											NoLock, false);
+		spec->feed_relid = RelidFromQualifiedName(spec->feed_table, false);
 	}
 	else if (spec->kind == AGG_SOURCE_AGGREGATE)
 		spec->state_table = agg_def_state_table(definition, "state_table",
@@ -1608,27 +1570,6 @@ agg_feed_has_reset(AggSpec *spec, int64 low, int64 high)
 	return DatumGetBool(SpiGetDatum(0, 1, &isnull));
 }
 
-/*
- * Share-lock the CDC flow's catalog row until the end of the transaction:
- * an apply of the CDC flow in progress is waited for, and none can start,
- * so the target and its change feed stay as they are.
- */
-static void
-agg_lock_cdc_flow(FlowDesc *cdc_flow)
-{
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(cdc_flow->flow_id)};
-
-	SpiExecuteAsExtensionOwner("SELECT watermark FROM medallion.flow"
-							   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
-							   " FOR SHARE",
-							   1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("flow \"%s\" was dropped", cdc_flow->flow_name)));
-}
-
 /* Error context of an apply. */
 static void
 agg_apply_error_callback(void *arg)
@@ -1722,7 +1663,7 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 				 * the CDC flow is in progress once its row is locked, so the
 				 * feed and the target agree.
 				 */
-				agg_lock_cdc_flow(cdc_flow);
+				CatalogShareLockFlow(cdc_flow);
 				ceiling = FlowSourceCeiling(spec->feed_relid);
 				if (!full && ceiling < watermark)
 				{
@@ -2648,22 +2589,22 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	initStringInfo(&json);
 	appendStringInfoString(&json, "{\"source\": ");
 	escape_json(&json, source_name);
-	agg_json_text_list(&json, "group_by", group_items);
-	agg_json_text_list(&json, "aggregates", agg_items);
-	agg_json_text(&json, "filter", filter);
+	JsonAppendTextList(&json, "group_by", group_items);
+	JsonAppendTextList(&json, "aggregates", agg_items);
+	JsonAppendText(&json, "filter", filter);
 	agg_json_list(&json, "group_expressions", spec.groups, spec.ngroups, false);
 	agg_json_list(&json, "group_columns", spec.groups, spec.ngroups, true);
 	agg_json_list(&json, "aggregate_expressions", spec.aggs, spec.naggs, false);
 	agg_json_list(&json, "aggregate_columns", spec.aggs, spec.naggs, true);
-	agg_json_text(&json, "source_kind", agg_kind_name(kind));
-	agg_json_text(&json, "state_table", state_table);
-	agg_json_text(&json, "source_index", index_name);
-	agg_json_text(&json, "maintenance", delta != NULL ? "delta" : "recompute");
+	JsonAppendText(&json, "source_kind", agg_kind_name(kind));
+	JsonAppendText(&json, "state_table", state_table);
+	JsonAppendText(&json, "source_index", index_name);
+	JsonAppendText(&json, "maintenance", delta != NULL ? "delta" : "recompute");
 	if (change_feed != NULL)
-		agg_json_text(&json, "change_feed", change_feed);
+		JsonAppendText(&json, "change_feed", change_feed);
 	if (delta != NULL)
 	{
-		agg_json_text(&json, "groups_table", groups_table);
+		JsonAppendText(&json, "groups_table", groups_table);
 		AggregateDeltaAppendJson(&json, delta);
 		appendStringInfoString(&json, ", \"values_tables\": [");
 		for (i = 0; i < spec.naggs; i++)
@@ -2675,7 +2616,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 		appendStringInfoChar(&json, ']');
 	}
 	else
-		agg_json_text(&json, "maintenance_reason", delta_reason);
+		JsonAppendText(&json, "maintenance_reason", delta_reason);
 	appendStringInfoChar(&json, '}');
 
 	/*

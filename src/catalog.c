@@ -334,22 +334,34 @@ catalog_update(const char *sql, int nargs, Oid *types, Datum *values,
 	SPI_finish();
 }
 
-void
-CatalogLockFlow(const FlowDesc *flow, int64 *watermark, Jsonb **flow_state)
+/*
+ * Lock a flow's catalog row until the end of the transaction, with lock
+ * (FOR UPDATE or FOR SHARE); the row must still exist.  SPI must be
+ * connected.
+ */
+static void
+catalog_lock_flow_row(const FlowDesc *flow, const char *lock)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(flow->flow_id)};
-	MemoryContext caller_context = CurrentMemoryContext;
 
-	SPI_connect();
-	SpiExecuteAsExtensionOwner("SELECT watermark, flow_state FROM medallion.flow"
-							   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
-							   " FOR UPDATE",
+	SpiExecuteAsExtensionOwner(psprintf("SELECT watermark, flow_state FROM medallion.flow"
+										" WHERE flow_id OPERATOR(pg_catalog.=) $1 %s",
+										lock),
 							   1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("flow \"%s\" was dropped", flow->flow_name)));
+}
+
+void
+CatalogLockFlow(const FlowDesc *flow, int64 *watermark, Jsonb **flow_state)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+
+	SPI_connect();
+	catalog_lock_flow_row(flow, "FOR UPDATE");
 	*watermark = SpiGetInt64(0, 1, NULL);
 	if (flow_state != NULL)
 	{
@@ -359,6 +371,28 @@ CatalogLockFlow(const FlowDesc *flow, int64 *watermark, Jsonb **flow_state)
 		MemoryContextSwitchTo(spi_context);
 	}
 	SPI_finish();
+}
+
+void
+CatalogShareLockFlow(const FlowDesc *flow)
+{
+	SPI_connect();
+	catalog_lock_flow_row(flow, "FOR SHARE");
+	SPI_finish();
+}
+
+char *
+CatalogDefinitionString(Jsonb *definition, const char *key)
+{
+	JsonbValue *value;
+
+	if (definition == NULL || !JB_ROOT_IS_OBJECT(definition))
+		return NULL;
+	value = getKeyJsonValueFromContainer(&definition->root, key, strlen(key),
+										 NULL);
+	if (value == NULL || value->type != jbvString)
+		return NULL;
+	return pnstrdup(value->val.string.val, value->val.string.len);
 }
 
 void

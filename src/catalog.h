@@ -83,6 +83,15 @@ extern int32 CatalogCreateFlow(PipelineDesc *pipeline, const char *flow_type,
 extern void CatalogLockFlow(const FlowDesc *flow, int64 *watermark,
 							Jsonb **flow_state);
 
+/*
+ * Share-lock a flow's catalog row until the end of the transaction: an
+ * apply of the flow in progress is waited for, and none can start.
+ */
+extern void CatalogShareLockFlow(const FlowDesc *flow);
+
+/* A string member of a flow's definition, or NULL (absent, not a string). */
+extern char *CatalogDefinitionString(Jsonb *definition, const char *key);
+
 extern void CatalogSetWatermark(int32 flow_id, int64 watermark);
 extern void CatalogSetFlowState(int32 flow_id, Jsonb *flow_state);
 

@@ -2127,35 +2127,14 @@ cdc_source_has_key_index(Relation rel, List *key_attnums)
 }
 
 /* The definition stored in medallion.flow, as JSON text. */
+/* A list member, null when the list was not given. */
 static void
 append_json_list(StringInfo json, const char *key, List *names, bool given)
 {
-	ListCell   *cell;
-
-	appendStringInfo(json, ", \"%s\": ", key);
-	if (!given)
-	{
-		appendStringInfoString(json, "null");
-		return;
-	}
-	appendStringInfoChar(json, '[');
-	foreach(cell, names)
-	{
-		if (foreach_current_index(cell) > 0)
-			appendStringInfoString(json, ", ");
-		escape_json(json, (char *) lfirst(cell));
-	}
-	appendStringInfoChar(json, ']');
-}
-
-static void
-append_json_text(StringInfo json, const char *key, const char *value)
-{
-	appendStringInfo(json, ", \"%s\": ", key);
-	if (value == NULL)
-		appendStringInfoString(json, "null");
+	if (given)
+		JsonAppendTextList(json, key, names);
 	else
-		escape_json(json, value);
+		JsonAppendText(json, key, NULL);
 }
 
 Datum
@@ -2434,9 +2413,9 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	appendStringInfoString(&json, "{\"stored_as_scd_type\": ");
 	appendStringInfo(&json, "%d", scd_type);
 	append_json_list(&json, "keys", keys, true);
-	append_json_text(&json, "sequence_by", sequence_by);
-	append_json_text(&json, "apply_as_deletes", deletes);
-	append_json_text(&json, "apply_as_truncates", truncates);
+	JsonAppendText(&json, "sequence_by", sequence_by);
+	JsonAppendText(&json, "apply_as_deletes", deletes);
+	JsonAppendText(&json, "apply_as_truncates", truncates);
 	append_json_list(&json, "column_list", column_list, column_list_given);
 	append_json_list(&json, "except_column_list", except_list, except_given);
 	append_json_list(&json, "track_history_column_list", track_list,

@@ -43,16 +43,12 @@
 #include "access/relation.h"
 #include "storage/bufmgr.h"
 #include "catalog/dependency.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
-#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/regproc.h"
 
 #include "bulk_insert.h"
 #include "change_feed.h"
@@ -78,36 +74,14 @@ struct ChangeFeed
 	bool	   *nulls;
 };
 
-/* The feed named in a CDC flow's definition, or NULL. */
-static char *
-feed_name_of(FlowDesc *cdc_flow)
-{
-	JsonbValue *value;
-
-	if (cdc_flow->definition == NULL)
-		return NULL;
-	value = getKeyJsonValueFromContainer(&cdc_flow->definition->root,
-										 CHANGE_FEED_KEY,
-										 strlen(CHANGE_FEED_KEY), NULL);
-	if (value == NULL || value->type != jbvString)
-		return NULL;
-	return pnstrdup(value->val.string.val, value->val.string.len);
-}
-
-static Oid
-feed_relid(const char *name)
-{
-	return RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
-							NoLock, true);
-}
-
 /*
  * ChangeFeedEnsure: see change_feed.h.
  */
 char *
 ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 {
-	char	   *existing = feed_name_of(cdc_flow);
+	char	   *existing = CatalogDefinitionString(cdc_flow->definition,
+												   CHANGE_FEED_KEY);
 	Oid			namespace_oid = get_rel_namespace(target_relid);
 	char	   *relname;
 	char	   *name;
@@ -121,8 +95,8 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 	ObjectAddress referenced;
 	int			i;
 
-	if (existing != NULL && OidIsValid(feed_relid(existing)))
-		return CatalogQualifiedRelationName(feed_relid(existing));
+	if (existing != NULL && OidIsValid(RelidFromQualifiedName(existing, true)))
+		return CatalogQualifiedRelationName(RelidFromQualifiedName(existing, true));
 
 	relname = CompanionRelationName(namespace_oid, get_rel_name(target_relid),
 									CHANGE_FEED_SUFFIX, "change feed");
@@ -182,7 +156,8 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 ChangeFeed *
 ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid)
 {
-	char	   *name = feed_name_of(cdc_flow);
+	char	   *name = CatalogDefinitionString(cdc_flow->definition,
+											   CHANGE_FEED_KEY);
 	ChangeFeed *feed;
 	Oid			relid;
 	Oid			types[1] = {TEXTOID};
@@ -202,7 +177,7 @@ ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid)
 
 	if (name == NULL)
 		return NULL;
-	relid = feed_relid(name);
+	relid = RelidFromQualifiedName(name, true);
 	if (!OidIsValid(relid))
 		return NULL;
 	name = CatalogQualifiedRelationName(relid);

@@ -20,9 +20,11 @@
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -318,4 +320,39 @@ CompanionRelationName(Oid namespace_oid, const char *base, const char *suffix,
 				 errdetail("medallion names the %s of table \"%s\" so.",
 						   what, base)));
 	return name;
+}
+
+/* The relation a (possibly qualified, quoted) name denotes, as SQL reads it. */
+Oid
+RelidFromQualifiedName(const char *name, bool missing_ok)
+{
+	return RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
+							NoLock, missing_ok);
+}
+
+/* Append ", "key": value" to a JSON object being built; NULL is null. */
+void
+JsonAppendText(StringInfo json, const char *key, const char *value)
+{
+	appendStringInfo(json, ", \"%s\": ", key);
+	if (value == NULL)
+		appendStringInfoString(json, "null");
+	else
+		escape_json(json, value);
+}
+
+/* Append ", "key": [strings]" to a JSON object being built. */
+void
+JsonAppendTextList(StringInfo json, const char *key, List *list)
+{
+	ListCell   *cell;
+
+	appendStringInfo(json, ", \"%s\": [", key);
+	foreach(cell, list)
+	{
+		if (foreach_current_index(cell) > 0)
+			appendStringInfoString(json, ", ");
+		escape_json(json, (char *) lfirst(cell));
+	}
+	appendStringInfoChar(json, ']');
 }

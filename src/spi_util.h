@@ -14,6 +14,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
 
 /*
  * Run one statement through SPI with parameters (types/values/nulls as for
@@ -98,5 +99,12 @@ extern void SqlAppendColumnDefinition(StringInfo sql, const char *name,
  */
 extern char *CompanionRelationName(Oid namespace_oid, const char *base,
 								   const char *suffix, const char *what);
+
+/* The relation a (possibly qualified, quoted) name denotes, as SQL reads it. */
+extern Oid	RelidFromQualifiedName(const char *name, bool missing_ok);
+
+/* Members of a JSON object being built: ", "key": ..." (NULL is null). */
+extern void JsonAppendText(StringInfo json, const char *key, const char *value);
+extern void JsonAppendTextList(StringInfo json, const char *key, List *list);
 
 #endif							/* MEDALLION_SPI_UTIL_H */
