@@ -100,7 +100,8 @@ use MedallionTest ();
 
 our @EXPORT = qw(start_fault_s3);
 
-my @servers;
+our @ISA = ('MedallionTest::Server');
+
 my $count = 0;
 my $json = JSON::PP->new->utf8->canonical;
 
@@ -172,12 +173,11 @@ sub start_fault_s3
 	$self->{bucket} = $self->{buckets}[0];
 	unlink $self->{log};
 	$self->_spawn(0);
-	push @servers, $self;
+	$self->track;
 	Test::More::note("fault S3 server at $self->{endpoint} (log $self->{log})");
 	return $self;
 }
 
-sub endpoint { return $_[0]->{endpoint} }
 
 sub _encode_key
 {
@@ -275,29 +275,6 @@ sub injected
 	my ($self, $kind) = @_;
 	my $c = $self->counters;
 	return defined $kind ? ($c->{injected}{$kind} // 0) : $c->{injected_total};
-}
-
-sub stop
-{
-	my ($self) = @_;
-	my $pid = delete $self->{pid} or return;
-	MedallionTest::_stop_pid($pid);
-	return;
-}
-
-sub start
-{
-	my ($self) = @_;
-	return if $self->{pid};
-	$self->_spawn($self->{port});
-	return;
-}
-
-END
-{
-	my $rc = $?;
-	$_->stop for @servers;
-	$? = $rc;
 }
 
 1;

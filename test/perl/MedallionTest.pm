@@ -116,7 +116,6 @@ our $root = abs_path(dirname(__FILE__) . '/../..');
 our $AWS = '/usr/bin/aws';    # Debian's v2; a v1 may come first on PATH
 our $NODE20_FALLBACK = '/opt/medallion/node20/node_modules/node/bin/node';
 
-my @s3_servers;               # every server started
 my $s3_count = 0;
 
 sub _quote_conf
@@ -233,7 +232,7 @@ sub start_s3
 		pid       => $pid,
 		verbose   => $opts{verbose},
 	}, 'MedallionTest::S3';
-	push @s3_servers, $s3;
+	$s3->track;
 	Test::More::note "s3 server at $endpoint (log $log)";
 	return $s3;
 }
@@ -319,14 +318,19 @@ sub _stop_pid
 	return;
 }
 
-END
-{
-	my $rc = $?;
-	$_->stop for @s3_servers;
-	$? = $rc;
-}
+# A server process the tests start (s3rver, the fault S3 stub): the
+# subclass's _spawn($port) starts it (port 0: any) and sets {pid}; every
+# server tracked is stopped when the test ends.
+package MedallionTest::Server;
 
-package MedallionTest::S3;
+my @servers;
+
+sub track
+{
+	my ($self) = @_;
+	push @servers, $self;
+	return $self;
+}
 
 sub endpoint { return $_[0]->{endpoint} }
 
@@ -344,7 +348,25 @@ sub start
 {
 	my ($self) = @_;
 	return if $self->{pid};
-	my ($pid) = MedallionTest::_spawn_s3($self->{port}, $self->{directory},
+	$self->_spawn($self->{port});
+	return;
+}
+
+END
+{
+	my $rc = $?;
+	$_->stop for @servers;
+	$? = $rc;
+}
+
+package MedallionTest::S3;
+
+use parent -norequire, 'MedallionTest::Server';
+
+sub _spawn
+{
+	my ($self, $port) = @_;
+	my ($pid) = MedallionTest::_spawn_s3($port, $self->{directory},
 		$self->{buckets}, $self->{verbose}, $self->{log});
 	$self->{pid} = $pid;
 	return;
