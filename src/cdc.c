@@ -1895,7 +1895,8 @@ CdcApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 	 * replace: delete the rows derived again, insert the derived rows, and
 	 * tell the change feed (when an aggregate flow reads it) what changed
 	 */
-	feed = ChangeFeedBegin(current, spec->target_relid);
+	feed = ChangeFeedBegin(current, spec->target_relid,
+						   mode == CDC_MODE_FULL);
 	if (mode == CDC_MODE_FULL)
 	{
 		deleted = (int64) SpiExecute(psprintf("DELETE FROM %s",

@@ -151,10 +151,11 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 
 /*
  * ChangeFeedBegin: see change_feed.h.  The caller is connected to SPI and
- * runs as the pipeline owner.
+ * runs as the pipeline owner.  An apply that derives the target again
+ * empties the feed anyway (ChangeFeedReset), so it trims nothing first.
  */
 ChangeFeed *
-ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid)
+ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid, bool deriving_again)
 {
 	char	   *name = CatalogDefinitionString(cdc_flow->definition,
 											   CHANGE_FEED_KEY);
@@ -202,7 +203,8 @@ ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid)
 	feed_rel = relation_open(relid, AccessShareLock);
 	blocks = RelationGetNumberOfBlocks(feed_rel);
 	relation_close(feed_rel, NoLock);
-	if (blocks >= CHANGE_FEED_TRIM_BLOCKS || (readers == 0 && blocks > 0))
+	if (!deriving_again &&
+		(blocks >= CHANGE_FEED_TRIM_BLOCKS || (readers == 0 && blocks > 0)))
 	{
 		SpiExecute(psprintf("SELECT pg_catalog.max(_row_id) FROM %s", name),
 				   0, NULL, NULL, NULL, SPI_OK_SELECT);

@@ -29,8 +29,11 @@ extern char *ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid);
 /*
  * At the start of a CDC apply: the flow's feed when an aggregate flow reads
  * it (rows every reader has consumed are removed first), else NULL.
+ * deriving_again: the apply derives the whole target (ChangeFeedReset
+ * follows).
  */
-extern ChangeFeed *ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid);
+extern ChangeFeed *ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid,
+								   bool deriving_again);
 
 /*
  * A statement that runs dml (a DELETE, or an UPDATE of __end_at aliased
