@@ -97,12 +97,6 @@ static const char *const kind_names[] = {
 	[AGG_DELTA_MAX_VALUES] = "max_values",
 };
 
-const char *
-AggregateDeltaKindName(AggregateDeltaKind kind)
-{
-	return kind_names[kind];
-}
-
 bool
 AggregateDeltaNeedsValues(AggregateDelta *delta, int item)
 {

@@ -71,7 +71,6 @@ extern AggregateDelta *AggregateDeltaAnalyze(Query *query, int ngroups,
 											 char **reason);
 
 /* Definition: the kind names and argument texts, one per item. */
-extern const char *AggregateDeltaKindName(AggregateDeltaKind kind);
 extern void AggregateDeltaAppendJson(StringInfo json, AggregateDelta *delta);
 extern AggregateDelta *AggregateDeltaFromLists(List *kinds, List *arguments,
 											   const char *flow_name);
