@@ -1,12 +1,16 @@
-# medallion: PGXS build.  The install script sql/medallion--0.1.0.sql is
-# assembled from sql/parts/*.sql (one part per concept) so that each part can
-# be read and reviewed on its own.
+# medallion: PGXS build.  The install script of the current version,
+# sql/medallion--$(EXTVERSION).sql, is assembled from sql/parts/*.sql (one
+# part per concept) so that each part can be read and reviewed on its own.
+# Released versions are frozen: their install scripts are committed as they
+# shipped (sql/medallion--0.1.0.sql), and every later version ships an update
+# script (sql/medallion--0.1.0--0.2.0.sql) that test/t/120_upgrade.pl proves
+# equal to a fresh install.
 EXTENSION  = medallion
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = medallion
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags libcurl expat zlib)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
