@@ -1837,8 +1837,8 @@ AggregateReset(FlowDesc *flow)
  * the target of an aggregate flow that another aggregate flow reads.  Its
  * argument is the reading flow's id; it records the groups (of the
  * reading flow) of the old and new rows of the statement in the flow's
- * changes table.  Runs as the writer (normally the pipeline owner, in the
- * flow's apply), with the pipeline's search_path.
+ * changes table.  Runs as the pipeline owner (whoever the writer is), with
+ * the pipeline's search_path.
  */
 Datum
 medallion_aggregate_capture(PG_FUNCTION_ARGS)
@@ -1851,6 +1851,7 @@ medallion_aggregate_capture(PG_FUNCTION_ARGS)
 	FlowDesc   *flow;
 	PipelineDesc *pipeline;
 	AggSpec    *spec;
+	OwnerContext owner;
 	int			nest_level;
 	int			pass;
 
@@ -1886,6 +1887,13 @@ medallion_aggregate_capture(PG_FUNCTION_ARGS)
 
 	flow = CatalogGetFlowById(flow_id);
 	pipeline = CatalogGetPipelineById(flow->pipeline_id, false);
+
+	/*
+	 * The group expressions are the pipeline owner's SQL: they run as the
+	 * owner, whoever wrote to the table (a superuser's manual fix must not
+	 * run them with its rights).
+	 */
+	FlowEnterOwnerContext(pipeline, &owner);
 	nest_level = SilverParseSettingsEnter(pipeline->search_path);
 	spec = agg_load_spec(flow, false);
 	if (spec->kind != AGG_SOURCE_AGGREGATE ||
@@ -1915,6 +1923,7 @@ medallion_aggregate_capture(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	SilverParseSettingsLeave(nest_level);
+	FlowLeaveOwnerContext(&owner);
 	return PointerGetDatum(NULL);
 }
 

@@ -150,8 +150,7 @@ MedallionObjectWorkerMain(Datum main_arg)
 				 errmsg("could not map dynamic shared memory segment")));
 	shared = dsm_segment_address(segment);
 	result = &shared->workers[slot];
-	BackgroundWorkerInitializeConnectionByOid(shared->database_id,
-											  InvalidOid, 0);
+	DynamicWorkerConnect(shared->database_id);
 	pgstat_report_appname("medallion object worker");
 	memset(&stats, 0, sizeof(stats));
 

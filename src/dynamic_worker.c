@@ -8,9 +8,11 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "utils/guc.h"
 
 #include "dynamic_worker.h"
 #include "medallion.h"
+#include "spi_util.h"
 
 BackgroundWorkerHandle *
 DynamicWorkerStart(const char *function_name, const char *type,
@@ -38,4 +40,12 @@ DynamicWorkerStart(const char *function_name, const char *type,
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		return NULL;
 	return handle;
+}
+
+void
+DynamicWorkerConnect(Oid database_id)
+{
+	BackgroundWorkerInitializeConnectionByOid(database_id, InvalidOid, 0);
+	SetConfigOption("search_path", MEDALLION_SAFE_SEARCH_PATH,
+					PGC_SUSET, PGC_S_SESSION);
 }

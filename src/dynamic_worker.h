@@ -26,4 +26,13 @@ extern BackgroundWorkerHandle *DynamicWorkerStart(const char *function_name,
 												  const void *extra,
 												  Size extra_size);
 
+/*
+ * Connect a medallion background worker to a database, as the bootstrap
+ * superuser, and pin its session's search_path to "pg_catalog, pg_temp":
+ * a database owner's ALTER DATABASE ... SET search_path must not decide
+ * how a superuser process resolves names.  Flows switch to their pipeline
+ * owner's role and search_path themselves (FlowEnterOwnerContext).
+ */
+extern void DynamicWorkerConnect(Oid database_id);
+
 #endif							/* MEDALLION_DYNAMIC_WORKER_H */

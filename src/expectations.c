@@ -248,8 +248,8 @@ ExpectationsLoad(int32 flow_id)
 	SPI_connect();
 	nrows = SpiExecuteAsExtensionOwner("SELECT expectation_name, condition, on_violation"
 									   " FROM medallion.expectation"
-									   " WHERE flow_id = $1"
-									   " ORDER BY expectation_name COLLATE \"C\"",
+									   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
+									   " ORDER BY expectation_name COLLATE pg_catalog.\"C\"",
 									   1, argtypes, values, NULL, SPI_OK_SELECT);
 
 	set = MemoryContextAllocZero(caller_cxt, sizeof(ExpectationSet));
@@ -612,7 +612,8 @@ medallion_add_expectation(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	nrows = SpiExecuteAsExtensionOwner("SELECT 1 FROM medallion.expectation"
-									   " WHERE flow_id = $1 AND expectation_name = $2",
+									   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
+									   " AND expectation_name OPERATOR(pg_catalog.=) $2",
 									   2, argtypes, values, NULL, SPI_OK_SELECT);
 	if (nrows > 0)
 		ereport(ERROR,
@@ -657,7 +658,8 @@ medallion_drop_expectation(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	nrows = SpiExecuteAsExtensionOwner("DELETE FROM medallion.expectation"
-									   " WHERE flow_id = $1 AND expectation_name = $2",
+									   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
+									   " AND expectation_name OPERATOR(pg_catalog.=) $2",
 									   2, argtypes, values, NULL, SPI_OK_DELETE);
 	SPI_finish();
 

@@ -376,7 +376,7 @@ MedallionSchedulerMain(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(database_id, InvalidOid, 0);
+	DynamicWorkerConnect(database_id);
 	pgstat_report_appname("medallion scheduler");
 
 	slot = ShmemDatabaseSlot(database_id);

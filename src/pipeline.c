@@ -47,6 +47,113 @@ pipeline_name_argument(FunctionCallInfo fcinfo)
 	return text_to_cstring(PG_GETARG_TEXT_PP(0));
 }
 
+/*
+ * Pipeline names are global (they name NOTIFY channels), so a name can be
+ * taken by another role.  Say so without confirming whose it is or what it
+ * is: the caller learns only that the name cannot be used.
+ */
+static void
+refuse_taken_pipeline_name(const char *pipeline_name)
+{
+	PipelineDesc *existing = CatalogGetPipeline(pipeline_name, true);
+
+	if (existing == NULL)
+		return;
+	if (existing->owner == GetUserId())
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("pipeline \"%s\" already exists", pipeline_name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("pipeline name \"%s\" is not available", pipeline_name),
+			 errhint("Pipeline names are shared by all roles of the database, as their notification channels are; choose another name.")));
+}
+
+/*
+ * The schemas of the caller's effective search_path (those that exist, in
+ * order, without the implicit pg_catalog and pg_temp), as a name[] Datum
+ * allocated in the SPI procedure context.  Must be called inside SPI and
+ * before the search_path is pinned.
+ */
+static Datum
+current_search_path_schemas(void)
+{
+	bool		isnull;
+
+	SpiExecute("SELECT pg_catalog.current_schemas(false)", 0, NULL, NULL,
+			   NULL, SPI_OK_SELECT);
+	return SPI_datumTransfer(SpiGetDatum(0, 1, &isnull), false, -1);
+}
+
+/*
+ * warn_if_search_path_unsafe warns (a NOTICE and a WARNING event) when the
+ * search_path stored with a new pipeline holds a schema in which a role
+ * other than the owner (superusers aside) can create objects.  Every flow
+ * of the pipeline resolves its SQL through that path as the owner, so such
+ * a role could plant a function or operator that the owner's flows then
+ * call with the owner's rights.  The pipeline is still created: the owner
+ * may trust those roles.
+ */
+static void
+warn_if_search_path_unsafe(const PipelineDesc *pipeline, Datum schemas)
+{
+	Oid			types[2] = {NAMEARRAYOID, OIDOID};
+	Datum		values[2];
+	bool		isnull;
+	char	   *unsafe = NULL;
+	int			guc_nest_level;
+
+	values[0] = schemas;
+	values[1] = ObjectIdGetDatum(pipeline->owner);
+	SPI_connect();
+	guc_nest_level = PinSafeSearchPath();
+	SpiExecute("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(n.nspname),"
+			   " ', ' ORDER BY s.position)"
+			   "  FROM pg_catalog.unnest($1) WITH ORDINALITY AS s(name, position)"
+			   "  JOIN pg_catalog.pg_namespace n"
+			   "    ON n.nspname OPERATOR(pg_catalog.=) s.name"
+			   " WHERE EXISTS ("
+			   "   SELECT FROM (SELECT n.nspowner AS grantee"
+			   "                 UNION ALL"
+			   "                SELECT a.grantee FROM pg_catalog.aclexplode("
+			   "                  COALESCE(n.nspacl,"
+			   "                    pg_catalog.acldefault('n', n.nspowner))) a"
+			   "                 WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'"
+			   "               ) AS c"
+			   "   LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=)"
+			   "     CASE WHEN c.grantee OPERATOR(pg_catalog.=)"
+			   "               'pg_database_owner'::pg_catalog.regrole"
+			   "          THEN (SELECT d.datdba FROM pg_catalog.pg_database d"
+			   "                 WHERE d.datname OPERATOR(pg_catalog.=)"
+			   "                       pg_catalog.current_database())"
+			   "          ELSE c.grantee END"
+			   "   WHERE c.grantee OPERATOR(pg_catalog.=) 0"
+			   "      OR (r.oid OPERATOR(pg_catalog.<>) $2 AND NOT r.rolsuper))",
+			   2, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		Datum		value = SpiGetDatum(0, 1, &isnull);
+
+		if (!isnull)
+			unsafe = MemoryContextStrdup(TopTransactionContext,
+										 TextDatumGetCString(value));
+	}
+	AtEOXact_GUC(false, guc_nest_level);
+	SPI_finish();
+
+	if (unsafe == NULL)
+		return;
+	ereport(NOTICE,
+			(errmsg("search_path of pipeline \"%s\" includes schemas in which other roles can create objects: %s",
+					pipeline->pipeline_name, unsafe),
+			 errdetail("The pipeline's flows resolve names through this search_path with the rights of its owner, so those roles could plant functions or operators that the flows call."),
+			 errhint("Create the pipeline with a search_path of schemas only its owner can create objects in, for example SET search_path = pg_catalog, my_schema.")));
+	EventLogWrite(pipeline, 0, NULL, "search_path_warning", "WARNING",
+				  psprintf("search_path includes schemas in which other roles can create objects: %s",
+						   unsafe),
+				  NULL);
+}
+
 Datum
 medallion_create_pipeline(PG_FUNCTION_ARGS)
 {
@@ -57,6 +164,8 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 	int64		interval_us;
 	Oid			types[6] = {TEXTOID, OIDOID, TEXTOID, INTERVALOID, TEXTOID, TEXTOID};
 	Datum		values[6];
+	Datum		search_path_schemas;
+	PipelineDesc *pipeline;
 
 	if (pipeline_name[0] == '\0')
 		ereport(ERROR,
@@ -87,10 +196,7 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("trigger_interval must be between 10 milliseconds and 7 days")));
 
-	if (CatalogGetPipeline(pipeline_name, true) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("pipeline \"%s\" already exists", pipeline_name)));
+	refuse_taken_pipeline_name(pipeline_name);
 
 	values[0] = CStringGetTextDatum(pipeline_name);
 	values[1] = ObjectIdGetDatum(GetUserId());
@@ -101,6 +207,7 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 	values[5] = CStringGetTextDatum(strcmp(mode, "continuous") == 0 ? "running" : "idle");
 
 	SPI_connect();
+	search_path_schemas = current_search_path_schemas();
 	SpiExecuteAsExtensionOwner("INSERT INTO medallion.pipeline"
 							   " (pipeline_name, owner, mode, trigger_interval,"
 							   " search_path, state)"
@@ -108,8 +215,10 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 							   6, types, values, NULL, SPI_OK_INSERT);
 	SPI_finish();
 
-	EventLogWrite(CatalogGetPipeline(pipeline_name, false), 0, NULL,
+	pipeline = CatalogGetPipeline(pipeline_name, false);
+	EventLogWrite(pipeline, 0, NULL,
 				  "create_pipeline", "INFO", "pipeline created", NULL);
+	warn_if_search_path_unsafe(pipeline, search_path_schemas);
 	LauncherWakeUp();
 	PG_RETURN_VOID();
 }

@@ -76,16 +76,25 @@ medallion_create_secret(PG_FUNCTION_ARGS)
 	Oid			types[5] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			existing_owner;
 
 	secret_name = required_text_argument(fcinfo, 0, "secret_name");
 	access_key_id = required_text_argument(fcinfo, 1, "access_key_id");
 	secret_access_key = required_text_argument(fcinfo, 2, "secret_access_key");
 
-	if (OidIsValid(secret_owner(secret_name)))
+	existing_owner = secret_owner(secret_name);
+	if (existing_owner == GetUserId())
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("secret \"%s\" already exists", secret_name),
 				 errhint("Drop it first with medallion.drop_secret() to replace it."),
+				 errhidestmt(true)));
+	/* names are global: do not confirm whose the name is */
+	if (OidIsValid(existing_owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("secret name \"%s\" is not available", secret_name),
+				 errhint("Secret names are shared by all roles of the database; choose another name."),
 				 errhidestmt(true)));
 
 	values[0] = CStringGetTextDatum(secret_name);

@@ -24,6 +24,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -47,6 +48,18 @@ SpiExecute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	return SPI_processed;
 }
 
+/*
+ * SpiExecuteAsExtensionOwner runs a fixed catalog statement with the rights
+ * of the extension's owner (usually a superuser) on behalf of a caller who
+ * has none on medallion's tables.  Whatever the caller's search_path is, the
+ * statement runs with search_path pinned to "pg_catalog, pg_temp" for its
+ * duration: PostgreSQL never looks up functions or operators in pg_temp, so
+ * no operator, function or cast that the caller created can be reached from
+ * it (the escalation this closes: a role's own "=" operator, found first on
+ * its search_path, executed with the owner's rights).  Its text names every
+ * relation schema-qualified as well, so pg_temp cannot shadow a table.
+ * Other rights-changing paths: see ElevationPaths in spi_util.h.
+ */
 uint64
 SpiExecuteAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
 						   Datum *values, const char *nulls,
@@ -54,9 +67,11 @@ SpiExecuteAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
 {
 	Oid			saved_user;
 	int			saved_security_context;
+	int			guc_nest_level;
 	volatile uint64 processed = 0;
 
 	GetUserIdAndSecContext(&saved_user, &saved_security_context);
+	guc_nest_level = PinSafeSearchPath();
 	SetUserIdAndSecContext(ExtensionOwner(),
 						   saved_security_context |
 						   SECURITY_LOCAL_USERID_CHANGE);
@@ -68,9 +83,26 @@ SpiExecuteAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(saved_user, saved_security_context);
+		AtEOXact_GUC(false, guc_nest_level);
 	}
 	PG_END_TRY();
 	return processed;
+}
+
+/*
+ * PinSafeSearchPath sets search_path to "pg_catalog, pg_temp" in a new GUC
+ * nest level, the way PostgreSQL's own maintenance commands protect
+ * themselves; the caller restores it with AtEOXact_GUC(false, level).
+ */
+int
+PinSafeSearchPath(void)
+{
+	int			guc_nest_level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", MEDALLION_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return guc_nest_level;
 }
 
 char *

@@ -28,13 +28,29 @@ extern uint64 SpiExecute(const char *sql, int nargs, Oid *argtypes,
 
 /*
  * Same, but run as the owner of the medallion extension, for fixed,
- * schema-qualified statements on medallion's own tables only.  Never pass
- * user-supplied SQL here.
+ * schema-qualified statements on medallion's own tables only, with
+ * search_path pinned to MEDALLION_SAFE_SEARCH_PATH.  Never pass
+ * user-supplied SQL here, nor a statement that reads or writes a table that
+ * a role other than the extension owner owns (its triggers, rules, index
+ * and default expressions would run with the owner's rights).
  */
 extern uint64 SpiExecuteAsExtensionOwner(const char *sql, int nargs,
 										 Oid *argtypes, Datum *values,
 										 const char *nulls,
 										 int expected_result);
+
+/*
+ * The search_path of every statement that runs with more rights than its
+ * caller, and of medallion's background workers outside a pipeline owner's
+ * context.  Functions and operators are never looked up in pg_temp.
+ */
+#define MEDALLION_SAFE_SEARCH_PATH "pg_catalog, pg_temp"
+
+/*
+ * Pin search_path to MEDALLION_SAFE_SEARCH_PATH in a new GUC nest level;
+ * returns the level, to be restored with AtEOXact_GUC(false, level).
+ */
+extern int	PinSafeSearchPath(void);
 
 /* Value of column attnum (1-based) of row 0 of SPI_tuptable, or NULL. */
 extern char *SpiGetText(uint64 row, int attnum);

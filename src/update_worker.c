@@ -67,8 +67,7 @@ MedallionUpdateWorkerMain(Datum main_arg)
 				 errmsg("could not map dynamic shared memory segment")));
 	shared = dsm_segment_address(segment);
 
-	BackgroundWorkerInitializeConnectionByOid(shared->database_id,
-											  InvalidOid, 0);
+	DynamicWorkerConnect(shared->database_id);
 	pgstat_report_appname("medallion update");
 
 	UpdateRun(shared->pipeline_id, shared->full_refresh, report_to_shared,

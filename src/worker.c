@@ -16,6 +16,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "dynamic_worker.h"
 #include "postgres.h"
 
 #include <math.h>
@@ -180,7 +181,7 @@ MedallionPipelineWorkerMain(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(database_id, InvalidOid, 0);
+	DynamicWorkerConnect(database_id);
 	pgstat_report_appname("medallion worker");
 
 	loop_context = AllocSetContextCreate(TopMemoryContext,
