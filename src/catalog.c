@@ -536,22 +536,43 @@ EventLogWriteAt(TimestampTz event_time, const PipelineDesc *pipeline,
 	SPI_finish();
 }
 
+/*
+ * EventLogTrim deletes a pipeline's events older than
+ * medallion.event_log_retention, and beyond its newest
+ * medallion.event_log_max_rows, so that no role can fill the disk with
+ * events (a pipeline updating every 10 ms keeps writing them).  Counting
+ * costs an index scan over the kept events, so a long-lived worker counts
+ * at every sixteenth trim only; a triggered update's worker, at its first.
+ */
 void
 EventLogTrim(const PipelineDesc *pipeline)
 {
+	static int	trims_in_this_process = 0;
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		values[2];
 
-	if (medallion_event_log_retention_min <= 0)
-		return;
 	values[0] = Int32GetDatum(pipeline->pipeline_id);
-	values[1] = Int32GetDatum(medallion_event_log_retention_min);
 	SPI_connect();
-	SpiExecuteAsExtensionOwner("DELETE FROM medallion.event"
-							   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
-							   " AND ts OPERATOR(pg_catalog.<) (pg_catalog.now()"
-							   " OPERATOR(pg_catalog.-) pg_catalog.make_interval(mins => $2))",
-							   2, types, values, NULL, SPI_OK_DELETE);
+	if (medallion_event_log_retention_min > 0)
+	{
+		values[1] = Int32GetDatum(medallion_event_log_retention_min);
+		SpiExecuteAsExtensionOwner("DELETE FROM medallion.event"
+								   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+								   " AND ts OPERATOR(pg_catalog.<) (pg_catalog.now()"
+								   " OPERATOR(pg_catalog.-) pg_catalog.make_interval(mins => $2))",
+								   2, types, values, NULL, SPI_OK_DELETE);
+	}
+	if (medallion_event_log_max_rows > 0 && trims_in_this_process++ % 16 == 0)
+	{
+		values[1] = Int32GetDatum(medallion_event_log_max_rows);
+		SpiExecuteAsExtensionOwner("DELETE FROM medallion.event"
+								   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+								   " AND ts OPERATOR(pg_catalog.<) ("
+								   "   SELECT e.ts FROM medallion.event e"
+								   "    WHERE e.pipeline_id OPERATOR(pg_catalog.=) $1"
+								   "    ORDER BY e.ts DESC OFFSET $2 OPERATOR(pg_catalog.-) 1 LIMIT 1)",
+								   2, types, values, NULL, SPI_OK_DELETE);
+	}
 	SPI_finish();
 }
 

@@ -52,6 +52,8 @@
 
 #include "bulk_insert.h"
 #include "change_feed.h"
+#include "flow.h"
+#include "guc.h"
 #include "spi_util.h"
 
 #define CHANGE_FEED_SUFFIX		"__change_feed"
@@ -150,6 +152,52 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 }
 
 /*
+ * Has the part of the feed that some reader has not consumed yet grown past
+ * medallion.change_feed_max_rows?  A reader that keeps failing (or a
+ * pipeline whose aggregate is broken) would otherwise make its CDC flow
+ * append to the feed forever.  Row ids come from the feed's identity
+ * sequence, so the count costs no scan; it may count a few rows of aborted
+ * transactions, never fewer than there are.  When it is over, a WARNING
+ * event says so.
+ */
+static bool
+change_feed_over_limit(FlowDesc *cdc_flow, Oid feed_relid, const char *name,
+					   int64 consumed)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1];
+	bool		isnull;
+	int64		last;
+
+	if (medallion_change_feed_max_rows <= 0)
+		return false;
+	values[0] = ObjectIdGetDatum(FlowRowIdSequence(feed_relid));
+	SpiExecute("SELECT pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)",
+			   1, types, values, NULL, SPI_OK_SELECT);
+	last = SpiGetInt64(0, 1, &isnull);
+	if (isnull || last - consumed <= medallion_change_feed_max_rows)
+		return false;
+
+	EventLogWrite(CatalogGetPipelineById(cdc_flow->pipeline_id, false), 0,
+				  cdc_flow->flow_name, "change_feed_reset", "WARNING",
+				  psprintf("change feed %s held " INT64_FORMAT " rows not yet read by every aggregate, more than medallion.change_feed_max_rows (%d): it was emptied, and its readers recompute from the target",
+						   name, last - consumed, medallion_change_feed_max_rows),
+				  NULL);
+	return true;
+}
+
+/* Empty the feed and leave the reset marker: readers start over. */
+static void
+change_feed_truncate_with_reset(const char *name)
+{
+	SpiExecute(psprintf("TRUNCATE %s", name), 0, NULL, NULL, NULL,
+			   SPI_OK_UTILITY);
+	SpiExecute(psprintf("INSERT INTO %s (" CHANGE_FEED_SIGN_COLUMN ") VALUES (0)",
+						name),
+			   0, NULL, NULL, NULL, SPI_OK_INSERT);
+}
+
+/*
  * ChangeFeedBegin: see change_feed.h.  The caller is connected to SPI and
  * runs as the pipeline owner.  An apply that derives the target again
  * empties the feed anyway (ChangeFeedReset), so it trims nothing first.
@@ -203,8 +251,14 @@ ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid, bool deriving_again)
 	feed_rel = relation_open(relid, AccessShareLock);
 	blocks = RelationGetNumberOfBlocks(feed_rel);
 	relation_close(feed_rel, NoLock);
-	if (!deriving_again &&
-		(blocks >= CHANGE_FEED_TRIM_BLOCKS || (readers == 0 && blocks > 0)))
+	if (!deriving_again && readers > 0 && blocks >= CHANGE_FEED_TRIM_BLOCKS &&
+		change_feed_over_limit(cdc_flow, relid, name, isnull ? 0 : consumed))
+	{
+		/* the lagging readers recompute from the target instead */
+		change_feed_truncate_with_reset(name);
+	}
+	else if (!deriving_again &&
+			 (blocks >= CHANGE_FEED_TRIM_BLOCKS || (readers == 0 && blocks > 0)))
 	{
 		SpiExecute(psprintf("SELECT pg_catalog.max(_row_id) FROM %s", name),
 				   0, NULL, NULL, NULL, SPI_OK_SELECT);
@@ -314,11 +368,7 @@ ChangeFeedAddRow(ChangeFeed *feed, Datum *values, bool *nulls)
 void
 ChangeFeedReset(ChangeFeed *feed)
 {
-	SpiExecute(psprintf("TRUNCATE %s", feed->name), 0, NULL, NULL, NULL,
-			   SPI_OK_UTILITY);
-	SpiExecute(psprintf("INSERT INTO %s (" CHANGE_FEED_SIGN_COLUMN ") VALUES (0)",
-						feed->name),
-			   0, NULL, NULL, NULL, SPI_OK_INSERT);
+	change_feed_truncate_with_reset(feed->name);
 }
 
 /*

@@ -25,6 +25,8 @@ int			medallion_s3_retry_base_ms = 200;
 int			medallion_s3_retry_max_ms = 5000;
 char	   *medallion_allowed_endpoints = NULL;
 int			medallion_event_log_retention_min = 7 * 24 * 60;
+int			medallion_event_log_max_rows = 100000;
+int			medallion_change_feed_max_rows = 10000000;
 
 bool		medallion_enable_workers = true;
 int			medallion_max_workers = 4;
@@ -107,6 +109,24 @@ GucDefineAll(void)
 							7 * 24 * 60, 0, INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.event_log_max_rows",
+							"Most events kept per pipeline in medallion.event_log; 0 keeps every event within the retention.",
+							"Older events of a pipeline beyond this number are deleted, so that no role can fill the disk with events.",
+							&medallion_event_log_max_rows,
+							100000, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.change_feed_max_rows",
+							"Most rows a change feed keeps for aggregates that have not read them; 0 means no limit.",
+							"Past it the feed is emptied and its lagging readers recompute from the AUTO CDC target.",
+							&medallion_change_feed_max_rows,
+							10000000, 0, INT_MAX,
+							PGC_SUSET,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("medallion.enable_workers",

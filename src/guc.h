@@ -17,8 +17,10 @@ extern int	medallion_s3_retry_base_ms;
 extern int	medallion_s3_retry_max_ms;
 extern char *medallion_allowed_endpoints;
 
-/* event log */
+/* event log and change feeds */
 extern int	medallion_event_log_retention_min;
+extern int	medallion_event_log_max_rows;
+extern int	medallion_change_feed_max_rows;
 
 /* background workers */
 extern bool medallion_enable_workers;
