@@ -29,6 +29,7 @@ int			medallion_event_log_retention_min = 7 * 24 * 60;
 bool		medallion_enable_workers = true;
 int			medallion_max_workers = 4;
 int			medallion_launcher_naptime_ms = 1000;
+int			medallion_max_workers_per_role = 0;
 
 /*
  * GucDefineAll registers the parameters.  The worker count is fixed at
@@ -134,6 +135,15 @@ GucDefineAll(void)
 							1000, 100, 60000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.max_workers_per_role",
+							"Largest number of pipeline workers one role's pipelines hold at once; 0 means medallion.max_workers.",
+							"Workers are shared anyway: after each update a worker gives its slot up while other pipelines wait.",
+							&medallion_max_workers_per_role,
+							0, 0, 64,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("medallion");

@@ -24,6 +24,7 @@ extern int	medallion_event_log_retention_min;
 extern bool medallion_enable_workers;
 extern int	medallion_max_workers;
 extern int	medallion_launcher_naptime_ms;
+extern int	medallion_max_workers_per_role;
 
 extern void GucDefineAll(void);
 
