@@ -6,7 +6,8 @@
 # second scheduler or worker), of a scheduler (its successor adopts the live
 # workers instead of starting duplicates), and of a worker; SIGKILL of a
 # worker (crash restart); pipelines keep ingesting after each; creating,
-# stopping and terminating many pipelines leaves every slot usable; DROP
+# stopping and terminating many pipelines leaves every slot usable; a
+# database with medallion but no continuous pipeline can be a template; DROP
 # DATABASE of a database with a running pipeline succeeds without FORCE.
 use strict;
 use warnings;
@@ -177,8 +178,16 @@ is(psql(q{SELECT count(*) FROM medallion.pipelines WHERE state = 'waiting'}),
 psql(q{SELECT medallion.stop_pipeline('last')});
 converges('after the churn');
 
+# a database with medallion but no continuous pipeline keeps no scheduler
+# connected: it can serve as a template
+psql('CREATE DATABASE quiet');
+psql(q{CREATE EXTENSION medallion; SELECT medallion.create_pipeline('q_triggered');}, 'quiet');
+my ($ret, $out, $err) = $node->psql('postgres', 'CREATE DATABASE quiet_copy TEMPLATE quiet');
+is($ret, 0, 'CREATE DATABASE from a database with medallion and no continuous pipeline succeeds')
+  or diag($err);
+
 # DROP DATABASE of a database with a running pipeline, without FORCE
-my ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE other');
+($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE other');
 is($ret, 0, 'DROP DATABASE succeeds while a pipeline runs there') or diag($err);
 ok( $node->poll_query_until(
 		'postgres',
