@@ -152,4 +152,31 @@ ok( $node->poll_query_until(
 		qq{SELECT last_update_start > '$since' FROM medallion.pipelines WHERE pipeline_name = 'a_idle'}),
 	'the pipeline that waited runs again');
 
+# medallion.max_workers_per_role = 1: while one of alice's updates is stuck,
+# her other pipeline waits although bob's pipeline leaves a slot free
+psql(q{ALTER SYSTEM SET medallion.max_workers_per_role = 1; SELECT pg_reload_conf();});
+$locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN; LOCK TABLE alice.busy, alice.idle IN SHARE MODE;');
+$s3->put_object('busy/h-0001.json', qq({"id": 1}\n));
+$s3->put_object('idle/h-0001.json', qq({"id": 1}\n));
+ok( $node->poll_query_until(
+		'postgres',
+		q{SELECT count(*) = 1 FROM medallion.pipelines
+		   WHERE state = 'waiting' AND owner = 'alice'::regrole AND pipeline_name LIKE 'a\_%'}),
+	'with a cap of one worker per role, one of alice\'s pipelines waits while the other is stuck');
+$since = psql('SELECT clock_timestamp()');
+ok( $node->poll_query_until(
+		'postgres',
+		qq{SELECT last_update_start > '$since' FROM medallion.pipelines WHERE pipeline_name = 'b_live'}),
+	"while bob's pipeline keeps running");
+is( psql(
+		q{SELECT count(*) FROM pg_stat_activity
+		   WHERE backend_type = 'medallion worker' AND application_name LIKE 'medallion worker: a\_%'}),
+	'1',
+	'alice holds one worker');
+$locker->query_safe('COMMIT;');
+$locker->quit;
+ok($node->poll_query_until('postgres', 'SELECT count(*) = 1 FROM alice.idle'),
+	"alice's waiting pipeline runs once her other update is done");
+
 done_testing();
