@@ -24,6 +24,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 
 /* the largest value of medallion.max_workers */
