@@ -31,6 +31,7 @@ int			medallion_change_feed_max_rows = 10000000;
 bool		medallion_enable_workers = true;
 int			medallion_max_workers = 4;
 int			medallion_launcher_naptime_ms = 1000;
+int			medallion_max_workers_per_role = 0;
 
 /*
  * GucDefineAll registers the parameters.  The worker count is fixed at
@@ -154,6 +155,15 @@ GucDefineAll(void)
 							1000, 100, 60000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.max_workers_per_role",
+							"Largest number of pipeline workers one role's pipelines hold at once; 0 means medallion.max_workers.",
+							"Workers are shared anyway: after each update a worker gives its slot up while other pipelines wait.",
+							&medallion_max_workers_per_role,
+							0, 0, 64,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("medallion");

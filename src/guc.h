@@ -26,6 +26,7 @@ extern int	medallion_change_feed_max_rows;
 extern bool medallion_enable_workers;
 extern int	medallion_max_workers;
 extern int	medallion_launcher_naptime_ms;
+extern int	medallion_max_workers_per_role;
 
 extern void GucDefineAll(void);
 

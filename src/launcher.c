@@ -10,13 +10,25 @@
  *	  shared_preload_libraries, started after recovery) is connected to no
  *	  database; every medallion.launcher_naptime it lists the databases
  *	  and starts a scheduler in each one that has none.  It cannot see
- *	  which databases have the extension, so a database without it is
- *	  probed again only every few naptimes, or at once when a medallion
- *	  function there asks for it (LauncherWakeUp);
- *	- a scheduler per database exits when the extension is not there;
- *	  otherwise it starts one pipeline worker per continuous pipeline in
- *	  state running, within medallion.max_workers over all databases;
- *	- a pipeline worker (worker.c) runs the updates of its pipeline.
+ *	  which databases have the extension, so a database whose scheduler
+ *	  left is probed again only every few naptimes, or at once when a
+ *	  medallion function there asks for it (LauncherWakeUp);
+ *	- a scheduler per database leaves at once when the extension is not
+ *	  there or no continuous pipeline is running (so that it holds no
+ *	  connection that would delay CREATE DATABASE or DROP DATABASE);
+ *	  otherwise it claims a slot of medallion.max_workers (worker_slots.c)
+ *	  for each running continuous pipeline that is due, and starts its
+ *	  worker;
+ *	- a pipeline worker (worker.c) runs the updates of its pipeline, and
+ *	  gives its slot up when other pipelines wait.
+ *
+ * Who runs is recorded in shared memory, not only in the handles of the
+ * process that started it: a scheduler registers itself in its database's
+ * slot and leaves when another live one is there, and the workers hold
+ * worker slots by PID and generation.  So whatever ends the launcher or a
+ * scheduler, their successors find the live processes and start no
+ * duplicates.  An object-access hook makes the processes of a database
+ * leave when DROP DATABASE begins, before it waits for other sessions.
  *
  * Every worker uses the stock signal handlers and WaitLatch with
  * WL_EXIT_ON_PM_DEATH, and reports what it does through application_name
@@ -26,12 +38,16 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -41,20 +57,33 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "dynamic_worker.h"
 #include "guc.h"
 #include "launcher.h"
 #include "medallion.h"
 #include "shmem.h"
 #include "spi_util.h"
+#include "worker.h"
+#include "worker_slots.h"
 
-/* a database without medallion is probed again after this many naptimes */
+/* a database whose scheduler left is probed again after this many naptimes */
 #define PROBE_NAPTIMES 5
+
+/* no scheduler is started in a database this long after DROP DATABASE began */
+#define DROP_GRACE_MS 10000
+
+/* a pipeline waiting this long for a slot is reported (event, log line) */
+#define WAIT_REPORT_MS 1000
+
+/* and reported again at most this often */
+#define WAIT_REPORT_INTERVAL_MS 60000
 
 /* One database the launcher knows about. */
 typedef struct SchedulerEntry
@@ -64,15 +93,36 @@ typedef struct SchedulerEntry
 	TimestampTz last_stop;
 } SchedulerEntry;
 
-/* One pipeline worker a scheduler started. */
-typedef struct PipelineWorkerEntry
+/* One pipeline worker this scheduler started, until it stops. */
+typedef struct StartedWorker
+{
+	WorkerSlotClaim claim;
+	BackgroundWorkerHandle *handle;
+} StartedWorker;
+
+/* A running continuous pipeline, as the scheduler reads it. */
+typedef struct RunningPipeline
 {
 	int32		pipeline_id;
-	BackgroundWorkerHandle *handle;
-} PipelineWorkerEntry;
+	Oid			owner;
+	char	   *pipeline_name;
+	int64		due_in_ms;		/* <= 0: due now */
+} RunningPipeline;
+
+/* When the scheduler last reported a pipeline waiting. */
+typedef struct WaitReport
+{
+	int32		pipeline_id;
+	TimestampTz episode;		/* the start of the wait it reported */
+	TimestampTz reported_at;
+} WaitReport;
 
 static bool wake_at_commit = false;
 static bool wake_callback_registered = false;
+static object_access_hook_type previous_object_access_hook = NULL;
+
+static void medallion_object_access(ObjectAccessType access, Oid classId,
+									Oid objectId, int subId, void *arg);
 
 void
 LauncherRegister(void)
@@ -80,6 +130,8 @@ LauncherRegister(void)
 	BackgroundWorker worker;
 
 	ShmemInstallHooks();
+	previous_object_access_hook = object_access_hook;
+	object_access_hook = medallion_object_access;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
@@ -139,6 +191,70 @@ LauncherWakeUp(void)
 	wake_at_commit = true;
 }
 
+/*
+ * DROP DATABASE calls the hook before it waits for the other sessions of
+ * the database to end: the scheduler and the workers there are told to
+ * leave (SIGTERM, as pg_terminate_backend), and no scheduler is started
+ * there for a while.  The flag is set before the PIDs are read, and a
+ * scheduler or worker checks it after registering its PID, so each one
+ * either is signalled here or sees the flag.  When the DROP fails, the
+ * pipelines resume after DROP_GRACE_MS.
+ */
+static void
+make_database_workers_leave(Oid database_id)
+{
+	int			pids[WORKER_SLOTS_MAX + 1];
+	int			count = 0;
+	int			index;
+	DatabaseSlot *slot = ShmemDatabaseSlot(database_id);
+
+	if (slot != NULL)
+	{
+		SpinLockAcquire(&medallion_shared->mutex);
+		slot->drop_started = GetCurrentTimestamp();
+		if (slot->scheduler_pid != 0)
+			pids[count++] = slot->scheduler_pid;
+		SpinLockRelease(&medallion_shared->mutex);
+	}
+	count += WorkerSlotsDatabasePids(database_id, pids + count,
+									 lengthof(pids) - count);
+	for (index = 0; index < count; index++)
+	{
+		if (ShmemProcessAlive(pids[index], database_id, "medallion scheduler") ||
+			ShmemProcessAlive(pids[index], database_id, "medallion worker"))
+			(void) kill(pids[index], SIGTERM);
+	}
+}
+
+static void
+medallion_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+						int subId, void *arg)
+{
+	if (previous_object_access_hook)
+		(*previous_object_access_hook) (access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == DatabaseRelationId &&
+		medallion_shared != NULL)
+		make_database_workers_leave(objectId);
+}
+
+/* Has DROP DATABASE of this database begun lately? */
+bool
+LauncherDatabaseDropping(Oid database_id)
+{
+	DatabaseSlot *slot = ShmemFindDatabaseSlot(database_id);
+	TimestampTz drop_started = 0;
+
+	if (slot == NULL)
+		return false;
+	SpinLockAcquire(&medallion_shared->mutex);
+	if (slot->database_id == database_id)
+		drop_started = slot->drop_started;
+	SpinLockRelease(&medallion_shared->mutex);
+	return drop_started != 0 &&
+		!TimestampDifferenceExceeds(drop_started, GetCurrentTimestamp(),
+									DROP_GRACE_MS);
+}
+
 /* The databases a scheduler may run in. */
 static List *
 list_databases(void)
@@ -172,12 +288,12 @@ list_databases(void)
 
 static BackgroundWorkerHandle *
 start_worker(const char *function_name, const char *type, const char *name,
-			 Datum main_arg, Oid database_id)
+			 Datum main_arg, const void *extra, Size extra_size)
 {
 	BackgroundWorkerHandle *handle;
 
 	handle = DynamicWorkerStart(function_name, type, name, main_arg,
-								&database_id, sizeof(Oid));
+								extra, extra_size);
 	if (handle == NULL)
 		ereport(LOG,
 				(errmsg("could not start background worker \"%s\"", name),
@@ -191,6 +307,75 @@ worker_is_running(BackgroundWorkerHandle *handle)
 	pid_t		pid;
 
 	return GetBackgroundWorkerPid(handle, &pid) != BGWH_STOPPED;
+}
+
+/*
+ * Should the launcher start a scheduler in this database now?  Not while a
+ * live one is registered there (whoever started it), nor while the
+ * database is being dropped; otherwise when asked to, when the previous
+ * scheduler had pipelines to run (it was terminated), the first time the
+ * database is seen, and every PROBE_NAPTIMES naptimes.
+ */
+static bool
+scheduler_needed(SchedulerEntry *entry, TimestampTz now)
+{
+	DatabaseSlot *slot = ShmemFindDatabaseSlot(entry->database_id);
+	int			scheduler_pid = 0;
+	bool		wanted = false;
+	bool		wake = false;
+
+	if (slot != NULL)
+	{
+		SpinLockAcquire(&medallion_shared->mutex);
+		if (slot->database_id == entry->database_id)
+		{
+			scheduler_pid = slot->scheduler_pid;
+			wanted = slot->scheduler_wanted;
+			wake = slot->wake_requested;
+		}
+		SpinLockRelease(&medallion_shared->mutex);
+	}
+	if (scheduler_pid != 0 &&
+		ShmemProcessAlive(scheduler_pid, entry->database_id, "medallion scheduler"))
+		return false;
+	if (LauncherDatabaseDropping(entry->database_id))
+		return false;
+	if (wake)
+	{
+		SpinLockAcquire(&medallion_shared->mutex);
+		if (slot->database_id == entry->database_id)
+			slot->wake_requested = false;
+		SpinLockRelease(&medallion_shared->mutex);
+	}
+	return wake || wanted || entry->last_stop == 0 ||
+		TimestampDifferenceExceeds(entry->last_stop, now,
+								   PROBE_NAPTIMES * medallion_launcher_naptime_ms);
+}
+
+/* Forget the entries of databases that are gone. */
+static List *
+forget_dropped_databases(List *entries, List *databases)
+{
+	List	   *kept = NIL;
+	ListCell   *cell;
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	foreach(cell, entries)
+	{
+		SchedulerEntry *entry = lfirst(cell);
+
+		if (list_member_oid(databases, entry->database_id))
+			kept = lappend(kept, entry);
+		else
+		{
+			if (entry->handle != NULL)
+				pfree(entry->handle);
+			pfree(entry);
+		}
+	}
+	list_free(entries);
+	MemoryContextSwitchTo(old);
+	return kept;
 }
 
 void
@@ -229,14 +414,15 @@ MedallionLauncherMain(Datum main_arg)
 		{
 			MemoryContextSwitchTo(loop_context);
 			databases = list_databases();
+			ShmemForgetDatabases(databases);
+			WorkerSlotsReclaimDead();
+			entries = forget_dropped_databases(entries, databases);
 			now = GetCurrentTimestamp();
 			foreach(cell, databases)
 			{
 				Oid			database_id = lfirst_oid(cell);
 				SchedulerEntry *entry = NULL;
 				ListCell   *entry_cell;
-				DatabaseSlot *slot;
-				bool		wake = false;
 
 				foreach(entry_cell, entries)
 				{
@@ -258,20 +444,9 @@ MedallionLauncherMain(Datum main_arg)
 					entry->handle = NULL;
 					entry->last_stop = now;
 				}
-				if (entry->handle != NULL)
+				if (entry->handle != NULL || !scheduler_needed(entry, now))
 					continue;
 
-				slot = ShmemDatabaseSlot(database_id);
-				if (slot != NULL)
-				{
-					SpinLockAcquire(&medallion_shared->mutex);
-					wake = slot->wake_requested;
-					slot->wake_requested = false;
-					SpinLockRelease(&medallion_shared->mutex);
-				}
-				if (wake || entry->last_stop == 0 ||
-					TimestampDifferenceExceeds(entry->last_stop, now,
-											   PROBE_NAPTIMES * medallion_launcher_naptime_ms))
 				{
 					MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
@@ -280,7 +455,7 @@ MedallionLauncherMain(Datum main_arg)
 												 psprintf("medallion scheduler of database %u",
 														  database_id),
 												 ObjectIdGetDatum(database_id),
-												 database_id);
+												 &database_id, sizeof(Oid));
 					MemoryContextSwitchTo(old);
 					if (entry->handle == NULL)
 						entry->last_stop = now;
@@ -296,23 +471,102 @@ MedallionLauncherMain(Datum main_arg)
 	}
 }
 
+/* At exit, the scheduler unregisters and its waiting pipelines stop waiting. */
 static void
 scheduler_detach(int code, Datum arg)
 {
-	DatabaseSlot *slot = ShmemDatabaseSlot(MyDatabaseId);
+	DatabaseSlot *slot = ShmemFindDatabaseSlot(MyDatabaseId);
+	bool		registered = false;
 
 	if (slot == NULL)
 		return;
 	SpinLockAcquire(&medallion_shared->mutex);
-	slot->scheduler_latch = NULL;
+	if (slot->database_id == MyDatabaseId && slot->scheduler_pid == MyProcPid)
+	{
+		slot->scheduler_latch = NULL;
+		slot->scheduler_pid = 0;
+		registered = true;
+	}
+	SpinLockRelease(&medallion_shared->mutex);
+	if (registered)
+		WorkerSlotsSetWaiting(MyDatabaseId, NULL, 0);
+}
+
+/*
+ * Register as the one scheduler of this database; false when another live
+ * one is registered, when the database is being dropped, or when all
+ * database slots are taken.
+ */
+static bool
+scheduler_register(Oid database_id)
+{
+	for (;;)
+	{
+		DatabaseSlot *slot = ShmemDatabaseSlot(database_id);
+		int			other;
+		bool		registered = false;
+		bool		dropping;
+
+		if (slot == NULL)
+		{
+			ereport(LOG,
+					(errmsg("medallion cannot run the pipelines of database %u: too many databases", database_id),
+					 errdetail("At most %d databases run continuous pipelines at once.",
+							   MEDALLION_MAX_DATABASES)));
+			return false;
+		}
+		SpinLockAcquire(&medallion_shared->mutex);
+		other = slot->scheduler_pid;
+		SpinLockRelease(&medallion_shared->mutex);
+		if (other != 0 && other != MyProcPid &&
+			ShmemProcessAlive(other, database_id, "medallion scheduler"))
+		{
+			ereport(LOG,
+					(errmsg("medallion scheduler of database %u leaves: another scheduler (PID %d) runs there",
+							database_id, other)));
+			return false;
+		}
+		SpinLockAcquire(&medallion_shared->mutex);
+		if (slot->database_id == database_id && slot->scheduler_pid == other)
+		{
+			slot->scheduler_pid = MyProcPid;
+			slot->scheduler_latch = MyLatch;
+			slot->wake_requested = false;
+			registered = true;
+		}
+		SpinLockRelease(&medallion_shared->mutex);
+		if (!registered)
+			continue;
+		before_shmem_exit(scheduler_detach, (Datum) 0);
+		dropping = LauncherDatabaseDropping(database_id);
+		return !dropping;
+	}
+}
+
+/* Record whether this database has pipelines to run (see scheduler_needed). */
+static void
+scheduler_set_wanted(Oid database_id, bool wanted)
+{
+	DatabaseSlot *slot = ShmemFindDatabaseSlot(database_id);
+
+	if (slot == NULL)
+		return;
+	SpinLockAcquire(&medallion_shared->mutex);
+	if (slot->database_id == database_id)
+		slot->scheduler_wanted = wanted;
 	SpinLockRelease(&medallion_shared->mutex);
 }
 
-/* The continuous pipelines of this database that should be running. */
+/*
+ * The continuous pipelines of this database that should be running, with
+ * when each is due: at once with a backlog or never run, otherwise
+ * trigger_interval after its last update started, and not before the end
+ * of a retry backoff.
+ */
 static List *
-running_pipeline_ids(bool *extension_exists)
+running_pipelines(bool *extension_exists)
 {
-	List	   *ids = NIL;
+	List	   *pipelines = NIL;
 	MemoryContext caller_context = CurrentMemoryContext;
 
 	SetCurrentStatementStartTimestamp();
@@ -325,16 +579,36 @@ running_pipeline_ids(bool *extension_exists)
 
 		pgstat_report_activity(STATE_RUNNING, "medallion: looking for continuous pipelines");
 		SPI_connect();
-		SpiExecute("SELECT pipeline_id FROM medallion.pipeline"
-				   " WHERE mode OPERATOR(pg_catalog.=) 'continuous'"
-				   " AND state OPERATOR(pg_catalog.=) 'running'"
-				   " ORDER BY pipeline_id",
+		SpiExecute("SELECT p.pipeline_id, p.owner::pg_catalog.oid::bigint, p.pipeline_name,"
+				   " (pg_catalog.date_part('epoch',"
+				   "   GREATEST(CASE WHEN EXISTS (SELECT FROM medallion.flow f"
+				   "      WHERE f.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id"
+				   "        AND (f.flow_state OPERATOR(pg_catalog.->>) 'backlog_objects')::bigint"
+				   "            OPERATOR(pg_catalog.>) 0)"
+				   "     THEN NULL"
+				   "     ELSE p.last_update_start OPERATOR(pg_catalog.+) p.trigger_interval END,"
+				   "   p.next_attempt_at)"
+				   "   OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())"
+				   "  OPERATOR(pg_catalog.*) 1000)::bigint"
+				   " FROM medallion.pipeline p"
+				   " WHERE p.mode OPERATOR(pg_catalog.=) 'continuous'"
+				   " AND p.state OPERATOR(pg_catalog.=) 'running'"
+				   " ORDER BY p.pipeline_id",
 				   0, NULL, NULL, NULL, SPI_OK_SELECT);
 		for (row = 0; row < SPI_processed; row++)
 		{
 			MemoryContext old = MemoryContextSwitchTo(caller_context);
+			RunningPipeline *pipeline = palloc0(sizeof(RunningPipeline));
+			bool		isnull;
 
-			ids = lappend_int(ids, (int) SpiGetInt64(row, 1, NULL));
+			pipeline->pipeline_id = (int32) SpiGetInt64(row, 1, NULL);
+			pipeline->owner = (Oid) SpiGetInt64(row, 2, NULL);
+			pipeline->pipeline_name = SPI_getvalue(SPI_tuptable->vals[row],
+												   SPI_tuptable->tupdesc, 3);
+			pipeline->due_in_ms = SpiGetInt64(row, 4, &isnull);
+			if (isnull)
+				pipeline->due_in_ms = 0;
+			pipelines = lappend(pipelines, pipeline);
 			MemoryContextSwitchTo(old);
 		}
 		SPI_finish();
@@ -342,36 +616,140 @@ running_pipeline_ids(bool *extension_exists)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return ids;
+	return pipelines;
 }
 
 /*
- * Claim a slot of medallion.max_workers; false when all are taken.  The
- * pipeline worker gives it back when it exits.
+ * Forget the workers this scheduler started that stopped, freeing a slot
+ * whose worker never attached or did not release it.
  */
-static bool
-claim_worker_slot(void)
+static List *
+forget_stopped_workers(List *started)
 {
-	bool		claimed = false;
+	List	   *still_running = NIL;
+	ListCell   *cell;
 
-	SpinLockAcquire(&medallion_shared->mutex);
-	if (medallion_shared->pipeline_workers < medallion_max_workers)
+	foreach(cell, started)
 	{
-		medallion_shared->pipeline_workers++;
-		claimed = true;
+		StartedWorker *worker = lfirst(cell);
+
+		if (worker_is_running(worker->handle))
+			still_running = lappend(still_running, worker);
+		else
+		{
+			WorkerSlotsRelease(&worker->claim);
+			pfree(worker->handle);
+			pfree(worker);
+		}
 	}
-	SpinLockRelease(&medallion_shared->mutex);
-	return claimed;
+	list_free(started);
+	return still_running;
+}
+
+/* Start the worker of a pipeline that has claimed a slot. */
+static StartedWorker *
+start_pipeline_worker(Oid database_id, int32 pipeline_id,
+					  const WorkerSlotClaim *claim)
+{
+	PipelineWorkerArgs args;
+	StartedWorker *worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&args, 0, sizeof(args));
+	args.database_id = database_id;
+	args.claim = *claim;
+	handle = start_worker("MedallionPipelineWorkerMain", "medallion worker",
+						  psprintf("medallion worker of pipeline %d", pipeline_id),
+						  Int32GetDatum(pipeline_id), &args, sizeof(args));
+	if (handle == NULL)
+	{
+		WorkerSlotsRelease(claim);
+		return NULL;
+	}
+	worker = palloc0(sizeof(StartedWorker));
+	worker->claim = *claim;
+	worker->handle = handle;
+	return worker;
+}
+
+/*
+ * A pipeline that has waited WAIT_REPORT_MS for a slot says so: an event
+ * of type waiting and a log line naming the setting to raise, once per
+ * wait and at most every WAIT_REPORT_INTERVAL_MS.
+ */
+static List *
+report_waiting(List *reports, const RunningPipeline *waiting, TimestampTz since)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	WaitReport *report = NULL;
+	ListCell   *cell;
+	long		waited_ms;
+	PipelineDesc *pipeline;
+
+	if (!TimestampDifferenceExceeds(since, now, WAIT_REPORT_MS))
+		return reports;
+	foreach(cell, reports)
+	{
+		if (((WaitReport *) lfirst(cell))->pipeline_id == waiting->pipeline_id)
+			report = lfirst(cell);
+	}
+	if (report != NULL &&
+		(report->episode == since ||
+		 !TimestampDifferenceExceeds(report->reported_at, now, WAIT_REPORT_INTERVAL_MS)))
+		return reports;
+	if (report == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		report = palloc0(sizeof(WaitReport));
+		report->pipeline_id = waiting->pipeline_id;
+		reports = lappend(reports, report);
+		MemoryContextSwitchTo(old);
+	}
+	report->episode = since;
+	report->reported_at = now;
+	waited_ms = (long) ((now - since) / 1000);
+
+	ereport(LOG,
+			(errmsg("continuous pipeline \"%s\" is waiting for a worker slot",
+					waiting->pipeline_name),
+			 errdetail("It has waited %ld ms; other pipelines hold the %d slots of medallion.max_workers (medallion.max_workers_per_role is %d).",
+					   waited_ms, medallion_max_workers,
+					   medallion_max_workers_per_role),
+			 errhint("Raise medallion.max_workers, or stop continuous pipelines that are not needed.")));
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pipeline = CatalogGetPipelineById(waiting->pipeline_id, true);
+	if (pipeline != NULL)
+		EventLogWrite(pipeline, 0, NULL, "waiting", "WARNING",
+					  psprintf("waiting for a worker slot: all %d slots of medallion.max_workers are taken",
+							   medallion_max_workers),
+					  psprintf("{\"waited_ms\": %ld, \"max_workers\": %d, \"max_workers_per_role\": %d}",
+							   waited_ms, medallion_max_workers,
+							   medallion_max_workers_per_role));
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return reports;
+}
+
+/* The scheduler leaves: it has nothing to run, or must not run. */
+static void
+scheduler_leave(Oid database_id)
+{
+	scheduler_set_wanted(database_id, false);
+	proc_exit(0);
 }
 
 void
 MedallionSchedulerMain(Datum main_arg)
 {
 	Oid			database_id = DatumGetObjectId(main_arg);
-	DatabaseSlot *slot;
-	List	   *workers = NIL;
+	List	   *started = NIL;
+	List	   *reports = NIL;
 	MemoryContext loop_context;
-	int			missing_extension = 0;
+	bool		registered = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -379,25 +757,18 @@ MedallionSchedulerMain(Datum main_arg)
 	DynamicWorkerConnect(database_id);
 	pgstat_report_appname("medallion scheduler");
 
-	slot = ShmemDatabaseSlot(database_id);
-	if (slot != NULL)
-	{
-		SpinLockAcquire(&medallion_shared->mutex);
-		slot->scheduler_latch = MyLatch;
-		slot->wake_requested = false;
-		SpinLockRelease(&medallion_shared->mutex);
-		before_shmem_exit(scheduler_detach, (Datum) 0);
-	}
-
 	loop_context = AllocSetContextCreate(TopMemoryContext,
 										 "medallion scheduler loop",
 										 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
 		bool		extension_exists;
-		List	   *ids;
+		List	   *pipelines;
 		ListCell   *cell;
-		List	   *still_running = NIL;
+		DuePipeline *due;
+		int			due_count = 0;
+		long		timeout_ms = medallion_launcher_naptime_ms;
+		int			index;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -409,69 +780,76 @@ MedallionSchedulerMain(Datum main_arg)
 			proc_exit(0);
 
 		MemoryContextSwitchTo(loop_context);
-		ids = running_pipeline_ids(&extension_exists);
-		if (!extension_exists)
+		pipelines = running_pipelines(&extension_exists);
+		if (!extension_exists || pipelines == NIL)
+			scheduler_leave(database_id);
+		if (!registered)
 		{
-			/* give a CREATE EXTENSION in progress a moment to commit */
-			if (++missing_extension >= 3)
+			if (!scheduler_register(database_id))
 				proc_exit(0);
+			registered = true;
 		}
-		else
-			missing_extension = 0;
+		scheduler_set_wanted(database_id, true);
 
-		/* forget workers that exited */
 		MemoryContextSwitchTo(TopMemoryContext);
-		foreach(cell, workers)
+		started = forget_stopped_workers(started);
+		MemoryContextSwitchTo(loop_context);
+		WorkerSlotsReclaimDead();
+
+		/* the pipelines that are due and have no worker wait for a slot */
+		due = palloc(sizeof(DuePipeline) * list_length(pipelines));
+		foreach(cell, pipelines)
 		{
-			PipelineWorkerEntry *entry = lfirst(cell);
+			RunningPipeline *pipeline = lfirst(cell);
 
-			if (worker_is_running(entry->handle))
-				still_running = lappend(still_running, entry);
-			else
-			{
-				pfree(entry->handle);
-				pfree(entry);
-			}
-		}
-		list_free(workers);
-		workers = still_running;
-
-		foreach(cell, ids)
-		{
-			int32		pipeline_id = lfirst_int(cell);
-			bool		running = false;
-			ListCell   *worker_cell;
-			PipelineWorkerEntry *entry;
-
-			foreach(worker_cell, workers)
-			{
-				if (((PipelineWorkerEntry *) lfirst(worker_cell))->pipeline_id == pipeline_id)
-					running = true;
-			}
-			if (running || !claim_worker_slot())
+			if (WorkerSlotsHasWorker(database_id, pipeline->pipeline_id))
 				continue;
-			entry = palloc0(sizeof(PipelineWorkerEntry));
-			entry->pipeline_id = pipeline_id;
-			entry->handle = start_worker("MedallionPipelineWorkerMain",
-										 "medallion worker",
-										 psprintf("medallion worker of pipeline %d",
-												  pipeline_id),
-										 Int32GetDatum(pipeline_id),
-										 database_id);
-			if (entry->handle == NULL)
+			if (pipeline->due_in_ms > 0)
 			{
-				SpinLockAcquire(&medallion_shared->mutex);
-				medallion_shared->pipeline_workers--;
-				SpinLockRelease(&medallion_shared->mutex);
-				pfree(entry);
+				timeout_ms = Min(timeout_ms, (long) pipeline->due_in_ms);
 				continue;
 			}
-			workers = lappend(workers, entry);
+			due[due_count].pipeline_id = pipeline->pipeline_id;
+			due[due_count].owner = pipeline->owner;
+			due_count++;
 		}
+		WorkerSlotsSetWaiting(database_id, due, due_count);
+
+		for (index = 0; index < due_count; index++)
+		{
+			WorkerSlotClaim claim;
+			RunningPipeline *pipeline = NULL;
+			TimestampTz since;
+
+			if (WorkerSlotsClaim(database_id, due[index].pipeline_id,
+								 due[index].owner, &claim))
+			{
+				StartedWorker *worker;
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+				worker = start_pipeline_worker(database_id,
+											   due[index].pipeline_id, &claim);
+				if (worker != NULL)
+					started = lappend(started, worker);
+				MemoryContextSwitchTo(old);
+				continue;
+			}
+			since = WorkerSlotsWaitingSince(database_id, due[index].pipeline_id);
+			if (since == 0)
+				continue;
+			foreach(cell, pipelines)
+			{
+				if (((RunningPipeline *) lfirst(cell))->pipeline_id == due[index].pipeline_id)
+					pipeline = lfirst(cell);
+			}
+			reports = report_waiting(reports, pipeline, since);
+			MemoryContextSwitchTo(loop_context);
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(loop_context);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 medallion_launcher_naptime_ms, PG_WAIT_EXTENSION);
+						 Max(timeout_ms, 10), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

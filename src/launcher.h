@@ -21,6 +21,12 @@ extern void LauncherRegister(void);
  */
 extern void LauncherWakeUp(void);
 
+/*
+ * Has DROP DATABASE of this database begun lately?  Its scheduler and
+ * workers then leave, and none is started there.
+ */
+extern bool LauncherDatabaseDropping(Oid database_id);
+
 PGDLLEXPORT void MedallionLauncherMain(Datum main_arg);
 PGDLLEXPORT void MedallionSchedulerMain(Datum main_arg);
 

@@ -8,11 +8,15 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 
 #include "shmem.h"
+#include "worker_slots.h"
 
 MedallionShared *medallion_shared = NULL;
 
@@ -25,6 +29,7 @@ medallion_shmem_request(void)
 	if (previous_shmem_request_hook)
 		previous_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(MedallionShared)));
+	WorkerSlotsShmemRequest();
 }
 
 static void
@@ -43,6 +48,7 @@ medallion_shmem_startup(void)
 		memset(medallion_shared, 0, sizeof(MedallionShared));
 		SpinLockInit(&medallion_shared->mutex);
 	}
+	WorkerSlotsShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -55,8 +61,9 @@ ShmemInstallHooks(void)
 	shmem_startup_hook = medallion_shmem_startup;
 }
 
-DatabaseSlot *
-ShmemDatabaseSlot(Oid database_id)
+/* Find the slot of a database; claim a free one when asked to. */
+static DatabaseSlot *
+lookup_database_slot(Oid database_id, bool claim)
 {
 	DatabaseSlot *free_slot = NULL;
 	DatabaseSlot *found = NULL;
@@ -77,13 +84,67 @@ ShmemDatabaseSlot(Oid database_id)
 		if (slot->database_id == InvalidOid && free_slot == NULL)
 			free_slot = slot;
 	}
-	if (found == NULL && free_slot != NULL)
+	if (found == NULL && free_slot != NULL && claim)
 	{
+		memset(free_slot, 0, sizeof(DatabaseSlot));
 		free_slot->database_id = database_id;
-		free_slot->wake_requested = false;
-		free_slot->scheduler_latch = NULL;
 		found = free_slot;
 	}
 	SpinLockRelease(&medallion_shared->mutex);
 	return found;
+}
+
+DatabaseSlot *
+ShmemDatabaseSlot(Oid database_id)
+{
+	return lookup_database_slot(database_id, true);
+}
+
+DatabaseSlot *
+ShmemFindDatabaseSlot(Oid database_id)
+{
+	return lookup_database_slot(database_id, false);
+}
+
+/*
+ * The launcher frees the slots of dropped databases, so that nothing of a
+ * database is left in shared memory once it is gone.
+ */
+void
+ShmemForgetDatabases(List *database_ids)
+{
+	int			index;
+
+	if (medallion_shared == NULL)
+		return;
+	SpinLockAcquire(&medallion_shared->mutex);
+	for (index = 0; index < MEDALLION_MAX_DATABASES; index++)
+	{
+		DatabaseSlot *slot = &medallion_shared->databases[index];
+
+		if (OidIsValid(slot->database_id) &&
+			!list_member_oid(database_ids, slot->database_id))
+			memset(slot, 0, sizeof(DatabaseSlot));
+	}
+	SpinLockRelease(&medallion_shared->mutex);
+}
+
+/*
+ * A PID alone could have been reused by another process since it was
+ * recorded; the database and the background worker type make a mistake
+ * practically impossible.
+ */
+bool
+ShmemProcessAlive(int pid, Oid database_id, const char *type)
+{
+	PGPROC	   *proc;
+	const char *actual_type;
+
+	if (pid == 0)
+		return false;
+	proc = BackendPidGetProc(pid);
+	if (proc == NULL || proc->databaseId != database_id)
+		return false;
+	actual_type = GetBackgroundWorkerTypeByPid(pid);
+	return actual_type != NULL && strcmp(actual_type, type) == 0;
 }

@@ -5,10 +5,12 @@
  *	  pipeline every trigger_interval, and at once again while a backlog
  *	  remains.
  *
- * The worker leaves when its pipeline is no longer a running continuous
- * pipeline (stopped, failed, dropped), when the extension is dropped, or
- * when medallion.enable_workers is turned off; the scheduler of its
- * database starts it again when needed.  Errors of flows never end the
+ * The worker holds a slot of medallion.max_workers (worker_slots.c).  It
+ * leaves when its pipeline is no longer a running continuous pipeline
+ * (stopped, failed, dropped), when the extension is dropped, when
+ * medallion.enable_workers is turned off, and, after an update or while it
+ * sleeps, when other pipelines wait for a slot; the scheduler of its
+ * database starts it again when its pipeline is due and its turn comes.  Errors of flows never end the
  * worker: UpdateRun records them.  A transient failure (network, S3 5xx,
  * throttling) keeps the pipeline running and is retried with exponential
  * backoff, capped at one minute; a data error fails the pipeline, which
@@ -46,17 +48,18 @@
 #include "spi_util.h"
 #include "update.h"
 #include "worker.h"
+#include "worker_slots.h"
 
 /* longest wait between two attempts after transient failures */
 #define MAX_BACKOFF_MS (60 * 1000)
 
+/* the slot of medallion.max_workers this worker holds */
+static WorkerSlotClaim worker_claim;
+
 static void
 release_worker_slot(int code, Datum arg)
 {
-	SpinLockAcquire(&medallion_shared->mutex);
-	if (medallion_shared->pipeline_workers > 0)
-		medallion_shared->pipeline_workers--;
-	SpinLockRelease(&medallion_shared->mutex);
+	WorkerSlotsRelease(&worker_claim);
 }
 
 /*
@@ -157,32 +160,57 @@ schedule_retry(PipelineDesc *pipeline, int64 update_id)
 	MemoryContextSwitchTo(caller_context);
 }
 
+/*
+ * Sleep until deadline; leave as soon as other pipelines wait for a slot
+ * that this worker can give up (an idle pipeline does not hold a slot that
+ * another pipeline needs).
+ */
 static void
-wait_ms(long milliseconds)
+sleep_until(TimestampTz deadline)
 {
-	if (milliseconds <= 0)
-		return;
-	pgstat_report_activity(STATE_IDLE, NULL);
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 milliseconds, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
+	for (;;)
+	{
+		long		milliseconds;
+
+		if (WorkerSlotsShouldYield(&worker_claim))
+			proc_exit(0);
+		milliseconds = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+													   deadline);
+		if (milliseconds <= 0)
+			return;
+		pgstat_report_activity(STATE_IDLE, NULL);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 milliseconds, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
 }
 
 void
 MedallionPipelineWorkerMain(Datum main_arg)
 {
 	int32		pipeline_id = DatumGetInt32(main_arg);
-	Oid			database_id;
+	PipelineWorkerArgs args;
 	MemoryContext loop_context;
 
-	memcpy(&database_id, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	worker_claim = args.claim;
 	before_shmem_exit(release_worker_slot, (Datum) 0);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	DynamicWorkerConnect(database_id);
+	DynamicWorkerConnect(args.database_id);
 	pgstat_report_appname("medallion worker");
+
+	/* the slot was reclaimed meanwhile, or the database is being dropped */
+	if (!WorkerSlotsAttach(&worker_claim, args.database_id, pipeline_id) ||
+		LauncherDatabaseDropping(args.database_id))
+		proc_exit(0);
 
 	loop_context = AllocSetContextCreate(TopMemoryContext,
 										 "medallion worker loop",
@@ -209,7 +237,8 @@ MedallionPipelineWorkerMain(Datum main_arg)
 			proc_exit(0);
 		if (backoff_ms > 0)
 		{
-			wait_ms(Min(backoff_ms, medallion_launcher_naptime_ms));
+			sleep_until(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													Min(backoff_ms, medallion_launcher_naptime_ms)));
 			MemoryContextReset(loop_context);
 			continue;
 		}
@@ -224,13 +253,17 @@ MedallionPipelineWorkerMain(Datum main_arg)
 		/* let autovacuum and the statistics views see what was written */
 		pgstat_report_stat(true);
 
+		/*
+		 * One update is the bounded slice: the slot goes to a waiting
+		 * pipeline now, and this pipeline waits in line for the next one.
+		 */
+		if (WorkerSlotsShouldYield(&worker_claim))
+			proc_exit(0);
+
 		/* a backlog is drained back to back; otherwise one update per interval */
 		if (!outcome.backlog || outcome.failed)
-		{
-			long		elapsed = (long) ((GetCurrentTimestamp() - update_start) / 1000);
-
-			wait_ms((long) pipeline->trigger_interval_ms - elapsed);
-		}
+			sleep_until(TimestampTzPlusMilliseconds(update_start,
+													pipeline->trigger_interval_ms));
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(loop_context);
 	}

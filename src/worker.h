@@ -11,7 +11,16 @@
 
 #include "postgres.h"
 
-/* main_arg: the pipeline id; bgw_extra: the database OID */
+#include "worker_slots.h"
+
+/* What a scheduler passes to a pipeline worker in bgw_extra. */
+typedef struct PipelineWorkerArgs
+{
+	Oid			database_id;
+	WorkerSlotClaim claim;		/* the slot of medallion.max_workers it holds */
+} PipelineWorkerArgs;
+
+/* main_arg: the pipeline id; bgw_extra: PipelineWorkerArgs */
 PGDLLEXPORT void MedallionPipelineWorkerMain(Datum main_arg);
 
 #endif							/* MEDALLION_WORKER_H */

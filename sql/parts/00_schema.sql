@@ -138,6 +138,19 @@ SELECT pg_catalog.pg_extension_config_dump('medallion.ingested_file', '');
 REVOKE ALL ON medallion.pipeline, medallion.flow, medallion.expectation,
 	medallion.ingested_file FROM PUBLIC;
 
+/*
+ * The continuous pipelines of the current database that wait for a worker
+ * slot (medallion.max_workers), read from shared memory: the pipelines view
+ * shows them as waiting, a state that no crash or promotion can leave
+ * behind.
+ */
+CREATE FUNCTION medallion.waiting_pipeline_ids()
+RETURNS SETOF integer
+AS 'MODULE_PATHNAME', 'medallion_waiting_pipeline_ids'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.waiting_pipeline_ids() IS
+'Ids of the continuous pipelines of this database waiting for a worker slot';
+
 /* Public views: each role sees the pipelines of the roles it belongs to. */
 CREATE VIEW medallion.pipelines AS
 SELECT p.pipeline_name,
@@ -158,7 +171,13 @@ SELECT p.pipeline_name,
 					   AND l.objid OPERATOR(pg_catalog.=) p.pipeline_id::pg_catalog.oid
 					   AND l.objsubid OPERATOR(pg_catalog.=) 3
 					   AND l.granted)
-			THEN 'idle' ELSE p.state END AS state,
+			THEN 'idle'
+			-- continuous and due, but every worker slot is taken
+			WHEN p.mode OPERATOR(pg_catalog.=) 'continuous'
+				 AND p.state OPERATOR(pg_catalog.=) 'running'
+				 AND p.pipeline_id IN (SELECT w.id
+										 FROM medallion.waiting_pipeline_ids() w(id))
+			THEN 'waiting' ELSE p.state END AS state,
 	   p.last_update_start,
 	   p.last_update_end,
 	   p.last_error,
