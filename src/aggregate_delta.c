@@ -77,6 +77,7 @@
 
 #include "aggregate_delta.h"
 #include "spi_util.h"
+#include "user_sql.h"
 
 #define NUMERIC_SQL		"pg_catalog.\"numeric\""
 #define INT8_SQL		"pg_catalog.int8"
@@ -127,7 +128,11 @@ kind_sum_type(AggregateDeltaKind kind)
 		INT8_SQL : NUMERIC_SQL;
 }
 
-/* The argument index of an expression text, added when new. */
+/*
+ * The argument index of an expression text, added when new.  The text is
+ * checked and placed like user text, whether it was deparsed from the
+ * user's item or read from the catalog.
+ */
 static int
 delta_argument(AggregateDelta *delta, const char *text)
 {
@@ -139,6 +144,8 @@ delta_argument(AggregateDelta *delta, const char *text)
 			return i;
 	}
 	delta->arguments[delta->narguments] = pstrdup(text);
+	delta->argument_sql[delta->narguments] =
+		UserSqlExpression(text, "argument of an aggregates item");
 	return delta->narguments++;
 }
 
@@ -161,6 +168,7 @@ AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 	context = deparse_context_for(get_rel_name(source_relid), source_relid);
 	delta->items = palloc0(sizeof(AggregateDeltaItem) * Max(nitems, 1));
 	delta->arguments = palloc0(sizeof(char *) * Max(nitems, 1));
+	delta->argument_sql = palloc0(sizeof(char *) * Max(nitems, 1));
 
 	foreach(cell, query->targetList)
 	{
@@ -330,8 +338,9 @@ AggregateDeltaAppendJson(StringInfo json, AggregateDelta *delta)
 }
 
 /*
- * The delta plan stored in a definition.  The argument texts are checked by
- * the caller like every stored expression.
+ * The delta plan stored in a definition.  The argument texts are checked
+ * again (delta_argument), like every stored expression; the caller has set
+ * standard_conforming_strings.
  */
 AggregateDelta *
 AggregateDeltaFromLists(List *kinds, List *arguments, const char *flow_name)
@@ -345,6 +354,7 @@ AggregateDeltaFromLists(List *kinds, List *arguments, const char *flow_name)
 			 flow_name);
 	delta->items = palloc0(sizeof(AggregateDeltaItem) * n);
 	delta->arguments = palloc0(sizeof(char *) * n);
+	delta->argument_sql = palloc0(sizeof(char *) * n);
 	foreach(cell, kinds)
 	{
 		int			i = foreach_current_index(cell);
@@ -502,7 +512,7 @@ sums_argument(SumsContext *context, int item)
 
 	if (context->changes)
 		return psprintf("c.argument_%d", it->argument + 1);
-	return psprintf("(%s\n)", context->delta->arguments[it->argument]);
+	return context->delta->argument_sql[it->argument];
 }
 
 /*

@@ -53,6 +53,7 @@ typedef struct AggregateDelta
 	AggregateDeltaItem *items;
 	int			narguments;
 	char	  **arguments;
+	char	  **argument_sql;	/* the same, placed (user_sql.h) */
 } AggregateDelta;
 
 /*

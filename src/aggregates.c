@@ -62,11 +62,11 @@
  * delta maintenance the rows of the groups whose state changed are written
  * the same way, computed from their state rather than from the source.
  *
- * User SQL.  Each group_by and aggregates item is parsed as one target of
- * a probe SELECT ("expression [AS name]") and nothing else; its expression
- * text is separated from its alias and checked to parse to the same tree,
- * so it can be placed in parentheses anywhere.  The filter is checked to be
- * one expression.  The whole query is then analysed as the caller under the
+ * User SQL.  Each group_by and aggregates item must be one expression,
+ * optionally followed by AS and a name, and the filter one expression; they
+ * are checked, split from their names and placed by user_sql.c (UserSqlItem,
+ * UserSqlExpression), at creation and whenever the definition is loaded.
+ * The whole query is then analysed as the caller under the
  * pipeline's search_path, and refused if it uses window functions,
  * set-returning functions or subqueries (which recomputing some groups
  * cannot honour), or if the group expressions or the filter are not
@@ -104,7 +104,6 @@
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/trigger.h"
-#include "common/keywords.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -112,9 +111,6 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parser.h"
-#include "parser/scanner.h"
-#include "parser/scansup.h"
-#include "parser/gram.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -131,9 +127,9 @@
 #include "aggregate_delta.h"
 #include "catalog.h"
 #include "change_feed.h"
-#include "expectations.h"
 #include "flow.h"
 #include "spi_util.h"
+#include "user_sql.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_aggregate);
 PG_FUNCTION_INFO_V1(medallion_add_materialized_view);
@@ -173,7 +169,8 @@ typedef enum AggSourceKind
 /* One group_by or aggregates item. */
 typedef struct AggItem
 {
-	char	   *expr;			/* the expression alone */
+	char	   *expr;			/* the expression alone, as written */
+	char	   *sql;			/* the same, placed (user_sql.h) */
 	char	   *name;			/* the target column */
 } AggItem;
 
@@ -191,6 +188,7 @@ typedef struct AggSpec
 	int			naggs;
 	AggItem    *aggs;
 	char	   *filter;			/* NULL when none */
+	char	   *filter_sql;		/* the same, placed (user_sql.h) */
 	AggSourceKind kind;
 	char	   *state_table;	/* members or changes table, or NULL */
 	AggregateDelta *delta;		/* NULL: touched groups are recomputed */
@@ -337,152 +335,35 @@ agg_create_error_callback(void *arg)
 }
 
 /*
- * Is this raw SELECT exactly "SELECT <one target>" and nothing else?
- */
-static bool
-agg_is_single_target(List *raw, ResTarget **target)
-{
-	ResTarget  *rt = RawParseSingleTarget(raw);
-
-	if (rt == NULL || rt->indirection != NIL || rt->val == NULL)
-		return false;
-	/* "*" and "t.*" are not expressions */
-	if (IsA(rt->val, ColumnRef) &&
-		IsA(llast(((ColumnRef *) rt->val)->fields), A_Star))
-		return false;
-	*target = rt;
-	return true;
-}
-
-/*
- * Split one group_by or aggregates item, "expression [[AS] name]", and
- * return its expression text (the name is taken from the analysed query).  The probe
- * "SELECT <item>\n" must be exactly one target and nothing else; the alias
- * is its last token (with an AS before it, if any), found with the core
- * scanner; and the expression text left must parse to the same tree, which
- * proves that it is exactly the expression.  The newline ends a trailing
- * "--" comment here as everywhere the text is placed later.
- */
-static char *
-agg_split_item(const char *what, int index, const char *item)
-{
-	const int	prefix = 7;		/* strlen("SELECT ") */
-	char	   *probe = psprintf("SELECT %s\n", item);
-	List	   *raw;
-	ResTarget  *target = NULL;
-	ResTarget  *check = NULL;
-	char	   *text;
-
-	raw = SilverRawParse(probe);
-	if (!agg_is_single_target(raw, &target))
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("%s item %d must be a single expression, optionally followed by AS and a name",
-						what, index),
-				 errdetail("The item was: %s", item)));
-
-	if (target->name == NULL)
-		text = pstrdup(item);
-	else
-	{
-		core_yy_extra_type yyextra;
-		core_yyscan_t scanner;
-		core_YYSTYPE yylval;
-		YYLTYPE		yylloc = 0;
-		int			token;
-		int			last_start = -1;
-		int			prev_start = -1;
-		int			prev_token = 0;
-		int			last_token = 0;
-		int			end;
-
-		scanner = scanner_init(probe, &yyextra, &ScanKeywords,
-							   ScanKeywordTokens);
-		while ((token = core_yylex(&yylval, &yylloc, scanner)) != 0)
-		{
-			prev_start = last_start;
-			prev_token = last_token;
-			last_start = yylloc;
-			last_token = token;
-		}
-		scanner_finish(scanner);
-
-		end = (prev_token == AS) ? prev_start : last_start;
-		while (end > prefix && scanner_isspace(probe[end - 1]))
-			end--;
-		text = pnstrdup(probe + prefix, end - prefix);
-	}
-
-	/* the expression text alone must be the same expression, unnamed */
-	raw = SilverRawParse(psprintf("SELECT %s\n", text));
-	if (!agg_is_single_target(raw, &check) || check->name != NULL ||
-		!equal(check->val, target->val))
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("could not separate the expression of %s item %d from its name",
-						what, index),
-				 errdetail("The item was: %s", item),
-				 errhint("Write the item as \"expression AS name\", with a plain name.")));
-	return text;
-}
-
-/*
- * Check that text is one SQL expression, to be placed as "(<text>\n)":
- * both "SELECT <text>\n" and "SELECT (<text>\n)" must be one unnamed
- * target and nothing else.  The first proves the text balanced on its own
- * (so "true) OR (true" is refused, which the second alone accepts and
- * which would change meaning next to another condition); the second that
- * it also parses in parentheses.  Used for the filter, and again before
- * stored conditions are placed in statements.
+ * Check one group_by or aggregates item of a new flow (index from 0): its
+ * expression and placed form, and its name when it has one (the others
+ * get theirs from the analysed query).
  */
 static void
-agg_check_expression(const char *what, const char *text)
+agg_check_item(AggItem *item, const char *what, int index, const char *text)
 {
-	ResTarget  *target = NULL;
-	ResTarget  *bare = NULL;
-	List	   *raw;
-	List	   *raw_bare;
+	UserSqlItemText *checked = UserSqlItem(text, psprintf("%s item %d", what,
+														  index + 1));
 
-	raw_bare = SilverRawParse(psprintf("SELECT %s\n", text));
-	raw = SilverRawParse(psprintf("SELECT (%s\n)", text));
-	if (!agg_is_single_target(raw_bare, &bare) || bare->name != NULL ||
-		!agg_is_single_target(raw, &target) || target->name != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("%s must be a single expression", what),
-				 errdetail("It was: %s", text)));
-}
-
-/* Re-check a stored item expression ("SELECT <expr>\n", unnamed). */
-static void
-agg_check_item_expression(const char *flow_name, const char *expr)
-{
-	ResTarget  *target = NULL;
-
-	if (!agg_is_single_target(SilverRawParse(psprintf("SELECT %s\n", expr)),
-							  &target) ||
-		target->name != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("definition of aggregate flow \"%s\" holds an invalid expression",
-						flow_name),
-				 errdetail("The expression was: %s", expr)));
+	item->expr = checked->text;
+	item->sql = checked->sql;
+	item->name = checked->name;
 }
 
 /*
  * Statement text
  */
 
-/* "(<filter>\n)" or "true" */
+/* The placed filter, or "true" */
 static char *
 agg_where_sql(AggSpec *spec)
 {
 	if (spec->filter == NULL)
 		return "true";
-	return psprintf("(%s\n)", spec->filter);
+	return spec->filter_sql;
 }
 
-/* "(<e1>\n) AS g1, ..., (<a1>\n) AS a1, ..." */
+/* "(<e1>\n) AS g1, ..., (<a1>\n) AS a1, ...": the placed items, named */
 static char *
 agg_select_list_sql(AggSpec *spec)
 {
@@ -491,16 +372,16 @@ agg_select_list_sql(AggSpec *spec)
 
 	initStringInfo(&buf);
 	for (i = 0; i < spec->ngroups; i++)
-		appendStringInfo(&buf, "%s(%s\n) AS %s", i > 0 ? ", " : "",
-						 spec->groups[i].expr,
+		appendStringInfo(&buf, "%s%s AS %s", i > 0 ? ", " : "",
+						 spec->groups[i].sql,
 						 quote_identifier(spec->groups[i].name));
 	for (i = 0; i < spec->naggs; i++)
-		appendStringInfo(&buf, ", (%s\n) AS %s", spec->aggs[i].expr,
+		appendStringInfo(&buf, ", %s AS %s", spec->aggs[i].sql,
 						 quote_identifier(spec->aggs[i].name));
 	return buf.data;
 }
 
-/* "(<e1>\n), (<e2>\n)": the group expressions alone */
+/* "(<e1>\n), (<e2>\n)": the placed group expressions alone */
 static char *
 agg_group_exprs_sql(AggSpec *spec)
 {
@@ -509,8 +390,8 @@ agg_group_exprs_sql(AggSpec *spec)
 
 	initStringInfo(&buf);
 	for (i = 0; i < spec->ngroups; i++)
-		appendStringInfo(&buf, "%s(%s\n)", i > 0 ? ", " : "",
-						 spec->groups[i].expr);
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "",
+						 spec->groups[i].sql);
 	return buf.data;
 }
 
@@ -557,8 +438,8 @@ agg_group_exprs_aliased_sql(AggSpec *spec)
 
 	initStringInfo(&buf);
 	for (i = 0; i < spec->ngroups; i++)
-		appendStringInfo(&buf, "%s(%s\n) AS group_%d", i > 0 ? ", " : "",
-						 spec->groups[i].expr, i + 1);
+		appendStringInfo(&buf, "%s%s AS group_%d", i > 0 ? ", " : "",
+						 spec->groups[i].sql, i + 1);
 	return buf.data;
 }
 
@@ -571,8 +452,8 @@ agg_delta_argument_list_sql(AggSpec *spec)
 
 	initStringInfo(&buf);
 	for (i = 0; i < spec->delta->narguments; i++)
-		appendStringInfo(&buf, ", (%s\n) AS argument_%d",
-						 spec->delta->arguments[i], i + 1);
+		appendStringInfo(&buf, ", %s AS argument_%d",
+						 spec->delta->argument_sql[i], i + 1);
 	return buf.data;
 }
 
@@ -763,10 +644,13 @@ agg_def_string_list(Jsonb *definition, const char *key, const char *flow_name)
 	return list;
 }
 
-/* Items from the parallel lists of expressions and names. */
+/*
+ * Items from the parallel lists of expressions and names; what is the
+ * argument they came from ("group_by"), for messages.
+ */
 static AggItem *
 agg_def_items(Jsonb *definition, const char *exprs_key, const char *names_key,
-			  const char *flow_name, int *n)
+			  const char *what, const char *flow_name, int *n)
 {
 	List	   *exprs = agg_def_string_list(definition, exprs_key, flow_name);
 	List	   *names = agg_def_string_list(definition, names_key, flow_name);
@@ -781,7 +665,8 @@ agg_def_items(Jsonb *definition, const char *exprs_key, const char *names_key,
 	{
 		items[i].expr = list_nth(exprs, i);
 		items[i].name = list_nth(names, i);
-		agg_check_item_expression(flow_name, items[i].expr);
+		items[i].sql = UserSqlExpression(items[i].expr,
+										 psprintf("%s item %d", what, i + 1));
 	}
 	return items;
 }
@@ -853,17 +738,17 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	spec->source_ref = pstrdup(quote_identifier(get_rel_name(spec->source_relid)));
 
 	spec->groups = agg_def_items(definition, "group_expressions",
-								 "group_columns", flow->flow_name,
+								 "group_columns", "group_by", flow->flow_name,
 								 &spec->ngroups);
 	spec->aggs = agg_def_items(definition, "aggregate_expressions",
-							   "aggregate_columns", flow->flow_name,
-							   &spec->naggs);
+							   "aggregate_columns", "aggregates",
+							   flow->flow_name, &spec->naggs);
 	if (spec->ngroups == 0 || spec->ngroups > AGG_MAX_GROUPS)
 		elog(ERROR, "invalid definition of aggregate flow \"%s\"",
 			 flow->flow_name);
 	spec->filter = CatalogDefinitionString(definition, "filter");
 	if (spec->filter != NULL)
-		agg_check_expression("filter", spec->filter);
+		spec->filter_sql = UserSqlExpression(spec->filter, "filter");
 
 	kind = CatalogDefinitionString(definition, "source_kind");
 	if (kind == NULL || strcmp(kind, "append_only") == 0)
@@ -888,9 +773,6 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 			(spec->kind != AGG_SOURCE_APPEND && spec->kind != AGG_SOURCE_CDC))
 			elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
 				 flow->flow_name);
-		for (i = 0; i < spec->delta->narguments; i++)
-			agg_check_item_expression(flow->flow_name,
-									  spec->delta->arguments[i]);
 		spec->groups_table = agg_def_state_table(definition, "groups_table",
 												 flow->flow_name);
 		values_tables = agg_def_string_list(definition, "values_tables",
@@ -1041,8 +923,7 @@ agg_recompute_full(AggSpec *spec, AggProgress *state, AggRun *run)
 
 			if (spec->values_tables[i] == NULL)
 				continue;
-			argument = psprintf("(%s\n)",
-								spec->delta->arguments[spec->delta->items[i].argument]);
+			argument = spec->delta->argument_sql[spec->delta->items[i].argument];
 			SpiExecute(psprintf("TRUNCATE %s", spec->values_tables[i]), 0,
 					   NULL, NULL, NULL, SPI_OK_UTILITY);
 			SpiExecute(psprintf("INSERT INTO %s (%s, value, refs, last_delta)\n"
@@ -1235,8 +1116,8 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 		if (nullmask & ((uint32) 1 << i))
 		{
 			appendStringInfo(&target_match, "__medallion_t.%s IS NULL", column);
-			appendStringInfo(&source_match, "(%s\n) IS NULL",
-							 spec->groups[i].expr);
+			appendStringInfo(&source_match, "%s IS NULL",
+							 spec->groups[i].sql);
 			appendStringInfo(&state_match, "__medallion_s.group_%d IS NULL",
 							 i + 1);
 			appendStringInfo(&values_match, "__medallion_v.group_%d IS NULL",
@@ -1249,8 +1130,8 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 							 column, spec->group_eq[i], i + 1,
 							 spec->group_collate[i]);
 			appendStringInfo(&source_match,
-							 "(%s\n) %s __medallion_g.__medallion_g%d%s",
-							 spec->groups[i].expr, spec->group_eq[i], i + 1,
+							 "%s %s __medallion_g.__medallion_g%d%s",
+							 spec->groups[i].sql, spec->group_eq[i], i + 1,
 							 spec->group_collate[i]);
 			appendStringInfo(&state_match,
 							 "__medallion_s.group_%d %s __medallion_g.__medallion_g%d%s",
@@ -1605,7 +1486,7 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	error_context_stack = &errcallback;
 
 	/* search_path is the pipeline's already (owner context) */
-	nest_level = SilverParseSettingsEnter(NULL);
+	nest_level = UserSqlSettingsEnter(NULL);
 	memset(&run, 0, sizeof(run));
 
 	/* this flow's progress as of now, locked against a concurrent apply */
@@ -1793,7 +1674,7 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 
 	/* spec and the rest live in SPI's memory until here */
 	SPI_finish();
-	SilverParseSettingsLeave(nest_level);
+	UserSqlSettingsLeave(nest_level);
 	error_context_stack = errcallback.previous;
 }
 
@@ -1809,7 +1690,7 @@ AggregateReset(FlowDesc *flow)
 	int			nest_level;
 	int			i;
 
-	nest_level = SilverParseSettingsEnter(NULL);
+	nest_level = UserSqlSettingsEnter(NULL);
 	spec = agg_load_spec(flow, false);
 	SPI_connect();
 	if (spec->state_table != NULL)
@@ -1825,7 +1706,7 @@ AggregateReset(FlowDesc *flow)
 					   NULL, NULL, NULL, SPI_OK_UTILITY);
 	}
 	SPI_finish();
-	SilverParseSettingsLeave(nest_level);
+	UserSqlSettingsLeave(nest_level);
 }
 
 /*
@@ -1894,7 +1775,7 @@ medallion_aggregate_capture(PG_FUNCTION_ARGS)
 	 * run them with its rights).
 	 */
 	FlowEnterOwnerContext(pipeline, &owner);
-	nest_level = SilverParseSettingsEnter(pipeline->search_path);
+	nest_level = UserSqlSettingsEnter(pipeline->search_path);
 	spec = agg_load_spec(flow, false);
 	if (spec->kind != AGG_SOURCE_AGGREGATE ||
 		spec->source_relid != RelationGetRelid(trigdata->tg_relation))
@@ -1922,7 +1803,7 @@ medallion_aggregate_capture(PG_FUNCTION_ARGS)
 				   0, NULL, NULL, NULL, SPI_OK_INSERT);
 	}
 	SPI_finish();
-	SilverParseSettingsLeave(nest_level);
+	UserSqlSettingsLeave(nest_level);
 	FlowLeaveOwnerContext(&owner);
 	return PointerGetDatum(NULL);
 }
@@ -1943,35 +1824,42 @@ typedef struct AggAnalysis
  * incremental recompute needs.
  */
 static void
-agg_analyze(const char *flow_name, List *group_items, List *agg_items,
-			const char *filter, const char *source_name, AggAnalysis *out)
+agg_analyze(const char *flow_name, AggSpec *spec, List *group_items,
+			List *agg_items, AggAnalysis *out)
 {
 	StringInfoData sql;
 	ListCell   *cell;
 	List	   *raw;
 	Query	   *query;
-	int			ngroups = list_length(group_items);
-	int			index = 0;
+	int			ngroups = spec->ngroups;
+	int			index;
 
-	/* the items as the user wrote them, so that names come out as usual */
+	/*
+	 * The placed items, with the names the user gave them; the others get
+	 * the names SELECT gives (the placed form parses to the same tree).
+	 */
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
-	foreach(cell, group_items)
-		appendStringInfo(&sql, "%s%s\n", index++ > 0 ? ", " : "",
-						 (char *) lfirst(cell));
-	foreach(cell, agg_items)
-		appendStringInfo(&sql, ", %s\n", (char *) lfirst(cell));
-	appendStringInfo(&sql, " FROM %s", source_name);
-	if (filter != NULL)
-		appendStringInfo(&sql, " WHERE (%s\n)", filter);
+	for (index = 0; index < spec->ngroups + spec->naggs; index++)
+	{
+		AggItem    *item = index < ngroups ? &spec->groups[index] :
+			&spec->aggs[index - ngroups];
+
+		appendStringInfo(&sql, "%s%s", index > 0 ? ", " : "", item->sql);
+		if (item->name != NULL)
+			appendStringInfo(&sql, " AS %s", quote_identifier(item->name));
+	}
+	appendStringInfo(&sql, " FROM %s", spec->source_name);
+	if (spec->filter != NULL)
+		appendStringInfo(&sql, " WHERE %s", spec->filter_sql);
 	appendStringInfo(&sql, " GROUP BY %s", agg_positions(ngroups));
 
-	raw = SilverRawParse(sql.data);
+	raw = UserSqlRawParse(sql.data);
 	if (list_length(raw) != 1)
 		elog(ERROR, "query of aggregate flow \"%s\" is not one statement",
 			 flow_name);
-	query = SilverAnalyzeQuery(linitial_node(RawStmt, raw), sql.data, 0,
-							   NULL, NULL, &out->desc);
+	query = UserSqlAnalyzeQuery(linitial_node(RawStmt, raw), sql.data, 0,
+								NULL, NULL, &out->desc);
 	out->query = query;
 
 	if (query->hasWindowFuncs)
@@ -2026,7 +1914,7 @@ agg_analyze(const char *flow_name, List *group_items, List *agg_items,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("filter is not immutable"),
-				 errdetail("The filter was: %s", filter),
+				 errdetail("The filter was: %s", spec->filter),
 				 errhint("The filter must not depend on the session or the time (now(), current_date, casts of timestamptz to date ...): rows it keeps would change without any change to the source.")));
 }
 
@@ -2271,7 +2159,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	errcallback.arg = target_name;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-	nest_level = SilverParseSettingsEnter(pipeline->search_path);
+	nest_level = UserSqlSettingsEnter(pipeline->search_path);
 
 	memset(&spec, 0, sizeof(spec));
 	spec.source_relid = source_relid;
@@ -2286,20 +2174,15 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	spec.kind = kind;
 	spec.state_table = state_table;
 	foreach(cell, group_items)
-	{
-		i = foreach_current_index(cell);
-		spec.groups[i].expr = agg_split_item("group_by", i + 1, lfirst(cell));
-	}
+		agg_check_item(&spec.groups[foreach_current_index(cell)], "group_by",
+					   foreach_current_index(cell), lfirst(cell));
 	foreach(cell, agg_items)
-	{
-		i = foreach_current_index(cell);
-		spec.aggs[i].expr = agg_split_item("aggregates", i + 1, lfirst(cell));
-	}
+		agg_check_item(&spec.aggs[foreach_current_index(cell)], "aggregates",
+					   foreach_current_index(cell), lfirst(cell));
 	if (filter != NULL)
-		agg_check_expression("filter", filter);
+		spec.filter_sql = UserSqlExpression(filter, "filter");
 
-	agg_analyze(target_name, group_items, agg_items, filter, source_name,
-				&analysis);
+	agg_analyze(target_name, &spec, group_items, agg_items, &analysis);
 
 	/* the columns: named, distinct, not reserved; groups indexable */
 	for (i = 0; i < analysis.desc->natts; i++)
@@ -2463,12 +2346,9 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE INDEX %s ON %s (",
 						 quote_identifier(index_name), source_name);
-		for (i = 0; i < spec.ngroups; i++)
-			appendStringInfo(&sql, "%s(%s\n)", i > 0 ? ", " : "",
-							 spec.groups[i].expr);
-		appendStringInfoChar(&sql, ')');
+		appendStringInfo(&sql, "%s)", agg_group_exprs_sql(&spec));
 		if (filter != NULL && kind == AGG_SOURCE_APPEND)
-			appendStringInfo(&sql, " WHERE (%s\n)", filter);
+			appendStringInfo(&sql, " WHERE %s", spec.filter_sql);
 		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "COMMENT ON INDEX %s IS %s",
@@ -2591,7 +2471,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	SilverParseSettingsLeave(nest_level);
+	UserSqlSettingsLeave(nest_level);
 	error_context_stack = errcallback.previous;
 
 	/* the definition: the arguments, and what they resolved to */

@@ -81,9 +81,10 @@
  * whose binary form is stable (built-in scalar types, enums); triggers and
  * row-level security on the target are refused (rows are bulk-inserted).
  *
- * User SQL (sequence_by and the conditions) is parsed as exactly one
- * expression when the flow is created, analysed against the source, and
- * spliced into the generated statements in parentheses; names are quoted.
+ * User SQL (sequence_by and the conditions) is checked to be one SQL
+ * expression and placed into the generated statements by user_sql.c, when
+ * the flow is created and at each apply, and analysed against the source;
+ * column names are quoted.
  * Applies run in the pipeline owner's context (FlowApplyIncremental).
  *
  *-------------------------------------------------------------------------
@@ -136,6 +137,7 @@
 #include "flow.h"
 #include "spi_util.h"
 #include "update.h"
+#include "user_sql.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_auto_cdc_flow);
 PG_FUNCTION_INFO_V1(medallion_auto_cdc_apply);
@@ -155,9 +157,12 @@ typedef struct CdcSpec
 	List	   *keys;			/* char *: key column names */
 	List	   *columns;		/* char *: kept non-key column names */
 	bool	   *tracked;		/* per column: opens a new version (SCD2) */
-	char	   *sequence_by;
+	char	   *sequence_by;	/* as the user wrote it */
 	char	   *deletes;		/* apply_as_deletes, or NULL */
 	char	   *truncates;		/* apply_as_truncates, or NULL */
+	char	   *seq_sql;		/* the same, placed (user_sql.h) */
+	char	   *deletes_sql;
+	char	   *truncates_sql;
 	bool		ignore_null_updates;
 	Oid			seq_type;		/* type of sequence_by */
 	int32		seq_typmod;
@@ -212,64 +217,24 @@ cdc_parse_error_callback(void *arg)
 	errcontext("auto CDC flow argument %s", ctx->argname);
 }
 
-/* Parse sql, reporting errors against argname. */
-static List *
-cdc_raw_parse(const char *argname, const char *sql)
-{
-	ErrorContextCallback callback;
-	CdcParseContext ctx;
-	List	   *raw;
-
-	ctx.argname = argname;
-	ctx.query = sql;
-	callback.callback = cdc_parse_error_callback;
-	callback.arg = &ctx;
-	callback.previous = error_context_stack;
-	error_context_stack = &callback;
-	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-	error_context_stack = callback.previous;
-	return raw;
-}
-
 /*
- * Check that text is exactly one SQL expression: "SELECT (<text>)" must
- * parse as one plain SELECT with one unnamed target and nothing else, so
- * that nothing can be spliced into the statements built around it (a
- * comment, quote or parenthesis left open makes the probe fail).
- */
-static void
-cdc_check_expression_shape(const char *argname, const char *text)
-{
-	char	   *sql = psprintf("SELECT (%s)", text);
-	bool		ok = RawParseIsSingleExpression(cdc_raw_parse(argname, sql));
-
-	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("invalid %s: \"%s\"", argname, text),
-				 errdetail("%s must be a single SQL expression over the columns of the source table.",
-						   argname)));
-}
-
-/*
- * Analyse text as an expression over the source table and return it.  The
+ * Analyse an expression (placed by user_sql.c) over the source table and
+ * return it.  The
  * expression must be deterministic and row-local: no aggregates, window
  * functions, set-returning functions, subqueries or volatile functions,
  * so that a recompute from the source gives the same result as the
  * incremental applies did.
  */
 static Node *
-cdc_analyze_expression(const char *argname, const char *text,
+cdc_analyze_expression(const char *argname, const char *placed,
 					   const char *source_name)
 {
-	char	   *sql = psprintf("SELECT (%s) FROM %s", text, source_name);
+	char	   *sql = psprintf("SELECT %s FROM %s", placed, source_name);
 	ErrorContextCallback callback;
 	CdcParseContext ctx;
 	List	   *raw;
 	Query	   *query;
 	Node	   *expr;
-
-	cdc_check_expression_shape(argname, text);
 
 	ctx.argname = argname;
 	ctx.query = sql;
@@ -298,12 +263,12 @@ cdc_analyze_expression(const char *argname, const char *text,
 	return expr;
 }
 
-/* Analyse a condition (apply_as_deletes, apply_as_truncates). */
+/* Analyse a placed condition (apply_as_deletes, apply_as_truncates). */
 static void
-cdc_check_condition(const char *argname, const char *text,
+cdc_check_condition(const char *argname, const char *placed,
 					const char *source_name)
 {
-	Node	   *expr = cdc_analyze_expression(argname, text, source_name);
+	Node	   *expr = cdc_analyze_expression(argname, placed, source_name);
 
 	if (exprType(expr) != BOOLOID)
 		ereport(ERROR,
@@ -363,7 +328,7 @@ cdc_type_has_min(Oid type)
 static void
 cdc_resolve_sequence(CdcSpec *spec)
 {
-	Node	   *expr = cdc_analyze_expression("sequence_by", spec->sequence_by,
+	Node	   *expr = cdc_analyze_expression("sequence_by", spec->seq_sql,
 											  spec->source_name);
 	TypeCacheEntry *typentry;
 
@@ -386,6 +351,22 @@ cdc_resolve_sequence(CdcSpec *spec)
 				 errhint("Sequence by a column or expression of a sortable type, such as a number or a timestamp.")));
 	spec->seq_storable = cdc_type_storable(spec->seq_basetype);
 	spec->seq_has_min = cdc_type_has_min(spec->seq_type);
+}
+
+/*
+ * The placed forms of the flow's expressions (user_sql.h), checked again
+ * wherever they come from: the arguments or the stored definition.
+ */
+static void
+cdc_place_expressions(CdcSpec *spec)
+{
+	spec->seq_sql = UserSqlExpression(spec->sequence_by, "sequence_by");
+	if (spec->deletes != NULL)
+		spec->deletes_sql = UserSqlExpression(spec->deletes,
+											  "apply_as_deletes");
+	if (spec->truncates != NULL)
+		spec->truncates_sql = UserSqlExpression(spec->truncates,
+												"apply_as_truncates");
 }
 
 /* An alias for the touched-keys relation that no user relation has. */
@@ -544,7 +525,7 @@ append_names(StringInfo buf, List *names, const char *qual)
 		appendStringInfo(buf, "%s%s%s",
 						 foreach_current_index(cell) > 0 ? ", " : "",
 						 qual ? qual : "",
-						 quote_identifier((char *) lfirst(cell)));
+						 UserSqlColumnName((char *) lfirst(cell)));
 }
 
 /* ", "a" AS __k1, "b" AS __k2, ..." */
@@ -555,7 +536,7 @@ append_names_as_numbered(StringInfo buf, List *names, const char *prefix)
 
 	foreach(cell, names)
 		appendStringInfo(buf, ", %s AS %s%d",
-						 quote_identifier((char *) lfirst(cell)), prefix,
+						 UserSqlColumnName((char *) lfirst(cell)), prefix,
 						 foreach_current_index(cell) + 1);
 }
 
@@ -568,7 +549,7 @@ append_key_match(StringInfo buf, CdcSpec *spec)
 	foreach(cell, spec->keys)
 		appendStringInfo(buf, "%s%s = %s.__k%d",
 						 foreach_current_index(cell) > 0 ? " AND " : "",
-						 quote_identifier((char *) lfirst(cell)),
+						 UserSqlColumnName((char *) lfirst(cell)),
 						 spec->keys_alias, foreach_current_index(cell) + 1);
 }
 
@@ -583,13 +564,13 @@ cdc_seq_param(CdcSpec *spec, int paramno)
 	return psprintf("$%d", paramno);
 }
 
-/* "NOT COALESCE((<truncates>), false)", or "true" */
+/* "NOT COALESCE(<truncates>, false)", or "true" */
 static char *
 cdc_not_truncate(CdcSpec *spec)
 {
 	if (spec->truncates == NULL)
 		return "true";
-	return psprintf("NOT COALESCE((%s), false)", spec->truncates);
+	return psprintf("NOT COALESCE(%s, false)", spec->truncates_sql);
 }
 
 /*
@@ -604,9 +585,9 @@ append_source_events(StringInfo buf, CdcSpec *spec)
 	appendStringInfoString(buf, "SELECT _row_id AS __rid");
 	append_names_as_numbered(buf, spec->keys, "__k");
 	append_names_as_numbered(buf, spec->columns, "__c");
-	appendStringInfo(buf, ", (%s) AS __seq, ", spec->sequence_by);
+	appendStringInfo(buf, ", %s AS __seq, ", spec->seq_sql);
 	if (spec->deletes != NULL)
-		appendStringInfo(buf, "COALESCE((%s), false) AS __del", spec->deletes);
+		appendStringInfo(buf, "COALESCE(%s, false) AS __del", spec->deletes_sql);
 	else
 		appendStringInfoString(buf, "false AS __del");
 	appendStringInfo(buf, " FROM %s", spec->source_name);
@@ -620,11 +601,11 @@ static char *
 cdc_truncate_check_sql(CdcSpec *spec)
 {
 	return psprintf("SELECT __tr, __seq, __rid, __n FROM ("
-					"SELECT (%s) AS __seq, _row_id AS __rid,"
-					" COALESCE((%s), false) AS __tr, count(*) OVER () AS __n"
+					"SELECT %s AS __seq, _row_id AS __rid,"
+					" COALESCE(%s, false) AS __tr, count(*) OVER () AS __n"
 					" FROM %s WHERE _row_id > $1 AND _row_id <= $2 OFFSET 0) __t"
 					" ORDER BY __tr DESC, __seq DESC NULLS FIRST LIMIT 1",
-					spec->sequence_by, spec->truncates, spec->source_name);
+					spec->seq_sql, spec->truncates_sql, spec->source_name);
 }
 
 /* Columns of the events query, after __kind, __ctid, __rid. */
@@ -686,11 +667,11 @@ cdc_events_sql(CdcSpec *spec, CdcMode mode, bool truncate_known)
 						 CDC_KIND_INVALID, seq_type_name);
 		append_source_events(&sql, spec);
 		appendStringInfo(&sql, " WHERE _row_id > $1 AND _row_id <= $2 AND %s"
-						 " AND ((%s) IS NULL",
-						 cdc_not_truncate(spec), spec->sequence_by);
+						 " AND (%s IS NULL",
+						 cdc_not_truncate(spec), spec->seq_sql);
 		foreach(cell, spec->keys)
 			appendStringInfo(&sql, " OR %s IS NULL",
-							 quote_identifier((char *) lfirst(cell)));
+							 UserSqlColumnName((char *) lfirst(cell)));
 		appendStringInfoString(&sql, ") OFFSET 0) __i UNION ALL ");
 
 		/* every event, after the highest truncate */
@@ -700,7 +681,7 @@ cdc_events_sql(CdcSpec *spec, CdcMode mode, bool truncate_known)
 		appendStringInfo(&sql, " WHERE _row_id <= $2 AND %s",
 						 cdc_not_truncate(spec));
 		if (truncate_known)
-			appendStringInfo(&sql, " AND (%s) > %s", spec->sequence_by,
+			appendStringInfo(&sql, " AND %s > %s", spec->seq_sql,
 							 cdc_seq_param(spec, 4));
 		appendStringInfo(&sql, " OFFSET 0) __a) __e ORDER BY %s, __seq%s,"
 						 " __del DESC, __rid DESC",
@@ -729,10 +710,10 @@ cdc_events_sql(CdcSpec *spec, CdcMode mode, bool truncate_known)
 						   " min(__rid) FILTER (WHERE __seq IS NULL) AS __bad"
 						   " FROM (SELECT _row_id AS __rid");
 	append_names_as_numbered(&sql, spec->keys, "__k");
-	appendStringInfo(&sql, ", (%s) AS __seq FROM %s"
+	appendStringInfo(&sql, ", %s AS __seq FROM %s"
 					 " WHERE _row_id > $1 AND _row_id <= $2 AND %s"
 					 " OFFSET 0) __b GROUP BY %s) ",
-					 spec->sequence_by, spec->source_name,
+					 spec->seq_sql, spec->source_name,
 					 cdc_not_truncate(spec), keys.data);
 
 	/* invalid new events: a NULL key or sequence */
@@ -805,7 +786,7 @@ cdc_events_sql(CdcSpec *spec, CdcMode mode, bool truncate_known)
 		appendStringInfo(&sql, " AND _row_id <= $2 AND %s",
 						 cdc_not_truncate(spec));
 		if (truncate_known)
-			appendStringInfo(&sql, " AND (%s) > %s", spec->sequence_by,
+			appendStringInfo(&sql, " AND %s > %s", spec->seq_sql,
 							 cdc_seq_param(spec, 4));
 		appendStringInfo(&sql, " OFFSET 0) __y WHERE NOT %s.__fast", alias);
 	}
@@ -1026,6 +1007,7 @@ cdc_load_spec(FlowDesc *flow)
 		(spec->scd_type != 1 && spec->scd_type != 2))
 		elog(ERROR, "auto CDC flow \"%s\" has an invalid definition",
 			 flow->flow_name);
+	cdc_place_expressions(spec);
 
 	ncols = list_length(spec->columns);
 	spec->tracked = palloc0(sizeof(bool) * (ncols + 1));
@@ -1739,7 +1721,7 @@ CdcApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 	 * know how few keys a batch has, and its estimates would often trigger
 	 * JIT compilation, which then costs more than the statement itself.
 	 */
-	guc_nest_level = NewGUCNestLevel();
+	guc_nest_level = UserSqlSettingsEnter(NULL);
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 
@@ -2177,6 +2159,7 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	List	   *tracked = NIL;
 	CdcSpec		spec;
 	OwnerContext owner;
+	int			nest_level;
 	StringInfoData sql;
 	StringInfoData json;
 	ListCell   *cell;
@@ -2347,14 +2330,20 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	spec.source_relid = source_relid;
 	spec.source_name = source_name;
 	spec.sequence_by = sequence_by;
+	spec.deletes = deletes;
+	spec.truncates = truncates;
 
 	FlowEnterOwnerContext(pipeline, &owner);
+	nest_level = UserSqlSettingsEnter(NULL);
+	cdc_place_expressions(&spec);
 	cdc_resolve_sequence(&spec);
 	if (deletes != NULL)
-		cdc_check_condition("apply_as_deletes", deletes, source_name);
+		cdc_check_condition("apply_as_deletes", spec.deletes_sql,
+							source_name);
 	if (truncates != NULL)
 	{
-		cdc_check_condition("apply_as_truncates", truncates, source_name);
+		cdc_check_condition("apply_as_truncates", spec.truncates_sql,
+							source_name);
 		if (!spec.seq_storable)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -2372,8 +2361,8 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 					 scd_type == 2 ? " WITH (fillfactor = 90)" : "");
 	append_names(&sql, target_columns, NULL);
 	if (scd_type == 2)
-		appendStringInfo(&sql, ", (%s) AS __start_at, (%s) AS __end_at",
-						 sequence_by, sequence_by);
+		appendStringInfo(&sql, ", %s AS __start_at, %s AS __end_at",
+						 spec.seq_sql, spec.seq_sql);
 	appendStringInfo(&sql, " FROM %s WITH NO DATA", source_name);
 	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 
@@ -2403,6 +2392,7 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	}
 	SPI_finish();
+	UserSqlSettingsLeave(nest_level);
 	FlowLeaveOwnerContext(&owner);
 
 	target_relid = get_relname_relid(target_relname, target_namespace);

@@ -11,17 +11,11 @@
  * aborts the flow's update, which writes nothing of the batch.
  *
  * The conditions are evaluated by the silver flow's own query: each one
- * becomes an extra output column "(<condition>\n)" of the query that feeds
- * the flow (see silver.c), so that the executor evaluates them together
- * with the user's query, and this file only counts the results.  A
- * condition is therefore placed verbatim inside SQL text; that is safe only
- * because ExpectationCheckConditionSyntax proves, with the core parser,
- * that "SELECT (<condition>\n)" is one SELECT with one target and no other
- * clause, so the text is a single, balanced expression.  The check runs
- * with standard_conforming_strings on, and so does every later use of the
- * text, so the text is tokenized the same way each time.
- *
- * This file also holds the small parsing helpers shared with silver.c.
+ * becomes an extra output column of the query that feeds the flow (see
+ * silver.c), in the placed form of user_sql.h, so that the executor
+ * evaluates them together with the user's query, and this file only counts
+ * the results.  A condition is checked to be one SQL expression
+ * (UserSqlExpression) when it is added and each time it is loaded.
  *
  * Copyright (c) 2025, medallion contributors
  *
@@ -56,6 +50,7 @@
 #include "catalog.h"
 #include "expectations.h"
 #include "spi_util.h"
+#include "user_sql.h"
 
 PG_FUNCTION_INFO_V1(medallion_add_expectation);
 PG_FUNCTION_INFO_V1(medallion_drop_expectation);
@@ -63,131 +58,15 @@ PG_FUNCTION_INFO_V1(medallion_drop_expectation);
 /* Longest value shown per column when describing a failing row (as core). */
 #define EXPECTATION_MAX_FIELD_LEN 64
 
+/* The argument, as user_sql.c names it in messages. */
+#define EXPECTATION_CONDITION "expectation condition"
+
 static FlowDesc *expectation_get_silver_flow(const char *target_table,
 											 Oid *target_relid);
 static void expectation_validate_condition(FlowDesc *flow, Oid target_relid,
 										   PipelineDesc *pipeline,
 										   const char *condition);
 static ExpectationAction expectation_parse_action(const char *action);
-
-/*
- * Parsing helpers shared with silver.c
- */
-
-/*
- * Enter the GUC settings under which medallion parses user SQL: always
- * standard_conforming_strings = on, so that a text is tokenized the same
- * way at creation and at every update whatever the session had set, and
- * optionally the pipeline's stored search_path, so that names resolve at
- * creation as they will when the flow runs.  Returns the GUC nest level to
- * pass to SilverParseSettingsLeave.
- */
-int
-SilverParseSettingsEnter(const char *search_path)
-{
-	int			nest_level = NewGUCNestLevel();
-
-	(void) set_config_option("standard_conforming_strings", "on",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (search_path != NULL)
-		(void) set_config_option("search_path", search_path,
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	return nest_level;
-}
-
-void
-SilverParseSettingsLeave(int nest_level)
-{
-	AtEOXact_GUC(true, nest_level);
-}
-
-/*
- * Error context callback for SQL text that medallion parses or analyzes
- * itself: turn a syntax error position into an "internal query" position,
- * so that the client shows the caret under the right text rather than
- * under the caller's statement (as SQL-language functions do).
- */
-void
-SilverQueryErrorCallback(void *arg)
-{
-	const char *sql = (const char *) arg;
-	int			position = geterrposition();
-
-	if (position > 0)
-	{
-		errposition(0);
-		internalerrposition(position);
-		internalerrquery(sql);
-	}
-}
-
-/* raw_parser() with positions of syntax errors reported against sql. */
-List *
-SilverRawParse(const char *sql)
-{
-	ErrorContextCallback errcallback;
-	List	   *raw;
-
-	errcallback.callback = SilverQueryErrorCallback;
-	errcallback.arg = (void *) sql;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-
-	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-
-	error_context_stack = errcallback.previous;
-	return raw;
-}
-
-/*
- * Analyze, rewrite and plan one SELECT as the current user, and check that
- * the current user may run it (by starting its executor in EXPLAIN-only
- * mode, which checks permissions and runs nothing).  Returns the rewritten
- * Query; *result_desc gets a copy of its result row type.  The caller has
- * checked that sql is a single SELECT (raw_stmt).
- */
-Query *
-SilverAnalyzeQuery(RawStmt *raw_stmt, const char *sql, int nparams,
-				   Oid *param_types, ParamListInfo params,
-				   TupleDesc *result_desc)
-{
-	ErrorContextCallback errcallback;
-	List	   *queries;
-	List	   *plans;
-	Query	   *query;
-	QueryDesc  *query_desc;
-
-	errcallback.callback = SilverQueryErrorCallback;
-	errcallback.arg = (void *) sql;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-
-	PushActiveSnapshot(GetTransactionSnapshot());
-
-	queries = pg_analyze_and_rewrite_fixedparams(raw_stmt, sql, param_types,
-												 nparams, NULL);
-	if (list_length(queries) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("rules that turn a query into several queries are not supported here")));
-	query = linitial_node(Query, queries);
-
-	plans = pg_plan_queries(list_make1(copyObject(query)), sql, 0, params);
-	query_desc = CreateQueryDesc(linitial_node(PlannedStmt, plans), sql,
-								 GetActiveSnapshot(), InvalidSnapshot,
-								 None_Receiver, params, NULL, 0);
-	ExecutorStart(query_desc, EXEC_FLAG_EXPLAIN_ONLY);
-	*result_desc = CreateTupleDescCopy(query_desc->tupDesc);
-	ExecutorEnd(query_desc);
-	FreeQueryDesc(query_desc);
-
-	PopActiveSnapshot();
-	error_context_stack = errcallback.previous;
-
-	return query;
-}
 
 /*
  * Expectations of a flow
@@ -276,39 +155,11 @@ ExpectationsLoad(int32 flow_id)
 	SPI_finish();
 
 	for (i = 0; i < nrows; i++)
-		ExpectationCheckConditionSyntax(set->items[i].condition);
+		set->items[i].condition_sql =
+			UserSqlExpression(set->items[i].condition,
+							  EXPECTATION_CONDITION);
 
 	return set;
-}
-
-/*
- * Prove that condition is a single expression: "SELECT (<condition>\n)"
- * must parse as exactly one SELECT with one unnamed target and no other
- * clause.  Anything that closes the parenthesis early and adds text (a
- * FROM clause, another target, another statement, a comment swallowing the
- * closing parenthesis) fails here.  The newline ends a trailing "--"
- * comment exactly as it will in the flow's query.
- */
-void
-ExpectationCheckConditionSyntax(const char *condition)
-{
-	char	   *sql;
-	bool		ok;
-
-	if (condition[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expectation condition must not be empty")));
-
-	sql = psprintf("SELECT (%s\n)", condition);
-	ok = RawParseIsSingleExpression(SilverRawParse(sql));
-
-	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("expectation condition must be a single expression"),
-				 errdetail("The condition was: %s", condition),
-				 errhint("Write a boolean expression over the table's columns, such as \"quantity > 0\".")));
 }
 
 void
@@ -317,7 +168,7 @@ ExpectationsAppendColumns(ExpectationSet *set, StringInfo sql)
 	int			i;
 
 	for (i = 0; i < set->count; i++)
-		appendStringInfo(sql, ",\n  (%s\n)", set->items[i].condition);
+		appendStringInfo(sql, ",\n  %s", set->items[i].condition_sql);
 }
 
 /*
@@ -484,7 +335,7 @@ expectation_get_silver_flow(const char *target_table, Oid *target_relid)
 /*
  * Check a condition against the target's columns, as the caller and under
  * the pipeline's search_path: it must be one expression (see
- * ExpectationCheckConditionSyntax), its names must resolve against the
+ * user_sql.h), its names must resolve against the
  * flow's output columns (the target's columns but _row_id, which the flow
  * assigns only when it writes), and it must be boolean.  Like CHECK
  * constraints, it may not use subqueries, aggregates, window functions or
@@ -506,12 +357,11 @@ expectation_validate_condition(FlowDesc *flow, Oid target_relid,
 	TargetEntry *tle;
 	Oid			result_type;
 
-	nest_level = SilverParseSettingsEnter(pipeline->search_path);
-
-	ExpectationCheckConditionSyntax(condition);
+	nest_level = UserSqlSettingsEnter(pipeline->search_path);
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT (%s\n) FROM (SELECT ", condition);
+	appendStringInfo(&sql, "SELECT %s FROM (SELECT ",
+					 UserSqlExpression(condition, EXPECTATION_CONDITION));
 	rel = relation_open(target_relid, AccessShareLock);
 	tupdesc = RelationGetDescr(rel);
 	for (i = 0; i < tupdesc->natts; i++)
@@ -533,9 +383,9 @@ expectation_validate_condition(FlowDesc *flow, Oid target_relid,
 					 quote_identifier(RelationGetRelationName(rel)));
 	relation_close(rel, AccessShareLock);
 
-	raw = SilverRawParse(sql.data);
-	query = SilverAnalyzeQuery(linitial_node(RawStmt, raw), sql.data, 0, NULL,
-							   NULL, &result_desc);
+	raw = UserSqlRawParse(sql.data);
+	query = UserSqlAnalyzeQuery(linitial_node(RawStmt, raw), sql.data, 0,
+								NULL, NULL, &result_desc);
 
 	if (query->hasSubLinks)
 		ereport(ERROR,
@@ -562,7 +412,7 @@ expectation_validate_condition(FlowDesc *flow, Oid target_relid,
 				 errmsg("expectation condition must be type %s, not type %s",
 						"boolean", format_type_be(result_type))));
 
-	SilverParseSettingsLeave(nest_level);
+	UserSqlSettingsLeave(nest_level);
 }
 
 /*

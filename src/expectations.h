@@ -31,7 +31,8 @@ typedef enum ExpectationAction
 typedef struct Expectation
 {
 	char	   *name;
-	char	   *condition;
+	char	   *condition;		/* as the user wrote it */
+	char	   *condition_sql;	/* placed (user_sql.h) */
 	ExpectationAction action;
 	int64		passed_records;
 	int64		failed_records;
@@ -57,13 +58,7 @@ typedef struct ExpectationRowResult
 /* Load a flow's expectations (as the extension owner), in name order. */
 extern ExpectationSet *ExpectationsLoad(int32 flow_id);
 
-/*
- * Check that a condition is one SQL expression and nothing else, so that it
- * can be placed in a target list as "(<condition>\n)".  Errors otherwise.
- */
-extern void ExpectationCheckConditionSyntax(const char *condition);
-
-/* Append ", (<condition>\n)" for each expectation, in order. */
+/* Append ", <placed condition>" for each expectation, in order. */
 extern void ExpectationsAppendColumns(ExpectationSet *set, StringInfo sql);
 
 /*
@@ -99,31 +94,5 @@ extern void ExpectationReportFailure(Expectation *expectation,
 extern void ExpectationsAppendMetrics(ExpectationSet *set, StringInfo details);
 
 extern const char *ExpectationActionName(ExpectationAction action);
-
-/*
- * Helpers for parsing user SQL, shared with silver.c.
- *
- * SilverParseSettingsEnter sets standard_conforming_strings = on (so that a
- * text is tokenized the same way whenever it is parsed) and, when given,
- * the search_path; SilverParseSettingsLeave restores both.
- */
-extern int	SilverParseSettingsEnter(const char *search_path);
-extern void SilverParseSettingsLeave(int nest_level);
-
-/* Error context callback: report syntax error positions against arg (SQL). */
-extern void SilverQueryErrorCallback(void *arg);
-
-/* raw_parser() with error positions reported against sql. */
-extern List *SilverRawParse(const char *sql);
-
-/*
- * Analyze, rewrite and plan one SELECT and check the current user's
- * permissions without running it; returns the rewritten Query and a copy of
- * its result row type.
- */
-extern Query *SilverAnalyzeQuery(RawStmt *raw_stmt, const char *sql,
-								 int nparams, Oid *param_types,
-								 ParamListInfo params,
-								 TupleDesc *result_desc);
 
 #endif							/* MEDALLION_EXPECTATIONS_H */

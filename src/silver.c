@@ -96,6 +96,7 @@
 #include "flow.h"
 #include "silver.h"
 #include "spi_util.h"
+#include "user_sql.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_silver);
 
@@ -121,10 +122,6 @@ typedef struct SilverRefWalk
 	List	   *range_vars;		/* every RangeVar */
 	List	   *sampled;		/* RangeVars under TABLESAMPLE */
 	List	   *cte_names;		/* every CTE name */
-	bool		locking;		/* FOR UPDATE/SHARE somewhere */
-	bool		modifying_cte;	/* INSERT/UPDATE/DELETE in WITH */
-	bool		into;			/* SELECT INTO */
-	bool		params;			/* $n: ours are the range bounds */
 } SilverRefWalk;
 
 /* The source's table reference in a query, and the query with it spliced. */
@@ -330,7 +327,7 @@ silver_definition_parse(FlowDesc *flow, SilverDefinition *def)
  * Finding and splicing the source reference
  */
 
-/* Collect the table references and the features we must refuse. */
+/* Collect the table references, and the CTE names that may shadow them. */
 static bool
 silver_ref_walker(Node *node, SilverRefWalk *walk)
 {
@@ -354,64 +351,23 @@ silver_ref_walker(Node *node, SilverRefWalk *walk)
 		CommonTableExpr *cte = (CommonTableExpr *) node;
 
 		walk->cte_names = lappend(walk->cte_names, cte->ctename);
-		if (!IsA(cte->ctequery, SelectStmt))
-			walk->modifying_cte = true;
 	}
-	else if (IsA(node, SelectStmt))
-	{
-		SelectStmt *select = (SelectStmt *) node;
-
-		if (select->lockingClause != NIL)
-			walk->locking = true;
-		if (select->intoClause != NULL)
-			walk->into = true;
-	}
-	else if (IsA(node, InsertStmt) || IsA(node, UpdateStmt) ||
-			 IsA(node, DeleteStmt))
-		walk->modifying_cte = true;
-	else if (IsA(node, ParamRef))
-		walk->params = true;
 
 	return raw_expression_tree_walker(node, silver_ref_walker, (void *) walk);
 }
 
 /*
  * Parse a silver query: it must be exactly one SELECT without INTO, FOR
- * UPDATE or data-modifying WITH.  Returns the statement; fills walk.
+ * UPDATE, data-modifying statements or parameters (UserSqlQuery).  Returns
+ * the statement; fills walk.
  */
 static RawStmt *
 silver_parse_query(const char *query, SilverRefWalk *walk)
 {
-	List	   *raw;
-	RawStmt    *stmt;
-
-	raw = SilverRawParse(query);
-	if (list_length(raw) != 1 ||
-		!IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query of a silver flow must be a single SELECT statement")));
-	stmt = linitial_node(RawStmt, raw);
+	RawStmt    *stmt = UserSqlQuery(query, "query of a silver flow");
 
 	memset(walk, 0, sizeof(SilverRefWalk));
 	(void) silver_ref_walker(stmt->stmt, walk);
-
-	if (walk->into)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("query of a silver flow cannot use SELECT INTO")));
-	if (walk->locking)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("query of a silver flow cannot use FOR UPDATE or FOR SHARE")));
-	if (walk->modifying_cte)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("query of a silver flow cannot contain data-modifying statements")));
-	if (walk->params)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("query of a silver flow cannot use parameters such as $1")));
 	return stmt;
 }
 
@@ -941,7 +897,7 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	nest_level = SilverParseSettingsEnter(pipeline->search_path);
+	nest_level = UserSqlSettingsEnter(pipeline->search_path);
 	stmt = silver_parse_query(query, &walk);
 	source = silver_choose_source(&walk, pipeline, pipeline_tables);
 	source_rv = linitial(silver_refs_to(&walk, source));
@@ -956,9 +912,9 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 	spliced = silver_splice(query, stmt, source_rv, source_name);
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT * FROM (\n%s\n) AS %s LIMIT 0",
-					 spliced, quote_identifier(relation_name));
-	raw = SilverRawParse(sql.data);
+	appendStringInfo(&sql, "SELECT * FROM %s AS %s LIMIT 0",
+					 UserSqlPlaceQuery(spliced), quote_identifier(relation_name));
+	raw = UserSqlRawParse(sql.data);
 	if (list_length(raw) != 1)
 		elog(ERROR, "spliced silver query is not a single statement");
 
@@ -970,11 +926,11 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 	params->params[0].ptype = INT8OID;
 	params->params[1] = params->params[0];
 
-	wrapper = SilverAnalyzeQuery(linitial_node(RawStmt, raw), sql.data, 2,
-								 param_types, params, &desc);
+	wrapper = UserSqlAnalyzeQuery(linitial_node(RawStmt, raw), sql.data, 2,
+								  param_types, params, &desc);
 	silver_check_analyzed(wrapper, source,
 						  list_append_unique_oid(pipeline_tables, source));
-	SilverParseSettingsLeave(nest_level);
+	UserSqlSettingsLeave(nest_level);
 	error_context_stack = errcallback.previous;
 
 	silver_check_columns(desc, dedup_keys, quarantine);
@@ -997,7 +953,7 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 		{
 			if (cell != list_head(dedup_keys))
 				appendStringInfoString(&sql, ", ");
-			appendStringInfoString(&sql, quote_identifier(lfirst(cell)));
+			appendStringInfoString(&sql, UserSqlColumnName(lfirst(cell)));
 		}
 		appendStringInfoChar(&sql, ')');
 		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
@@ -1438,7 +1394,7 @@ silver_build_query(SilverApplyState *state, SilverDefinition *def,
 		i = 0;
 		foreach(cell, def->dedup_keys)
 		{
-			const char *key = quote_identifier(lfirst(cell));
+			const char *key = UserSqlColumnName(lfirst(cell));
 			AttrNumber	attnum = get_attnum(RelationGetRelid(target),
 											lfirst(cell));
 			Oid			type;
@@ -1473,8 +1429,8 @@ silver_build_query(SilverApplyState *state, SilverDefinition *def,
 	 * up, each condition naming a column would evaluate that column's
 	 * expression (a cast, say) once more per row.
 	 */
-	appendStringInfo(&sql, "\nFROM (SELECT * FROM (\n%s\n) AS %s OFFSET 0) AS %s",
-					 spliced, alias, alias);
+	appendStringInfo(&sql, "\nFROM (SELECT * FROM %s AS %s OFFSET 0) AS %s",
+					 UserSqlPlaceQuery(spliced), alias, alias);
 	return sql.data;
 }
 
@@ -1549,7 +1505,7 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	nest_level = SilverParseSettingsEnter(NULL);
+	nest_level = UserSqlSettingsEnter(NULL);
 
 	/*
 	 * No JIT: the planner's cost of the query is dominated by its estimate
@@ -1603,7 +1559,7 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 	params->params[1].pflags = PARAM_FLAG_CONST;
 	params->params[1].ptype = INT8OID;
 
-	raw = SilverRawParse(sql);
+	raw = UserSqlRawParse(sql);
 	if (list_length(raw) != 1)
 		elog(ERROR, "silver query is not a single statement");
 
@@ -1641,7 +1597,7 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 		(void) BulkInsertEnd(state->quarantine_inserter);
 	(void) BulkInsertEnd(state->target);
 
-	SilverParseSettingsLeave(nest_level);
+	UserSqlSettingsLeave(nest_level);
 	error_context_stack = errcallback.previous;
 
 	result->rows_read += state->rows_read;

@@ -253,44 +253,6 @@ SqlOperatorName(Oid opno)
 	return result;
 }
 
-ResTarget *
-RawParseSingleTarget(List *raw)
-{
-	SelectStmt *select;
-
-	if (list_length(raw) != 1 ||
-		!IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
-		return NULL;
-	select = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
-	if (select->op != SETOP_NONE ||
-		list_length(select->targetList) != 1 ||
-		select->distinctClause != NIL ||
-		select->intoClause != NULL ||
-		select->fromClause != NIL ||
-		select->whereClause != NULL ||
-		select->groupClause != NIL ||
-		select->groupDistinct ||
-		select->havingClause != NULL ||
-		select->windowClause != NIL ||
-		select->valuesLists != NIL ||
-		select->sortClause != NIL ||
-		select->limitOffset != NULL ||
-		select->limitCount != NULL ||
-		select->lockingClause != NIL ||
-		select->withClause != NULL)
-		return NULL;
-	return linitial_node(ResTarget, select->targetList);
-}
-
-bool
-RawParseIsSingleExpression(List *raw)
-{
-	ResTarget  *target = RawParseSingleTarget(raw);
-
-	return target != NULL && target->name == NULL &&
-		target->indirection == NIL;
-}
-
 /* " COLLATE schema.name", or "" for no collation. */
 char *
 SqlCollateClause(Oid collation)

@@ -78,20 +78,6 @@ extern void ResolveNewTableName(const char *table_name, Oid *namespace_oid,
 extern char *SqlTextArgument(FunctionCallInfo fcinfo, int argno,
 							 const char *argname);
 
-/*
- * Is raw (raw_parser's output for "SELECT (<text>)") exactly one plain
- * SELECT of one unnamed target and no other clause?  That proves <text> is
- * a single expression: nothing can be spliced into the statements built
- * around it (a comment, quote or parenthesis left open fails the parse).
- */
-extern bool RawParseIsSingleExpression(List *raw);
-
-/*
- * The one target of such a SELECT (which may be named: "expr AS name"), or
- * NULL when raw is anything else.
- */
-extern ResTarget *RawParseSingleTarget(List *raw);
-
 /* "OPERATOR(schema.name)" for an operator, whatever the search_path. */
 extern char *SqlOperatorName(Oid opno);
 
