@@ -29,6 +29,7 @@ int			medallion_event_log_retention_min = 7 * 24 * 60;
 bool		medallion_enable_workers = true;
 int			medallion_max_workers = 4;
 int			medallion_launcher_naptime_ms = 1000;
+int			medallion_s3_first_byte_timeout_ms = 5000;
 
 /*
  * GucDefineAll registers the parameters.  The worker count is fixed at
@@ -133,6 +134,15 @@ GucDefineAll(void)
 							&medallion_launcher_naptime_ms,
 							1000, 100, 60000,
 							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.s3_first_byte_timeout",
+							"Time an S3 request may wait for the first byte of the answer before it is retried on a new connection.",
+							"Counted from when the request is sent; a transfer that has started answering is never cut by it. 0 disables it.",
+							&medallion_s3_first_byte_timeout_ms,
+							5000, 0, 3600000,
+							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

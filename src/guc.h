@@ -25,6 +25,9 @@ extern bool medallion_enable_workers;
 extern int	medallion_max_workers;
 extern int	medallion_launcher_naptime_ms;
 
+/* S3 transport, continued */
+extern int	medallion_s3_first_byte_timeout_ms;
+
 extern void GucDefineAll(void);
 
 #endif							/* MEDALLION_GUC_H */
