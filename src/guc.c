@@ -32,6 +32,7 @@ bool		medallion_enable_workers = true;
 int			medallion_max_workers = 4;
 int			medallion_launcher_naptime_ms = 1000;
 int			medallion_max_workers_per_role = 0;
+int			medallion_s3_first_byte_timeout_ms = 5000;
 
 /*
  * GucDefineAll registers the parameters.  The worker count is fixed at
@@ -164,6 +165,15 @@ GucDefineAll(void)
 							0, 0, 64,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.s3_first_byte_timeout",
+							"Time an S3 request may wait for the first byte of the answer before it is retried on a new connection.",
+							"Counted from when the request is sent; a transfer that has started answering is never cut by it. 0 disables it.",
+							&medallion_s3_first_byte_timeout_ms,
+							5000, 0, 3600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("medallion");

@@ -28,6 +28,9 @@ extern int	medallion_max_workers;
 extern int	medallion_launcher_naptime_ms;
 extern int	medallion_max_workers_per_role;
 
+/* S3 transport, continued */
+extern int	medallion_s3_first_byte_timeout_ms;
+
 extern void GucDefineAll(void);
 
 #endif							/* MEDALLION_GUC_H */

@@ -20,6 +20,18 @@
  * every option (and the credentials curl copied) but keeps the connection
  * cache, so consecutive requests to one endpoint reuse the connection.
  *
+ * Stalls.  A request that gets no answer at all (an overloaded front end, a
+ * connection that died while idle in the cache) is cut once it has waited
+ * medallion.s3_first_byte_timeout since it was sent, and retried.  This is
+ * a limit on the time to the first byte of the answer only, never on the
+ * whole transfer: a long download that keeps receiving bytes runs as long
+ * as it needs, and one that stops part way is left to the low-speed limit
+ * (medallion.s3_low_speed_limit/_time).  A request cut this way doubles
+ * its limit for the next attempt, so that an endpoint that is merely slow
+ * still gets through, as S3's guidance for latency-sensitive clients does
+ * (retry after 2 s, then after 4 more).  Every retry goes out on a new
+ * connection after a fresh DNS lookup, which may reach another front end.
+ *
  * Callbacks never ereport.  curl's write, header and progress callbacks and
  * expat's callbacks run on curl's and expat's stacks; an ERROR there would
  * longjmp over them and leak their state.  They only record what happened
@@ -49,6 +61,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -96,6 +109,10 @@ typedef struct S3Request
 	const char *etag;			/* GET: If-Match value, or NULL */
 	int			fd;				/* GET: body goes here; -1 to buffer */
 	char	   *description;	/* "list s3://bucket/prefix", for callbacks */
+
+	/* set by s3_execute for each attempt */
+	int			first_byte_limit_ms;	/* 0: no limit */
+	bool		fresh_connection;	/* a retry: new connection, new DNS */
 } S3Request;
 
 /*
@@ -107,6 +124,7 @@ typedef struct S3Response
 	/* set up before the transfer */
 	CURL	   *curl;
 	int			fd;
+	int			first_byte_limit_ms;	/* 0: no limit */
 
 	/* where the body goes, decided at its first byte */
 	bool		sink_chosen;
@@ -125,6 +143,10 @@ typedef struct S3Response
 	bool		body_too_large;
 	bool		out_of_memory;
 	bool		interrupted;
+	bool		request_sent;	/* the connection is up, the request going */
+	instr_time	request_sent_at;
+	bool		got_response;	/* some byte of the answer arrived */
+	bool		no_response;	/* cut by the first-byte limit */
 	char		retry_after[32];
 	char		request_id[128];
 	char		bucket_region[64];
@@ -143,6 +165,7 @@ typedef enum S3FailureKind
 {
 	S3_FAILURE_NONE,
 	S3_FAILURE_CURL,			/* transport error */
+	S3_FAILURE_NO_RESPONSE,		/* nothing within the first-byte limit */
 	S3_FAILURE_HTTP,			/* an HTTP error status */
 	S3_FAILURE_SHORT_BODY,		/* fewer bytes than Content-Length */
 	S3_FAILURE_BAD_BODY,		/* 200 with a body that is not a listing */
@@ -184,6 +207,7 @@ static void s3_perform(const S3Request *request, S3Response *response);
 static void s3_judge(const S3Request *request, S3Response *response,
 					 S3ListPage *page, S3Failure *failure);
 static bool s3_is_retryable_curl_code(CURLcode code);
+static int	s3_first_byte_limit_ms(int earlier_no_responses);
 static long s3_backoff_ms(int failed_attempt, long retry_after_ms);
 static void s3_sleep(long delay_ms);
 static void s3_rewind_file(const S3Request *request);
@@ -191,6 +215,7 @@ static void s3_report_failure(const S3Request *request,
 							  const S3Response *response,
 							  const S3Failure *failure,
 							  int attempts) pg_attribute_noreturn();
+static int	s3_failure_errmsg(const S3Request *request);
 static int	s3_errcode_for_http(long status, const char *code);
 static char *s3_http_detail(const S3Response *response,
 							const S3Failure *failure);
@@ -206,6 +231,9 @@ static size_t s3_header_callback(char *data, size_t size, size_t nmemb,
 static int	s3_progress_callback(void *clientp, curl_off_t dltotal,
 								 curl_off_t dlnow, curl_off_t ultotal,
 								 curl_off_t ulnow);
+static int	s3_prereq_callback(void *clientp, char *conn_primary_ip,
+							   char *conn_local_ip, int conn_primary_port,
+							   int conn_local_port);
 static void s3_copy_header_value(const char *line, size_t length,
 								 const char *name, char *value,
 								 size_t value_size);
@@ -666,14 +694,18 @@ s3_compare_query_params(const void *a, const void *b)
  * failure is permanent, or medallion.s3_max_attempts is used up; then it
  * reports the last failure.  For a listing, a 200 whose body does not parse
  * is a failed attempt too.  On success, page (if given) holds the parsed
- * listing and response the transfer's figures.
+ * listing and response the transfer's figures.  Retries go out on a new
+ * connection; each attempt cut for want of an answer doubles the
+ * first-byte limit of the next.
  */
 static void
 s3_execute(S3Request *request, S3Response *response, S3ListPage *page)
 {
 	int			max_attempts = Max(1, medallion_s3_max_attempts);
+	int			no_responses = 0;
 	int			attempt;
 
+	request->fresh_connection = false;
 	for (attempt = 1;; attempt++)
 	{
 		S3Failure	failure;
@@ -681,11 +713,13 @@ s3_execute(S3Request *request, S3Response *response, S3ListPage *page)
 
 		CHECK_FOR_INTERRUPTS();
 
+		request->first_byte_limit_ms = s3_first_byte_limit_ms(no_responses);
 		s3_perform(request, response);
 
 		/* everything of curl is freed now; it is safe to raise errors */
 		if (response->interrupted ||
-			response->curl_code == CURLE_ABORTED_BY_CALLBACK)
+			(response->curl_code == CURLE_ABORTED_BY_CALLBACK &&
+			 !response->no_response))
 		{
 			CHECK_FOR_INTERRUPTS();
 			ereport(ERROR,
@@ -699,6 +733,9 @@ s3_execute(S3Request *request, S3Response *response, S3ListPage *page)
 
 		if (!failure.retryable || attempt >= max_attempts)
 			s3_report_failure(request, response, &failure, attempt);
+		if (failure.kind == S3_FAILURE_NO_RESPONSE)
+			no_responses++;
+		request->fresh_connection = true;
 
 		delay_ms = s3_backoff_ms(attempt, failure.retry_after_ms);
 		if (s3_retry_callback != NULL)
@@ -741,6 +778,7 @@ s3_perform(const S3Request *request, S3Response *response)
 	memset(response, 0, sizeof(S3Response));
 	response->curl = curl;
 	response->fd = request->fd;
+	response->first_byte_limit_ms = request->first_byte_limit_ms;
 	response->content_length = -1;
 
 	/* palloc'd material first: a failure here leaves nothing to clean */
@@ -803,6 +841,14 @@ s3_perform(const S3Request *request, S3Response *response)
 	S3_SETOPT(CURLOPT_NOPROGRESS, 0L);
 	S3_SETOPT(CURLOPT_XFERINFOFUNCTION, s3_progress_callback);
 	S3_SETOPT(CURLOPT_XFERINFODATA, response);
+	S3_SETOPT(CURLOPT_PREREQFUNCTION, s3_prereq_callback);
+	S3_SETOPT(CURLOPT_PREREQDATA, response);
+	if (request->fresh_connection)
+	{
+		/* S3's advice for retries: a new connection, a fresh DNS lookup */
+		S3_SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+		S3_SETOPT(CURLOPT_DNS_CACHE_TIMEOUT, 0L);
+	}
 	if (is_signed)
 	{
 		S3_SETOPT(CURLOPT_AWS_SIGV4, sigv4_scope);
@@ -900,6 +946,15 @@ s3_judge(const S3Request *request, S3Response *response, S3ListPage *page,
 	{
 		failure->kind = S3_FAILURE_OUT_OF_MEMORY;
 		failure->reason = pstrdup("out of memory");
+		return;
+	}
+
+	if (response->no_response)
+	{
+		failure->kind = S3_FAILURE_NO_RESPONSE;
+		failure->retryable = true;
+		failure->reason = psprintf("no response within %d ms",
+								   response->first_byte_limit_ms);
 		return;
 	}
 
@@ -1011,6 +1066,23 @@ s3_is_retryable_curl_code(CURLcode code)
 }
 
 /*
+ * s3_first_byte_limit_ms is the first-byte limit of an attempt: the setting,
+ * doubled for each earlier attempt of the same request that got no answer
+ * in time (so that a slow endpoint is not cut forever), at most an hour.
+ */
+static int
+s3_first_byte_limit_ms(int earlier_no_responses)
+{
+	double		limit;
+
+	if (medallion_s3_first_byte_timeout_ms <= 0)
+		return 0;
+	limit = ldexp((double) medallion_s3_first_byte_timeout_ms,
+				  Min(earlier_no_responses, 30));
+	return (int) Min(limit, 3600000.0);
+}
+
+/*
  * s3_backoff_ms is exponential backoff with full jitter: a uniformly random
  * delay below min(cap, base * 2^(attempt-1)), so that many workers hitting
  * the same throttled prefix spread out.  A Retry-After from the server is
@@ -1079,7 +1151,6 @@ s3_report_failure(const S3Request *request, const S3Response *response,
 				  const S3Failure *failure, int attempts)
 {
 	const S3Location *location = request->location;
-	bool		is_list = (request->operation == S3_OPERATION_LIST);
 	const char *gave_up = "";
 
 	if (failure->retryable && attempts > 1)
@@ -1119,14 +1190,21 @@ s3_report_failure(const S3Request *request, const S3Response *response,
 		case S3_FAILURE_SHORT_BODY:
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 is_list ?
-					 errmsg("could not list bucket \"%s\"", location->bucket) :
-					 errmsg("could not download object \"%s\" from bucket \"%s\"",
-							request->key, location->bucket),
+					 s3_failure_errmsg(request),
 					 errdetail("The connection ended after %lld of %lld bytes.%s",
 							   (long long) response->body_bytes,
 							   (long long) response->content_length,
 							   gave_up)));
+			break;
+
+		case S3_FAILURE_NO_RESPONSE:
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 s3_failure_errmsg(request),
+					 errdetail("S3 sent no response within %d ms.%s",
+							   response->first_byte_limit_ms, gave_up),
+					 errhint("Check that the endpoint \"%s\" is answering; if it is only slow, raise medallion.s3_first_byte_timeout.",
+							 s3_endpoint_for_messages(location))));
 			break;
 
 		case S3_FAILURE_CURL:
@@ -1163,10 +1241,7 @@ s3_report_failure(const S3Request *request, const S3Response *response,
 
 				ereport(ERROR,
 						(errcode(sqlstate),
-						 is_list ?
-						 errmsg("could not list bucket \"%s\"", location->bucket) :
-						 errmsg("could not download object \"%s\" from bucket \"%s\"",
-								request->key, location->bucket),
+						 s3_failure_errmsg(request),
 						 errdetail("%s.%s", failure->reason, gave_up),
 						 hint ? errhint("%s", hint) : 0));
 			}
@@ -1186,10 +1261,7 @@ s3_report_failure(const S3Request *request, const S3Response *response,
 
 				ereport(ERROR,
 						(errcode(sqlstate),
-						 is_list ?
-						 errmsg("could not list bucket \"%s\"", location->bucket) :
-						 errmsg("could not download object \"%s\" from bucket \"%s\"",
-								request->key, location->bucket),
+						 s3_failure_errmsg(request),
 						 errdetail("%s%s", detail, gave_up),
 						 hint ? errhint("%s", hint) : 0));
 			}
@@ -1200,6 +1272,17 @@ s3_report_failure(const S3Request *request, const S3Response *response,
 	}
 
 	elog(ERROR, "unexpected S3 failure kind %d", (int) failure->kind);
+}
+
+/* The primary message of a failed request, for use inside ereport(). */
+static int
+s3_failure_errmsg(const S3Request *request)
+{
+	if (request->operation == S3_OPERATION_LIST)
+		return errmsg("could not list bucket \"%s\"",
+					  request->location->bucket);
+	return errmsg("could not download object \"%s\" from bucket \"%s\"",
+				  request->key, request->location->bucket);
 }
 
 /*
@@ -1372,6 +1455,7 @@ s3_write_callback(char *data, size_t size, size_t nmemb, void *userdata)
 	S3Response *response = (S3Response *) userdata;
 	size_t		length = size * nmemb;
 
+	response->got_response = true;
 	if (!response->sink_chosen)
 	{
 		long		status = 0;
@@ -1455,6 +1539,7 @@ s3_header_callback(char *data, size_t size, size_t nmemb, void *userdata)
 	S3Response *response = (S3Response *) userdata;
 	size_t		length = size * nmemb;
 
+	response->got_response = true;
 	if (length >= 5 && strncmp(data, "HTTP/", 5) == 0)
 	{
 		response->retry_after[0] = '\0';
@@ -1478,6 +1563,9 @@ s3_header_callback(char *data, size_t size, size_t nmemb, void *userdata)
 /*
  * s3_progress_callback runs at least once a second during a transfer, even
  * a stalled one; a non-zero return aborts it with CURLE_ABORTED_BY_CALLBACK.
+ * It aborts for an interrupt, and for a request that has waited longer
+ * than its first-byte limit without a single byte of answer (headers
+ * included).  Once the answer has begun the limit no longer applies.
  */
 static int
 s3_progress_callback(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
@@ -1490,7 +1578,38 @@ s3_progress_callback(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 		response->interrupted = true;
 		return 1;
 	}
+
+	if (response->first_byte_limit_ms > 0 && response->request_sent &&
+		!response->got_response)
+	{
+		instr_time	waited;
+
+		INSTR_TIME_SET_CURRENT(waited);
+		INSTR_TIME_SUBTRACT(waited, response->request_sent_at);
+		if (INSTR_TIME_GET_MILLISEC(waited) >=
+			(double) response->first_byte_limit_ms)
+		{
+			response->no_response = true;
+			return 1;
+		}
+	}
 	return 0;
+}
+
+/*
+ * s3_prereq_callback runs once the connection is up (new or reused), just
+ * before the request is sent: the first-byte clock starts here, so that
+ * connecting stays under medallion.s3_connect_timeout alone.
+ */
+static int
+s3_prereq_callback(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+				   int conn_primary_port, int conn_local_port)
+{
+	S3Response *response = (S3Response *) clientp;
+
+	INSTR_TIME_SET_CURRENT(response->request_sent_at);
+	response->request_sent = true;
+	return CURL_PREREQFUNC_OK;
 }
 
 /*

@@ -11,8 +11,10 @@
  * CHECK_FOR_INTERRUPTS().
  *
  * Error codes, so that callers can tell transient from permanent failures:
- *	 ERRCODE_CONNECTION_FAILURE   network error or 5xx/SlowDown/RequestTimeout
- *								  still failing after every retry (transient)
+ *	 ERRCODE_CONNECTION_FAILURE   network error, no answer within
+ *								  medallion.s3_first_byte_timeout, or
+ *								  5xx/SlowDown/RequestTimeout still failing
+ *								  after every retry (transient)
  *	 ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
  *								  AccessDenied, InvalidAccessKeyId,
  *								  SignatureDoesNotMatch, ExpiredToken,

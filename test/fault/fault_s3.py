@@ -50,7 +50,12 @@ can):
   GET    /__fault                    JSON: rules (with their counts) and
                                      counters: requests by operation, faults
                                      injected by kind and in total
-  POST   /__reset                    reset the counters
+  GET    /__requests                 JSON: the last 10,000 S3 requests, in
+                                     arrival order: {serial, t (epoch
+                                     seconds), op, key, connection (serial
+                                     of the TCP connection), on_connection
+                                     (1 for its first request), fault}
+  POST   /__reset                    reset the counters and the request log
 
 A fault rule (JSON object):
   kind          one of KINDS below, or
@@ -68,8 +73,9 @@ A fault rule (JSON object):
                 generator seeded with "seed" (default 0) for this rule
   and per kind: retry_after (seconds, slowdown), region (redirect),
   bytes (reset, short_body, stall: body bytes sent before the fault;
-  default half), seconds (stall, delay), status/code/message (error),
-  append/content (change_object).
+  default half; trickle: bytes per piece, default 4096), seconds (stall,
+  no_response, delay), interval (trickle: seconds between pieces, default
+  0.25), status/code/message (error), append/content (change_object).
 
 KINDS:
   slowdown          503 SlowDown (with Retry-After when retry_after is set)
@@ -85,6 +91,12 @@ KINDS:
                     a normal close
   stall             the headers and part of the body, then nothing for
                     `seconds` (default 60), then a reset
+  no_response       read the request, then send nothing at all (not even a
+                    status line) for `seconds` (default 60), then a reset:
+                    an overloaded front end or a dead connection
+  trickle           the whole answer, but slowly: the headers at once, then
+                    the body `bytes` at a time every `interval` seconds (a
+                    slow link; the transfer always progresses)
   close             close the connection without answering
   truncated_xml     (list) a 200 whose listing XML is cut in the middle
   invalid_xml       (list) a 200 whose body is not well-formed XML
@@ -99,6 +111,7 @@ KINDS:
 import argparse
 import base64
 import binascii
+import collections
 import datetime
 import email.utils
 import hashlib
@@ -126,17 +139,18 @@ KINDS = {
     "slowdown", "internal_error", "service_unavailable", "request_timeout",
     "skewed", "expired_token", "redirect", "error", "reset", "short_body",
     "stall", "close", "truncated_xml", "invalid_xml", "change_object",
-    "delay",
+    "delay", "no_response", "trickle",
 }
 LIST_ONLY_KINDS = {"truncated_xml", "invalid_xml"}
 OBJECT_ONLY_KINDS = {"change_object"}
-BODY_KINDS = {"reset", "short_body", "stall"}
+BODY_KINDS = {"reset", "short_body", "stall", "trickle"}
 RULE_FIELDS = {
     "kind", "kinds", "op", "key", "key_prefix", "key_contains", "prefix",
     "nth", "after", "count", "probability", "seed", "retry_after", "region",
-    "bytes", "seconds", "status", "code", "message", "append", "content",
-    "name",
+    "bytes", "seconds", "interval", "status", "code", "message", "append",
+    "content", "name",
 }
+REQUEST_LOG_LENGTH = 10000
 
 
 class S3Error(Exception):
@@ -287,6 +301,7 @@ class State:
         self.rules = []
         self.rule_serial = 0
         self.request_serial = 0
+        self.connection_serial = 0
         self.upload_serial = 0
         self.shutdown = threading.Event()
         self.reset_counters()
@@ -295,6 +310,13 @@ class State:
         self.requests = {}
         self.injected = {}
         self.injected_total = 0
+        self.request_log = collections.deque(maxlen=REQUEST_LOG_LENGTH)
+        self.logged = 0
+
+    def next_connection_id(self):
+        with self.lock:
+            self.connection_serial += 1
+            return self.connection_serial
 
     def next_request_id(self):
         with self.lock:
@@ -304,6 +326,12 @@ class State:
     def count_request(self, op):
         with self.lock:
             self.requests[op] = self.requests.get(op, 0) + 1
+
+    def log_request(self, entry):
+        with self.lock:
+            self.logged += 1
+            entry["serial"] = self.logged
+            self.request_log.append(entry)
 
     def pick_fault(self, op, key, prefix):
         with self.lock:
@@ -530,6 +558,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # noqa: N802 (http.server API)
         pass
 
+    def setup(self):
+        super().setup()
+        self.connection_id = STATE.next_connection_id()
+        self.connection_requests = 0
+
     def handle_one_request(self):
         # a fault may have closed (or reset) the connection on purpose
         try:
@@ -570,6 +603,16 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             self.wfile.flush()
+            return
+        if fault == "trickle":
+            spec = fault_rule.spec if fault_rule else {}
+            piece = max(1, int(spec.get("bytes", 4096)))
+            interval = float(spec.get("interval", 0.25))
+            for start in range(0, len(body), piece):
+                if start > 0 and STATE.shutdown.wait(interval):
+                    break
+                self.wfile.write(body[start:start + piece])
+                self.wfile.flush()
             return
         if fault in BODY_KINDS:
             spec = fault_rule.spec if fault_rule else {}
@@ -645,6 +688,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self):
         self.request_id = STATE.next_request_id()
+        started = time.time()
         raw_path, _, raw_query = self.path.partition("?")
         head = self.command == "HEAD"
         status_note = ""
@@ -664,8 +708,12 @@ class Handler(BaseHTTPRequestHandler):
             bucket, _, key = decoded_path.lstrip("/").partition("/")
             op = self.operation(bucket, key, params)
             STATE.count_request(op)
+            self.connection_requests += 1
 
             rule, fault = STATE.pick_fault(op, key if key else None, params.get("prefix"))
+            STATE.log_request({"t": started, "op": op, "key": key if key else None,
+                               "connection": self.connection_id,
+                               "on_connection": self.connection_requests, "fault": fault})
             if fault is not None:
                 status_note = " fault=%s" % fault
                 if self.pre_fault(fault, rule, op, bucket, key, head):
@@ -740,6 +788,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error_xml(S3Error(int(spec.get("status", 500)), spec.get("code", "InternalError"),
                                         spec.get("message", "Injected error.")), head=head)
         elif fault == "close":
+            self.abort_connection()
+        elif fault == "no_response":
+            STATE.shutdown.wait(float(spec.get("seconds", 60)))
             self.abort_connection()
         elif fault == "delay":
             STATE.shutdown.wait(float(spec.get("seconds", 1)))
@@ -1118,6 +1169,10 @@ class Handler(BaseHTTPRequestHandler):
                         else:
                             STATE.rules.extend(rules)
                     return self.send_json(200, {"ok": True, "rules": len(STATE.rules)})
+            elif what == "__requests" and method == "GET":
+                with STATE.lock:
+                    answer = list(STATE.request_log)
+                return self.send_json(200, answer)
             elif what == "__reset" and method == "POST":
                 with STATE.lock:
                     STATE.reset_counters()

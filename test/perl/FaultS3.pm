@@ -65,7 +65,18 @@ The server's counters: C<requests> (by operation), C<requests_total>,
 C<injected> (by kind), C<injected_total> and C<rules> (each with its
 C<matched> and C<fired> counts).
 
+=item requests()
+
+The last 10,000 S3 requests the server received, oldest first: a list of
+C<{serial, t, op, key, connection, on_connection, fault}>, where C<t> is the
+arrival time (epoch seconds), C<connection> numbers the TCP connections and
+C<on_connection> is 1 for the first request on its connection (so a retry
+on a fresh connection shows as a new C<connection> with C<on_connection>
+1).  C<fault> is the injected kind or undef.
+
 =item reset_counters()
+
+Also empties the request log.
 
 =item config(%settings)
 
@@ -256,6 +267,7 @@ sub faults
 
 sub clear_faults { return $_[0]->_admin_json('DELETE', '/__fault'); }
 sub counters     { return $_[0]->_admin_json('GET',    '/__fault'); }
+sub requests     { return $_[0]->_admin_json('GET',    '/__requests'); }
 sub reset_counters { return $_[0]->_admin_json('POST', '/__reset', {}); }
 
 sub config

@@ -1,14 +1,22 @@
 # Chaos: a continuous pipeline bronze -> silver -> gold (AUTO CDC, SCD type
 # 2) ingests 200 files while the S3 endpoint (test/fault/fault_s3.py) injects
 # a fault into 20% of its answers (SlowDown, 500, 503, RequestTimeout,
-# resets mid-body, short bodies, empty replies, stalls past the low-speed
-# limit, truncated and invalid listing XML, objects replaced between listing
-# and GET), the pipeline worker is killed with SIGKILL five times and the
-# server is restarted with -m immediate twice.  At the end bronze, silver
-# and gold equal, row for row, the reference computed here from the
-# generated files: no row lost, none duplicated; and two aggregates of the
-# gold table (one maintained by deltas from the AUTO CDC change feed, one
-# recomputed) equal their queries.
+# resets mid-body, short bodies, empty replies, stalls of both kinds: mid-body
+# past the low-speed limit, and before any byte of the answer past the
+# first-byte limit; truncated and invalid listing XML, objects replaced
+# between listing and GET), the pipeline worker is killed with SIGKILL five
+# times and the server is restarted with -m immediate twice.  At the end
+# bronze, silver and gold equal, row for row, the reference computed here
+# from the generated files: no row lost, none duplicated; two aggregates of
+# the gold table (one maintained by deltas from the AUTO CDC change feed, one
+# recomputed) equal their queries; requests that got no answer were cut by
+# the first-byte limit and retried; and the whole run took bounded time.
+#
+# The S3 time limits are scaled down (first byte 1 s, low speed 2 s) so that
+# the run stays short.  MEDALLION_CHAOS_TIMEOUTS=default in the environment
+# of prove (test/run-all.sh clears the environment: set $DEFAULT_TIMEOUTS to
+# 1 instead) runs it with the defaults (first byte 5 s, 1 B/s for 30 s): the
+# figures of the README's "Stalled requests" come from such runs.
 use strict;
 use warnings;
 
@@ -26,6 +34,8 @@ my $CUSTOMERS = 60;
 my $KILLS = 5;
 my $RESTARTS = 2;
 my $FAULT_RATE = 0.2;
+my $DEFAULT_TIMEOUTS = ($ENV{MEDALLION_CHAOS_TIMEOUTS} // '') eq 'default';
+my $STALL_SECONDS = 120;  # longer than any limit: only the client ends a stall
 my $t_start = time();
 
 srand(20240817);
@@ -38,8 +48,11 @@ my $node = start_node(
 	'medallion.s3_max_attempts' => '4',
 	'medallion.s3_retry_base_delay' => '10ms',
 	'medallion.s3_retry_max_delay' => '200ms',
-	'medallion.s3_low_speed_time' => '1',
-	'medallion.s3_connect_timeout' => '1s');
+	'medallion.s3_connect_timeout' => '1s',
+	$DEFAULT_TIMEOUTS ? ()
+	: ('medallion.s3_first_byte_timeout' => '1s',
+		'medallion.s3_low_speed_time' => '2'));
+note($DEFAULT_TIMEOUTS ? 'S3 time limits: the defaults' : 'S3 time limits: first byte 1 s, low speed 2 s');
 my $endpoint = $s3->{endpoint};
 
 sub psql { return $node->safe_psql('postgres', $_[0]); }
@@ -178,10 +191,10 @@ $s3->fault(
 	kinds => [
 		qw(slowdown slowdown internal_error internal_error service_unavailable
 		  request_timeout reset reset short_body short_body close
-		  truncated_xml invalid_xml change_object stall)
+		  truncated_xml invalid_xml change_object stall no_response)
 	],
 	bytes => 100,
-	seconds => 30);
+	seconds => $STALL_SECONDS);
 
 my $kills = 0;
 my $restarts = 0;
@@ -281,8 +294,11 @@ for my $wave (0 .. $waves - 1)
 	}
 }
 is($uploaded, $FILES, "$FILES files uploaded in $waves waves");
+my $t_uploaded = time();
 
-# let it converge, faults still firing
+# let it converge, faults still firing (with the default limits, a stall
+# costs up to 30 s, so allow for more)
+local $PostgreSQL::Test::Utils::timeout_default = 900 if $DEFAULT_TIMEOUTS;
 my $rows = $FILES * $RECORDS;
 ok( $node->poll_query_until(
 		'postgres',
@@ -293,7 +309,10 @@ ok( $node->poll_query_until(
 		      AND (SELECT watermark FROM medallion.flows WHERE flow_name = 'public.silver_events')
 		          = (SELECT max(_row_id) FROM bronze_events)
 		      AND ($aggregate_mismatches) = 0}),
-	'the pipeline converges by itself, faults still firing');
+	'the pipeline converges by itself, faults still firing')
+  or diag(psql(q{SELECT count(*) || ' of the files ingested' FROM medallion.ingested_files
+                 WHERE pipeline_name = 'chaos'}));
+my $t_converged = time();
 my $counters = $s3->counters;
 $s3->clear_faults;
 
@@ -347,14 +366,32 @@ is( psql(
 is($rows_lost, 0, "rows lost: $rows_lost");
 is($rows_dup, 0, "rows duplicated: $rows_dup");
 
+# Stalls: both kinds fired; requests that got no answer at all were cut by
+# the first-byte limit (the retry events say so; without it they would wait
+# for the low-speed limit); and the run ended in bounded time.
+my $no_response = $counters->{injected}{no_response} // 0;
+my $mid_body = $counters->{injected}{stall} // 0;
+cmp_ok($no_response, '>', 0, "stalls before any byte injected: $no_response");
+cmp_ok($mid_body, '>', 0, "stalls mid-body injected: $mid_body");
+my $no_response_events = psql(
+	q{SELECT count(*) FROM medallion.event_log WHERE pipeline_name = 'chaos' AND event_type = 'retry'
+	    AND message LIKE '%no response within % ms%'});
+cmp_ok($no_response_events, '>', 0,
+	"requests without an answer were cut by the first-byte limit and retried ($no_response_events retry events)");
+my $bound = $DEFAULT_TIMEOUTS ? 900 : 300;
+cmp_ok(time() - $t_start, '<', $bound, "the run took less than $bound s");
+
 my $retry_events = psql(
 	q{SELECT count(*) FROM medallion.event_log WHERE pipeline_name = 'chaos' AND event_type = 'retry'});
 my $summary = sprintf(
-	'chaos: files %d, rows %d, S3 requests %d, faults injected %d (%s), retry events %s, '
-	  . 'kills %d, restarts %d, rows lost %d, rows duplicated %d, %.0f s',
+	'chaos: files %d, rows %d, S3 requests %d, faults injected %d (%s), retry events %s '
+	  . '(%d "no response"), kills %d, restarts %d, rows lost %d, rows duplicated %d, '
+	  . 'converged %.0f s after the last upload, %.0f s in all (S3 time limits: %s)',
 	$FILES, $rows, $requests, $faults,
 	join(', ', map { "$_ $counters->{injected}{$_}" } sort keys %{ $counters->{injected} }),
-	$retry_events, $kills, $restarts, $rows_lost, $rows_dup, time() - $t_start);
+	$retry_events, $no_response_events, $kills, $restarts, $rows_lost, $rows_dup,
+	$t_converged - $t_uploaded, time() - $t_start,
+	$DEFAULT_TIMEOUTS ? 'defaults' : 'first byte 1 s, low speed 2 s');
 diag($summary);
 diag('kills landed while the worker was: ' . join('; ', map { s/ s3:\/\/landing\/events\// /r } @killed_while));
 
