@@ -29,6 +29,7 @@ int			medallion_event_log_retention_min = 7 * 24 * 60;
 bool		medallion_enable_workers = true;
 int			medallion_max_workers = 4;
 int			medallion_launcher_naptime_ms = 1000;
+int			medallion_decompressed_bytes_cap_kb = 16 * 1024 * 1024;
 
 /*
  * GucDefineAll registers the parameters.  The worker count is fixed at
@@ -134,6 +135,15 @@ GucDefineAll(void)
 							1000, 100, 60000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.decompressed_bytes_cap",
+							"Largest max_decompressed_bytes a bronze flow may have.",
+							"A gzip object inflating beyond this is recorded as failed, whatever its flow's option.",
+							&medallion_decompressed_bytes_cap_kb,
+							16 * 1024 * 1024, 1024, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("medallion");

@@ -25,6 +25,9 @@ extern bool medallion_enable_workers;
 extern int	medallion_max_workers;
 extern int	medallion_launcher_naptime_ms;
 
+/* decompression bombs: the cap on a bronze flow's max_decompressed_bytes */
+extern int	medallion_decompressed_bytes_cap_kb;
+
 extern void GucDefineAll(void);
 
 #endif							/* MEDALLION_GUC_H */
