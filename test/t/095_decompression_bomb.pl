@@ -6,8 +6,9 @@
 # table in 70 s.
 #
 # Flow bronze_a has a small max_decompressed_bytes (3 MB) and a ratio limit
-# raised out of the way: a bomb of long identical lines (100 MB of text) is
-# refused by the size limit.  Flow bronze_b has the default limits: the
+# raised out of the way, and ingests two objects at once (an object worker):
+# a bomb of long identical lines (100 MB of text) is refused by the size
+# limit.  Flow bronze_b has the default limits: the
 # issue's bomb and one just past the default ratio of 100 (147:1) are
 # refused by the ratio, while an ordinary gzip of order events and a small
 # (under 1 MB) file of identical lines pass.  In both, the bomb is recorded
@@ -103,7 +104,8 @@ psql(
 	   SELECT medallion.create_pipeline('bombs');
 	   SELECT medallion.create_bronze('bombs', 'bronze_a', 's3://landing/a/',
 	       secret_name => 's3', endpoint => '$endpoint',
-	       options => '{"max_decompressed_bytes": 3000000, "max_expansion_ratio": 1000000}');
+	       options => '{"max_decompressed_bytes": 3000000, "max_expansion_ratio": 1000000,
+	                      "max_parallel_objects": 2}');
 	   SELECT medallion.create_bronze('bombs', 'bronze_b', 's3://landing/b/',
 	       secret_name => 's3', endpoint => '$endpoint');});
 
