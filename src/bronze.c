@@ -17,9 +17,10 @@
  *
  * A record that does not parse lands with data NULL and its text in
  * _rescued_data.  An object that cannot be read at all (corrupt gzip,
- * binary content) is recorded in the ledger as failed, with an error event,
- * and the objects after it are still ingested; skip_object and
- * retry_object let a DBA clear it.
+ * binary content) or that inflates beyond its limits (a decompression
+ * bomb) is recorded in the ledger as failed, with an error event, and the
+ * objects after it are still ingested; skip_object and retry_object let a
+ * DBA clear it.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,6 +57,7 @@
 #include "bulk_insert.h"
 #include "catalog.h"
 #include "endpoint.h"
+#include "guc.h"
 #include "record_reader.h"
 #include "s3_client.h"
 #include "secret.h"
@@ -75,7 +77,7 @@ static const char *const known_options[] = {
 	"path_glob", "max_files_per_batch", "max_bytes_per_batch",
 	"include_existing_files", "modified_after", "allow_overwrites",
 	"max_parallel_objects", "incremental_listing", "full_listing_interval",
-	"max_record_bytes", NULL
+	"max_record_bytes", "max_decompressed_bytes", "max_expansion_ratio", NULL
 };
 
 /* ---------- reading the definition ---------- */
@@ -170,6 +172,17 @@ option_string(JsonbValue *value, const char *option)
 }
 
 /*
+ * The server-wide cap on max_decompressed_bytes, in bytes: checked when a
+ * flow is created, and applied at ingestion, so that lowering it also
+ * limits the flows created before.
+ */
+static int64
+decompressed_bytes_cap(void)
+{
+	return (int64) medallion_decompressed_bytes_cap_kb * 1024;
+}
+
+/*
  * Parse and check the options object.  Unknown options are an error, so
  * that a misspelt option is not silently ignored.
  */
@@ -187,6 +200,8 @@ parse_options(Jsonb *options_jsonb, BronzeOptions *options)
 	options->max_parallel_objects = 1;
 	options->full_listing_interval_ms = 60 * 60 * 1000;
 	options->max_record_bytes = 128 * 1024 * 1024;
+	options->max_decompressed_bytes = (int64) 1024 * 1024 * 1024;
+	options->max_expansion_ratio = 100;
 
 	if (options_jsonb == NULL)
 		return;
@@ -210,7 +225,7 @@ parse_options(Jsonb *options_jsonb, BronzeOptions *options)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unrecognized bronze option \"%s\"", current_key),
-						 errhint("Valid options are path_glob, max_files_per_batch, max_bytes_per_batch, include_existing_files, modified_after, allow_overwrites, max_parallel_objects, incremental_listing, full_listing_interval and max_record_bytes.")));
+						 errhint("Valid options are path_glob, max_files_per_batch, max_bytes_per_batch, include_existing_files, modified_after, allow_overwrites, max_parallel_objects, incremental_listing, full_listing_interval, max_record_bytes, max_decompressed_bytes and max_expansion_ratio.")));
 			continue;
 		}
 		if (token != WJB_VALUE || current_key == NULL)
@@ -241,6 +256,16 @@ parse_options(Jsonb *options_jsonb, BronzeOptions *options)
 			options->max_record_bytes = option_positive_integer(&value, current_key);
 			if (options->max_record_bytes > 200 * 1024 * 1024)
 				option_type_error(current_key, "at most 209715200 (200 MB)");
+		}
+		else if (strcmp(current_key, "max_decompressed_bytes") == 0)
+			options->max_decompressed_bytes = option_positive_integer(&value, current_key);
+		else if (strcmp(current_key, "max_expansion_ratio") == 0)
+		{
+			int64		ratio = option_positive_integer(&value, current_key);
+
+			if (ratio > 1000000)
+				option_type_error(current_key, "an integer between 1 and 1000000");
+			options->max_expansion_ratio = (int) ratio;
 		}
 		else if (strcmp(current_key, "modified_after") == 0)
 		{
@@ -359,6 +384,13 @@ medallion_create_bronze(PG_FUNCTION_ARGS)
 		region = "us-east-1";
 	(void) parse_format(format ? format : "json");
 	parse_options(options_jsonb, &options);
+	if (options.max_decompressed_bytes > decompressed_bytes_cap())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for bronze option \"max_decompressed_bytes\""),
+				 errdetail("The value must be at most " INT64_FORMAT " bytes (medallion.decompressed_bytes_cap).",
+						   decompressed_bytes_cap()),
+				 errhint("A superuser can raise medallion.decompressed_bytes_cap.")));
 	if (endpoint != NULL)
 		EndpointCheckAllowed(endpoint, GetUserId());
 	if (secret_name != NULL)
@@ -713,7 +745,10 @@ ingest_spooled_object(FlowContext *context, FlowDesc *flow,
 						flow->flow_name),
 				 errhint("Do not alter bronze tables; recreate the flow instead.")));
 	reader = RecordReaderOpen(fd, definition->format, candidate->path,
-							  definition->options.max_record_bytes);
+							  definition->options.max_record_bytes,
+							  Min(definition->options.max_decompressed_bytes,
+								  decompressed_bytes_cap()),
+							  definition->options.max_expansion_ratio);
 	batch_context = AllocSetContextCreate(object_context, "medallion records",
 										  ALLOCSET_DEFAULT_SIZES);
 
@@ -836,11 +871,16 @@ record_failed_object(FlowContext *context, FlowDesc *flow,
 	CommitTransactionCommand();
 }
 
-/* Errors of an object's content, as opposed to errors of the flow. */
+/*
+ * Errors of an object's content, as opposed to errors of the flow.  A
+ * limit exceeded while reading an object (a decompression bomb) is the
+ * object's: retrying it would only exceed the limit again.
+ */
 static bool
 error_is_about_object(ErrorData *error)
 {
 	return error->sqlerrcode == ERRCODE_DATA_CORRUPTED ||
+		error->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
 		ERRCODE_TO_CATEGORY(error->sqlerrcode) == ERRCODE_DATA_EXCEPTION;
 }
 

@@ -30,6 +30,8 @@ typedef struct BronzeOptions
 	bool		incremental_listing;
 	int64		full_listing_interval_ms;
 	int64		max_record_bytes;
+	int64		max_decompressed_bytes; /* of one gzip object */
+	int			max_expansion_ratio;	/* of one gzip object */
 } BronzeOptions;
 
 /* A flow's definition, as stored in medallion.flow.definition. */

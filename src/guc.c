@@ -33,6 +33,7 @@ int			medallion_max_workers = 4;
 int			medallion_launcher_naptime_ms = 1000;
 int			medallion_max_workers_per_role = 0;
 int			medallion_s3_first_byte_timeout_ms = 5000;
+int			medallion_decompressed_bytes_cap_kb = 16 * 1024 * 1024;
 
 /*
  * GucDefineAll registers the parameters.  The worker count is fixed at
@@ -174,6 +175,15 @@ GucDefineAll(void)
 							5000, 0, 3600000,
 							PGC_SUSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.decompressed_bytes_cap",
+							"Largest max_decompressed_bytes a bronze flow may have.",
+							"A gzip object inflating beyond this is recorded as failed, whatever its flow's option.",
+							&medallion_decompressed_bytes_cap_kb,
+							16 * 1024 * 1024, 1024, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("medallion");

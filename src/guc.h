@@ -31,6 +31,9 @@ extern int	medallion_max_workers_per_role;
 /* S3 transport, continued */
 extern int	medallion_s3_first_byte_timeout_ms;
 
+/* decompression bombs: the cap on a bronze flow's max_decompressed_bytes */
+extern int	medallion_decompressed_bytes_cap_kb;
+
 extern void GucDefineAll(void);
 
 #endif							/* MEDALLION_GUC_H */

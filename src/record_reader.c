@@ -21,6 +21,15 @@
  * A record that does not parse is returned as rescued text; only an object
  * that cannot be read at all (corrupt gzip, binary content) raises.
  *
+ * Decompression bombs: a gzip object is refused once it has inflated to
+ * more than its decompressed-size limit, or to more than its expansion
+ * ratio limit times the compressed bytes consumed.  Both are checked on
+ * each inflated chunk before it is handed out, so no byte beyond a limit
+ * ever becomes a record.  The ratio is judged only after
+ * RATIO_JUDGED_AFTER bytes: a small object costs little whatever its
+ * ratio, and small files of repetitive lines may legitimately exceed
+ * ratios that real event data at megabyte sizes never reaches.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -43,6 +52,14 @@
 /* what an oversized record keeps of its text in _rescued_data */
 #define OVERSIZE_KEPT_BYTES (1024 * 1024)
 
+/*
+ * Inflated bytes after which the expansion ratio is judged: one decoded
+ * chunk.  So at most 1 MB of a bomb becomes rows (about 350,000 of the
+ * smallest records, "{}", in a transaction that rolls back), while an
+ * object that inflates to 1 MB or less is never refused for its ratio.
+ */
+#define RATIO_JUDGED_AFTER	DECODED_CHUNK_SIZE
+
 typedef enum JsonLayout
 {
 	LAYOUT_UNKNOWN,
@@ -56,6 +73,8 @@ struct RecordReader
 	RecordFormat format;
 	char	   *object_name;
 	int64		max_record_bytes;
+	int64		max_decompressed_bytes;
+	int			max_expansion_ratio;
 	MemoryContext context;		/* reader-lifetime allocations */
 
 	/* input, possibly compressed */
@@ -65,6 +84,8 @@ struct RecordReader
 	bool		member_ended;	/* a gzip member ended; more may follow */
 	char	   *raw;
 	bool		raw_eof;
+	int64		compressed_bytes;	/* gzip bytes consumed by inflate */
+	int64		decompressed_bytes; /* bytes inflated from them */
 
 	/* decoded bytes */
 	char	   *buffer;
@@ -113,9 +134,41 @@ report_corrupt(RecordReader *reader, const char *detail)
 			 errhint("The object is recorded as failed in medallion.ingested_files; fix it in S3 and call medallion.retry_object(), or skip it with medallion.skip_object().")));
 }
 
+/*
+ * Refuse a gzip object that has inflated beyond its limits.  Called with
+ * the totals including the chunk just inflated, before that chunk is
+ * handed out.
+ */
+static void
+check_expansion(RecordReader *reader)
+{
+	if (reader->decompressed_bytes > reader->max_decompressed_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("object \"%s\" exceeds the decompressed size limit of " INT64_FORMAT " bytes",
+						reader->object_name, reader->max_decompressed_bytes),
+				 errdetail("Reading stopped when " INT64_FORMAT " bytes of gzip data had inflated to " INT64_FORMAT " bytes.",
+						   reader->compressed_bytes, reader->decompressed_bytes),
+				 errhint("The object is recorded as failed in medallion.ingested_files. If it is genuine, raise the bronze option \"max_decompressed_bytes\" (at most medallion.decompressed_bytes_cap) and call medallion.retry_object().")));
+
+	if (reader->decompressed_bytes > RATIO_JUDGED_AFTER &&
+		(double) reader->decompressed_bytes >
+		(double) reader->max_expansion_ratio * Max(reader->compressed_bytes, 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("object \"%s\" exceeds the expansion ratio limit of %d",
+						reader->object_name, reader->max_expansion_ratio),
+				 errdetail("Reading stopped when " INT64_FORMAT " bytes of gzip data had inflated to " INT64_FORMAT " bytes, a ratio of %.0f.",
+						   reader->compressed_bytes, reader->decompressed_bytes,
+						   (double) reader->decompressed_bytes /
+						   Max(reader->compressed_bytes, 1)),
+				 errhint("The object is recorded as failed in medallion.ingested_files. If it is genuine, raise the bronze option \"max_expansion_ratio\" and call medallion.retry_object().")));
+}
+
 RecordReader *
 RecordReaderOpen(int fd, RecordFormat format, const char *object_name,
-				 int64 max_record_bytes)
+				 int64 max_record_bytes, int64 max_decompressed_bytes,
+				 int max_expansion_ratio)
 {
 	RecordReader *reader = palloc0(sizeof(RecordReader));
 	unsigned char magic[2];
@@ -125,6 +178,8 @@ RecordReaderOpen(int fd, RecordFormat format, const char *object_name,
 	reader->format = format;
 	reader->object_name = pstrdup(object_name);
 	reader->max_record_bytes = max_record_bytes;
+	reader->max_decompressed_bytes = max_decompressed_bytes;
+	reader->max_expansion_ratio = max_expansion_ratio;
 	reader->context = CurrentMemoryContext;
 	reader->raw = palloc(RAW_CHUNK_SIZE);
 	reader->buffer = palloc(DECODED_CHUNK_SIZE);
@@ -188,6 +243,7 @@ inflate_chunk(RecordReader *reader)
 	{
 		int			status;
 		size_t		produced;
+		uInt		available_before;
 
 		if (stream->avail_in == 0 && !reader->raw_eof)
 		{
@@ -213,8 +269,11 @@ inflate_chunk(RecordReader *reader)
 
 		stream->next_out = (Bytef *) reader->buffer;
 		stream->avail_out = DECODED_CHUNK_SIZE;
+		available_before = stream->avail_in;
 		status = inflate(stream, Z_NO_FLUSH);
 		produced = DECODED_CHUNK_SIZE - stream->avail_out;
+		reader->compressed_bytes += available_before - stream->avail_in;
+		reader->decompressed_bytes += produced;
 
 		if (status == Z_STREAM_END)
 			reader->member_ended = true;
@@ -228,7 +287,10 @@ inflate_chunk(RecordReader *reader)
 						   psprintf("The gzip data is corrupt: %s.",
 									stream->msg ? stream->msg : "unknown error"));
 		if (produced > 0)
+		{
+			check_expansion(reader);
 			return produced;
+		}
 	}
 }
 
