@@ -58,7 +58,8 @@ SpiExecute(const char *sql, int nargs, Oid *argtypes, Datum *values,
  * it (the escalation this closes: a role's own "=" operator, found first on
  * its search_path, executed with the owner's rights).  Its text names every
  * relation schema-qualified as well, so pg_temp cannot shadow a table.
- * Other rights-changing paths: see ElevationPaths in spi_util.h.
+ * Every other path that changes rights is listed in the README, section
+ * "Security", "What runs as whom".
  */
 uint64
 SpiExecuteAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,

@@ -18,6 +18,8 @@
 # 4. A search_path with a schema others can create objects in is warned
 #    about (NOTICE and event); pipeline and secret names taken by another
 #    role are refused without saying whose they are.
+# 5. Temporary tables and views named like catalogs, a cast of her own type,
+#    a SECURITY DEFINER helper, a column default and rules on her targets.
 #
 # Every planted function records who ran it (current_user and whether that
 # role is a superuser) and tries ALTER ROLE mallory SUPERUSER.  The test
@@ -310,5 +312,55 @@ like($err, qr/ERROR:  pipeline "m1" already exists/, 'its owner is told it exist
 ($ok, $out, $err) = as_role('bob', q{SELECT medallion.create_secret('m_key', 'a', 'b')});
 like($err, qr/ERROR:  secret name "m_key" is not available/,
 	"another role's secret name is refused the same way");
+
+# ------------- 5. more of what a careful attacker tries, in a new pipeline
+# temporary objects named like medallion's and PostgreSQL's tables, a cast
+# of her own type, a column default and rules on her targets, a SECURITY
+# DEFINER helper of hers called by her flow.  The flows may fail (rules on a
+# CDC target are not supported); what matters is who runs her code.
+as_ok(
+	'mallory', $hostile_path . q{
+	CREATE TEMPORARY TABLE pipeline (pipeline_id int, owner oid);
+	CREATE TEMPORARY TABLE flow (flow_id int);
+	CREATE TEMPORARY TABLE pg_namespace (nspname name);
+	CREATE TEMPORARY VIEW pg_roles AS SELECT 'mallory'::name AS rolname, true AS rolsuper;
+	SELECT medallion.create_pipeline('m4');
+	SELECT medallion.drop_pipeline('m4');},
+	'her temporary tables and views named like catalogs change nothing in her calls');
+as_ok(
+	'mallory', $hostile_path . qq{
+	CREATE TYPE mallory.kind AS ENUM ('u', 'd');
+	CREATE FUNCTION mallory.kind_text(k mallory.kind) RETURNS text IMMUTABLE LANGUAGE plpgsql
+	    AS \$f\$ BEGIN PERFORM mallory.record('cast'); RETURN pg_catalog.format('%s', k); END \$f\$;
+	CREATE CAST (mallory.kind AS text) WITH FUNCTION mallory.kind_text(mallory.kind);
+	CREATE FUNCTION mallory.definer(x int) RETURNS int IMMUTABLE SECURITY DEFINER LANGUAGE plpgsql
+	    AS \$f\$ BEGIN PERFORM mallory.record('security definer'); RETURN x; END \$f\$;
+	SELECT medallion.create_pipeline('m5');
+	SELECT medallion.create_bronze('m5', 'mallory.raw5', 's3://landing/m/',
+	    secret_name => 'm_key', endpoint => '$endpoint');
+	SELECT medallion.create_silver('m5', 'mallory.clean5',
+	    \$q\$SELECT mallory.definer((data->>'id')::int) AS id, (data->>'seq')::int AS seq,
+	              (data->>'op')::mallory.kind AS op FROM mallory.raw5\$q\$);
+	SELECT medallion.create_auto_cdc_flow('m5', 'mallory.gold5', 'mallory.clean5',
+	    keys => ARRAY['id'], sequence_by => 'seq',
+	    apply_as_deletes => \$\$op::text = 'd'\$\$);},
+	'mallory adds a cast and a SECURITY DEFINER helper to her flows');
+psql(q{SELECT count(*) FROM medallion.run_pipeline('m5')});
+is( psql(
+		q{SELECT string_agg(DISTINCT tag, ', ' ORDER BY tag) FROM mallory.calls
+		  WHERE tag IN ('cast', 'security definer')}),
+	'cast, security definer', 'her cast and SECURITY DEFINER helper ran in a superuser\'s update');
+as_ok('mallory', q{ALTER TABLE mallory.clean5 ADD COLUMN extra boolean DEFAULT mallory.probe('default')},
+	'she adds a column with a default to her silver target');
+s3_upload_string($s3, records(16, 3), 'm/a-0005.json');
+my ($ran, undef, $why) = $node->psql('postgres', q{SELECT count(*) FROM medallion.run_pipeline('m5')});
+like($why, qr/table mallory.clean5 has more columns than the query of silver flow/,
+	'a target with a column the flow does not write is refused, so its default never runs');
+as_ok('mallory', q{ALTER TABLE mallory.clean5 DROP COLUMN extra;
+	CREATE RULE r AS ON UPDATE TO mallory.gold5 DO ALSO SELECT mallory.probe('rule');
+	CREATE RULE r2 AS ON DELETE TO mallory.gold5 DO ALSO SELECT mallory.probe('rule');},
+	'she drops it and adds rules to her gold target');
+$node->psql('postgres', q{SELECT count(*) FROM medallion.run_pipeline('m5')});
+no_escalation('postgres', "casts, rules and SECURITY DEFINER helpers in a superuser's update");
 
 done_testing();
