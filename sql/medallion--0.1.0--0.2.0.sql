@@ -8,3 +8,86 @@
  * events are kept.
  */
 \echo Use "ALTER EXTENSION medallion UPDATE TO '0.2.0'" to load this file. \quit
+
+/*
+ * Runaway updates: a per-pipeline limit on one flow step
+ * (max_step_duration: create_pipeline's new argument, alter_pipeline, the
+ * last column of medallion.pipelines).
+ */
+ALTER TABLE medallion.pipeline
+	ADD COLUMN max_step_duration interval NOT NULL DEFAULT '1 hour';
+
+CREATE OR REPLACE VIEW medallion.pipelines AS
+SELECT p.pipeline_name,
+	   p.owner,
+	   p.mode,
+	   p.trigger_interval,
+	   -- a triggered update whose worker was stopped (a cancelled
+	   -- run_pipeline) holds no update lock any more: it is not running
+	   CASE WHEN p.mode OPERATOR(pg_catalog.=) 'triggered'
+				 AND p.state OPERATOR(pg_catalog.=) 'running'
+				 AND NOT EXISTS (
+					SELECT FROM pg_catalog.pg_locks l
+					 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
+					   AND l.database OPERATOR(pg_catalog.=)
+						   (SELECT d.oid FROM pg_catalog.pg_database d
+							 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+					   AND l.classid OPERATOR(pg_catalog.=) 1296385100::pg_catalog.oid
+					   AND l.objid OPERATOR(pg_catalog.=) p.pipeline_id::pg_catalog.oid
+					   AND l.objsubid OPERATOR(pg_catalog.=) 3
+					   AND l.granted)
+			THEN 'idle' ELSE p.state END AS state,
+	   p.last_update_start,
+	   p.last_update_end,
+	   p.last_error,
+	   p.last_update_id,
+	   p.last_update_end - p.last_update_start AS last_update_duration,
+	   p.consecutive_failures,
+	   p.next_attempt_at,
+	   f.flow_count,
+	   f.backlog_objects,
+	   f.backlog_bytes,
+	   pg_catalog.now() - f.backlog_oldest AS lag,
+	   f.layer_rows,
+	   p.created_at,
+	   p.max_step_duration
+  FROM medallion.pipeline p
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS flow_count,
+		   pg_catalog.sum(COALESCE((fl.flow_state->>'backlog_objects')::bigint, 0))::bigint
+		   AS backlog_objects,
+		   pg_catalog.sum(COALESCE((fl.flow_state->>'backlog_bytes')::bigint, 0))::bigint
+		   AS backlog_bytes,
+		   pg_catalog.min((fl.flow_state->>'backlog_oldest')::timestamptz)
+		   FILTER (WHERE (fl.flow_state->>'backlog_objects')::bigint > 0) AS backlog_oldest,
+		   (SELECT pg_catalog.jsonb_object_agg(l.flow_type, l.live_rows)
+			  FROM (SELECT fl2.flow_type,
+						   pg_catalog.sum(pg_catalog.pg_stat_get_live_tuples(fl2.target_table))
+						   AS live_rows
+					  FROM medallion.flow fl2
+					 WHERE fl2.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
+					 GROUP BY fl2.flow_type) l) AS layer_rows
+	  FROM medallion.flow fl
+	 WHERE fl.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) f ON true
+ WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+
+DROP FUNCTION medallion.create_pipeline(text, text, interval);
+CREATE FUNCTION medallion.create_pipeline(pipeline_name text,
+										  mode text DEFAULT 'triggered',
+										  trigger_interval interval DEFAULT '1 second',
+										  max_step_duration interval DEFAULT '1 hour')
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_pipeline(text, text, interval, interval) IS
+'Create a pipeline owned by the current role: triggered (run_pipeline) or continuous (background workers)';
+
+CREATE FUNCTION medallion.alter_pipeline(pipeline_name text,
+										 mode text DEFAULT NULL,
+										 trigger_interval interval DEFAULT NULL,
+										 max_step_duration interval DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_alter_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.alter_pipeline(text, text, interval, interval) IS
+'Change the mode, trigger_interval or max_step_duration of a pipeline (NULL: unchanged)';

@@ -13,6 +13,7 @@
 #include "storage/shmem.h"
 
 #include "shmem.h"
+#include "update_control.h"
 
 MedallionShared *medallion_shared = NULL;
 
@@ -25,6 +26,7 @@ medallion_shmem_request(void)
 	if (previous_shmem_request_hook)
 		previous_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(MedallionShared)));
+	RequestAddinShmemSpace(UpdateControlShmemSize());
 }
 
 static void
