@@ -78,6 +78,19 @@ sub wait_for
 	return undef;
 }
 
+# run_pipeline as alice in the background
+sub start_run
+{
+	my ($pipeline, $stdout, $stderr) = @_;
+	return IPC::Run::start(
+		[
+			'psql', '-X', '-At', '-U', 'alice', '-d', $node->connstr('postgres'),
+			'-c', q{SET statement_timeout = '60s'},
+			'-c', "SELECT * FROM medallion.run_pipeline('$pipeline')"
+		],
+		'>', $stdout, '2>', $stderr);
+}
+
 my $SLEEPING = q{SELECT count(*) > 0 FROM pg_stat_activity
 	WHERE wait_event = 'PgSleep' AND backend_type <> 'client backend'};
 my $NOT_SLEEPING = q{SELECT count(*) = 0 FROM pg_stat_activity
@@ -138,13 +151,7 @@ is(psql('SELECT count(*) FROM alice.cont_out'), '0', 'the interrupted step wrote
 # (b) triggered: drop_pipeline while run_pipeline sleeps
 alice_ok(q{INSERT INTO alice.trig_raw (data) VALUES ('{"sleep": 3600}')});
 my ($run_out, $run_err) = ('', '');
-my $run = IPC::Run::start(
-	[
-		'psql', '-X', '-At', '-U', 'alice', '-d', $node->connstr('postgres'),
-		'-c', q{SET statement_timeout = '60s'},
-		'-c', q{SELECT * FROM medallion.run_pipeline('trig')}
-	],
-	'>', \$run_out, '2>', \$run_err);
+my $run = start_run('trig', \$run_out, \$run_err);
 ok( defined wait_for(
 		q{SELECT count(*) > 0 FROM pg_stat_activity
 		  WHERE wait_event = 'PgSleep' AND backend_type = 'medallion update'}, 60),
@@ -252,13 +259,7 @@ alice_ok(q{
 	INSERT INTO alice.stub_raw (data) VALUES ('{}');
 });
 ($run_out, $run_err) = ('', '');
-$run = IPC::Run::start(
-	[
-		'psql', '-X', '-At', '-U', 'alice', '-d', $node->connstr('postgres'),
-		'-c', q{SET statement_timeout = '60s'},
-		'-c', q{SELECT * FROM medallion.run_pipeline('stubborn')}
-	],
-	'>', \$run_out, '2>', \$run_err);
+$run = start_run('stubborn', \$run_out, \$run_err);
 ok( defined wait_for(
 		q{SELECT count(*) > 0 FROM pg_stat_activity
 		  WHERE wait_event = 'PgSleep' AND backend_type = 'medallion update'}, 60),
