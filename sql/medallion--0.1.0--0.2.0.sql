@@ -26,6 +26,14 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION medallion.waiting_pipeline_ids() IS
 'Ids of the continuous pipelines of this database waiting for a worker slot';
 
+/*
+ * Runaway updates: a per-pipeline limit on one flow step
+ * (max_step_duration: create_pipeline's new argument, alter_pipeline, the
+ * last column of medallion.pipelines).
+ */
+ALTER TABLE medallion.pipeline
+	ADD COLUMN max_step_duration interval NOT NULL DEFAULT '1 hour';
+
 CREATE OR REPLACE VIEW medallion.pipelines AS
 SELECT p.pipeline_name,
 	   p.owner,
@@ -64,7 +72,8 @@ SELECT p.pipeline_name,
 	   f.backlog_bytes,
 	   pg_catalog.now() - f.backlog_oldest AS lag,
 	   f.layer_rows,
-	   p.created_at
+	   p.created_at,
+	   p.max_step_duration
   FROM medallion.pipeline p
   LEFT JOIN LATERAL (
 	SELECT pg_catalog.count(*) AS flow_count,
@@ -84,3 +93,24 @@ SELECT p.pipeline_name,
 	  FROM medallion.flow fl
 	 WHERE fl.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) f ON true
  WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+
+DROP FUNCTION medallion.create_pipeline(text, text, interval);
+CREATE FUNCTION medallion.create_pipeline(pipeline_name text,
+										  mode text DEFAULT 'triggered',
+										  trigger_interval interval DEFAULT '1 second',
+										  max_step_duration interval DEFAULT '1 hour')
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_pipeline(text, text, interval, interval) IS
+'Create a pipeline owned by the current role: triggered (run_pipeline) or continuous (background workers)';
+
+CREATE FUNCTION medallion.alter_pipeline(pipeline_name text,
+										 mode text DEFAULT NULL,
+										 trigger_interval interval DEFAULT NULL,
+										 max_step_duration interval DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_alter_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.alter_pipeline(text, text, interval, interval) IS
+'Change the mode, trigger_interval or max_step_duration of a pipeline (NULL: unchanged)';

@@ -2,7 +2,13 @@
  *
  * pipeline.c
  *	  The SQL functions that manage pipelines: create_pipeline,
- *	  drop_pipeline, run_pipeline, start_pipeline and stop_pipeline.
+ *	  alter_pipeline, drop_pipeline, run_pipeline, start_pipeline and
+ *	  stop_pipeline.
+ *
+ * stop_pipeline, drop_pipeline and alter_pipeline (leaving continuous
+ * mode) end the pipeline's running update through the update control
+ * registry, on the owner's behalf: the update runs in a superuser process
+ * that the owner may not signal.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,6 +21,8 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -26,9 +34,11 @@
 #include "medallion.h"
 #include "spi_util.h"
 #include "update.h"
+#include "update_control.h"
 #include "update_worker.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_pipeline);
+PG_FUNCTION_INFO_V1(medallion_alter_pipeline);
 PG_FUNCTION_INFO_V1(medallion_drop_pipeline);
 PG_FUNCTION_INFO_V1(medallion_run_pipeline);
 PG_FUNCTION_INFO_V1(medallion_start_pipeline);
@@ -154,6 +164,62 @@ warn_if_search_path_unsafe(const PipelineDesc *pipeline, Datum schemas)
 				  NULL);
 }
 
+static int64
+interval_to_us(const Interval *interval)
+{
+	return interval->time + (int64) interval->day * USECS_PER_DAY +
+		(int64) interval->month * 30 * USECS_PER_DAY;
+}
+
+static void
+check_mode(const char *mode)
+{
+	if (strcmp(mode, "triggered") != 0 && strcmp(mode, "continuous") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid pipeline mode \"%s\"", mode),
+				 errhint("Use 'triggered' or 'continuous'.")));
+}
+
+static void
+check_trigger_interval(const Interval *trigger_interval)
+{
+	int64		interval_us = interval_to_us(trigger_interval);
+
+	if (interval_us < 10 * 1000 || interval_us > (int64) 7 * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trigger_interval must be between 10 milliseconds and 7 days")));
+}
+
+/* One flow step may run from 1 second to 7 days (a timer's range). */
+static void
+check_max_step_duration(const Interval *max_step_duration)
+{
+	int64		duration_us = interval_to_us(max_step_duration);
+
+	if (duration_us < USECS_PER_SEC || duration_us > (int64) 7 * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_step_duration must be between 1 second and 7 days")));
+}
+
+/* An interval argument that must not be null. */
+static Interval *
+interval_argument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return PG_GETARG_INTERVAL_P(argno);
+}
+
+/*
+ * create_pipeline.  The SQL function of a database still at 0.1.0 has no
+ * max_step_duration argument, and its catalog no such column: the column's
+ * default then applies once the database is updated.
+ */
 Datum
 medallion_create_pipeline(PG_FUNCTION_ARGS)
 {
@@ -161,11 +227,12 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 	char	   *mode = PG_ARGISNULL(1) ? "triggered" :
 		text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Interval   *trigger_interval;
-	int64		interval_us;
-	Oid			types[6] = {TEXTOID, OIDOID, TEXTOID, INTERVALOID, TEXTOID, TEXTOID};
-	Datum		values[6];
 	Datum		search_path_schemas;
 	PipelineDesc *pipeline;
+	bool		has_max_step = PG_NARGS() > 3;
+	Oid			types[7] = {TEXTOID, OIDOID, TEXTOID, INTERVALOID, TEXTOID,
+	TEXTOID, INTERVALOID};
+	Datum		values[7];
 
 	if (pipeline_name[0] == '\0')
 		ereport(ERROR,
@@ -177,24 +244,17 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 				 errmsg("pipeline name \"%s\" is too long", pipeline_name),
 				 errdetail("Pipeline names are at most %d bytes, so that the notification channel medallion_<pipeline_name> is a valid name.",
 						   MAX_PIPELINE_NAME_LENGTH)));
-	if (strcmp(mode, "triggered") != 0 && strcmp(mode, "continuous") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid pipeline mode \"%s\"", mode),
-				 errhint("Use 'triggered' or 'continuous'.")));
+	check_mode(mode);
+	trigger_interval = interval_argument(fcinfo, 2, "trigger_interval");
+	check_trigger_interval(trigger_interval);
+	if (has_max_step)
+	{
+		Interval   *max_step_duration = interval_argument(fcinfo, 3,
+														  "max_step_duration");
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("trigger_interval must not be null")));
-	trigger_interval = PG_GETARG_INTERVAL_P(2);
-	interval_us = trigger_interval->time +
-		(int64) trigger_interval->day * USECS_PER_DAY +
-		(int64) trigger_interval->month * 30 * USECS_PER_DAY;
-	if (interval_us < 10 * 1000 || interval_us > (int64) 7 * USECS_PER_DAY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("trigger_interval must be between 10 milliseconds and 7 days")));
+		check_max_step_duration(max_step_duration);
+		values[6] = IntervalPGetDatum(max_step_duration);
+	}
 
 	refuse_taken_pipeline_name(pipeline_name);
 
@@ -208,11 +268,18 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	search_path_schemas = current_search_path_schemas();
-	SpiExecuteAsExtensionOwner("INSERT INTO medallion.pipeline"
-							   " (pipeline_name, owner, mode, trigger_interval,"
-							   " search_path, state)"
-							   " VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6)",
-							   6, types, values, NULL, SPI_OK_INSERT);
+	if (has_max_step)
+		SpiExecuteAsExtensionOwner("INSERT INTO medallion.pipeline"
+								   " (pipeline_name, owner, mode, trigger_interval,"
+								   " search_path, state, max_step_duration)"
+								   " VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6, $7)",
+								   7, types, values, NULL, SPI_OK_INSERT);
+	else
+		SpiExecuteAsExtensionOwner("INSERT INTO medallion.pipeline"
+								   " (pipeline_name, owner, mode, trigger_interval,"
+								   " search_path, state)"
+								   " VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6)",
+								   6, types, values, NULL, SPI_OK_INSERT);
 	SPI_finish();
 
 	pipeline = CatalogGetPipeline(pipeline_name, false);
@@ -225,15 +292,47 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 
 /*
  * Wait for a running update of the pipeline to end, and keep others from
- * starting until this transaction ends.
+ * starting until this transaction ends.  With a stop reason, the update
+ * is first asked to stop (and so is any that starts before this
+ * transaction ends, before it takes the lock), and an update that ignores
+ * the request for UPDATE_STOP_GRACE_MS is terminated; the wait is then a
+ * matter of seconds, whatever the update was doing.
  */
 static void
-lock_pipeline_updates(int32 pipeline_id)
+lock_pipeline_updates(int32 pipeline_id, UpdateStopReason reason)
 {
 	LOCKTAG		tag;
+	TimestampTz started = GetCurrentTimestamp();
+	uint64		first_generation = 0;
+	bool		terminated = false;
 
 	UpdateLockTag(&tag, pipeline_id);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	if (reason == UPDATE_STOP_NONE)
+	{
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		return;
+	}
+	for (;;)
+	{
+		uint64		generation = UpdateControlRequestStop(pipeline_id, reason,
+															  true);
+
+		if (first_generation == 0)
+			first_generation = generation;
+		if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+			break;
+		if (!terminated && first_generation != 0 &&
+			TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
+									   UPDATE_STOP_GRACE_MS))
+		{
+			UpdateControlTerminate(pipeline_id, first_generation);
+			terminated = true;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 20, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 Datum
@@ -246,7 +345,7 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 	Datum		values[1] = {Int32GetDatum(pipeline->pipeline_id)};
 
 	CatalogCheckPipelineOwner(pipeline);
-	lock_pipeline_updates(pipeline->pipeline_id);
+	lock_pipeline_updates(pipeline->pipeline_id, UPDATE_STOP_DROP_PIPELINE);
 
 	if (drop_tables)
 	{
@@ -350,7 +449,49 @@ medallion_run_pipeline(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * Pipelines whose running update stop_pipeline stops when its transaction
+ * commits: only then is the state "stopped" visible to the update, which
+ * records it; a rolled back stop_pipeline stops nothing.
+ */
+static List *stops_at_commit = NIL;
+static bool stop_callback_registered = false;
+
 static void
+stop_at_commit(XactEvent event, void *arg)
+{
+	ListCell   *cell;
+
+	if (event == XACT_EVENT_COMMIT)
+	{
+		foreach(cell, stops_at_commit)
+			(void) UpdateControlRequestStop(lfirst_int(cell),
+											UPDATE_STOP_STOP_PIPELINE, false);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT)
+		stops_at_commit = NIL;
+}
+
+static void
+stop_update_at_commit(int32 pipeline_id)
+{
+	MemoryContext old;
+
+	/* attach now: the commit callback must not fail */
+	UpdateControlAttach();
+	if (!stop_callback_registered)
+	{
+		RegisterXactCallback(stop_at_commit, NULL);
+		stop_callback_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	stops_at_commit = list_append_unique_int(stops_at_commit, pipeline_id);
+	MemoryContextSwitchTo(old);
+}
+
+static PipelineDesc *
 set_state_by_user(FunctionCallInfo fcinfo, const char *state,
 				  const char *event_message)
 {
@@ -367,18 +508,121 @@ set_state_by_user(FunctionCallInfo fcinfo, const char *state,
 	EventLogWrite(pipeline, 0, NULL, "user_action", "INFO", event_message,
 				  NULL);
 	LauncherWakeUp();
+	return pipeline;
 }
 
 Datum
 medallion_start_pipeline(PG_FUNCTION_ARGS)
 {
-	set_state_by_user(fcinfo, "running", "pipeline started");
+	PipelineDesc *pipeline = set_state_by_user(fcinfo, "running",
+											   "pipeline started");
+
+	/* a stop earlier in this transaction is undone */
+	stops_at_commit = list_delete_int(stops_at_commit, pipeline->pipeline_id);
 	PG_RETURN_VOID();
 }
 
+/*
+ * stop_pipeline: no new update starts, and the running one, if any, ends
+ * within seconds of the commit (see stop_at_commit).
+ */
 Datum
 medallion_stop_pipeline(PG_FUNCTION_ARGS)
 {
-	set_state_by_user(fcinfo, "stopped", "pipeline stopped");
+	PipelineDesc *pipeline = set_state_by_user(fcinfo, "stopped",
+											   "pipeline stopped");
+
+	stop_update_at_commit(pipeline->pipeline_id);
+	PG_RETURN_VOID();
+}
+
+/*
+ * An interval argument of alter_pipeline: NULL leaves the setting as it
+ * is; otherwise checked, passed as the UPDATE's parameter argno + 1, and
+ * named in the event's list of changes.
+ */
+static void
+alter_interval_argument(FunctionCallInfo fcinfo, int argno, const char *name,
+						void (*check) (const Interval *), Datum *values,
+						char *nulls, StringInfo changes)
+{
+	if (PG_ARGISNULL(argno))
+		return;
+	(*check) (PG_GETARG_INTERVAL_P(argno));
+	values[argno] = PG_GETARG_DATUM(argno);
+	nulls[argno] = ' ';
+	appendStringInfo(changes, "%s%s %s", changes->len > 0 ? ", " : "", name,
+					 DatumGetCString(DirectFunctionCall1(interval_out,
+														 values[argno])));
+}
+
+/*
+ * alter_pipeline changes the mode, trigger_interval or max_step_duration
+ * of a pipeline (NULL: unchanged).  A change of mode waits for the running
+ * update to end, so that the update does not record the state of the old
+ * mode afterwards; leaving continuous mode stops the worker's running
+ * update, as stop_pipeline does.  The new mode's state: a continuous
+ * pipeline runs at once (as after create_pipeline), a triggered one is
+ * idle, or stays failed.
+ */
+Datum
+medallion_alter_pipeline(PG_FUNCTION_ARGS)
+{
+	char	   *pipeline_name = pipeline_name_argument(fcinfo);
+	PipelineDesc *pipeline = CatalogGetPipeline(pipeline_name, false);
+	char	   *mode = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Oid			types[5] = {INT4OID, TEXTOID, INTERVALOID, INTERVALOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', 'n', 'n', 'n', 'n'};
+	StringInfoData changes;
+
+	CatalogCheckPipelineOwner(pipeline);
+	initStringInfo(&changes);
+	values[0] = Int32GetDatum(pipeline->pipeline_id);
+	if (mode != NULL)
+	{
+		check_mode(mode);
+		values[1] = CStringGetTextDatum(mode);
+		nulls[1] = ' ';
+		appendStringInfo(&changes, "mode %s", mode);
+	}
+	alter_interval_argument(fcinfo, 2, "trigger_interval",
+							check_trigger_interval, values, nulls, &changes);
+	alter_interval_argument(fcinfo, 3, "max_step_duration",
+							check_max_step_duration, values, nulls, &changes);
+	if (changes.len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("alter_pipeline needs mode, trigger_interval or max_step_duration")));
+
+	if (mode != NULL && strcmp(mode, pipeline->mode) != 0)
+	{
+		bool		to_continuous = strcmp(mode, "continuous") == 0;
+
+		lock_pipeline_updates(pipeline->pipeline_id,
+							  to_continuous ? UPDATE_STOP_NONE :
+							  UPDATE_STOP_ALTER_PIPELINE);
+		/* the state as the update left it */
+		pipeline = CatalogGetPipelineById(pipeline->pipeline_id, false);
+		values[4] = CStringGetTextDatum(to_continuous ? "running" :
+										strcmp(pipeline->state, "failed") == 0 ?
+										"failed" : "idle");
+		nulls[4] = ' ';
+	}
+
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("UPDATE medallion.pipeline"
+							   " SET mode = COALESCE($2, mode),"
+							   " trigger_interval = COALESCE($3, trigger_interval),"
+							   " max_step_duration = COALESCE($4, max_step_duration),"
+							   " state = COALESCE($5, state),"
+							   " next_attempt_at = CASE WHEN $5 IS NULL"
+							   " THEN next_attempt_at END"
+							   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
+							   5, types, values, nulls, SPI_OK_UPDATE);
+	SPI_finish();
+	EventLogWrite(pipeline, 0, NULL, "user_action", "INFO",
+				  psprintf("pipeline altered: %s", changes.data), NULL);
+	LauncherWakeUp();
 	PG_RETURN_VOID();
 }

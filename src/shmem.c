@@ -16,6 +16,7 @@
 #include "storage/shmem.h"
 
 #include "shmem.h"
+#include "update_control.h"
 #include "worker_slots.h"
 
 MedallionShared *medallion_shared = NULL;
@@ -30,6 +31,7 @@ medallion_shmem_request(void)
 		previous_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(MedallionShared)));
 	WorkerSlotsShmemRequest();
+	RequestAddinShmemSpace(UpdateControlShmemSize());
 }
 
 static void

@@ -20,7 +20,10 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
@@ -34,6 +37,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "aggregates.h"
@@ -48,6 +52,135 @@ UpdateLockTag(LOCKTAG *tag, int32 pipeline_id)
 {
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, MEDALLION_LOCK_CLASS,
 						 (uint32) pipeline_id, 3);
+}
+
+/*
+ * The limit on one flow step (the pipeline's max_step_duration), enforced
+ * like statement_timeout: a timer whose handler cancels the step.  The
+ * timer restarts at every commit inside the step, so that a bronze step,
+ * which commits object by object, is limited per object, and an update of
+ * many batches is never limited as a whole.
+ */
+static int	step_timeout_id = -1;
+static volatile sig_atomic_t step_timed_out = false;
+static bool step_timer_armed = false;
+static int	step_limit_ms = 0;
+
+/* The timer's handler: cancel the step, as StatementTimeoutHandler does. */
+static void
+step_timeout_handler(void)
+{
+	step_timed_out = true;
+#ifdef HAVE_SETSID
+	kill(-MyProcPid, SIGINT);
+#endif
+	kill(MyProcPid, SIGINT);
+}
+
+/* A commit inside a step restarts the step's timer. */
+static void
+step_timer_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && step_timer_armed && !step_timed_out)
+		enable_timeout_after(step_timeout_id, step_limit_ms);
+}
+
+static void
+step_timer_start(int64 limit_ms)
+{
+	if (step_timeout_id < 0)
+	{
+		step_timeout_id = RegisterTimeout(USER_TIMEOUT, step_timeout_handler);
+		RegisterXactCallback(step_timer_xact_callback, NULL);
+	}
+	step_timed_out = false;
+	step_limit_ms = (int) Min(Max(limit_ms, 1), INT_MAX);
+	step_timer_armed = true;
+	enable_timeout_after(step_timeout_id, step_limit_ms);
+}
+
+/*
+ * Stop the step's timer; returns whether it fired.  A cancel that the
+ * timer raised after the step's work was done is consumed here.
+ */
+static bool
+step_timer_stop(void)
+{
+	bool		fired = step_timed_out;
+
+	if (step_timer_armed)
+		disable_timeout(step_timeout_id, false);
+	step_timer_armed = false;
+	step_timed_out = false;
+	if (fired)
+		QueryCancelPending = false;
+	return fired;
+}
+
+/* A duration in milliseconds, as a GUC shows it: 1h, 90s, 1500ms. */
+static char *
+format_duration_ms(int64 milliseconds)
+{
+	if (milliseconds % (3600 * 1000) == 0)
+		return psprintf(INT64_FORMAT "h", milliseconds / (3600 * 1000));
+	if (milliseconds % (60 * 1000) == 0)
+		return psprintf(INT64_FORMAT "min", milliseconds / (60 * 1000));
+	if (milliseconds % 1000 == 0)
+		return psprintf(INT64_FORMAT "s", milliseconds / 1000);
+	return psprintf(INT64_FORMAT "ms", milliseconds);
+}
+
+/* The error a flow step that exceeded max_step_duration fails with. */
+static ErrorData *
+step_timeout_error(const FlowDesc *flow, int64 limit_ms)
+{
+	ErrorData  *error = palloc0(sizeof(ErrorData));
+	char	   *limit = format_duration_ms(limit_ms);
+
+	error->elevel = ERROR;
+	error->sqlerrcode = ERRCODE_QUERY_CANCELED;
+	error->message = psprintf("flow step of \"%s\" exceeded max_step_duration (%s)",
+							  flow->flow_name, limit);
+	error->detail = psprintf("The step ran for more than %s without committing and was cancelled; what earlier steps committed stays committed.",
+							 limit);
+	error->hint = pstrdup("Make the flow cheaper, or raise the limit with medallion.alter_pipeline(pipeline_name, max_step_duration => ...).");
+	return error;
+}
+
+/*
+ * The pipeline's max_step_duration in milliseconds, inside a transaction.
+ * A database not yet updated to 0.2.0 has no such column: the default
+ * applies.
+ */
+static int64
+read_max_step_duration(int32 pipeline_id)
+{
+	Oid			namespace_id = get_namespace_oid("medallion", true);
+	Oid			relid = OidIsValid(namespace_id) ?
+		get_relname_relid("pipeline", namespace_id) : InvalidOid;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(pipeline_id)};
+	int64		limit_ms = MEDALLION_DEFAULT_MAX_STEP_DURATION_MS;
+	bool		isnull;
+
+	if (!OidIsValid(relid) ||
+		get_attnum(relid, "max_step_duration") == InvalidAttrNumber)
+		return limit_ms;
+	SPI_connect();
+	SpiExecute("SELECT (pg_catalog.date_part('epoch', max_step_duration)"
+			   " OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8"
+			   " FROM medallion.pipeline"
+			   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
+			   1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		int64		value = SpiGetInt64(0, 1, &isnull);
+
+		if (!isnull && value > 0)
+			limit_ms = value;
+	}
+	SPI_finish();
+	return limit_ms;
 }
 
 /*
@@ -323,6 +456,65 @@ record_flow_failure(FlowContext *context, UpdateLog *log,
 	END_STEP();
 }
 
+/*
+ * The update_end event of an update that a stop request ended (always
+ * written, even for a quiet update): who stopped it, and which flow step it
+ * interrupted, if any.
+ */
+static void
+write_update_stopped(FlowContext *context, UpdateLog *log,
+					 UpdateStopReason reason, const char *interrupted_flow,
+					 bool failed, int64 duration_us)
+{
+	const char *requester = UpdateStopReasonName(reason);
+	StringInfoData details;
+
+	write_update_start(context, log);
+	initStringInfo(&details);
+	appendStringInfo(&details, "{\"stopped\": true, \"stopped_by\": \"%s\", "
+					 "\"failed\": %s, \"duration_ms\": %.3f, "
+					 "\"interrupted_flow\": ",
+					 requester, failed ? "true" : "false",
+					 duration_us / 1000.0);
+	if (interrupted_flow != NULL)
+		escape_json(&details, interrupted_flow);
+	else
+		appendStringInfoString(&details, "null");
+	appendStringInfoChar(&details, '}');
+	EventLogWrite(context->pipeline, context->update_id, interrupted_flow,
+				  "update_end", "WARNING",
+				  interrupted_flow != NULL ?
+				  psprintf("update stopped by the pipeline's owner (%s) during flow \"%s\"",
+						   requester, interrupted_flow) :
+				  psprintf("update stopped by the pipeline's owner (%s)",
+						   requester),
+				  details.data);
+}
+
+/*
+ * Record a failed flow step durably and in the outcome: the first error is
+ * the update's error; the update is transient only when all are.
+ */
+static void
+record_step_failure(FlowContext *context, UpdateLog *log,
+					const FlowDesc *flow, const FlowResult *result,
+					ErrorData *error, int64 duration_us,
+					UpdateOutcome *outcome)
+{
+	bool		transient = error_is_transient(error);
+
+	record_flow_failure(context, log, flow, result, error, transient,
+						duration_us);
+	if (!outcome->failed)
+	{
+		outcome->failed = true;
+		outcome->transient = transient;
+		outcome->error = error;
+	}
+	else if (!transient)
+		outcome->transient = false;
+}
+
 void
 UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 		  void *report_arg, UpdateOutcome *outcome)
@@ -338,6 +530,10 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 	volatile int64 rows_written = 0;
 	StringInfoData changed_tables;
 	UpdateLog	log;
+	volatile bool locked = false;
+	volatile int64 max_step_ms = MEDALLION_DEFAULT_MAX_STEP_DURATION_MS;
+	volatile UpdateStopReason stopped = UPDATE_STOP_NONE;
+	char	   *volatile interrupted_flow = NULL;
 
 	memset(outcome, 0, sizeof(UpdateOutcome));
 	update_context = AllocSetContextCreate(CurrentMemoryContext,
@@ -346,15 +542,27 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 	old_context = MemoryContextSwitchTo(update_context);
 	initStringInfo(&changed_tables);
 
-	/* serialise updates of this pipeline, across all processes */
-	UpdateLockTag(&lock_tag, pipeline_id);
-	pgstat_report_activity(STATE_RUNNING, "waiting for the pipeline lock");
-	BEGIN_STEP();
-	(void) LockAcquire(&lock_tag, ExclusiveLock, true, false);
-	END_STEP();
+	/* from here on, stop_pipeline and drop_pipeline can stop the update */
+	UpdateControlRegister(pipeline_id);
+	outcome->stopped = UpdateControlStopRequested();
+	if (outcome->stopped != UPDATE_STOP_NONE)
+	{
+		/* a drop or alter_pipeline is waiting for the lock: leave it alone */
+		UpdateControlUnregister();
+		MemoryContextSwitchTo(old_context);
+		return;
+	}
 
 	PG_TRY();
 	{
+		/* serialise updates of this pipeline, across all processes */
+		UpdateLockTag(&lock_tag, pipeline_id);
+		pgstat_report_activity(STATE_RUNNING, "waiting for the pipeline lock");
+		BEGIN_STEP();
+		(void) LockAcquire(&lock_tag, ExclusiveLock, true, false);
+		locked = true;
+		END_STEP();
+
 		update_start = GetCurrentTimestamp();
 		BEGIN_STEP();
 		MemoryContextSwitchTo(update_context);
@@ -372,6 +580,7 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 		log.full_refresh = full_refresh;
 		if (!log.quiet)
 			write_update_start(&context, &log);
+		max_step_ms = read_max_step_duration(pipeline_id);
 		END_STEP();
 		MemoryContextSwitchTo(update_context);
 		outcome->update_id = context.update_id;
@@ -400,8 +609,18 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 				continue;
 			}
 
+			/* a stop requested between two steps: no more steps */
+			stopped = UpdateControlEnterStep();
+			if (stopped != UPDATE_STOP_NONE)
+			{
+				MemoryContextSwitchTo(update_context);
+				MemoryContextDelete(flow_context);
+				break;
+			}
+
 			pgstat_report_activity(STATE_RUNNING,
 								   psprintf("medallion: flow %s", flow->flow_name));
+			step_timer_start(max_step_ms);
 			PG_TRY();
 			{
 				if (flow_type_is(flow, "bronze"))
@@ -452,35 +671,41 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 			PG_CATCH();
 			{
 				ErrorData  *error;
-				bool		transient;
+				bool		timed_out;
 
 				MemoryContextSwitchTo(update_context);
 				error = CopyErrorData();
 				FlushErrorState();
 				AbortCurrentTransaction();
+				timed_out = step_timer_stop();
+				stopped = UpdateControlLeaveStep();
 
-				/* a cancel or shutdown request ends the update at once */
-				if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-					error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-					ReThrowError(error);
-
-				transient = error_is_transient(error);
-				duration_us = (GetCurrentTimestamp() - flow_start);
-				record_flow_failure(&context, &log, flow, &result, error,
-									transient, duration_us);
-				if (!outcome->failed)
+				if (error->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+					stopped != UPDATE_STOP_NONE)
 				{
-					outcome->failed = true;
-					outcome->transient = transient;
-					outcome->error = error;
+					/* stopped on request: recorded at the end, not a failure */
+					interrupted_flow = pstrdup(flow->flow_name);
 				}
-				else if (!transient)
-					outcome->transient = false;
-				failed_targets = lappend_oid(failed_targets,
-											 flow->target_relid);
+				else
+				{
+					if (error->sqlerrcode == ERRCODE_QUERY_CANCELED && timed_out)
+						error = step_timeout_error(flow, max_step_ms);
+					/* another cancel or a shutdown ends the update at once */
+					else if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+							 error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+						ReThrowError(error);
+
+					duration_us = (GetCurrentTimestamp() - flow_start);
+					record_step_failure(&context, &log, flow, &result, error,
+										duration_us, outcome);
+					failed_targets = lappend_oid(failed_targets,
+												 flow->target_relid);
+				}
 				MemoryContextSwitchTo(flow_context);
 			}
 			PG_END_TRY();
+			(void) step_timer_stop();
+			stopped = UpdateControlLeaveStep();
 
 			MemoryContextSwitchTo(update_context);
 			if (result.changed)
@@ -498,9 +723,17 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 			if (report != NULL)
 				(*report) (flow, &result, duration_us, report_arg);
 			MemoryContextDelete(flow_context);
+			if (stopped != UPDATE_STOP_NONE)
+				break;
 		}
 
 		/* the end of the update, its state, and the notification */
+		if (stopped != UPDATE_STOP_NONE)
+		{
+			/* the stop has served: no late cancel interrupts its record */
+			outcome->stopped = stopped;
+			HOLD_CANCEL_INTERRUPTS();
+		}
 		BEGIN_STEP();
 		MemoryContextSwitchTo(update_context);
 		{
@@ -514,9 +747,15 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 				end_state = "running";
 			else
 				end_state = "idle";
+			/* stop_pipeline committed "stopped" before it stopped the update */
+			if (stopped == UPDATE_STOP_STOP_PIPELINE)
+				end_state = "stopped";
 			CatalogMarkUpdateEnd(pipeline_id, end_state,
 								 outcome->failed ? error_summary(outcome->error) : NULL);
-			if (log.start_written)
+			if (stopped != UPDATE_STOP_NONE)
+				write_update_stopped(&context, &log, stopped, interrupted_flow,
+									 outcome->failed, duration_us);
+			else if (log.start_written)
 				EventLogWrite(context.pipeline, context.update_id, NULL,
 						  "update_end", outcome->failed ? "ERROR" : "INFO",
 						  outcome->failed ? "update failed" : "update completed",
@@ -536,10 +775,20 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 									  context.update_id, changed_tables.data));
 		}
 		END_STEP();
+		if (stopped != UPDATE_STOP_NONE)
+		{
+			/* no stop request signals this process any more */
+			UpdateControlUnregister();
+			QueryCancelPending = false;
+			RESUME_CANCEL_INTERRUPTS();
+		}
 	}
 	PG_FINALLY();
 	{
-		LockRelease(&lock_tag, ExclusiveLock, true);
+		(void) step_timer_stop();
+		UpdateControlUnregister();
+		if (locked)
+			LockRelease(&lock_tag, ExclusiveLock, true);
 		pgstat_report_activity(STATE_IDLE, NULL);
 	}
 	PG_END_TRY();

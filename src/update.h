@@ -14,6 +14,13 @@
 
 #include "flow.h"
 #include "storage/lock.h"
+#include "update_control.h"
+
+/*
+ * max_step_duration of a pipeline whose catalog has no such column yet (a
+ * database not yet updated to 0.2.0); the column's default is the same.
+ */
+#define MEDALLION_DEFAULT_MAX_STEP_DURATION_MS	((int64) 3600 * 1000)
 
 /* Called once per flow when it has finished (or failed). */
 typedef void (*UpdateFlowReport) (const FlowDesc *flow,
@@ -28,6 +35,7 @@ typedef struct UpdateOutcome
 	bool		changed;		/* some flow changed its target */
 	bool		backlog;		/* input remains: run again at once */
 	bool		transient;		/* the failure may go away by itself */
+	UpdateStopReason stopped;	/* ended early on this request */
 	ErrorData  *error;			/* the first flow error, if failed */
 } UpdateOutcome;
 
@@ -43,7 +51,11 @@ extern void UpdateLockTag(LOCKTAG *tag, int32 pipeline_id);
  * Run one update of the pipeline.  Must be called outside a transaction
  * (it starts and commits its own, one per flow step); pipeline_id names a
  * committed pipeline.  Errors of flows are recorded durably (event_log,
- * pipeline state) and returned in outcome, not thrown.
+ * pipeline state) and returned in outcome, not thrown.  Each flow step is
+ * limited to the pipeline's max_step_duration (restarted at each commit
+ * inside the step); a step that exceeds it fails with a clear error.  The
+ * update registers itself in the update control registry, so that a stop
+ * request ends it: outcome->stopped then names the request.
  */
 extern void UpdateRun(int32 pipeline_id, bool full_refresh,
 					  UpdateFlowReport report, void *report_arg,

@@ -73,7 +73,17 @@ MedallionUpdateWorkerMain(Datum main_arg)
 	UpdateRun(shared->pipeline_id, shared->full_refresh, report_to_shared,
 			  shared, &outcome);
 
-	if (outcome.failed)
+	if (outcome.stopped != UPDATE_STOP_NONE)
+	{
+		shared->failed = true;
+		shared->sqlerrcode = ERRCODE_QUERY_CANCELED;
+		snprintf(shared->message, sizeof(shared->message),
+				 "update stopped by the pipeline's owner (%s)",
+				 UpdateStopReasonName(outcome.stopped));
+		copy_text(shared->hint, sizeof(shared->hint),
+				  "What the update committed before it was stopped stays committed.");
+	}
+	else if (outcome.failed)
 	{
 		shared->failed = true;
 		shared->sqlerrcode = outcome.error->sqlerrcode;

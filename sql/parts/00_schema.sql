@@ -32,7 +32,9 @@ CREATE TABLE medallion.pipeline (
 	last_error text,
 	consecutive_failures integer NOT NULL DEFAULT 0,
 	next_attempt_at timestamptz,
-	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- longest run of one flow step without a commit (0.2.0)
+	max_step_duration interval NOT NULL DEFAULT '1 hour'
 );
 
 /*
@@ -190,7 +192,8 @@ SELECT p.pipeline_name,
 	   f.backlog_bytes,
 	   pg_catalog.now() - f.backlog_oldest AS lag,
 	   f.layer_rows,
-	   p.created_at
+	   p.created_at,
+	   p.max_step_duration
   FROM medallion.pipeline p
   LEFT JOIN LATERAL (
 	SELECT pg_catalog.count(*) AS flow_count,

@@ -19,11 +19,12 @@ COMMENT ON FUNCTION medallion.drop_secret(text) IS 'Remove stored S3 credentials
 
 CREATE FUNCTION medallion.create_pipeline(pipeline_name text,
 										  mode text DEFAULT 'triggered',
-										  trigger_interval interval DEFAULT '1 second')
+										  trigger_interval interval DEFAULT '1 second',
+										  max_step_duration interval DEFAULT '1 hour')
 RETURNS void
 AS 'MODULE_PATHNAME', 'medallion_create_pipeline'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION medallion.create_pipeline(text, text, interval) IS
+COMMENT ON FUNCTION medallion.create_pipeline(text, text, interval, interval) IS
 'Create a pipeline owned by the current role: triggered (run_pipeline) or continuous (background workers)';
 
 CREATE FUNCTION medallion.drop_pipeline(pipeline_name text,
@@ -56,3 +57,13 @@ AS 'MODULE_PATHNAME', 'medallion_stop_pipeline'
 LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION medallion.stop_pipeline(text) IS
 'Stop running a continuous pipeline until start_pipeline';
+
+CREATE FUNCTION medallion.alter_pipeline(pipeline_name text,
+										 mode text DEFAULT NULL,
+										 trigger_interval interval DEFAULT NULL,
+										 max_step_duration interval DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_alter_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.alter_pipeline(text, text, interval, interval) IS
+'Change the mode, trigger_interval or max_step_duration of a pipeline (NULL: unchanged)';
