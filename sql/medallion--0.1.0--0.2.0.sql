@@ -84,3 +84,75 @@ SELECT p.pipeline_name,
 	  FROM medallion.flow fl
 	 WHERE fl.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) f ON true
  WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+
+/*
+ * A triggered update processes all available data: the progress of a
+ * multi-batch update (objects done of the total of its listing) in
+ * medallion.pipelines.
+ */
+CREATE OR REPLACE VIEW medallion.pipelines AS
+SELECT p.pipeline_name,
+	   p.owner,
+	   p.mode,
+	   p.trigger_interval,
+	   -- a triggered update whose worker was stopped (a cancelled
+	   -- run_pipeline) holds no update lock any more: it is not running
+	   CASE WHEN p.mode OPERATOR(pg_catalog.=) 'triggered'
+				 AND p.state OPERATOR(pg_catalog.=) 'running'
+				 AND NOT EXISTS (
+					SELECT FROM pg_catalog.pg_locks l
+					 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
+					   AND l.database OPERATOR(pg_catalog.=)
+						   (SELECT d.oid FROM pg_catalog.pg_database d
+							 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+					   AND l.classid OPERATOR(pg_catalog.=) 1296385100::pg_catalog.oid
+					   AND l.objid OPERATOR(pg_catalog.=) p.pipeline_id::pg_catalog.oid
+					   AND l.objsubid OPERATOR(pg_catalog.=) 3
+					   AND l.granted)
+			THEN 'idle'
+			-- continuous and due, but every worker slot is taken
+			WHEN p.mode OPERATOR(pg_catalog.=) 'continuous'
+				 AND p.state OPERATOR(pg_catalog.=) 'running'
+				 AND p.pipeline_id IN (SELECT w.id
+										 FROM medallion.waiting_pipeline_ids() w(id))
+			THEN 'waiting' ELSE p.state END AS state,
+	   p.last_update_start,
+	   p.last_update_end,
+	   p.last_error,
+	   p.last_update_id,
+	   p.last_update_end - p.last_update_start AS last_update_duration,
+	   p.consecutive_failures,
+	   p.next_attempt_at,
+	   f.flow_count,
+	   f.backlog_objects,
+	   f.backlog_bytes,
+	   pg_catalog.now() - f.backlog_oldest AS lag,
+	   f.layer_rows,
+	   p.created_at,
+	   -- progress of the running (or the last multi-batch) update: objects
+	   -- of its listing ingested, of the total
+	   f.update_objects_done,
+	   f.update_objects_total
+  FROM medallion.pipeline p
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS flow_count,
+		   pg_catalog.sum(COALESCE((fl.flow_state->>'backlog_objects')::bigint, 0))::bigint
+		   AS backlog_objects,
+		   pg_catalog.sum(COALESCE((fl.flow_state->>'backlog_bytes')::bigint, 0))::bigint
+		   AS backlog_bytes,
+		   pg_catalog.min((fl.flow_state->>'backlog_oldest')::timestamptz)
+		   FILTER (WHERE (fl.flow_state->>'backlog_objects')::bigint > 0) AS backlog_oldest,
+		   pg_catalog.sum((fl.flow_state->>'update_objects_done')::bigint)::bigint
+		   AS update_objects_done,
+		   pg_catalog.sum((fl.flow_state->>'update_objects_total')::bigint)::bigint
+		   AS update_objects_total,
+		   (SELECT pg_catalog.jsonb_object_agg(l.flow_type, l.live_rows)
+			  FROM (SELECT fl2.flow_type,
+						   pg_catalog.sum(pg_catalog.pg_stat_get_live_tuples(fl2.target_table))
+						   AS live_rows
+					  FROM medallion.flow fl2
+					 WHERE fl2.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
+					 GROUP BY fl2.flow_type) l) AS layer_rows
+	  FROM medallion.flow fl
+	 WHERE fl.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) f ON true
+ WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
