@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * update.c
- *	  One update of a pipeline: every flow once, upstream first.
+ *	  One update of a pipeline: every flow, upstream first, once per bronze
+ *	  batch (a triggered update runs batches until everything listed at its
+ *	  start is ingested; a continuous one runs one).
  *
  * An update runs in a process of its own (the dynamic worker started by
  * run_pipeline, or a continuous-mode worker) and outside any transaction:
