@@ -57,7 +57,8 @@ for n in 1 2 3; do
 done
 incremental=$(printf '%s\n' "${updates[@]}" | sort -n | sed -n 2p)
 echo "incremental updates, one new file each: ${updates[*]} s"
-# a full refresh processes max_files_per_batch objects per update: sum the
+# a full refresh processes all it lists, batch after batch (a capped flow
+# would leave the rest to later updates): sum the
 # updates until the history is processed again
 t=$(timed_update true)
 full=${t#* }

@@ -34,6 +34,32 @@ COMMENT ON FUNCTION medallion.waiting_pipeline_ids() IS
 ALTER TABLE medallion.pipeline
 	ADD COLUMN max_step_duration interval NOT NULL DEFAULT '1 hour';
 
+DROP FUNCTION medallion.create_pipeline(text, text, interval);
+CREATE FUNCTION medallion.create_pipeline(pipeline_name text,
+										  mode text DEFAULT 'triggered',
+										  trigger_interval interval DEFAULT '1 second',
+										  max_step_duration interval DEFAULT '1 hour')
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_pipeline(text, text, interval, interval) IS
+'Create a pipeline owned by the current role: triggered (run_pipeline) or continuous (background workers)';
+
+CREATE FUNCTION medallion.alter_pipeline(pipeline_name text,
+										 mode text DEFAULT NULL,
+										 trigger_interval interval DEFAULT NULL,
+										 max_step_duration interval DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_alter_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.alter_pipeline(text, text, interval, interval) IS
+'Change the mode, trigger_interval or max_step_duration of a pipeline (NULL: unchanged)';
+
+/*
+ * A triggered update processes all available data: the progress of a
+ * multi-batch update (objects done of the total of its listing) in
+ * medallion.pipelines.
+ */
 CREATE OR REPLACE VIEW medallion.pipelines AS
 SELECT p.pipeline_name,
 	   p.owner,
@@ -73,7 +99,11 @@ SELECT p.pipeline_name,
 	   pg_catalog.now() - f.backlog_oldest AS lag,
 	   f.layer_rows,
 	   p.created_at,
-	   p.max_step_duration
+	   p.max_step_duration,
+	   -- progress of the running (or the last multi-batch) update: objects
+	   -- of its listing ingested, of the total
+	   f.update_objects_done,
+	   f.update_objects_total
   FROM medallion.pipeline p
   LEFT JOIN LATERAL (
 	SELECT pg_catalog.count(*) AS flow_count,
@@ -83,6 +113,10 @@ SELECT p.pipeline_name,
 		   AS backlog_bytes,
 		   pg_catalog.min((fl.flow_state->>'backlog_oldest')::timestamptz)
 		   FILTER (WHERE (fl.flow_state->>'backlog_objects')::bigint > 0) AS backlog_oldest,
+		   pg_catalog.sum((fl.flow_state->>'update_objects_done')::bigint)::bigint
+		   AS update_objects_done,
+		   pg_catalog.sum((fl.flow_state->>'update_objects_total')::bigint)::bigint
+		   AS update_objects_total,
 		   (SELECT pg_catalog.jsonb_object_agg(l.flow_type, l.live_rows)
 			  FROM (SELECT fl2.flow_type,
 						   pg_catalog.sum(pg_catalog.pg_stat_get_live_tuples(fl2.target_table))
@@ -93,24 +127,3 @@ SELECT p.pipeline_name,
 	  FROM medallion.flow fl
 	 WHERE fl.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) f ON true
  WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
-
-DROP FUNCTION medallion.create_pipeline(text, text, interval);
-CREATE FUNCTION medallion.create_pipeline(pipeline_name text,
-										  mode text DEFAULT 'triggered',
-										  trigger_interval interval DEFAULT '1 second',
-										  max_step_duration interval DEFAULT '1 hour')
-RETURNS void
-AS 'MODULE_PATHNAME', 'medallion_create_pipeline'
-LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION medallion.create_pipeline(text, text, interval, interval) IS
-'Create a pipeline owned by the current role: triggered (run_pipeline) or continuous (background workers)';
-
-CREATE FUNCTION medallion.alter_pipeline(pipeline_name text,
-										 mode text DEFAULT NULL,
-										 trigger_interval interval DEFAULT NULL,
-										 max_step_duration interval DEFAULT NULL)
-RETURNS void
-AS 'MODULE_PATHNAME', 'medallion_alter_pipeline'
-LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION medallion.alter_pipeline(text, text, interval, interval) IS
-'Change the mode, trigger_interval or max_step_duration of a pipeline (NULL: unchanged)';

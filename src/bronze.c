@@ -77,7 +77,8 @@ static const char *const known_options[] = {
 	"path_glob", "max_files_per_batch", "max_bytes_per_batch",
 	"include_existing_files", "modified_after", "allow_overwrites",
 	"max_parallel_objects", "incremental_listing", "full_listing_interval",
-	"max_record_bytes", "max_decompressed_bytes", "max_expansion_ratio", NULL
+	"max_record_bytes", "max_decompressed_bytes", "max_expansion_ratio",
+	"max_batches_per_update", NULL
 };
 
 /* ---------- reading the definition ---------- */
@@ -225,7 +226,7 @@ parse_options(Jsonb *options_jsonb, BronzeOptions *options)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unrecognized bronze option \"%s\"", current_key),
-						 errhint("Valid options are path_glob, max_files_per_batch, max_bytes_per_batch, include_existing_files, modified_after, allow_overwrites, max_parallel_objects, incremental_listing, full_listing_interval, max_record_bytes, max_decompressed_bytes and max_expansion_ratio.")));
+						 errhint("Valid options are path_glob, max_files_per_batch, max_bytes_per_batch, include_existing_files, modified_after, allow_overwrites, max_parallel_objects, incremental_listing, full_listing_interval, max_record_bytes, max_decompressed_bytes, max_expansion_ratio and max_batches_per_update.")));
 			continue;
 		}
 		if (token != WJB_VALUE || current_key == NULL)
@@ -237,6 +238,8 @@ parse_options(Jsonb *options_jsonb, BronzeOptions *options)
 			options->max_files_per_batch = option_positive_integer(&value, current_key);
 		else if (strcmp(current_key, "max_bytes_per_batch") == 0)
 			options->max_bytes_per_batch = option_positive_integer(&value, current_key);
+		else if (strcmp(current_key, "max_batches_per_update") == 0)
+			options->max_batches_per_update = option_positive_integer(&value, current_key);
 		else if (strcmp(current_key, "include_existing_files") == 0)
 			options->include_existing_files = option_boolean(&value, current_key);
 		else if (strcmp(current_key, "allow_overwrites") == 0)
@@ -562,6 +565,12 @@ typedef struct ListingState
 	BronzeDefinition *definition;
 	List	   *objects;		/* of Candidate */
 	char	   *max_key;
+	/* how to list, decided from the flow's state */
+	bool		first_run;
+	bool		full_listing;
+	char	   *start_after;
+	char	   *last_full_listing;
+	TimestampTz now;
 } ListingState;
 
 static const char *
@@ -916,23 +925,26 @@ retry_to_event_log(const char *operation, int attempt, long delay_ms,
 }
 
 /*
- * Remember what this update left for later (objects beyond the batch
- * limits), for the lag and backlog columns of medallion.pipelines.  Written
- * only when there is a backlog or there was one, so that idle updates
- * write nothing.
+ * Remember what this update left for later (the objects of the listing
+ * beyond the first "taken", or beyond the batch limits and the
+ * max_batches_per_update cap), and how far the update is (objects done of
+ * the listing's total), for the backlog, lag and progress columns of
+ * medallion.pipelines.  Written only when there is a backlog or there was
+ * one, so that idle updates write nothing.
  */
 static void
-record_backlog(FlowDesc *flow, List *candidates, List *batch)
+record_backlog(FlowDesc *flow, List *candidates, int taken)
 {
-	int64		objects = list_length(candidates) - list_length(batch);
+	int64		objects = list_length(candidates) - taken;
 	int64		bytes = 0;
 	TimestampTz oldest = 0;
 	char	   *previous = jsonb_member_text(flow->flow_state, "backlog_objects");
 	ListCell   *cell;
 
-	if (objects == 0 && (previous == NULL || strcmp(previous, "0") == 0))
+	if (objects == 0 && flow->batches == 1 &&
+		(previous == NULL || strcmp(previous, "0") == 0))
 		return;
-	for_each_from(cell, candidates, list_length(batch))
+	for_each_from(cell, candidates, taken)
 	{
 		Candidate  *candidate = lfirst(cell);
 
@@ -947,11 +959,14 @@ record_backlog(FlowDesc *flow, List *candidates, List *batch)
 	CatalogMergeFlowState(flow->flow_id,
 						  psprintf("{\"backlog_objects\": \"" INT64_FORMAT "\", "
 								   "\"backlog_bytes\": \"" INT64_FORMAT "\", "
-								   "\"backlog_oldest\": %s}",
+								   "\"backlog_oldest\": %s, "
+								   "\"update_objects_done\": \"%d\", "
+								   "\"update_objects_total\": \"%d\"}",
 								   objects, bytes,
 								   oldest != 0 ?
 								   psprintf("\"%s\"", timestamptz_to_str(oldest)) :
-								   "null"));
+								   "null",
+								   taken, list_length(candidates)));
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
@@ -1049,6 +1064,144 @@ BronzeIngestCandidate(FlowContext *context, FlowDesc *flow,
 	MemoryContextSwitchTo(caller_context);
 }
 
+/* A deep copy of a list of candidates, in memory context "context". */
+static List *
+copy_candidates(List *candidates, MemoryContext context)
+{
+	MemoryContext old_context = MemoryContextSwitchTo(context);
+	List	   *copy = NIL;
+	ListCell   *cell;
+
+	foreach(cell, candidates)
+	{
+		Candidate  *candidate = lfirst(cell);
+		Candidate  *duplicate = palloc(sizeof(Candidate));
+
+		duplicate->object = candidate->object;
+		duplicate->object.key = pstrdup(candidate->object.key);
+		duplicate->object.etag = pstrdup(candidate->object.etag);
+		duplicate->path = pstrdup(candidate->path);
+		copy = lappend(copy, duplicate);
+	}
+	MemoryContextSwitchTo(old_context);
+	return copy;
+}
+
+/*
+ * List the bucket and keep the objects the ledger does not have (the
+ * candidates, in key order); on the first update of the flow, apply
+ * include_existing_files; with incremental_listing, remember where the
+ * listing ended.  Called outside a transaction, by the first batch of an
+ * update only: later batches take the rest of this listing.
+ */
+static List *
+list_new_objects(FlowDesc *flow, BronzeDefinition *definition,
+				 S3Location *location, S3Credentials *credentials,
+				 ListingState *listing, FlowResult *result)
+{
+	MemoryContext flow_context = CurrentMemoryContext;
+	List	   *candidates;
+	ListCell   *cell;
+	RetryLog	retry_log;
+
+	/* list, with no transaction open */
+	retry_log.retries = &result->retries;
+	retry_log.context = flow_context;
+	S3SetRetryCallback(retry_to_event_log, &retry_log);
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("medallion: listing s3://%s/%s",
+									definition->bucket, definition->prefix));
+	PG_TRY();
+	{
+		S3ListObjects(location, credentials, definition->prefix, listing->start_after,
+					  collect_object, listing);
+	}
+	PG_FINALLY();
+	{
+		S3SetRetryCallback(NULL, NULL);
+	}
+	PG_END_TRY();
+
+	/* keep only what the ledger does not have */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(flow_context);
+	candidates = remove_known_objects(flow, definition, listing->objects);
+
+	if (listing->first_run)
+	{
+		StringInfoData state;
+
+		/*
+		 * include_existing_files = false: what exists at the first update
+		 * is recorded as skipped, and only later objects are ingested.
+		 */
+		if (!definition->options.include_existing_files)
+		{
+			foreach(cell, candidates)
+			{
+				Candidate  *candidate = lfirst(cell);
+				Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+				Datum		values[5];
+
+				values[0] = Int32GetDatum(flow->flow_id);
+				values[1] = CStringGetTextDatum(candidate->path);
+				values[2] = CStringGetTextDatum(candidate->object.etag);
+				values[3] = Int64GetDatum(candidate->object.size);
+				values[4] = TimestampTzGetDatum(candidate->object.last_modified);
+				SPI_connect();
+				SpiExecuteAsExtensionOwner("INSERT INTO medallion.ingested_file"
+										   " (flow_id, path, etag, size, last_modified, status, error)"
+										   " VALUES ($1, $2, $3, $4, $5, 'skipped',"
+										   " 'existed before the first update (include_existing_files = false)')",
+										   5, types, values, NULL, SPI_OK_INSERT);
+				SPI_finish();
+			}
+			candidates = NIL;
+		}
+		initStringInfo(&state);
+		appendStringInfoString(&state, "{\"initialized\": \"true\"}");
+		CatalogSetFlowState(flow->flow_id,
+							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															   CStringGetDatum(state.data))));
+	}
+	/* incremental listing: remember where the listing ended */
+	if (definition->options.incremental_listing &&
+		(listing->full_listing || (listing->max_key != NULL &&
+						  (listing->start_after == NULL ||
+						   strcmp(listing->max_key, listing->start_after) != 0))))
+	{
+		StringInfoData state;
+		char	   *last_key = listing->max_key ? listing->max_key : listing->start_after;
+
+		initStringInfo(&state);
+		appendStringInfoString(&state, "{\"initialized\": \"true\"");
+		if (last_key != NULL)
+		{
+			appendStringInfoString(&state, ", \"last_key\": ");
+			escape_json(&state, last_key);
+		}
+		appendStringInfoString(&state, ", \"last_full_listing\": ");
+		escape_json(&state, listing->full_listing ? timestamptz_to_str(listing->now) :
+					(listing->last_full_listing ? listing->last_full_listing :
+					 timestamptz_to_str(listing->now)));
+		appendStringInfoChar(&state, '}');
+		CatalogSetFlowState(flow->flow_id,
+							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															   CStringGetDatum(state.data))));
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(flow_context);
+	return candidates;
+}
+
+/*
+ * BronzeRunFlow: see bronze.h.  One call runs one batch; the update calls
+ * it again while BronzeHasObjectsLeft says the listing of the update's
+ * first batch is not exhausted.
+ */
 void
 BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 {
@@ -1056,17 +1209,16 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	S3Location	location;
 	S3Credentials *credentials;
 	ListingState listing;
-	List	   *volatile candidates;
+	List	   *candidates;
 	ListCell   *cell;
 	bool		first_run;
-	volatile bool full_listing = true;
-	char	   *volatile start_after = NULL;
+	bool		full_listing = true;
+	char	   *start_after = NULL;
 	List	   *batch = NIL;
-	volatile int64 batch_bytes = 0;
+	int64		batch_bytes = 0;
 	BronzeObjectStats stats;
 	MemoryContext flow_context = CurrentMemoryContext;
 	MemoryContext object_context;
-	RetryLog	retry_log;
 	TimestampTz now = GetCurrentTimestamp();
 	char	   *last_full_listing;
 
@@ -1110,100 +1262,32 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(flow_context);
 
-	/* list, with no transaction open */
+	/*
+	 * The first batch of an update lists; later ones take the rest of that
+	 * listing, so that objects arriving during the update wait for the next
+	 * one (Trigger.AvailableNow).
+	 */
 	memset(&listing, 0, sizeof(listing));
-	listing.definition = &definition;
-	retry_log.retries = &result->retries;
-	retry_log.context = flow_context;
-	S3SetRetryCallback(retry_to_event_log, &retry_log);
-	pgstat_report_activity(STATE_RUNNING,
-						   psprintf("medallion: listing s3://%s/%s",
-									definition.bucket, definition.prefix));
-	PG_TRY();
+	if (flow->batches == 0)
 	{
-		S3ListObjects(&location, credentials, definition.prefix, start_after,
-					  collect_object, &listing);
+		listing.definition = &definition;
+		listing.first_run = first_run;
+		listing.full_listing = full_listing;
+		listing.start_after = start_after;
+		listing.last_full_listing = last_full_listing;
+		listing.now = now;
+		candidates = list_new_objects(flow, &definition, &location,
+									  credentials, &listing, result);
+		flow->available_objects = copy_candidates(candidates,
+												  GetMemoryChunkContext(flow));
+		flow->objects_taken = 0;
 	}
-	PG_FINALLY();
-	{
-		S3SetRetryCallback(NULL, NULL);
-	}
-	PG_END_TRY();
-
-	/* keep only what the ledger does not have */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	MemoryContextSwitchTo(flow_context);
-	candidates = remove_known_objects(flow, &definition, listing.objects);
-
-	if (first_run)
-	{
-		StringInfoData state;
-
-		/*
-		 * include_existing_files = false: what exists at the first update
-		 * is recorded as skipped, and only later objects are ingested.
-		 */
-		if (!definition.options.include_existing_files)
-		{
-			foreach(cell, candidates)
-			{
-				Candidate  *candidate = lfirst(cell);
-				Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-				Datum		values[5];
-
-				values[0] = Int32GetDatum(flow->flow_id);
-				values[1] = CStringGetTextDatum(candidate->path);
-				values[2] = CStringGetTextDatum(candidate->object.etag);
-				values[3] = Int64GetDatum(candidate->object.size);
-				values[4] = TimestampTzGetDatum(candidate->object.last_modified);
-				SPI_connect();
-				SpiExecuteAsExtensionOwner("INSERT INTO medallion.ingested_file"
-										   " (flow_id, path, etag, size, last_modified, status, error)"
-										   " VALUES ($1, $2, $3, $4, $5, 'skipped',"
-										   " 'existed before the first update (include_existing_files = false)')",
-										   5, types, values, NULL, SPI_OK_INSERT);
-				SPI_finish();
-			}
-			candidates = NIL;
-		}
-		initStringInfo(&state);
-		appendStringInfoString(&state, "{\"initialized\": \"true\"}");
-		CatalogSetFlowState(flow->flow_id,
-							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															   CStringGetDatum(state.data))));
-	}
-	/* incremental listing: remember where the listing ended */
-	if (definition.options.incremental_listing &&
-		(full_listing || (listing.max_key != NULL &&
-						  (start_after == NULL ||
-						   strcmp(listing.max_key, start_after) != 0))))
-	{
-		StringInfoData state;
-		char	   *last_key = listing.max_key ? listing.max_key : start_after;
-
-		initStringInfo(&state);
-		appendStringInfoString(&state, "{\"initialized\": \"true\"");
-		if (last_key != NULL)
-		{
-			appendStringInfoString(&state, ", \"last_key\": ");
-			escape_json(&state, last_key);
-		}
-		appendStringInfoString(&state, ", \"last_full_listing\": ");
-		escape_json(&state, full_listing ? timestamptz_to_str(now) :
-					(last_full_listing ? last_full_listing : timestamptz_to_str(now)));
-		appendStringInfoChar(&state, '}');
-		CatalogSetFlowState(flow->flow_id,
-							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															   CStringGetDatum(state.data))));
-	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(flow_context);
+	else
+		full_listing = false;
+	candidates = flow->available_objects;
 
 	/* batch limits: the lower one wins; the bytes limit is soft */
-	foreach(cell, candidates)
+	for_each_from(cell, candidates, flow->objects_taken)
 	{
 		Candidate  *candidate = lfirst(cell);
 
@@ -1237,7 +1321,14 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 		MemoryContextDelete(object_context);
 	}
 	MemoryContextSwitchTo(flow_context);
-	record_backlog(flow, candidates, batch);
+	flow->batches++;
+	flow->objects_taken += list_length(batch);
+	record_backlog(flow, candidates, flow->objects_taken);
+	/* the opt-in cap: the rest of the listing waits for the next update */
+	if (definition.options.max_batches_per_update > 0 &&
+		flow->batches >= definition.options.max_batches_per_update)
+		flow->available_objects = list_truncate(flow->available_objects,
+												flow->objects_taken);
 	result->rows_read = stats.rows;
 	result->rows_written = stats.rows;
 	result->changed = stats.changed;
@@ -1247,9 +1338,18 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	appendStringInfo(&result->details,
 					 "\"objects_listed\": %d, \"objects_new\": %d, "
 					 "\"objects_ingested\": %d, \"objects_failed\": %d, "
-					 "\"full_listing\": %s, \"backlog\": %s",
+					 "\"full_listing\": %s, \"backlog\": %s, "
+					 "\"batch\": %d, \"objects_done\": %d",
 					 list_length(listing.objects), list_length(candidates),
 					 stats.objects_ingested, stats.objects_failed,
 					 full_listing ? "true" : "false",
-					 result->backlog ? "true" : "false");
+					 result->backlog ? "true" : "false",
+					 flow->batches, flow->objects_taken);
+}
+
+/* BronzeHasObjectsLeft: see bronze.h. */
+bool
+BronzeHasObjectsLeft(const FlowDesc *flow)
+{
+	return flow->objects_taken < list_length(flow->available_objects);
 }

@@ -32,6 +32,7 @@ typedef struct BronzeOptions
 	int64		max_record_bytes;
 	int64		max_decompressed_bytes; /* of one gzip object */
 	int			max_expansion_ratio;	/* of one gzip object */
+	int64		max_batches_per_update; /* 0: no limit */
 } BronzeOptions;
 
 /* A flow's definition, as stored in medallion.flow.definition. */

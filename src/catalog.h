@@ -52,6 +52,15 @@ typedef struct FlowDesc
 	Jsonb	   *definition;		/* flow-type-specific arguments */
 	int64		watermark;		/* last source _row_id applied */
 	Jsonb	   *flow_state;		/* flow-type-specific progress */
+
+	/*
+	 * Bronze, within one update: the new objects of the listing made by the
+	 * update's first batch (the first objects_taken of them are done), and
+	 * the number of batches run (see BronzeRunFlow).
+	 */
+	List	   *available_objects;
+	int			objects_taken;
+	int			batches;
 } FlowDesc;
 
 extern PipelineDesc *CatalogGetPipeline(const char *pipeline_name,

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * update.c
- *	  One update of a pipeline: every flow once, upstream first.
+ *	  One update of a pipeline: every flow, upstream first, once per bronze
+ *	  batch (a triggered update runs batches until everything listed at its
+ *	  start is ingested; a continuous one runs one).
  *
  * An update runs in a process of its own (the dynamic worker started by
  * run_pipeline, or a continuous-mode worker) and outside any transaction:
@@ -515,6 +517,27 @@ record_step_failure(FlowContext *context, UpdateLog *log,
 		outcome->transient = false;
 }
 
+/*
+ * Does a triggered update need another pass over its flows: did no flow
+ * fail, and does a bronze flow still have objects of its first listing?
+ */
+static bool
+another_pass(FlowContext *context, List *flows, UpdateOutcome *outcome)
+{
+	ListCell   *cell;
+
+	if (outcome->failed || strcmp(context->pipeline->mode, "continuous") == 0)
+		return false;
+	foreach(cell, flows)
+	{
+		FlowDesc   *flow = lfirst(cell);
+
+		if (flow_type_is(flow, "bronze") && BronzeHasObjectsLeft(flow))
+			return true;
+	}
+	return false;
+}
+
 void
 UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 		  void *report_arg, UpdateOutcome *outcome)
@@ -588,6 +611,15 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 		if (full_refresh)
 			full_refresh_reset(&context, flows);
 
+		/*
+		 * One pass over the flows runs one batch of each bronze flow.  A
+		 * triggered update runs passes until its bronze flows have taken
+		 * every object listed by their first batch (Trigger.AvailableNow),
+		 * each batch and what the flows downstream make of it committed on
+		 * its own; a continuous one runs one pass, and its worker runs the
+		 * next update at once while there is a backlog.
+		 */
+next_pass:
 		foreach(cell, flows)
 		{
 			FlowDesc   *flow = lfirst(cell);
@@ -708,7 +740,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 			stopped = UpdateControlLeaveStep();
 
 			MemoryContextSwitchTo(update_context);
-			if (result.changed)
+			if (result.changed &&
+				!list_member_oid(context.changed_relids, flow->target_relid))
 			{
 				context.changed_relids = lappend_oid(context.changed_relids,
 													 flow->target_relid);
@@ -726,6 +759,9 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 			if (stopped != UPDATE_STOP_NONE)
 				break;
 		}
+		if (stopped == UPDATE_STOP_NONE &&
+			another_pass(&context, flows, outcome))
+			goto next_pass;
 
 		/* the end of the update, its state, and the notification */
 		if (stopped != UPDATE_STOP_NONE)

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * update.h
- *	  One update of a pipeline: every flow once, upstream first.  Shared by
- *	  run_pipeline (through a dynamic background worker) and the continuous
- *	  workers.
+ *	  One update of a pipeline: every flow, upstream first, once per bronze
+ *	  batch.  Shared by run_pipeline (through a dynamic background worker)
+ *	  and the continuous workers.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,7 +50,10 @@ extern void UpdateLockTag(LOCKTAG *tag, int32 pipeline_id);
 /*
  * Run one update of the pipeline.  Must be called outside a transaction
  * (it starts and commits its own, one per flow step); pipeline_id names a
- * committed pipeline.  Errors of flows are recorded durably (event_log,
+ * committed pipeline.  A triggered pipeline's update runs the flows once
+ * per bronze batch until the objects listed at its start are ingested (the
+ * report callback is called once per flow and batch); a continuous one
+ * runs one batch.  Errors of flows are recorded durably (event_log,
  * pipeline state) and returned in outcome, not thrown.  Each flow step is
  * limited to the pipeline's max_step_duration (restarted at each commit
  * inside the step); a step that exceeds it fails with a clear error.  The

@@ -31,23 +31,33 @@ copy_text(char *destination, size_t size, const char *source)
 		strlcpy(destination, source, size);
 }
 
-/* UpdateFlowReport that stores each flow's result in shared memory. */
+/*
+ * UpdateFlowReport that stores each flow's result in shared memory.  A
+ * triggered update reports a flow once per batch: its row sums them.
+ */
 static void
 report_to_shared(const FlowDesc *flow, const FlowResult *result,
 				 int64 duration_us, void *arg)
 {
 	UpdateShared *shared = (UpdateShared *) arg;
-	UpdateFlowRow *row;
+	UpdateFlowRow *row = NULL;
+	int			index;
 
-	if (shared->flow_count >= MEDALLION_MAX_FLOWS_PER_PIPELINE)
-		return;
-	row = &shared->flows[shared->flow_count++];
-	copy_text(row->flow_name, sizeof(row->flow_name), flow->flow_name);
-	copy_text(row->flow_type, sizeof(row->flow_type), flow->flow_type);
-	row->rows_read = result->rows_read;
-	row->rows_written = result->rows_written;
-	row->rows_dropped = result->rows_dropped;
-	row->duration_us = duration_us;
+	for (index = 0; index < shared->flow_count; index++)
+		if (strcmp(shared->flows[index].flow_name, flow->flow_name) == 0)
+			row = &shared->flows[index];
+	if (row == NULL)
+	{
+		if (shared->flow_count >= MEDALLION_MAX_FLOWS_PER_PIPELINE)
+			return;
+		row = &shared->flows[shared->flow_count++];
+		copy_text(row->flow_name, sizeof(row->flow_name), flow->flow_name);
+		copy_text(row->flow_type, sizeof(row->flow_type), flow->flow_type);
+	}
+	row->rows_read += result->rows_read;
+	row->rows_written += result->rows_written;
+	row->rows_dropped += result->rows_dropped;
+	row->duration_us += duration_us;
 }
 
 void

@@ -193,7 +193,11 @@ SELECT p.pipeline_name,
 	   pg_catalog.now() - f.backlog_oldest AS lag,
 	   f.layer_rows,
 	   p.created_at,
-	   p.max_step_duration
+	   p.max_step_duration,
+	   -- progress of the running (or the last multi-batch) update: objects
+	   -- of its listing ingested, of the total
+	   f.update_objects_done,
+	   f.update_objects_total
   FROM medallion.pipeline p
   LEFT JOIN LATERAL (
 	SELECT pg_catalog.count(*) AS flow_count,
@@ -203,6 +207,10 @@ SELECT p.pipeline_name,
 		   AS backlog_bytes,
 		   pg_catalog.min((fl.flow_state->>'backlog_oldest')::timestamptz)
 		   FILTER (WHERE (fl.flow_state->>'backlog_objects')::bigint > 0) AS backlog_oldest,
+		   pg_catalog.sum((fl.flow_state->>'update_objects_done')::bigint)::bigint
+		   AS update_objects_done,
+		   pg_catalog.sum((fl.flow_state->>'update_objects_total')::bigint)::bigint
+		   AS update_objects_total,
 		   (SELECT pg_catalog.jsonb_object_agg(l.flow_type, l.live_rows)
 			  FROM (SELECT fl2.flow_type,
 						   pg_catalog.sum(pg_catalog.pg_stat_get_live_tuples(fl2.target_table))

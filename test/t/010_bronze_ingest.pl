@@ -4,7 +4,7 @@
 # Covers: listing pages (more than 1,000 keys), special-character keys, gzip,
 # JSON arrays, CSV, malformed lines rescued; nothing new on a second run;
 # exactly the new objects on a third; overwrites ignored or re-ingested with
-# allow_overwrites; the path_glob, max_files_per_batch and
+# allow_overwrites; the path_glob, max_files_per_batch, max_batches_per_update and
 # include_existing_files options; clear errors for a wrong secret, an
 # unknown bucket and an unreachable endpoint, with nothing ingested and
 # everything ingested after the fix; secrets unusable and unreadable by
@@ -258,13 +258,14 @@ is( psql(
 	'2',
 	'the ledger keeps both versions (path and ETag)');
 
-# max_files_per_batch and include_existing_files
+# max_files_per_batch with the opt-in cap max_batches_per_update, and
+# include_existing_files
 psql(
 	qq{
 	SELECT medallion.create_pipeline('batches');
 	SELECT medallion.create_bronze('batches', 'bronze_batches', 's3://landing/mixed/',
 		secret_name => 's3rver', endpoint => '$endpoint',
-		options => '{"max_files_per_batch": 10}');
+		options => '{"max_files_per_batch": 10, "max_batches_per_update": 1}');
 	SELECT medallion.create_pipeline('newonly');
 	SELECT medallion.create_bronze('newonly', 'bronze_newonly', 's3://landing/mixed/',
 		secret_name => 's3rver', endpoint => '$endpoint',
@@ -272,7 +273,7 @@ psql(
 });
 psql("SELECT * FROM medallion.run_pipeline('batches')");
 is(psql("SELECT count(DISTINCT _file_path) FROM bronze_batches"),
-	'10', 'max_files_per_batch limits one update to 10 objects');
+	'10', 'max_batches_per_update = 1 caps one update at one batch of 10 objects');
 is( psql(
 		"SELECT (details->>'backlog')::bool FROM medallion.event_log WHERE flow_name = 'public.bronze_batches' AND event_type = 'flow_progress' ORDER BY id DESC LIMIT 1"
 	),
