@@ -247,7 +247,7 @@ my %bad = (
 	'{"max_expansion_ratio": 0}'              => qr/invalid value for bronze option "max_expansion_ratio"/,
 	'{"max_expansion_ratio": 1000001}'        => qr/invalid value for bronze option "max_expansion_ratio".*between 1 and 1000000/s,
 	'{"max_expansion_ratio": true}'           => qr/invalid value for bronze option "max_expansion_ratio"/,
-	'{"max_expansion_ration": 10}'            => qr/unrecognized bronze option "max_expansion_ration".*max_decompressed_bytes and max_expansion_ratio/s,
+	'{"max_expansion_ration": 10}'            => qr/unrecognized bronze option "max_expansion_ration".*max_decompressed_bytes,? (?:and )?max_expansion_ratio/s,
 );
 for my $options (sort keys %bad)
 {
