@@ -363,7 +363,7 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 		context.full_refresh = full_refresh;
 		context.update_id = CatalogNextUpdateId();
 		flows = CatalogGetFlows(pipeline_id);
-		CatalogMarkUpdateStart(pipeline_id, context.update_id);
+		CatalogMarkUpdateStart(pipeline_id);
 		memset(&log, 0, sizeof(log));
 		log.quiet = strcmp(context.pipeline->mode, "continuous") == 0 &&
 			!full_refresh && report == NULL;
@@ -514,7 +514,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 				end_state = "running";
 			else
 				end_state = "idle";
-			CatalogMarkUpdateEnd(pipeline_id, end_state,
+			CatalogMarkUpdateEnd(pipeline_id, context.update_id, update_start,
+								 end_state,
 								 outcome->failed ? error_summary(outcome->error) : NULL);
 			if (log.start_written)
 				EventLogWrite(context.pipeline, context.update_id, NULL,
