@@ -225,6 +225,14 @@ cmp_ok(scalar(keys %{ { map { $_ => 1 } @ends } }), '>', 1, 'and advances with e
 my $freshness_summary = sprintf('age of last_update_end seen on the standby: p50 %.2f s, max %.2f s',
 	percentile(0.5, @ages), max(@ages));
 diag($freshness_summary);
+my $metrics = q{SELECT passed_records || '/' || failed_records FROM medallion.expectation_metrics
+	   WHERE expectation_name = 'positive_amount'};
+is(query($standby, $metrics), query($primary, $metrics), 'expectation_metrics on the standby equal the primary');
+is( query($standby,
+		q{SELECT count(*) >= 5 FROM medallion.event_log
+		   WHERE pipeline_name = 'live' AND event_type = 'update_end'
+		     AND jsonb_array_length(details->'changed_tables') > 0}),
+	't', 'the updates that changed data (what NOTIFY announces) can be polled from the event log on the standby');
 like(query($standby, q{SELECT medallion.pipeline_report('live')}),
 	qr/pipeline live \(continuous/, 'pipeline_report works on the standby');
 is(query($standby, $medallion_backends), '0', 'still no medallion process on the standby');
