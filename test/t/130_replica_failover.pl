@@ -22,7 +22,10 @@
 #     received (read from the old primary's own ledger after the test) was
 #     ingested again on the new primary, exactly once.  A triggered update
 #     that was running on the old primary leaves no 'running' or "update in
-#     progress" marker that blocks or misreports on the new one.
+#     progress" marker that blocks or misreports on the new one.  While the
+#     new primary is read-only by default (default_transaction_read_only,
+#     as pg_auto_failover keeps a promoted node until its monitor confirms
+#     it), the worker waits quietly instead of failing in a loop.
 use strict;
 use warnings;
 
@@ -429,6 +432,36 @@ is( query($new_primary,
 		q{SELECT state || '/' || consecutive_failures || '/' || coalesce(last_error, '-')
 		    FROM medallion.pipelines WHERE pipeline_name = 'live'}),
 	'running/0/-', 'the continuous pipeline is healthy on the new primary');
+
+# A primary that is read-only by default, as pg_auto_failover keeps a
+# promoted node until its monitor confirms it: the worker waits quietly, and
+# runs again once the server is writable.
+my $log_offset = -s $new_primary->logfile;
+my $worker_pid = query($new_primary,
+	q{SELECT pid FROM pg_stat_activity WHERE application_name = 'medallion worker: live'});
+$new_primary->safe_psql('postgres',
+	q{ALTER SYSTEM SET default_transaction_read_only = on; SELECT pg_reload_conf();});
+my $read_only_wait = 0;
+for (1 .. 300)
+{
+	last if ($read_only_wait = slurp_file($new_primary->logfile) =~ /waits: default_transaction_read_only is on/);
+	usleep(50_000);
+}
+ok($read_only_wait, 'with default_transaction_read_only on, the worker says once that it waits');
+s3_upload_string($s3, qq({"event_id": 0}\n), 'events/read-only.json');
+usleep(1_500_000);    # seven trigger intervals
+my @read_only_errors =
+  grep { /\b(ERROR|FATAL|PANIC):/ } split /\n/, substr(slurp_file($new_primary->logfile), $log_offset);
+is(scalar @read_only_errors, 0, 'and logs no error meanwhile')
+  or diag(join("\n", @read_only_errors[ 0 .. ($#read_only_errors < 4 ? $#read_only_errors : 4) ]));
+is( query($new_primary,
+		q{SELECT pid FROM pg_stat_activity WHERE application_name = 'medallion worker: live'}),
+	$worker_pid, 'the same worker stays');
+$new_primary->safe_psql('postgres',
+	q{ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();});
+ok($new_primary->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM bronze_events WHERE _file_name = 'read-only.json'}),
+	'once the server is writable, the object uploaded meanwhile is ingested');
 
 # What the old primary had committed: its own ledger, read with its workers
 # off so that it ingests nothing more.
