@@ -9,6 +9,8 @@
 #                                (skipped with MEDALLION_SKIP_PREPARE=1)
 #   local_env_start WORKDIR PGPORT S3PORT [name=value ...]
 #                                start both; extra GUCs for postgresql.conf
+#   local_env_start_s3 WORKDIR S3PORT
+#                                start the S3 server only
 #   local_env_psql ARGS...       psql as the cluster's superuser
 #   local_env_aws ARGS...        the AWS CLI v2 against the local S3 server
 #   local_env_stop               stop both (also called on exit)
@@ -78,8 +80,14 @@ local_env_start() {
 		for setting in "$@"; do echo "${setting%%=*} = '${setting#*=}'"; done
 	} | local_env_as_user tee -a "$work/pgdata/postgresql.conf" >/dev/null
 	local_env_as_user "$LOCAL_ENV_BIN/pg_ctl" -D "$work/pgdata" -l "$work/postgresql.log" -w start >/dev/null
+	local_env_start_s3 "$work" "$s3port"
+}
 
-	local node
+# The S3 server alone, serving bucket landing from WORKDIR/s3data.
+local_env_start_s3() {
+	local work=$1 s3port=$2 node
+	LOCAL_ENV_S3PORT=$s3port
+	LOCAL_ENV_ENDPOINT=http://127.0.0.1:$s3port
 	node=$(bash "$LOCAL_ENV_ROOT/scripts/install-deps.sh" --print-node)
 	local_env_root mkdir -p "$work/s3data"
 	NODE_OPTIONS=--openssl-legacy-provider "$node" "$LOCAL_ENV_ROOT/test/s3/server.js" \

@@ -449,39 +449,55 @@ CatalogSetPipelineState(int32 pipeline_id, const char *state,
 				   3, types, values, nulls);
 }
 
+/*
+ * A triggered pipeline shows "running" while its update runs; the pipelines
+ * view believes that only while the update lock is held, so the marker that
+ * a crash or a failover leaves behind misreports nothing.  Nothing else is
+ * written at the start of an update: see CatalogMarkUpdateEnd.
+ */
 void
-CatalogMarkUpdateStart(int32 pipeline_id, int64 update_id)
+CatalogMarkUpdateStart(int32 pipeline_id)
 {
-	Oid			types[2] = {INT4OID, INT8OID};
-	Datum		values[2] = {Int32GetDatum(pipeline_id), Int64GetDatum(update_id)};
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(pipeline_id)};
 
-	catalog_update("UPDATE medallion.pipeline SET last_update_id = $2,"
-				   " last_update_start = pg_catalog.clock_timestamp(),"
-				   " last_update_end = NULL,"
-				   " state = CASE WHEN mode OPERATOR(pg_catalog.=) 'triggered'"
-				   " THEN 'running' ELSE state END"
-				   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
-				   2, types, values, NULL);
+	catalog_update("UPDATE medallion.pipeline SET state = 'running'"
+				   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
+				   " AND mode OPERATOR(pg_catalog.=) 'triggered'",
+				   1, types, values, NULL);
 }
 
+/*
+ * The last_update_* columns are written together when an update ends, so
+ * that they always describe a completed update: an update in progress, or
+ * one that a crash or a failover cut short, leaves the previous one's
+ * figures in place rather than an "in progress" mark that only a later
+ * update would clear (and that a dashboard polling a replica would see
+ * flicker during every update).
+ */
 void
-CatalogMarkUpdateEnd(int32 pipeline_id, const char *state,
+CatalogMarkUpdateEnd(int32 pipeline_id, int64 update_id,
+					 TimestampTz update_start, const char *state,
 					 const char *last_error)
 {
-	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	values[0] = Int32GetDatum(pipeline_id);
 	values[1] = CStringGetTextDatum(state);
 	values[2] = nullable_text(last_error, &nulls[2]);
+	values[3] = Int64GetDatum(update_id);
+	values[4] = TimestampTzGetDatum(update_start);
 	catalog_update("UPDATE medallion.pipeline SET state = $2,"
+				   " last_update_id = $4,"
+				   " last_update_start = $5,"
 				   " last_update_end = pg_catalog.clock_timestamp(),"
 				   " last_error = $3,"
 				   " consecutive_failures = CASE WHEN $3 IS NULL THEN 0"
 				   " ELSE consecutive_failures OPERATOR(pg_catalog.+) 1 END"
 				   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
-				   3, types, values, nulls);
+				   5, types, values, nulls);
 }
 
 void

@@ -110,8 +110,9 @@ extern void CatalogMergeFlowState(int32 flow_id, const char *members_json);
 /* Pipeline state changes, each a plain UPDATE in the current transaction. */
 extern void CatalogSetPipelineState(int32 pipeline_id, const char *state,
 									const char *last_error);
-extern void CatalogMarkUpdateStart(int32 pipeline_id, int64 update_id);
-extern void CatalogMarkUpdateEnd(int32 pipeline_id, const char *state,
+extern void CatalogMarkUpdateStart(int32 pipeline_id);
+extern void CatalogMarkUpdateEnd(int32 pipeline_id, int64 update_id,
+								 TimestampTz update_start, const char *state,
 								 const char *last_error);
 
 /* Name of a relation as "schema.table", quoted where needed. */

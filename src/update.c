@@ -594,7 +594,7 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 		context.full_refresh = full_refresh;
 		context.update_id = CatalogNextUpdateId();
 		flows = CatalogGetFlows(pipeline_id);
-		CatalogMarkUpdateStart(pipeline_id, context.update_id);
+		CatalogMarkUpdateStart(pipeline_id);
 		memset(&log, 0, sizeof(log));
 		log.quiet = strcmp(context.pipeline->mode, "continuous") == 0 &&
 			!full_refresh && report == NULL;
@@ -786,7 +786,8 @@ next_pass:
 			/* stop_pipeline committed "stopped" before it stopped the update */
 			if (stopped == UPDATE_STOP_STOP_PIPELINE)
 				end_state = "stopped";
-			CatalogMarkUpdateEnd(pipeline_id, end_state,
+			CatalogMarkUpdateEnd(pipeline_id, context.update_id, update_start,
+								 end_state,
 								 outcome->failed ? error_summary(outcome->error) : NULL);
 			if (stopped != UPDATE_STOP_NONE)
 				write_update_stopped(&context, &log, stopped, interrupted_flow,

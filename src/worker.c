@@ -197,6 +197,7 @@ MedallionPipelineWorkerMain(Datum main_arg)
 	int32		pipeline_id = DatumGetInt32(main_arg);
 	PipelineWorkerArgs args;
 	MemoryContext loop_context;
+	bool		read_only_reported = false;
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	worker_claim = args.claim;
@@ -242,6 +243,26 @@ MedallionPipelineWorkerMain(Datum main_arg)
 			MemoryContextReset(loop_context);
 			continue;
 		}
+
+		/*
+		 * A server that is read-only by default cannot run updates: wait
+		 * quietly until it is writable, rather than fail every update.
+		 * pg_auto_failover, for one, keeps a promoted standby so until its
+		 * monitor confirms the promotion.
+		 */
+		if (DefaultXactReadOnly)
+		{
+			if (!read_only_reported)
+				ereport(LOG,
+						(errmsg("medallion worker of pipeline \"%s\" waits: default_transaction_read_only is on",
+								pipeline->pipeline_name)));
+			read_only_reported = true;
+			sleep_until(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													medallion_launcher_naptime_ms));
+			MemoryContextReset(loop_context);
+			continue;
+		}
+		read_only_reported = false;
 
 		pgstat_report_appname(psprintf("medallion worker: %s",
 									   pipeline->pipeline_name));

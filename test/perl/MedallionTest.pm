@@ -40,6 +40,11 @@ Then C<CREATE EXTENSION medallion> is run in database C<postgres>.
 Two keys are options, not GUCs: C<preload =E<gt> 0> leaves medallion out
 entirely (no preload, no medallion GUCs, no CREATE EXTENSION); and
 C<create_extension =E<gt> 0> preloads the library but skips CREATE EXTENSION.
+C<allows_streaming =E<gt> 1> initialises the node for streaming replication
+(PostgreSQL::Test::Cluster's C<init(allows_streaming =E<gt> 1)>), so that
+C<backup> and C<init_from_backup(..., has_streaming =E<gt> 1)> can make a
+standby of it; %extra_conf may override the small C<shared_buffers> and
+C<max_connections> that this sets.
 
 =item start_s3(%opts)
 
@@ -80,6 +85,22 @@ The Node.js (>= 20) used to run server.js: C<$ENV{MEDALLION_NODE}>, else
 C<node> on PATH when it is >= 20, else the copy scripts/install-deps.sh puts
 under /opt/medallion/node20.
 
+=item customer_events($count, $customers)
+
+A list of $count change events (hashes with C<event_id> 1..$count,
+C<customer_id> 1..$customers, C<seq>, C<amount>) for AUTO CDC tests: the
+customers come in random order, and each customer's sequence numbers (10,
+20, ...) are shuffled, so that any split into files brings them out of
+order; every event has its own amount (text, two decimals), so that
+consecutive SCD2 versions always differ.
+
+=item scd2_versions(@events)
+
+The SCD type 2 versions that AUTO CDC keyed on C<customer_id> and sequenced
+by C<seq> makes of @events: one array C<[customer_id, event_id, amount,
+__start_at, __end_at]> per event, C<__end_at> being the next C<seq> of the
+customer or C<'NULL'>.
+
 =item $MedallionTest::root
 
 Absolute path of the top of the tree the tests run in (fixtures are under
@@ -101,6 +122,7 @@ use File::Basename qw(basename dirname);
 use File::Path qw(rmtree);
 use File::Temp ();
 use IPC::Run ();
+use List::Util qw(shuffle);
 use Test::More ();
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(usleep);
@@ -109,6 +131,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
 our @EXPORT = qw(start_node start_s3 s3_upload s3_upload_string s3_delete
+  customer_events scd2_versions
   aws_cli aws_env node_binary);
 
 our $root = abs_path(dirname(__FILE__) . '/../..');
@@ -131,6 +154,7 @@ sub start_node
 	my $preload = exists $conf{preload} ? delete $conf{preload} : 1;
 	my $create =
 	  exists $conf{create_extension} ? delete $conf{create_extension} : $preload;
+	my $streaming = delete $conf{allows_streaming} // 0;
 
 	my %gucs = (timezone => 'UTC', max_worker_processes => 16);
 	if ($preload)
@@ -141,12 +165,54 @@ sub start_node
 	%gucs = (%gucs, %conf);
 
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(allows_streaming => $streaming);
 	$node->append_conf('postgresql.conf',
 		join('', map { "$_ = " . _quote_conf($gucs{$_}) . "\n" } sort keys %gucs));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION medallion') if $create;
 	return $node;
+}
+
+sub customer_events
+{
+	my ($count, $customers) = @_;
+	my @slots = shuffle(map { 1 + $_ % $customers } 0 .. $count - 1);
+	my %per_customer;
+	$per_customer{$_}++ for @slots;
+	my %pool = map { $_ => [ shuffle(map { $_ * 10 } 1 .. $per_customer{$_}) ] }
+	  sort { $a <=> $b } keys %per_customer;
+	my @events;
+	for my $customer (@slots)
+	{
+		my $event_id = @events + 1;
+		push @events,
+		  {
+			event_id => $event_id,
+			customer_id => $customer,
+			seq => shift @{ $pool{$customer} },
+			amount => sprintf('%d.%02d', 10 + $event_id % 990, $event_id % 100),
+		  };
+	}
+	return @events;
+}
+
+sub scd2_versions
+{
+	my (@events) = @_;
+	my %by_customer;
+	my @versions;
+	push @{ $by_customer{ $_->{customer_id} } }, $_ for @events;
+	for my $customer (sort { $a <=> $b } keys %by_customer)
+	{
+		my @mine = sort { $a->{seq} <=> $b->{seq} } @{ $by_customer{$customer} };
+		for my $i (0 .. $#mine)
+		{
+			push @versions,
+			  [ $customer, $mine[$i]{event_id}, $mine[$i]{amount}, $mine[$i]{seq},
+				$i < $#mine ? $mine[ $i + 1 ]{seq} : 'NULL' ];
+		}
+	}
+	return @versions;
 }
 
 sub node_binary

@@ -21,7 +21,6 @@ use strict;
 use warnings;
 
 use IPC::Run ();
-use List::Util qw(shuffle);
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
@@ -58,29 +57,9 @@ my $endpoint = $s3->{endpoint};
 sub psql { return $node->safe_psql('postgres', $_[0]); }
 
 # ---------------------------------------------------------------- the data
-# Change events of customers; per customer the sequence numbers are a
-# shuffled set, so that files bring them out of order.  Every event has its
-# own amount, so consecutive SCD2 versions always differ.
-my @events;
-{
-	my $event_id = 0;
-	my %next_seq;
-	my @slots = shuffle(map { 1 + $_ % $CUSTOMERS } 0 .. $FILES * $RECORDS - 1);
-	my %seqs;
-	$seqs{$_}++ for @slots;
-	my %pool = map { $_ => [ shuffle(map { $_ * 10 } 1 .. $seqs{$_}) ] } keys %seqs;
-	for my $customer (@slots)
-	{
-		$event_id++;
-		push @events,
-		  {
-			event_id => $event_id,
-			customer_id => $customer,
-			seq => shift @{ $pool{$customer} },
-			amount => sprintf('%d.%02d', 10 + $event_id % 990, $event_id % 100),
-		  };
-	}
-}
+# Change events of customers, out of order within each customer, every one
+# with its own amount (see customer_events in MedallionTest.pm).
+my @events = customer_events($FILES * $RECORDS, $CUSTOMERS);
 # Every 25th file is heavy (2 MB: its records carry 100 kB of padding), so
 # that the worker spends long enough ingesting it, and the silver flow
 # reading it, for a kill to land there.
@@ -101,22 +80,7 @@ for my $f (0 .. $FILES - 1)
 
 # The gold reference: SCD type 2, one version per event, each ending where
 # the next one (by seq) of its customer starts.
-my @gold;
-{
-	my %by_customer;
-	push @{ $by_customer{ $_->{customer_id} } }, $_ for @events;
-	for my $customer (keys %by_customer)
-	{
-		my @versions = sort { $a->{seq} <=> $b->{seq} } @{ $by_customer{$customer} };
-		for my $i (0 .. $#versions)
-		{
-			my $v = $versions[$i];
-			push @gold,
-			  [ $customer, $v->{event_id}, $v->{amount}, $v->{seq},
-				$i < $#versions ? $versions[ $i + 1 ]{seq} : 'NULL' ];
-		}
-	}
-}
+my @gold = scd2_versions(@events);
 
 # ------------------------------------------------------------ the pipeline
 # chaos_pause() makes the silver flow take about a millisecond per row, so
