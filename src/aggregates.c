@@ -134,6 +134,7 @@
 #include "expectations.h"
 #include "flow.h"
 #include "spi_util.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_aggregate);
 PG_FUNCTION_INFO_V1(medallion_add_materialized_view);
@@ -1843,6 +1844,7 @@ AggregateReset(FlowDesc *flow)
 Datum
 medallion_aggregate_capture(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Trigger    *trigger;
 	int32		flow_id;
@@ -2148,6 +2150,7 @@ agg_depend_on_target(Oid classid, Oid objectid, Oid target_relid)
 Datum
 medallion_create_aggregate(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
 	char	   *target_table = SqlTextArgument(fcinfo, 1, "target_table");
 	char	   *source_table = SqlTextArgument(fcinfo, 2, "source_table");
@@ -2880,6 +2883,7 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 Datum
 medallion_add_materialized_view(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
 	Oid			matview_relid;
 	PipelineDesc *pipeline;

@@ -56,6 +56,7 @@
 #include "catalog.h"
 #include "expectations.h"
 #include "spi_util.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_add_expectation);
 PG_FUNCTION_INFO_V1(medallion_drop_expectation);
@@ -575,6 +576,7 @@ expectation_validate_condition(FlowDesc *flow, Oid target_relid,
 Datum
 medallion_add_expectation(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *target_table = SqlTextArgument(fcinfo, 0, "target_table");
 	char	   *name = SqlTextArgument(fcinfo, 1, "expectation_name");
 	char	   *condition = SqlTextArgument(fcinfo, 2, "condition");
@@ -639,6 +641,7 @@ medallion_add_expectation(PG_FUNCTION_ARGS)
 Datum
 medallion_drop_expectation(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *target_table = SqlTextArgument(fcinfo, 0, "target_table");
 	char	   *name = SqlTextArgument(fcinfo, 1, "expectation_name");
 	Oid			target_relid;

@@ -52,6 +52,7 @@
 #include "medallion.h"
 #include "shmem.h"
 #include "spi_util.h"
+#include "version.h"
 
 /* a database without medallion is probed again after this many naptimes */
 #define PROBE_NAPTIMES 5
@@ -319,7 +320,7 @@ running_pipeline_ids(bool *extension_exists)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	*extension_exists = OidIsValid(get_extension_oid(MEDALLION_EXTENSION_NAME, true));
-	if (*extension_exists)
+	if (*extension_exists && VersionCatalogUsable())
 	{
 		uint64		row;
 

@@ -27,6 +27,7 @@
 #include "spi_util.h"
 #include "update.h"
 #include "update_worker.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_pipeline);
 PG_FUNCTION_INFO_V1(medallion_drop_pipeline);
@@ -50,6 +51,7 @@ pipeline_name_argument(FunctionCallInfo fcinfo)
 Datum
 medallion_create_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = pipeline_name_argument(fcinfo);
 	char	   *mode = PG_ARGISNULL(1) ? "triggered" :
 		text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -130,6 +132,7 @@ lock_pipeline_updates(int32 pipeline_id)
 Datum
 medallion_drop_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = pipeline_name_argument(fcinfo);
 	bool		drop_tables = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	PipelineDesc *pipeline = CatalogGetPipeline(pipeline_name, false);
@@ -178,6 +181,7 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 Datum
 medallion_run_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = pipeline_name_argument(fcinfo);
 	bool		full_refresh = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	PipelineDesc *pipeline = CatalogGetPipeline(pipeline_name, false);
@@ -263,6 +267,7 @@ set_state_by_user(FunctionCallInfo fcinfo, const char *state,
 Datum
 medallion_start_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	set_state_by_user(fcinfo, "running", "pipeline started");
 	PG_RETURN_VOID();
 }
@@ -270,6 +275,7 @@ medallion_start_pipeline(PG_FUNCTION_ARGS)
 Datum
 medallion_stop_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	set_state_by_user(fcinfo, "stopped", "pipeline stopped");
 	PG_RETURN_VOID();
 }
