@@ -47,6 +47,7 @@ static bool callbacks_registered = false;
 /* the scheduler's process has logged the mismatch */
 static bool mismatch_logged = false;
 
+/* the next transaction reads the version again */
 static void
 version_xact_callback(XactEvent event, void *arg)
 {
@@ -140,6 +141,10 @@ report_mismatch(int elevel, const char *installed)
 					 installed)));
 }
 
+/*
+ * Called first by every SQL-callable function of the library (through
+ * VERSION_CHECK_CATALOG); one catalog lookup per transaction.
+ */
 bool
 VersionCheckCatalog(void)
 {
@@ -160,6 +165,10 @@ VersionCheckCatalog(void)
 	return true;
 }
 
+/*
+ * The scheduler asks every naptime; it must not fill the log, hence one
+ * line per process and mismatch.
+ */
 bool
 VersionCatalogUsable(void)
 {
