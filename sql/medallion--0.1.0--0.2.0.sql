@@ -8,3 +8,21 @@
  * events are kept.
  */
 \echo Use "ALTER EXTENSION medallion UPDATE TO '0.2.0'" to load this file. \quit
+
+/* Backup and restore: restored pipelines come back stopped. */
+CREATE FUNCTION medallion.pipeline_restored()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $restored$
+BEGIN
+	IF NEW.created_at IS DISTINCT FROM pg_catalog.now() AND NEW.state = 'running' THEN
+		NEW.state := CASE NEW.mode WHEN 'continuous' THEN 'stopped' ELSE 'idle' END;
+	END IF;
+	RETURN NEW;
+END
+$restored$;
+
+CREATE TRIGGER pipeline_restored BEFORE INSERT ON medallion.pipeline
+	FOR EACH ROW EXECUTE FUNCTION medallion.pipeline_restored();
+ALTER TABLE medallion.pipeline ENABLE ALWAYS TRIGGER pipeline_restored;
