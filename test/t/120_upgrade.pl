@@ -27,86 +27,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 use MedallionTest;
+use MedallionOrders;
 
 my $make_fixture = $ENV{MEDALLION_MAKE_UPGRADE_FIXTURE};
 my $fixture = "$MedallionTest::root/test/fixtures/upgrade-0.1.0.sql";
 my $owner = 'medallion_upgrade';
-
-# ---------------------------------------------------------------- the data
-
-# Order events of one batch: updates of nine orders, some deleted, some with
-# a non-positive amount (dropped by an expectation), one duplicate event
-# (deduplicated) and one line that is not JSON (rescued).
-sub order_batch
-{
-	my ($batch) = @_;
-	my @status = qw(placed paid shipped delivered);
-	my $text = '';
-	for my $i (1 .. 12)
-	{
-		$text .= sprintf(
-			qq({"event_id": "e%d-%d", "order_id": %d, "status": "%s", "amount": %d, "seq": %d, "op": "%s"}\n),
-			$batch, $i, 1 + ($batch * 5 + $i) % 9, $status[ ($batch + $i) % 4 ],
-			($i % 6 == 0 ? -$i : 10 * $batch + $i), $batch * 100 + $i,
-			($i % 11 == 0 ? 'DELETE' : 'UPSERT'));
-	}
-	$text .= sprintf(
-		qq({"event_id": "e%d-1", "order_id": 1, "status": "placed", "amount": 1, "seq": 1, "op": "UPSERT"}\n),
-		$batch);
-	$text .= "not json\n";
-	return $text;
-}
-
-sub upload_orders
-{
-	my ($s3, $batch) = @_;
-	s3_upload_string($s3, order_batch($batch), sprintf('orders/batch-%02d.json', $batch));
-	return;
-}
-
-sub upload_stream
-{
-	my ($s3, $n) = @_;
-	s3_upload_string($s3, join('', map { qq({"id": $_}\n) } 10 * $n + 1 .. 10 * $n + 5),
-		sprintf('stream/part-%02d.json', $n));
-	return;
-}
-
-# The pipelines, created by $owner: "orders" (bronze, silver with a drop
-# expectation and quarantine, SCD2 AUTO CDC, an aggregate over the current
-# versions) and "stream" (continuous, one bronze flow).
-sub pipeline_sql
-{
-	my ($endpoint) = @_;
-	return qq{
-	SET ROLE $owner;
-	SELECT medallion.create_secret('landing', 'S3RVER', 'S3RVER');
-	SELECT medallion.create_pipeline('orders');
-	SELECT medallion.create_bronze('orders', 'bronze.orders', 's3://landing/orders/',
-		secret_name => 'landing', endpoint => '$endpoint');
-	SELECT medallion.create_silver('orders', 'silver.orders', \$q\$
-		SELECT data->>'event_id' AS event_id,
-			   medallion.try_cast(data->>'order_id', NULL::integer) AS order_id,
-			   data->>'status' AS status,
-			   medallion.try_cast(data->>'amount', NULL::numeric) AS amount,
-			   medallion.try_cast(data->>'seq', NULL::bigint) AS seq,
-			   data->>'op' AS op
-		  FROM bronze.orders
-		 WHERE data IS NOT NULL\$q\$, dedup_keys => ARRAY['event_id'], quarantine => true);
-	SELECT medallion.add_expectation('silver.orders', 'positive_amount', 'amount > 0', 'drop');
-	SELECT medallion.create_auto_cdc_flow('orders', 'gold.order_history', 'silver.orders',
-		keys => ARRAY['order_id'], sequence_by => 'seq', stored_as_scd_type => 2,
-		apply_as_deletes => \$d\$op = 'DELETE'\$d\$,
-		except_column_list => ARRAY['event_id', 'op']);
-	SELECT medallion.create_aggregate('orders', 'gold.status_totals', 'gold.order_history',
-		group_by => ARRAY['status'],
-		aggregates => ARRAY['count(*) AS orders', 'sum(amount) AS amount'],
-		filter => '__end_at IS NULL');
-	SELECT medallion.create_pipeline('stream', 'continuous', '200 ms');
-	SELECT medallion.create_bronze('stream', 'bronze.stream', 's3://landing/stream/',
-		secret_name => 'landing', endpoint => '$endpoint');
-	};
-}
 
 # Roles and schemas the fixture's objects belong to (created before it is
 # loaded, like pg_dumpall's globals).
@@ -136,9 +61,10 @@ upload_stream($s3, 1);
 if ($make_fixture)
 {
 	$node->safe_psql('postgres', 'CREATE DATABASE pipelines');
-	$node->safe_psql('pipelines', q{CREATE EXTENSION medallion VERSION '0.1.0'});
+	# the default version: that of the (released) library that makes the fixture
+	$node->safe_psql('pipelines', 'CREATE EXTENSION medallion');
 	create_owner($node, 'pipelines');
-	$node->safe_psql('pipelines', pipeline_sql($endpoint));
+	$node->safe_psql('pipelines', pipeline_sql($endpoint, $owner));
 	$node->safe_psql('pipelines',
 		"SET ROLE $owner; SELECT * FROM medallion.run_pipeline('orders'); SELECT * FROM medallion.run_pipeline('stream');"
 	);
@@ -154,9 +80,9 @@ if ($make_fixture)
 	$dump =~ s/\Q$endpoint\E/\@ENDPOINT\@/g;
 	open my $fh, '>', $make_fixture or die "$make_fixture: $!";
 	print $fh "-- A database on medallion $library with the pipelines of test/t/120_upgrade.pl,\n"
-	  . "-- created and run by the released 0.1.0 library; made by that test with\n"
+	  . "-- created and run by the released $library library; made by that test with\n"
 	  . "-- MEDALLION_MAKE_UPGRADE_FIXTURE=<this file>.  Loaded after\n"
-	  . "-- CREATE EXTENSION medallion VERSION '0.1.0' and CREATE ROLE $owner;\n"
+	  . "-- CREATE EXTENSION medallion VERSION '$library' and CREATE ROLE $owner;\n"
 	  . "-- \@ENDPOINT\@ is the S3 endpoint.\n"
 	  . $dump;
 	close $fh or die;
@@ -199,6 +125,24 @@ for my $call (
 	my ($ret, $out, $err) = $node->psql('old_db', "SET ROLE $owner; $call");
 	like($err, $refusal, "refused on 0.1.0: $call");
 	like($err, qr/HINT:  Run ALTER EXTENSION medallion UPDATE\./, '... with the hint');
+}
+
+# Every SQL-callable function of the library checks first (try_cast reads
+# no catalog), so that the rule holds for functions added later too.
+{
+	my @unchecked;
+	for my $file (glob("$MedallionTest::root/src/*.c"))
+	{
+		my $code = slurp_file($file);
+		for my $function ($code =~ /^PG_FUNCTION_INFO_V1\((\w+)\);/mg)
+		{
+			next if $function eq 'medallion_try_cast';
+			push @unchecked, $function
+			  unless $code =~ /^\Q$function\E\(PG_FUNCTION_ARGS\)\n\{\n\tVERSION_CHECK_CATALOG\(\);\n/m;
+		}
+	}
+	is(join(', ', @unchecked), '',
+		'every SQL-callable C function starts with VERSION_CHECK_CATALOG()');
 }
 
 # The scheduler of old_db says so once, and starts no worker for "stream"
@@ -484,31 +428,7 @@ is( psql_owner(
 is(psql_owner(q{SELECT count(*) FROM medallion.ingested_files WHERE pipeline_name = 'orders'}),
 	'3', 'the ledger has three objects');
 
-# silver, gold and the aggregate equal their definitions over all the data
-sub same_rows
-{
-	my ($left, $right, $name) = @_;
-	is( psql_owner(
-			"SELECT (SELECT count(*) FROM (($left) EXCEPT ALL ($right)) a) + (SELECT count(*) FROM (($right) EXCEPT ALL ($left)) b)"
-		),
-		'0', $name);
-	return;
-}
-my $valid = q{
-	SELECT DISTINCT ON (data->>'event_id') data->>'event_id' AS event_id,
-		   (data->>'order_id')::int AS order_id, data->>'status' AS status,
-		   (data->>'amount')::numeric AS amount, (data->>'seq')::bigint AS seq,
-		   data->>'op' AS op
-	  FROM bronze.orders WHERE data IS NOT NULL ORDER BY data->>'event_id', _row_id};
-same_rows('SELECT event_id, order_id, status, amount, seq, op FROM silver.orders',
-	"SELECT * FROM ($valid) v WHERE amount > 0",
-	'silver continues: deduplicated, expectation applied, over all three objects');
-same_rows('SELECT order_id, status, amount FROM gold.order_history WHERE __end_at IS NULL',
-	"SELECT order_id, status, amount FROM (SELECT DISTINCT ON (order_id) * FROM ($valid) v WHERE amount > 0 ORDER BY order_id, seq DESC) l WHERE op <> 'DELETE'",
-	'gold continues: the current versions are the latest events');
-same_rows('SELECT status, orders, amount FROM gold.status_totals',
-	'SELECT status, count(*), sum(amount) FROM gold.order_history WHERE __end_at IS NULL GROUP BY status',
-	'the aggregate continues and equals its query');
+orders_continue_ok($node, 'old_db', $owner);
 cmp_ok(
 	psql_owner(
 		q{SELECT count(*) FROM gold.order_history WHERE __end_at IS NOT NULL AND seq < 300}),
