@@ -12,7 +12,7 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
-PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags libcurl expat zlib)
+PG_CPPFLAGS = -Isrc -DMEDALLION_VERSION='"$(EXTVERSION)"' $(shell pkg-config --cflags libcurl expat zlib)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = $(shell pkg-config --libs libcurl expat zlib) -lcrypto
 
@@ -28,6 +28,8 @@ include $(PGXS)
 # every object is rebuilt when any header changes (PGXS tracks no header
 # dependencies by itself)
 $(OBJS): $(wildcard src/*.h)
+# the library's version (src/version.c) is EXTVERSION
+src/version.o: Makefile
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/parts/*.sql))
 	cat $^ > $@

@@ -127,3 +127,21 @@ SELECT p.pipeline_name,
 	  FROM medallion.flow fl
 	 WHERE fl.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) f ON true
  WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+
+/* Backup and restore: restored pipelines come back stopped. */
+CREATE FUNCTION medallion.pipeline_restored()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $restored$
+BEGIN
+	IF NEW.created_at IS DISTINCT FROM pg_catalog.now() AND NEW.state = 'running' THEN
+		NEW.state := CASE NEW.mode WHEN 'continuous' THEN 'stopped' ELSE 'idle' END;
+	END IF;
+	RETURN NEW;
+END
+$restored$;
+
+CREATE TRIGGER pipeline_restored BEFORE INSERT ON medallion.pipeline
+	FOR EACH ROW EXECUTE FUNCTION medallion.pipeline_restored();
+ALTER TABLE medallion.pipeline ENABLE ALWAYS TRIGGER pipeline_restored;

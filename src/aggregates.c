@@ -130,6 +130,7 @@
 #include "flow.h"
 #include "spi_util.h"
 #include "user_sql.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_aggregate);
 PG_FUNCTION_INFO_V1(medallion_add_materialized_view);
@@ -1724,6 +1725,7 @@ AggregateReset(FlowDesc *flow)
 Datum
 medallion_aggregate_capture(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Trigger    *trigger;
 	int32		flow_id;
@@ -2045,6 +2047,7 @@ agg_depend_on_target(Oid classid, Oid objectid, Oid target_relid)
 Datum
 medallion_create_aggregate(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
 	char	   *target_table = SqlTextArgument(fcinfo, 1, "target_table");
 	char	   *source_table = SqlTextArgument(fcinfo, 2, "source_table");
@@ -2769,6 +2772,7 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 Datum
 medallion_add_materialized_view(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
 	Oid			matview_relid;
 	PipelineDesc *pipeline;

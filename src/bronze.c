@@ -62,6 +62,7 @@
 #include "s3_client.h"
 #include "secret.h"
 #include "spi_util.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_bronze);
 PG_FUNCTION_INFO_V1(medallion_skip_object);
@@ -352,6 +353,7 @@ text_argument_or_null(FunctionCallInfo fcinfo, int argument)
 Datum
 medallion_create_bronze(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = text_argument_or_null(fcinfo, 0);
 	char	   *target_table = text_argument_or_null(fcinfo, 1);
 	char	   *source_url = text_argument_or_null(fcinfo, 2);
@@ -536,12 +538,14 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 Datum
 medallion_skip_object(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	PG_RETURN_INT64(change_ledger(fcinfo, true));
 }
 
 Datum
 medallion_retry_object(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	PG_RETURN_INT64(change_ledger(fcinfo, false));
 }
 

@@ -138,6 +138,7 @@
 #include "spi_util.h"
 #include "update.h"
 #include "user_sql.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_auto_cdc_flow);
 PG_FUNCTION_INFO_V1(medallion_auto_cdc_apply);
@@ -2123,6 +2124,7 @@ append_json_list(StringInfo json, const char *key, List *names, bool given)
 Datum
 medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = cdc_text_arg(fcinfo, 0, "pipeline_name", true);
 	char	   *target_table = cdc_text_arg(fcinfo, 1, "target_table", true);
 	char	   *source_table = cdc_text_arg(fcinfo, 2, "source_table", true);
@@ -2431,6 +2433,7 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 Datum
 medallion_auto_cdc_apply(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	Oid			target_relid = PG_GETARG_OID(0);
 	FlowDesc   *flow;
 	PipelineDesc *pipeline;

@@ -51,6 +51,7 @@
 #include "expectations.h"
 #include "spi_util.h"
 #include "user_sql.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_add_expectation);
 PG_FUNCTION_INFO_V1(medallion_drop_expectation);
@@ -425,6 +426,7 @@ expectation_validate_condition(FlowDesc *flow, Oid target_relid,
 Datum
 medallion_add_expectation(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *target_table = SqlTextArgument(fcinfo, 0, "target_table");
 	char	   *name = SqlTextArgument(fcinfo, 1, "expectation_name");
 	char	   *condition = SqlTextArgument(fcinfo, 2, "condition");
@@ -490,6 +492,7 @@ medallion_add_expectation(PG_FUNCTION_ARGS)
 Datum
 medallion_drop_expectation(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *target_table = SqlTextArgument(fcinfo, 0, "target_table");
 	char	   *name = SqlTextArgument(fcinfo, 1, "expectation_name");
 	Oid			target_relid;

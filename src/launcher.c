@@ -72,6 +72,7 @@
 #include "spi_util.h"
 #include "worker.h"
 #include "worker_slots.h"
+#include "version.h"
 
 /* a database whose scheduler left is probed again after this many naptimes */
 #define PROBE_NAPTIMES 5
@@ -573,7 +574,7 @@ running_pipelines(bool *extension_exists)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	*extension_exists = OidIsValid(get_extension_oid(MEDALLION_EXTENSION_NAME, true));
-	if (*extension_exists)
+	if (*extension_exists && VersionCatalogUsable())
 	{
 		uint64		row;
 

@@ -36,6 +36,7 @@
 #include "update.h"
 #include "update_control.h"
 #include "update_worker.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_pipeline);
 PG_FUNCTION_INFO_V1(medallion_alter_pipeline);
@@ -223,6 +224,7 @@ interval_argument(FunctionCallInfo fcinfo, int argno, const char *name)
 Datum
 medallion_create_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = pipeline_name_argument(fcinfo);
 	char	   *mode = PG_ARGISNULL(1) ? "triggered" :
 		text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -338,6 +340,7 @@ lock_pipeline_updates(int32 pipeline_id, UpdateStopReason reason)
 Datum
 medallion_drop_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = pipeline_name_argument(fcinfo);
 	bool		drop_tables = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	PipelineDesc *pipeline = CatalogGetPipeline(pipeline_name, false);
@@ -386,6 +389,7 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 Datum
 medallion_run_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = pipeline_name_argument(fcinfo);
 	bool		full_refresh = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	PipelineDesc *pipeline = CatalogGetPipeline(pipeline_name, false);
@@ -514,6 +518,7 @@ set_state_by_user(FunctionCallInfo fcinfo, const char *state,
 Datum
 medallion_start_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	PipelineDesc *pipeline = set_state_by_user(fcinfo, "running",
 											   "pipeline started");
 
@@ -529,6 +534,7 @@ medallion_start_pipeline(PG_FUNCTION_ARGS)
 Datum
 medallion_stop_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	PipelineDesc *pipeline = set_state_by_user(fcinfo, "stopped",
 											   "pipeline stopped");
 
@@ -568,6 +574,7 @@ alter_interval_argument(FunctionCallInfo fcinfo, int argno, const char *name,
 Datum
 medallion_alter_pipeline(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = pipeline_name_argument(fcinfo);
 	PipelineDesc *pipeline = CatalogGetPipeline(pipeline_name, false);
 	char	   *mode = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));

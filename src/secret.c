@@ -22,6 +22,7 @@
 
 #include "secret.h"
 #include "spi_util.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_secret);
 PG_FUNCTION_INFO_V1(medallion_drop_secret);
@@ -70,6 +71,7 @@ secret_owner(const char *secret_name)
 Datum
 medallion_create_secret(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *secret_name;
 	char	   *access_key_id;
 	char	   *secret_access_key;
@@ -131,6 +133,7 @@ medallion_create_secret(PG_FUNCTION_ARGS)
 Datum
 medallion_drop_secret(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *secret_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid			owner = secret_owner(secret_name);
 	Oid			types[1] = {TEXTOID};

@@ -97,6 +97,7 @@
 #include "silver.h"
 #include "spi_util.h"
 #include "user_sql.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_silver);
 
@@ -802,6 +803,7 @@ silver_check_columns(TupleDesc desc, List *dedup_keys, bool quarantine)
 Datum
 medallion_create_silver(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
 	char	   *target_table = SqlTextArgument(fcinfo, 1, "target_table");
 	char	   *query = SqlTextArgument(fcinfo, 2, "query");

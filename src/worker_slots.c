@@ -27,6 +27,7 @@
 #include "guc.h"
 #include "shmem.h"
 #include "worker_slots.h"
+#include "version.h"
 
 #define WORKER_SLOTS_TRANCHE "medallion worker slots"
 
@@ -599,6 +600,7 @@ WorkerSlotsDatabasePids(Oid database_id, int *pids, int max_pids)
 Datum
 medallion_waiting_pipeline_ids(PG_FUNCTION_ARGS)
 {
+	VERSION_CHECK_CATALOG();
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int32		ids[WORKER_SLOTS_MAX_WAITING];
 	int			count = 0;
