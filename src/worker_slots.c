@@ -26,8 +26,8 @@
 
 #include "guc.h"
 #include "shmem.h"
-#include "worker_slots.h"
 #include "version.h"
+#include "worker_slots.h"
 
 #define WORKER_SLOTS_TRANCHE "medallion worker slots"
 
