@@ -562,10 +562,12 @@ scheduler_set_wanted(Oid database_id, bool wanted)
  * The continuous pipelines of this database that should be running, with
  * when each is due: at once with a backlog or never run, otherwise
  * trigger_interval after its last update started, and not before the end
- * of a retry backoff.
+ * of a retry backoff.  *catalog_stale: the extension is there, but its
+ * catalog is of another version than the library (VersionCatalogUsable
+ * logged why), so no pipeline can run until ALTER EXTENSION ... UPDATE.
  */
 static List *
-running_pipelines(bool *extension_exists)
+running_pipelines(bool *extension_exists, bool *catalog_stale)
 {
 	List	   *pipelines = NIL;
 	MemoryContext caller_context = CurrentMemoryContext;
@@ -574,7 +576,8 @@ running_pipelines(bool *extension_exists)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	*extension_exists = OidIsValid(get_extension_oid(MEDALLION_EXTENSION_NAME, true));
-	if (*extension_exists && VersionCatalogUsable())
+	*catalog_stale = *extension_exists && !VersionCatalogUsable();
+	if (*extension_exists && !*catalog_stale)
 	{
 		uint64		row;
 
@@ -764,6 +767,7 @@ MedallionSchedulerMain(Datum main_arg)
 	for (;;)
 	{
 		bool		extension_exists;
+		bool		catalog_stale;
 		List	   *pipelines;
 		ListCell   *cell;
 		DuePipeline *due;
@@ -781,8 +785,14 @@ MedallionSchedulerMain(Datum main_arg)
 			proc_exit(0);
 
 		MemoryContextSwitchTo(loop_context);
-		pipelines = running_pipelines(&extension_exists);
-		if (!extension_exists || pipelines == NIL)
+		pipelines = running_pipelines(&extension_exists, &catalog_stale);
+
+		/*
+		 * With no work it leaves; but while the catalog waits for ALTER
+		 * EXTENSION ... UPDATE it stays, so that the refusal is logged once
+		 * and the pipelines start within a naptime of the update.
+		 */
+		if (!extension_exists || (pipelines == NIL && !catalog_stale))
 			scheduler_leave(database_id);
 		if (!registered)
 		{
