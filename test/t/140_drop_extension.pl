@@ -1,0 +1,70 @@
+# Dropping medallion: DROP EXTENSION medallion without CASCADE is refused
+# while pipelines exist (it would forget every role's pipelines, ledgers and
+# secrets); with no pipeline it just works; with CASCADE the pipelines are
+# forgotten, the workers of that database leave, and the pipelines' tables
+# stay, with their rows, owned by their roles.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MedallionTest;
+
+my $node = start_node(
+	'dropping',
+	'medallion.enable_workers' => 'on',
+	'medallion.launcher_naptime' => '200ms');
+
+sub psql { return $node->safe_psql($_[1] // 'postgres', $_[0]); }
+
+psql(q{CREATE DATABASE shop});
+psql(
+	q{CREATE EXTENSION medallion;
+	  CREATE ROLE clerk LOGIN;
+	  CREATE SCHEMA app AUTHORIZATION clerk;}, 'shop');
+$node->safe_psql(
+	'shop',
+	q{CREATE TABLE app.src (_row_id bigint GENERATED ALWAYS AS IDENTITY, id int, v text);
+	  INSERT INTO app.src (id, v) VALUES (1, 'a'), (2, 'b');
+	  SELECT medallion.create_secret('clerk_key', 'AKID', 'SECRET');
+	  SELECT medallion.create_pipeline('shop_p', 'continuous', '200 ms');
+	  SELECT medallion.create_silver('shop_p', 'app.clean', 'SELECT id, v FROM app.src');},
+	extra_params => [ '-U', 'clerk' ]);
+ok($node->poll_query_until('shop', q{SELECT count(*) = 2 FROM app.clean}),
+	'the continuous pipeline runs');
+
+my ($ret, $out, $err) = $node->psql('shop', 'DROP EXTENSION medallion');
+isnt($ret, 0, 'DROP EXTENSION without CASCADE is refused while a pipeline exists');
+like($err, qr/ERROR:  cannot drop extension medallion because 1 pipelines exist/, 'with a clear error');
+like($err, qr/HINT:  Drop the pipelines with medallion.drop_pipeline\(\) first, or use DROP EXTENSION medallion CASCADE\./,
+	'and a hint');
+is(psql(q{SELECT count(*) FROM medallion.pipelines}, 'shop'), '1', 'the pipeline is still there');
+($ret, $out, $err) = $node->psql('shop', 'DROP EXTENSION IF EXISTS medallion, plpgsql');
+like($err, qr/cannot drop extension medallion/, 'also when it is one of several names');
+
+# CASCADE: forgotten, workers gone, tables kept
+psql(q{DROP EXTENSION medallion CASCADE}, 'shop');
+is(psql(q{SELECT count(*) FROM pg_extension WHERE extname = 'medallion'}, 'shop'), '0',
+	'DROP EXTENSION medallion CASCADE drops it');
+ok( $node->poll_query_until(
+		'postgres',
+		q{SELECT count(*) = 0 FROM pg_stat_activity
+		  WHERE datname = 'shop' AND backend_type LIKE 'medallion%'}),
+	'no medallion process is left in that database');
+is(psql(q{SELECT count(*) || ' ' || pg_catalog.pg_get_userbyid(c.relowner)
+            FROM app.clean, pg_class c WHERE c.oid = 'app.clean'::regclass
+           GROUP BY c.relowner}, 'shop'),
+	'2 clerk', "the pipeline's tables stay, with their rows, owned by their role");
+
+# no pipeline: nothing to refuse
+psql(q{CREATE DATABASE empty});
+psql(q{CREATE EXTENSION medallion}, 'empty');
+psql(q{SELECT medallion.create_pipeline('p1'); SELECT medallion.drop_pipeline('p1')}, 'empty');
+($ret, $out, $err) = $node->psql('empty', 'DROP EXTENSION medallion');
+is($ret, 0, 'DROP EXTENSION without CASCADE works when no pipeline exists') or diag($err);
+
+# other extensions are not concerned
+($ret, $out, $err) = $node->psql('shop', 'CREATE EXTENSION pg_prewarm; DROP EXTENSION pg_prewarm');
+is($ret, 0, 'dropping another extension is not affected') or diag($err);
+
+done_testing();
