@@ -1,5 +1,5 @@
 # Backup and restore: pg_dump -Fc of a database with pipelines, pg_restore
-# into a new database of the same cluster.
+# into a new database of the same cluster, and of another cluster.
 #
 # Covers: while the restore is half done (pre-data and data, no indexes yet)
 # the restored continuous pipeline is stopped and no worker runs there;
@@ -120,6 +120,33 @@ ok($node->poll_query_until('dst', 'SELECT count(*) = 10 FROM bronze.stream'),
 	'start_pipeline resumes the restored continuous pipeline');
 is($node->safe_psql('dst', 'SELECT count(DISTINCT _file_path) FROM bronze.stream'),
 	'2', '... which ingests only the new object');
+
+# Another cluster: the owner role must exist there first (pg_restore does
+# not create roles); then the same dump restores in one go and the pipeline
+# continues from its ledger there too.
+my $other = start_node(
+	'restore_other',
+	create_extension => 0,
+	'medallion.enable_workers' => 'on',
+	'medallion.launcher_naptime' => '200ms',
+	'medallion.allowed_endpoints' => $endpoint,
+	'log_statement' => 'none');
+$other->safe_psql('postgres', "CREATE ROLE $owner LOGIN; CREATE DATABASE moved");
+command_ok([ 'pg_restore', '-d', $other->connstr('moved'), $archive ],
+	'pg_restore into a database of another cluster');
+is( $other->safe_psql('moved',
+		q{SELECT string_agg(pipeline_name || ':' || state, ',' ORDER BY pipeline_name) FROM medallion.pipelines}),
+	'orders:idle,stream:stopped',
+	'there too the restored pipelines come back idle and stopped');
+$other->safe_psql('moved',
+	"SET ROLE $owner; SELECT medallion.create_secret('landing', 'S3RVER', 'S3RVER')");
+is( $other->safe_psql('moved',
+		"SET ROLE $owner; SELECT string_agg(flow_name || ':' || rows_written, ',' ORDER BY flow_name) FROM medallion.run_pipeline('orders') WHERE flow_type = 'bronze'"
+	),
+	'bronze.orders:14',
+	'in the other cluster the pipeline ingests only the object its ledger has not seen');
+orders_continue_ok($other, 'moved', $owner);
+$other->stop;
 
 # Dumps by non-superusers.
 ($out, $err) = run_command([ 'pg_dump', '--no-sync', '-d', $node->connstr('src') . " user=$owner" ]);
