@@ -231,9 +231,9 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 	Interval   *trigger_interval;
 	Datum		search_path_schemas;
 	PipelineDesc *pipeline;
-	bool		has_max_step = PG_NARGS() > 3;
+	Interval   *max_step_duration;
 	Oid			types[7] = {TEXTOID, OIDOID, TEXTOID, INTERVALOID, TEXTOID,
-	TEXTOID, INTERVALOID};
+		TEXTOID, INTERVALOID};
 	Datum		values[7];
 
 	if (pipeline_name[0] == '\0')
@@ -249,14 +249,9 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 	check_mode(mode);
 	trigger_interval = interval_argument(fcinfo, 2, "trigger_interval");
 	check_trigger_interval(trigger_interval);
-	if (has_max_step)
-	{
-		Interval   *max_step_duration = interval_argument(fcinfo, 3,
-														  "max_step_duration");
-
-		check_max_step_duration(max_step_duration);
-		values[6] = IntervalPGetDatum(max_step_duration);
-	}
+	/* the 0.1.0 signature, without it, never gets here: VERSION_CHECK_CATALOG */
+	max_step_duration = interval_argument(fcinfo, 3, "max_step_duration");
+	check_max_step_duration(max_step_duration);
 
 	refuse_taken_pipeline_name(pipeline_name);
 
@@ -267,21 +262,15 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 	values[4] = CStringGetTextDatum(GetConfigOption("search_path", false, false));
 	/* a continuous pipeline runs as soon as it exists */
 	values[5] = CStringGetTextDatum(strcmp(mode, "continuous") == 0 ? "running" : "idle");
+	values[6] = IntervalPGetDatum(max_step_duration);
 
 	SPI_connect();
 	search_path_schemas = current_search_path_schemas();
-	if (has_max_step)
-		SpiExecuteAsExtensionOwner("INSERT INTO medallion.pipeline"
-								   " (pipeline_name, owner, mode, trigger_interval,"
-								   " search_path, state, max_step_duration)"
-								   " VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6, $7)",
-								   7, types, values, NULL, SPI_OK_INSERT);
-	else
-		SpiExecuteAsExtensionOwner("INSERT INTO medallion.pipeline"
-								   " (pipeline_name, owner, mode, trigger_interval,"
-								   " search_path, state)"
-								   " VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6)",
-								   6, types, values, NULL, SPI_OK_INSERT);
+	SpiExecuteAsExtensionOwner("INSERT INTO medallion.pipeline"
+							   " (pipeline_name, owner, mode, trigger_interval,"
+							   " search_path, state, max_step_duration)"
+							   " VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6, $7)",
+							   7, types, values, NULL, SPI_OK_INSERT);
 	SPI_finish();
 
 	pipeline = CatalogGetPipeline(pipeline_name, false);
