@@ -126,8 +126,10 @@
 #include "aggregates.h"
 #include "aggregate_delta.h"
 #include "catalog.h"
+#include "cdc.h"
 #include "change_feed.h"
 #include "flow.h"
+#include "flow_definition.h"
 #include "spi_util.h"
 #include "user_sql.h"
 #include "version.h"
@@ -136,8 +138,6 @@ PG_FUNCTION_INFO_V1(medallion_create_aggregate);
 PG_FUNCTION_INFO_V1(medallion_add_materialized_view);
 PG_FUNCTION_INFO_V1(medallion_aggregate_capture);
 
-#define AGG_FLOW_TYPE			"aggregate"
-#define MATVIEW_FLOW_TYPE		"matview"
 
 /* Names medallion uses in the statements it builds; users may not. */
 #define AGG_RESERVED_PREFIX		"__medallion"
@@ -613,53 +613,21 @@ agg_json_list(StringInfo json, const char *key, AggItem *items, int n,
 	appendStringInfoChar(json, ']');
 }
 
-static JsonbValue *
-agg_def_get(Jsonb *definition, const char *key)
-{
-	return getKeyJsonValueFromContainer(&definition->root, key, strlen(key),
-										NULL);
-}
-
-static List *
-agg_def_string_list(Jsonb *definition, const char *key, const char *flow_name)
-{
-	JsonbValue *value = agg_def_get(definition, key);
-	JsonbIterator *it;
-	JsonbValue	element;
-	JsonbIteratorToken token;
-	List	   *list = NIL;
-
-	if (value == NULL || value->type != jbvBinary)
-		return NIL;
-	it = JsonbIteratorInit(value->val.binary.data);
-	while ((token = JsonbIteratorNext(&it, &element, true)) != WJB_DONE)
-	{
-		if (token != WJB_ELEM)
-			continue;
-		if (element.type != jbvString)
-			elog(ERROR, "invalid member \"%s\" in the definition of flow \"%s\"",
-				 key, flow_name);
-		list = lappend(list, pnstrdup(element.val.string.val,
-									  element.val.string.len));
-	}
-	return list;
-}
-
 /*
  * Items from the parallel lists of expressions and names; what is the
  * argument they came from ("group_by"), for messages.
  */
 static AggItem *
-agg_def_items(Jsonb *definition, const char *exprs_key, const char *names_key,
-			  const char *what, const char *flow_name, int *n)
+agg_def_items(const FlowDesc *flow, const char *exprs_key,
+			  const char *names_key, const char *what, int *n)
 {
-	List	   *exprs = agg_def_string_list(definition, exprs_key, flow_name);
-	List	   *names = agg_def_string_list(definition, names_key, flow_name);
+	List	   *exprs = FlowDefinitionStringList(flow, exprs_key, true);
+	List	   *names = FlowDefinitionStringList(flow, names_key, true);
 	AggItem    *items;
 	int			i;
 
 	if (list_length(exprs) != list_length(names))
-		elog(ERROR, "invalid definition of aggregate flow \"%s\"", flow_name);
+		FlowDefinitionCorrupted(flow->flow_name, names_key);
 	*n = list_length(exprs);
 	items = palloc0(sizeof(AggItem) * Max(*n, 1));
 	for (i = 0; i < *n; i++)
@@ -690,9 +658,10 @@ agg_def_table(const char *name, const char *flow_name)
 }
 
 static char *
-agg_def_state_table(Jsonb *definition, const char *key, const char *flow_name)
+agg_def_state_table(const FlowDesc *flow, const char *member)
 {
-	return agg_def_table(CatalogDefinitionString(definition, key), flow_name);
+	return agg_def_table(FlowDefinitionString(flow, member, true),
+						 flow->flow_name);
 }
 
 /*
@@ -705,7 +674,6 @@ static AggSpec *
 agg_load_spec(FlowDesc *flow, bool resolve_target)
 {
 	AggSpec    *spec = palloc0(sizeof(AggSpec));
-	Jsonb	   *definition = flow->definition;
 	char	   *kind;
 	char	   *source_name;
 	char	   *maintenance;
@@ -713,8 +681,6 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	ListCell   *cell;
 	int			i;
 
-	if (definition == NULL || !JB_ROOT_IS_OBJECT(definition))
-		elog(ERROR, "aggregate flow \"%s\" has no definition", flow->flow_name);
 	spec->flow_name = flow->flow_name;
 	spec->target_relid = flow->target_relid;
 	spec->target_name = CatalogQualifiedRelationName(flow->target_relid);
@@ -723,35 +689,27 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	spec->source_relid = flow->source_relid;
 	if (!OidIsValid(spec->source_relid))
 	{
-		source_name = CatalogDefinitionString(definition, "source");
+		source_name = FlowDefinitionString(flow, "source", false);
 		if (source_name != NULL)
 			spec->source_relid =
 				RelidFromQualifiedName(source_name, true);
 	}
-	if (!OidIsValid(spec->source_relid) ||
-		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(spec->source_relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("source table of flow \"%s\" was dropped",
-						flow->flow_name),
-				 errhint("Drop the pipeline, or recreate the flow.")));
+	FlowCheckSourceExists(flow, spec->source_relid);
 	spec->source_name = CatalogQualifiedRelationName(spec->source_relid);
 	spec->source_ref = pstrdup(quote_identifier(get_rel_name(spec->source_relid)));
 
-	spec->groups = agg_def_items(definition, "group_expressions",
-								 "group_columns", "group_by", flow->flow_name,
-								 &spec->ngroups);
-	spec->aggs = agg_def_items(definition, "aggregate_expressions",
+	spec->groups = agg_def_items(flow, "group_expressions", "group_columns",
+								 "group_by", &spec->ngroups);
+	spec->aggs = agg_def_items(flow, "aggregate_expressions",
 							   "aggregate_columns", "aggregates",
-							   flow->flow_name, &spec->naggs);
+							   &spec->naggs);
 	if (spec->ngroups == 0 || spec->ngroups > AGG_MAX_GROUPS)
-		elog(ERROR, "invalid definition of aggregate flow \"%s\"",
-			 flow->flow_name);
-	spec->filter = CatalogDefinitionString(definition, "filter");
+		FlowDefinitionCorrupted(flow->flow_name, "group_expressions");
+	spec->filter = FlowDefinitionString(flow, "filter", false);
 	if (spec->filter != NULL)
 		spec->filter_sql = UserSqlExpression(spec->filter, "filter");
 
-	kind = CatalogDefinitionString(definition, "source_kind");
+	kind = FlowDefinitionString(flow, "source_kind", false);
 	if (kind == NULL || strcmp(kind, "append_only") == 0)
 		spec->kind = AGG_SOURCE_APPEND;
 	else if (strcmp(kind, "auto_cdc") == 0)
@@ -759,35 +717,27 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	else if (strcmp(kind, "aggregate") == 0)
 		spec->kind = AGG_SOURCE_AGGREGATE;
 	else
-		elog(ERROR, "invalid source_kind in aggregate flow \"%s\"",
-			 flow->flow_name);
+		FlowDefinitionCorrupted(flow->flow_name, "source_kind");
 
-	maintenance = CatalogDefinitionString(definition, "maintenance");
+	maintenance = FlowDefinitionString(flow, "maintenance", false);
 	if (maintenance != NULL && strcmp(maintenance, "delta") == 0)
 	{
-		spec->delta = AggregateDeltaFromLists(agg_def_string_list(definition, "delta_kinds",
-																  flow->flow_name),
-											  agg_def_string_list(definition, "delta_arguments",
-																  flow->flow_name),
+		spec->delta = AggregateDeltaFromLists(FlowDefinitionStringList(flow, "delta_kinds", true),
+											  FlowDefinitionStringList(flow, "delta_arguments", true),
 											  flow->flow_name);
 		if (spec->delta->nitems != spec->naggs ||
 			(spec->kind != AGG_SOURCE_APPEND && spec->kind != AGG_SOURCE_CDC))
-			elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
-				 flow->flow_name);
-		spec->groups_table = agg_def_state_table(definition, "groups_table",
-												 flow->flow_name);
-		values_tables = agg_def_string_list(definition, "values_tables",
-											  flow->flow_name);
+			FlowDefinitionCorrupted(flow->flow_name, "delta_kinds");
+		spec->groups_table = agg_def_state_table(flow, "groups_table");
+		values_tables = FlowDefinitionStringList(flow, "values_tables", true);
 		if (list_length(values_tables) != spec->naggs)
-			elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
-				 flow->flow_name);
+			FlowDefinitionCorrupted(flow->flow_name, "values_tables");
 		foreach(cell, values_tables)
 		{
 			i = foreach_current_index(cell);
 			if (AggregateDeltaNeedsValues(spec->delta, i) !=
 				(((char *) lfirst(cell))[0] != '\0'))
-				elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
-					 flow->flow_name);
+				FlowDefinitionCorrupted(flow->flow_name, "values_tables");
 		}
 	}
 	spec->values_tables = palloc0(sizeof(char *) * Max(spec->naggs, 1));
@@ -800,13 +750,11 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	}
 	if (spec->kind == AGG_SOURCE_CDC)
 	{
-		spec->feed_table = agg_def_state_table(definition, "change_feed",
-											   flow->flow_name);
+		spec->feed_table = agg_def_state_table(flow, "change_feed");
 		spec->feed_relid = RelidFromQualifiedName(spec->feed_table, false);
 	}
 	else if (spec->kind == AGG_SOURCE_AGGREGATE)
-		spec->state_table = agg_def_state_table(definition, "state_table",
-												flow->flow_name);
+		spec->state_table = agg_def_state_table(flow, "state_table");
 
 	if (!resolve_target)
 		return spec;
@@ -1533,7 +1481,7 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 
 				cdc_flow = CatalogGetFlowByTarget(spec->source_relid, true);
 				if (cdc_flow == NULL ||
-					strcmp(cdc_flow->flow_type, "auto_cdc") != 0)
+					cdc_flow->type != FLOW_TYPE_AUTO_CDC)
 					ereport(ERROR,
 							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 							 errmsg("source %s of flow \"%s\" is no longer the target of an auto CDC flow",
@@ -1928,14 +1876,10 @@ agg_analyze(const char *flow_name, AggSpec *spec, List *group_items,
 static bool
 agg_one_row_per_key(FlowDesc *cdc_flow, Oid source_relid, Query *query)
 {
-	JsonbValue *scd_type = agg_def_get(cdc_flow->definition,
-									   "stored_as_scd_type");
 	AttrNumber	end_at = get_attnum(source_relid, "__end_at");
 	ListCell   *cell;
 
-	if (scd_type != NULL && scd_type->type == jbvNumeric &&
-		DatumGetInt32(DirectFunctionCall1(numeric_int4,
-										  NumericGetDatum(scd_type->val.numeric))) == 1)
+	if (CdcFlowScdType(cdc_flow) == 1)
 		return true;
 	if (end_at == InvalidAttrNumber || query->jointree->quals == NULL)
 		return false;
@@ -1971,12 +1915,11 @@ agg_source_kind(PipelineDesc *pipeline, Oid source_relid,
 					 errmsg("table \"%s\" belongs to another pipeline",
 							CatalogQualifiedRelationName(source_relid)),
 					 errhint("A flow reads tables of its own pipeline only.")));
-		if (strcmp(flow->flow_type, "auto_cdc") == 0)
+		if (flow->type == FLOW_TYPE_AUTO_CDC)
 			return AGG_SOURCE_CDC;
-		if (strcmp(flow->flow_type, AGG_FLOW_TYPE) == 0)
+		if (flow->type == FLOW_TYPE_AGGREGATE)
 			return AGG_SOURCE_AGGREGATE;
-		if (strcmp(flow->flow_type, "bronze") == 0 ||
-			strcmp(flow->flow_type, "silver") == 0)
+		if (flow->type == FLOW_TYPE_BRONZE || flow->type == FLOW_TYPE_SILVER)
 			return AGG_SOURCE_APPEND;
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -2144,11 +2087,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 
 	if (kind == AGG_SOURCE_CDC)
 	{
-		cdc_keys = agg_def_string_list(source_flow->definition, "keys",
-									   source_flow->flow_name);
-		if (cdc_keys == NIL)
-			elog(ERROR, "auto CDC flow \"%s\" has no keys",
-				 source_flow->flow_name);
+		cdc_keys = CdcFlowKeys(source_flow);
 	}
 	else if (kind == AGG_SOURCE_AGGREGATE)
 		state_name = CompanionRelationName(namespace_oid, relation_name,
@@ -2516,7 +2455,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	 * for the others, source_table is set below, so that the update skips
 	 * this flow when its source's flow failed.
 	 */
-	flow_id = CatalogCreateFlow(pipeline, AGG_FLOW_TYPE, target_relid,
+	flow_id = CatalogCreateFlow(pipeline, FLOW_TYPE_AGGREGATE, target_relid,
 								kind == AGG_SOURCE_APPEND ? source_relid : InvalidOid,
 								source_name,
 								DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
@@ -2866,7 +2805,7 @@ medallion_add_materialized_view(PG_FUNCTION_ARGS)
 	}
 	appendStringInfoString(&json, "]}");
 
-	(void) CatalogCreateFlow(pipeline, MATVIEW_FLOW_TYPE, matview_relid,
+	(void) CatalogCreateFlow(pipeline, FLOW_TYPE_MATVIEW, matview_relid,
 							 InvalidOid, NULL,
 							 DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																CStringGetDatum(json.data))));

@@ -57,6 +57,8 @@
 #include "bulk_insert.h"
 #include "catalog.h"
 #include "endpoint.h"
+#include "flow_create.h"
+#include "flow_definition.h"
 #include "guc.h"
 #include "record_reader.h"
 #include "s3_client.h"
@@ -81,27 +83,6 @@ static const char *const known_options[] = {
 	"max_record_bytes", "max_decompressed_bytes", "max_expansion_ratio",
 	"max_batches_per_update", NULL
 };
-
-/* ---------- reading the definition ---------- */
-
-static bool
-jsonb_member(Jsonb *jsonb, const char *key, JsonbValue *value)
-{
-	if (jsonb == NULL || !JB_ROOT_IS_OBJECT(jsonb))
-		return false;
-	return getKeyJsonValueFromContainer(&jsonb->root, key, strlen(key),
-										value) != NULL;
-}
-
-static char *
-jsonb_member_text(Jsonb *jsonb, const char *key)
-{
-	JsonbValue	value;
-
-	if (!jsonb_member(jsonb, key, &value) || value.type != jbvString)
-		return NULL;
-	return pnstrdup(value.val.string.val, value.val.string.len);
-}
 
 static void
 option_type_error(const char *option, const char *expected)
@@ -319,21 +300,16 @@ parse_format(const char *format)
 void
 BronzeLoadDefinition(FlowDesc *flow, BronzeDefinition *definition)
 {
-	JsonbValue	value;
 	char	   *format;
 
-	definition->bucket = jsonb_member_text(flow->definition, "bucket");
-	definition->prefix = jsonb_member_text(flow->definition, "prefix");
-	definition->secret_name = jsonb_member_text(flow->definition, "secret_name");
-	definition->region = jsonb_member_text(flow->definition, "region");
-	definition->endpoint = jsonb_member_text(flow->definition, "endpoint");
-	format = jsonb_member_text(flow->definition, "format");
+	definition->bucket = FlowDefinitionString(flow, "bucket", true);
+	definition->prefix = FlowDefinitionString(flow, "prefix", false);
+	definition->secret_name = FlowDefinitionString(flow, "secret_name", false);
+	definition->region = FlowDefinitionString(flow, "region", false);
+	definition->endpoint = FlowDefinitionString(flow, "endpoint", false);
+	format = FlowDefinitionString(flow, "format", false);
 	definition->format = parse_format(format ? format : "json");
-	if (jsonb_member(flow->definition, "options", &value) &&
-		value.type == jbvBinary)
-		parse_options(JsonbValueToJsonb(&value), &definition->options);
-	else
-		parse_options(NULL, &definition->options);
+	parse_options(FlowDefinitionObject(flow, "options"), &definition->options);
 	if (definition->prefix == NULL)
 		definition->prefix = "";
 	if (definition->region == NULL)
@@ -350,116 +326,131 @@ text_argument_or_null(FunctionCallInfo fcinfo, int argument)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argument));
 }
 
-Datum
-medallion_create_bronze(PG_FUNCTION_ARGS)
+/*
+ * The arguments of create_bronze that are not the target's name, checked:
+ * everything an update needs to reach the objects and read them.
+ */
+typedef struct BronzeArguments
 {
-	VERSION_CHECK_CATALOG();
-	char	   *pipeline_name = text_argument_or_null(fcinfo, 0);
-	char	   *target_table = text_argument_or_null(fcinfo, 1);
-	char	   *source_url = text_argument_or_null(fcinfo, 2);
-	char	   *secret_name = text_argument_or_null(fcinfo, 3);
-	char	   *region = text_argument_or_null(fcinfo, 4);
-	char	   *endpoint = text_argument_or_null(fcinfo, 5);
-	char	   *format = text_argument_or_null(fcinfo, 6);
-	Jsonb	   *options_jsonb = PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7);
-	PipelineDesc *pipeline;
-	BronzeOptions options;
+	char	   *source_url;
 	char	   *bucket;
 	char	   *prefix;
-	Oid			namespace_oid;
-	char	   *relation_name;
-	char	   *qualified_name;
-	StringInfoData sql;
-	StringInfoData definition;
-	Oid			target_relid;
+	char	   *secret_name;
+	char	   *region;
+	char	   *endpoint;
+	char	   *format;
+	Jsonb	   *options_jsonb;
+	BronzeOptions options;
+} BronzeArguments;
 
-	pipeline = CatalogGetPipeline(pipeline_name, false);
-	CatalogCheckPipelineOwner(pipeline);
-
-	if (target_table == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("target_table must not be null")));
-	if (source_url == NULL)
+/* Check the arguments as the caller: endpoint, secret, options, encoding. */
+static void
+bronze_check_arguments(BronzeArguments *arguments)
+{
+	if (arguments->source_url == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source_url must not be null")));
-	S3ParseUrl(source_url, &bucket, &prefix);
-	if (region == NULL || region[0] == '\0')
-		region = "us-east-1";
-	(void) parse_format(format ? format : "json");
-	parse_options(options_jsonb, &options);
-	if (options.max_decompressed_bytes > decompressed_bytes_cap())
+	S3ParseUrl(arguments->source_url, &arguments->bucket, &arguments->prefix);
+	if (arguments->region == NULL || arguments->region[0] == '\0')
+		arguments->region = "us-east-1";
+	if (arguments->format == NULL)
+		arguments->format = "json";
+	(void) parse_format(arguments->format);
+	parse_options(arguments->options_jsonb, &arguments->options);
+	if (arguments->options.max_decompressed_bytes > decompressed_bytes_cap())
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for bronze option \"max_decompressed_bytes\""),
 				 errdetail("The value must be at most " INT64_FORMAT " bytes (medallion.decompressed_bytes_cap).",
 						   decompressed_bytes_cap()),
 				 errhint("A superuser can raise medallion.decompressed_bytes_cap.")));
-	if (endpoint != NULL)
-		EndpointCheckAllowed(endpoint, GetUserId());
-	if (secret_name != NULL)
-		SecretCheckUsable(secret_name, GetUserId());
+	if (arguments->endpoint != NULL)
+		EndpointCheckAllowed(arguments->endpoint, GetUserId());
+	if (arguments->secret_name != NULL)
+		SecretCheckUsable(arguments->secret_name, GetUserId());
 	if (GetDatabaseEncoding() != PG_UTF8)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("bronze flows require a database with UTF8 encoding"),
 				 errdetail("The database encoding is %s.",
 						   GetDatabaseEncodingName())));
+}
 
-	ResolveNewTableName(target_table, &namespace_oid, &relation_name);
-	qualified_name = QuoteQualifiedName(namespace_oid, relation_name);
+/* The bronze table: the record, rescued data and the object's metadata. */
+static char *
+bronze_table_sql(const char *target_name)
+{
+	return psprintf("CREATE TABLE %s ("
+					"_row_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
+					"data jsonb, "
+					"_rescued_data text, "
+					"_file_path text NOT NULL, "
+					"_file_name text NOT NULL, "
+					"_file_size bigint NOT NULL, "
+					"_file_modification_time timestamptz, "
+					"_ingested_at timestamptz NOT NULL DEFAULT pg_catalog.now())",
+					target_name);
+}
 
-	/* the table belongs to the calling role */
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "CREATE TABLE %s ("
-					 "_row_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
-					 "data jsonb, "
-					 "_rescued_data text, "
-					 "_file_path text NOT NULL, "
-					 "_file_name text NOT NULL, "
-					 "_file_size bigint NOT NULL, "
-					 "_file_modification_time timestamptz, "
-					 "_ingested_at timestamptz NOT NULL DEFAULT pg_catalog.now())",
-					 qualified_name);
-	SPI_connect();
-	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", qualified_name,
-					 quote_literal_cstr(psprintf("medallion bronze table of pipeline %s, fed from %s",
-												 pipeline->pipeline_name, source_url)));
-	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	SPI_finish();
-	CommandCounterIncrement();
-	target_relid = get_relname_relid(relation_name, namespace_oid);
+static Jsonb *
+bronze_definition_build(const BronzeArguments *arguments)
+{
+	FlowDefinitionBuilder builder;
 
-	initStringInfo(&definition);
-	appendStringInfoString(&definition, "{\"bucket\": ");
-	escape_json(&definition, bucket);
-	appendStringInfoString(&definition, ", \"prefix\": ");
-	escape_json(&definition, prefix);
-	appendStringInfoString(&definition, ", \"region\": ");
-	escape_json(&definition, region);
-	appendStringInfoString(&definition, ", \"format\": ");
-	escape_json(&definition, format ? format : "json");
-	if (secret_name != NULL)
-	{
-		appendStringInfoString(&definition, ", \"secret_name\": ");
-		escape_json(&definition, secret_name);
-	}
-	if (endpoint != NULL)
-	{
-		appendStringInfoString(&definition, ", \"endpoint\": ");
-		escape_json(&definition, endpoint);
-	}
-	appendStringInfo(&definition, ", \"options\": %s}",
-					 options_jsonb ? JsonbToCString(NULL, &options_jsonb->root,
-													VARSIZE(options_jsonb)) : "{}");
+	FlowDefinitionBegin(&builder);
+	FlowDefinitionPutString(&builder, "bucket", arguments->bucket);
+	FlowDefinitionPutString(&builder, "prefix", arguments->prefix);
+	FlowDefinitionPutString(&builder, "region", arguments->region);
+	FlowDefinitionPutString(&builder, "format", arguments->format);
+	if (arguments->secret_name != NULL)
+		FlowDefinitionPutString(&builder, "secret_name", arguments->secret_name);
+	if (arguments->endpoint != NULL)
+		FlowDefinitionPutString(&builder, "endpoint", arguments->endpoint);
+	FlowDefinitionPutJson(&builder, "options",
+						  arguments->options_jsonb ?
+						  JsonbToCString(NULL, &arguments->options_jsonb->root,
+										 VARSIZE(arguments->options_jsonb)) :
+						  "{}");
+	return FlowDefinitionEnd(&builder);
+}
 
-	CatalogCreateFlow(pipeline, "bronze", target_relid, InvalidOid, source_url,
-					  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														 CStringGetDatum(definition.data))));
+/*
+ * create_bronze(pipeline_name, target_table, source_url, secret_name,
+ * region, endpoint, format, options): the bronze table, owned by the caller,
+ * and the flow that fills it.
+ */
+Datum
+medallion_create_bronze(PG_FUNCTION_ARGS)
+{
+	VERSION_CHECK_CATALOG();
+	char	   *pipeline_name = text_argument_or_null(fcinfo, 0);
+	char	   *target_table = text_argument_or_null(fcinfo, 1);
+	BronzeArguments arguments;
+	FlowCreate	create;
+
+	memset(&arguments, 0, sizeof(arguments));
+	arguments.source_url = text_argument_or_null(fcinfo, 2);
+	arguments.secret_name = text_argument_or_null(fcinfo, 3);
+	arguments.region = text_argument_or_null(fcinfo, 4);
+	arguments.endpoint = text_argument_or_null(fcinfo, 5);
+	arguments.format = text_argument_or_null(fcinfo, 6);
+	arguments.options_jsonb = PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7);
+	if (target_table == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target_table must not be null")));
+
+	FlowCreateBegin(&create, pipeline_name, target_table);
+	bronze_check_arguments(&arguments);
+	FlowCreateTable(&create, bronze_table_sql(create.target_name));
+	FlowCreateComment(create.target_name,
+					  psprintf("medallion bronze table of pipeline %s, fed from %s",
+							   create.pipeline->pipeline_name,
+							   arguments.source_url));
+	FlowCreateRegister(&create, FLOW_TYPE_BRONZE, InvalidOid,
+					   arguments.source_url,
+					   bronze_definition_build(&arguments));
 	PG_RETURN_VOID();
 }
 
@@ -942,7 +933,7 @@ record_backlog(FlowDesc *flow, List *candidates, int taken)
 	int64		objects = list_length(candidates) - taken;
 	int64		bytes = 0;
 	TimestampTz oldest = 0;
-	char	   *previous = jsonb_member_text(flow->flow_state, "backlog_objects");
+	char	   *previous = FlowStateString(flow, "backlog_objects");
 	ListCell   *cell;
 
 	if (objects == 0 && flow->batches == 1 &&
@@ -1236,16 +1227,12 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	MemoryContextSwitchTo(flow_context);
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("target table of flow \"%s\" was dropped",
-						flow->flow_name)));
+	FlowCheckTargetExists(flow);
 	if (definition.endpoint != NULL)
 		EndpointCheckAllowed(definition.endpoint, context->pipeline->owner);
 	credentials = SecretLoad(definition.secret_name, context->pipeline->owner);
-	first_run = jsonb_member_text(flow->flow_state, "initialized") == NULL;
-	last_full_listing = jsonb_member_text(flow->flow_state, "last_full_listing");
+	first_run = FlowStateString(flow, "initialized") == NULL;
+	last_full_listing = FlowStateString(flow, "last_full_listing");
 	if (definition.options.incremental_listing && !first_run &&
 		last_full_listing != NULL)
 	{
@@ -1259,7 +1246,7 @@ BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 												  INT_MAX)))
 		{
 			full_listing = false;
-			start_after = jsonb_member_text(flow->flow_state, "last_key");
+			start_after = FlowStateString(flow, "last_key");
 		}
 	}
 	PopActiveSnapshot();

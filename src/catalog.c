@@ -76,6 +76,7 @@ flow_from_row(uint64 row)
 	flow->pipeline_id = (int32) SpiGetInt64(row, 2, NULL);
 	flow->flow_name = SpiGetText(row, 3);
 	flow->flow_type = SpiGetText(row, 4);
+	flow->type = CatalogFlowTypeFromName(flow->flow_type);
 	flow->target_relid = DatumGetObjectId(SpiGetDatum(row, 5, &isnull));
 	value = SpiGetDatum(row, 6, &isnull);
 	flow->source_relid = isnull ? InvalidOid : DatumGetObjectId(value);
@@ -251,8 +252,46 @@ CatalogQualifiedRelationName(Oid relid)
 									  relation_name);
 }
 
+/* medallion.flow.flow_type of each FlowType, in enum order. */
+static const char *const flow_type_names[FLOW_TYPE_COUNT] = {
+	[FLOW_TYPE_BRONZE] = "bronze",
+	[FLOW_TYPE_SILVER] = "silver",
+	[FLOW_TYPE_AUTO_CDC] = "auto_cdc",
+	[FLOW_TYPE_AGGREGATE] = "aggregate",
+	[FLOW_TYPE_MATVIEW] = "matview",
+};
+
+const char *
+CatalogFlowTypeName(FlowType type)
+{
+	Assert(type >= 0 && type < FLOW_TYPE_COUNT);
+	return flow_type_names[type];
+}
+
+/*
+ * A flow_type the library does not know can only come from a catalog
+ * written by another version of medallion (the version check prevents that)
+ * or edited by hand.
+ */
+FlowType
+CatalogFlowTypeFromName(const char *name)
+{
+	int			type;
+
+	for (type = 0; type < FLOW_TYPE_COUNT; type++)
+	{
+		if (strcmp(flow_type_names[type], name) == 0)
+			return (FlowType) type;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("unknown flow type \"%s\" in medallion.flow", name),
+			 errhint("Flows are written by medallion only; drop the flow and create it again.")));
+	pg_unreachable();
+}
+
 int32
-CatalogCreateFlow(PipelineDesc *pipeline, const char *flow_type,
+CatalogCreateFlow(PipelineDesc *pipeline, FlowType type,
 				  Oid target_relid, Oid source_relid, const char *source,
 				  Jsonb *definition)
 {
@@ -282,14 +321,13 @@ CatalogCreateFlow(PipelineDesc *pipeline, const char *flow_type,
 							CatalogQualifiedRelationName(source_relid)),
 					 errhint("A flow reads tables of its own pipeline only.")));
 		/* flows that read by _row_id need one; error clearly otherwise */
-		if (strcmp(flow_type, "silver") == 0 ||
-			strcmp(flow_type, "auto_cdc") == 0)
+		if (type == FLOW_TYPE_SILVER || type == FLOW_TYPE_AUTO_CDC)
 			(void) FlowRowIdSequence(source_relid);
 	}
 
 	values[0] = Int32GetDatum(pipeline->pipeline_id);
 	values[1] = CStringGetTextDatum(CatalogQualifiedRelationName(target_relid));
-	values[2] = CStringGetTextDatum(flow_type);
+	values[2] = CStringGetTextDatum(CatalogFlowTypeName(type));
 	values[3] = ObjectIdGetDatum(target_relid);
 	values[4] = ObjectIdGetDatum(source_relid);
 	if (!OidIsValid(source_relid))
@@ -379,20 +417,6 @@ CatalogShareLockFlow(const FlowDesc *flow)
 	SPI_connect();
 	catalog_lock_flow_row(flow, "FOR SHARE");
 	SPI_finish();
-}
-
-char *
-CatalogDefinitionString(Jsonb *definition, const char *key)
-{
-	JsonbValue *value;
-
-	if (definition == NULL || !JB_ROOT_IS_OBJECT(definition))
-		return NULL;
-	value = getKeyJsonValueFromContainer(&definition->root, key, strlen(key),
-										 NULL);
-	if (value == NULL || value->type != jbvString)
-		return NULL;
-	return pnstrdup(value->val.string.val, value->val.string.len);
 }
 
 void

@@ -38,14 +38,30 @@ typedef struct PipelineDesc
 	int32		consecutive_failures;
 } PipelineDesc;
 
+/*
+ * The kinds of flow, as medallion.flow.flow_type names them (FlowTypeName
+ * and FlowTypeFromName in flow.c translate); how an update runs each one is
+ * update.c's flow-type table.
+ */
+typedef enum FlowType
+{
+	FLOW_TYPE_BRONZE,
+	FLOW_TYPE_SILVER,
+	FLOW_TYPE_AUTO_CDC,
+	FLOW_TYPE_AGGREGATE,
+	FLOW_TYPE_MATVIEW
+} FlowType;
+
+#define FLOW_TYPE_COUNT (FLOW_TYPE_MATVIEW + 1)
+
 /* One row of medallion.flow. */
 typedef struct FlowDesc
 {
 	int32		flow_id;
 	int32		pipeline_id;
 	char	   *flow_name;		/* "schema.table" of the target */
-	char	   *flow_type;		/* bronze, silver, auto_cdc, aggregate,
-								 * matview */
+	char	   *flow_type;		/* the catalog's name of type */
+	FlowType	type;
 	Oid			target_relid;
 	Oid			source_relid;	/* InvalidOid for bronze */
 	char	   *source;			/* s3:// URL or source table name */
@@ -62,6 +78,10 @@ typedef struct FlowDesc
 	int			objects_taken;
 	int			batches;
 } FlowDesc;
+
+/* The catalog's name of a flow type, and back (unknown names: an error). */
+extern const char *CatalogFlowTypeName(FlowType type);
+extern FlowType CatalogFlowTypeFromName(const char *name);
 
 extern PipelineDesc *CatalogGetPipeline(const char *pipeline_name,
 										bool missing_ok);
@@ -80,7 +100,7 @@ extern void CatalogCheckPipelineOwner(PipelineDesc *pipeline);
  * that source_relid, when valid, is the target of a flow of the same
  * pipeline.  Returns the new flow_id.
  */
-extern int32 CatalogCreateFlow(PipelineDesc *pipeline, const char *flow_type,
+extern int32 CatalogCreateFlow(PipelineDesc *pipeline, FlowType type,
 							   Oid target_relid, Oid source_relid,
 							   const char *source, Jsonb *definition);
 
@@ -97,9 +117,6 @@ extern void CatalogLockFlow(const FlowDesc *flow, int64 *watermark,
  * apply of the flow in progress is waited for, and none can start.
  */
 extern void CatalogShareLockFlow(const FlowDesc *flow);
-
-/* A string member of a flow's definition, or NULL (absent, not a string). */
-extern char *CatalogDefinitionString(Jsonb *definition, const char *key);
 
 extern void CatalogSetWatermark(int32 flow_id, int64 watermark);
 extern void CatalogSetFlowState(int32 flow_id, Jsonb *flow_state);

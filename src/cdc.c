@@ -135,15 +135,14 @@
 #include "cdc.h"
 #include "change_feed.h"
 #include "flow.h"
+#include "flow_definition.h"
 #include "spi_util.h"
-#include "update.h"
 #include "user_sql.h"
 #include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_auto_cdc_flow);
 PG_FUNCTION_INFO_V1(medallion_auto_cdc_apply);
 
-#define CDC_FLOW_TYPE "auto_cdc"
 #define CDC_VIEW_SUFFIX "_current"
 
 /* What an apply needs to know about a flow (from its definition). */
@@ -914,54 +913,24 @@ cdc_raise(CdcSpec *spec, bool *has, Datum *current, Datum value)
 
 /* ---- definition ------------------------------------------------------ */
 
-static JsonbValue *
-cdc_def_get(Jsonb *definition, const char *key)
+int
+CdcFlowScdType(const FlowDesc *flow)
 {
-	JsonbValue *value;
+	int64		scd_type = FlowDefinitionInt(flow, "stored_as_scd_type", 2);
 
-	value = getKeyJsonValueFromContainer(&definition->root, key, strlen(key),
-										 NULL);
-	if (value == NULL || value->type == jbvNull)
-		return NULL;
-	return value;
+	if (scd_type != 1 && scd_type != 2)
+		FlowDefinitionCorrupted(flow->flow_name, "stored_as_scd_type");
+	return (int) scd_type;
 }
 
-static char *
-cdc_def_string(Jsonb *definition, const char *key)
+List *
+CdcFlowKeys(const FlowDesc *flow)
 {
-	JsonbValue *value = cdc_def_get(definition, key);
+	List	   *keys = FlowDefinitionStringList(flow, "keys", true);
 
-	if (value == NULL)
-		return NULL;
-	if (value->type != jbvString)
-		elog(ERROR, "auto CDC definition member \"%s\" is not a string", key);
-	return pnstrdup(value->val.string.val, value->val.string.len);
-}
-
-static List *
-cdc_def_string_list(Jsonb *definition, const char *key)
-{
-	JsonbValue *value = cdc_def_get(definition, key);
-	List	   *list = NIL;
-	uint32		i;
-	uint32		count;
-
-	if (value == NULL)
-		return NIL;
-	if (value->type != jbvBinary || !JsonContainerIsArray(value->val.binary.data))
-		elog(ERROR, "auto CDC definition member \"%s\" is not an array", key);
-	count = JsonContainerSize(value->val.binary.data);
-	for (i = 0; i < count; i++)
-	{
-		JsonbValue *element = getIthJsonbValueFromContainer(value->val.binary.data, i);
-
-		if (element == NULL || element->type != jbvString)
-			elog(ERROR, "auto CDC definition member \"%s\" is not an array of strings",
-				 key);
-		list = lappend(list, pnstrdup(element->val.string.val,
-									  element->val.string.len));
-	}
-	return list;
+	if (keys == NIL)
+		FlowDefinitionCorrupted(flow->flow_name, "keys");
+	return keys;
 }
 
 /*
@@ -972,42 +941,26 @@ static CdcSpec *
 cdc_load_spec(FlowDesc *flow)
 {
 	CdcSpec    *spec = palloc0(sizeof(CdcSpec));
-	Jsonb	   *definition = flow->definition;
-	JsonbValue *value;
 	List	   *tracked;
 	ListCell   *cell;
 	int			ncols;
 
-	if (definition == NULL || !JB_ROOT_IS_OBJECT(definition))
-		elog(ERROR, "auto CDC flow \"%s\" has no definition", flow->flow_name);
 	spec->flow_name = flow->flow_name;
 	spec->source_relid = flow->source_relid;
 	spec->target_relid = flow->target_relid;
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(spec->source_relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("source table of flow \"%s\" was dropped",
-						flow->flow_name)));
+	FlowCheckSourceExists(flow, spec->source_relid);
 	spec->source_name = CatalogQualifiedRelationName(spec->source_relid);
 	spec->target_name = CatalogQualifiedRelationName(spec->target_relid);
 
-	value = cdc_def_get(definition, "stored_as_scd_type");
-	spec->scd_type = (value != NULL && value->type == jbvNumeric) ?
-		DatumGetInt32(DirectFunctionCall1(numeric_int4,
-										  NumericGetDatum(value->val.numeric))) : 2;
-	value = cdc_def_get(definition, "ignore_null_updates");
-	spec->ignore_null_updates = value != NULL && value->type == jbvBool &&
-		value->val.boolean;
-	spec->keys = cdc_def_string_list(definition, "keys");
-	spec->columns = cdc_def_string_list(definition, "columns");
-	tracked = cdc_def_string_list(definition, "tracked_columns");
-	spec->sequence_by = cdc_def_string(definition, "sequence_by");
-	spec->deletes = cdc_def_string(definition, "apply_as_deletes");
-	spec->truncates = cdc_def_string(definition, "apply_as_truncates");
-	if (spec->keys == NIL || spec->sequence_by == NULL ||
-		(spec->scd_type != 1 && spec->scd_type != 2))
-		elog(ERROR, "auto CDC flow \"%s\" has an invalid definition",
-			 flow->flow_name);
+	spec->scd_type = CdcFlowScdType(flow);
+	spec->ignore_null_updates = FlowDefinitionBool(flow, "ignore_null_updates",
+												   false);
+	spec->keys = CdcFlowKeys(flow);
+	spec->columns = FlowDefinitionStringList(flow, "columns", false);
+	tracked = FlowDefinitionStringList(flow, "tracked_columns", false);
+	spec->sequence_by = FlowDefinitionString(flow, "sequence_by", true);
+	spec->deletes = FlowDefinitionString(flow, "apply_as_deletes", false);
+	spec->truncates = FlowDefinitionString(flow, "apply_as_truncates", false);
 	cdc_place_expressions(spec);
 
 	ncols = list_length(spec->columns);
@@ -2421,7 +2374,7 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	append_json_list(&json, "tracked_columns", tracked, scd_type == 2);
 	appendStringInfoChar(&json, '}');
 
-	CatalogCreateFlow(pipeline, CDC_FLOW_TYPE, target_relid, source_relid,
+	CatalogCreateFlow(pipeline, FLOW_TYPE_AUTO_CDC, target_relid, source_relid,
 					  source_name,
 					  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 														 CStringGetDatum(json.data))));
@@ -2443,7 +2396,7 @@ medallion_auto_cdc_apply(PG_FUNCTION_ARGS)
 	StringInfoData details;
 
 	flow = CatalogGetFlowByTarget(target_relid, true);
-	if (flow == NULL || strcmp(flow->flow_type, CDC_FLOW_TYPE) != 0)
+	if (flow == NULL || flow->type != FLOW_TYPE_AUTO_CDC)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("table %s is not the target of an auto CDC flow",
@@ -2458,7 +2411,7 @@ medallion_auto_cdc_apply(PG_FUNCTION_ARGS)
 	FlowResultInit(&result);
 
 	start = GetCurrentTimestamp();
-	FlowApplyIncremental(&context, flow, &result);
+	FlowApplyIncremental(&context, flow, CdcApply, &result);
 
 	initStringInfo(&details);
 	appendStringInfo(&details,
@@ -2468,7 +2421,7 @@ medallion_auto_cdc_apply(PG_FUNCTION_ARGS)
 					 "\"rows_dropped\": " INT64_FORMAT ", "
 					 "\"duration_ms\": %.3f, \"watermark\": " INT64_FORMAT
 					 ", \"direct\": true",
-					 CDC_FLOW_TYPE, result.rows_read, result.rows_written,
+					 flow->flow_type, result.rows_read, result.rows_written,
 					 result.rows_dropped,
 					 (GetCurrentTimestamp() - start) / 1000.0, flow->watermark);
 	if (result.details.len > 0)

@@ -18,4 +18,11 @@ extern void CdcApply(FlowContext *context, FlowDesc *flow, int64 low,
 /* Full refresh: empty what the flow keeps besides its target table. */
 extern void CdcReset(FlowDesc *flow);
 
+/*
+ * Members of an auto CDC flow's definition that flows reading its target
+ * need: its SCD type (1 or 2) and its keys.
+ */
+extern int	CdcFlowScdType(const FlowDesc *flow);
+extern List *CdcFlowKeys(const FlowDesc *flow);
+
 #endif							/* MEDALLION_CDC_H */

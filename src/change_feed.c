@@ -53,6 +53,7 @@
 #include "bulk_insert.h"
 #include "change_feed.h"
 #include "flow.h"
+#include "flow_definition.h"
 #include "guc.h"
 #include "spi_util.h"
 
@@ -82,8 +83,7 @@ struct ChangeFeed
 char *
 ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 {
-	char	   *existing = CatalogDefinitionString(cdc_flow->definition,
-												   CHANGE_FEED_KEY);
+	char	   *existing = FlowDefinitionString(cdc_flow, CHANGE_FEED_KEY, false);
 	Oid			namespace_oid = get_rel_namespace(target_relid);
 	char	   *relname;
 	char	   *name;
@@ -205,8 +205,7 @@ change_feed_truncate_with_reset(const char *name)
 ChangeFeed *
 ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid, bool deriving_again)
 {
-	char	   *name = CatalogDefinitionString(cdc_flow->definition,
-											   CHANGE_FEED_KEY);
+	char	   *name = FlowDefinitionString(cdc_flow, CHANGE_FEED_KEY, false);
 	ChangeFeed *feed;
 	Oid			relid;
 	Oid			types[1] = {TEXTOID};

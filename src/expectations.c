@@ -324,7 +324,7 @@ expectation_get_silver_flow(const char *target_table, Oid *target_relid)
 	*target_relid = RangeVarGetRelid(rv, NoLock, false);
 
 	flow = CatalogGetFlowByTarget(*target_relid, true);
-	if (flow == NULL || strcmp(flow->flow_type, "silver") != 0)
+	if (flow == NULL || flow->type != FLOW_TYPE_SILVER)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("table \"%s\" is not the target of a silver flow",

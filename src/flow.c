@@ -131,3 +131,56 @@ FlowSourceCeiling(Oid source_relid)
 	 */
 	return ceiling;
 }
+
+void
+FlowCheckTargetExists(const FlowDesc *flow)
+{
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table of flow \"%s\" was dropped",
+						flow->flow_name),
+				 errhint("Drop the flow with medallion.drop_flow() and create it again, or drop the pipeline.")));
+}
+
+void
+FlowCheckSourceExists(const FlowDesc *flow, Oid source_relid)
+{
+	if (!OidIsValid(source_relid) ||
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(source_relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source table of flow \"%s\" was dropped",
+						flow->flow_name),
+				 errhint("Drop the flow with medallion.drop_flow() and create it again, or drop the pipeline.")));
+}
+
+/*
+ * FlowApplyIncremental: see flow.h.  The catalog row lock serialises two
+ * applies of one flow (a direct auto_cdc_apply() during an update, say), so
+ * that the watermark read here is the one the apply builds on.
+ */
+void
+FlowApplyIncremental(FlowContext *context, FlowDesc *flow,
+					 FlowApplyRows apply, FlowResult *result)
+{
+	int64		watermark;
+	int64		ceiling;
+	OwnerContext owner;
+
+	CatalogLockFlow(flow, &watermark, NULL);
+	flow->watermark = watermark;
+	FlowCheckTargetExists(flow);
+
+	FlowEnterOwnerContext(context->pipeline, &owner);
+	ceiling = FlowSourceCeiling(flow->source_relid);
+	if (ceiling > watermark)
+		apply(context, flow, watermark, ceiling, result);
+	FlowLeaveOwnerContext(&owner);
+
+	if (ceiling > watermark)
+	{
+		CatalogSetWatermark(flow->flow_id, ceiling);
+		flow->watermark = ceiling;
+	}
+}

@@ -98,4 +98,73 @@ extern Oid	FlowRowIdSequence(Oid relid);
  */
 extern int64 FlowSourceCeiling(Oid source_relid);
 
+/*
+ * Raise the one error for a flow whose target table no longer exists (it
+ * was dropped by hand), with the way out as its hint.
+ */
+extern void FlowCheckTargetExists(const FlowDesc *flow);
+
+/* The same for the table a flow reads (source_relid may be invalid). */
+extern void FlowCheckSourceExists(const FlowDesc *flow, Oid source_relid);
+
+/*
+ * The flow-type table.  Like an index access method's routine table, each
+ * flow type hands the update a FlowTypeRoutine saying how it runs; update.c
+ * holds the table (it is the only file that knows every flow type), and the
+ * update runs a flow through its routine without asking its type.
+ */
+
+/* Apply a source's rows with _row_id in (watermark, ceiling]. */
+typedef void (*FlowApplyRows) (FlowContext *context, FlowDesc *flow,
+							   int64 watermark, int64 ceiling,
+							   FlowResult *result);
+
+/* Bring a target up to date from its sources, in the current transaction. */
+typedef void (*FlowApplyWhole) (FlowContext *context, FlowDesc *flow,
+								FlowResult *result);
+
+/* Run a flow that commits its own transactions (bronze, object by object). */
+typedef void (*FlowRunSteps) (FlowContext *context, FlowDesc *flow,
+							  FlowResult *result);
+
+/* Forget a flow's own state for a full refresh. */
+typedef void (*FlowReset) (FlowDesc *flow);
+
+/* Is input that the update saw at its start still waiting? */
+typedef bool (*FlowHasInputLeft) (const FlowDesc *flow);
+
+typedef struct FlowTypeRoutine
+{
+	FlowType	type;
+
+	/*
+	 * How an update runs the flow: exactly one of these is set.  apply_rows
+	 * runs through FlowApplyIncremental, apply_whole in one transaction as
+	 * the owner, run_steps outside any transaction.
+	 */
+	FlowApplyRows apply_rows;
+	FlowApplyWhole apply_whole;
+	FlowRunSteps run_steps;
+
+	/* Full refresh: empty the target first (false: it is rebuilt whole). */
+	bool		truncate_on_reset;
+	/* Full refresh: state reset run as the pipeline owner, or NULL. */
+	FlowReset	reset_as_owner;
+	/* Full refresh: catalog state reset run as medallion, or NULL. */
+	FlowReset	reset_catalog;
+
+	/* Triggered updates run again while this says so (NULL: never). */
+	FlowHasInputLeft has_input_left;
+} FlowTypeRoutine;
+
+/*
+ * Apply the source rows beyond an incremental flow's watermark, inside the
+ * current transaction: locks the flow's catalog row, reads the safe ceiling
+ * of the source, runs apply in the pipeline owner's context, and advances
+ * the watermark.  Used by the update and by direct calls such as
+ * auto_cdc_apply().
+ */
+extern void FlowApplyIncremental(FlowContext *context, FlowDesc *flow,
+								 FlowApplyRows apply, FlowResult *result);
+
 #endif							/* MEDALLION_FLOW_H */

@@ -350,7 +350,7 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 			FlowDesc   *flow = list_nth(flows, index);
 
 			/* an attached materialized view is the DBA's own: kept */
-			if (strcmp(flow->flow_type, "matview") != 0 &&
+			if (flow->type != FLOW_TYPE_MATVIEW &&
 				SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
 			{
 				char	   *sql = psprintf("DROP TABLE %s CASCADE",

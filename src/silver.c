@@ -978,7 +978,7 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 	if (!OidIsValid(target_relid))
 		elog(ERROR, "could not find the new table %s", target_name);
 
-	(void) CatalogCreateFlow(pipeline, "silver", target_relid, source,
+	(void) CatalogCreateFlow(pipeline, FLOW_TYPE_SILVER, target_relid, source,
 							 source_name,
 							 silver_definition_build(query, dedup_keys,
 													 quarantine));

@@ -200,53 +200,50 @@ error_is_transient(ErrorData *error)
 		error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
 }
 
-static bool
-flow_type_is(const FlowDesc *flow, const char *flow_type)
-{
-	return strcmp(flow->flow_type, flow_type) == 0;
-}
-
 /*
- * FlowApplyIncremental: see update.h.  The catalog row lock serialises two
- * applies of one flow (a direct auto_cdc_apply() during an update, say), so
- * that the watermark read here is the one the apply builds on.
+ * The flow-type table: how an update runs each type of flow.  This file is
+ * the only one that knows every flow type; the update runs a flow through
+ * its routine and never asks which type it is.
  */
-void
-FlowApplyIncremental(FlowContext *context, FlowDesc *flow,
-					 FlowResult *result)
+static const FlowTypeRoutine flow_type_routines[FLOW_TYPE_COUNT] = {
+	[FLOW_TYPE_BRONZE] = {
+		.type = FLOW_TYPE_BRONZE,
+		.run_steps = BronzeRunFlow,
+		.truncate_on_reset = true,
+		.reset_catalog = BronzeReset,
+		.has_input_left = BronzeHasObjectsLeft,
+	},
+	[FLOW_TYPE_SILVER] = {
+		.type = FLOW_TYPE_SILVER,
+		.apply_rows = SilverApply,
+		.truncate_on_reset = true,
+		.reset_as_owner = SilverReset,
+	},
+	[FLOW_TYPE_AUTO_CDC] = {
+		.type = FLOW_TYPE_AUTO_CDC,
+		.apply_rows = CdcApply,
+		.truncate_on_reset = true,
+		.reset_as_owner = CdcReset,
+	},
+	[FLOW_TYPE_AGGREGATE] = {
+		.type = FLOW_TYPE_AGGREGATE,
+		.apply_whole = AggregateApply,
+		.truncate_on_reset = true,
+		.reset_as_owner = AggregateReset,
+	},
+	/* an attached materialized view is refreshed whole, never emptied */
+	[FLOW_TYPE_MATVIEW] = {
+		.type = FLOW_TYPE_MATVIEW,
+		.apply_whole = MatviewRefresh,
+		.truncate_on_reset = false,
+	},
+};
+
+static const FlowTypeRoutine *
+flow_routine(const FlowDesc *flow)
 {
-	int64		watermark;
-	int64		ceiling;
-	OwnerContext owner;
-
-	CatalogLockFlow(flow, &watermark, NULL);
-	flow->watermark = watermark;
-
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("target table of flow \"%s\" was dropped",
-						flow->flow_name),
-				 errhint("Drop the pipeline, or run it with full_refresh after recreating the flow.")));
-
-	FlowEnterOwnerContext(context->pipeline, &owner);
-	ceiling = FlowSourceCeiling(flow->source_relid);
-	if (ceiling > watermark)
-	{
-		if (flow_type_is(flow, "silver"))
-			SilverApply(context, flow, watermark, ceiling, result);
-		else if (flow_type_is(flow, "auto_cdc"))
-			CdcApply(context, flow, watermark, ceiling, result);
-		else
-			elog(ERROR, "flow type \"%s\" is not incremental", flow->flow_type);
-	}
-	FlowLeaveOwnerContext(&owner);
-
-	if (ceiling > watermark)
-	{
-		CatalogSetWatermark(flow->flow_id, ceiling);
-		flow->watermark = ceiling;
-	}
+	Assert(flow->type >= 0 && flow->type < FLOW_TYPE_COUNT);
+	return &flow_type_routines[flow->type];
 }
 
 /* JSON text of the flow_progress event of one flow. */
@@ -299,18 +296,13 @@ full_refresh_reset(FlowContext *context, List *flows)
 	foreach(cell, flows)
 	{
 		FlowDesc   *flow = lfirst(cell);
+		const FlowTypeRoutine *routine = flow_routine(flow);
 		OwnerContext owner;
 		StringInfoData sql;
 
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("target table of flow \"%s\" was dropped",
-							flow->flow_name)));
-
+		FlowCheckTargetExists(flow);
 		FlowEnterOwnerContext(context->pipeline, &owner);
-		/* an attached materialized view is refreshed, not emptied */
-		if (!flow_type_is(flow, "matview"))
+		if (routine->truncate_on_reset)
 		{
 			initStringInfo(&sql);
 			appendStringInfo(&sql, "TRUNCATE %s",
@@ -319,16 +311,12 @@ full_refresh_reset(FlowContext *context, List *flows)
 			SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 			SPI_finish();
 		}
-		if (flow_type_is(flow, "silver"))
-			SilverReset(flow);
-		else if (flow_type_is(flow, "auto_cdc"))
-			CdcReset(flow);
-		else if (flow_type_is(flow, "aggregate"))
-			AggregateReset(flow);
+		if (routine->reset_as_owner != NULL)
+			routine->reset_as_owner(flow);
 		FlowLeaveOwnerContext(&owner);
 
-		if (flow_type_is(flow, "bronze"))
-			BronzeReset(flow);
+		if (routine->reset_catalog != NULL)
+			routine->reset_catalog(flow);
 		CatalogSetWatermark(flow->flow_id, 0);
 		CatalogSetFlowState(flow->flow_id,
 							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
@@ -338,14 +326,6 @@ full_refresh_reset(FlowContext *context, List *flows)
 	EventLogWrite(context->pipeline, context->update_id, NULL, "full_refresh",
 				  "INFO", "tables, ledger and watermarks emptied", NULL);
 	END_STEP();
-}
-
-/* Is flow downstream of a flow that failed in this update? */
-static bool
-depends_on_failed(const FlowDesc *flow, List *failed_targets)
-{
-	return OidIsValid(flow->source_relid) &&
-		list_member_oid(failed_targets, flow->source_relid);
 }
 
 /*
@@ -532,38 +512,353 @@ another_pass(FlowContext *context, List *flows, UpdateOutcome *outcome)
 	{
 		FlowDesc   *flow = lfirst(cell);
 
-		if (flow_type_is(flow, "bronze") && BronzeHasObjectsLeft(flow))
+		const FlowTypeRoutine *routine = flow_routine(flow);
+
+		if (routine->has_input_left != NULL && routine->has_input_left(flow))
 			return true;
 	}
 	return false;
 }
 
+/* Everything one update owns, from its start to its end. */
+typedef struct UpdateState
+{
+	int32		pipeline_id;
+	bool		full_refresh;
+	UpdateFlowReport report;
+	void	   *report_arg;
+	UpdateOutcome *outcome;
+
+	MemoryContext update_context;	/* lives as long as the update */
+	FlowContext context;
+	List	   *flows;
+	List	   *failed_targets; /* targets of failed flows, and below */
+	LOCKTAG		lock_tag;
+	bool		locked;
+	TimestampTz update_start;
+	UpdateLog	log;
+	int64		max_step_ms;
+
+	int64		rows_written;
+	StringInfoData changed_tables;	/* JSON strings, comma-separated */
+	UpdateStopReason stopped;	/* a stop request seen between steps */
+	char	   *interrupted_flow;	/* the flow a stop request cancelled */
+} UpdateState;
+
+/*
+ * Take the pipeline's update lock (waiting for another update of it), read
+ * the pipeline and its flows, and record the update's start.
+ */
+static void
+update_begin(UpdateState *state)
+{
+	FlowContext *context = &state->context;
+	UpdateLog  *log = &state->log;
+
+	UpdateLockTag(&state->lock_tag, state->pipeline_id);
+	pgstat_report_activity(STATE_RUNNING, "waiting for the pipeline lock");
+	BEGIN_STEP();
+	(void) LockAcquire(&state->lock_tag, ExclusiveLock, true, false);
+	state->locked = true;
+	END_STEP();
+
+	state->update_start = GetCurrentTimestamp();
+	BEGIN_STEP();
+	MemoryContextSwitchTo(state->update_context);
+	context->pipeline = CatalogGetPipelineById(state->pipeline_id, false);
+	context->full_refresh = state->full_refresh;
+	context->update_id = CatalogNextUpdateId();
+	state->flows = CatalogGetFlows(state->pipeline_id);
+	CatalogMarkUpdateStart(state->pipeline_id);
+	log->quiet = strcmp(context->pipeline->mode, "continuous") == 0 &&
+		!state->full_refresh && state->report == NULL;
+	log->start_time = state->update_start;
+	log->flow_count = list_length(state->flows);
+	log->full_refresh = state->full_refresh;
+	if (!log->quiet)
+		write_update_start(context, log);
+	state->max_step_ms = read_max_step_duration(state->pipeline_id);
+	END_STEP();
+	MemoryContextSwitchTo(state->update_context);
+	state->outcome->update_id = context->update_id;
+}
+
+/*
+ * Run one step of a flow through its type's routine, the flow_progress
+ * event included in the step's transaction (bronze commits its own
+ * transactions and gets its event in one of its own).
+ */
+static void
+run_flow_step(UpdateState *state, FlowDesc *flow, FlowResult *result,
+			  TimestampTz flow_start)
+{
+	const FlowTypeRoutine *routine = flow_routine(flow);
+	FlowContext *context = &state->context;
+
+	if (routine->run_steps != NULL)
+	{
+		routine->run_steps(context, flow, result);
+		if (!flow_progress_worth_logging(&state->log, result))
+			return;
+		BEGIN_STEP();
+	}
+	else
+	{
+		BEGIN_STEP();
+		if (routine->apply_rows != NULL)
+			FlowApplyIncremental(context, flow, routine->apply_rows, result);
+		else
+		{
+			OwnerContext owner;
+
+			FlowCheckTargetExists(flow);
+			FlowEnterOwnerContext(context->pipeline, &owner);
+			routine->apply_whole(context, flow, result);
+			FlowLeaveOwnerContext(&owner);
+		}
+	}
+	write_flow_progress(context, &state->log, flow, result,
+						GetCurrentTimestamp() - flow_start);
+	END_STEP();
+}
+
+/*
+ * A flow step failed and its transaction rolled back.  A cancel that a stop
+ * request or the step's timer caused is turned into what it means; any
+ * other cancel or a shutdown ends the update at once.
+ */
+static void
+handle_step_error(UpdateState *state, FlowDesc *flow, FlowResult *result,
+				  ErrorData *error, bool timed_out, int64 duration_us)
+{
+	if (error->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+		state->stopped != UPDATE_STOP_NONE)
+	{
+		/* stopped on request: recorded at the end, not a failure */
+		state->interrupted_flow = pstrdup(flow->flow_name);
+		return;
+	}
+	if (error->sqlerrcode == ERRCODE_QUERY_CANCELED && timed_out)
+		error = step_timeout_error(flow, state->max_step_ms);
+	else if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			 error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		ReThrowError(error);
+
+	record_step_failure(&state->context, &state->log, flow, result, error,
+						duration_us, state->outcome);
+	state->failed_targets = lappend_oid(state->failed_targets,
+										flow->target_relid);
+}
+
+/* Add what a flow step did to the update's totals and report it. */
+static void
+account_flow_step(UpdateState *state, FlowDesc *flow, FlowResult *result,
+				  int64 duration_us)
+{
+	FlowContext *context = &state->context;
+
+	if (result->changed &&
+		!list_member_oid(context->changed_relids, flow->target_relid))
+	{
+		context->changed_relids = lappend_oid(context->changed_relids,
+											  flow->target_relid);
+		state->outcome->changed = true;
+		if (state->changed_tables.len > 0)
+			appendStringInfoString(&state->changed_tables, ", ");
+		escape_json(&state->changed_tables, flow->flow_name);
+	}
+	if (result->backlog)
+		state->outcome->backlog = true;
+	state->rows_written += result->rows_written;
+	if (state->report != NULL)
+		(*state->report) (flow, result, duration_us, state->report_arg);
+}
+
+/*
+ * Run one step of one flow, limited to max_step_duration, in a memory
+ * context of its own: a failure is recorded and the update goes on with the
+ * flows that do not depend on it.  Returns false when a stop request ends
+ * the update.
+ */
+static bool
+update_run_flow(UpdateState *state, FlowDesc *flow)
+{
+	FlowResult	result;
+	TimestampTz flow_start = GetCurrentTimestamp();
+	volatile int64 duration_us = 0;
+	MemoryContext flow_context;
+
+	if (OidIsValid(flow->source_relid) &&
+		list_member_oid(state->failed_targets, flow->source_relid))
+	{
+		state->failed_targets = lappend_oid(state->failed_targets,
+											flow->target_relid);
+		return true;
+	}
+
+	/* a stop requested between two steps: no more steps */
+	state->stopped = UpdateControlEnterStep();
+	if (state->stopped != UPDATE_STOP_NONE)
+		return false;
+
+	flow_context = AllocSetContextCreate(state->update_context,
+										 "medallion flow",
+										 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(flow_context);
+	FlowResultInit(&result);
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("medallion: flow %s", flow->flow_name));
+	step_timer_start(state->max_step_ms);
+	PG_TRY();
+	{
+		run_flow_step(state, flow, &result, flow_start);
+		duration_us = GetCurrentTimestamp() - flow_start;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+		bool		timed_out;
+
+		MemoryContextSwitchTo(state->update_context);
+		error = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		timed_out = step_timer_stop();
+		state->stopped = UpdateControlLeaveStep();
+		duration_us = GetCurrentTimestamp() - flow_start;
+		handle_step_error(state, flow, &result, error, timed_out,
+						  duration_us);
+	}
+	PG_END_TRY();
+	(void) step_timer_stop();
+	state->stopped = UpdateControlLeaveStep();
+
+	MemoryContextSwitchTo(state->update_context);
+	account_flow_step(state, flow, &result, duration_us);
+	MemoryContextDelete(flow_context);
+	return state->stopped == UPDATE_STOP_NONE;
+}
+
+/*
+ * One pass over the flows runs one batch of each bronze flow.  A triggered
+ * update runs passes until its bronze flows have taken every object listed
+ * by their first batch (Trigger.AvailableNow), each batch and what the
+ * flows downstream make of it committed on its own; a continuous one runs
+ * one pass, and its worker runs the next update at once while there is a
+ * backlog.
+ */
+static void
+update_run_passes(UpdateState *state)
+{
+	ListCell   *cell;
+
+	do
+	{
+		foreach(cell, state->flows)
+		{
+			if (!update_run_flow(state, lfirst(cell)))
+				return;
+		}
+	} while (another_pass(&state->context, state->flows, state->outcome));
+}
+
+/* The pipeline's state at the end of the update. */
+static const char *
+update_end_state(UpdateState *state)
+{
+	UpdateOutcome *outcome = state->outcome;
+	bool		continuous = strcmp(state->context.pipeline->mode,
+									"continuous") == 0;
+
+	/* stop_pipeline committed "stopped" before it stopped the update */
+	if (state->stopped == UPDATE_STOP_STOP_PIPELINE)
+		return "stopped";
+	if (outcome->failed && !(continuous && outcome->transient))
+		return "failed";
+	return continuous ? "running" : "idle";
+}
+
+/*
+ * Record the end of the update: the pipeline's state, the update_end event,
+ * and the notification of the tables it changed.
+ */
+static void
+update_end(UpdateState *state)
+{
+	FlowContext *context = &state->context;
+	UpdateOutcome *outcome = state->outcome;
+	int64		duration_us;
+
+	if (state->stopped != UPDATE_STOP_NONE)
+	{
+		/* the stop has served: no late cancel interrupts its record */
+		outcome->stopped = state->stopped;
+		HOLD_CANCEL_INTERRUPTS();
+	}
+	BEGIN_STEP();
+	MemoryContextSwitchTo(state->update_context);
+	duration_us = GetCurrentTimestamp() - state->update_start;
+	CatalogMarkUpdateEnd(state->pipeline_id, context->update_id,
+						 state->update_start, update_end_state(state),
+						 outcome->failed ? error_summary(outcome->error) : NULL);
+	if (state->stopped != UPDATE_STOP_NONE)
+		write_update_stopped(context, &state->log, state->stopped,
+							 state->interrupted_flow, outcome->failed,
+							 duration_us);
+	else if (state->log.start_written)
+		EventLogWrite(context->pipeline, context->update_id, NULL,
+					  "update_end", outcome->failed ? "ERROR" : "INFO",
+					  outcome->failed ? "update failed" : "update completed",
+					  psprintf("{\"failed\": %s, \"duration_ms\": %.3f, "
+							   "\"rows_written\": " INT64_FORMAT ", "
+							   "\"changed_tables\": [%s]}",
+							   outcome->failed ? "true" : "false",
+							   duration_us / 1000.0, state->rows_written,
+							   state->changed_tables.data));
+	if (state->log.start_written)
+		EventLogTrim(context->pipeline);
+	if (outcome->changed)
+		Async_Notify(psprintf("medallion_%s", context->pipeline->pipeline_name),
+					 psprintf("{\"update_id\": " INT64_FORMAT
+							  ", \"tables\": [%s]}",
+							  context->update_id, state->changed_tables.data));
+	END_STEP();
+	if (state->stopped != UPDATE_STOP_NONE)
+	{
+		/* no stop request signals this process any more */
+		UpdateControlUnregister();
+		QueryCancelPending = false;
+		RESUME_CANCEL_INTERRUPTS();
+	}
+}
+
+/*
+ * UpdateRun: see update.h.  The phases are begin (lock, catalog), the full
+ * refresh's reset, the passes over the flows, and the end; whatever
+ * happens, the lock and the stop registration are released.
+ */
 void
 UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 		  void *report_arg, UpdateOutcome *outcome)
 {
+	UpdateState *state;
 	MemoryContext update_context;
 	MemoryContext old_context;
-	FlowContext context;
-	List	   *flows;
-	List	   *volatile failed_targets = NIL;
-	ListCell   *cell;
-	LOCKTAG		lock_tag;
-	TimestampTz update_start;
-	volatile int64 rows_written = 0;
-	StringInfoData changed_tables;
-	UpdateLog	log;
-	volatile bool locked = false;
-	volatile int64 max_step_ms = MEDALLION_DEFAULT_MAX_STEP_DURATION_MS;
-	volatile UpdateStopReason stopped = UPDATE_STOP_NONE;
-	char	   *volatile interrupted_flow = NULL;
 
 	memset(outcome, 0, sizeof(UpdateOutcome));
 	update_context = AllocSetContextCreate(CurrentMemoryContext,
 										   "medallion update",
 										   ALLOCSET_DEFAULT_SIZES);
 	old_context = MemoryContextSwitchTo(update_context);
-	initStringInfo(&changed_tables);
+	state = palloc0(sizeof(UpdateState));
+	state->pipeline_id = pipeline_id;
+	state->full_refresh = full_refresh;
+	state->report = report;
+	state->report_arg = report_arg;
+	state->outcome = outcome;
+	state->update_context = update_context;
+	state->max_step_ms = MEDALLION_DEFAULT_MAX_STEP_DURATION_MS;
+	initStringInfo(&state->changed_tables);
 
 	/* from here on, stop_pipeline and drop_pipeline can stop the update */
 	UpdateControlRegister(pipeline_id);
@@ -578,254 +873,18 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 
 	PG_TRY();
 	{
-		/* serialise updates of this pipeline, across all processes */
-		UpdateLockTag(&lock_tag, pipeline_id);
-		pgstat_report_activity(STATE_RUNNING, "waiting for the pipeline lock");
-		BEGIN_STEP();
-		(void) LockAcquire(&lock_tag, ExclusiveLock, true, false);
-		locked = true;
-		END_STEP();
-
-		update_start = GetCurrentTimestamp();
-		BEGIN_STEP();
-		MemoryContextSwitchTo(update_context);
-		memset(&context, 0, sizeof(context));
-		context.pipeline = CatalogGetPipelineById(pipeline_id, false);
-		context.full_refresh = full_refresh;
-		context.update_id = CatalogNextUpdateId();
-		flows = CatalogGetFlows(pipeline_id);
-		CatalogMarkUpdateStart(pipeline_id);
-		memset(&log, 0, sizeof(log));
-		log.quiet = strcmp(context.pipeline->mode, "continuous") == 0 &&
-			!full_refresh && report == NULL;
-		log.start_time = update_start;
-		log.flow_count = list_length(flows);
-		log.full_refresh = full_refresh;
-		if (!log.quiet)
-			write_update_start(&context, &log);
-		max_step_ms = read_max_step_duration(pipeline_id);
-		END_STEP();
-		MemoryContextSwitchTo(update_context);
-		outcome->update_id = context.update_id;
-
+		update_begin(state);
 		if (full_refresh)
-			full_refresh_reset(&context, flows);
-
-		/*
-		 * One pass over the flows runs one batch of each bronze flow.  A
-		 * triggered update runs passes until its bronze flows have taken
-		 * every object listed by their first batch (Trigger.AvailableNow),
-		 * each batch and what the flows downstream make of it committed on
-		 * its own; a continuous one runs one pass, and its worker runs the
-		 * next update at once while there is a backlog.
-		 */
-next_pass:
-		foreach(cell, flows)
-		{
-			FlowDesc   *flow = lfirst(cell);
-			FlowResult	result;
-			TimestampTz flow_start = GetCurrentTimestamp();
-			volatile int64 duration_us = 0;
-			MemoryContext flow_context;
-
-			flow_context = AllocSetContextCreate(update_context, "medallion flow",
-												 ALLOCSET_DEFAULT_SIZES);
-			MemoryContextSwitchTo(flow_context);
-			FlowResultInit(&result);
-
-			if (depends_on_failed(flow, failed_targets))
-			{
-				failed_targets = lappend_oid(failed_targets, flow->target_relid);
-				MemoryContextSwitchTo(update_context);
-				MemoryContextDelete(flow_context);
-				continue;
-			}
-
-			/* a stop requested between two steps: no more steps */
-			stopped = UpdateControlEnterStep();
-			if (stopped != UPDATE_STOP_NONE)
-			{
-				MemoryContextSwitchTo(update_context);
-				MemoryContextDelete(flow_context);
-				break;
-			}
-
-			pgstat_report_activity(STATE_RUNNING,
-								   psprintf("medallion: flow %s", flow->flow_name));
-			step_timer_start(max_step_ms);
-			PG_TRY();
-			{
-				if (flow_type_is(flow, "bronze"))
-				{
-					BronzeRunFlow(&context, flow, &result);
-					duration_us = (GetCurrentTimestamp() - flow_start);
-					if (flow_progress_worth_logging(&log, &result))
-					{
-						BEGIN_STEP();
-						write_flow_progress(&context, &log, flow, &result,
-											duration_us);
-						END_STEP();
-					}
-				}
-				else if (flow_type_is(flow, "aggregate") ||
-						 flow_type_is(flow, "matview"))
-				{
-					OwnerContext owner;
-
-					BEGIN_STEP();
-					if (!SearchSysCacheExists1(RELOID,
-											   ObjectIdGetDatum(flow->target_relid)))
-						ereport(ERROR,
-								(errcode(ERRCODE_UNDEFINED_TABLE),
-								 errmsg("target table of flow \"%s\" was dropped",
-										flow->flow_name)));
-					FlowEnterOwnerContext(context.pipeline, &owner);
-					if (flow_type_is(flow, "aggregate"))
-						AggregateApply(&context, flow, &result);
-					else
-						MatviewRefresh(&context, flow, &result);
-					FlowLeaveOwnerContext(&owner);
-					duration_us = (GetCurrentTimestamp() - flow_start);
-					write_flow_progress(&context, &log, flow, &result,
-										duration_us);
-					END_STEP();
-				}
-				else
-				{
-					BEGIN_STEP();
-					FlowApplyIncremental(&context, flow, &result);
-					duration_us = (GetCurrentTimestamp() - flow_start);
-					write_flow_progress(&context, &log, flow, &result,
-										duration_us);
-					END_STEP();
-				}
-			}
-			PG_CATCH();
-			{
-				ErrorData  *error;
-				bool		timed_out;
-
-				MemoryContextSwitchTo(update_context);
-				error = CopyErrorData();
-				FlushErrorState();
-				AbortCurrentTransaction();
-				timed_out = step_timer_stop();
-				stopped = UpdateControlLeaveStep();
-
-				if (error->sqlerrcode == ERRCODE_QUERY_CANCELED &&
-					stopped != UPDATE_STOP_NONE)
-				{
-					/* stopped on request: recorded at the end, not a failure */
-					interrupted_flow = pstrdup(flow->flow_name);
-				}
-				else
-				{
-					if (error->sqlerrcode == ERRCODE_QUERY_CANCELED && timed_out)
-						error = step_timeout_error(flow, max_step_ms);
-					/* another cancel or a shutdown ends the update at once */
-					else if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-							 error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-						ReThrowError(error);
-
-					duration_us = (GetCurrentTimestamp() - flow_start);
-					record_step_failure(&context, &log, flow, &result, error,
-										duration_us, outcome);
-					failed_targets = lappend_oid(failed_targets,
-												 flow->target_relid);
-				}
-				MemoryContextSwitchTo(flow_context);
-			}
-			PG_END_TRY();
-			(void) step_timer_stop();
-			stopped = UpdateControlLeaveStep();
-
-			MemoryContextSwitchTo(update_context);
-			if (result.changed &&
-				!list_member_oid(context.changed_relids, flow->target_relid))
-			{
-				context.changed_relids = lappend_oid(context.changed_relids,
-													 flow->target_relid);
-				outcome->changed = true;
-				if (changed_tables.len > 0)
-					appendStringInfoString(&changed_tables, ", ");
-				escape_json(&changed_tables, flow->flow_name);
-			}
-			if (result.backlog)
-				outcome->backlog = true;
-			rows_written += result.rows_written;
-			if (report != NULL)
-				(*report) (flow, &result, duration_us, report_arg);
-			MemoryContextDelete(flow_context);
-			if (stopped != UPDATE_STOP_NONE)
-				break;
-		}
-		if (stopped == UPDATE_STOP_NONE &&
-			another_pass(&context, flows, outcome))
-			goto next_pass;
-
-		/* the end of the update, its state, and the notification */
-		if (stopped != UPDATE_STOP_NONE)
-		{
-			/* the stop has served: no late cancel interrupts its record */
-			outcome->stopped = stopped;
-			HOLD_CANCEL_INTERRUPTS();
-		}
-		BEGIN_STEP();
-		MemoryContextSwitchTo(update_context);
-		{
-			const char *end_state;
-			bool		continuous = strcmp(context.pipeline->mode, "continuous") == 0;
-			int64		duration_us = (GetCurrentTimestamp() - update_start);
-
-			if (outcome->failed && !(continuous && outcome->transient))
-				end_state = "failed";
-			else if (continuous)
-				end_state = "running";
-			else
-				end_state = "idle";
-			/* stop_pipeline committed "stopped" before it stopped the update */
-			if (stopped == UPDATE_STOP_STOP_PIPELINE)
-				end_state = "stopped";
-			CatalogMarkUpdateEnd(pipeline_id, context.update_id, update_start,
-								 end_state,
-								 outcome->failed ? error_summary(outcome->error) : NULL);
-			if (stopped != UPDATE_STOP_NONE)
-				write_update_stopped(&context, &log, stopped, interrupted_flow,
-									 outcome->failed, duration_us);
-			else if (log.start_written)
-				EventLogWrite(context.pipeline, context.update_id, NULL,
-						  "update_end", outcome->failed ? "ERROR" : "INFO",
-						  outcome->failed ? "update failed" : "update completed",
-						  psprintf("{\"failed\": %s, \"duration_ms\": %.3f, "
-								   "\"rows_written\": " INT64_FORMAT ", "
-								   "\"changed_tables\": [%s]}",
-								   outcome->failed ? "true" : "false",
-								   duration_us / 1000.0, rows_written,
-								   changed_tables.data));
-			if (log.start_written)
-				EventLogTrim(context.pipeline);
-			if (outcome->changed)
-				Async_Notify(psprintf("medallion_%s",
-									  context.pipeline->pipeline_name),
-							 psprintf("{\"update_id\": " INT64_FORMAT
-									  ", \"tables\": [%s]}",
-									  context.update_id, changed_tables.data));
-		}
-		END_STEP();
-		if (stopped != UPDATE_STOP_NONE)
-		{
-			/* no stop request signals this process any more */
-			UpdateControlUnregister();
-			QueryCancelPending = false;
-			RESUME_CANCEL_INTERRUPTS();
-		}
+			full_refresh_reset(&state->context, state->flows);
+		update_run_passes(state);
+		update_end(state);
 	}
 	PG_FINALLY();
 	{
 		(void) step_timer_stop();
 		UpdateControlUnregister();
-		if (locked)
-			LockRelease(&lock_tag, ExclusiveLock, true);
+		if (state->locked)
+			LockRelease(&state->lock_tag, ExclusiveLock, true);
 		pgstat_report_activity(STATE_IDLE, NULL);
 	}
 	PG_END_TRY();

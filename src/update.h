@@ -64,15 +64,4 @@ extern void UpdateRun(int32 pipeline_id, bool full_refresh,
 					  UpdateFlowReport report, void *report_arg,
 					  UpdateOutcome *outcome);
 
-/*
- * Apply the source rows beyond an incremental flow's watermark, inside the
- * current transaction: locks the flow's catalog row, reads the safe ceiling
- * of the source, runs the flow type's apply function in the pipeline
- * owner's context, and advances the watermark.  Used for silver, auto_cdc
- * and aggregate flows by UpdateRun and by direct calls such as
- * auto_cdc_apply().
- */
-extern void FlowApplyIncremental(FlowContext *context, FlowDesc *flow,
-								 FlowResult *result);
-
 #endif							/* MEDALLION_UPDATE_H */
