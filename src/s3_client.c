@@ -45,6 +45,14 @@
  * nothing else: no message, log line or DEBUG output of this file contains
  * them, nor the Authorization header (curl builds it; we never see it).
  *
+ * The URLs come from s3_url.c and the errors of failed requests from
+ * s3_errors.c; s3_internal.h holds what the three share.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/s3_client.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -70,118 +78,12 @@
 #include "compat.h"
 #include "guc.h"
 #include "s3_client.h"
+#include "s3_internal.h"
 #include "s3_xml.h"
 
 #if LIBCURL_VERSION_NUM < 0x075600
 #error "medallion needs libcurl 7.86.0 or later (SigV4 signing of user headers)"
 #endif
-
-/* SHA-256 of the empty body: the payload hash of every GET we send. */
-#define S3_EMPTY_BODY_SHA256 \
-	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-/* A 1000-key page is well under 1 MB; anything this big is not a page. */
-#define S3_LIST_BODY_LIMIT		(16 * 1024 * 1024)
-
-/* Error documents are small; we keep only this much of a failed answer. */
-#define S3_ERROR_BODY_LIMIT		(64 * 1024)
-
-#define S3_LIST_MAX_KEYS		"1000"
-
-/* Longest S3 error message we copy into an errdetail. */
-#define S3_MESSAGE_CLIP			1024
-
-/* What a request is for; chooses the wording of its error messages. */
-typedef enum S3Operation
-{
-	S3_OPERATION_LIST,
-	S3_OPERATION_GET
-} S3Operation;
-
-/* One logical request, which may take several attempts. */
-typedef struct S3Request
-{
-	S3Operation operation;
-	const S3Location *location;
-	const S3Credentials *credentials;
-	const char *key;			/* GET: the object key */
-	const char *url;			/* canonical URL */
-	const char *etag;			/* GET: If-Match value, or NULL */
-	int			fd;				/* GET: body goes here; -1 to buffer */
-	char	   *description;	/* "list s3://bucket/prefix", for callbacks */
-
-	/* set by s3_execute for each attempt */
-	int			first_byte_limit_ms;	/* 0: no limit */
-	bool		fresh_connection;	/* a retry: new connection, new DNS */
-} S3Request;
-
-/*
- * What one attempt produced.  The first part is written by the curl
- * callbacks and holds only malloc'd memory and fixed-size buffers.
- */
-typedef struct S3Response
-{
-	/* set up before the transfer */
-	CURL	   *curl;
-	int			fd;
-	int			first_byte_limit_ms;	/* 0: no limit */
-
-	/* where the body goes, decided at its first byte */
-	bool		sink_chosen;
-	bool		sink_is_fd;
-	bool		success_body;	/* a 2xx body, not an error document */
-	size_t		buffer_limit;
-
-	/* buffered body (malloc'd; freed right after the transfer) */
-	char	   *buffer;
-	size_t		buffer_length;
-	size_t		buffer_capacity;
-
-	/* what the callbacks observed */
-	int64		body_bytes;		/* bytes of a 2xx body received */
-	int			write_errno;	/* write(2) to fd failed with this */
-	bool		body_too_large;
-	bool		out_of_memory;
-	bool		interrupted;
-	bool		request_sent;	/* the connection is up, the request going */
-	instr_time	request_sent_at;
-	bool		got_response;	/* some byte of the answer arrived */
-	bool		no_response;	/* cut by the first-byte limit */
-	char		retry_after[32];
-	char		request_id[128];
-	char		bucket_region[64];
-	char		curl_message[CURL_ERROR_SIZE];
-
-	/* filled after the transfer */
-	CURLcode	curl_code;
-	long		status;
-	int64		content_length; /* -1 when unknown */
-	char	   *body;			/* palloc'd copy of the buffered body */
-	size_t		body_length;
-} S3Response;
-
-/* Why an attempt did not succeed. */
-typedef enum S3FailureKind
-{
-	S3_FAILURE_NONE,
-	S3_FAILURE_CURL,			/* transport error */
-	S3_FAILURE_NO_RESPONSE,		/* nothing within the first-byte limit */
-	S3_FAILURE_HTTP,			/* an HTTP error status */
-	S3_FAILURE_SHORT_BODY,		/* fewer bytes than Content-Length */
-	S3_FAILURE_BAD_BODY,		/* 200 with a body that is not a listing */
-	S3_FAILURE_TOO_LARGE,		/* listing body above S3_LIST_BODY_LIMIT */
-	S3_FAILURE_WRITE,			/* writing to the caller's file failed */
-	S3_FAILURE_OUT_OF_MEMORY
-} S3FailureKind;
-
-typedef struct S3Failure
-{
-	S3FailureKind kind;
-	bool		retryable;
-	char	   *reason;			/* one line, for the retry callback */
-	long		retry_after_ms; /* from Retry-After, or -1 */
-	S3ErrorBody error;			/* parsed <Error>, for S3_FAILURE_HTTP */
-} S3Failure;
 
 /* Process-wide state. */
 S3ClientStats S3Stats;
@@ -193,14 +95,7 @@ static S3RetryCallback s3_retry_callback = NULL;
 static void *s3_retry_callback_arg = NULL;
 
 static CURL *s3_get_handle(void);
-static void s3_check_location(const S3Location *location);
 static bool s3_is_signed(const S3Credentials *credentials);
-static char *s3_bucket_url(const S3Location *location, bool *virtual_hosted);
-static char *s3_object_url(const S3Location *location, const char *key);
-static char *s3_list_url(const S3Location *location, const char *prefix,
-						 const char *start_after,
-						 const char *continuation_token);
-static int	s3_compare_query_params(const void *a, const void *b);
 static void s3_execute(S3Request *request, S3Response *response,
 					   S3ListPage *page);
 static void s3_perform(const S3Request *request, S3Response *response);
@@ -211,18 +106,6 @@ static int	s3_first_byte_limit_ms(int earlier_no_responses);
 static long s3_backoff_ms(int failed_attempt, long retry_after_ms);
 static void s3_sleep(long delay_ms);
 static void s3_rewind_file(const S3Request *request);
-static void s3_report_failure(const S3Request *request,
-							  const S3Response *response,
-							  const S3Failure *failure,
-							  int attempts) pg_attribute_noreturn();
-static int	s3_failure_errmsg(const S3Request *request);
-static int	s3_errcode_for_http(long status, const char *code);
-static char *s3_http_detail(const S3Response *response,
-							const S3Failure *failure);
-static char *s3_http_hint(const S3Request *request,
-						  const S3Response *response,
-						  const S3Failure *failure);
-static char *s3_endpoint_for_messages(const S3Location *location);
 static bool s3_interrupt_wanted(void);
 static size_t s3_write_callback(char *data, size_t size, size_t nmemb,
 								void *userdata);
@@ -237,7 +120,6 @@ static int	s3_prereq_callback(void *clientp, char *conn_primary_ip,
 static void s3_copy_header_value(const char *line, size_t length,
 								 const char *name, char *value,
 								 size_t value_size);
-
 
 /*
  * S3SetRetryCallback registers the function told about every retry, so
@@ -266,7 +148,7 @@ S3ListObjects(const S3Location *location, const S3Credentials *credentials,
 	MemoryContext page_context;
 	char	   *continuation_token = NULL;
 
-	s3_check_location(location);
+	S3CheckLocation(location);
 	if (prefix == NULL)
 		prefix = "";
 
@@ -289,7 +171,7 @@ S3ListObjects(const S3Location *location, const S3Credentials *credentials,
 		request.location = location;
 		request.credentials = credentials;
 		request.fd = -1;
-		request.url = s3_list_url(location, prefix, start_after,
+		request.url = S3ListUrl(location, prefix, start_after,
 								  continuation_token);
 		request.description = psprintf("list s3://%s/%s",
 									   location->bucket, prefix);
@@ -344,7 +226,7 @@ S3GetObjectToFile(const S3Location *location,
 	S3Request	request;
 	S3Response	response;
 
-	s3_check_location(location);
+	S3CheckLocation(location);
 	if (key == NULL || key[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -357,7 +239,7 @@ S3GetObjectToFile(const S3Location *location,
 	request.key = key;
 	request.etag = (etag != NULL && etag[0] != '\0') ? etag : NULL;
 	request.fd = fd;
-	request.url = s3_object_url(location, key);
+	request.url = S3ObjectUrl(location, key);
 	request.description = psprintf("get s3://%s/%s", location->bucket, key);
 
 	s3_execute(&request, &response, NULL);
@@ -369,85 +251,6 @@ S3GetObjectToFile(const S3Location *location,
 
 	return response.body_bytes;
 }
-
-/*
- * S3UriEncode percent-encodes as SigV4 requires: RFC 3986 unreserved
- * characters stay, every other byte becomes %XX with uppercase hex, and '/'
- * stays only in an object key path (keep_slash).
- */
-char *
-S3UriEncode(const char *bytes, bool keep_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t		length = strlen(bytes);
-	char	   *encoded = palloc(length * 3 + 1);
-	char	   *out = encoded;
-	const unsigned char *in;
-
-	for (in = (const unsigned char *) bytes; *in != '\0'; in++)
-	{
-		if ((*in >= 'A' && *in <= 'Z') || (*in >= 'a' && *in <= 'z') ||
-			(*in >= '0' && *in <= '9') ||
-			*in == '-' || *in == '_' || *in == '.' || *in == '~' ||
-			(*in == '/' && keep_slash))
-			*out++ = (char) *in;
-		else
-		{
-			*out++ = '%';
-			*out++ = hex[*in >> 4];
-			*out++ = hex[*in & 0x0F];
-		}
-	}
-	*out = '\0';
-	return encoded;
-}
-
-/*
- * S3ParseUrl splits "s3://bucket/prefix" (the prefix may be empty).  Bucket
- * names are checked loosely (S3-compatible servers differ), enough to catch
- * a missing scheme, an empty bucket or stray characters.
- */
-void
-S3ParseUrl(const char *url, char **bucket, char **prefix)
-{
-	const char *bucket_start;
-	const char *bucket_end;
-	const char *p;
-
-	if (url == NULL || pg_strncasecmp(url, "s3://", 5) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid S3 URL \"%s\"", url ? url : ""),
-				 errdetail("An S3 URL starts with \"s3://\"."),
-				 errhint("Use the form s3://bucket/prefix/.")));
-
-	bucket_start = url + 5;
-	bucket_end = strchr(bucket_start, '/');
-	if (bucket_end == NULL)
-		bucket_end = bucket_start + strlen(bucket_start);
-
-	if (bucket_end - bucket_start < 3 || bucket_end - bucket_start > 255)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid S3 URL \"%s\"", url),
-				 errdetail("A bucket name has 3 to 255 characters."),
-				 errhint("Use the form s3://bucket/prefix/.")));
-
-	for (p = bucket_start; p < bucket_end; p++)
-	{
-		if (!isalnum((unsigned char) *p) && *p != '.' && *p != '-' &&
-			*p != '_')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid S3 URL \"%s\"", url),
-					 errdetail("A bucket name consists of letters, digits, \".\", \"-\" and \"_\"."),
-					 errhint("Use the form s3://bucket/prefix/.")));
-	}
-
-	*bucket = pnstrdup(bucket_start, bucket_end - bucket_start);
-	*prefix = pstrdup(*bucket_end == '/' ? bucket_end + 1 : "");
-}
-
 
 /*
  * s3_get_handle returns this process's easy handle, creating it on first
@@ -482,7 +285,7 @@ s3_get_handle(void)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("libcurl %s cannot be used for S3", version->version),
-					 errdetail("libcurl 8.14.0 to 8.18.x re-encode the query string before signing it with SigV4, turning \"%%2B\" into \"%%20\", so listings whose continuation token contains \"+\" fail with SignatureDoesNotMatch."),
+					 errdetail("Versions 8.14.0 to 8.18.x of libcurl re-encode the query string before signing it with SigV4, turning \"%%2B\" into \"%%20\", so listings whose continuation token contains \"+\" fail with SignatureDoesNotMatch."),
 					 errhint("Use libcurl 8.13.x or earlier, or 8.19.0 or later.")));
 
 		/* before 7.86 curl neither signs user headers nor the port */
@@ -490,7 +293,7 @@ s3_get_handle(void)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("libcurl %s cannot be used for S3", version->version),
-					 errdetail("libcurl before 7.86.0 leaves x-amz-content-sha256, x-amz-security-token and the port out of the SigV4 signature."),
+					 errdetail("Versions of libcurl before 7.86.0 leave x-amz-content-sha256, x-amz-security-token and the port out of the SigV4 signature."),
 					 errhint("Use libcurl 7.86.0 or later.")));
 		s3_curl_version_ok = true;
 	}
@@ -504,189 +307,12 @@ s3_get_handle(void)
 	return s3_curl;
 }
 
-/*
- * s3_check_location rejects what would make a malformed URL or SigV4 scope,
- * with a message about the setting rather than a signature error later.
- */
-static void
-s3_check_location(const S3Location *location)
-{
-	const char *p;
-
-	if (location->bucket == NULL || location->bucket[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("S3 bucket name must not be empty")));
-
-	if (location->region != NULL)
-	{
-		if (strlen(location->region) > 64)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid S3 region \"%s\"", location->region)));
-		for (p = location->region; *p != '\0'; p++)
-		{
-			if (!isalnum((unsigned char) *p) && *p != '-' && *p != '_')
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid S3 region \"%s\"", location->region),
-						 errdetail("A region consists of letters, digits, \"-\" and \"_\".")));
-		}
-	}
-
-	if (location->endpoint != NULL)
-	{
-		if ((pg_strncasecmp(location->endpoint, "http://", 7) != 0 &&
-			 pg_strncasecmp(location->endpoint, "https://", 8) != 0) ||
-			strpbrk(location->endpoint, "?# \t\r\n") != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid S3 endpoint \"%s\"", location->endpoint),
-					 errhint("An endpoint has the form http://host:port or https://host.")));
-	}
-}
-
 /* A request is signed when the credentials carry an access key. */
 static bool
 s3_is_signed(const S3Credentials *credentials)
 {
 	return credentials != NULL && credentials->access_key_id != NULL &&
 		credentials->access_key_id[0] != '\0';
-}
-
-/*
- * s3_bucket_url returns the URL of the bucket, without a trailing slash.
- * With an endpoint it is path-style (endpoint/bucket).  On AWS it is
- * virtual-hosted (https://bucket.s3.region.amazonaws.com) unless the bucket
- * name is not a plain DNS label: a dot would not match the wildcard TLS
- * certificate, so such buckets use path-style on the regional endpoint.
- */
-static char *
-s3_bucket_url(const S3Location *location, bool *virtual_hosted)
-{
-	const char *region = location->region != NULL &&
-	location->region[0] != '\0' ? location->region : "us-east-1";
-	char	   *encoded_bucket = S3UriEncode(location->bucket, false);
-	char	   *url;
-	const char *p;
-	bool		dns_label = true;
-
-	if (location->endpoint != NULL)
-	{
-		size_t		endpoint_length = strlen(location->endpoint);
-
-		while (endpoint_length > 0 &&
-			   location->endpoint[endpoint_length - 1] == '/')
-			endpoint_length--;
-		*virtual_hosted = false;
-		url = psprintf("%.*s/%s", (int) endpoint_length, location->endpoint,
-					   encoded_bucket);
-		pfree(encoded_bucket);
-		return url;
-	}
-
-	for (p = location->bucket; *p != '\0'; p++)
-	{
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			  *p == '-'))
-			dns_label = false;
-	}
-	if (strlen(location->bucket) > 63)
-		dns_label = false;
-
-	*virtual_hosted = dns_label;
-	if (dns_label)
-		url = psprintf("https://%s.s3.%s.amazonaws.com", location->bucket,
-					   region);
-	else
-		url = psprintf("https://s3.%s.amazonaws.com/%s", region,
-					   encoded_bucket);
-	pfree(encoded_bucket);
-	return url;
-}
-
-/* The canonical URL of an object: '/' in the key kept, all else encoded. */
-static char *
-s3_object_url(const S3Location *location, const char *key)
-{
-	bool		virtual_hosted;
-	char	   *bucket_url = s3_bucket_url(location, &virtual_hosted);
-	char	   *encoded_key = S3UriEncode(key, true);
-	char	   *url = psprintf("%s/%s", bucket_url, encoded_key);
-
-	pfree(bucket_url);
-	pfree(encoded_key);
-	return url;
-}
-
-/* An encoded query parameter. */
-typedef struct S3QueryParam
-{
-	char	   *name;
-	char	   *value;
-} S3QueryParam;
-
-/*
- * s3_list_url builds the canonical ListObjectsV2 URL.  Parameters are
- * sorted by encoded name, every one written as name=value, values encoded
- * with '/' as %2F: exactly what SigV4 signs, since curl 7.88 signs the query
- * as given.  The continuation token is opaque and echoed verbatim, but it
- * is base64 and may hold '+', '/' and '=', so it is encoded too.
- */
-static char *
-s3_list_url(const S3Location *location, const char *prefix,
-			const char *start_after, const char *continuation_token)
-{
-	S3QueryParam params[8];
-	int			param_count = 0;
-	bool		virtual_hosted;
-	char	   *bucket_url = s3_bucket_url(location, &virtual_hosted);
-	StringInfoData url;
-	int			i;
-
-	if (continuation_token != NULL)
-	{
-		params[param_count].name = "continuation-token";
-		params[param_count++].value = S3UriEncode(continuation_token, false);
-	}
-	else if (start_after != NULL && start_after[0] != '\0')
-	{
-		/* S3 ignores start-after once there is a continuation token */
-		params[param_count].name = "start-after";
-		params[param_count++].value = S3UriEncode(start_after, false);
-	}
-	params[param_count].name = "encoding-type";
-	params[param_count++].value = "url";
-	params[param_count].name = "list-type";
-	params[param_count++].value = "2";
-	params[param_count].name = "max-keys";
-	params[param_count++].value = S3_LIST_MAX_KEYS;
-	params[param_count].name = "prefix";
-	params[param_count++].value = S3UriEncode(prefix, false);
-
-	qsort(params, param_count, sizeof(S3QueryParam), s3_compare_query_params);
-
-	initStringInfo(&url);
-	appendStringInfoString(&url, bucket_url);
-	if (virtual_hosted)
-		appendStringInfoChar(&url, '/');
-	for (i = 0; i < param_count; i++)
-		appendStringInfo(&url, "%c%s=%s", i == 0 ? '?' : '&',
-						 params[i].name, params[i].value);
-
-	pfree(bucket_url);
-	return url.data;
-}
-
-/* Order of SigV4's canonical query: by encoded name, then encoded value. */
-static int
-s3_compare_query_params(const void *a, const void *b)
-{
-	const S3QueryParam *left = (const S3QueryParam *) a;
-	const S3QueryParam *right = (const S3QueryParam *) b;
-	int			result = strcmp(left->name, right->name);
-
-	return result != 0 ? result : strcmp(left->value, right->value);
 }
 
 /*
@@ -732,7 +358,7 @@ s3_execute(S3Request *request, S3Response *response, S3ListPage *page)
 			return;
 
 		if (!failure.retryable || attempt >= max_attempts)
-			s3_report_failure(request, response, &failure, attempt);
+			S3ReportFailure(request, response, &failure, attempt);
 		if (failure.kind == S3_FAILURE_NO_RESPONSE)
 			no_responses++;
 		request->fresh_connection = true;
@@ -1140,289 +766,6 @@ s3_rewind_file(const S3Request *request)
 				(errcode_for_file_access(),
 				 errmsg("could not rewind the local file of object \"%s\" for a retry: %m",
 						request->key)));
-}
-
-/*
- * s3_report_failure raises the error of the last attempt.  Nothing of curl
- * or expat is alive any more when it runs.
- */
-static void
-s3_report_failure(const S3Request *request, const S3Response *response,
-				  const S3Failure *failure, int attempts)
-{
-	const S3Location *location = request->location;
-	const char *gave_up = "";
-
-	if (failure->retryable && attempts > 1)
-		gave_up = psprintf(" Gave up after %d attempts.", attempts);
-
-	switch (failure->kind)
-	{
-		case S3_FAILURE_OUT_OF_MEMORY:
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
-			break;
-
-		case S3_FAILURE_WRITE:
-			errno = response->write_errno;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not write object \"%s\" of bucket \"%s\" to a local file: %m",
-							request->key, location->bucket)));
-			break;
-
-		case S3_FAILURE_TOO_LARGE:
-			ereport(ERROR,
-					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("could not list bucket \"%s\"", location->bucket),
-					 errdetail("A listing response exceeded %d MB.",
-							   S3_LIST_BODY_LIMIT / (1024 * 1024))));
-			break;
-
-		case S3_FAILURE_BAD_BODY:
-			ereport(ERROR,
-					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("could not list bucket \"%s\"", location->bucket),
-					 errdetail("%s%s", failure->reason, gave_up)));
-			break;
-
-		case S3_FAILURE_SHORT_BODY:
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 s3_failure_errmsg(request),
-					 errdetail("The connection ended after %lld of %lld bytes.%s",
-							   (long long) response->body_bytes,
-							   (long long) response->content_length,
-							   gave_up)));
-			break;
-
-		case S3_FAILURE_NO_RESPONSE:
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 s3_failure_errmsg(request),
-					 errdetail("S3 sent no response within %d ms.%s",
-							   response->first_byte_limit_ms, gave_up),
-					 errhint("Check that the endpoint \"%s\" is answering; if it is only slow, raise medallion.s3_first_byte_timeout.",
-							 s3_endpoint_for_messages(location))));
-			break;
-
-		case S3_FAILURE_CURL:
-			{
-				int			sqlstate = ERRCODE_CONNECTION_FAILURE;
-				char	   *hint = NULL;
-				char	   *endpoint = s3_endpoint_for_messages(location);
-
-				switch (response->curl_code)
-				{
-					case CURLE_UNSUPPORTED_PROTOCOL:
-					case CURLE_URL_MALFORMAT:
-						sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
-						hint = psprintf("Check the endpoint \"%s\".", endpoint);
-						break;
-					case CURLE_COULDNT_RESOLVE_HOST:
-						hint = psprintf("Check the host name of the endpoint \"%s\".",
-										endpoint);
-						break;
-					case CURLE_COULDNT_CONNECT:
-					case CURLE_OPERATION_TIMEDOUT:
-					case CURLE_GOT_NOTHING:
-						hint = psprintf("Check that the endpoint \"%s\" is reachable from the database server.",
-										endpoint);
-						break;
-					case CURLE_SSL_CONNECT_ERROR:
-					case CURLE_PEER_FAILED_VERIFICATION:
-						hint = psprintf("Check the TLS setup of the endpoint \"%s\" and the CA certificates of the database server.",
-										endpoint);
-						break;
-					default:
-						break;
-				}
-
-				ereport(ERROR,
-						(errcode(sqlstate),
-						 s3_failure_errmsg(request),
-						 errdetail("%s.%s", failure->reason, gave_up),
-						 hint ? errhint("%s", hint) : 0));
-			}
-			break;
-
-		case S3_FAILURE_HTTP:
-			{
-				char	   *detail = s3_http_detail(response, failure);
-				char	   *hint = s3_http_hint(request, response, failure);
-				int			sqlstate;
-
-				if (failure->retryable)
-					sqlstate = ERRCODE_CONNECTION_FAILURE;
-				else
-					sqlstate = s3_errcode_for_http(response->status,
-												   failure->error.code);
-
-				ereport(ERROR,
-						(errcode(sqlstate),
-						 s3_failure_errmsg(request),
-						 errdetail("%s%s", detail, gave_up),
-						 hint ? errhint("%s", hint) : 0));
-			}
-			break;
-
-		case S3_FAILURE_NONE:
-			break;
-	}
-
-	elog(ERROR, "unexpected S3 failure kind %d", (int) failure->kind);
-}
-
-/* The primary message of a failed request, for use inside ereport(). */
-static int
-s3_failure_errmsg(const S3Request *request)
-{
-	if (request->operation == S3_OPERATION_LIST)
-		return errmsg("could not list bucket \"%s\"",
-					  request->location->bucket);
-	return errmsg("could not download object \"%s\" from bucket \"%s\"",
-				  request->key, request->location->bucket);
-}
-
-/*
- * s3_errcode_for_http maps a permanent S3 error to the SQLSTATE classes
- * documented in s3_client.h, so that callers can tell "fix your settings"
- * from "the object is gone".
- */
-static int
-s3_errcode_for_http(long status, const char *code)
-{
-	if (code != NULL)
-	{
-		if (strcmp(code, "AccessDenied") == 0 ||
-			strcmp(code, "InvalidAccessKeyId") == 0 ||
-			strcmp(code, "SignatureDoesNotMatch") == 0 ||
-			strcmp(code, "ExpiredToken") == 0 ||
-			strcmp(code, "InvalidToken") == 0 ||
-			strcmp(code, "TokenRefreshRequired") == 0 ||
-			strcmp(code, "RequestTimeTooSkewed") == 0)
-			return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
-		if (strcmp(code, "NoSuchBucket") == 0 ||
-			strcmp(code, "NoSuchKey") == 0)
-			return ERRCODE_UNDEFINED_OBJECT;
-		if (strcmp(code, "PreconditionFailed") == 0)
-			return ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
-	}
-
-	/* no (known) code: HEAD-like answers without a body, proxies */
-	if (status == 401 || status == 403)
-		return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
-	if (status == 404)
-		return ERRCODE_UNDEFINED_OBJECT;
-	if (status == 412)
-		return ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
-	if (status >= 300 && status < 500)
-		return ERRCODE_INVALID_PARAMETER_VALUE;
-	if (status >= 500)
-		return ERRCODE_CONNECTION_FAILURE;
-	return ERRCODE_PROTOCOL_VIOLATION;
-}
-
-/* "S3 returned HTTP status 403, code "X": message. Request ID: R." */
-static char *
-s3_http_detail(const S3Response *response, const S3Failure *failure)
-{
-	StringInfoData detail;
-
-	initStringInfo(&detail);
-	if (failure->error.code != NULL)
-	{
-		const char *message = failure->error.message;
-
-		appendStringInfo(&detail, "S3 returned HTTP status %ld, code \"%s\"",
-						 response->status, failure->error.code);
-		if (message != NULL && message[0] != '\0')
-		{
-			int			length = pg_mbcliplen(message, strlen(message),
-											  S3_MESSAGE_CLIP);
-
-			appendStringInfo(&detail, ": %.*s", length, message);
-			if (message[length - 1] != '.')
-				appendStringInfoChar(&detail, '.');
-		}
-		else
-			appendStringInfoChar(&detail, '.');
-	}
-	else
-		appendStringInfo(&detail, "S3 returned HTTP status %ld.",
-						 response->status);
-
-	if (response->request_id[0] != '\0')
-		appendStringInfo(&detail, " Request ID: %s.", response->request_id);
-
-	return detail.data;
-}
-
-/* Hints for the errors a user can fix, or NULL. */
-static char *
-s3_http_hint(const S3Request *request, const S3Response *response,
-			 const S3Failure *failure)
-{
-	const char *code = failure->error.code;
-	const char *region = failure->error.region;
-
-	if (region == NULL && response->bucket_region[0] != '\0')
-		region = response->bucket_region;
-
-	if (code == NULL)
-	{
-		if (response->status >= 300 && response->status < 400)
-		{
-			if (region != NULL)
-				return psprintf("The bucket is in region \"%s\".", region);
-			return pstrdup("Check the region and the endpoint of the bucket.");
-		}
-		return NULL;
-	}
-
-	if (strcmp(code, "NoSuchBucket") == 0)
-		return pstrdup("Check the bucket name and the endpoint.");
-	if (strcmp(code, "NoSuchKey") == 0)
-		return pstrdup("The object may have been deleted after it was listed.");
-	if (strcmp(code, "SignatureDoesNotMatch") == 0 ||
-		strcmp(code, "InvalidAccessKeyId") == 0)
-		return pstrdup("Check that the secret's access key ID and secret access key belong together and are current.");
-	if (strcmp(code, "ExpiredToken") == 0 ||
-		strcmp(code, "InvalidToken") == 0 ||
-		strcmp(code, "TokenRefreshRequired") == 0)
-		return pstrdup("Refresh the session token of the secret.");
-	if (strcmp(code, "RequestTimeTooSkewed") == 0)
-		return pstrdup("Check that the clock of the database server is synchronized.");
-	if (strcmp(code, "AccessDenied") == 0)
-		return request->operation == S3_OPERATION_LIST ?
-			pstrdup("Check that the credentials allow s3:ListBucket on the bucket.") :
-			pstrdup("Check that the credentials allow s3:GetObject on the object.");
-	if (strcmp(code, "PreconditionFailed") == 0)
-		return pstrdup("The object was replaced after it was listed; it will be read again at the next listing.");
-	if (strcmp(code, "AuthorizationHeaderMalformed") == 0 ||
-		strcmp(code, "PermanentRedirect") == 0 ||
-		strcmp(code, "IllegalLocationConstraintException") == 0)
-	{
-		if (region != NULL)
-			return psprintf("The bucket is in region \"%s\".", region);
-		if (failure->error.endpoint != NULL)
-			return psprintf("The bucket must be addressed through endpoint \"%s\".",
-							failure->error.endpoint);
-		return pstrdup("Check the region and the endpoint of the bucket.");
-	}
-	return NULL;
-}
-
-/* The endpoint as a user would recognise it in a hint. */
-static char *
-s3_endpoint_for_messages(const S3Location *location)
-{
-	bool		virtual_hosted;
-
-	if (location->endpoint != NULL)
-		return pstrdup(location->endpoint);
-	return s3_bucket_url(location, &virtual_hosted);
 }
 
 /*

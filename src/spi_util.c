@@ -312,7 +312,7 @@ CompanionRelationName(Oid namespace_oid, const char *base, const char *suffix,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
 				 errmsg("relation \"%s\" already exists",
 						QuoteQualifiedName(namespace_oid, name)),
-				 errdetail("medallion names the %s of table \"%s\" so.",
+				 errdetail("This is the name medallion gives to the %s of table \"%s\".",
 						   what, base)));
 	return name;
 }

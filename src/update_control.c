@@ -216,7 +216,7 @@ UpdateControlRegister(int32 pipeline_id)
 		ereport(WARNING,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("too many pipeline updates are running to register this one"),
-				 errdetail("stop_pipeline and drop_pipeline cannot end this update early; at most %d updates can be stopped at once.",
+				 errdetail("Neither stop_pipeline nor drop_pipeline could end this update early; at most %d updates can be stopped at once.",
 						   UPDATE_CONTROL_SLOTS)));
 }
 
