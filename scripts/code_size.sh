@@ -51,25 +51,27 @@ import os, re
 src = "src"
 texts = {n: open(os.path.join(src, n), encoding="utf-8", errors="replace").read()
          for n in os.listdir(src) if n.endswith((".c", ".h"))}
-# the .c files that define a function a header declares own that header
-# (bronze_internal.h belongs to bronze.c and bronze_parallel.c alike)
+# x.c depends on y.c when it calls a function that y.c defines and that a
+# header x.c includes declares (internal headers shared by a family count
+# only for the functions actually called)
 defined = {}
 for name, text in texts.items():
     if name.endswith(".c"):
         for function in re.findall(r'^([A-Za-z_][A-Za-z0-9_]*)\(', text, re.M):
             defined.setdefault(function, set()).add(name[:-2])
-owners = {}
+declared = {}
 for name, text in texts.items():
     if name.endswith(".h"):
-        declared = re.findall(r'^extern[^;(]*?\b([A-Za-z_][A-Za-z0-9_]*)\s*\(', text, re.M)
-        owners[name] = set().union(*[defined.get(f, set()) for f in declared]) if declared else set()
+        declared[name] = set(re.findall(r'^extern[^;(]*?\b([A-Za-z_][A-Za-z0-9_]*)\s*\(', text, re.M))
 graph = {}
 for name, text in texts.items():
     if name.endswith(".c"):
         unit = name[:-2]
         deps = set()
         for header in re.findall(r'#include "([^"]+\.h)"', text):
-            deps |= owners.get(header, set())
+            for function in declared.get(header, ()):
+                if re.search(r'\b' + function + r'\s*\(', text):
+                    deps |= defined.get(function, set())
         deps.discard(unit)
         graph[unit] = deps
 cycles = set()

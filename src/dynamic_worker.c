@@ -8,6 +8,8 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "utils/guc.h"
 
 #include "dynamic_worker.h"
@@ -48,4 +50,24 @@ DynamicWorkerConnect(Oid database_id)
 	BackgroundWorkerInitializeConnectionByOid(database_id, InvalidOid, 0);
 	SetConfigOption("search_path", MEDALLION_SAFE_SEARCH_PATH,
 					PGC_SUSET, PGC_S_SESSION);
+}
+
+/*
+ * A PID alone could have been reused by another process since it was
+ * recorded; the database and the background worker type make a mistake
+ * practically impossible.
+ */
+bool
+DynamicWorkerAlive(int pid, Oid database_id, const char *type)
+{
+	PGPROC	   *proc;
+	const char *actual_type;
+
+	if (pid == 0)
+		return false;
+	proc = BackendPidGetProc(pid);
+	if (proc == NULL || proc->databaseId != database_id)
+		return false;
+	actual_type = GetBackgroundWorkerTypeByPid(pid);
+	return actual_type != NULL && strcmp(actual_type, type) == 0;
 }

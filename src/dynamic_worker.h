@@ -35,4 +35,11 @@ extern BackgroundWorkerHandle *DynamicWorkerStart(const char *function_name,
  */
 extern void DynamicWorkerConnect(Oid database_id);
 
+/*
+ * Is the process with this PID a medallion background worker of the given
+ * type (bgw_type) connected to database_id?  Worker PIDs recorded in shared
+ * memory are checked this way, as a PID alone may have been reused.
+ */
+extern bool DynamicWorkerAlive(int pid, Oid database_id, const char *type);
+
 #endif							/* MEDALLION_DYNAMIC_WORKER_H */

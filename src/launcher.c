@@ -221,8 +221,8 @@ make_database_workers_leave(Oid database_id)
 									 lengthof(pids) - count);
 	for (index = 0; index < count; index++)
 	{
-		if (ShmemProcessAlive(pids[index], database_id, "medallion scheduler") ||
-			ShmemProcessAlive(pids[index], database_id, "medallion worker"))
+		if (DynamicWorkerAlive(pids[index], database_id, "medallion scheduler") ||
+			DynamicWorkerAlive(pids[index], database_id, "medallion worker"))
 			(void) kill(pids[index], SIGTERM);
 	}
 }
@@ -337,7 +337,7 @@ scheduler_needed(SchedulerEntry *entry, TimestampTz now)
 		SpinLockRelease(&medallion_shared->mutex);
 	}
 	if (scheduler_pid != 0 &&
-		ShmemProcessAlive(scheduler_pid, entry->database_id, "medallion scheduler"))
+		DynamicWorkerAlive(scheduler_pid, entry->database_id, "medallion scheduler"))
 		return false;
 	if (LauncherDatabaseDropping(entry->database_id))
 		return false;
@@ -520,7 +520,7 @@ scheduler_register(Oid database_id)
 		other = slot->scheduler_pid;
 		SpinLockRelease(&medallion_shared->mutex);
 		if (other != 0 && other != MyProcPid &&
-			ShmemProcessAlive(other, database_id, "medallion scheduler"))
+			DynamicWorkerAlive(other, database_id, "medallion scheduler"))
 		{
 			ereport(LOG,
 					(errmsg("medallion scheduler of database %u leaves: another scheduler (PID %d) runs there",

@@ -130,23 +130,3 @@ ShmemForgetDatabases(List *database_ids)
 	}
 	SpinLockRelease(&medallion_shared->mutex);
 }
-
-/*
- * A PID alone could have been reused by another process since it was
- * recorded; the database and the background worker type make a mistake
- * practically impossible.
- */
-bool
-ShmemProcessAlive(int pid, Oid database_id, const char *type)
-{
-	PGPROC	   *proc;
-	const char *actual_type;
-
-	if (pid == 0)
-		return false;
-	proc = BackendPidGetProc(pid);
-	if (proc == NULL || proc->databaseId != database_id)
-		return false;
-	actual_type = GetBackgroundWorkerTypeByPid(pid);
-	return actual_type != NULL && strcmp(actual_type, type) == 0;
-}

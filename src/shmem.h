@@ -53,10 +53,5 @@ extern DatabaseSlot *ShmemFindDatabaseSlot(Oid database_id);
 /* Free the slots of the databases that are not in the list (dropped). */
 extern void ShmemForgetDatabases(List *database_ids);
 
-/*
- * Is pid a live medallion process of this type (bgw_type) connected to this
- * database?  Takes ProcArrayLock and BackgroundWorkerLock.
- */
-extern bool ShmemProcessAlive(int pid, Oid database_id, const char *type);
 
 #endif							/* MEDALLION_SHMEM_H */

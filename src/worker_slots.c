@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "guc.h"
+#include "dynamic_worker.h"
 #include "shmem.h"
 #include "version.h"
 #include "worker_slots.h"
@@ -459,10 +460,10 @@ WorkerSlotsReclaimDead(void)
 		if (!OidIsValid(slot->database_id))
 			continue;
 		if (slot->pid != 0)
-			dead[index] = !ShmemProcessAlive(slot->pid, slot->database_id,
+			dead[index] = !DynamicWorkerAlive(slot->pid, slot->database_id,
 											 "medallion worker");
 		else
-			dead[index] = !ShmemProcessAlive(slot->claimer_pid, slot->database_id,
+			dead[index] = !DynamicWorkerAlive(slot->claimer_pid, slot->database_id,
 											 "medallion scheduler") &&
 				TimestampDifferenceExceeds(slot->claimed_at, now,
 										   UNATTACHED_SLOT_TIMEOUT_MS);
@@ -484,7 +485,7 @@ WorkerSlotsReclaimDead(void)
 		if (earlier < index)
 			scheduler_dead[index] = scheduler_dead[earlier];
 		else
-			scheduler_dead[index] = !ShmemProcessAlive(scheduler_pids[index],
+			scheduler_dead[index] = !DynamicWorkerAlive(scheduler_pids[index],
 													   scheduler_databases[index],
 													   "medallion scheduler");
 	}
