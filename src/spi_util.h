@@ -1,8 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * spi_util.h
- *	  Small helpers around SPI: parameterised statements, running fixed
- *	  catalog statements as the extension owner, and identifier quoting.
+ *	  Small helpers around SPI: parameterised statements, their results, and
+ *	  fixed catalog statements run as the extension owner with a pinned
+ *	  search_path.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/spi_util.h
  *
  *-------------------------------------------------------------------------
  */
@@ -15,6 +21,12 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+
+/*
+ * Transition: the name helpers moved to sql_names.h; files that still get
+ * them through this header are switched over as they are reworked.
+ */
+#include "sql_names.h"
 
 /*
  * Run one statement through SPI with parameters (types/values/nulls as for
@@ -62,48 +74,6 @@ extern Oid	ExtensionOwner(void);
 
 /* The OID of the medallion schema. */
 extern Oid	MedallionSchemaOid(void);
-
-/*
- * Resolve a user-given table name (possibly schema-qualified, quoted as in
- * SQL) for creating a new table: returns the namespace and the relation
- * name, erroring if the name is invalid.
- */
-extern void ResolveNewTableName(const char *table_name, Oid *namespace_oid,
-								char **relation_name);
-
-/*
- * A text argument of a SQL-callable function as a C string; NULL is an
- * error ("<argname> must not be null").
- */
-extern char *SqlTextArgument(FunctionCallInfo fcinfo, int argno,
-							 const char *argname);
-
-/* "OPERATOR(schema.name)" for an operator, whatever the search_path. */
-extern char *SqlOperatorName(Oid opno);
-
-/* "schema.table" with both parts quoted as needed. */
-extern char *QuoteQualifiedName(Oid namespace_oid, const char *relation_name);
-
-/* " COLLATE schema.name", or "" for no collation. */
-extern char *SqlCollateClause(Oid collation);
-
-/*
- * Append a column definition "name type [COLLATE c]" to sql, the type
- * schema-qualified with its typmod; the collation only when it is not the
- * type's default.
- */
-extern void SqlAppendColumnDefinition(StringInfo sql, const char *name,
-									  Oid type, int32 typmod, Oid collation);
-
-/*
- * <base><suffix>, the name of a relation medallion creates beside a user's
- * table in the same schema; errors when it is too long or exists already.
- */
-extern char *CompanionRelationName(Oid namespace_oid, const char *base,
-								   const char *suffix, const char *what);
-
-/* The relation a (possibly qualified, quoted) name denotes, as SQL reads it. */
-extern Oid	RelidFromQualifiedName(const char *name, bool missing_ok);
 
 /* Members of a JSON object being built: ", "key": ..." (NULL is null). */
 extern void JsonAppendText(StringInfo json, const char *key, const char *value);
