@@ -9,6 +9,11 @@
  * CatalogCheckPipelineOwner) before they call in.  Each function connects
  * to SPI itself and copies its results into the caller's memory context.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/catalog.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

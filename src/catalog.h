@@ -11,6 +11,11 @@
  * (see SpiExecuteAsExtensionOwner), and never run user-supplied SQL while
  * doing so.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/catalog.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_CATALOG_H

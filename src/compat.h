@@ -6,6 +6,11 @@
  * medallion is built and tested on PostgreSQL 15.  Code elsewhere must not
  * test PG_VERSION_NUM; it uses the names defined here instead.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/compat.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_COMPAT_H

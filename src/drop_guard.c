@@ -11,6 +11,11 @@
  * extension (ddl_command_start, DROP EXTENSION) sees the statement before
  * PostgreSQL acts on it, whether or not the library is preloaded.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/drop_guard.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,11 @@
  * drop_guard.h
  *	  DROP EXTENSION medallion needs CASCADE while pipelines exist.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/drop_guard.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_DROP_GUARD_H

@@ -3,6 +3,11 @@
  * dynamic_worker.c
  *	  Starting the dynamic background workers of medallion.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/dynamic_worker.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,11 @@
  *	  Starting the dynamic background workers of medallion (update, object,
  *	  scheduler and pipeline workers) in one way.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/dynamic_worker.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_DYNAMIC_WORKER_H

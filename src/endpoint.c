@@ -5,6 +5,11 @@
  *	  the server at internal addresses (such as the cloud metadata service
  *	  at 169.254.169.254) through a flow's endpoint.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/endpoint.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,11 @@
  * endpoint.h
  *	  Which S3 endpoints a role may make the server connect to.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/endpoint.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_ENDPOINT_H

@@ -4,6 +4,11 @@
  *	  What every flow type shares: results, the pipeline owner's security
  *	  context, and the safe ceiling for reading a source incrementally.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/flow.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

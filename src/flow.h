@@ -16,6 +16,11 @@
  * in the same transaction neither skips nor repeats a row, even with
  * concurrent writers.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/flow.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_FLOW_H

@@ -6,6 +6,11 @@
  * Only process-level knobs are GUCs; pipelines and flows are configured
  * through SQL functions and stored in tables.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/guc.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

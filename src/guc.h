@@ -3,6 +3,11 @@
  * guc.h
  *	  The configuration parameters (GUCs) of medallion.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/guc.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_GUC_H

@@ -8,6 +8,11 @@
  * continuous mode needs medallion in shared_preload_libraries, where
  * _PG_init registers the launcher background worker.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/medallion.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,11 @@
  * medallion.h
  *	  Names shared by every part of medallion.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/medallion.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_H

@@ -27,6 +27,11 @@
  *	 ERRCODE_PROTOCOL_VIOLATION   a body that is not the XML S3 promises, after
  *								  retries
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/s3_client.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_S3_CLIENT_H

@@ -20,6 +20,11 @@
  * http://s3.amazonaws.com/doc/2006-03-01/ and s3rver uses another URI, and
  * <Prefix> means different things at top level and inside <CommonPrefixes>.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/s3_xml.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

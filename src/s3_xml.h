@@ -9,6 +9,11 @@
  * error.  They never ereport while expat is running; what they return is
  * allocated in CurrentMemoryContext.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/s3_xml.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_S3_XML_H

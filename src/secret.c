@@ -9,6 +9,11 @@
  * statement from the server log (errhidestmt), so that a failed
  * create_secret call does not write the secret to the log.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/secret.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,11 @@
  *	  Stored S3 credentials: creating, dropping, and loading them for the
  *	  role that owns a pipeline.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/secret.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_SECRET_H

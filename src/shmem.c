@@ -3,6 +3,11 @@
  * shmem.c
  *	  Reserving and initialising medallion's shared memory (when preloaded).
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/shmem.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

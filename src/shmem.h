@@ -8,6 +8,11 @@
  * Locking: every field is protected by the spinlock "mutex"; hold it only
  * to read or write fields, never across a call that may block or raise.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/shmem.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_SHMEM_H

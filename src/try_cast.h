@@ -14,6 +14,11 @@
  * exactly what the type's input function accepts; every other type goes
  * through its input function inside an internal subtransaction.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/try_cast.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_TRY_CAST_H

@@ -18,6 +18,11 @@
  * memory context, including the error it returns; the caller frees it by
  * resetting its own context.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/update.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -5,6 +5,11 @@
  *	  batch.  Shared by run_pipeline (through a dynamic background worker)
  *	  and the continuous workers.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/update.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_UPDATE_H

@@ -5,6 +5,11 @@
  *	  stop requests sent through it (see update_control.h for the protocol
  *	  and its locking).
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/update_control.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

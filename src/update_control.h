@@ -24,6 +24,11 @@
  * PostgreSQL keeps for add-ins, so that triggered mode works without
  * preloading too.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/update_control.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_UPDATE_CONTROL_H

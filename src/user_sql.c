@@ -17,7 +17,7 @@
  * is parsed under, syntax error positions, analysis with permission checks)
  * live here too.
  *
- * Copyright (c) 2025, medallion contributors
+ * Copyright (c) 2025-2026, medallion contributors
  *
  * IDENTIFICATION
  *	  src/user_sql.c

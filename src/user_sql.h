@@ -43,6 +43,11 @@
  * each time they are loaded, so that a catalog row edited by hand cannot
  * splice SQL into a statement either.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/user_sql.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_USER_SQL_H

@@ -15,6 +15,11 @@
  * The version of the library is EXTVERSION of the Makefile, passed as
  * MEDALLION_VERSION; the catalog's is pg_extension.extversion.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/version.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -9,6 +9,11 @@
  * gets a clear error from every function of the library, and its
  * continuous pipelines wait, until the versions agree.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/version.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_VERSION_H

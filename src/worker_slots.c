@@ -13,6 +13,11 @@
  * has waited longest.  medallion.max_workers_per_role, when set, caps the
  * slots of one role.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/worker_slots.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

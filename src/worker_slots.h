@@ -17,6 +17,11 @@
  * Locking: one LWLock of its own; liveness checks (which take
  * ProcArrayLock) are never made while holding it.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/worker_slots.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_WORKER_SLOTS_H
