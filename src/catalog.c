@@ -42,6 +42,7 @@
 	"flow_id, pipeline_id, flow_name, flow_type, target_table::oid, " \
 	"source_table::oid, source, definition, watermark, flow_state"
 
+/* A PipelineDesc from row of SPI_tuptable (PIPELINE_COLUMNS). */
 static PipelineDesc *
 pipeline_from_row(uint64 row)
 {
@@ -70,6 +71,7 @@ copy_jsonb_column(uint64 row, int attnum)
 	return DatumGetJsonbPCopy(value);
 }
 
+/* A FlowDesc from row of SPI_tuptable (FLOW_COLUMNS). */
 static FlowDesc *
 flow_from_row(uint64 row)
 {

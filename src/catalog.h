@@ -88,6 +88,10 @@ typedef struct FlowDesc
 extern const char *CatalogFlowTypeName(FlowType type);
 extern FlowType CatalogFlowTypeFromName(const char *name);
 
+/*
+ * Catalog rows as structs, in the caller's memory context.  A missing
+ * pipeline is an error unless missing_ok; flows come in creation order.
+ */
 extern PipelineDesc *CatalogGetPipeline(const char *pipeline_name,
 										bool missing_ok);
 extern PipelineDesc *CatalogGetPipelineById(int32 pipeline_id,

@@ -302,6 +302,11 @@ xml_start_doctype(void *user_data, const XML_Char *doctype_name,
 	xml_stop((XmlParseState *) user_data, "it contains a document type declaration");
 }
 
+/*
+ * expat's start-element callback: track the path of open elements, and
+ * start collecting text for the elements of a listing or an error we keep.
+ * It never ereports (see the file header); xml_stop records a failure.
+ */
 static void XMLCALL
 xml_start_element(void *user_data, const XML_Char *name,
 				  const XML_Char **attributes)
@@ -377,6 +382,10 @@ xml_start_element(void *user_data, const XML_Char *name,
 	}
 }
 
+/*
+ * expat's end-element callback: store the text of a finished element in
+ * the object, page or error being built, and close the path.
+ */
 static void XMLCALL
 xml_end_element(void *user_data, const XML_Char *name)
 {

@@ -32,6 +32,7 @@
 PG_FUNCTION_INFO_V1(medallion_create_secret);
 PG_FUNCTION_INFO_V1(medallion_drop_secret);
 
+/* A text argument that must be given: NULL is an error naming it. */
 static char *
 required_text_argument(FunctionCallInfo fcinfo, int argument,
 					   const char *name)
@@ -73,6 +74,11 @@ secret_owner(const char *secret_name)
 	return owner;
 }
 
+/*
+ * create_secret(secret_name, access_key_id, secret_access_key, session_token):
+ * store credentials for the calling role's bronze flows.  The secret belongs
+ * to its creator; only the owner (or a superuser) may use or drop it.
+ */
 Datum
 medallion_create_secret(PG_FUNCTION_ARGS)
 {
@@ -135,6 +141,10 @@ medallion_create_secret(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * drop_secret(secret_name): only its owner or a superuser may drop a secret;
+ * flows that name it fail at their next update with a clear error.
+ */
 Datum
 medallion_drop_secret(PG_FUNCTION_ARGS)
 {

@@ -39,6 +39,10 @@ medallion_shmem_request(void)
 	RequestAddinShmemSpace(UpdateControlShmemSize());
 }
 
+/*
+ * The shmem_startup_hook: create (postmaster) or attach to (EXEC_BACKEND
+ * children) medallion's shared state, once per process.
+ */
 static void
 medallion_shmem_startup(void)
 {

@@ -92,6 +92,7 @@ step_timer_xact_callback(XactEvent event, void *arg)
 		enable_timeout_after(step_timeout_id, step_limit_ms);
 }
 
+/* Arm the step timer for limit_ms, registering it on first use. */
 static void
 step_timer_start(int64 limit_ms)
 {
@@ -348,6 +349,7 @@ typedef struct UpdateLog
 	bool		full_refresh;
 } UpdateLog;
 
+/* Write the update_start event, once, with the update's start time. */
 static void
 write_update_start(FlowContext *context, UpdateLog *log)
 {

@@ -272,6 +272,10 @@ UpdateControlLeaveStep(void)
 	return set_in_step(false);
 }
 
+/*
+ * Give up this process's slot in the registry: no stop request can reach
+ * it any more.  Safe to call twice (the update's end and its cleanup).
+ */
 void
 UpdateControlUnregister(void)
 {

@@ -149,6 +149,7 @@ role_under_cap(Oid owner, int held)
 		held < medallion_max_workers_per_role;
 }
 
+/* The waiting list's entry of a pipeline, or NULL; the caller holds the lock. */
 static WaitingEntry *
 find_waiting(Oid database_id, int32 pipeline_id)
 {
