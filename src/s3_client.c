@@ -381,78 +381,104 @@ s3_execute(S3Request *request, S3Response *response, S3ListPage *page)
 }
 
 /*
- * s3_perform makes one HTTP attempt.  Everything palloc'd is prepared
- * before curl holds any malloc'd state, and everything malloc'd is freed
- * and the handle reset before returning, so the only ereport after the
- * transfer starts comes after the cleanup.
+ * The request headers of one attempt, built in palloc'd memory before curl
+ * sees them, and wiped afterwards: one of them may carry a session token.
  */
-static void
-s3_perform(const S3Request *request, S3Response *response)
+typedef struct S3Headers
 {
-	CURL	   *curl = s3_get_handle();
-	bool		is_signed = s3_is_signed(request->credentials);
-	char	   *header_lines[3];
-	int			header_count = 0;
-	char	   *sigv4_scope = NULL;
-	struct curl_slist *headers = NULL;
-	CURLcode	setopt_code = CURLE_OK;
-	curl_off_t	content_length = -1;
-	curl_off_t	downloaded = 0;
-	bool		copy_failed = false;
+	char	   *lines[3];
+	int			count;
+	char	   *sigv4_scope;	/* NULL: an unsigned request */
+	struct curl_slist *list;	/* malloc'd by curl */
+} S3Headers;
+
+/*
+ * Build the headers: the payload hash S3 requires, the session token, and
+ * If-Match for a GET of a known version.  Returns CURLE_OUT_OF_MEMORY when
+ * curl could not copy them (nothing is left to free then).
+ */
+static CURLcode
+s3_headers_build(const S3Request *request, S3Headers *headers)
+{
+	const S3Credentials *credentials = request->credentials;
 	int			i;
 
-	memset(response, 0, sizeof(S3Response));
-	response->curl = curl;
-	response->fd = request->fd;
-	response->first_byte_limit_ms = request->first_byte_limit_ms;
-	response->content_length = -1;
-
-	/* palloc'd material first: a failure here leaves nothing to clean */
-	header_lines[header_count++] =
+	memset(headers, 0, sizeof(S3Headers));
+	headers->lines[headers->count++] =
 		pstrdup("x-amz-content-sha256: " S3_EMPTY_BODY_SHA256);
-	if (is_signed && request->credentials->session_token != NULL &&
-		request->credentials->session_token[0] != '\0')
-		header_lines[header_count++] =
-			psprintf("x-amz-security-token: %s",
-					 request->credentials->session_token);
+	if (s3_is_signed(credentials) && credentials->session_token != NULL &&
+		credentials->session_token[0] != '\0')
+		headers->lines[headers->count++] =
+			psprintf("x-amz-security-token: %s", credentials->session_token);
 	if (request->etag != NULL)
-		header_lines[header_count++] = psprintf("If-Match: \"%s\"",
-												request->etag);
-	if (is_signed)
-		sigv4_scope = psprintf("aws:amz:%s:s3",
-							   request->location->region != NULL &&
-							   request->location->region[0] != '\0' ?
-							   request->location->region : "us-east-1");
+		headers->lines[headers->count++] = psprintf("If-Match: \"%s\"",
+													request->etag);
+	if (s3_is_signed(credentials))
+		headers->sigv4_scope = psprintf("aws:amz:%s:s3",
+										request->location->region != NULL &&
+										request->location->region[0] != '\0' ?
+										request->location->region : "us-east-1");
 
-	for (i = 0; i < header_count; i++)
+	for (i = 0; i < headers->count; i++)
 	{
-		struct curl_slist *appended = curl_slist_append(headers,
-														header_lines[i]);
+		struct curl_slist *appended = curl_slist_append(headers->list,
+														headers->lines[i]);
 
 		if (appended == NULL)
 		{
-			curl_slist_free_all(headers);
-			headers = NULL;
-			setopt_code = CURLE_OUT_OF_MEMORY;
-			break;
+			curl_slist_free_all(headers->list);
+			headers->list = NULL;
+			return CURLE_OUT_OF_MEMORY;
 		}
-		headers = appended;
+		headers->list = appended;
 	}
+	return CURLE_OK;
+}
+
+/* Free the headers; the token must not linger in freed memory. */
+static void
+s3_headers_free(S3Headers *headers)
+{
+	int			i;
+
+	curl_slist_free_all(headers->list);
+	headers->list = NULL;
+	for (i = 0; i < headers->count; i++)
+	{
+		explicit_bzero(headers->lines[i], strlen(headers->lines[i]));
+		pfree(headers->lines[i]);
+	}
+	headers->count = 0;
+	if (headers->sigv4_scope != NULL)
+		pfree(headers->sigv4_scope);
+	headers->sigv4_scope = NULL;
+}
+
+/*
+ * Set every option of one attempt on the freshly reset handle: the URL
+ * as given (already canonical), our callbacks, the timeouts, a new
+ * connection for a retry, and SigV4 signing for a signed request.  Returns
+ * the first failing option's code.
+ */
+static CURLcode
+s3_configure(CURL *curl, const S3Request *request, S3Response *response,
+			 const S3Headers *headers)
+{
+	CURLcode	code = CURLE_OK;
 
 #define S3_SETOPT(option, value) \
 	do { \
-		if (setopt_code == CURLE_OK) \
-			setopt_code = curl_easy_setopt(curl, option, value); \
+		if (code == CURLE_OK) \
+			code = curl_easy_setopt(curl, option, value); \
 	} while (0)
 
-	curl_easy_reset(curl);
 	S3_SETOPT(CURLOPT_URL, request->url);
 	S3_SETOPT(CURLOPT_HTTPGET, 1L);
 	S3_SETOPT(CURLOPT_PATH_AS_IS, 1L);
 	S3_SETOPT(CURLOPT_NOSIGNAL, 1L);
 	S3_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	S3_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-	S3_SETOPT(CURLOPT_HTTPHEADER, headers);
+	S3_SETOPT(CURLOPT_HTTPHEADER, headers->list);
 	S3_SETOPT(CURLOPT_USERAGENT, "medallion");
 	S3_SETOPT(CURLOPT_CONNECTTIMEOUT_MS,
 			  (long) medallion_s3_connect_timeout_ms);
@@ -475,9 +501,9 @@ s3_perform(const S3Request *request, S3Response *response)
 		S3_SETOPT(CURLOPT_FRESH_CONNECT, 1L);
 		S3_SETOPT(CURLOPT_DNS_CACHE_TIMEOUT, 0L);
 	}
-	if (is_signed)
+	if (headers->sigv4_scope != NULL)
 	{
-		S3_SETOPT(CURLOPT_AWS_SIGV4, sigv4_scope);
+		S3_SETOPT(CURLOPT_AWS_SIGV4, headers->sigv4_scope);
 		S3_SETOPT(CURLOPT_USERNAME, request->credentials->access_key_id);
 		S3_SETOPT(CURLOPT_PASSWORD,
 				  request->credentials->secret_access_key != NULL ?
@@ -486,7 +512,65 @@ s3_perform(const S3Request *request, S3Response *response)
 
 #undef S3_SETOPT
 
-	if (setopt_code == CURLE_OK)
+	return code;
+}
+
+/*
+ * Move the body the write callback buffered in malloc'd memory into
+ * palloc'd memory, freeing the malloc'd copy either way.  Without memory
+ * for the copy the attempt is marked out_of_memory (reported later, when
+ * raising an error is safe).
+ */
+static void
+s3_take_body(S3Response *response)
+{
+	size_t		body_size;
+
+	if (response->buffer == NULL)
+		return;
+	body_size = response->buffer_length + 1;
+	response->body = MemoryContextAllocExtended(CurrentMemoryContext,
+												body_size, MCXT_ALLOC_NO_OOM);
+	if (response->body != NULL)
+	{
+		memcpy(response->body, response->buffer, response->buffer_length);
+		response->body[response->buffer_length] = '\0';
+		response->body_length = response->buffer_length;
+	}
+	else
+		response->out_of_memory = true;
+	free(response->buffer);
+	response->buffer = NULL;
+}
+
+/*
+ * s3_perform makes one HTTP attempt.  Everything palloc'd is prepared
+ * before curl holds any malloc'd state, and everything malloc'd is freed
+ * and the handle reset before returning, so the only ereport after the
+ * transfer starts comes after the cleanup.
+ */
+static void
+s3_perform(const S3Request *request, S3Response *response)
+{
+	CURL	   *curl = s3_get_handle();
+	S3Headers	headers;
+	CURLcode	setup_code;
+	curl_off_t	content_length = -1;
+	curl_off_t	downloaded = 0;
+
+	memset(response, 0, sizeof(S3Response));
+	response->curl = curl;
+	response->fd = request->fd;
+	response->first_byte_limit_ms = request->first_byte_limit_ms;
+	response->content_length = -1;
+
+	/* palloc'd material first: a failure here leaves nothing to clean */
+	setup_code = s3_headers_build(request, &headers);
+	curl_easy_reset(curl);
+	if (setup_code == CURLE_OK)
+		setup_code = s3_configure(curl, request, response, &headers);
+
+	if (setup_code == CURLE_OK)
 	{
 		elog(DEBUG2, "S3 GET %s", request->url);
 		pgstat_report_wait_start(MEDALLION_WAIT_EVENT_MAIN);
@@ -499,57 +583,24 @@ s3_perform(const S3Request *request, S3Response *response)
 		S3Stats.requests++;
 	}
 	else
-		response->curl_code = setopt_code;
+		response->curl_code = setup_code;
 
-	/* release curl's view of our memory, our credentials and our slist */
+	/* release curl's view of our memory, our credentials and our headers */
 	curl_easy_reset(curl);
-	curl_slist_free_all(headers);
-
-	/* move the buffered body into palloc'd memory; free the malloc'd one */
-	if (response->buffer != NULL)
-	{
-		size_t		body_size = response->buffer_length + 1;
-
-		response->body = MemoryContextAllocExtended(CurrentMemoryContext,
-													body_size,
-													MCXT_ALLOC_NO_OOM);
-		if (response->body != NULL)
-		{
-			memcpy(response->body, response->buffer, response->buffer_length);
-			response->body[response->buffer_length] = '\0';
-			response->body_length = response->buffer_length;
-		}
-		else
-			copy_failed = true;
-		free(response->buffer);
-		response->buffer = NULL;
-	}
-
-	/* the token must not linger in freed memory */
-	for (i = 0; i < header_count; i++)
-	{
-		explicit_bzero(header_lines[i], strlen(header_lines[i]));
-		pfree(header_lines[i]);
-	}
-	if (sigv4_scope != NULL)
-		pfree(sigv4_scope);
-
-	if (copy_failed)
-		response->out_of_memory = true;
+	s3_headers_free(&headers);
+	s3_take_body(response);
 	response->content_length = (int64) content_length;
 	S3Stats.bytes_received += (int64) downloaded;
 
-	if (setopt_code != CURLE_OK)
-	{
-		if (setopt_code == CURLE_OUT_OF_MEMORY)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
+	if (setup_code == CURLE_OUT_OF_MEMORY)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (setup_code != CURLE_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not configure libcurl: %s",
-						curl_easy_strerror(setopt_code))));
-	}
+						curl_easy_strerror(setup_code))));
 
 	elog(DEBUG2, "S3 GET %s: curl code %d, HTTP status %ld, %lld bytes",
 		 request->url, (int) response->curl_code, response->status,
