@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# A full refresh of the example pipeline against the rebuild a DBA would
+# write by hand, side by side in one run (issue 14):
+#
+#   medallion   run_pipeline('orders', full_refresh => true) on the example
+#               pipeline (bronze from S3, silver with expectations and dedup,
+#               gold SCD2, two gold aggregates), every object already listed
+#   by hand     COPY of the same files into a jsonb table, INSERT ... SELECT
+#               with the casts, expectations and dedup for silver, an SCD2
+#               derivation with window functions, the aggregates' GROUP BY
+#
+# The hand-written gold is checked equal to medallion's (EXCEPT ALL both
+# ways, on the history and both aggregates), so the baseline is honest: the
+# run fails when they differ.  The hand-written rebuild reads the files
+# from local disk (no S3 round trips), which favours it.
+#
+#   bench/full_refresh_bench.sh [EVENTS] [FILES]     (default 253000 100)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/scripts/local_env.sh"
+EVENTS=${1:-253000}
+FILES=${2:-100}
+WORK=${BENCH_WORK:-/tmp/medallion-bench-full-refresh}
+
+local_env_prepare
+local_env_root rm -rf "$WORK"
+local_env_start "$WORK" 55437 59006 shared_buffers=512MB max_wal_size=4GB
+FEED="$WORK/feed"
+local_env_root mkdir -p "$FEED"
+local_env_root chmod 755 "$FEED"
+
+local_env_root python3 "$ROOT/bench/generate_orders.py" --events "$EVENTS" --files "$FILES" \
+	--out "$FEED" --prefix part- --duplicate-rate 0.01 --discount-rate 0.2 >/dev/null
+local_env_root chmod -R a+r "$FEED"
+local_env_aws s3 cp "$FEED" s3://landing/orders/ --recursive --only-show-errors
+local_env_psql -v endpoint="$LOCAL_ENV_ENDPOINT" -v mode=triggered \
+	-f "$ROOT/examples/orders_pipeline.sql" >/dev/null
+
+# seconds of one statement block, measured inside the server session
+timed() {
+	local_env_psql -At <<SQL | tail -1
+SELECT clock_timestamp() AS t0 \gset
+$1
+SELECT extract(epoch FROM clock_timestamp() - :'t0');
+SQL
+}
+
+# the first run ingests everything; the full refresh is what is measured
+local_env_psql -c "SELECT count(*) FROM medallion.run_pipeline('orders')" >/dev/null
+local_env_psql -c "CHECKPOINT" >/dev/null
+medallion=$(timed "SELECT count(*) FROM medallion.run_pipeline('orders', full_refresh => true);")
+local_env_psql -c "CHECKPOINT" >/dev/null
+
+handwritten=$(timed "$(sed "s|:'feed'|'$FEED'|" "$ROOT/bench/full_refresh_handwritten.sql")")
+
+# the check that makes the baseline honest
+local_env_psql -At <<'SQL' >"$WORK/diff.txt"
+SELECT 'order_history', count(*) FROM (
+  (SELECT order_id, customer_id, product, category, quantity, unit_price, discount,
+          status, event_ts, __start_at, __end_at FROM gold.order_history
+   EXCEPT ALL SELECT * FROM hand.order_history)
+  UNION ALL
+  (SELECT * FROM hand.order_history
+   EXCEPT ALL SELECT order_id, customer_id, product, category, quantity, unit_price, discount,
+          status, event_ts, __start_at, __end_at FROM gold.order_history)) d;
+SELECT 'daily_sales', count(*) FROM (
+  (SELECT order_date, revenue, quantity, orders FROM gold.daily_sales
+   EXCEPT ALL SELECT * FROM hand.daily_sales)
+  UNION ALL
+  (SELECT * FROM hand.daily_sales
+   EXCEPT ALL SELECT order_date, revenue, quantity, orders FROM gold.daily_sales)) d;
+SELECT 'daily_sales_by_category', count(*) FROM (
+  (SELECT order_date, category, revenue, quantity, orders FROM gold.daily_sales_by_category
+   EXCEPT ALL SELECT * FROM hand.daily_sales_by_category)
+  UNION ALL
+  (SELECT * FROM hand.daily_sales_by_category
+   EXCEPT ALL SELECT order_date, category, revenue, quantity, orders
+     FROM gold.daily_sales_by_category)) d;
+SQL
+rows=$(local_env_psql -At -c "SELECT (SELECT count(*) FROM gold.order_history) || ' versions, ' || (SELECT count(*) FROM silver.order_events) || ' silver rows'")
+echo "events: $EVENTS in $FILES objects ($rows)"
+echo "full refresh, medallion:    $medallion s"
+echo "rebuild written by hand:    $handwritten s"
+awk -v m="$medallion" -v h="$handwritten" 'BEGIN { printf "ratio medallion / by hand: %.2f (target <= 1.00)\n", m / h }'
+if awk -F'|' '$2 != 0 { bad = 1 } END { exit !bad }' "$WORK/diff.txt"; then
+	echo "gold differs from the hand-written rebuild (rows differing per table):" >&2
+	cat "$WORK/diff.txt" >&2
+	exit 1
+fi
+echo "gold equals the hand-written rebuild (order_history, daily_sales, daily_sales_by_category)"
