@@ -48,7 +48,10 @@ SQL
 # the first run ingests everything; the full refresh is what is measured
 local_env_psql -c "SELECT count(*) FROM medallion.run_pipeline('orders')" >/dev/null
 local_env_psql -c "CHECKPOINT" >/dev/null
-medallion=$(timed "SELECT count(*) FROM medallion.run_pipeline('orders', full_refresh => true);")
+medallion=$(timed "SELECT flow_name, count(*) AS steps, sum(rows_written) AS rows_written,
+       round(extract(epoch FROM sum(duration))::numeric, 2) AS seconds
+  FROM medallion.run_pipeline('orders', full_refresh => true) WITH ORDINALITY AS step
+ GROUP BY flow_name ORDER BY min(step.ordinality) \\g $WORK/flows.txt")
 local_env_psql -c "CHECKPOINT" >/dev/null
 
 handwritten=$(timed "$(sed "s|:'feed'|'$FEED'|" "$ROOT/bench/full_refresh_handwritten.sql")")
@@ -79,7 +82,8 @@ SELECT 'daily_sales_by_category', count(*) FROM (
 SQL
 rows=$(local_env_psql -At -c "SELECT (SELECT count(*) FROM gold.order_history) || ' versions, ' || (SELECT count(*) FROM silver.order_events) || ' silver rows'")
 echo "events: $EVENTS in $FILES objects ($rows)"
-echo "full refresh, medallion:    $medallion s"
+echo "full refresh, medallion:    $medallion s, by flow:"
+sed 's/^/    /' "$WORK/flows.txt"
 echo "rebuild written by hand:    $handwritten s"
 awk -v m="$medallion" -v h="$handwritten" 'BEGIN { printf "ratio medallion / by hand: %.2f (target <= 1.00)\n", m / h }'
 if awk -F'|' '$2 != 0 { bad = 1 } END { exit !bad }' "$WORK/diff.txt"; then
