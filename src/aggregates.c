@@ -597,20 +597,16 @@ agg_delta_final_list_sql(AggSpec *spec, const char *alias,
  * The definition
  */
 
-static void
-agg_json_list(StringInfo json, const char *key, AggItem *items, int n,
-			  bool names)
+/* The expressions (or the names) of items, for the definition. */
+static List *
+agg_item_list(AggItem *items, int n, bool names)
 {
+	List	   *list = NIL;
 	int			i;
 
-	appendStringInfo(json, ", \"%s\": [", key);
 	for (i = 0; i < n; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(json, ", ");
-		escape_json(json, names ? items[i].name : items[i].expr);
-	}
-	appendStringInfoChar(json, ']');
+		list = lappend(list, names ? items[i].name : items[i].expr);
+	return list;
 }
 
 /*
@@ -722,9 +718,7 @@ agg_load_spec(FlowDesc *flow, bool resolve_target)
 	maintenance = FlowDefinitionString(flow, "maintenance", false);
 	if (maintenance != NULL && strcmp(maintenance, "delta") == 0)
 	{
-		spec->delta = AggregateDeltaFromLists(FlowDefinitionStringList(flow, "delta_kinds", true),
-											  FlowDefinitionStringList(flow, "delta_arguments", true),
-											  flow->flow_name);
+		spec->delta = AggregateDeltaFromDefinition(flow);
 		if (spec->delta->nitems != spec->naggs ||
 			(spec->kind != AGG_SOURCE_APPEND && spec->kind != AGG_SOURCE_CDC))
 			FlowDefinitionCorrupted(flow->flow_name, "delta_kinds");
@@ -2018,7 +2012,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	int			i;
 	ListCell   *cell;
 	StringInfoData sql;
-	StringInfoData json;
+	FlowDefinitionBuilder definition;
 	StringInfoData query_text;
 	ErrorContextCallback errcallback;
 	List	   *cdc_keys = NIL;
@@ -2417,38 +2411,41 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	error_context_stack = errcallback.previous;
 
 	/* the definition: the arguments, and what they resolved to */
-	initStringInfo(&json);
-	appendStringInfoString(&json, "{\"source\": ");
-	escape_json(&json, source_name);
-	JsonAppendTextList(&json, "group_by", group_items);
-	JsonAppendTextList(&json, "aggregates", agg_items);
-	JsonAppendText(&json, "filter", filter);
-	agg_json_list(&json, "group_expressions", spec.groups, spec.ngroups, false);
-	agg_json_list(&json, "group_columns", spec.groups, spec.ngroups, true);
-	agg_json_list(&json, "aggregate_expressions", spec.aggs, spec.naggs, false);
-	agg_json_list(&json, "aggregate_columns", spec.aggs, spec.naggs, true);
-	JsonAppendText(&json, "source_kind", agg_kind_name(kind));
-	JsonAppendText(&json, "state_table", state_table);
-	JsonAppendText(&json, "source_index", index_name);
-	JsonAppendText(&json, "maintenance", delta != NULL ? "delta" : "recompute");
+	FlowDefinitionBegin(&definition);
+	FlowDefinitionPutString(&definition, "source", source_name);
+	FlowDefinitionPutStringList(&definition, "group_by", group_items);
+	FlowDefinitionPutStringList(&definition, "aggregates", agg_items);
+	FlowDefinitionPutString(&definition, "filter", filter);
+	FlowDefinitionPutStringList(&definition, "group_expressions",
+								agg_item_list(spec.groups, spec.ngroups, false));
+	FlowDefinitionPutStringList(&definition, "group_columns",
+								agg_item_list(spec.groups, spec.ngroups, true));
+	FlowDefinitionPutStringList(&definition, "aggregate_expressions",
+								agg_item_list(spec.aggs, spec.naggs, false));
+	FlowDefinitionPutStringList(&definition, "aggregate_columns",
+								agg_item_list(spec.aggs, spec.naggs, true));
+	FlowDefinitionPutString(&definition, "source_kind", agg_kind_name(kind));
+	FlowDefinitionPutString(&definition, "state_table", state_table);
+	FlowDefinitionPutString(&definition, "source_index", index_name);
+	FlowDefinitionPutString(&definition, "maintenance",
+							delta != NULL ? "delta" : "recompute");
 	if (change_feed != NULL)
-		JsonAppendText(&json, "change_feed", change_feed);
+		FlowDefinitionPutString(&definition, "change_feed", change_feed);
 	if (delta != NULL)
 	{
-		JsonAppendText(&json, "groups_table", groups_table);
-		AggregateDeltaAppendJson(&json, delta);
-		appendStringInfoString(&json, ", \"values_tables\": [");
+		List	   *values_tables = NIL;
+
+		FlowDefinitionPutString(&definition, "groups_table", groups_table);
+		AggregateDeltaPutDefinition(&definition, delta);
 		for (i = 0; i < spec.naggs; i++)
-		{
-			if (i > 0)
-				appendStringInfoString(&json, ", ");
-			escape_json(&json, values_names[i] ? values_names[i] : "");
-		}
-		appendStringInfoChar(&json, ']');
+			values_tables = lappend(values_tables,
+									values_names[i] ? values_names[i] : "");
+		FlowDefinitionPutStringList(&definition, "values_tables",
+									values_tables);
 	}
 	else
-		JsonAppendText(&json, "maintenance_reason", delta_reason);
-	appendStringInfoChar(&json, '}');
+		FlowDefinitionPutString(&definition, "maintenance_reason",
+								delta_reason);
 
 	/*
 	 * CatalogCreateFlow accepts as source_relid only tables with a _row_id;
@@ -2457,9 +2454,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	 */
 	flow_id = CatalogCreateFlow(pipeline, FLOW_TYPE_AGGREGATE, target_relid,
 								kind == AGG_SOURCE_APPEND ? source_relid : InvalidOid,
-								source_name,
-								DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-																   CStringGetDatum(json.data))));
+								source_name, FlowDefinitionEnd(&definition));
 	if (kind != AGG_SOURCE_APPEND)
 	{
 		Oid			types[2] = {INT4OID, OIDOID};
