@@ -64,6 +64,29 @@ typedef struct AggAnalysis
 	Query	   *query;			/* the analysed query */
 } AggAnalysis;
 
+/*
+ * What create_aggregate decides and makes, step by step: the skeleton's
+ * state, the arguments, the spec of the new flow (its source, items, kind,
+ * state tables and delta plan, as AggSpecLoad will read them back), and the
+ * relations made beside the target.
+ */
+typedef struct AggCreate
+{
+	FlowCreate	create;
+	char	   *source_table;	/* the arguments, as given */
+	List	   *group_items;
+	List	   *agg_items;
+	FlowDesc   *source_flow;	/* the flow writing the source, or NULL */
+	AggSpec		spec;
+	AggAnalysis analysis;
+	char	   *delta_reason;	/* why the items are recomputed */
+	char	   *state_name;		/* unquoted names of the state tables */
+	char	   *groups_name;
+	char	  **values_names;
+	char	   *source_index;	/* quoted and qualified, or NULL */
+	int32		flow_id;
+} AggCreate;
+
 /* The elements of a text[] argument; errors on NULLs and >1 dimension. */
 static List *
 agg_text_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
@@ -286,7 +309,7 @@ agg_source_kind(PipelineDesc *pipeline, Oid source_relid,
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("an aggregate flow cannot read the target of a %s flow",
-						flow->flow_type)));
+						CatalogFlowTypeName(flow->type))));
 	}
 
 	{
@@ -339,6 +362,546 @@ agg_depend_on_target(Oid classid, Oid objectid, Oid target_relid)
 }
 
 /*
+ * The arguments other than the pipeline and the target; group_by is
+ * checked first, before any lookup.
+ */
+static void
+agg_create_init(AggCreate *state, FunctionCallInfo fcinfo)
+{
+	memset(state, 0, sizeof(AggCreate));
+	state->source_table = SqlTextArgument(fcinfo, 2, "source_table");
+	state->group_items = agg_text_array_arg(fcinfo, 3, "group_by");
+	state->agg_items = agg_text_array_arg(fcinfo, 4, "aggregates");
+	state->spec.filter = PG_ARGISNULL(5) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(5));
+	if (state->group_items == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("group_by must list at least one expression"),
+				 errhint("For totals over the whole table, use a materialized view (medallion.add_materialized_view).")));
+	if (list_length(state->group_items) > AGG_MAX_GROUPS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("group_by cannot have more than %d items",
+						AGG_MAX_GROUPS)));
+}
+
+/* Names beginning with AGG_RESERVED_PREFIX are refused in the source. */
+static void
+agg_check_reserved(const char *name, const char *message_format)
+{
+	if (AggIsReserved(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg(message_format, name),
+				 errdetail("Names beginning with \"%s\" are used in the statements an aggregate flow runs.",
+						   AGG_RESERVED_PREFIX)));
+}
+
+/*
+ * The source, as the caller names it: a table whose name and columns are
+ * not reserved; its kind says how its changes will be read.
+ */
+static void
+agg_create_check_source(AggCreate *state)
+{
+	AggSpec    *spec = &state->spec;
+	const char *source_table = state->source_table;
+	Relation	source_rel;
+	TupleDesc	source_desc;
+	char	   *source_relname;
+	int			i;
+
+	spec->source_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(source_table)),
+										  AccessShareLock, false);
+	if (get_rel_relkind(spec->source_relid) != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", source_table),
+				 errdetail("The source of an aggregate flow is a pipeline table, or a table with a \"_row_id\" identity column.")));
+	spec->source_name = CatalogQualifiedRelationName(spec->source_relid);
+	source_relname = get_rel_name(spec->source_relid);
+	spec->source_ref = pstrdup(quote_identifier(source_relname));
+	agg_check_reserved(source_relname,
+					   "table name \"%s\" is reserved for medallion");
+	spec->kind = agg_source_kind(state->create.pipeline, spec->source_relid,
+								 &state->source_flow);
+
+	source_rel = relation_open(spec->source_relid, AccessShareLock);
+	source_desc = RelationGetDescr(source_rel);
+	for (i = 0; i < source_desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(source_desc, i);
+
+		if (!attr->attisdropped)
+			agg_check_reserved(NameStr(attr->attname),
+							   "column name \"%s\" of the source is reserved for medallion");
+	}
+	relation_close(source_rel, NoLock);
+
+	if (spec->kind == AGG_SOURCE_AGGREGATE)
+		spec->state_table = FlowCreateCompanion(&state->create,
+												AGG_CHANGES_SUFFIX,
+												"table of pending changes",
+												&state->state_name);
+}
+
+/*
+ * The target's columns, as the analysed query names them: named, distinct,
+ * not reserved; the group columns of types that can be indexed and matched.
+ */
+static void
+agg_check_columns(AggSpec *spec, TupleDesc desc)
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		char	   *name = NameStr(attr->attname);
+
+		if (strcmp(name, "?column?") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
+					 errmsg("%s item %d has no name",
+							i < spec->ngroups ? "group_by" : "aggregates",
+							i < spec->ngroups ? i + 1 : i - spec->ngroups + 1),
+					 errhint("Name it with AS; the names become the columns of the target table.")));
+		if (AggIsReserved(name))
+			ereport(ERROR,
+					(errcode(ERRCODE_RESERVED_NAME),
+					 errmsg("column name \"%s\" is reserved for medallion", name)));
+		for (j = 0; j < i; j++)
+		{
+			if (strcmp(NameStr(TupleDescAttr(desc, j)->attname), name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column name \"%s\" appears more than once in the aggregate",
+								name),
+						 errhint("Give each group_by and aggregates item a distinct name with AS.")));
+		}
+		if (i >= spec->ngroups)
+		{
+			spec->aggs[i - spec->ngroups].name = pstrdup(name);
+			continue;
+		}
+		spec->groups[i].name = pstrdup(name);
+		if (AggEqOperatorSql(attr->atttypid) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("could not identify an equality operator for type %s",
+							format_type_be(attr->atttypid)),
+					 errdetail("group_by item %d (%s) needs a type with a default btree operator class, to be indexed and matched.",
+							   i + 1, name)));
+		if (!OidIsValid(get_array_type(attr->atttypid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("could not find array type for data type %s",
+							format_type_be(attr->atttypid))));
+	}
+}
+
+/*
+ * The items and the query, checked as the caller under the pipeline's
+ * search_path (the caller has entered it), the way they will run.
+ */
+static void
+agg_create_check_query(AggCreate *state)
+{
+	AggSpec    *spec = &state->spec;
+	ListCell   *cell;
+
+	spec->target_name = state->create.target_name;
+	spec->ngroups = list_length(state->group_items);
+	spec->naggs = list_length(state->agg_items);
+	spec->groups = palloc0(sizeof(AggItem) * spec->ngroups);
+	spec->aggs = palloc0(sizeof(AggItem) * Max(spec->naggs, 1));
+	foreach(cell, state->group_items)
+		agg_check_item(&spec->groups[foreach_current_index(cell)], "group_by",
+					   foreach_current_index(cell), lfirst(cell));
+	foreach(cell, state->agg_items)
+		agg_check_item(&spec->aggs[foreach_current_index(cell)], "aggregates",
+					   foreach_current_index(cell), lfirst(cell));
+	if (spec->filter != NULL)
+		spec->filter_sql = UserSqlExpression(spec->filter, "filter");
+
+	agg_analyze(spec->target_name, spec, state->group_items, state->agg_items,
+				&state->analysis);
+	agg_check_columns(spec, state->analysis.desc);
+}
+
+/*
+ * Delta maintenance when every item allows it (see aggregate_delta.c), with
+ * the names of its state tables; a source written by another aggregate
+ * flow only says which groups changed, so its readers recompute them.
+ */
+static void
+agg_create_choose_maintenance(AggCreate *state)
+{
+	AggSpec    *spec = &state->spec;
+	AttrNumber	key_attnum = InvalidAttrNumber;
+	bool		key_rows_unique = false;
+	int			i;
+
+	if (spec->kind == AGG_SOURCE_AGGREGATE)
+	{
+		state->delta_reason = "the source is the target of another aggregate flow";
+		return;
+	}
+	if (spec->kind == AGG_SOURCE_CDC)
+	{
+		List	   *cdc_keys = CdcFlowKeys(state->source_flow);
+
+		if (list_length(cdc_keys) == 1)
+			key_attnum = get_attnum(spec->source_relid, linitial(cdc_keys));
+		key_rows_unique = agg_one_row_per_key(state->source_flow,
+											  spec->source_relid,
+											  state->analysis.query);
+	}
+	spec->delta = AggregateDeltaAnalyze(state->analysis.query, spec->ngroups,
+										spec->source_relid, key_attnum,
+										key_rows_unique,
+										spec->kind == AGG_SOURCE_APPEND,
+										&state->delta_reason);
+	if (spec->delta == NULL)
+		return;
+
+	spec->groups_table = FlowCreateCompanion(&state->create, AGG_GROUPS_SUFFIX,
+											 "table of per-group state",
+											 &state->groups_name);
+	spec->values_tables = palloc0(sizeof(char *) * spec->naggs);
+	state->values_names = palloc0(sizeof(char *) * spec->naggs);
+	for (i = 0; i < spec->naggs; i++)
+	{
+		if (AggregateDeltaNeedsValues(spec->delta, i))
+			spec->values_tables[i] =
+				FlowCreateCompanion(&state->create,
+									psprintf("%s_%d", AGG_VALUES_SUFFIX, i + 1),
+									"table of values",
+									&state->values_names[i]);
+	}
+}
+
+/* The query as the target's comment documents it, as the user wrote it. */
+static char *
+agg_query_text(AggCreate *state)
+{
+	AggSpec    *spec = &state->spec;
+	StringInfoData text;
+	ListCell   *cell;
+	int			i;
+
+	initStringInfo(&text);
+	appendStringInfoString(&text, "SELECT ");
+	foreach(cell, state->group_items)
+		appendStringInfo(&text, "%s%s", foreach_current_index(cell) > 0 ? ", " : "",
+						 (char *) lfirst(cell));
+	foreach(cell, state->agg_items)
+		appendStringInfo(&text, ", %s", (char *) lfirst(cell));
+	appendStringInfo(&text, " FROM %s", spec->source_name);
+	if (spec->filter != NULL)
+		appendStringInfo(&text, " WHERE %s", spec->filter);
+	appendStringInfoString(&text, " GROUP BY ");
+	for (i = 0; i < spec->ngroups; i++)
+		appendStringInfo(&text, "%s%s", i > 0 ? ", " : "", spec->groups[i].expr);
+	return text.data;
+}
+
+/* CREATE TABLE of the target: the analysed query's columns. */
+static char *
+agg_target_table_sql(AggCreate *state)
+{
+	TupleDesc	desc = state->analysis.desc;
+	StringInfoData sql;
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (", state->create.target_name);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		appendStringInfoString(&sql, i > 0 ? ",\n  " : "\n  ");
+		SqlAppendColumnDefinition(&sql, NameStr(attr->attname), attr->atttypid,
+								  attr->atttypmod, attr->attcollation);
+	}
+	appendStringInfoString(&sql, "\n)");
+	return sql.data;
+}
+
+/* The target's unique index on its group columns, and its comment. */
+static void
+agg_create_target_index(AggCreate *state)
+{
+	AggSpec    *spec = &state->spec;
+	StringInfoData sql;
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (", spec->target_name);
+	for (i = 0; i < spec->ngroups; i++)
+		appendStringInfo(&sql, "%s%s", i > 0 ? ", " : "",
+						 quote_identifier(spec->groups[i].name));
+	appendStringInfoString(&sql, ") NULLS NOT DISTINCT");
+	FlowCreateExecute(sql.data);
+	FlowCreateComment(spec->target_name,
+					  psprintf("Aggregate of medallion pipeline \"%s\", maintained incrementally after every update: %s",
+							   state->create.pipeline->pipeline_name,
+							   agg_query_text(state)));
+}
+
+/*
+ * The index that makes recomputing a group cheap: on the group expressions,
+ * partial on the filter when the source is append-only.  A mutable source
+ * gets no predicate: it would cover the columns the filter reads (such as
+ * __end_at), and updating them (closing an SCD2 version) could no longer be
+ * a HOT update.  Delta maintenance never reads a group from the source, so
+ * it needs none.  Only the source's owner can index it.
+ */
+static void
+agg_create_source_index(AggCreate *state)
+{
+	AggSpec    *spec = &state->spec;
+	Oid			namespace_oid = get_rel_namespace(spec->source_relid);
+	char	   *index_name;
+	StringInfoData sql;
+
+	if (spec->delta != NULL)
+		return;
+	if (!pg_class_ownercheck(spec->source_relid, GetUserId()))
+	{
+		ereport(NOTICE,
+				(errmsg("no index was created on the group expressions of %s",
+						spec->source_name),
+				 errdetail("Only the owner of a table can index it."),
+				 errhint("Have the owner index the table on the group_by expressions, or each update may read the whole source.")));
+		return;
+	}
+
+	index_name = ChooseRelationName(get_rel_name(spec->source_relid),
+									state->create.relation_name, "groups",
+									namespace_oid, false);
+	state->source_index =
+		quote_qualified_identifier(get_namespace_name(namespace_oid),
+								   index_name);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE INDEX %s ON %s (%s)",
+					 quote_identifier(index_name), spec->source_name,
+					 AggGroupExprsSql(spec));
+	if (spec->filter != NULL && spec->kind == AGG_SOURCE_APPEND)
+		appendStringInfo(&sql, " WHERE %s", spec->filter_sql);
+	FlowCreateExecute(sql.data);
+	FlowCreateExecute(psprintf("COMMENT ON INDEX %s IS %s", state->source_index,
+							   quote_literal_cstr(psprintf("Group expressions of medallion aggregate %s",
+														   spec->target_name))));
+	CommandCounterIncrement();
+	agg_depend_on_target(RelationRelationId,
+						 get_relname_relid(index_name, namespace_oid),
+						 state->create.target_relid);
+}
+
+/*
+ * A state table beside the target: "group_1 type, ..." typed like the
+ * group columns, then the columns a delta plan adds (columns, may be NULL),
+ * with its comment; it goes away with the target.
+ */
+static void
+agg_create_state_table(AggCreate *state, const char *table,
+					   const char *relation_name, const char *columns,
+					   const char *comment)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (", table);
+	agg_append_group_column_defs(&sql, state->analysis.desc,
+								 state->spec.ngroups, false);
+	if (columns != NULL)
+		appendStringInfoString(&sql, columns);
+	appendStringInfoString(&sql, "\n)");
+	FlowCreateExecute(sql.data);
+	FlowCreateComment(table, comment);
+	CommandCounterIncrement();
+	agg_depend_on_target(RelationRelationId,
+						 get_relname_relid(relation_name,
+										   state->create.namespace_oid),
+						 state->create.target_relid);
+}
+
+/*
+ * The state tables: the pending changes of an aggregate source; under delta
+ * maintenance, the per-group state, and the values of each count(DISTINCT
+ * x), or min or max that needs them.
+ */
+static void
+agg_create_state_tables(AggCreate *state)
+{
+	AggSpec    *spec = &state->spec;
+	char	   *groups = AggStateGroupColumnsSql(spec->ngroups, NULL);
+	StringInfoData columns;
+	int			i;
+
+	if (spec->kind == AGG_SOURCE_AGGREGATE)
+		agg_create_state_table(state, spec->state_table, state->state_name, NULL,
+							   psprintf("State of medallion aggregate %s: groups (group_1 ...) touched by changes to %s not yet applied",
+										spec->target_name, spec->source_name));
+	if (spec->delta == NULL)
+		return;
+
+	initStringInfo(&columns);
+	AggregateDeltaAppendStateColumnDefs(&columns, spec->delta);
+	agg_create_state_table(state, spec->groups_table, state->groups_name,
+						   columns.data,
+						   psprintf("State of medallion aggregate %s: for each group (group_1 ...), its number of source rows and the running sums and counts its aggregates are computed from",
+									spec->target_name));
+	FlowCreateExecute(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
+							   spec->groups_table, groups));
+	for (i = 0; i < spec->naggs; i++)
+	{
+		const char *table = spec->values_tables[i];
+
+		if (table == NULL)
+			continue;
+		resetStringInfo(&columns);
+		AggregateDeltaAppendDistinctColumnDefs(&columns, spec->delta, i);
+		agg_create_state_table(state, table, state->values_names[i],
+							   columns.data,
+							   psprintf("State of medallion aggregate %s: the values of aggregates item %d in each group (group_1 ...), with the number of source rows holding each (refs)",
+										spec->target_name, i + 1));
+		FlowCreateExecute(psprintf("CREATE UNIQUE INDEX ON %s (%s, value) NULLS NOT DISTINCT",
+								   table, groups));
+		FlowCreateExecute(psprintf("CREATE INDEX ON %s (refs) WHERE refs OPERATOR(pg_catalog.=) 0",
+								   table));
+	}
+}
+
+/*
+ * An auto CDC source: its change feed, made if no aggregate reads it yet.
+ * The expressions are evaluated over the feed under the source's name:
+ * check now that they resolve there (they do unless they name the source
+ * with its schema).
+ */
+static void
+agg_create_change_feed(AggCreate *state)
+{
+	AggSpec    *spec = &state->spec;
+
+	if (spec->kind != AGG_SOURCE_CDC)
+		return;
+	spec->feed_table = ChangeFeedEnsure(state->source_flow, spec->source_relid);
+	SPI_connect();
+	SpiExecute(psprintf("SELECT %s%s FROM %s AS %s WHERE %s LIMIT 0",
+						AggGroupExprsSql(spec),
+						spec->delta != NULL ? AggDeltaArgumentListSql(spec) : "",
+						spec->feed_table, spec->source_ref, AggWhereSql(spec)),
+			   0, NULL, NULL, NULL, SPI_OK_SELECT);
+	SPI_finish();
+}
+
+/* The definition: the arguments, and what they resolved to. */
+static Jsonb *
+agg_create_definition(AggCreate *state)
+{
+	AggSpec    *spec = &state->spec;
+	FlowDefinitionBuilder definition;
+	List	   *values_tables = NIL;
+	int			i;
+
+	FlowDefinitionBegin(&definition);
+	FlowDefinitionPutString(&definition, "source", spec->source_name);
+	FlowDefinitionPutStringList(&definition, "group_by", state->group_items);
+	FlowDefinitionPutStringList(&definition, "aggregates", state->agg_items);
+	FlowDefinitionPutString(&definition, "filter", spec->filter);
+	FlowDefinitionPutStringList(&definition, "group_expressions",
+								agg_item_list(spec->groups, spec->ngroups, false));
+	FlowDefinitionPutStringList(&definition, "group_columns",
+								agg_item_list(spec->groups, spec->ngroups, true));
+	FlowDefinitionPutStringList(&definition, "aggregate_expressions",
+								agg_item_list(spec->aggs, spec->naggs, false));
+	FlowDefinitionPutStringList(&definition, "aggregate_columns",
+								agg_item_list(spec->aggs, spec->naggs, true));
+	FlowDefinitionPutString(&definition, "source_kind",
+							AggSourceKindName(spec->kind));
+	FlowDefinitionPutString(&definition, "state_table", spec->state_table);
+	FlowDefinitionPutString(&definition, "source_index", state->source_index);
+	FlowDefinitionPutString(&definition, "maintenance",
+							spec->delta != NULL ? "delta" : "recompute");
+	if (spec->feed_table != NULL)
+		FlowDefinitionPutString(&definition, "change_feed", spec->feed_table);
+	if (spec->delta == NULL)
+	{
+		FlowDefinitionPutString(&definition, "maintenance_reason",
+								state->delta_reason);
+		return FlowDefinitionEnd(&definition);
+	}
+	FlowDefinitionPutString(&definition, "groups_table", spec->groups_table);
+	AggregateDeltaPutDefinition(&definition, spec->delta);
+	for (i = 0; i < spec->naggs; i++)
+		values_tables = lappend(values_tables, spec->values_tables[i] ?
+								spec->values_tables[i] : "");
+	FlowDefinitionPutStringList(&definition, "values_tables", values_tables);
+	return FlowDefinitionEnd(&definition);
+}
+
+/*
+ * CatalogCreateFlow accepts as source_relid only tables with a _row_id; for
+ * the others, source_table is set here, so that the update skips this flow
+ * when its source's flow failed.
+ */
+static void
+agg_create_set_source_table(AggCreate *state)
+{
+	Oid			types[2] = {INT4OID, OIDOID};
+	Datum		values[2];
+
+	if (state->spec.kind == AGG_SOURCE_APPEND)
+		return;
+	values[0] = Int32GetDatum(state->flow_id);
+	values[1] = ObjectIdGetDatum(state->spec.source_relid);
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
+							   " SET source_table = $2::pg_catalog.regclass"
+							   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
+							   2, types, values, NULL, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
+/*
+ * The capture triggers of an aggregate source, one per event, now that the
+ * flow's id (their argument) is known; they go away with the target.
+ */
+static void
+agg_create_capture_triggers(AggCreate *state)
+{
+	static const char *const events[3] = {"INSERT", "UPDATE", "DELETE"};
+	static const char *const suffixes[3] = {"insert", "update", "delete"};
+	int			i;
+
+	if (state->spec.kind != AGG_SOURCE_AGGREGATE)
+		return;
+	for (i = 0; i < 3; i++)
+	{
+		char	   *trigger_name = psprintf("medallion_aggregate_%d_%s",
+											state->flow_id, suffixes[i]);
+
+		FlowCreateExecute(psprintf("CREATE TRIGGER %s AFTER %s ON %s REFERENCING %s%s%s"
+								   " FOR EACH STATEMENT EXECUTE FUNCTION medallion.aggregate_capture('%d')",
+								   quote_identifier(trigger_name), events[i],
+								   state->spec.source_name,
+								   i != 0 ? "OLD TABLE AS " AGG_OLD_TABLE : "",
+								   i == 1 ? " " : "",
+								   i != 2 ? "NEW TABLE AS " AGG_NEW_TABLE : "",
+								   state->flow_id));
+		CommandCounterIncrement();
+		agg_depend_on_target(TriggerRelationId,
+							 get_trigger_oid(state->spec.source_relid,
+											 trigger_name, false),
+							 state->create.target_relid);
+	}
+}
+
+/*
  * medallion.create_aggregate(pipeline_name text, target_table text,
  *							  source_table text, group_by text[],
  *							  aggregates text[], filter text DEFAULT NULL)
@@ -347,7 +910,7 @@ agg_depend_on_target(Oid classid, Oid objectid, Oid target_relid)
  * search_path (how they will run), creates the target (as the caller, who
  * owns it) with a unique index on the group columns, the index on the
  * source's group expressions (when the caller owns the source), the state
- * table and capture triggers the source kind needs, and registers the flow.
+ * tables and capture triggers the source kind needs, and registers the flow.
  */
 Datum
 medallion_create_aggregate(PG_FUNCTION_ARGS)
@@ -355,518 +918,37 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
 	char	   *target_table = SqlTextArgument(fcinfo, 1, "target_table");
-	char	   *source_table = SqlTextArgument(fcinfo, 2, "source_table");
-	List	   *group_items = agg_text_array_arg(fcinfo, 3, "group_by");
-	List	   *agg_items = agg_text_array_arg(fcinfo, 4, "aggregates");
-	char	   *filter = PG_ARGISNULL(5) ? NULL :
-		text_to_cstring(PG_GETARG_TEXT_PP(5));
-	PipelineDesc *pipeline;
-	Oid			namespace_oid;
-	char	   *relation_name;
-	char	   *target_name;
-	Oid			source_relid;
-	char	   *source_name;
-	char	   *source_relname;
-	FlowDesc   *source_flow;
-	AggSourceKind kind;
-	AggSpec		spec;
-	AggAnalysis analysis;
-	char	   *state_name = NULL;
-	char	   *state_table = NULL;
-	char	   *index_name = NULL;
-	Oid			target_relid;
-	int32		flow_id;
-	int			nest_level;
-	int			i;
-	ListCell   *cell;
-	StringInfoData sql;
-	FlowDefinitionBuilder definition;
-	StringInfoData query_text;
+	AggCreate	state;
 	ErrorContextCallback errcallback;
-	List	   *cdc_keys = NIL;
-	AggregateDelta *delta = NULL;
-	char	   *delta_reason = NULL;
-	char	   *groups_name = NULL;
-	char	   *groups_table = NULL;
-	char	  **values_names = NULL;
-	char	   *change_feed = NULL;
-	Relation	source_rel;
-	TupleDesc	source_desc;
-	MemoryContext outer_context;
+	int			nest_level;
 
-	if (group_items == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("group_by must list at least one expression"),
-				 errhint("For totals over the whole table, use a materialized view (medallion.add_materialized_view).")));
-	if (list_length(group_items) > AGG_MAX_GROUPS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("group_by cannot have more than %d items",
-						AGG_MAX_GROUPS)));
+	agg_create_init(&state, fcinfo);
+	FlowCreateBegin(&state.create, pipeline_name, target_table);
+	agg_create_check_source(&state);
 
-	pipeline = CatalogGetPipeline(pipeline_name, false);
-	CatalogCheckPipelineOwner(pipeline);
-
-	/* the target's name resolves like CREATE TABLE's, with our search_path */
-	ResolveNewTableName(target_table, &namespace_oid, &relation_name);
-	target_name = QuoteQualifiedName(namespace_oid, relation_name);
-
-	/* the source, as the caller names it */
-	source_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(source_table)),
-									AccessShareLock, false);
-	if (get_rel_relkind(source_relid) != RELKIND_RELATION)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", source_table),
-				 errdetail("The source of an aggregate flow is a pipeline table, or a table with a \"_row_id\" identity column.")));
-	source_name = CatalogQualifiedRelationName(source_relid);
-	source_relname = get_rel_name(source_relid);
-	if (AggIsReserved(source_relname))
-		ereport(ERROR,
-				(errcode(ERRCODE_RESERVED_NAME),
-				 errmsg("table name \"%s\" is reserved for medallion",
-						source_relname),
-				 errdetail("Names beginning with \"%s\" are used in the statements an aggregate flow runs.",
-						   AGG_RESERVED_PREFIX)));
-	kind = agg_source_kind(pipeline, source_relid, &source_flow);
-
-	source_rel = relation_open(source_relid, AccessShareLock);
-	source_desc = RelationGetDescr(source_rel);
-	for (i = 0; i < source_desc->natts; i++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(source_desc, i);
-
-		if (!attr->attisdropped && AggIsReserved(NameStr(attr->attname)))
-			ereport(ERROR,
-					(errcode(ERRCODE_RESERVED_NAME),
-					 errmsg("column name \"%s\" of the source is reserved for medallion",
-							NameStr(attr->attname)),
-					 errdetail("Names beginning with \"%s\" are used in the statements an aggregate flow runs.",
-							   AGG_RESERVED_PREFIX)));
-	}
-	relation_close(source_rel, NoLock);
-
-	if (kind == AGG_SOURCE_CDC)
-	{
-		cdc_keys = CdcFlowKeys(source_flow);
-	}
-	else if (kind == AGG_SOURCE_AGGREGATE)
-		state_name = CompanionRelationName(namespace_oid, relation_name,
-										   AGG_CHANGES_SUFFIX,
-										   "table of pending changes");
-	if (state_name != NULL)
-		state_table = QuoteQualifiedName(namespace_oid, state_name);
-
-	/* check the items and the query as the caller, the way they will run */
 	errcallback.callback = agg_create_error_callback;
-	errcallback.arg = target_name;
+	errcallback.arg = state.create.target_name;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-	nest_level = UserSqlSettingsEnter(pipeline->search_path);
+	nest_level = UserSqlSettingsEnter(state.create.pipeline->search_path);
 
-	memset(&spec, 0, sizeof(spec));
-	spec.source_relid = source_relid;
-	spec.source_name = source_name;
-	spec.source_ref = pstrdup(quote_identifier(source_relname));
-	spec.target_name = target_name;
-	spec.ngroups = list_length(group_items);
-	spec.naggs = list_length(agg_items);
-	spec.groups = palloc0(sizeof(AggItem) * spec.ngroups);
-	spec.aggs = palloc0(sizeof(AggItem) * Max(spec.naggs, 1));
-	spec.filter = filter;
-	spec.kind = kind;
-	spec.state_table = state_table;
-	foreach(cell, group_items)
-		agg_check_item(&spec.groups[foreach_current_index(cell)], "group_by",
-					   foreach_current_index(cell), lfirst(cell));
-	foreach(cell, agg_items)
-		agg_check_item(&spec.aggs[foreach_current_index(cell)], "aggregates",
-					   foreach_current_index(cell), lfirst(cell));
-	if (filter != NULL)
-		spec.filter_sql = UserSqlExpression(filter, "filter");
-
-	agg_analyze(target_name, &spec, group_items, agg_items, &analysis);
-
-	/* the columns: named, distinct, not reserved; groups indexable */
-	for (i = 0; i < analysis.desc->natts; i++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(analysis.desc, i);
-		char	   *name = NameStr(attr->attname);
-		int			j;
-
-		if (strcmp(name, "?column?") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
-					 errmsg("%s item %d has no name",
-							i < spec.ngroups ? "group_by" : "aggregates",
-							i < spec.ngroups ? i + 1 : i - spec.ngroups + 1),
-					 errhint("Name it with AS; the names become the columns of the target table.")));
-		if (AggIsReserved(name))
-			ereport(ERROR,
-					(errcode(ERRCODE_RESERVED_NAME),
-					 errmsg("column name \"%s\" is reserved for medallion", name)));
-		for (j = 0; j < i; j++)
-		{
-			if (strcmp(NameStr(TupleDescAttr(analysis.desc, j)->attname),
-					   name) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_COLUMN),
-						 errmsg("column name \"%s\" appears more than once in the aggregate",
-								name),
-						 errhint("Give each group_by and aggregates item a distinct name with AS.")));
-		}
-		if (i < spec.ngroups)
-		{
-			spec.groups[i].name = pstrdup(name);
-			if (AggEqOperatorSql(attr->atttypid) == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_FUNCTION),
-						 errmsg("could not identify an equality operator for type %s",
-								format_type_be(attr->atttypid)),
-						 errdetail("group_by item %d (%s) needs a type with a default btree operator class, to be indexed and matched.",
-								   i + 1, name)));
-			if (!OidIsValid(get_array_type(attr->atttypid)))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("could not find array type for data type %s",
-								format_type_be(attr->atttypid))));
-		}
-		else
-			spec.aggs[i - spec.ngroups].name = pstrdup(name);
-	}
-
-	/*
-	 * Delta maintenance when every item allows it (see aggregate_delta.c);
-	 * a source written by another aggregate flow only says which groups
-	 * changed, so its readers recompute them.
-	 */
-	if (kind == AGG_SOURCE_AGGREGATE)
-		delta_reason = "the source is the target of another aggregate flow";
-	else
-	{
-		AttrNumber	key_attnum = InvalidAttrNumber;
-
-		if (kind == AGG_SOURCE_CDC && list_length(cdc_keys) == 1)
-			key_attnum = get_attnum(source_relid, linitial(cdc_keys));
-		delta = AggregateDeltaAnalyze(analysis.query, spec.ngroups,
-									  source_relid, key_attnum,
-									  kind == AGG_SOURCE_CDC &&
-									  agg_one_row_per_key(source_flow,
-														  source_relid,
-														  analysis.query),
-									  kind == AGG_SOURCE_APPEND,
-									  &delta_reason);
-	}
-	if (delta != NULL)
-	{
-		groups_name = CompanionRelationName(namespace_oid, relation_name,
-											AGG_GROUPS_SUFFIX,
-											"table of per-group state");
-		groups_table = QuoteQualifiedName(namespace_oid, groups_name);
-		values_names = palloc0(sizeof(char *) * spec.naggs);
-		for (i = 0; i < spec.naggs; i++)
-		{
-			if (AggregateDeltaNeedsValues(delta, i))
-				values_names[i] = CompanionRelationName(namespace_oid,
-														  relation_name,
-														  psprintf("%s_%d",
-																   AGG_VALUES_SUFFIX,
-																   i + 1),
-														  "table of values");
-		}
-	}
-
-	/* the query as it is documented in the target's comment */
-	initStringInfo(&query_text);
-	appendStringInfoString(&query_text, "SELECT ");
-	foreach(cell, group_items)
-		appendStringInfo(&query_text, "%s%s",
-						 foreach_current_index(cell) > 0 ? ", " : "",
-						 (char *) lfirst(cell));
-	foreach(cell, agg_items)
-		appendStringInfo(&query_text, ", %s", (char *) lfirst(cell));
-	appendStringInfo(&query_text, " FROM %s", source_name);
-	if (filter != NULL)
-		appendStringInfo(&query_text, " WHERE %s", filter);
-	appendStringInfoString(&query_text, " GROUP BY ");
-	for (i = 0; i < spec.ngroups; i++)
-		appendStringInfo(&query_text, "%s%s", i > 0 ? ", " : "",
-						 spec.groups[i].expr);
-
-	/* create the tables as the caller, with fully qualified names */
-	outer_context = CurrentMemoryContext;
-	SPI_connect();
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TABLE %s (", target_name);
-	for (i = 0; i < analysis.desc->natts; i++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(analysis.desc, i);
-
-		appendStringInfoString(&sql, i > 0 ? ",\n  " : "\n  ");
-		SqlAppendColumnDefinition(&sql, NameStr(attr->attname), attr->atttypid,
-								  attr->atttypmod, attr->attcollation);
-	}
-	appendStringInfoString(&sql, "\n)");
-	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (", target_name);
-	for (i = 0; i < spec.ngroups; i++)
-		appendStringInfo(&sql, "%s%s", i > 0 ? ", " : "",
-						 quote_identifier(spec.groups[i].name));
-	appendStringInfoString(&sql, ") NULLS NOT DISTINCT");
-	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", target_name,
-					 quote_literal_cstr(psprintf("Aggregate of medallion pipeline \"%s\", maintained incrementally after every update: %s",
-												 pipeline->pipeline_name,
-												 query_text.data)));
-	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-
-	CommandCounterIncrement();
-	target_relid = get_relname_relid(relation_name, namespace_oid);
-	if (!OidIsValid(target_relid))
-		elog(ERROR, "could not find the new table %s", target_name);
-
-	/*
-	 * The index that makes recomputing a group cheap: on the group
-	 * expressions, partial on the filter when the source is append-only.  A
-	 * mutable source gets no predicate: it would cover the columns the
-	 * filter reads (such as __end_at), and updating them (closing an SCD2
-	 * version) could no longer be a HOT update.  Delta maintenance never
-	 * reads a group from the source, so it needs none.
-	 */
-	if (delta != NULL)
-		index_name = NULL;
-	else if (pg_class_ownercheck(source_relid, GetUserId()))
-	{
-		Oid			index_relid;
-
-		index_name = ChooseRelationName(source_relname, relation_name,
-										"groups", get_rel_namespace(source_relid),
-										false);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE INDEX %s ON %s (",
-						 quote_identifier(index_name), source_name);
-		appendStringInfo(&sql, "%s)", AggGroupExprsSql(&spec));
-		if (filter != NULL && kind == AGG_SOURCE_APPEND)
-			appendStringInfo(&sql, " WHERE %s", spec.filter_sql);
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "COMMENT ON INDEX %s IS %s",
-						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(source_relid)),
-													index_name),
-						 quote_literal_cstr(psprintf("Group expressions of medallion aggregate %s",
-													 target_name)));
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-		CommandCounterIncrement();
-		index_relid = get_relname_relid(index_name,
-										get_rel_namespace(source_relid));
-		agg_depend_on_target(RelationRelationId, index_relid, target_relid);
-		/* for the definition, built after SPI_finish */
-		index_name = MemoryContextStrdup(outer_context,
-										 quote_qualified_identifier(get_namespace_name(get_rel_namespace(source_relid)),
-																	index_name));
-	}
-	else
-		ereport(NOTICE,
-				(errmsg("no index was created on the group expressions of %s",
-						source_name),
-				 errdetail("Only the owner of a table can index it."),
-				 errhint("Have the owner index the table on the group_by expressions, or each update may read the whole source.")));
-
-	/* the state tables */
-	if (kind == AGG_SOURCE_AGGREGATE)
-	{
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE TABLE %s (", state_table);
-		agg_append_group_column_defs(&sql, analysis.desc, spec.ngroups, false);
-		appendStringInfoString(&sql, "\n)");
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", state_table,
-						 quote_literal_cstr(psprintf("State of medallion aggregate %s: groups (group_1 ...) touched by changes to %s not yet applied",
-													 target_name, source_name)));
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	}
-	if (state_table != NULL)
-	{
-		CommandCounterIncrement();
-		agg_depend_on_target(RelationRelationId,
-							 get_relname_relid(state_name, namespace_oid),
-							 target_relid);
-	}
-	if (delta != NULL)
-	{
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE TABLE %s (", groups_table);
-		agg_append_group_column_defs(&sql, analysis.desc, spec.ngroups, false);
-		AggregateDeltaAppendStateColumnDefs(&sql, delta);
-		appendStringInfoString(&sql, "\n)");
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
-						 groups_table,
-						 AggStateGroupColumnsSql(spec.ngroups, NULL));
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", groups_table,
-						 quote_literal_cstr(psprintf("State of medallion aggregate %s: for each group (group_1 ...), its number of source rows and the running sums and counts its aggregates are computed from",
-													 target_name)));
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-		CommandCounterIncrement();
-		agg_depend_on_target(RelationRelationId,
-							 get_relname_relid(groups_name, namespace_oid),
-							 target_relid);
-
-		/* the values of each count(DISTINCT x), or min or max that needs them */
-		for (i = 0; i < spec.naggs; i++)
-		{
-			char	   *table;
-
-			if (values_names[i] == NULL)
-				continue;
-			table = QuoteQualifiedName(namespace_oid, values_names[i]);
-			resetStringInfo(&sql);
-			appendStringInfo(&sql, "CREATE TABLE %s (", table);
-			agg_append_group_column_defs(&sql, analysis.desc, spec.ngroups,
-										 false);
-			AggregateDeltaAppendDistinctColumnDefs(&sql, delta, i);
-			appendStringInfoString(&sql, "\n)");
-			SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-			SpiExecute(psprintf("CREATE UNIQUE INDEX ON %s (%s, value) NULLS NOT DISTINCT",
-								table,
-								AggStateGroupColumnsSql(spec.ngroups, NULL)),
-					   0, NULL, NULL, NULL, SPI_OK_UTILITY);
-			SpiExecute(psprintf("CREATE INDEX ON %s (refs) WHERE refs OPERATOR(pg_catalog.=) 0",
-								table),
-					   0, NULL, NULL, NULL, SPI_OK_UTILITY);
-			SpiExecute(psprintf("COMMENT ON TABLE %s IS %s", table,
-								quote_literal_cstr(psprintf("State of medallion aggregate %s: the values of aggregates item %d in each group (group_1 ...), with the number of source rows holding each (refs)",
-															target_name, i + 1))),
-					   0, NULL, NULL, NULL, SPI_OK_UTILITY);
-			CommandCounterIncrement();
-			agg_depend_on_target(RelationRelationId,
-								 get_relname_relid(values_names[i], namespace_oid),
-								 target_relid);
-			values_names[i] = MemoryContextStrdup(outer_context, table);
-		}
-	}
-	if (kind == AGG_SOURCE_CDC)
-	{
-		change_feed = MemoryContextStrdup(outer_context,
-										  ChangeFeedEnsure(source_flow,
-														   source_relid));
-
-		/*
-		 * The expressions are evaluated over the feed under the source's
-		 * name: check now that they resolve there (they do unless they name
-		 * the source with its schema).
-		 */
-		spec.delta = delta;
-		SpiExecute(psprintf("SELECT %s%s FROM %s AS %s WHERE %s LIMIT 0",
-							AggGroupExprsSql(&spec),
-							delta != NULL ? AggDeltaArgumentListSql(&spec) : "",
-							change_feed, spec.source_ref,
-							AggWhereSql(&spec)),
-				   0, NULL, NULL, NULL, SPI_OK_SELECT);
-	}
-	SPI_finish();
+	agg_create_check_query(&state);
+	agg_create_choose_maintenance(&state);
+	FlowCreateTable(&state.create, agg_target_table_sql(&state));
+	agg_create_target_index(&state);
+	agg_create_source_index(&state);
+	agg_create_state_tables(&state);
+	agg_create_change_feed(&state);
 
 	UserSqlSettingsLeave(nest_level);
 	error_context_stack = errcallback.previous;
 
-	/* the definition: the arguments, and what they resolved to */
-	FlowDefinitionBegin(&definition);
-	FlowDefinitionPutString(&definition, "source", source_name);
-	FlowDefinitionPutStringList(&definition, "group_by", group_items);
-	FlowDefinitionPutStringList(&definition, "aggregates", agg_items);
-	FlowDefinitionPutString(&definition, "filter", filter);
-	FlowDefinitionPutStringList(&definition, "group_expressions",
-								agg_item_list(spec.groups, spec.ngroups, false));
-	FlowDefinitionPutStringList(&definition, "group_columns",
-								agg_item_list(spec.groups, spec.ngroups, true));
-	FlowDefinitionPutStringList(&definition, "aggregate_expressions",
-								agg_item_list(spec.aggs, spec.naggs, false));
-	FlowDefinitionPutStringList(&definition, "aggregate_columns",
-								agg_item_list(spec.aggs, spec.naggs, true));
-	FlowDefinitionPutString(&definition, "source_kind", AggSourceKindName(kind));
-	FlowDefinitionPutString(&definition, "state_table", state_table);
-	FlowDefinitionPutString(&definition, "source_index", index_name);
-	FlowDefinitionPutString(&definition, "maintenance",
-							delta != NULL ? "delta" : "recompute");
-	if (change_feed != NULL)
-		FlowDefinitionPutString(&definition, "change_feed", change_feed);
-	if (delta != NULL)
-	{
-		List	   *values_tables = NIL;
-
-		FlowDefinitionPutString(&definition, "groups_table", groups_table);
-		AggregateDeltaPutDefinition(&definition, delta);
-		for (i = 0; i < spec.naggs; i++)
-			values_tables = lappend(values_tables,
-									values_names[i] ? values_names[i] : "");
-		FlowDefinitionPutStringList(&definition, "values_tables",
-									values_tables);
-	}
-	else
-		FlowDefinitionPutString(&definition, "maintenance_reason",
-								delta_reason);
-
-	/*
-	 * CatalogCreateFlow accepts as source_relid only tables with a _row_id;
-	 * for the others, source_table is set below, so that the update skips
-	 * this flow when its source's flow failed.
-	 */
-	flow_id = CatalogCreateFlow(pipeline, FLOW_TYPE_AGGREGATE, target_relid,
-								kind == AGG_SOURCE_APPEND ? source_relid : InvalidOid,
-								source_name, FlowDefinitionEnd(&definition));
-	if (kind != AGG_SOURCE_APPEND)
-	{
-		Oid			types[2] = {INT4OID, OIDOID};
-		Datum		values[2] = {Int32GetDatum(flow_id),
-		ObjectIdGetDatum(source_relid)};
-
-		SPI_connect();
-		SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
-								   " SET source_table = $2::pg_catalog.regclass"
-								   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
-								   2, types, values, NULL, SPI_OK_UPDATE);
-		SPI_finish();
-	}
-
-	/* the capture triggers (aggregate sources), now that the id is known */
-	if (kind == AGG_SOURCE_AGGREGATE)
-	{
-		static const char *const events[3] = {"INSERT", "UPDATE", "DELETE"};
-		static const char *const suffixes[3] = {"insert", "update", "delete"};
-
-		SPI_connect();
-		initStringInfo(&sql);
-		for (i = 0; i < 3; i++)
-		{
-			char	   *trigger_name = psprintf("medallion_aggregate_%d_%s",
-												flow_id, suffixes[i]);
-
-			resetStringInfo(&sql);
-			appendStringInfo(&sql,
-							 "CREATE TRIGGER %s AFTER %s ON %s REFERENCING %s%s%s"
-							 " FOR EACH STATEMENT EXECUTE FUNCTION medallion.aggregate_capture('%d')",
-							 quote_identifier(trigger_name), events[i],
-							 source_name,
-							 i != 0 ? "OLD TABLE AS " AGG_OLD_TABLE : "",
-							 i == 1 ? " " : "",
-							 i != 2 ? "NEW TABLE AS " AGG_NEW_TABLE : "",
-							 flow_id);
-			SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-			CommandCounterIncrement();
-			agg_depend_on_target(TriggerRelationId,
-								 get_trigger_oid(source_relid, trigger_name, false),
-								 target_relid);
-		}
-		SPI_finish();
-	}
+	state.flow_id = FlowCreateRegister(&state.create, FLOW_TYPE_AGGREGATE,
+									   state.spec.kind == AGG_SOURCE_APPEND ?
+									   state.spec.source_relid : InvalidOid,
+									   state.spec.source_name,
+									   agg_create_definition(&state));
+	agg_create_set_source_table(&state);
+	agg_create_capture_triggers(&state);
 	PG_RETURN_VOID();
 }
