@@ -199,9 +199,59 @@ agg_delta_final_list_sql(AggSpec *spec, const char *alias,
 }
 
 /*
+ * Delta maintenance, full recompute: the values of each count(DISTINCT x),
+ * min and max item that keeps them, and the per-group state, from the
+ * whole source.
+ */
+static void
+agg_rebuild_delta_state(AggSpec *spec)
+{
+	int			i;
+
+	for (i = 0; i < spec->naggs; i++)
+	{
+		const char *argument;
+
+		if (spec->values_tables[i] == NULL)
+			continue;
+		argument = spec->delta->argument_sql[spec->delta->items[i].argument];
+		SpiExecute(psprintf("TRUNCATE %s", spec->values_tables[i]), 0,
+				   NULL, NULL, NULL, SPI_OK_UTILITY);
+		SpiExecute(psprintf("INSERT INTO %s (%s, value, refs, last_delta)\n"
+							"SELECT %s, %s, pg_catalog.count(*), 0\n"
+							"  FROM %s\n"
+							" WHERE %s AND %s IS NOT NULL\n"
+							" GROUP BY %s",
+							spec->values_tables[i],
+							AggStateGroupColumnsSql(spec->ngroups, NULL),
+							AggGroupExprsSql(spec), argument,
+							spec->source_name, AggWhereSql(spec),
+							argument, AggPositions(spec->ngroups + 1)),
+				   0, NULL, NULL, NULL, SPI_OK_INSERT);
+	}
+
+	SpiExecute(psprintf("TRUNCATE %s", spec->groups_table), 0, NULL, NULL,
+			   NULL, SPI_OK_UTILITY);
+	SpiExecute(psprintf("INSERT INTO %s (%s, %s)\n"
+						"SELECT %s, %s\n"
+						"  FROM %s\n"
+						" WHERE %s\n"
+						" GROUP BY %s",
+						spec->groups_table,
+						AggStateGroupColumnsSql(spec->ngroups, NULL),
+						AggregateDeltaStateColumns(spec->delta, NULL),
+						AggGroupExprsSql(spec),
+						AggregateDeltaSourceSums(spec->delta),
+						spec->source_name, AggWhereSql(spec),
+						AggPositions(spec->ngroups)),
+			   0, NULL, NULL, NULL, SPI_OK_INSERT);
+}
+
+/*
  * Full recompute: delete every row of the target and aggregate the whole
  * source (under delta maintenance, into the per-group state and the values
- * tables too).
+ * tables too).  The pending changes of an aggregate source are then
+ * applied already.
  */
 void
 AggRecomputeFull(AggSpec *spec, AggProgress *state, AggRun *run)
@@ -209,56 +259,12 @@ AggRecomputeFull(AggSpec *spec, AggProgress *state, AggRun *run)
 	StringInfoData sql;
 	bool		isnull;
 
-	run->full = true;
 	run->groups_deleted = (int64) SpiExecute(psprintf("DELETE FROM %s",
 													  spec->target_name),
 											 0, NULL, NULL, NULL,
 											 SPI_OK_DELETE);
-
 	if (spec->delta != NULL)
-	{
-		int			i;
-
-		/* the values of count(DISTINCT x), min and max items */
-		for (i = 0; i < spec->naggs; i++)
-		{
-			const char *argument;
-
-			if (spec->values_tables[i] == NULL)
-				continue;
-			argument = spec->delta->argument_sql[spec->delta->items[i].argument];
-			SpiExecute(psprintf("TRUNCATE %s", spec->values_tables[i]), 0,
-					   NULL, NULL, NULL, SPI_OK_UTILITY);
-			SpiExecute(psprintf("INSERT INTO %s (%s, value, refs, last_delta)\n"
-								"SELECT %s, %s, pg_catalog.count(*), 0\n"
-								"  FROM %s\n"
-								" WHERE %s AND %s IS NOT NULL\n"
-								" GROUP BY %s",
-								spec->values_tables[i],
-								AggStateGroupColumnsSql(spec->ngroups, NULL),
-								AggGroupExprsSql(spec), argument,
-								spec->source_name, AggWhereSql(spec),
-								argument, AggPositions(spec->ngroups + 1)),
-					   0, NULL, NULL, NULL, SPI_OK_INSERT);
-		}
-
-		/* the per-group state */
-		SpiExecute(psprintf("TRUNCATE %s", spec->groups_table), 0, NULL, NULL,
-				   NULL, SPI_OK_UTILITY);
-		SpiExecute(psprintf("INSERT INTO %s (%s, %s)\n"
-							"SELECT %s, %s\n"
-							"  FROM %s\n"
-							" WHERE %s\n"
-							" GROUP BY %s",
-							spec->groups_table,
-							AggStateGroupColumnsSql(spec->ngroups, NULL),
-							AggregateDeltaStateColumns(spec->delta, NULL),
-							AggGroupExprsSql(spec),
-							AggregateDeltaSourceSums(spec->delta),
-							spec->source_name, AggWhereSql(spec),
-							AggPositions(spec->ngroups)),
-				   0, NULL, NULL, NULL, SPI_OK_INSERT);
-	}
+		agg_rebuild_delta_state(spec);
 
 	/* the target: the query itself */
 	initStringInfo(&sql);
@@ -342,133 +348,158 @@ agg_array_length(Datum a, bool isnull)
 }
 
 /*
- * Recompute the groups of one NULL pattern: delete their target rows, then
- * insert their rows computed again (none for a group now empty): from the
- * source, or under delta maintenance from their state (whose rows of groups
- * now empty are deleted too).  values holds one array per non-NULL group
- * column.
+ * How a target row, a source row, a per-group state row and a values table
+ * row match a group of one NULL pattern (__medallion_g: the touched groups).
  */
-static void
-agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
-					  Oid *types, Datum *values, AggRun *run)
+typedef struct AggGroupMatch
+{
+	StringInfoData target;		/* alias __medallion_t */
+	StringInfoData source;		/* the placed group expressions */
+	StringInfoData state;		/* alias __medallion_s */
+	StringInfoData values;		/* alias __medallion_v */
+} AggGroupMatch;
+
+/*
+ * The touched groups of one NULL pattern as rows of __medallion_g: unnest
+ * of the arrays $1 ... $nparams, one per non-NULL group column, or one row
+ * when every group column is NULL.
+ */
+static char *
+agg_groups_from_sql(AggSpec *spec, uint32 nullmask, int nparams)
 {
 	StringInfoData from;
-	StringInfoData target_match;
-	StringInfoData source_match;
-	StringInfoData state_match;
-	StringInfoData values_match;
-	StringInfoData sql;
-	Datum		deleted;
-	bool		deleted_null;
-	Datum		inserted;
-	bool		inserted_null;
-	bool		isnull;
-	int			i;
 	int			param = 0;
+	int			i;
 
-	/* the touched groups as rows: unnest of the arrays, or one row */
 	initStringInfo(&from);
 	if (nparams == 0)
+	{
 		appendStringInfoString(&from,
 							   "(VALUES (1)) AS __medallion_g(__medallion_g0)");
-	else
-	{
-		appendStringInfoString(&from, "ROWS FROM (");
-		for (i = 1; i <= nparams; i++)
-			appendStringInfo(&from, "%spg_catalog.unnest($%d)",
-							 i > 1 ? ", " : "", i);
-		appendStringInfoString(&from, ") AS __medallion_g(");
-		for (i = 0; i < spec->ngroups; i++)
-		{
-			if (nullmask & ((uint32) 1 << i))
-				continue;
-			appendStringInfo(&from, "%s__medallion_g%d", param > 0 ? ", " : "",
-							 i + 1);
-			param++;
-		}
-		appendStringInfoChar(&from, ')');
+		return from.data;
 	}
+	appendStringInfoString(&from, "ROWS FROM (");
+	for (i = 1; i <= nparams; i++)
+		appendStringInfo(&from, "%spg_catalog.unnest($%d)",
+						 i > 1 ? ", " : "", i);
+	appendStringInfoString(&from, ") AS __medallion_g(");
+	for (i = 0; i < spec->ngroups; i++)
+	{
+		if (nullmask & ((uint32) 1 << i))
+			continue;
+		appendStringInfo(&from, "%s__medallion_g%d", param > 0 ? ", " : "",
+						 i + 1);
+		param++;
+	}
+	appendStringInfoChar(&from, ')');
+	return from.data;
+}
 
-	/* how a target row, a source row and a state row match a group */
-	initStringInfo(&target_match);
-	initStringInfo(&source_match);
-	initStringInfo(&state_match);
-	initStringInfo(&values_match);
+/*
+ * The match conditions of one NULL pattern: "IS NULL" for the NULL group
+ * columns, the type's equality (and the column's collation) for the others,
+ * so that every lookup stays indexable.
+ */
+static void
+agg_group_match(AggSpec *spec, uint32 nullmask, AggGroupMatch *match)
+{
+	int			i;
+
+	initStringInfo(&match->target);
+	initStringInfo(&match->source);
+	initStringInfo(&match->state);
+	initStringInfo(&match->values);
 	for (i = 0; i < spec->ngroups; i++)
 	{
 		const char *column = quote_identifier(spec->groups[i].name);
+		const char *and = i > 0 ? " AND " : "";
 
-		if (i > 0)
-		{
-			appendStringInfoString(&target_match, " AND ");
-			appendStringInfoString(&source_match, " AND ");
-			appendStringInfoString(&state_match, " AND ");
-			appendStringInfoString(&values_match, " AND ");
-		}
 		if (nullmask & ((uint32) 1 << i))
 		{
-			appendStringInfo(&target_match, "__medallion_t.%s IS NULL", column);
-			appendStringInfo(&source_match, "%s IS NULL",
-							 spec->groups[i].sql);
-			appendStringInfo(&state_match, "__medallion_s.group_%d IS NULL",
-							 i + 1);
-			appendStringInfo(&values_match, "__medallion_v.group_%d IS NULL",
-							 i + 1);
+			appendStringInfo(&match->target, "%s__medallion_t.%s IS NULL",
+							 and, column);
+			appendStringInfo(&match->source, "%s%s IS NULL",
+							 and, spec->groups[i].sql);
+			appendStringInfo(&match->state, "%s__medallion_s.group_%d IS NULL",
+							 and, i + 1);
+			appendStringInfo(&match->values, "%s__medallion_v.group_%d IS NULL",
+							 and, i + 1);
+			continue;
 		}
-		else
-		{
-			appendStringInfo(&target_match,
-							 "__medallion_t.%s %s __medallion_g.__medallion_g%d%s",
-							 column, spec->group_eq[i], i + 1,
-							 spec->group_collate[i]);
-			appendStringInfo(&source_match,
-							 "%s %s __medallion_g.__medallion_g%d%s",
-							 spec->groups[i].sql, spec->group_eq[i], i + 1,
-							 spec->group_collate[i]);
-			appendStringInfo(&state_match,
-							 "__medallion_s.group_%d %s __medallion_g.__medallion_g%d%s",
-							 i + 1, spec->group_eq[i], i + 1,
-							 spec->group_collate[i]);
-			appendStringInfo(&values_match,
-							 "__medallion_v.group_%d %s __medallion_g.__medallion_g%d%s",
-							 i + 1, spec->group_eq[i], i + 1,
-							 spec->group_collate[i]);
-		}
+		appendStringInfo(&match->target,
+						 "%s__medallion_t.%s %s __medallion_g.__medallion_g%d%s",
+						 and, column, spec->group_eq[i], i + 1,
+						 spec->group_collate[i]);
+		appendStringInfo(&match->source,
+						 "%s%s %s __medallion_g.__medallion_g%d%s",
+						 and, spec->groups[i].sql, spec->group_eq[i], i + 1,
+						 spec->group_collate[i]);
+		appendStringInfo(&match->state,
+						 "%s__medallion_s.group_%d %s __medallion_g.__medallion_g%d%s",
+						 and, i + 1, spec->group_eq[i], i + 1,
+						 spec->group_collate[i]);
+		appendStringInfo(&match->values,
+						 "%s__medallion_v.group_%d %s __medallion_g.__medallion_g%d%s",
+						 and, i + 1, spec->group_eq[i], i + 1,
+						 spec->group_collate[i]);
 	}
+}
 
-	/* delete the target rows of the groups, and the state of empty ones */
+/*
+ * Delete the target rows of the groups (and, under delta maintenance, the
+ * state of the groups now empty); returns the deleted rows as a sorted
+ * text[] (*isnull when none).
+ */
+static Datum
+agg_delete_groups(AggSpec *spec, const char *from, AggGroupMatch *match,
+				  int nparams, Oid *types, Datum *values, bool *isnull)
+{
+	StringInfoData sql;
+
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "WITH __medallion_d AS (\n"
 					 " DELETE FROM %s AS __medallion_t USING %s\n"
 					 "  WHERE %s\n"
 					 " RETURNING __medallion_t::pg_catalog.text AS __medallion_row)",
-					 spec->target_name, from.data, target_match.data);
+					 spec->target_name, from, match->target.data);
 	if (spec->delta != NULL)
 		appendStringInfo(&sql,
 						 ",\n__medallion_e AS (\n"
 						 " DELETE FROM %s AS __medallion_s USING %s\n"
 						 "  WHERE %s AND __medallion_s.row_count OPERATOR(pg_catalog.=) 0)",
-						 spec->groups_table, from.data, state_match.data);
+						 spec->groups_table, from, match->state.data);
 	appendStringInfoString(&sql,
 						   "\nSELECT pg_catalog.array_agg(__medallion_row ORDER BY __medallion_row COLLATE pg_catalog.\"C\")\n"
 						   "  FROM __medallion_d");
 	SpiExecute(sql.data, nparams, types, values, NULL, SPI_OK_SELECT);
-	deleted = SpiGetDatum(0, 1, &deleted_null);
+	return SpiGetDatum(0, 1, isnull);
+}
 
-	/*
-	 * Aggregate each group again, reading the source by the index on the
-	 * group expressions.  The user's expressions sit in a subquery whose
-	 * only FROM item is the source, so their names resolve as at creation.
-	 * Under delta maintenance, the group's row is read from its state.
-	 */
-	resetStringInfo(&sql);
+/*
+ * Aggregate each group again and insert its row (none for a group now
+ * empty), reading the source by the index on the group expressions.  The
+ * user's expressions sit in a subquery whose only FROM item is the source,
+ * so their names resolve as at creation.  Under delta maintenance, the
+ * group's row is read from its state.  Returns the inserted rows as a
+ * sorted text[] (*isnull when none); adds the source rows read to run.
+ */
+static Datum
+agg_insert_groups(AggSpec *spec, const char *from, AggGroupMatch *match,
+				  int nparams, Oid *types, Datum *values, bool *isnull,
+				  AggRun *run)
+{
+	StringInfoData sql;
+	Datum		inserted;
+	bool		rows_null;
+
+	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "WITH __medallion_r AS (\n"
 					 " SELECT __medallion_x.*\n"
 					 "   FROM %s\n"
 					 "  CROSS JOIN LATERAL (\n",
-					 from.data);
+					 from);
 	if (spec->delta == NULL)
 		appendStringInfo(&sql,
 						 "   SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
@@ -477,7 +508,7 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 						 "      AND %s\n"
 						 "    GROUP BY %s) AS __medallion_x),\n",
 						 AggSelectListSql(spec), spec->source_name,
-						 AggWhereSql(spec), source_match.data,
+						 AggWhereSql(spec), match->source.data,
 						 AggPositions(spec->ngroups));
 	else
 		appendStringInfo(&sql,
@@ -486,8 +517,8 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 						 "    WHERE %s\n"
 						 "      AND __medallion_s.row_count OPERATOR(pg_catalog.>) 0) AS __medallion_x),\n",
 						 agg_delta_final_list_sql(spec, "__medallion_s",
-												  values_match.data),
-						 spec->groups_table, state_match.data);
+												  match->values.data),
+						 spec->groups_table, match->state.data);
 	appendStringInfo(&sql,
 					 "__medallion_i AS (\n"
 					 " INSERT INTO %s AS __medallion_t (%s)\n"
@@ -500,9 +531,35 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 					 AggTargetColumnsSql(spec, NULL),
 					 AggTargetColumnsSql(spec, NULL));
 	SpiExecute(sql.data, nparams, types, values, NULL, SPI_OK_SELECT);
-	inserted = SpiGetDatum(0, 1, &inserted_null);
-	run->source_rows += SpiGetInt64(0, 2, &isnull);
+	inserted = SpiGetDatum(0, 1, isnull);
+	run->source_rows += SpiGetInt64(0, 2, &rows_null);
+	return inserted;
+}
 
+/*
+ * Recompute the groups of one NULL pattern: delete their target rows, then
+ * insert their rows computed again (none for a group now empty): from the
+ * source, or under delta maintenance from their state (whose rows of groups
+ * now empty are deleted too).  values holds one array per non-NULL group
+ * column.  The target changed unless the rows deleted and inserted are the
+ * same.
+ */
+static void
+agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
+					  Oid *types, Datum *values, AggRun *run)
+{
+	char	   *from = agg_groups_from_sql(spec, nullmask, nparams);
+	AggGroupMatch match;
+	Datum		deleted;
+	bool		deleted_null;
+	Datum		inserted;
+	bool		inserted_null;
+
+	agg_group_match(spec, nullmask, &match);
+	deleted = agg_delete_groups(spec, from, &match, nparams, types, values,
+								&deleted_null);
+	inserted = agg_insert_groups(spec, from, &match, nparams, types, values,
+								 &inserted_null, run);
 	run->groups_deleted += agg_array_length(deleted, deleted_null);
 	run->groups_inserted += agg_array_length(inserted, inserted_null);
 	if (!agg_text_arrays_equal(deleted, deleted_null, inserted, inserted_null))
@@ -510,12 +567,11 @@ agg_recompute_pattern(AggSpec *spec, uint32 nullmask, int nparams,
 }
 
 /*
- * Recompute the touched groups, the rows of the tuptable touched (group
- * columns first, in order), pattern by pattern of NULL columns.
+ * The touched groups, the rows of the tuptable touched, sorted by their
+ * pattern of NULL group columns.
  */
-void
-AggRecomputeGroups(AggSpec *spec, SPITupleTable *touched, uint64 ntouched,
-					 AggProgress *state, AggRun *run)
+static List *
+agg_group_patterns(AggSpec *spec, SPITupleTable *touched, uint64 ntouched)
 {
 	List	   *patterns = NIL;
 	ListCell   *cell;
@@ -548,58 +604,76 @@ AggRecomputeGroups(AggSpec *spec, SPITupleTable *touched, uint64 ntouched,
 		}
 		pattern->rows = lappend_int(pattern->rows, (int) row);
 	}
+	return patterns;
+}
 
-	foreach(cell, patterns)
+/*
+ * The values of one group column (attnum in touched) over the rows of a
+ * pattern, as an array parameter of type *array_type.
+ */
+static Datum
+agg_group_column_array(SPITupleTable *touched, int attnum, List *rows,
+					   Oid *array_type)
+{
+	Oid			elemtype = SPI_gettypeid(touched->tupdesc, attnum);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems = palloc(sizeof(Datum) * list_length(rows));
+	ListCell   *cell;
+	int			dims[1] = {list_length(rows)};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	foreach(cell, rows)
+	{
+		bool		isnull;
+
+		elems[foreach_current_index(cell)] =
+			SPI_getbinval(touched->vals[lfirst_int(cell)], touched->tupdesc,
+						  attnum, &isnull);
+	}
+	*array_type = get_array_type(elemtype);
+	if (!OidIsValid(*array_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("could not find array type for data type %s",
+						format_type_be(elemtype))));
+	return PointerGetDatum(construct_md_array(elems, NULL, 1, dims, lbs,
+											  elemtype, typlen, typbyval,
+											  typalign));
+}
+
+/*
+ * Recompute the touched groups, the rows of the tuptable touched (group
+ * columns first, in order), pattern by pattern of NULL columns.
+ */
+void
+AggRecomputeGroups(AggSpec *spec, SPITupleTable *touched, uint64 ntouched,
+				   AggProgress *state, AggRun *run)
+{
+	ListCell   *cell;
+
+	foreach(cell, agg_group_patterns(spec, touched, ntouched))
 	{
 		AggPattern *pattern = lfirst(cell);
-		int			nrows = list_length(pattern->rows);
 		Oid			types[AGG_MAX_GROUPS];
 		Datum		values[AGG_MAX_GROUPS];
 		int			nparams = 0;
+		int			i;
 
 		for (i = 0; i < spec->ngroups; i++)
 		{
-			Oid			elemtype;
-			int16		typlen;
-			bool		typbyval;
-			char		typalign;
-			Datum	   *elems;
-			ListCell   *rcell;
-			int			dims[1];
-			int			lbs[1];
-
 			if (pattern->nullmask & ((uint32) 1 << i))
 				continue;
-			elemtype = SPI_gettypeid(touched->tupdesc, i + 1);
-			get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-			elems = palloc(sizeof(Datum) * nrows);
-			foreach(rcell, pattern->rows)
-			{
-				bool		isnull;
-
-				elems[foreach_current_index(rcell)] =
-					SPI_getbinval(touched->vals[lfirst_int(rcell)],
-								  touched->tupdesc, i + 1, &isnull);
-			}
-			dims[0] = nrows;
-			lbs[0] = 1;
-			types[nparams] = get_array_type(elemtype);
-			if (!OidIsValid(types[nparams]))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("could not find array type for data type %s",
-								format_type_be(elemtype))));
-			values[nparams] = PointerGetDatum(construct_md_array(elems, NULL, 1,
-																 dims, lbs,
-																 elemtype,
-																 typlen,
-																 typbyval,
-																 typalign));
+			values[nparams] = agg_group_column_array(touched, i + 1,
+													 pattern->rows,
+													 &types[nparams]);
 			nparams++;
 		}
 		agg_recompute_pattern(spec, pattern->nullmask, nparams, types, values,
 							  run);
-		run->groups_recomputed += nrows;
+		run->groups_recomputed += list_length(pattern->rows);
 	}
 	state->groups += run->groups_inserted - run->groups_deleted;
 	if (state->groups < 0)

@@ -79,6 +79,10 @@
 
 PG_FUNCTION_INFO_V1(medallion_aggregate_capture);
 
+/*
+ * A number in flow_state, which every apply rewrites: *found says whether
+ * it was there (a flow_state without it means no previous state).
+ */
 static int64
 agg_state_int(Jsonb *state, const char *key, bool *found)
 {
@@ -95,6 +99,7 @@ agg_state_int(Jsonb *state, const char *key, bool *found)
 											 NumericGetDatum(value->val.numeric)));
 }
 
+/* The progress an apply starts from, read from flow_state. */
 static void
 agg_state_read(Jsonb *flow_state, AggProgress *state)
 {
@@ -221,26 +226,243 @@ agg_apply_error_callback(void *arg)
 }
 
 /*
- * AggregateApply: see aggregates.h and the file header.
+ * One apply of an aggregate flow, phase by phase: the flow's spec and
+ * progress, the changes read since the last apply, and whether a full
+ * recompute replaces them.
+ */
+typedef struct AggApply
+{
+	FlowDesc   *flow;
+	AggSpec    *spec;
+	AggProgress progress;		/* as of the last apply, then updated */
+	AggRun		run;
+	int64		watermark;		/* as of the last apply */
+	int64		new_watermark;
+	int64		changes;		/* change rows that pass the filter */
+	int64		net_rows;		/* their sum of signs */
+	SPITupleTable *touched;		/* the touched groups (group columns first) */
+	uint64		ntouched;
+	bool		full;			/* recompute everything instead */
+	const char *full_reason;
+} AggApply;
+
+/* Decide a full recompute, for the reason the event log will show. */
+static void
+agg_apply_go_full(AggApply *apply, const char *reason)
+{
+	apply->full = true;
+	apply->full_reason = reason;
+}
+
+/*
+ * The flow's progress as of now, locked against a concurrent apply, and
+ * its spec; a flow without previous state recomputes everything.
+ */
+static void
+agg_apply_begin(AggApply *apply, FlowDesc *flow)
+{
+	Jsonb	   *flow_state;
+
+	memset(apply, 0, sizeof(AggApply));
+	apply->flow = flow;
+	CatalogLockFlow(flow, &apply->watermark, &flow_state);
+	agg_state_read(flow_state, &apply->progress);
+	apply->new_watermark = apply->watermark;
+	apply->spec = AggSpecLoad(flow, true);
+	if (!apply->progress.valid)
+		agg_apply_go_full(apply, "no previous state");
+}
+
+/* Append-only source: the rows in (watermark, ceiling]. */
+static void
+agg_read_changes_append(AggApply *apply)
+{
+	AggSpec    *spec = apply->spec;
+	int64		watermark = apply->watermark;
+	int64		ceiling = FlowSourceCeiling(spec->source_relid);
+
+	apply->new_watermark = Max(ceiling, watermark);
+	if (apply->full || ceiling <= watermark)
+		return;
+	if ((ceiling - watermark) * AGG_FULL_SHARE >= ceiling)
+	{
+		agg_apply_go_full(apply, "new source rows are a large share of the source");
+		return;
+	}
+	if (spec->delta != NULL)
+		apply->ntouched = AggDeltaChanges(spec, watermark, ceiling,
+										  &apply->changes, &apply->net_rows);
+	else
+		apply->ntouched = agg_touched_append(spec, watermark, ceiling,
+											 &apply->changes);
+	apply->touched = SPI_tuptable;
+}
+
+/*
+ * auto_cdc source: the rows of the CDC flow's change feed in (watermark,
+ * ceiling].  No apply of the CDC flow is in progress once its row is
+ * locked, so the feed and the target agree.
+ */
+static void
+agg_read_changes_cdc(AggApply *apply)
+{
+	AggSpec    *spec = apply->spec;
+	int64		watermark = apply->watermark;
+	FlowDesc   *cdc_flow = CatalogGetFlowByTarget(spec->source_relid, true);
+	int64		ceiling;
+
+	if (cdc_flow == NULL || cdc_flow->type != FLOW_TYPE_AUTO_CDC)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("source %s of flow \"%s\" is no longer the target of an auto CDC flow",
+						spec->source_name, apply->flow->flow_name),
+				 errhint("Drop the pipeline and create its flows again.")));
+	CatalogShareLockFlow(cdc_flow);
+	ceiling = FlowSourceCeiling(spec->feed_relid);
+
+	/* a feed created again numbers its rows from 1 */
+	if (!apply->full && ceiling < watermark)
+		agg_apply_go_full(apply, "the change feed started over");
+	apply->new_watermark = apply->full ? ceiling : Max(ceiling, watermark);
+	if (apply->full || ceiling <= watermark)
+		return;
+	if (agg_feed_has_reset(spec, watermark, ceiling))
+	{
+		agg_apply_go_full(apply, "the auto CDC flow derived its target again");
+		return;
+	}
+
+	/* Recomputing reads each touched group; delta maintenance each change. */
+	if ((ceiling - watermark) * (spec->delta != NULL ? 1 : AGG_FULL_SHARE) >=
+		apply->progress.rows)
+	{
+		agg_apply_go_full(apply, "changes are a large share of the source");
+		return;
+	}
+	if (spec->delta != NULL)
+		apply->ntouched = AggDeltaChanges(spec, watermark, ceiling,
+										  &apply->changes, &apply->net_rows);
+	else
+		apply->ntouched = agg_touched_feed(spec, watermark, ceiling,
+										   &apply->changes, &apply->net_rows);
+	apply->touched = SPI_tuptable;
+}
+
+/*
+ * Aggregate source: the groups its capture triggers recorded.  DELETE ...
+ * RETURNING reads and consumes exactly the same rows, even if a writer adds
+ * some meanwhile.
+ */
+static void
+agg_read_changes_aggregate(AggApply *apply)
+{
+	AggSpec    *spec = apply->spec;
+	uint64		row;
+
+	if (apply->full)
+		return;
+	apply->ntouched =
+		SpiExecute(psprintf("WITH __medallion_c AS (DELETE FROM %s RETURNING *)\n"
+							"SELECT %s, pg_catalog.count(*) FROM __medallion_c GROUP BY %s",
+							spec->state_table,
+							AggStateGroupColumnsSql(spec->ngroups, NULL),
+							AggPositions(spec->ngroups)),
+				   0, NULL, NULL, NULL, SPI_OK_SELECT);
+	apply->touched = SPI_tuptable;
+	for (row = 0; row < apply->ntouched; row++)
+		apply->changes += SpiGetInt64(row, spec->ngroups + 1, NULL);
+}
+
+/*
+ * Write the target: everything again, or the touched groups.  Recomputing
+ * touched groups costs what reading their rows costs, so a large share of
+ * the groups is best recomputed in one pass; delta maintenance has already
+ * applied the changes and only writes groups.
+ */
+static void
+agg_apply_write(AggApply *apply, FlowResult *result)
+{
+	AggSpec    *spec = apply->spec;
+
+	if (!apply->full && apply->ntouched > 0 && spec->delta == NULL &&
+		(int64) apply->ntouched * AGG_FULL_SHARE >= apply->progress.groups)
+		agg_apply_go_full(apply, "touched groups are a large share of the groups");
+
+	if (apply->full)
+	{
+		AggRecomputeFull(spec, &apply->progress, &apply->run);
+		result->rows_read += apply->run.source_rows;
+		return;
+	}
+	if (apply->ntouched > 0)
+		AggRecomputeGroups(spec, apply->touched, apply->ntouched,
+						   &apply->progress, &apply->run);
+	if (spec->delta != NULL && apply->changes > 0)
+		AggDeltaForgetValues(spec);
+	result->rows_read += apply->changes;
+	apply->progress.rows += apply->net_rows;
+}
+
+/* Progress: the watermark and flow_state, in this transaction. */
+static void
+agg_apply_save_progress(AggApply *apply)
+{
+	FlowDesc   *flow = apply->flow;
+
+	if (apply->new_watermark != apply->watermark)
+		CatalogSetWatermark(flow->flow_id, apply->new_watermark);
+	flow->watermark = apply->new_watermark;
+	if (apply->full || apply->run.groups_recomputed > 0 ||
+		!apply->progress.valid)
+	{
+		apply->progress.valid = true;
+		CatalogSetFlowState(flow->flow_id,
+							agg_state_build(&apply->progress, apply->spec));
+	}
+}
+
+/* The counters, and the flow_progress event's details. */
+static void
+agg_apply_report(AggApply *apply, FlowResult *result)
+{
+	AggRun	   *run = &apply->run;
+
+	result->rows_written += run->groups_inserted;
+	if (run->changed)
+		result->changed = true;
+	if (result->details.len > 0)
+		appendStringInfoString(&result->details, ", ");
+	appendStringInfo(&result->details,
+					 "\"groups_recomputed\": " INT64_FORMAT
+					 ", \"full_recompute\": %s",
+					 run->groups_recomputed, apply->full ? "true" : "false");
+	if (apply->full)
+	{
+		appendStringInfoString(&result->details, ", \"full_recompute_reason\": ");
+		escape_json(&result->details, apply->full_reason);
+	}
+	appendStringInfo(&result->details,
+					 ", \"groups_deleted\": " INT64_FORMAT
+					 ", \"groups_written\": " INT64_FORMAT
+					 ", \"source_rows_aggregated\": " INT64_FORMAT
+					 ", \"source_kind\": \"%s\""
+					 ", \"maintenance\": \"%s\"",
+					 run->groups_deleted, run->groups_inserted, run->source_rows,
+					 AggSourceKindName(apply->spec->kind),
+					 apply->spec->delta != NULL ? "delta" : "recompute");
+}
+
+/*
+ * AggregateApply: see aggregates.h and the file header.  Read the changes
+ * the way the source is written, write the groups they touched (or all of
+ * them), then save the progress and report.
  */
 void
 AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 {
-	AggSpec    *spec;
-	AggProgress	state;
-	AggRun		run;
-	FlowDesc   *cdc_flow = NULL;
-	int64		watermark;
-	int64		new_watermark;
-	int64		changes = 0;
-	int64		net_rows = 0;
-	bool		full = false;
-	const char *full_reason = NULL;
-	SPITupleTable *touched = NULL;
-	uint64		ntouched = 0;
+	AggApply	apply;
 	int			nest_level;
 	ErrorContextCallback errcallback;
-	Jsonb	   *flow_state;
 
 	errcallback.callback = agg_apply_error_callback;
 	errcallback.arg = flow->flow_name;
@@ -249,192 +471,25 @@ AggregateApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 
 	/* search_path is the pipeline's already (owner context) */
 	nest_level = UserSqlSettingsEnter(NULL);
-	memset(&run, 0, sizeof(run));
-
-	/* this flow's progress as of now, locked against a concurrent apply */
 	SPI_connect();
-	CatalogLockFlow(flow, &watermark, &flow_state);
-	agg_state_read(flow_state, &state);
-	new_watermark = watermark;
-
-	spec = AggSpecLoad(flow, true);
-	if (!state.valid)
-	{
-		full = true;
-		full_reason = "no previous state";
-	}
-
-	switch (spec->kind)
+	agg_apply_begin(&apply, flow);
+	switch (apply.spec->kind)
 	{
 		case AGG_SOURCE_APPEND:
-			{
-				int64		ceiling = FlowSourceCeiling(spec->source_relid);
-
-				new_watermark = Max(ceiling, watermark);
-				if (full || ceiling <= watermark)
-					break;
-				if ((ceiling - watermark) * AGG_FULL_SHARE >= ceiling)
-				{
-					full = true;
-					full_reason = "new source rows are a large share of the source";
-					break;
-				}
-				if (spec->delta != NULL)
-					ntouched = AggDeltaChanges(spec, watermark, ceiling,
-												 &changes, &net_rows);
-				else
-					ntouched = agg_touched_append(spec, watermark, ceiling,
-												  &changes);
-				touched = SPI_tuptable;
-				break;
-			}
+			agg_read_changes_append(&apply);
+			break;
 		case AGG_SOURCE_CDC:
-			{
-				int64		ceiling;
-
-				cdc_flow = CatalogGetFlowByTarget(spec->source_relid, true);
-				if (cdc_flow == NULL ||
-					cdc_flow->type != FLOW_TYPE_AUTO_CDC)
-					ereport(ERROR,
-							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-							 errmsg("source %s of flow \"%s\" is no longer the target of an auto CDC flow",
-									spec->source_name, flow->flow_name),
-							 errhint("Drop the pipeline and create its flows again.")));
-
-				/*
-				 * The changes are in the CDC flow's change feed; no apply of
-				 * the CDC flow is in progress once its row is locked, so the
-				 * feed and the target agree.
-				 */
-				CatalogShareLockFlow(cdc_flow);
-				ceiling = FlowSourceCeiling(spec->feed_relid);
-				if (!full && ceiling < watermark)
-				{
-					/* a feed created again numbers its rows from 1 */
-					full = true;
-					full_reason = "the change feed started over";
-				}
-				new_watermark = full ? ceiling : Max(ceiling, watermark);
-				if (full || ceiling <= watermark)
-					break;
-				if (agg_feed_has_reset(spec, watermark, ceiling))
-				{
-					full = true;
-					full_reason = "the auto CDC flow derived its target again";
-					break;
-				}
-
-				/*
-				 * Recomputing reads each touched group; delta maintenance
-				 * reads each change.
-				 */
-				if ((ceiling - watermark) * (spec->delta != NULL ? 1 : AGG_FULL_SHARE) >=
-					state.rows)
-				{
-					full = true;
-					full_reason = "changes are a large share of the source";
-					break;
-				}
-				if (spec->delta != NULL)
-					ntouched = AggDeltaChanges(spec, watermark, ceiling,
-												 &changes, &net_rows);
-				else
-					ntouched = agg_touched_feed(spec, watermark, ceiling,
-												&changes, &net_rows);
-				touched = SPI_tuptable;
-				break;
-			}
+			agg_read_changes_cdc(&apply);
+			break;
 		case AGG_SOURCE_AGGREGATE:
-			{
-				StringInfoData sql;
-				uint64		row;
-
-				if (full)
-					break;
-
-				/*
-				 * DELETE ... RETURNING reads and consumes exactly the same
-				 * rows, even if a writer adds some meanwhile.
-				 */
-				initStringInfo(&sql);
-				appendStringInfo(&sql,
-								 "WITH __medallion_c AS (DELETE FROM %s RETURNING *)\n"
-								 "SELECT %s, pg_catalog.count(*) FROM __medallion_c GROUP BY %s",
-								 spec->state_table,
-								 AggStateGroupColumnsSql(spec->ngroups, NULL),
-								 AggPositions(spec->ngroups));
-				ntouched = SpiExecute(sql.data, 0, NULL, NULL, NULL,
-									  SPI_OK_SELECT);
-				touched = SPI_tuptable;
-				for (row = 0; row < ntouched; row++)
-					changes += SpiGetInt64(row, spec->ngroups + 1, NULL);
-				break;
-			}
+			agg_read_changes_aggregate(&apply);
+			break;
 	}
+	agg_apply_write(&apply, result);
+	agg_apply_save_progress(&apply);
+	agg_apply_report(&apply, result);
 
-	/*
-	 * Recomputing touched groups costs what reading their rows costs, so a
-	 * large share of the groups is best recomputed in one pass; delta
-	 * maintenance has already applied the changes and only writes groups.
-	 */
-	if (!full && ntouched > 0 && spec->delta == NULL &&
-		(int64) ntouched * AGG_FULL_SHARE >= state.groups)
-	{
-		full = true;
-		full_reason = "touched groups are a large share of the groups";
-	}
-
-	if (full)
-	{
-		AggRecomputeFull(spec, &state, &run);
-		run.full_reason = full_reason;
-		result->rows_read += run.source_rows;
-	}
-	else
-	{
-		if (ntouched > 0)
-			AggRecomputeGroups(spec, touched, ntouched, &state, &run);
-		if (spec->delta != NULL && changes > 0)
-			AggDeltaForgetValues(spec);
-		result->rows_read += changes;
-		state.rows += net_rows;
-	}
-
-	/* progress: watermark and state in this transaction */
-	if (new_watermark != watermark)
-		CatalogSetWatermark(flow->flow_id, new_watermark);
-	flow->watermark = new_watermark;
-	if (full || run.groups_recomputed > 0 || !state.valid)
-	{
-		state.valid = true;
-		CatalogSetFlowState(flow->flow_id, agg_state_build(&state, spec));
-	}
-
-	result->rows_written += run.groups_inserted;
-	if (run.changed)
-		result->changed = true;
-	if (result->details.len > 0)
-		appendStringInfoString(&result->details, ", ");
-	appendStringInfo(&result->details,
-					 "\"groups_recomputed\": " INT64_FORMAT
-					 ", \"full_recompute\": %s",
-					 run.groups_recomputed, full ? "true" : "false");
-	if (full)
-	{
-		appendStringInfoString(&result->details, ", \"full_recompute_reason\": ");
-		escape_json(&result->details, full_reason);
-	}
-	appendStringInfo(&result->details,
-					 ", \"groups_deleted\": " INT64_FORMAT
-					 ", \"groups_written\": " INT64_FORMAT
-					 ", \"source_rows_aggregated\": " INT64_FORMAT
-					 ", \"source_kind\": \"%s\""
-					 ", \"maintenance\": \"%s\"",
-					 run.groups_deleted, run.groups_inserted, run.source_rows,
-					 AggSourceKindName(spec->kind),
-					 spec->delta != NULL ? "delta" : "recompute");
-
-	/* spec and the rest live in SPI's memory until here */
+	/* the spec and the rest live in SPI's memory until here */
 	SPI_finish();
 	UserSqlSettingsLeave(nest_level);
 	error_context_stack = errcallback.previous;
@@ -472,28 +527,13 @@ AggregateReset(FlowDesc *flow)
 }
 
 /*
- * medallion.aggregate_capture(): AFTER ... FOR EACH STATEMENT trigger on
- * the target of an aggregate flow that another aggregate flow reads.  Its
- * argument is the reading flow's id; it records the groups (of the
- * reading flow) of the old and new rows of the statement in the flow's
- * changes table.  Runs as the pipeline owner (whoever the writer is), with
- * the pipeline's search_path.
+ * The id of the flow a capture trigger records changes for (its argument),
+ * once the trigger is checked to be one medallion makes.
  */
-Datum
-medallion_aggregate_capture(PG_FUNCTION_ARGS)
+static int32
+capture_flow_id(FunctionCallInfo fcinfo)
 {
-	VERSION_CHECK_CATALOG();
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Trigger    *trigger;
-	int32		flow_id;
-	Oid			types[1] = {INT4OID};
-	Datum		values[1];
-	FlowDesc   *flow;
-	PipelineDesc *pipeline;
-	AggSpec    *spec;
-	OwnerContext owner;
-	int			nest_level;
-	int			pass;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -504,45 +544,44 @@ medallion_aggregate_capture(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("medallion.aggregate_capture() must be an AFTER ... FOR EACH STATEMENT trigger")));
-	trigger = trigdata->tg_trigger;
-	if (trigger->tgnargs != 1)
+	if (trigdata->tg_trigger->tgnargs != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("medallion.aggregate_capture() takes the id of an aggregate flow")));
-	flow_id = pg_strtoint32(trigger->tgargs[0]);
+	return pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
+}
 
-	/* the flow may be gone (its pipeline was dropped): nothing to record */
+/*
+ * Is the flow still there?  It is gone when its pipeline was dropped, and
+ * there is then nothing to record.  The catalog is read as medallion.
+ */
+static bool
+capture_flow_exists(int32 flow_id)
+{
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
+	bool		exists;
+
 	values[0] = Int32GetDatum(flow_id);
+	values[1] = CStringGetTextDatum(CatalogFlowTypeName(FLOW_TYPE_AGGREGATE));
 	SPI_connect();
 	SpiExecuteAsExtensionOwner("SELECT 1 FROM medallion.flow"
 							   " WHERE flow_id OPERATOR(pg_catalog.=) $1"
-							   " AND flow_type OPERATOR(pg_catalog.=) 'aggregate'",
-							   1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-	{
-		SPI_finish();
-		return PointerGetDatum(NULL);
-	}
+							   " AND flow_type OPERATOR(pg_catalog.=) $2",
+							   2, types, values, NULL, SPI_OK_SELECT);
+	exists = SPI_processed > 0;
 	SPI_finish();
+	return exists;
+}
 
-	flow = CatalogGetFlowById(flow_id);
-	pipeline = CatalogGetPipelineById(flow->pipeline_id, false);
-
-	/*
-	 * The group expressions are the pipeline owner's SQL: they run as the
-	 * owner, whoever wrote to the table (a superuser's manual fix must not
-	 * run them with its rights).
-	 */
-	FlowEnterOwnerContext(pipeline, &owner);
-	nest_level = UserSqlSettingsEnter(pipeline->search_path);
-	spec = AggSpecLoad(flow, false);
-	if (spec->kind != AGG_SOURCE_AGGREGATE ||
-		spec->source_relid != RelationGetRelid(trigdata->tg_relation))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("medallion.aggregate_capture() fired on %s, which flow \"%s\" does not read",
-						CatalogQualifiedRelationName(RelationGetRelid(trigdata->tg_relation)),
-						flow->flow_name)));
+/*
+ * Record the groups (of the reading flow) of the statement's old and new
+ * rows, read from the transition tables, in the flow's changes table.
+ */
+static void
+capture_record(TriggerData *trigdata, AggSpec *spec)
+{
+	int			pass;
 
 	SPI_connect();
 	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
@@ -562,6 +601,48 @@ medallion_aggregate_capture(PG_FUNCTION_ARGS)
 				   0, NULL, NULL, NULL, SPI_OK_INSERT);
 	}
 	SPI_finish();
+}
+
+/*
+ * medallion.aggregate_capture(): AFTER ... FOR EACH STATEMENT trigger on
+ * the target of an aggregate flow that another aggregate flow reads.  Its
+ * argument is the reading flow's id; it records the groups (of the
+ * reading flow) of the old and new rows of the statement in the flow's
+ * changes table.  Runs as the pipeline owner (whoever the writer is), with
+ * the pipeline's search_path.
+ */
+Datum
+medallion_aggregate_capture(PG_FUNCTION_ARGS)
+{
+	VERSION_CHECK_CATALOG();
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	int32		flow_id = capture_flow_id(fcinfo);
+	Oid			relid = RelationGetRelid(trigdata->tg_relation);
+	FlowDesc   *flow;
+	PipelineDesc *pipeline;
+	AggSpec    *spec;
+	OwnerContext owner;
+	int			nest_level;
+
+	if (!capture_flow_exists(flow_id))
+		return PointerGetDatum(NULL);
+	flow = CatalogGetFlowById(flow_id);
+	pipeline = CatalogGetPipelineById(flow->pipeline_id, false);
+
+	/*
+	 * The group expressions are the pipeline owner's SQL: they run as the
+	 * owner, whoever wrote to the table (a superuser's manual fix must not
+	 * run them with its rights).
+	 */
+	FlowEnterOwnerContext(pipeline, &owner);
+	nest_level = UserSqlSettingsEnter(pipeline->search_path);
+	spec = AggSpecLoad(flow, false);
+	if (spec->kind != AGG_SOURCE_AGGREGATE || spec->source_relid != relid)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("medallion.aggregate_capture() fired on %s, which flow \"%s\" does not read",
+						CatalogQualifiedRelationName(relid), flow->flow_name)));
+	capture_record(trigdata, spec);
 	UserSqlSettingsLeave(nest_level);
 	FlowLeaveOwnerContext(&owner);
 	return PointerGetDatum(NULL);

@@ -112,9 +112,7 @@ typedef struct AggRun
 	int64		groups_deleted;
 	int64		groups_inserted;
 	int64		source_rows;	/* source rows aggregated */
-	bool		changed;
-	bool		full;
-	const char *full_reason;
+	bool		changed;		/* did the target's rows change? */
 } AggRun;
 
 /* aggregate_spec.c: the spec, from a flow's definition */
