@@ -29,21 +29,40 @@
 #include "spi_util.h"
 #include "user_sql.h"
 
+/*
+ * The names of the source kinds, as the definition's "source_kind" member
+ * and the flow_progress event's details say them.
+ */
+static const char *const source_kind_names[] = {
+	[AGG_SOURCE_APPEND] = "append_only",
+	[AGG_SOURCE_CDC] = "auto_cdc",
+	[AGG_SOURCE_AGGREGATE] = "aggregate",
+};
+
 const char *
 AggSourceKindName(AggSourceKind kind)
 {
-	switch (kind)
-	{
-		case AGG_SOURCE_APPEND:
-			return "append_only";
-		case AGG_SOURCE_CDC:
-			return "auto_cdc";
-		case AGG_SOURCE_AGGREGATE:
-			return "aggregate";
-	}
-	return "append_only";		/* keep compiler quiet */
+	return source_kind_names[kind];
 }
 
+/* A source kind from its stored name; absent means append_only. */
+static AggSourceKind
+agg_source_kind_from_definition(const FlowDesc *flow)
+{
+	char	   *name = FlowDefinitionString(flow, "source_kind", false);
+	int			kind;
+
+	if (name == NULL)
+		return AGG_SOURCE_APPEND;
+	for (kind = 0; kind < lengthof(source_kind_names); kind++)
+	{
+		if (strcmp(source_kind_names[kind], name) == 0)
+			return (AggSourceKind) kind;
+	}
+	FlowDefinitionCorrupted(flow->flow_name, "source_kind");
+}
+
+/* Does a name begin with what medallion uses in its statements? */
 bool
 AggIsReserved(const char *name)
 {
@@ -218,6 +237,7 @@ agg_def_table(const char *name, const char *flow_name)
 	return CatalogQualifiedRelationName(relid);
 }
 
+/* The state table a definition member names. */
 static char *
 agg_def_state_table(const FlowDesc *flow, const char *member)
 {
@@ -226,39 +246,29 @@ agg_def_state_table(const FlowDesc *flow, const char *member)
 }
 
 /*
- * The spec of a flow from its definition.  Stored expressions are checked
- * again before use, so that a catalog row edited by hand cannot splice SQL
- * into the flow's statements (as ExpectationsLoad does).  The caller has
- * set standard_conforming_strings.
+ * The source: source_table, or the name in the definition when a catalog
+ * lacks it; it must still exist.
  */
-AggSpec *
-AggSpecLoad(FlowDesc *flow, bool resolve_target)
+static void
+agg_spec_load_source(AggSpec *spec, const FlowDesc *flow)
 {
-	AggSpec    *spec = palloc0(sizeof(AggSpec));
-	char	   *kind;
-	char	   *source_name;
-	char	   *maintenance;
-	List	   *values_tables = NIL;
-	ListCell   *cell;
-	int			i;
-
-	spec->flow_name = flow->flow_name;
-	spec->target_relid = flow->target_relid;
-	spec->target_name = CatalogQualifiedRelationName(flow->target_relid);
-
-	/* the source: source_table, or the name when a catalog lacks it */
 	spec->source_relid = flow->source_relid;
 	if (!OidIsValid(spec->source_relid))
 	{
-		source_name = FlowDefinitionString(flow, "source", false);
+		char	   *source_name = FlowDefinitionString(flow, "source", false);
+
 		if (source_name != NULL)
-			spec->source_relid =
-				RelidFromQualifiedName(source_name, true);
+			spec->source_relid = RelidFromQualifiedName(source_name, true);
 	}
 	FlowCheckSourceExists(flow, spec->source_relid);
 	spec->source_name = CatalogQualifiedRelationName(spec->source_relid);
 	spec->source_ref = pstrdup(quote_identifier(get_rel_name(spec->source_relid)));
+}
 
+/* The items and the filter, checked and placed again. */
+static void
+agg_spec_load_items(AggSpec *spec, const FlowDesc *flow)
+{
 	spec->groups = agg_def_items(flow, "group_expressions", "group_columns",
 								 "group_by", &spec->ngroups);
 	spec->aggs = agg_def_items(flow, "aggregate_expressions",
@@ -269,56 +279,48 @@ AggSpecLoad(FlowDesc *flow, bool resolve_target)
 	spec->filter = FlowDefinitionString(flow, "filter", false);
 	if (spec->filter != NULL)
 		spec->filter_sql = UserSqlExpression(spec->filter, "filter");
+}
 
-	kind = FlowDefinitionString(flow, "source_kind", false);
-	if (kind == NULL || strcmp(kind, "append_only") == 0)
-		spec->kind = AGG_SOURCE_APPEND;
-	else if (strcmp(kind, "auto_cdc") == 0)
-		spec->kind = AGG_SOURCE_CDC;
-	else if (strcmp(kind, "aggregate") == 0)
-		spec->kind = AGG_SOURCE_AGGREGATE;
-	else
-		FlowDefinitionCorrupted(flow->flow_name, "source_kind");
+/*
+ * Delta maintenance: the plan, the groups table, and a values table for
+ * exactly the items that need one ("" for the others).
+ */
+static void
+agg_spec_load_delta(AggSpec *spec, const FlowDesc *flow)
+{
+	char	   *maintenance = FlowDefinitionString(flow, "maintenance", false);
+	List	   *values_tables = NIL;
+	ListCell   *cell;
 
-	maintenance = FlowDefinitionString(flow, "maintenance", false);
-	if (maintenance != NULL && strcmp(maintenance, "delta") == 0)
-	{
-		spec->delta = AggregateDeltaFromDefinition(flow);
-		if (spec->delta->nitems != spec->naggs ||
-			(spec->kind != AGG_SOURCE_APPEND && spec->kind != AGG_SOURCE_CDC))
-			FlowDefinitionCorrupted(flow->flow_name, "delta_kinds");
-		spec->groups_table = agg_def_state_table(flow, "groups_table");
-		values_tables = FlowDefinitionStringList(flow, "values_tables", true);
-		if (list_length(values_tables) != spec->naggs)
-			FlowDefinitionCorrupted(flow->flow_name, "values_tables");
-		foreach(cell, values_tables)
-		{
-			i = foreach_current_index(cell);
-			if (AggregateDeltaNeedsValues(spec->delta, i) !=
-				(((char *) lfirst(cell))[0] != '\0'))
-				FlowDefinitionCorrupted(flow->flow_name, "values_tables");
-		}
-	}
 	spec->values_tables = palloc0(sizeof(char *) * Max(spec->naggs, 1));
+	if (maintenance == NULL || strcmp(maintenance, "delta") != 0)
+		return;
+	spec->delta = AggregateDeltaFromDefinition(flow);
+	if (spec->delta->nitems != spec->naggs ||
+		(spec->kind != AGG_SOURCE_APPEND && spec->kind != AGG_SOURCE_CDC))
+		FlowDefinitionCorrupted(flow->flow_name, "delta_kinds");
+	spec->groups_table = agg_def_state_table(flow, "groups_table");
+	values_tables = FlowDefinitionStringList(flow, "values_tables", true);
+	if (list_length(values_tables) != spec->naggs)
+		FlowDefinitionCorrupted(flow->flow_name, "values_tables");
 	foreach(cell, values_tables)
 	{
-		if (((char *) lfirst(cell))[0] == '\0')
-			continue;
-		spec->values_tables[foreach_current_index(cell)] =
-			agg_def_table(lfirst(cell), flow->flow_name);
-	}
-	if (spec->kind == AGG_SOURCE_CDC)
-	{
-		spec->feed_table = agg_def_state_table(flow, "change_feed");
-		spec->feed_relid = RelidFromQualifiedName(spec->feed_table, false);
-	}
-	else if (spec->kind == AGG_SOURCE_AGGREGATE)
-		spec->state_table = agg_def_state_table(flow, "state_table");
+		int			i = foreach_current_index(cell);
+		char	   *table = lfirst(cell);
 
-	if (!resolve_target)
-		return spec;
+		if (AggregateDeltaNeedsValues(spec->delta, i) != (table[0] != '\0'))
+			FlowDefinitionCorrupted(flow->flow_name, "values_tables");
+		if (table[0] != '\0')
+			spec->values_tables[i] = agg_def_table(table, flow->flow_name);
+	}
+}
 
-	/* the group columns of the target: types, equality, collation */
+/* The group columns of the target: types, equality, collation. */
+static void
+agg_spec_resolve_target(AggSpec *spec, const FlowDesc *flow)
+{
+	int			i;
+
 	spec->group_types = palloc0(sizeof(Oid) * spec->ngroups);
 	spec->group_eq = palloc0(sizeof(char *) * spec->ngroups);
 	spec->group_collate = palloc0(sizeof(char *) * spec->ngroups);
@@ -347,5 +349,35 @@ AggSpecLoad(FlowDesc *flow, bool resolve_target)
 							format_type_be(typid))));
 		spec->group_collate[i] = SqlCollateClause(collation);
 	}
+}
+
+/*
+ * The spec of a flow from its definition.  Stored expressions are checked
+ * again before use, so that a catalog row edited by hand cannot splice SQL
+ * into the flow's statements (as ExpectationsLoad does).  The caller has
+ * set standard_conforming_strings.  resolve_target: also what an apply
+ * needs of the target's group columns.
+ */
+AggSpec *
+AggSpecLoad(FlowDesc *flow, bool resolve_target)
+{
+	AggSpec    *spec = palloc0(sizeof(AggSpec));
+
+	spec->flow_name = flow->flow_name;
+	spec->target_relid = flow->target_relid;
+	spec->target_name = CatalogQualifiedRelationName(flow->target_relid);
+	agg_spec_load_source(spec, flow);
+	agg_spec_load_items(spec, flow);
+	spec->kind = agg_source_kind_from_definition(flow);
+	agg_spec_load_delta(spec, flow);
+	if (spec->kind == AGG_SOURCE_CDC)
+	{
+		spec->feed_table = agg_def_state_table(flow, "change_feed");
+		spec->feed_relid = RelidFromQualifiedName(spec->feed_table, false);
+	}
+	else if (spec->kind == AGG_SOURCE_AGGREGATE)
+		spec->state_table = agg_def_state_table(flow, "state_table");
+	if (resolve_target)
+		agg_spec_resolve_target(spec, flow);
 	return spec;
 }
