@@ -233,77 +233,45 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 }
 
 /*
- * medallion.add_materialized_view(pipeline_name text, matview regclass)
- *
- * Registers the caller's materialized view as a flow of type "matview".
- * Flows run in creation order, so the view must be added after the flows
- * whose tables it reads: it must read at least one of them now.
+ * The caller must own the view, and the pipeline's owner must be able to
+ * refresh it: updates run as the pipeline's owner.
  */
-Datum
-medallion_add_materialized_view(PG_FUNCTION_ARGS)
+static void
+matview_check_owners(PipelineDesc *pipeline, Oid matview_relid)
 {
-	VERSION_CHECK_CATALOG();
-	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
-	Oid			matview_relid;
-	PipelineDesc *pipeline;
-	List	   *inputs;
-	List	   *flows;
-	List	   *pipeline_inputs = NIL;
-	ListCell   *cell;
-	FlowDesc   *existing;
-	StringInfoData json;
+	HeapTuple	tuple;
+	Oid			relowner;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("matview must not be null")));
-	matview_relid = PG_GETARG_OID(1);
-
-	pipeline = CatalogGetPipeline(pipeline_name, false);
-	CatalogCheckPipelineOwner(pipeline);
-
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(matview_relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", matview_relid)));
-	if (get_rel_relkind(matview_relid) != RELKIND_MATVIEW)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a materialized view",
-						CatalogQualifiedRelationName(matview_relid)),
-				 errhint("Attach a materialized view; aggregate tables are made with medallion.create_aggregate().")));
 	if (!pg_class_ownercheck(matview_relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_MATVIEW,
 					   get_rel_name(matview_relid));
-	{
-		HeapTuple	tuple = SearchSysCache1(RELOID,
-											ObjectIdGetDatum(matview_relid));
-		Oid			relowner;
-
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cache lookup failed for relation %u", matview_relid);
-		relowner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-		ReleaseSysCache(tuple);
-		if (!has_privs_of_role(pipeline->owner, relowner))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("the owner of pipeline \"%s\" cannot refresh materialized view %s",
-							pipeline->pipeline_name,
-							CatalogQualifiedRelationName(matview_relid)),
-					 errdetail("Updates run as the pipeline's owner, and only the owner of a materialized view can refresh it."),
-					 errhint("Make the pipeline's owner the owner of the materialized view.")));
-	}
-
-	existing = CatalogGetFlowByTarget(matview_relid, true);
-	if (existing != NULL)
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(matview_relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", matview_relid);
+	relowner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	if (!has_privs_of_role(pipeline->owner, relowner))
 		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("materialized view %s is already attached to a pipeline",
-						CatalogQualifiedRelationName(matview_relid))));
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the owner of pipeline \"%s\" cannot refresh materialized view %s",
+						pipeline->pipeline_name,
+						CatalogQualifiedRelationName(matview_relid)),
+				 errdetail("Updates run as the pipeline's owner, and only the owner of a materialized view can refresh it."),
+				 errhint("Make the pipeline's owner the owner of the materialized view.")));
+}
 
-	inputs = matview_inputs(matview_relid);
-	flows = CatalogGetFlows(pipeline->pipeline_id);
-	foreach(cell, inputs)
+/*
+ * The pipeline tables the view reads (qualified names): flows run in
+ * creation order, so it must read at least one table made before it.
+ */
+static List *
+matview_pipeline_inputs(PipelineDesc *pipeline, Oid matview_relid)
+{
+	List	   *flows = CatalogGetFlows(pipeline->pipeline_id);
+	List	   *pipeline_inputs = NIL;
+	ListCell   *cell;
+
+	foreach(cell, matview_inputs(matview_relid))
 	{
 		ListCell   *fcell;
 
@@ -325,20 +293,55 @@ medallion_add_materialized_view(PG_FUNCTION_ARGS)
 						pipeline->pipeline_name),
 				 errdetail("It is refreshed when a pipeline table it reads changes; flows run in the order they were created."),
 				 errhint("Create the flows it reads first, then attach it.")));
+	return pipeline_inputs;
+}
 
-	initStringInfo(&json);
-	appendStringInfoString(&json, "{\"inputs\": [");
-	foreach(cell, pipeline_inputs)
-	{
-		if (foreach_current_index(cell) > 0)
-			appendStringInfoString(&json, ", ");
-		escape_json(&json, (char *) lfirst(cell));
-	}
-	appendStringInfoString(&json, "]}");
+/*
+ * medallion.add_materialized_view(pipeline_name text, matview regclass)
+ *
+ * Registers the caller's materialized view as a flow of type "matview".
+ * Flows run in creation order, so the view must be added after the flows
+ * whose tables it reads: it must read at least one of them now.
+ */
+Datum
+medallion_add_materialized_view(PG_FUNCTION_ARGS)
+{
+	VERSION_CHECK_CATALOG();
+	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
+	Oid			matview_relid;
+	PipelineDesc *pipeline;
+	FlowDefinitionBuilder definition;
 
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("matview must not be null")));
+	matview_relid = PG_GETARG_OID(1);
+
+	pipeline = CatalogGetPipeline(pipeline_name, false);
+	CatalogCheckPipelineOwner(pipeline);
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(matview_relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", matview_relid)));
+	if (get_rel_relkind(matview_relid) != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a materialized view",
+						CatalogQualifiedRelationName(matview_relid)),
+				 errhint("Attach a materialized view; aggregate tables are made with medallion.create_aggregate().")));
+	matview_check_owners(pipeline, matview_relid);
+	if (CatalogGetFlowByTarget(matview_relid, true) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("materialized view %s is already attached to a pipeline",
+						CatalogQualifiedRelationName(matview_relid))));
+
+	FlowDefinitionBegin(&definition);
+	FlowDefinitionPutStringList(&definition, "inputs",
+								matview_pipeline_inputs(pipeline, matview_relid));
 	(void) CatalogCreateFlow(pipeline, FLOW_TYPE_MATVIEW, matview_relid,
-							 InvalidOid, NULL,
-							 DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-																CStringGetDatum(json.data))));
+							 InvalidOid, NULL, FlowDefinitionEnd(&definition));
 	PG_RETURN_VOID();
 }
