@@ -231,7 +231,7 @@ agg_analyze(const char *flow_name, AggSpec *spec, List *group_items,
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("group_by item %d is not immutable", index + 1),
-						 errdetail("The item was: %s",
+						 errdetail("The item was: %s.",
 								   (char *) list_nth(group_items, index)),
 						 errhint("A group must not depend on the session or the time, so that recomputing it gives the same groups; for example, use (ts AT TIME ZONE 'UTC')::date rather than ts::date for a timestamptz.")));
 		}
@@ -240,7 +240,7 @@ agg_analyze(const char *flow_name, AggSpec *spec, List *group_items,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("aggregates item %d uses a volatile function",
 							index - ngroups + 1),
-					 errdetail("The item was: %s",
+					 errdetail("The item was: %s.",
 							   (char *) list_nth(agg_items, index - ngroups))));
 		index++;
 	}
@@ -249,7 +249,7 @@ agg_analyze(const char *flow_name, AggSpec *spec, List *group_items,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("filter is not immutable"),
-				 errdetail("The filter was: %s", spec->filter),
+				 errdetail("The filter was: %s.", spec->filter),
 				 errhint("The filter must not depend on the session or the time (now(), current_date, casts of timestamptz to date ...): rows it keeps would change without any change to the source.")));
 }
 
