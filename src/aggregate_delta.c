@@ -421,6 +421,7 @@ typedef void (*StateColumnCallback) (StringInfo buf, int item,
 									 const char *column, const char *type,
 									 void *arg);
 
+/* Call callback for each state column, in that order. */
 static void
 for_each_state_column(AggregateDelta *delta, StringInfo buf,
 					  StateColumnCallback callback, void *arg)
@@ -458,12 +459,18 @@ for_each_state_column(AggregateDelta *delta, StringInfo buf,
 	}
 }
 
+/* "row_count", or "item_<n>_<column>" for an item's column. */
 static char *
 state_column_name(int item, const char *column)
 {
 	return item < 0 ? pstrdup(column) : psprintf("item_%d_%s", item + 1, column);
 }
 
+/*
+ * A column definition: bigint or numeric counters and sums, NOT NULL (a
+ * group starts at 0); min and max of the argument's type, NULL until a
+ * value comes.
+ */
 static void
 column_def_callback(StringInfo buf, int item, const char *column,
 					const char *type, void *arg)
@@ -490,6 +497,7 @@ AggregateDeltaAppendStateColumnDefs(StringInfo sql, AggregateDelta *delta)
 	for_each_state_column(delta, sql, column_def_callback, delta);
 }
 
+/* The column's name, optionally qualified. */
 static void
 column_list_callback(StringInfo buf, int item, const char *column,
 					 const char *type, void *arg)
@@ -520,6 +528,7 @@ finite_sql(const char *argument)
 					argument);
 }
 
+/* Is a numeric argument (SQL) the special value a column counts? */
 static char *
 special_sql(const char *argument, const char *column)
 {
@@ -537,6 +546,7 @@ typedef struct SumsContext
 	bool		changes;		/* over change rows, or over the source */
 } SumsContext;
 
+/* An item's argument: a column of the change rows, or SQL over the source. */
 static const char *
 sums_argument(SumsContext *context, int item)
 {
@@ -670,6 +680,11 @@ typedef struct DistinctSumsContext
 	const char *change;
 } DistinctSumsContext;
 
+/*
+ * Zero (NULL for min and max) for every column but the item's count of
+ * distinct values (the change) and, for min and max from values, its
+ * count of changes.
+ */
 static void
 distinct_sums_callback(StringInfo buf, int item, const char *column,
 					   const char *type, void *arg)
@@ -699,6 +714,7 @@ AggregateDeltaDistinctSums(AggregateDelta *delta, int item, const char *change)
 	return buf.data;
 }
 
+/* Sum delta rows of a group; min and max combine with min and max. */
 static void
 resum_callback(StringInfo buf, int item, const char *column, const char *type,
 			   void *arg)
@@ -725,6 +741,7 @@ AggregateDeltaResum(AggregateDelta *delta, const char *alias)
 	return buf.data;
 }
 
+/* Add a delta to the state: LEAST or GREATEST for min and max. */
 static void
 upsert_set_callback(StringInfo buf, int item, const char *column,
 					const char *type, void *arg)
@@ -752,6 +769,7 @@ AggregateDeltaUpsertSet(AggregateDelta *delta, const char *alias)
 	return buf.data;
 }
 
+/* Does the delta change this column? */
 static void
 changes_state_callback(StringInfo buf, int item, const char *column,
 					   const char *type, void *arg)
