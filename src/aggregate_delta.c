@@ -53,7 +53,7 @@
  * DISTINCT other than in count, an expression around an aggregate, float
  * sums) is kept by recomputing touched groups (see aggregates.c).
  *
- * Copyright (c) 2025, medallion contributors
+ * Copyright (c) 2025-2026, medallion contributors
  *
  * IDENTIFICATION
  *	  src/aggregate_delta.c
@@ -69,7 +69,6 @@
 #include "nodes/primnodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
@@ -149,6 +148,144 @@ delta_argument(AggregateDelta *delta, const char *text)
 	return delta->narguments++;
 }
 
+/* What the analysis knows of the source, for every item. */
+typedef struct DeltaSource
+{
+	AttrNumber	key_attnum;		/* single-column auto CDC key, or 0 */
+	bool		key_rows_unique;	/* at most one row per key */
+	bool		rows_only_added;	/* rows are only ever inserted */
+} DeltaSource;
+
+/* An item that keeps a value of its argument's type (distinct, min, max). */
+static void
+delta_item_set_value_type(AggregateDeltaItem *item, Node *argument)
+{
+	item->value_type = exprType(argument);
+	item->value_typmod = exprTypmod(argument);
+	item->value_collation = exprCollation(argument);
+}
+
+/*
+ * count(DISTINCT x).  Where each key has at most one row, count(DISTINCT
+ * key) counts the group's rows with a key; else the values are counted
+ * apart, in a table with a unique index on them: the type's default btree
+ * equality is the one DISTINCT uses.  NULL when x's type has none.
+ */
+static char *
+delta_count_distinct(AggregateDeltaItem *item, Node *argument,
+					 const DeltaSource *source, int itemno)
+{
+	TypeCacheEntry *typentry;
+
+	item->kind = AGG_DELTA_COUNT;
+	if (source->key_rows_unique && source->key_attnum != InvalidAttrNumber &&
+		IsA(argument, Var) &&
+		((Var *) argument)->varattno == source->key_attnum &&
+		((Var *) argument)->varlevelsup == 0)
+		return NULL;
+
+	typentry = lookup_type_cache(exprType(argument), TYPECACHE_BTREE_OPFAMILY);
+	if (!OidIsValid(typentry->btree_opf))
+		return psprintf("aggregates item %d counts distinct values of a type without a default btree operator class",
+						itemno);
+	item->kind = AGG_DELTA_COUNT_DISTINCT;
+	delta_item_set_value_type(item, argument);
+	return NULL;
+}
+
+/*
+ * The built-in min and max.  While rows only come, the new extreme is the
+ * least (greatest) of the old one and the new rows', as LEAST (GREATEST)
+ * compares them with the type's default btree order, like min (max); else
+ * rows also go, and the values table (as for count(DISTINCT x)) holds the
+ * group's values.  False for any other aggregate.
+ */
+static bool
+delta_extreme(AggregateDeltaItem *item, Aggref *aggref, Node *argument,
+			  const DeltaSource *source)
+{
+	char	   *name = get_func_name(aggref->aggfnoid);
+	bool		is_min;
+
+	if (argument == NULL ||
+		get_func_namespace(aggref->aggfnoid) != PG_CATALOG_NAMESPACE ||
+		(strcmp(name, "min") != 0 && strcmp(name, "max") != 0))
+		return false;
+	is_min = strcmp(name, "min") == 0;
+	if (source->rows_only_added)
+		item->kind = is_min ? AGG_DELTA_MIN : AGG_DELTA_MAX;
+	else
+		item->kind = is_min ? AGG_DELTA_MIN_VALUES : AGG_DELTA_MAX_VALUES;
+	delta_item_set_value_type(item, argument);
+	return true;
+}
+
+/*
+ * How one aggregates item (itemno from 1) is kept, in *item; or why it
+ * cannot be kept by deltas.  The argument of a one-argument aggregate is
+ * returned in *argument.
+ */
+static char *
+delta_item(AggregateDeltaItem *item, Expr *expr, const DeltaSource *source,
+		   int itemno, Node **argument)
+{
+	Aggref	   *aggref;
+
+	*argument = NULL;
+	if (!IsA(expr, Aggref))
+		return psprintf("aggregates item %d is not one call of count, sum or avg",
+						itemno);
+	aggref = (Aggref *) expr;
+	if (aggref->aggfilter != NULL || aggref->aggorder != NIL ||
+		aggref->aggkind != AGGKIND_NORMAL || aggref->agglevelsup != 0 ||
+		aggref->aggdirectargs != NIL)
+		return psprintf("aggregates item %d is not one call of count, sum or avg",
+						itemno);
+	if (list_length(aggref->args) == 1)
+		*argument = (Node *) linitial_node(TargetEntry, aggref->args)->expr;
+
+	switch (aggref->aggfnoid)
+	{
+		case F_COUNT_:
+			item->kind = AGG_DELTA_COUNT_STAR;
+			break;
+		case F_COUNT_ANY:
+			item->kind = AGG_DELTA_COUNT;
+			if (aggref->aggdistinct != NIL)
+				return delta_count_distinct(item, *argument, source, itemno);
+			break;
+		case F_SUM_INT2:
+		case F_SUM_INT4:
+			item->kind = AGG_DELTA_SUM_INT;
+			break;
+		case F_SUM_INT8:
+			item->kind = AGG_DELTA_SUM_INT8;
+			break;
+		case F_SUM_NUMERIC:
+			item->kind = AGG_DELTA_SUM_NUMERIC;
+			break;
+		case F_AVG_INT2:
+		case F_AVG_INT4:
+			item->kind = AGG_DELTA_AVG_INT;
+			break;
+		case F_AVG_INT8:
+			item->kind = AGG_DELTA_AVG_INT8;
+			break;
+		case F_AVG_NUMERIC:
+			item->kind = AGG_DELTA_AVG_NUMERIC;
+			break;
+		default:
+			if (!delta_extreme(item, aggref, *argument, source))
+				return psprintf("aggregates item %d uses %s, which cannot be maintained by deltas",
+								itemno, format_procedure(aggref->aggfnoid));
+			break;
+	}
+	/* DISTINCT anywhere but in count */
+	if (aggref->aggdistinct != NIL)
+		return psprintf("aggregates item %d uses DISTINCT", itemno);
+	return NULL;
+}
+
 /*
  * AggregateDeltaAnalyze: see aggregate_delta.h.  The argument expressions
  * are deparsed from the analysed query, so they say what the user's items
@@ -160,6 +297,7 @@ AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 					  bool rows_only_added, char **reason)
 {
 	AggregateDelta *delta = palloc0(sizeof(AggregateDelta));
+	DeltaSource source = {key_attnum, key_rows_unique, rows_only_added};
 	List	   *context;
 	ListCell   *cell;
 	int			index = 0;
@@ -173,134 +311,15 @@ AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 	foreach(cell, query->targetList)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, cell);
-		AggregateDeltaItem *item;
-		Aggref	   *aggref;
-		Node	   *argument = NULL;
-		bool		distinct_allowed = false;
+		AggregateDeltaItem *item = &delta->items[delta->nitems];
+		Node	   *argument;
 
-		if (tle->resjunk)
+		if (tle->resjunk || index++ < ngroups)
 			continue;
-		if (index++ < ngroups)
-			continue;
-		item = &delta->items[delta->nitems];
-		*reason = psprintf("aggregates item %d is not one call of count, sum or avg",
-						   delta->nitems + 1);
-		if (!IsA(tle->expr, Aggref))
+		*reason = delta_item(item, tle->expr, &source, delta->nitems + 1,
+							 &argument);
+		if (*reason != NULL)
 			return NULL;
-		aggref = (Aggref *) tle->expr;
-		if (aggref->aggfilter != NULL || aggref->aggorder != NIL ||
-			aggref->aggkind != AGGKIND_NORMAL || aggref->agglevelsup != 0 ||
-			aggref->aggdirectargs != NIL)
-			return NULL;
-		if (list_length(aggref->args) == 1)
-			argument = (Node *) linitial_node(TargetEntry, aggref->args)->expr;
-
-		switch (aggref->aggfnoid)
-		{
-			case F_COUNT_:
-				item->kind = AGG_DELTA_COUNT_STAR;
-				break;
-			case F_COUNT_ANY:
-				item->kind = AGG_DELTA_COUNT;
-				if (aggref->aggdistinct != NIL)
-				{
-					TypeCacheEntry *typentry;
-
-					distinct_allowed = true;
-
-					/*
-					 * count(DISTINCT key) where each key has at most one
-					 * row: the keys of a group are its rows.
-					 */
-					if (key_rows_unique && key_attnum != InvalidAttrNumber &&
-						IsA(argument, Var) &&
-						((Var *) argument)->varattno == key_attnum &&
-						((Var *) argument)->varlevelsup == 0)
-						break;
-
-					/*
-					 * Else the values are counted apart, in a table with a
-					 * unique index on them: the type's default btree
-					 * equality is the one DISTINCT uses.
-					 */
-					typentry = lookup_type_cache(exprType(argument),
-												 TYPECACHE_BTREE_OPFAMILY);
-					if (!OidIsValid(typentry->btree_opf))
-					{
-						*reason = psprintf("aggregates item %d counts distinct values of a type without a default btree operator class",
-										   delta->nitems + 1);
-						return NULL;
-					}
-					item->kind = AGG_DELTA_COUNT_DISTINCT;
-					item->value_type = exprType(argument);
-					item->value_typmod = exprTypmod(argument);
-					item->value_collation = exprCollation(argument);
-				}
-				break;
-			case F_SUM_INT2:
-			case F_SUM_INT4:
-				item->kind = AGG_DELTA_SUM_INT;
-				break;
-			case F_SUM_INT8:
-				item->kind = AGG_DELTA_SUM_INT8;
-				break;
-			case F_SUM_NUMERIC:
-				item->kind = AGG_DELTA_SUM_NUMERIC;
-				break;
-			case F_AVG_INT2:
-			case F_AVG_INT4:
-				item->kind = AGG_DELTA_AVG_INT;
-				break;
-			case F_AVG_INT8:
-				item->kind = AGG_DELTA_AVG_INT8;
-				break;
-			case F_AVG_NUMERIC:
-				item->kind = AGG_DELTA_AVG_NUMERIC;
-				break;
-			default:
-				{
-					char	   *name = get_func_name(aggref->aggfnoid);
-					bool		extreme = argument != NULL &&
-						get_func_namespace(aggref->aggfnoid) == PG_CATALOG_NAMESPACE &&
-						(strcmp(name, "min") == 0 || strcmp(name, "max") == 0);
-
-					/*
-					 * The built-in min and max, while rows only come: the
-					 * new extreme is the least (greatest) of the old one
-					 * and the new rows', as LEAST (GREATEST) compares them
-					 * with the type's default btree order, like min (max).
-					 */
-					if (extreme)
-					{
-						bool		is_min = strcmp(name, "min") == 0;
-
-						/*
-						 * Else rows also go, and the values table (as for
-						 * count(DISTINCT x)) holds the group's values.
-						 */
-						if (rows_only_added)
-							item->kind = is_min ? AGG_DELTA_MIN : AGG_DELTA_MAX;
-						else
-							item->kind = is_min ? AGG_DELTA_MIN_VALUES :
-								AGG_DELTA_MAX_VALUES;
-						item->value_type = exprType(argument);
-						item->value_typmod = exprTypmod(argument);
-						item->value_collation = exprCollation(argument);
-						break;
-					}
-					*reason = psprintf("aggregates item %d uses %s, which cannot be maintained by deltas",
-									   delta->nitems + 1,
-									   format_procedure(aggref->aggfnoid));
-					return NULL;
-				}
-		}
-		if (aggref->aggdistinct != NIL && !distinct_allowed)
-		{
-			*reason = psprintf("aggregates item %d uses DISTINCT",
-							   delta->nitems + 1);
-			return NULL;
-		}
-
 		if (item->kind == AGG_DELTA_COUNT_STAR)
 			item->argument = -1;
 		else
@@ -316,42 +335,60 @@ AggregateDeltaAnalyze(Query *query, int ngroups, Oid source_relid,
 	return delta;
 }
 
-/* Definition: "delta_kinds" and "delta_arguments", one entry per item. */
+/*
+ * AggregateDeltaPutDefinition: see aggregate_delta.h.  An item without an
+ * argument (count(*)) stores the empty string.
+ */
 void
-AggregateDeltaAppendJson(StringInfo json, AggregateDelta *delta)
+AggregateDeltaPutDefinition(FlowDefinitionBuilder *builder,
+							AggregateDelta *delta)
 {
+	List	   *kinds = NIL;
+	List	   *arguments = NIL;
 	int			i;
 
-	appendStringInfoString(json, ", \"delta_kinds\": [");
-	for (i = 0; i < delta->nitems; i++)
-		appendStringInfo(json, "%s\"%s\"", i > 0 ? ", " : "",
-						 kind_names[delta->items[i].kind]);
-	appendStringInfoString(json, "], \"delta_arguments\": [");
 	for (i = 0; i < delta->nitems; i++)
 	{
-		if (i > 0)
-			appendStringInfoString(json, ", ");
-		escape_json(json, delta->items[i].argument < 0 ? "" :
-					delta->arguments[delta->items[i].argument]);
+		kinds = lappend(kinds, (char *) kind_names[delta->items[i].kind]);
+		arguments = lappend(arguments, delta->items[i].argument < 0 ? "" :
+							delta->arguments[delta->items[i].argument]);
 	}
-	appendStringInfoChar(json, ']');
+	FlowDefinitionPutStringList(builder, "delta_kinds", kinds);
+	FlowDefinitionPutStringList(builder, "delta_arguments", arguments);
+}
+
+/* The kind a stored kind name stands for, or -1. */
+static int
+kind_from_name(const char *name)
+{
+	int			k;
+
+	for (k = 0; k < lengthof(kind_names); k++)
+	{
+		if (strcmp(kind_names[k], name) == 0)
+			return k;
+	}
+	return -1;
 }
 
 /*
- * The delta plan stored in a definition.  The argument texts are checked
- * again (delta_argument), like every stored expression; the caller has set
- * standard_conforming_strings.
+ * AggregateDeltaFromDefinition: see aggregate_delta.h.  count(*) alone has
+ * no argument.
  */
 AggregateDelta *
-AggregateDeltaFromLists(List *kinds, List *arguments, const char *flow_name)
+AggregateDeltaFromDefinition(const FlowDesc *flow)
 {
+	List	   *kinds = FlowDefinitionStringList(flow, "delta_kinds", true);
+	List	   *arguments = FlowDefinitionStringList(flow, "delta_arguments",
+													 true);
 	AggregateDelta *delta = palloc0(sizeof(AggregateDelta));
 	ListCell   *cell;
 	int			n = list_length(kinds);
 
-	if (n == 0 || list_length(arguments) != n)
-		elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
-			 flow_name);
+	if (n == 0)
+		FlowDefinitionCorrupted(flow->flow_name, "delta_kinds");
+	if (list_length(arguments) != n)
+		FlowDefinitionCorrupted(flow->flow_name, "delta_arguments");
 	delta->items = palloc0(sizeof(AggregateDeltaItem) * n);
 	delta->arguments = palloc0(sizeof(char *) * n);
 	delta->argument_sql = palloc0(sizeof(char *) * n);
@@ -360,17 +397,12 @@ AggregateDeltaFromLists(List *kinds, List *arguments, const char *flow_name)
 		int			i = foreach_current_index(cell);
 		AggregateDeltaItem *item = &delta->items[i];
 		const char *text = list_nth(arguments, i);
-		int			k;
+		int			k = kind_from_name(lfirst(cell));
 
-		for (k = 0; k < lengthof(kind_names); k++)
-		{
-			if (strcmp(kind_names[k], (char *) lfirst(cell)) == 0)
-				break;
-		}
-		if (k == lengthof(kind_names) ||
-			(k == AGG_DELTA_COUNT_STAR) != (text[0] == '\0'))
-			elog(ERROR, "invalid delta plan in the definition of flow \"%s\"",
-				 flow_name);
+		if (k < 0)
+			FlowDefinitionCorrupted(flow->flow_name, "delta_kinds");
+		if ((k == AGG_DELTA_COUNT_STAR) != (text[0] == '\0'))
+			FlowDefinitionCorrupted(flow->flow_name, "delta_arguments");
 		item->kind = (AggregateDeltaKind) k;
 		item->argument = text[0] == '\0' ? -1 :
 			delta_argument(delta, text);
@@ -389,6 +421,7 @@ typedef void (*StateColumnCallback) (StringInfo buf, int item,
 									 const char *column, const char *type,
 									 void *arg);
 
+/* Call callback for each state column, in that order. */
 static void
 for_each_state_column(AggregateDelta *delta, StringInfo buf,
 					  StateColumnCallback callback, void *arg)
@@ -426,12 +459,18 @@ for_each_state_column(AggregateDelta *delta, StringInfo buf,
 	}
 }
 
+/* "row_count", or "item_<n>_<column>" for an item's column. */
 static char *
 state_column_name(int item, const char *column)
 {
 	return item < 0 ? pstrdup(column) : psprintf("item_%d_%s", item + 1, column);
 }
 
+/*
+ * A column definition: bigint or numeric counters and sums, NOT NULL (a
+ * group starts at 0); min and max of the argument's type, NULL until a
+ * value comes.
+ */
 static void
 column_def_callback(StringInfo buf, int item, const char *column,
 					const char *type, void *arg)
@@ -458,6 +497,7 @@ AggregateDeltaAppendStateColumnDefs(StringInfo sql, AggregateDelta *delta)
 	for_each_state_column(delta, sql, column_def_callback, delta);
 }
 
+/* The column's name, optionally qualified. */
 static void
 column_list_callback(StringInfo buf, int item, const char *column,
 					 const char *type, void *arg)
@@ -488,6 +528,7 @@ finite_sql(const char *argument)
 					argument);
 }
 
+/* Is a numeric argument (SQL) the special value a column counts? */
 static char *
 special_sql(const char *argument, const char *column)
 {
@@ -505,6 +546,7 @@ typedef struct SumsContext
 	bool		changes;		/* over change rows, or over the source */
 } SumsContext;
 
+/* An item's argument: a column of the change rows, or SQL over the source. */
 static const char *
 sums_argument(SumsContext *context, int item)
 {
@@ -638,6 +680,11 @@ typedef struct DistinctSumsContext
 	const char *change;
 } DistinctSumsContext;
 
+/*
+ * Zero (NULL for min and max) for every column but the item's count of
+ * distinct values (the change) and, for min and max from values, its
+ * count of changes.
+ */
 static void
 distinct_sums_callback(StringInfo buf, int item, const char *column,
 					   const char *type, void *arg)
@@ -667,6 +714,7 @@ AggregateDeltaDistinctSums(AggregateDelta *delta, int item, const char *change)
 	return buf.data;
 }
 
+/* Sum delta rows of a group; min and max combine with min and max. */
 static void
 resum_callback(StringInfo buf, int item, const char *column, const char *type,
 			   void *arg)
@@ -693,6 +741,7 @@ AggregateDeltaResum(AggregateDelta *delta, const char *alias)
 	return buf.data;
 }
 
+/* Add a delta to the state: LEAST or GREATEST for min and max. */
 static void
 upsert_set_callback(StringInfo buf, int item, const char *column,
 					const char *type, void *arg)
@@ -720,6 +769,7 @@ AggregateDeltaUpsertSet(AggregateDelta *delta, const char *alias)
 	return buf.data;
 }
 
+/* Does the delta change this column? */
 static void
 changes_state_callback(StringInfo buf, int item, const char *column,
 					   const char *type, void *arg)

@@ -5,6 +5,11 @@
  *	  the per-group state they keep, and the SQL that adds changes to it and
  *	  turns it into the aggregate's value.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/aggregate_delta.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_AGGREGATE_DELTA_H
@@ -14,6 +19,8 @@
 
 #include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
+
+#include "flow_definition.h"
 
 /* How an aggregates item is kept; see aggregate_delta.c. */
 typedef enum AggregateDeltaKind
@@ -71,10 +78,16 @@ extern AggregateDelta *AggregateDeltaAnalyze(Query *query, int ngroups,
 											 bool rows_only_added,
 											 char **reason);
 
-/* Definition: the kind names and argument texts, one per item. */
-extern void AggregateDeltaAppendJson(StringInfo json, AggregateDelta *delta);
-extern AggregateDelta *AggregateDeltaFromLists(List *kinds, List *arguments,
-											   const char *flow_name);
+/*
+ * Definition: members "delta_kinds" and "delta_arguments", the kind names
+ * and argument texts, one per item.  Reading them back checks the argument
+ * texts again, like every stored expression (the caller has set
+ * standard_conforming_strings); a plan that is not what medallion wrote
+ * raises FlowDefinitionCorrupted.
+ */
+extern void AggregateDeltaPutDefinition(FlowDefinitionBuilder *builder,
+										AggregateDelta *delta);
+extern AggregateDelta *AggregateDeltaFromDefinition(const FlowDesc *flow);
 
 /* The state columns of the groups table, after its group columns. */
 extern void AggregateDeltaAppendStateColumnDefs(StringInfo sql,

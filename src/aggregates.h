@@ -2,7 +2,17 @@
  *
  * aggregates.h
  *	  Gold aggregate tables maintained incrementally, and materialized views
- *	  attached to a pipeline.
+ *	  attached to a pipeline: what the update runs (the flow-type table in
+ *	  update.c).
+ *
+ * AggregateApply and AggregateReset are in aggregates.c, MatviewRefresh in
+ * aggregate_matview.c; the family's other files share
+ * aggregates_internal.h.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/aggregates.h
  *
  *-------------------------------------------------------------------------
  */
