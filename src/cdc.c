@@ -2393,7 +2393,6 @@ medallion_auto_cdc_apply(PG_FUNCTION_ARGS)
 	FlowContext context;
 	FlowResult	result;
 	TimestampTz start;
-	StringInfoData details;
 
 	flow = CatalogGetFlowByTarget(target_relid, true);
 	if (flow == NULL || flow->type != FLOW_TYPE_AUTO_CDC)
@@ -2413,22 +2412,15 @@ medallion_auto_cdc_apply(PG_FUNCTION_ARGS)
 	start = GetCurrentTimestamp();
 	FlowApplyIncremental(&context, flow, CdcApply, &result);
 
-	initStringInfo(&details);
-	appendStringInfo(&details,
-					 "{\"status\": \"COMPLETED\", \"flow_type\": \"%s\", "
-					 "\"rows_read\": " INT64_FORMAT ", "
-					 "\"rows_written\": " INT64_FORMAT ", "
-					 "\"rows_dropped\": " INT64_FORMAT ", "
-					 "\"duration_ms\": %.3f, \"watermark\": " INT64_FORMAT
-					 ", \"direct\": true",
-					 flow->flow_type, result.rows_read, result.rows_written,
-					 result.rows_dropped,
-					 (GetCurrentTimestamp() - start) / 1000.0, flow->watermark);
+	/* reported like a flow of an update, marked as a direct apply */
 	if (result.details.len > 0)
-		appendStringInfo(&details, ", %s", result.details.data);
-	appendStringInfoChar(&details, '}');
+		appendStringInfoString(&result.details, ", ");
+	appendStringInfoString(&result.details, "\"direct\": true");
 	EventLogWrite(pipeline, context.update_id, flow->flow_name,
-				  "flow_progress", "INFO", "flow completed", details.data);
+				  "flow_progress", "INFO", "flow completed",
+				  FlowProgressDetails(flow, &result,
+									  GetCurrentTimestamp() - start,
+									  "COMPLETED"));
 
 	PG_RETURN_INT64(result.rows_read);
 }
