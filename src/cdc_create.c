@@ -95,14 +95,21 @@ cdc_resolve_column(Relation rel, const char *name, const char *argname)
 	return pstrdup(NameStr(TupleDescAttr(desc, attnum - 1)->attname));
 }
 
+/* A text[] argument naming columns of the source. */
+typedef struct CdcColumnArgument
+{
+	List	   *names;			/* resolved column names */
+	bool		given;			/* not NULL (an empty array is given) */
+} CdcColumnArgument;
+
 /*
  * A text[] argument as a list of resolved column names; NIL when the
- * argument is NULL (*given tells NULL from empty).  Duplicates and NULL
+ * argument is NULL (given tells NULL from empty).  Duplicates and NULL
  * elements are errors.
  */
-static List *
-cdc_column_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
-					 Relation rel, bool *given)
+static void
+cdc_column_argument(FunctionCallInfo fcinfo, int argno, const char *argname,
+					Relation rel, CdcColumnArgument *arg)
 {
 	ArrayType  *array;
 	Datum	   *elements;
@@ -111,9 +118,10 @@ cdc_column_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 	int			i;
 	List	   *names = NIL;
 
-	*given = !PG_ARGISNULL(argno);
-	if (!*given)
-		return NIL;
+	arg->given = !PG_ARGISNULL(argno);
+	arg->names = NIL;
+	if (!arg->given)
+		return;
 	array = PG_GETARG_ARRAYTYPE_P(argno);
 	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT,
 					  &elements, &nulls, &count);
@@ -134,10 +142,12 @@ cdc_column_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 							name, argname)));
 		names = lappend(names, name);
 	}
-	return names;
+	arg->names = names;
 }
 
-
+/*
+ * A text argument; a required one must be neither NULL nor empty.
+ */
 static char *
 cdc_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 			 bool required)
@@ -160,6 +170,7 @@ cdc_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
 	return value;
 }
 
+/* The access method of a relation, or InvalidOid when it is gone. */
 static Oid
 cdc_relation_am(Oid relid)
 {
@@ -210,80 +221,66 @@ cdc_source_has_key_index(Relation rel, List *key_attnums)
 	return found;
 }
 
-/* The definition stored in medallion.flow, as JSON text. */
-/* A list member, null when the list was not given. */
-static void
-append_json_list(StringInfo json, const char *key, List *names, bool given)
+/*
+ * The arguments of create_auto_cdc_flow, checked, and what they resolve to
+ * on the source.
+ */
+typedef struct CdcArguments
 {
-	if (given)
-		JsonAppendTextList(json, key, names);
-	else
-		JsonAppendText(json, key, NULL);
-}
+	char	   *pipeline_name;
+	char	   *target_table;
+	char	   *source_table;
+	bool		ignore_null_updates;
+	CdcColumnArgument keys;
+	CdcColumnArgument column_list;
+	CdcColumnArgument except_list;
+	CdcColumnArgument track_list;
+	CdcColumnArgument track_except_list;
 
-Datum
-medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
-{
-	VERSION_CHECK_CATALOG();
-	char	   *pipeline_name = cdc_text_arg(fcinfo, 0, "pipeline_name", true);
-	char	   *target_table = cdc_text_arg(fcinfo, 1, "target_table", true);
-	char	   *source_table = cdc_text_arg(fcinfo, 2, "source_table", true);
-	char	   *sequence_by = cdc_text_arg(fcinfo, 4, "sequence_by", true);
-	int			scd_type;
-	char	   *deletes = cdc_text_arg(fcinfo, 6, "apply_as_deletes", false);
-	char	   *truncates = cdc_text_arg(fcinfo, 7, "apply_as_truncates", false);
-	bool		ignore_null_updates = PG_ARGISNULL(12) ? false : PG_GETARG_BOOL(12);
-	PipelineDesc *pipeline;
-	RangeVar   *source_rv;
-	Oid			source_relid;
-	char	   *source_name;
-	Oid			target_namespace;
-	char	   *target_relname;
-	char	   *target_name;
-	char	   *view_name;
-	Oid			target_relid;
-	Relation	rel;
-	TupleDesc	desc;
-	List	   *keys;
-	List	   *column_list;
-	List	   *except_list;
-	List	   *track_list;
-	List	   *track_except_list;
-	bool		keys_given;
-	bool		column_list_given;
-	bool		except_given;
-	bool		track_given;
-	bool		track_except_given;
-	List	   *key_attnums = NIL;
-	bool		has_key_index;
-	List	   *target_columns = NIL;	/* keys and kept, in source order */
-	List	   *columns = NIL;	/* kept non-key columns */
-	List	   *tracked = NIL;
+	/* the source, keys, SCD type, sequence_by and conditions */
 	CdcSpec		spec;
-	OwnerContext owner;
-	int			nest_level;
-	StringInfoData sql;
-	StringInfoData json;
-	ListCell   *cell;
-	int			i;
+	List	   *key_attnums;	/* the keys' attribute numbers */
+	List	   *target_columns; /* keys and kept columns, in source order */
+	List	   *columns;		/* kept non-key columns */
+	List	   *tracked;		/* tracked columns (SCD2) */
+	bool		has_key_index;	/* the source has an index on the keys */
+} CdcArguments;
+
+/*
+ * Read the scalar arguments and check how they combine, before anything is
+ * looked up.
+ */
+static void
+cdc_read_arguments(FunctionCallInfo fcinfo, CdcArguments *args)
+{
+	CdcSpec    *spec = &args->spec;
+
+	memset(args, 0, sizeof(CdcArguments));
+	args->pipeline_name = cdc_text_arg(fcinfo, 0, "pipeline_name", true);
+	args->target_table = cdc_text_arg(fcinfo, 1, "target_table", true);
+	args->source_table = cdc_text_arg(fcinfo, 2, "source_table", true);
+	spec->sequence_by = cdc_text_arg(fcinfo, 4, "sequence_by", true);
+	spec->deletes = cdc_text_arg(fcinfo, 6, "apply_as_deletes", false);
+	spec->truncates = cdc_text_arg(fcinfo, 7, "apply_as_truncates", false);
+	args->ignore_null_updates = PG_ARGISNULL(12) ? false : PG_GETARG_BOOL(12);
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("keys must not be null")));
-	scd_type = PG_ARGISNULL(5) ? 2 : PG_GETARG_INT32(5);
-	if (scd_type != 1 && scd_type != 2)
+	spec->scd_type = PG_ARGISNULL(5) ? 2 : PG_GETARG_INT32(5);
+	if (spec->scd_type != 1 && spec->scd_type != 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid stored_as_scd_type: %d", scd_type),
+				 errmsg("invalid stored_as_scd_type: %d", spec->scd_type),
 				 errhint("Use 1 (keep the latest row per key) or 2 (keep history).")));
-	if (scd_type == 2 && truncates != NULL)
+	if (spec->scd_type == 2 && spec->truncates != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("apply_as_truncates is not supported for SCD type 2"),
 				 errdetail("A truncate cannot be spliced into history."),
 				 errhint("Use stored_as_scd_type => 1, or leave apply_as_truncates out.")));
-	if (scd_type == 1 && !(PG_ARGISNULL(10) && PG_ARGISNULL(11)))
+	if (spec->scd_type == 1 && !(PG_ARGISNULL(10) && PG_ARGISNULL(11)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("track_history_column_list and track_history_except_column_list apply to SCD type 2 only")));
@@ -295,45 +292,55 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("track_history_column_list and track_history_except_column_list cannot both be given")));
+}
 
-	pipeline = CatalogGetPipeline(pipeline_name, false);
-	CatalogCheckPipelineOwner(pipeline);
+/*
+ * The source, as the caller names it: a pipeline table (with _row_id),
+ * opened and locked until the end of the transaction.
+ */
+static Relation
+cdc_open_source(CdcArguments *args)
+{
+	RangeVar   *source_rv;
+	Oid			source_relid;
 
-	/* the source, as the caller names it */
-	source_rv = makeRangeVarFromNameList(stringToQualifiedNameList(source_table));
+	source_rv = makeRangeVarFromNameList(stringToQualifiedNameList(args->source_table));
 	source_relid = RangeVarGetRelid(source_rv, AccessShareLock, false);
 	if (get_rel_relkind(source_relid) != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", source_table),
+				 errmsg("\"%s\" is not a table", args->source_table),
 				 errdetail("The source of an auto CDC flow is a pipeline table.")));
 	(void) FlowRowIdSequence(source_relid);
-	source_name = CatalogQualifiedRelationName(source_relid);
+	args->spec.source_relid = source_relid;
+	args->spec.source_name = CatalogQualifiedRelationName(source_relid);
+	return relation_open(source_relid, AccessShareLock);
+}
 
-	/* the target and its view */
-	ResolveNewTableName(target_table, &target_namespace, &target_relname);
-	view_name = CompanionRelationName(target_namespace, target_relname,
-									  CDC_VIEW_SUFFIX, "view of current versions");
-	target_name = QuoteQualifiedName(target_namespace, target_relname);
+/*
+ * The column arguments, resolved on the source, and the checks of the
+ * keys: at least one, never _row_id, never left out.
+ */
+static void
+cdc_read_column_arguments(FunctionCallInfo fcinfo, CdcArguments *args,
+						  Relation rel)
+{
+	ListCell   *cell;
 
-	/* columns */
-	rel = relation_open(source_relid, AccessShareLock);
-	desc = RelationGetDescr(rel);
-	keys = cdc_column_array_arg(fcinfo, 3, "keys", rel, &keys_given);
-	column_list = cdc_column_array_arg(fcinfo, 8, "column_list", rel,
-									   &column_list_given);
-	except_list = cdc_column_array_arg(fcinfo, 9, "except_column_list", rel,
-									   &except_given);
-	track_list = cdc_column_array_arg(fcinfo, 10, "track_history_column_list",
-									  rel, &track_given);
-	track_except_list = cdc_column_array_arg(fcinfo, 11,
-											 "track_history_except_column_list",
-											 rel, &track_except_given);
-	if (keys == NIL)
+	cdc_column_argument(fcinfo, 3, "keys", rel, &args->keys);
+	cdc_column_argument(fcinfo, 8, "column_list", rel, &args->column_list);
+	cdc_column_argument(fcinfo, 9, "except_column_list", rel,
+						&args->except_list);
+	cdc_column_argument(fcinfo, 10, "track_history_column_list", rel,
+						&args->track_list);
+	cdc_column_argument(fcinfo, 11, "track_history_except_column_list", rel,
+						&args->track_except_list);
+	args->spec.keys = args->keys.names;
+	if (args->keys.names == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("keys must name at least one column")));
-	foreach(cell, keys)
+	foreach(cell, args->keys.names)
 	{
 		char	   *key = (char *) lfirst(cell);
 
@@ -342,50 +349,65 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("column \"_row_id\" cannot be a key"),
 					 errdetail("_row_id is the source's arrival order, unique per event.")));
-		if (CdcListHas(except_list, key))
+		if (CdcListHas(args->except_list.names, key))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("key column \"%s\" cannot be left out by except_column_list",
 							key)));
-		key_attnums = lappend_int(key_attnums,
-								  CdcFindAttribute(desc, key));
+		args->key_attnums = lappend_int(args->key_attnums,
+										CdcFindAttribute(RelationGetDescr(rel),
+														 key));
 	}
-	if (CdcListHas(column_list, "_row_id"))
+	if (CdcListHas(args->column_list.names, "_row_id"))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column \"_row_id\" of the source cannot be kept"),
 				 errdetail("The target has no _row_id; the source's arrival order is never copied.")));
+}
+
+/*
+ * The columns the target keeps (the keys, and the columns column_list or
+ * except_column_list choose, in source order) and, for SCD2, the tracked
+ * ones: every kept non-key column, or as the track_history lists say.
+ */
+static void
+cdc_choose_columns(CdcArguments *args, TupleDesc desc)
+{
+	bool		track_given = args->track_list.given;
+	List	   *track = track_given ? args->track_list.names :
+		args->track_except_list.names;
+	ListCell   *cell;
+	int			i;
 
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
 		char	   *name = NameStr(attr->attname);
-		bool		is_key = CdcListHas(keys, name);
+		bool		is_key = CdcListHas(args->keys.names, name);
 
 		if (attr->attisdropped || strcmp(name, "_row_id") == 0)
 			continue;
 		if (!is_key &&
-			(column_list_given ? !CdcListHas(column_list, name) :
-			 CdcListHas(except_list, name)))
+			(args->column_list.given ? !CdcListHas(args->column_list.names, name) :
+			 CdcListHas(args->except_list.names, name)))
 			continue;
-		if (scd_type == 2 &&
+		if (args->spec.scd_type == 2 &&
 			(strcmp(name, "__start_at") == 0 || strcmp(name, "__end_at") == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_COLUMN),
 					 errmsg("source column \"%s\" conflicts with the SCD type 2 column of the same name",
 							name),
 					 errhint("Leave it out with except_column_list, or rename it upstream.")));
-		target_columns = lappend(target_columns, pstrdup(name));
+		args->target_columns = lappend(args->target_columns, pstrdup(name));
 		if (!is_key)
-			columns = lappend(columns, pstrdup(name));
+			args->columns = lappend(args->columns, pstrdup(name));
 	}
 
-	/* tracked columns: kept non-key columns only */
-	foreach(cell, track_given ? track_list : track_except_list)
+	foreach(cell, track)
 	{
 		char	   *name = (char *) lfirst(cell);
 
-		if (!CdcListHas(columns, name))
+		if (!CdcListHas(args->columns, name))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("column \"%s\" in %s is not a kept non-key column",
@@ -393,22 +415,31 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 							"track_history_except_column_list"),
 					 errdetail("History is tracked on the columns the target keeps, other than the keys.")));
 	}
-	if (scd_type == 2)
+	if (args->spec.scd_type != 2)
+		return;
+	foreach(cell, args->columns)
 	{
-		foreach(cell, columns)
-		{
-			char	   *name = (char *) lfirst(cell);
+		char	   *name = (char *) lfirst(cell);
 
-			if (track_given ? CdcListHas(track_list, name) :
-				!CdcListHas(track_except_list, name))
-				tracked = lappend(tracked, name);
-		}
+		if (track_given ? CdcListHas(track, name) : !CdcListHas(track, name))
+			args->tracked = lappend(args->tracked, name);
 	}
+}
 
-	foreach(cell, keys)
+/*
+ * Keys are sorted and matched with "=", so their types need a btree
+ * ordering; note whether the source has an index on them already.
+ */
+static void
+cdc_check_keys(CdcArguments *args, Relation rel)
+{
+	ListCell   *cell;
+
+	foreach(cell, args->keys.names)
 	{
-		Oid			type = get_atttype(source_relid,
-									   CdcFindAttribute(desc, (char *) lfirst(cell)));
+		Oid			type = get_atttype(args->spec.source_relid,
+									   list_nth_int(args->key_attnums,
+													foreach_current_index(cell)));
 		TypeCacheEntry *typentry = lookup_type_cache(getBaseType(type),
 													 TYPECACHE_CMP_PROC);
 
@@ -419,112 +450,122 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 							(char *) lfirst(cell), format_type_be(type)),
 					 errdetail("Keys are indexed and matched with \"=\".")));
 	}
-	has_key_index = cdc_source_has_key_index(rel, key_attnums);
-	/* keep the lock, but no reference: CREATE INDEX checks for those */
-	relation_close(rel, NoLock);
+	args->has_key_index = cdc_source_has_key_index(rel, args->key_attnums);
+}
 
-	/*
-	 * Validate the expressions, and create the target, its view and the
-	 * source's key index, as the pipeline owner with the pipeline's
-	 * search_path: as the applies will run.
-	 */
-	memset(&spec, 0, sizeof(spec));
-	spec.source_relid = source_relid;
-	spec.source_name = source_name;
-	spec.sequence_by = sequence_by;
-	spec.deletes = deletes;
-	spec.truncates = truncates;
+/*
+ * Analyse sequence_by and the conditions over the source, as the applies
+ * will (in the pipeline owner's context).
+ */
+static void
+cdc_check_expressions(CdcArguments *args)
+{
+	CdcSpec    *spec = &args->spec;
 
-	FlowEnterOwnerContext(pipeline, &owner);
-	nest_level = UserSqlSettingsEnter(NULL);
-	CdcPlaceExpressions(&spec);
-	CdcResolveSequence(&spec);
-	if (deletes != NULL)
-		CdcCheckCondition("apply_as_deletes", spec.deletes_sql,
-							source_name);
-	if (truncates != NULL)
-	{
-		CdcCheckCondition("apply_as_truncates", spec.truncates_sql,
-							source_name);
-		if (!spec.seq_storable)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("apply_as_truncates is not supported with sequence_by of type %s",
-							format_type_be(spec.seq_type)),
-					 errhint("Sequence by a built-in scalar type, such as a number or a timestamp.")));
-	}
-	SPI_connect();
-	initStringInfo(&sql);
-	/*
-	 * SCD2 targets leave room in their pages, so that closing a version
-	 * (setting __end_at, which no index covers) is a HOT update.
-	 */
-	appendStringInfo(&sql, "CREATE TABLE %s%s AS SELECT ", target_name,
-					 scd_type == 2 ? " WITH (fillfactor = 90)" : "");
-	CdcAppendNames(&sql, target_columns, NULL);
-	if (scd_type == 2)
-		appendStringInfo(&sql, ", %s AS __start_at, %s AS __end_at",
-						 spec.seq_sql, spec.seq_sql);
-	appendStringInfo(&sql, " FROM %s WITH NO DATA", source_name);
-	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	CdcPlaceExpressions(spec);
+	CdcResolveSequence(spec);
+	if (spec->deletes != NULL)
+		CdcCheckCondition("apply_as_deletes", spec->deletes_sql,
+						  spec->source_name);
+	if (spec->truncates == NULL)
+		return;
+	CdcCheckCondition("apply_as_truncates", spec->truncates_sql,
+					  spec->source_name);
+	if (!spec->seq_storable)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("apply_as_truncates is not supported with sequence_by of type %s",
+						format_type_be(spec->seq_type)),
+				 errhint("Sequence by a built-in scalar type, such as a number or a timestamp.")));
+}
 
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "ALTER TABLE %s ADD PRIMARY KEY (", target_name);
-	CdcAppendNames(&sql, keys, NULL);
-	appendStringInfoString(&sql, scd_type == 2 ? ", __start_at)" : ")");
-	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE VIEW %s AS SELECT ",
-					 QuoteQualifiedName(target_namespace, view_name));
-	CdcAppendNames(&sql, target_columns, NULL);
-	if (scd_type == 2)
-		appendStringInfo(&sql, ", __start_at FROM %s WHERE __end_at IS NULL",
-						 target_name);
+/* A column list member: the names, or null when the list was not given. */
+static void
+cdc_put_column_argument(FlowDefinitionBuilder *builder, const char *member,
+						const CdcColumnArgument *arg)
+{
+	if (arg->given)
+		FlowDefinitionPutStringList(builder, member, arg->names);
 	else
-		appendStringInfo(&sql, " FROM %s", target_name);
-	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		FlowDefinitionPutNull(builder, member);
+}
 
-	if (!has_key_index)
-	{
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE INDEX ON %s (", source_name);
-		CdcAppendNames(&sql, keys, NULL);
-		appendStringInfoChar(&sql, ')');
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	}
-	SPI_finish();
+/* The definition: the arguments, and what they resolved to. */
+static Jsonb *
+cdc_definition_build(const CdcArguments *args)
+{
+	const CdcSpec *spec = &args->spec;
+	FlowDefinitionBuilder builder;
+
+	FlowDefinitionBegin(&builder);
+	FlowDefinitionPutInt(&builder, "stored_as_scd_type", spec->scd_type);
+	FlowDefinitionPutStringList(&builder, "keys", args->keys.names);
+	FlowDefinitionPutString(&builder, "sequence_by", spec->sequence_by);
+	FlowDefinitionPutString(&builder, "apply_as_deletes", spec->deletes);
+	FlowDefinitionPutString(&builder, "apply_as_truncates", spec->truncates);
+	cdc_put_column_argument(&builder, "column_list", &args->column_list);
+	cdc_put_column_argument(&builder, "except_column_list",
+							&args->except_list);
+	cdc_put_column_argument(&builder, "track_history_column_list",
+							&args->track_list);
+	cdc_put_column_argument(&builder, "track_history_except_column_list",
+							&args->track_except_list);
+	FlowDefinitionPutBool(&builder, "ignore_null_updates",
+						  args->ignore_null_updates);
+	FlowDefinitionPutStringList(&builder, "columns", args->columns);
+	if (spec->scd_type == 2)
+		FlowDefinitionPutStringList(&builder, "tracked_columns", args->tracked);
+	else
+		FlowDefinitionPutNull(&builder, "tracked_columns");
+	return FlowDefinitionEnd(&builder);
+}
+
+/*
+ * create_auto_cdc_flow(pipeline_name, target_table, source_table, keys,
+ * sequence_by, stored_as_scd_type, apply_as_deletes, apply_as_truncates,
+ * column_list, except_column_list, track_history_column_list,
+ * track_history_except_column_list, ignore_null_updates): the target, its
+ * view <target>_current, an index on the source's keys when it has none,
+ * and the flow.  The expressions are checked and the relations created as
+ * the pipeline owner with the pipeline's search_path, as the applies run.
+ */
+Datum
+medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
+{
+	VERSION_CHECK_CATALOG();
+	CdcArguments args;
+	FlowCreate	create;
+	char	   *view_name;
+	Relation	source;
+	OwnerContext owner;
+	int			nest_level;
+
+	cdc_read_arguments(fcinfo, &args);
+	FlowCreateBegin(&create, args.pipeline_name, args.target_table);
+	source = cdc_open_source(&args);
+	view_name = FlowCreateCompanion(&create, CDC_VIEW_SUFFIX,
+									"view of current versions", NULL);
+	cdc_read_column_arguments(fcinfo, &args, source);
+	cdc_choose_columns(&args, RelationGetDescr(source));
+	cdc_check_keys(&args, source);
+	/* keep the lock, but no reference: CREATE INDEX checks for those */
+	relation_close(source, NoLock);
+
+	FlowEnterOwnerContext(create.pipeline, &owner);
+	nest_level = UserSqlSettingsEnter(NULL);
+	cdc_check_expressions(&args);
+	FlowCreateTable(&create, CdcTargetTableSql(&args.spec, create.target_name,
+											   args.target_columns));
+	FlowCreateExecute(CdcPrimaryKeySql(&args.spec, create.target_name));
+	FlowCreateExecute(CdcCurrentViewSql(&args.spec, view_name,
+										create.target_name,
+										args.target_columns));
+	if (!args.has_key_index)
+		FlowCreateExecute(CdcSourceIndexSql(&args.spec));
 	UserSqlSettingsLeave(nest_level);
 	FlowLeaveOwnerContext(&owner);
 
-	target_relid = get_relname_relid(target_relname, target_namespace);
-	if (!OidIsValid(target_relid))
-		elog(ERROR, "could not find the new table %s", target_name);
-
-	/* the definition: the arguments, and what they resolved to */
-	initStringInfo(&json);
-	appendStringInfoString(&json, "{\"stored_as_scd_type\": ");
-	appendStringInfo(&json, "%d", scd_type);
-	append_json_list(&json, "keys", keys, true);
-	JsonAppendText(&json, "sequence_by", sequence_by);
-	JsonAppendText(&json, "apply_as_deletes", deletes);
-	JsonAppendText(&json, "apply_as_truncates", truncates);
-	append_json_list(&json, "column_list", column_list, column_list_given);
-	append_json_list(&json, "except_column_list", except_list, except_given);
-	append_json_list(&json, "track_history_column_list", track_list,
-					 track_given);
-	append_json_list(&json, "track_history_except_column_list",
-					 track_except_list, track_except_given);
-	appendStringInfo(&json, ", \"ignore_null_updates\": %s",
-					 ignore_null_updates ? "true" : "false");
-	append_json_list(&json, "columns", columns, true);
-	append_json_list(&json, "tracked_columns", tracked, scd_type == 2);
-	appendStringInfoChar(&json, '}');
-
-	CatalogCreateFlow(pipeline, FLOW_TYPE_AUTO_CDC, target_relid, source_relid,
-					  source_name,
-					  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														 CStringGetDatum(json.data))));
+	FlowCreateRegister(&create, FLOW_TYPE_AUTO_CDC, args.spec.source_relid,
+					   args.spec.source_name, cdc_definition_build(&args));
 	PG_RETURN_VOID();
 }
-

@@ -305,3 +305,70 @@ CdcEventsSql(CdcSpec *spec, CdcMode mode, bool truncate_known)
 					 keys.data, spec->scd_type == 1 ? " NULLS FIRST" : "");
 	return sql.data;
 }
+
+/*
+ * The target, empty, with the columns and types the source gives: the
+ * keys and kept columns and, for SCD2, __start_at and __end_at of the type
+ * of sequence_by.  SCD2 targets leave room in their pages, so that closing
+ * a version (setting __end_at, which no index covers) is a HOT update.
+ */
+char *
+CdcTargetTableSql(const CdcSpec *spec, const char *target_name,
+				  List *target_columns)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s%s AS SELECT ", target_name,
+					 spec->scd_type == 2 ? " WITH (fillfactor = 90)" : "");
+	CdcAppendNames(&sql, target_columns, NULL);
+	if (spec->scd_type == 2)
+		appendStringInfo(&sql, ", %s AS __start_at, %s AS __end_at",
+						 spec->seq_sql, spec->seq_sql);
+	appendStringInfo(&sql, " FROM %s WITH NO DATA", spec->source_name);
+	return sql.data;
+}
+
+/* The target's primary key: the keys, and __start_at for SCD2. */
+char *
+CdcPrimaryKeySql(const CdcSpec *spec, const char *target_name)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "ALTER TABLE %s ADD PRIMARY KEY (", target_name);
+	CdcAppendNames(&sql, spec->keys, NULL);
+	appendStringInfoString(&sql, spec->scd_type == 2 ? ", __start_at)" : ")");
+	return sql.data;
+}
+
+/* The view <target>_current: every row (SCD1), or the current versions. */
+char *
+CdcCurrentViewSql(const CdcSpec *spec, const char *view_name,
+				  const char *target_name, List *target_columns)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE VIEW %s AS SELECT ", view_name);
+	CdcAppendNames(&sql, target_columns, NULL);
+	if (spec->scd_type == 2)
+		appendStringInfo(&sql, ", __start_at FROM %s WHERE __end_at IS NULL",
+						 target_name);
+	else
+		appendStringInfo(&sql, " FROM %s", target_name);
+	return sql.data;
+}
+
+/* The index on the source's keys that slow keys are read through. */
+char *
+CdcSourceIndexSql(const CdcSpec *spec)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE INDEX ON %s (", spec->source_name);
+	CdcAppendNames(&sql, spec->keys, NULL);
+	appendStringInfoChar(&sql, ')');
+	return sql.data;
+}
