@@ -99,7 +99,6 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -130,8 +129,53 @@ typedef struct CdcState
 	Datum		truncate_seq;
 } CdcState;
 
+/* The parameters of the events query (see CdcEventsSql). */
+#define CDC_PARAM_LOW 0
+#define CDC_PARAM_HIGH 1
+#define CDC_PARAM_MAX_SEQ 2
+#define CDC_PARAM_TRUNCATE_SEQ 3
+#define CDC_NPARAMS 4
+
+/*
+ * One apply of a batch, phase by phase (CdcApply): what it read, what it
+ * decided, and what it wrote.  cdc_apply_init sets it up inside SPI with
+ * the apply's settings; cdc_apply_free undoes both.
+ */
+typedef struct CdcApplyState
+{
+	FlowDesc   *flow;			/* the flow's catalog row, as of now */
+	CdcSpec    *spec;
+	int64		low;			/* the batch: low < _row_id <= high */
+	int			guc_nest_level;
+
+	/* flow_state before and after the batch */
+	CdcState	state;
+	CdcState	new_state;
+	bool		state_changed;
+
+	/* the batch: its size when counted here, its highest truncate */
+	int64		batch_rows;		/* -1: the runner counts it */
+	bool		batch_has_truncate;
+	Datum		batch_truncate;
+
+	/* how its keys are applied, and the events query's parameters */
+	CdcMode		mode;
+	Oid			types[CDC_NPARAMS];
+	Datum		values[CDC_NPARAMS];
+	bool		nulls[CDC_NPARAMS];
+
+	CdcRunner	runner;
+	Relation	target;			/* open while the apply writes it */
+	ChangeFeed *feed;			/* NULL unless an aggregate reads it */
+
+	int64		deleted;
+	int64		inserted;
+	int64		closed;
+} CdcApplyState;
+
 /* ---- flow_state ------------------------------------------------------ */
 
+/* Compare two sequence values by the btree ordering of their type. */
 static int
 cdc_compare(CdcSpec *spec, Datum a, Datum b)
 {
@@ -142,19 +186,7 @@ cdc_compare(CdcSpec *spec, Datum a, Datum b)
 										   spec->seq_collation, a, b));
 }
 
-static char *
-cdc_state_get_string(Jsonb *state, const char *key)
-{
-	JsonbValue *value;
-
-	if (state == NULL || !JB_ROOT_IS_OBJECT(state))
-		return NULL;
-	value = getKeyJsonValueFromContainer(&state->root, key, strlen(key), NULL);
-	if (value == NULL || value->type != jbvString)
-		return NULL;
-	return pnstrdup(value->val.string.val, value->val.string.len);
-}
-
+/* A sequence value from its binary form in hex, as flow_state keeps it. */
 static Datum
 cdc_decode_seq(CdcSpec *spec, const char *hex)
 {
@@ -171,6 +203,7 @@ cdc_decode_seq(CdcSpec *spec, const char *hex)
 	return OidReceiveFunctionCall(receive, &buf, ioparam, -1);
 }
 
+/* The binary form of a sequence value in hex, for flow_state. */
 static char *
 cdc_encode_seq(CdcSpec *spec, Datum value)
 {
@@ -193,11 +226,11 @@ cdc_encode_seq(CdcSpec *spec, Datum value)
  * were written for another sequence type (the source changed).
  */
 static void
-cdc_state_read(CdcSpec *spec, Jsonb *state, CdcState *out)
+cdc_state_read(CdcSpec *spec, const FlowDesc *flow, CdcState *out)
 {
-	char	   *type_name = cdc_state_get_string(state, "seq_type");
-	char	   *max_seq = cdc_state_get_string(state, "max_seq");
-	char	   *truncate_seq = cdc_state_get_string(state, "truncate_seq");
+	char	   *type_name = FlowStateString(flow, "seq_type");
+	char	   *max_seq = FlowStateString(flow, "max_seq");
+	char	   *truncate_seq = FlowStateString(flow, "truncate_seq");
 
 	memset(out, 0, sizeof(CdcState));
 	if (!spec->seq_storable || type_name == NULL ||
@@ -215,23 +248,22 @@ cdc_state_read(CdcSpec *spec, Jsonb *state, CdcState *out)
 	}
 }
 
+/* flow_state for the sequence values kept, written like a definition. */
 static Jsonb *
 cdc_state_build(CdcSpec *spec, CdcState *state)
 {
-	StringInfoData json;
+	FlowDefinitionBuilder builder;
 
-	initStringInfo(&json);
-	appendStringInfoString(&json, "{\"seq_type\": ");
-	escape_json(&json, format_type_be(spec->seq_basetype));
+	FlowDefinitionBegin(&builder);
+	FlowDefinitionPutString(&builder, "seq_type",
+							format_type_be(spec->seq_basetype));
 	if (state->has_max)
-		appendStringInfo(&json, ", \"max_seq\": \"%s\"",
-						 cdc_encode_seq(spec, state->max_seq));
+		FlowDefinitionPutString(&builder, "max_seq",
+								cdc_encode_seq(spec, state->max_seq));
 	if (state->has_truncate)
-		appendStringInfo(&json, ", \"truncate_seq\": \"%s\"",
-						 cdc_encode_seq(spec, state->truncate_seq));
-	appendStringInfoChar(&json, '}');
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-											  CStringGetDatum(json.data)));
+		FlowDefinitionPutString(&builder, "truncate_seq",
+								cdc_encode_seq(spec, state->truncate_seq));
+	return FlowDefinitionEnd(&builder);
 }
 
 /* Raise *current to value if it is higher; true when it changed. */
@@ -245,12 +277,417 @@ cdc_raise(CdcSpec *spec, bool *has, Datum *current, Datum value)
 	return true;
 }
 
+/* ---- the phases of an apply ------------------------------------------ */
+
+/*
+ * Set up an apply inside SPI, with JIT off: the statements touch a few
+ * rows per key, but the planner cannot know how few keys a batch has, and
+ * its estimates would often trigger JIT compilation, which then costs more
+ * than the statement itself.  The spec and flow_state are read as of now:
+ * the caller's copy of the flow was read before it locked the flow's row,
+ * and an apply that committed meanwhile moved flow_state on.
+ */
+static void
+cdc_apply_init(CdcApplyState *apply, FlowDesc *flow, int64 low, int64 high)
+{
+	int			i;
+
+	memset(apply, 0, sizeof(CdcApplyState));
+	SPI_connect();
+	apply->guc_nest_level = UserSqlSettingsEnter(NULL);
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	apply->flow = CatalogGetFlowById(flow->flow_id);
+	apply->spec = CdcLoadSpec(apply->flow);
+	apply->low = low;
+	apply->batch_rows = -1;
+	cdc_state_read(apply->spec, apply->flow, &apply->state);
+	apply->new_state = apply->state;
+
+	for (i = 0; i < CDC_NPARAMS; i++)
+	{
+		apply->types[i] = apply->spec->seq_basetype;
+		apply->nulls[i] = true;
+	}
+	apply->types[CDC_PARAM_LOW] = INT8OID;
+	apply->types[CDC_PARAM_HIGH] = INT8OID;
+	apply->values[CDC_PARAM_LOW] = Int64GetDatum(low);
+	apply->values[CDC_PARAM_HIGH] = Int64GetDatum(high);
+	apply->nulls[CDC_PARAM_LOW] = false;
+	apply->nulls[CDC_PARAM_HIGH] = false;
+}
+
+/* End an apply: its memory, the target, its settings, SPI. */
+static void
+cdc_apply_free(CdcApplyState *apply)
+{
+	CdcRunnerFree(&apply->runner);
+	if (apply->target != NULL)
+		table_close(apply->target, NoLock);
+	AtEOXact_GUC(true, apply->guc_nest_level);
+	SPI_finish();
+}
+
+/* Set a parameter of the events query. */
+static void
+cdc_apply_set_param(CdcApplyState *apply, int param, Datum value)
+{
+	apply->values[param] = value;
+	apply->nulls[param] = false;
+}
+
+/*
+ * When the flow has truncates: count the batch and find its highest
+ * truncate.  Returns false when the batch is empty (nothing to do).
+ */
+static bool
+cdc_apply_find_truncates(CdcApplyState *apply)
+{
+	CdcSpec    *spec = apply->spec;
+	int16		typlen;
+	bool		typbyval;
+	bool		is_truncate;
+	bool		isnull;
+	Datum		seq;
+
+	if (spec->truncates == NULL)
+		return true;
+	SpiExecute(CdcTruncateCheckSql(spec), 2, apply->types, apply->values,
+			   NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	apply->batch_rows = SpiGetInt64(0, 4, NULL);
+	is_truncate = DatumGetBool(SpiGetDatum(0, 1, &isnull));
+	seq = SpiGetDatum(0, 2, &isnull);
+	if (is_truncate && isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("null sequence value in change event of flow \"%s\"",
+						spec->flow_name),
+				 errdetail("sequence_by (%s) is null for the truncate with _row_id " INT64_FORMAT " of %s.",
+						   spec->sequence_by, SpiGetInt64(0, 3, NULL),
+						   spec->source_name)));
+	if (is_truncate)
+	{
+		get_typlenbyval(spec->seq_basetype, &typlen, &typbyval);
+		apply->batch_has_truncate = true;
+		apply->batch_truncate = datumCopy(seq, typbyval, typlen);
+	}
+	return apply->batch_rows > 0;
+}
+
+/* Is the target empty (the first apply, or the one after a refresh)? */
 static bool
 cdc_target_is_empty(CdcSpec *spec)
 {
 	SpiExecute(psprintf("SELECT 1 FROM %s LIMIT 1", spec->target_name), 0,
 			   NULL, NULL, NULL, SPI_OK_SELECT);
 	return SPI_processed == 0;
+}
+
+/*
+ * How to apply the keys of this batch (see the file header), and the
+ * sequence values the events query compares with.
+ */
+static void
+cdc_apply_choose_mode(CdcApplyState *apply)
+{
+	CdcSpec    *spec = apply->spec;
+	CdcState   *state = &apply->state;
+	CdcState   *new_state = &apply->new_state;
+
+	if (apply->batch_has_truncate)
+	{
+		apply->state_changed |= cdc_raise(spec, &new_state->has_max,
+										  &new_state->max_seq,
+										  apply->batch_truncate);
+		apply->state_changed |= cdc_raise(spec, &new_state->has_truncate,
+										  &new_state->truncate_seq,
+										  apply->batch_truncate);
+		apply->mode = CDC_MODE_FULL;
+		cdc_apply_set_param(apply, CDC_PARAM_TRUNCATE_SEQ,
+							new_state->truncate_seq);
+		return;
+	}
+	if (apply->low == 0 && cdc_target_is_empty(spec))
+		apply->mode = CDC_MODE_FULL;
+	else if (state->has_max)
+	{
+		apply->mode = CDC_MODE_BY_MAX;
+		cdc_apply_set_param(apply, CDC_PARAM_MAX_SEQ, state->max_seq);
+	}
+	else
+		apply->mode = CDC_MODE_ALL_SLOW;
+	if (state->has_truncate)
+		cdc_apply_set_param(apply, CDC_PARAM_TRUNCATE_SEQ,
+							state->truncate_seq);
+}
+
+/*
+ * The walk stopped at an invalid event, or at a target column of another
+ * type: raise the error now that the query is over, so that it does not
+ * come with the query's text as context.
+ */
+static void
+cdc_apply_report_invalid(CdcApplyState *apply)
+{
+	CdcSpec    *spec = apply->spec;
+	CdcRunner  *runner = &apply->runner;
+
+	if (runner->mismatch != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of table %s has type %s, but flow \"%s\" derives type %s",
+						runner->mismatch, spec->target_name,
+						format_type_be(runner->mismatch_type), spec->flow_name,
+						format_type_be(runner->mismatch_derived)),
+				 errhint("Recreate the flow, or restore the column's type.")));
+	if (runner->invalid && runner->invalid_key < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("null sequence value in change event of flow \"%s\"",
+						spec->flow_name),
+				 errdetail("sequence_by (%s) is null for the row with _row_id " INT64_FORMAT " of %s.",
+						   spec->sequence_by, runner->invalid_rid,
+						   spec->source_name),
+				 errhint("Every change event needs a sequence value: filter such rows out upstream, or use coalesce() in sequence_by.")));
+	if (runner->invalid)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("null value in key column \"%s\" of change event of flow \"%s\"",
+						(char *) list_nth(spec->keys, runner->invalid_key),
+						spec->flow_name),
+				 errdetail("The row with _row_id " INT64_FORMAT " of %s has a null key.",
+						   runner->invalid_rid, spec->source_name)));
+}
+
+/*
+ * Run the events query, its rows going straight to the runner, which
+ * derives the target rows of the batch's keys and notes the rows they
+ * replace.
+ */
+static void
+cdc_apply_derive(CdcApplyState *apply)
+{
+	CdcSpec    *spec = apply->spec;
+	ParamListInfo params = makeParamList(CDC_NPARAMS);
+	SPIExecuteOptions options;
+	int			result_code;
+	int			i;
+
+	apply->target = table_open(spec->target_relid, RowExclusiveLock);
+	for (i = 0; i < CDC_NPARAMS; i++)
+	{
+		params->params[i].value = apply->values[i];
+		params->params[i].isnull = apply->nulls[i];
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = apply->types[i];
+	}
+	params->numParams = CDC_NPARAMS;
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = false;
+	options.dest = CdcRunnerReceiver(&apply->runner, spec, apply->target,
+									 apply->low);
+	result_code = SPI_execute_extended(CdcEventsSql(spec, apply->mode,
+													spec->truncates != NULL &&
+													!apply->nulls[CDC_PARAM_TRUNCATE_SEQ]),
+									   &options);
+	/* with a DestNone receiver of our own, SPI says SPI_OK_UTILITY */
+	if (result_code != SPI_OK_SELECT && result_code != SPI_OK_UTILITY)
+		elog(ERROR, "unexpected SPI result %s for the events of flow \"%s\"",
+			 SPI_result_code_string(result_code), spec->flow_name);
+	if (apply->runner.spec == NULL)
+		elog(ERROR, "the events query of flow \"%s\" returned no description",
+			 spec->flow_name);
+	cdc_apply_report_invalid(apply);
+	CdcRunnerFinish(&apply->runner);
+}
+
+/* A tid[] of the given ctids. */
+static Datum
+cdc_tid_array(ItemPointerData *tids, int count)
+{
+	Datum	   *elements = palloc(sizeof(Datum) * count);
+	int			i;
+
+	for (i = 0; i < count; i++)
+		elements[i] = PointerGetDatum(&tids[i]);
+	return PointerGetDatum(construct_array(elements, count, TIDOID,
+										   sizeof(ItemPointerData), false,
+										   TYPALIGN_SHORT));
+}
+
+/*
+ * Run a statement that finds target rows by ctid, recording what it
+ * changes in the change feed when there is one; returns the rows the
+ * statement (or its capture) processed.  The rows are found by ctid
+ * whatever the planner estimates: a sequential scan would make the cost
+ * grow with the target.
+ */
+static int64
+cdc_execute_by_ctid(CdcApplyState *apply, const char *sql, bool closing,
+					int nargs, Oid *types, Datum *values)
+{
+	int			nest_level = NewGUCNestLevel();
+	int64		count;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (apply->feed != NULL)
+		count = (int64) SpiExecute(ChangeFeedCaptureSql(apply->feed, sql,
+														closing),
+								   nargs, types, values, NULL, SPI_OK_INSERT);
+	else
+		count = (int64) SpiExecute(sql, nargs, types, values, NULL,
+								   closing ? SPI_OK_UPDATE : SPI_OK_DELETE);
+	AtEOXact_GUC(true, nest_level);
+	return count;
+}
+
+/* Delete the rows derived again: all of them when the whole target is. */
+static void
+cdc_apply_delete_replaced(CdcApplyState *apply)
+{
+	CdcRunner  *runner = &apply->runner;
+	Oid			tid_array_type = TIDARRAYOID;
+	Datum		tids;
+
+	if (apply->mode == CDC_MODE_FULL)
+	{
+		apply->deleted = (int64) SpiExecute(psprintf("DELETE FROM %s",
+													 apply->spec->target_name),
+											0, NULL, NULL, NULL,
+											SPI_OK_DELETE);
+		if (apply->feed != NULL)
+			ChangeFeedReset(apply->feed);
+		return;
+	}
+	if (runner->nreplaced == 0)
+		return;
+	tids = cdc_tid_array(runner->replaced, runner->nreplaced);
+	apply->deleted = cdc_execute_by_ctid(apply,
+										 CdcDeleteReplacedSql(apply->spec),
+										 false, 1, &tid_array_type, &tids);
+}
+
+/*
+ * Current versions closed without change: only __end_at is set, in place
+ * (a HOT update), found by ctid like the deleted rows.  A capture records
+ * two feed rows per version.
+ */
+static void
+cdc_apply_close_versions(CdcApplyState *apply)
+{
+	CdcSpec    *spec = apply->spec;
+	CdcRunner  *runner = &apply->runner;
+	Oid			types[2];
+	Datum		values[2];
+	int16		seq_len;
+	bool		seq_byval;
+	char		seq_align;
+	int64		count;
+
+	if (runner->nclosed == 0)
+		return;
+	get_typlenbyvalalign(spec->seq_basetype, &seq_len, &seq_byval,
+						 &seq_align);
+	types[0] = TIDARRAYOID;
+	types[1] = get_array_type(spec->seq_basetype);
+	values[0] = cdc_tid_array(runner->closed, runner->nclosed);
+	values[1] = PointerGetDatum(construct_array(runner->closed_at,
+												runner->nclosed,
+												spec->seq_basetype, seq_len,
+												seq_byval, seq_align));
+	count = cdc_execute_by_ctid(apply, CdcCloseVersionsSql(spec), true, 2,
+								types, values);
+	apply->closed = apply->feed != NULL ? count / 2 : count;
+}
+
+/* Bulk-insert the derived rows, adding them to the change feed. */
+static void
+cdc_apply_insert_derived(CdcApplyState *apply)
+{
+	CdcRunner  *runner = &apply->runner;
+	BulkInserter *inserter;
+	TupleTableSlot *slot;
+
+	if (tuplestore_tuple_count(runner->output) == 0)
+		return;
+	inserter = BulkInsertBegin(apply->spec->target_relid, false);
+	slot = MakeSingleTupleTableSlot(runner->target_desc, &TTSOpsMinimalTuple);
+	while (tuplestore_gettupleslot(runner->output, true, false, slot))
+	{
+		slot_getallattrs(slot);
+		BulkInsertRow(inserter, slot->tts_values, slot->tts_isnull);
+		if (apply->feed != NULL && apply->mode != CDC_MODE_FULL)
+			ChangeFeedAddRow(apply->feed, slot->tts_values, slot->tts_isnull);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	apply->inserted = BulkInsertEnd(inserter);
+	CommandCounterIncrement();
+}
+
+/*
+ * Replace: delete the rows derived again, close versions in place, insert
+ * the derived rows, and tell the change feed (when an aggregate flow reads
+ * it) what changed.
+ */
+static void
+cdc_apply_write(CdcApplyState *apply)
+{
+	apply->feed = ChangeFeedBegin(apply->flow, apply->spec->target_relid,
+								  apply->mode == CDC_MODE_FULL);
+	cdc_apply_delete_replaced(apply);
+	cdc_apply_close_versions(apply);
+	cdc_apply_insert_derived(apply);
+	if (apply->feed != NULL)
+		ChangeFeedEnd(apply->feed);
+}
+
+/* Keep the batch's highest sequence in flow_state, when it can be kept. */
+static void
+cdc_apply_save_state(CdcApplyState *apply)
+{
+	CdcSpec    *spec = apply->spec;
+	CdcRunner  *runner = &apply->runner;
+
+	if (runner->has_batch_max)
+		apply->state_changed |= cdc_raise(spec, &apply->new_state.has_max,
+										  &apply->new_state.max_seq,
+										  runner->batch_max);
+	if (apply->state_changed && spec->seq_storable)
+		CatalogSetFlowState(apply->flow->flow_id,
+							cdc_state_build(spec, &apply->new_state));
+}
+
+/* The counters, and the "cdc" member of the flow_progress details. */
+static void
+cdc_apply_report(CdcApplyState *apply, FlowResult *result)
+{
+	CdcRunner  *runner = &apply->runner;
+
+	result->rows_read += apply->batch_rows >= 0 ? apply->batch_rows :
+		runner->rows_read;
+	result->rows_written += apply->inserted + apply->closed;
+	if (apply->deleted > 0 || apply->inserted > 0 || apply->closed > 0)
+		result->changed = true;
+	if (result->details.len > 0)
+		appendStringInfoString(&result->details, ", ");
+	appendStringInfo(&result->details,
+					 "\"cdc\": {\"scd_type\": %d, \"rows_inserted\": " INT64_FORMAT
+					 ", \"rows_deleted\": " INT64_FORMAT
+					 ", \"versions_closed\": " INT64_FORMAT,
+					 apply->spec->scd_type, apply->inserted, apply->deleted,
+					 apply->closed);
+	if (apply->mode == CDC_MODE_FULL)
+		appendStringInfoString(&result->details, ", \"full_recompute\": true}");
+	else
+		appendStringInfo(&result->details,
+						 ", \"keys\": " INT64_FORMAT
+						 ", \"keys_recomputed\": " INT64_FORMAT "}",
+						 runner->keys, runner->keys_recomputed);
 }
 
 /*
@@ -262,329 +699,18 @@ void
 CdcApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 		 FlowResult *result)
 {
-	FlowDesc   *current;
-	CdcSpec    *spec;
-	CdcState	state;
-	CdcState	new_state;
-	CdcMode		mode;
-	CdcRunner	runner;
-	Oid			types[4];
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', 'n', 'n'};
-	bool		batch_has_truncate = false;
-	Datum		batch_truncate = (Datum) 0;
-	int64		batch_rows = -1;
-	int64		deleted;
-	int64		inserted = 0;
-	int64		closed = 0;
-	int16		typlen;
-	bool		typbyval;
-	bool		state_changed = false;
-	bool		isnull;
-	int			guc_nest_level;
-	Relation	target;
-	SPIExecuteOptions options;
-	ParamListInfo params;
-	int			result_code;
-	int			i;
-	ChangeFeed *feed;
-	char	   *sql;
+	CdcApplyState apply;
 
-	SPI_connect();
-
-	/*
-	 * The statements below touch a few rows per key, but the planner cannot
-	 * know how few keys a batch has, and its estimates would often trigger
-	 * JIT compilation, which then costs more than the statement itself.
-	 */
-	guc_nest_level = UserSqlSettingsEnter(NULL);
-	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-
-	/*
-	 * flow_state as of now: the caller's copy was read before it locked the
-	 * flow's row, and an apply that committed meanwhile moved it on.
-	 */
-	current = CatalogGetFlowById(flow->flow_id);
-	spec = CdcLoadSpec(current);
-	cdc_state_read(spec, current->flow_state, &state);
-	get_typlenbyval(spec->seq_basetype, &typlen, &typbyval);
-
-	types[0] = INT8OID;
-	types[1] = INT8OID;
-	types[2] = spec->seq_basetype;
-	types[3] = spec->seq_basetype;
-	values[0] = Int64GetDatum(low);
-	values[1] = Int64GetDatum(high);
-	values[2] = (Datum) 0;
-	values[3] = (Datum) 0;
-
-	/* truncates in the batch? */
-	if (spec->truncates != NULL)
+	cdc_apply_init(&apply, flow, low, high);
+	if (cdc_apply_find_truncates(&apply))
 	{
-		SpiExecute(CdcTruncateCheckSql(spec), 2, types, values, NULL,
-				   SPI_OK_SELECT);
-		batch_rows = 0;
-		if (SPI_processed > 0)
-		{
-			bool		is_truncate = DatumGetBool(SpiGetDatum(0, 1, &isnull));
-			Datum		seq = SpiGetDatum(0, 2, &isnull);
-
-			batch_rows = SpiGetInt64(0, 4, NULL);
-			if (is_truncate && isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NOT_NULL_VIOLATION),
-						 errmsg("null sequence value in change event of flow \"%s\"",
-								spec->flow_name),
-						 errdetail("sequence_by (%s) is null for the truncate with _row_id " INT64_FORMAT " of %s.",
-								   spec->sequence_by, SpiGetInt64(0, 3, NULL),
-								   spec->source_name)));
-			if (is_truncate)
-			{
-				batch_has_truncate = true;
-				batch_truncate = datumCopy(seq, typbyval, typlen);
-			}
-		}
-		if (batch_rows == 0)
-		{
-			AtEOXact_GUC(true, guc_nest_level);
-			SPI_finish();
-			return;
-		}
+		cdc_apply_choose_mode(&apply);
+		cdc_apply_derive(&apply);
+		cdc_apply_write(&apply);
+		cdc_apply_save_state(&apply);
+		cdc_apply_report(&apply, result);
 	}
-
-	/* how to apply the keys of this batch */
-	new_state = state;
-	if (batch_has_truncate)
-	{
-		state_changed |= cdc_raise(spec, &new_state.has_max,
-								   &new_state.max_seq, batch_truncate);
-		state_changed |= cdc_raise(spec, &new_state.has_truncate,
-								   &new_state.truncate_seq, batch_truncate);
-		mode = CDC_MODE_FULL;
-		values[3] = new_state.truncate_seq;
-		nulls[3] = ' ';
-	}
-	else
-	{
-		if (low == 0 && cdc_target_is_empty(spec))
-			mode = CDC_MODE_FULL;	/* the first apply, or after a refresh */
-		else if (state.has_max)
-		{
-			mode = CDC_MODE_BY_MAX;
-			values[2] = state.max_seq;
-			nulls[2] = ' ';
-		}
-		else
-			mode = CDC_MODE_ALL_SLOW;
-		if (state.has_truncate)
-		{
-			values[3] = state.truncate_seq;
-			nulls[3] = ' ';
-		}
-	}
-
-	/* walk the events, deriving the target rows */
-	target = table_open(spec->target_relid, RowExclusiveLock);
-	params = makeParamList(4);
-	for (i = 0; i < 4; i++)
-	{
-		params->params[i].value = values[i];
-		params->params[i].isnull = nulls[i] == 'n';
-		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = types[i];
-	}
-	params->numParams = 4;
-	memset(&options, 0, sizeof(options));
-	options.params = params;
-	options.read_only = false;
-	options.dest = CdcRunnerReceiver(&runner, spec, target, low);
-	result_code = SPI_execute_extended(CdcEventsSql(spec, mode,
-													  spec->truncates != NULL &&
-													  nulls[3] == ' '),
-									   &options);
-	/* with a DestNone receiver of our own, SPI says SPI_OK_UTILITY */
-	if (result_code != SPI_OK_SELECT && result_code != SPI_OK_UTILITY)
-		elog(ERROR, "unexpected SPI result %s for the events of flow \"%s\"",
-			 SPI_result_code_string(result_code), spec->flow_name);
-	if (runner.spec == NULL)
-		elog(ERROR, "the events query of flow \"%s\" returned no description",
-			 spec->flow_name);
-	if (runner.mismatch != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("column \"%s\" of table %s has type %s, but flow \"%s\" derives type %s",
-						runner.mismatch, spec->target_name,
-						format_type_be(runner.mismatch_type), spec->flow_name,
-						format_type_be(runner.mismatch_derived)),
-				 errhint("Recreate the flow, or restore the column's type.")));
-	if (runner.invalid && runner.invalid_key < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NOT_NULL_VIOLATION),
-				 errmsg("null sequence value in change event of flow \"%s\"",
-						spec->flow_name),
-				 errdetail("sequence_by (%s) is null for the row with _row_id " INT64_FORMAT " of %s.",
-						   spec->sequence_by, runner.invalid_rid,
-						   spec->source_name),
-				 errhint("Every change event needs a sequence value: filter such rows out upstream, or use coalesce() in sequence_by.")));
-	if (runner.invalid)
-		ereport(ERROR,
-				(errcode(ERRCODE_NOT_NULL_VIOLATION),
-				 errmsg("null value in key column \"%s\" of change event of flow \"%s\"",
-						(char *) list_nth(spec->keys, runner.invalid_key),
-						spec->flow_name),
-				 errdetail("The row with _row_id " INT64_FORMAT " of %s has a null key.",
-						   runner.invalid_rid, spec->source_name)));
-	CdcRunnerFinish(&runner);
-
-	/*
-	 * replace: delete the rows derived again, insert the derived rows, and
-	 * tell the change feed (when an aggregate flow reads it) what changed
-	 */
-	feed = ChangeFeedBegin(current, spec->target_relid,
-						   mode == CDC_MODE_FULL);
-	if (mode == CDC_MODE_FULL)
-	{
-		deleted = (int64) SpiExecute(psprintf("DELETE FROM %s",
-											  spec->target_name),
-									 0, NULL, NULL, NULL, SPI_OK_DELETE);
-		if (feed != NULL)
-			ChangeFeedReset(feed);
-	}
-	else if (runner.nreplaced > 0)
-	{
-		Oid			tid_array_type = TIDARRAYOID;
-		Datum		tids[1];
-		Datum	   *elements = palloc(sizeof(Datum) * runner.nreplaced);
-		int			nest_level;
-
-		for (i = 0; i < runner.nreplaced; i++)
-			elements[i] = PointerGetDatum(&runner.replaced[i]);
-		tids[0] = PointerGetDatum(construct_array(elements, runner.nreplaced,
-												  TIDOID, sizeof(ItemPointerData),
-												  false, TYPALIGN_SHORT));
-
-		/*
-		 * Found by ctid, whatever the planner estimates: a sequential scan
-		 * would make the cost grow with the target.
-		 */
-		nest_level = NewGUCNestLevel();
-		(void) set_config_option("enable_seqscan", "off", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-								 false);
-		sql = psprintf("DELETE FROM %s WHERE ctid"
-					   " OPERATOR(pg_catalog.=) ANY ($1)",
-					   spec->target_name);
-		if (feed != NULL)
-			deleted = (int64) SpiExecute(ChangeFeedCaptureSql(feed, sql, false),
-										 1, &tid_array_type, tids, NULL,
-										 SPI_OK_INSERT);
-		else
-			deleted = (int64) SpiExecute(sql, 1, &tid_array_type, tids, NULL,
-										 SPI_OK_DELETE);
-		AtEOXact_GUC(true, nest_level);
-	}
-	else
-		deleted = 0;
-
-	if (runner.nclosed > 0)
-	{
-		Oid			update_types[2] = {TIDARRAYOID,
-		get_array_type(spec->seq_basetype)};
-		Datum		update_values[2];
-		Datum	   *elements = palloc(sizeof(Datum) * runner.nclosed);
-		int			nest_level;
-		int16		seq_len;
-		bool		seq_byval;
-		char		seq_align;
-
-		/*
-		 * Current versions closed without change: only __end_at is set, in
-		 * place, found by ctid like the deleted rows.
-		 */
-		get_typlenbyvalalign(spec->seq_basetype, &seq_len, &seq_byval,
-							 &seq_align);
-		for (i = 0; i < runner.nclosed; i++)
-			elements[i] = PointerGetDatum(&runner.closed[i]);
-		update_values[0] = PointerGetDatum(construct_array(elements,
-														   runner.nclosed,
-														   TIDOID,
-														   sizeof(ItemPointerData),
-														   false,
-														   TYPALIGN_SHORT));
-		update_values[1] = PointerGetDatum(construct_array(runner.closed_at,
-														   runner.nclosed,
-														   spec->seq_basetype,
-														   seq_len, seq_byval,
-														   seq_align));
-		nest_level = NewGUCNestLevel();
-		(void) set_config_option("enable_seqscan", "off", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-								 false);
-		sql = psprintf("UPDATE %s AS __medallion_t SET __end_at = __u.__end"
-					   " FROM ROWS FROM (pg_catalog.unnest($1),"
-					   " pg_catalog.unnest($2))"
-					   " AS __u(__tid, __end)"
-					   " WHERE __medallion_t.ctid OPERATOR(pg_catalog.=) __u.__tid",
-					   spec->target_name);
-		if (feed != NULL)
-			closed = (int64) SpiExecute(ChangeFeedCaptureSql(feed, sql, true),
-										2, update_types, update_values, NULL,
-										SPI_OK_INSERT) / 2;
-		else
-			closed = (int64) SpiExecute(sql, 2, update_types, update_values,
-										NULL, SPI_OK_UPDATE);
-		AtEOXact_GUC(true, nest_level);
-	}
-	if (tuplestore_tuple_count(runner.output) > 0)
-	{
-		BulkInserter *inserter = BulkInsertBegin(spec->target_relid, false);
-		TupleTableSlot *slot = MakeSingleTupleTableSlot(runner.target_desc,
-														&TTSOpsMinimalTuple);
-
-		while (tuplestore_gettupleslot(runner.output, true, false, slot))
-		{
-			slot_getallattrs(slot);
-			BulkInsertRow(inserter, slot->tts_values, slot->tts_isnull);
-			if (feed != NULL && mode != CDC_MODE_FULL)
-				ChangeFeedAddRow(feed, slot->tts_values, slot->tts_isnull);
-		}
-		ExecDropSingleTupleTableSlot(slot);
-		inserted = BulkInsertEnd(inserter);
-		CommandCounterIncrement();
-	}
-	if (feed != NULL)
-		ChangeFeedEnd(feed);
-	table_close(target, NoLock);
-
-	/* the state after this batch */
-	if (runner.has_batch_max)
-		state_changed |= cdc_raise(spec, &new_state.has_max,
-								   &new_state.max_seq, runner.batch_max);
-	if (state_changed && spec->seq_storable)
-		CatalogSetFlowState(flow->flow_id, cdc_state_build(spec, &new_state));
-
-	result->rows_read += batch_rows >= 0 ? batch_rows : runner.rows_read;
-	result->rows_written += inserted + closed;
-	if (deleted > 0 || inserted > 0 || closed > 0)
-		result->changed = true;
-	if (result->details.len > 0)
-		appendStringInfoString(&result->details, ", ");
-	appendStringInfo(&result->details,
-					 "\"cdc\": {\"scd_type\": %d, \"rows_inserted\": " INT64_FORMAT
-					 ", \"rows_deleted\": " INT64_FORMAT
-					 ", \"versions_closed\": " INT64_FORMAT,
-					 spec->scd_type, inserted, deleted, closed);
-	if (mode == CDC_MODE_FULL)
-		appendStringInfoString(&result->details, ", \"full_recompute\": true}");
-	else
-		appendStringInfo(&result->details,
-						 ", \"keys\": " INT64_FORMAT
-						 ", \"keys_recomputed\": " INT64_FORMAT "}",
-						 runner.keys, runner.keys_recomputed);
-	CdcRunnerFree(&runner);
-	AtEOXact_GUC(true, guc_nest_level);
-	SPI_finish();
+	cdc_apply_free(&apply);
 }
 
 /*
@@ -594,9 +720,10 @@ CdcApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 void
 CdcReset(FlowDesc *flow)
 {
-	CatalogSetFlowState(flow->flow_id,
-						DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														   CStringGetDatum("{}"))));
+	FlowDefinitionBuilder empty;
+
+	FlowDefinitionBegin(&empty);
+	CatalogSetFlowState(flow->flow_id, FlowDefinitionEnd(&empty));
 }
 
 /* ---- auto_cdc_apply -------------------------------------------------- */

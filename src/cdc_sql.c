@@ -372,3 +372,27 @@ CdcSourceIndexSql(const CdcSpec *spec)
 	appendStringInfoChar(&sql, ')');
 	return sql.data;
 }
+
+/* Delete target rows by ctid ($1, a tid[]): the rows derived again. */
+char *
+CdcDeleteReplacedSql(CdcSpec *spec)
+{
+	return psprintf("DELETE FROM %s WHERE ctid"
+					" OPERATOR(pg_catalog.=) ANY ($1)",
+					spec->target_name);
+}
+
+/*
+ * Close current versions in place: the version at ctid $1[i] ends at
+ * $2[i].  The target is aliased __medallion_t (ChangeFeedCaptureSql).
+ */
+char *
+CdcCloseVersionsSql(CdcSpec *spec)
+{
+	return psprintf("UPDATE %s AS __medallion_t SET __end_at = __u.__end"
+					" FROM ROWS FROM (pg_catalog.unnest($1),"
+					" pg_catalog.unnest($2))"
+					" AS __u(__tid, __end)"
+					" WHERE __medallion_t.ctid OPERATOR(pg_catalog.=) __u.__tid",
+					spec->target_name);
+}
