@@ -129,6 +129,170 @@ CdcTruncateCheckSql(CdcSpec *spec)
 					spec->seq_sql, spec->truncates_sql, spec->source_name);
 }
 
+/*
+ * CDC_MODE_FULL: the new events with a NULL key or sequence, then every
+ * event up to $2, after the highest truncate ($4) when it is known.
+ */
+static void
+cdc_full_events(StringInfo sql, CdcSpec *spec, const char *seq_type,
+				bool truncate_known)
+{
+	ListCell   *cell;
+
+	/* invalid new events: a NULL key or sequence */
+	appendStringInfo(sql, "SELECT %d AS __kind,"
+					 " NULL::pg_catalog.tid AS __ctid, __i.*,"
+					 " NULL::%s AS __from FROM (",
+					 CDC_KIND_INVALID, seq_type);
+	append_source_events(sql, spec);
+	appendStringInfo(sql, " WHERE _row_id > $1 AND _row_id <= $2 AND %s"
+					 " AND (%s IS NULL",
+					 cdc_not_truncate(spec), spec->seq_sql);
+	foreach(cell, spec->keys)
+		appendStringInfo(sql, " OR %s IS NULL",
+						 UserSqlColumnName((char *) lfirst(cell)));
+	appendStringInfoString(sql, ") OFFSET 0) __i UNION ALL ");
+
+	/* every event, after the highest truncate */
+	appendStringInfo(sql, "SELECT %d, NULL::pg_catalog.tid, __a.*,"
+					 " NULL::%s FROM (", CDC_KIND_EVENT, seq_type);
+	append_source_events(sql, spec);
+	appendStringInfo(sql, " WHERE _row_id <= $2 AND %s",
+					 cdc_not_truncate(spec));
+	if (truncate_known)
+		appendStringInfo(sql, " AND %s > %s", spec->seq_sql,
+						 cdc_seq_param(spec, 4));
+	appendStringInfoString(sql, " OFFSET 0) __a");
+}
+
+/*
+ * __bk: the keys of the batch; whether they are fast; where their new
+ * events start (__from, SCD2); an event of theirs with a NULL sequence
+ * (__bad), or any (__any).
+ */
+static void
+cdc_batch_keys_cte(StringInfo sql, CdcSpec *spec, CdcMode mode,
+				   const char *keys, const char *seq_type)
+{
+	appendStringInfo(sql, "WITH __bk AS MATERIALIZED (SELECT %s, ", keys);
+	if (mode == CDC_MODE_BY_MAX)
+		appendStringInfo(sql, "NOT bool_or(__seq <= %s)",
+						 cdc_seq_param(spec, 3));
+	else
+		appendStringInfoString(sql, "false");
+	appendStringInfoString(sql, " AS __fast, ");
+	if (spec->seq_has_min && spec->scd_type == 2)
+		appendStringInfoString(sql, "min(__seq)");
+	else
+		appendStringInfo(sql, "NULL::%s", seq_type);
+	appendStringInfoString(sql, " AS __from, min(__rid) AS __any,"
+						   " min(__rid) FILTER (WHERE __seq IS NULL) AS __bad"
+						   " FROM (SELECT _row_id AS __rid");
+	append_names_as_numbered(sql, spec->keys, "__k");
+	appendStringInfo(sql, ", %s AS __seq FROM %s"
+					 " WHERE _row_id > $1 AND _row_id <= $2 AND %s"
+					 " OFFSET 0) __b GROUP BY %s) ",
+					 spec->seq_sql, spec->source_name,
+					 cdc_not_truncate(spec), keys);
+}
+
+/* Keys of the batch with a NULL key or an event with a NULL sequence. */
+static void
+cdc_invalid_batch_keys(StringInfo sql, CdcSpec *spec, const char *keys,
+					   const char *seq_type)
+{
+	ListCell   *cell;
+
+	appendStringInfo(sql, "SELECT %d AS __kind,"
+					 " NULL::pg_catalog.tid AS __ctid,"
+					 " COALESCE(__bad, __any) AS __rid, %s",
+					 CDC_KIND_INVALID, keys);
+	foreach(cell, spec->columns)
+	{
+		Oid			type = get_atttype(spec->source_relid,
+									   get_attnum(spec->source_relid,
+												  (char *) lfirst(cell)));
+
+		appendStringInfo(sql, ", NULL::%s", format_type_be_qualified(type));
+	}
+	appendStringInfo(sql, ", NULL::%s AS __seq, false AS __del,"
+					 " __from FROM __bk WHERE __bad IS NOT NULL",
+					 seq_type);
+	foreach(cell, spec->keys)
+		appendStringInfo(sql, " OR __k%d IS NULL",
+						 foreach_current_index(cell) + 1);
+}
+
+/*
+ * Rows of the target: the current rows of fast keys, the rows of slow
+ * keys.  For SCD2, of a fast key its current version; of a slow key, the
+ * versions that end at or after its first new event (the others cannot
+ * change), or all of them when that is not known.
+ */
+static void
+cdc_target_rows(StringInfo sql, CdcSpec *spec, const char *seq_type)
+{
+	const char *alias = spec->keys_alias;
+
+	appendStringInfo(sql,
+					 "SELECT CASE WHEN %s.__fast THEN %d ELSE %d END,"
+					 " __x.* FROM __bk %s CROSS JOIN LATERAL ("
+					 "SELECT ctid, 0::pg_catalog.int8",
+					 alias, CDC_KIND_CURRENT, CDC_KIND_REPLACED, alias);
+	append_names_as_numbered(sql, spec->keys, "__k");
+	append_names_as_numbered(sql, spec->columns, "__c");
+	if (spec->scd_type == 2)
+		appendStringInfoString(sql, ", __start_at");
+	else
+		appendStringInfo(sql, ", NULL::%s", seq_type);
+	appendStringInfo(sql, ", false, %s.__from FROM %s WHERE ",
+					 alias, spec->target_name);
+	append_key_match(sql, spec);
+	if (spec->scd_type == 2)
+		appendStringInfo(sql,
+						 " AND (__end_at IS NULL OR NOT %s.__fast AND"
+						 " (%s.__from IS NULL OR __end_at >= %s.__from))",
+						 alias, alias, alias);
+	appendStringInfoString(sql, " OFFSET 0) __x");
+}
+
+/* The new events of fast keys. */
+static void
+cdc_fast_key_events(StringInfo sql, CdcSpec *spec, const char *keys,
+					const char *seq_type)
+{
+	appendStringInfo(sql, "SELECT %d, NULL::pg_catalog.tid, __s.*,"
+					 " NULL::%s FROM (", CDC_KIND_EVENT, seq_type);
+	append_source_events(sql, spec);
+	appendStringInfo(sql, " WHERE _row_id > $1 AND _row_id <= $2 AND %s"
+					 " AND (", cdc_not_truncate(spec));
+	CdcAppendNames(sql, spec->keys, NULL);
+	appendStringInfo(sql, ") IN (SELECT %s FROM __bk WHERE __fast)"
+					 " OFFSET 0) __s", keys);
+}
+
+/*
+ * All events of slow keys up to $2, read through the source's key index,
+ * after the highest truncate ($4) when it is known.
+ */
+static void
+cdc_slow_key_events(StringInfo sql, CdcSpec *spec, bool truncate_known)
+{
+	const char *alias = spec->keys_alias;
+
+	appendStringInfo(sql, "SELECT %d, NULL::pg_catalog.tid, __y.*,"
+					 " %s.__from FROM __bk %s CROSS JOIN LATERAL (",
+					 CDC_KIND_EVENT, alias, alias);
+	append_source_events(sql, spec);
+	appendStringInfoString(sql, " WHERE ");
+	append_key_match(sql, spec);
+	appendStringInfo(sql, " AND _row_id <= $2 AND %s",
+					 cdc_not_truncate(spec));
+	if (truncate_known)
+		appendStringInfo(sql, " AND %s > %s", spec->seq_sql,
+						 cdc_seq_param(spec, 4));
+	appendStringInfo(sql, " OFFSET 0) __y WHERE NOT %s.__fast", alias);
+}
 
 /*
  * The query that feeds an apply (parameters: $1 low, $2 high (int8), $3
@@ -156,151 +320,31 @@ CdcEventsSql(CdcSpec *spec, CdcMode mode, bool truncate_known)
 {
 	StringInfoData sql;
 	StringInfoData keys;
-	int			nkeys = list_length(spec->keys);
-	const char *alias = spec->keys_alias;
-	char	   *seq_type_name = format_type_extended(spec->seq_type,
-													 spec->seq_typmod,
-													 FORMAT_TYPE_TYPEMOD_GIVEN |
-													 FORMAT_TYPE_FORCE_QUALIFY);
-	ListCell   *cell;
+	char	   *seq_type = format_type_extended(spec->seq_type,
+												spec->seq_typmod,
+												FORMAT_TYPE_TYPEMOD_GIVEN |
+												FORMAT_TYPE_FORCE_QUALIFY);
 
 	initStringInfo(&keys);
-	append_numbered(&keys, "__k", nkeys);
+	append_numbered(&keys, "__k", list_length(spec->keys));
 	initStringInfo(&sql);
-
 	if (mode == CDC_MODE_FULL)
 	{
-		/* invalid new events: a NULL key or sequence */
-		appendStringInfo(&sql, "SELECT * FROM (SELECT %d AS __kind,"
-						 " NULL::pg_catalog.tid AS __ctid, __i.*,"
-						 " NULL::%s AS __from FROM (",
-						 CDC_KIND_INVALID, seq_type_name);
-		append_source_events(&sql, spec);
-		appendStringInfo(&sql, " WHERE _row_id > $1 AND _row_id <= $2 AND %s"
-						 " AND (%s IS NULL",
-						 cdc_not_truncate(spec), spec->seq_sql);
-		foreach(cell, spec->keys)
-			appendStringInfo(&sql, " OR %s IS NULL",
-							 UserSqlColumnName((char *) lfirst(cell)));
-		appendStringInfoString(&sql, ") OFFSET 0) __i UNION ALL ");
-
-		/* every event, after the highest truncate */
-		appendStringInfo(&sql, "SELECT %d, NULL::pg_catalog.tid, __a.*,"
-						 " NULL::%s FROM (", CDC_KIND_EVENT, seq_type_name);
-		append_source_events(&sql, spec);
-		appendStringInfo(&sql, " WHERE _row_id <= $2 AND %s",
-						 cdc_not_truncate(spec));
-		if (truncate_known)
-			appendStringInfo(&sql, " AND %s > %s", spec->seq_sql,
-							 cdc_seq_param(spec, 4));
-		appendStringInfo(&sql, " OFFSET 0) __a) __e ORDER BY %s, __seq%s,"
-						 " __del DESC, __rid DESC",
-						 keys.data, spec->scd_type == 1 ? " NULLS FIRST" : "");
-		return sql.data;
+		appendStringInfoString(&sql, "SELECT * FROM (");
+		cdc_full_events(&sql, spec, seq_type, truncate_known);
 	}
-
-	/*
-	 * __bk: the keys of the batch; whether they are fast; where their new
-	 * events start (__from, SCD2); an event of theirs with a NULL sequence
-	 * (__bad), or any (__any).
-	 */
-	appendStringInfo(&sql, "WITH __bk AS MATERIALIZED (SELECT %s, ",
-					 keys.data);
-	if (mode == CDC_MODE_BY_MAX)
-		appendStringInfo(&sql, "NOT bool_or(__seq <= %s)",
-						 cdc_seq_param(spec, 3));
 	else
-		appendStringInfoString(&sql, "false");
-	appendStringInfoString(&sql, " AS __fast, ");
-	if (spec->seq_has_min && spec->scd_type == 2)
-		appendStringInfoString(&sql, "min(__seq)");
-	else
-		appendStringInfo(&sql, "NULL::%s", seq_type_name);
-	appendStringInfoString(&sql, " AS __from, min(__rid) AS __any,"
-						   " min(__rid) FILTER (WHERE __seq IS NULL) AS __bad"
-						   " FROM (SELECT _row_id AS __rid");
-	append_names_as_numbered(&sql, spec->keys, "__k");
-	appendStringInfo(&sql, ", %s AS __seq FROM %s"
-					 " WHERE _row_id > $1 AND _row_id <= $2 AND %s"
-					 " OFFSET 0) __b GROUP BY %s) ",
-					 spec->seq_sql, spec->source_name,
-					 cdc_not_truncate(spec), keys.data);
-
-	/* invalid new events: a NULL key or sequence */
-	appendStringInfo(&sql, "SELECT * FROM (SELECT %d AS __kind,"
-					 " NULL::pg_catalog.tid AS __ctid,"
-					 " COALESCE(__bad, __any) AS __rid, %s",
-					 CDC_KIND_INVALID, keys.data);
-	foreach(cell, spec->columns)
 	{
-		Oid			type = get_atttype(spec->source_relid,
-									   get_attnum(spec->source_relid,
-												  (char *) lfirst(cell)));
-
-		appendStringInfo(&sql, ", NULL::%s", format_type_be_qualified(type));
+		cdc_batch_keys_cte(&sql, spec, mode, keys.data, seq_type);
+		appendStringInfoString(&sql, "SELECT * FROM (");
+		cdc_invalid_batch_keys(&sql, spec, keys.data, seq_type);
+		appendStringInfoString(&sql, " UNION ALL ");
+		cdc_target_rows(&sql, spec, seq_type);
+		appendStringInfoString(&sql, " UNION ALL ");
+		cdc_fast_key_events(&sql, spec, keys.data, seq_type);
+		appendStringInfoString(&sql, " UNION ALL ");
+		cdc_slow_key_events(&sql, spec, truncate_known);
 	}
-	appendStringInfo(&sql, ", NULL::%s AS __seq, false AS __del,"
-					 " __from FROM __bk WHERE __bad IS NOT NULL",
-					 seq_type_name);
-	foreach(cell, spec->keys)
-		appendStringInfo(&sql, " OR __k%d IS NULL",
-						 foreach_current_index(cell) + 1);
-	appendStringInfoString(&sql, " UNION ALL ");
-
-	{
-		/* rows of the target: current rows of fast keys, rows of slow keys */
-		appendStringInfo(&sql,
-						 "SELECT CASE WHEN %s.__fast THEN %d ELSE %d END,"
-						 " __x.* FROM __bk %s CROSS JOIN LATERAL ("
-						 "SELECT ctid, 0::pg_catalog.int8",
-						 alias, CDC_KIND_CURRENT, CDC_KIND_REPLACED, alias);
-		append_names_as_numbered(&sql, spec->keys, "__k");
-		append_names_as_numbered(&sql, spec->columns, "__c");
-		if (spec->scd_type == 2)
-			appendStringInfoString(&sql, ", __start_at");
-		else
-			appendStringInfo(&sql, ", NULL::%s", seq_type_name);
-		appendStringInfo(&sql, ", false, %s.__from FROM %s WHERE ",
-						 alias, spec->target_name);
-		append_key_match(&sql, spec);
-
-		/*
-		 * SCD2: of a fast key, its current version; of a slow key, the
-		 * versions that end at or after its first new event (the others
-		 * cannot change), or all of them when that is not known.
-		 */
-		if (spec->scd_type == 2)
-			appendStringInfo(&sql,
-							 " AND (__end_at IS NULL OR NOT %s.__fast AND"
-							 " (%s.__from IS NULL OR __end_at >= %s.__from))",
-							 alias, alias, alias);
-		appendStringInfoString(&sql, " OFFSET 0) __x UNION ALL ");
-
-		/* new events of fast keys */
-		appendStringInfo(&sql, "SELECT %d, NULL::pg_catalog.tid, __s.*,"
-						 " NULL::%s FROM (", CDC_KIND_EVENT, seq_type_name);
-		append_source_events(&sql, spec);
-		appendStringInfo(&sql, " WHERE _row_id > $1 AND _row_id <= $2 AND %s"
-						 " AND (", cdc_not_truncate(spec));
-		CdcAppendNames(&sql, spec->keys, NULL);
-		appendStringInfo(&sql, ") IN (SELECT %s FROM __bk WHERE __fast)"
-						 " OFFSET 0) __s UNION ALL ", keys.data);
-
-		/* all events of slow keys */
-		appendStringInfo(&sql, "SELECT %d, NULL::pg_catalog.tid, __y.*,"
-						 " %s.__from FROM __bk %s CROSS JOIN LATERAL (",
-						 CDC_KIND_EVENT, alias, alias);
-		append_source_events(&sql, spec);
-		appendStringInfoString(&sql, " WHERE ");
-		append_key_match(&sql, spec);
-		appendStringInfo(&sql, " AND _row_id <= $2 AND %s",
-						 cdc_not_truncate(spec));
-		if (truncate_known)
-			appendStringInfo(&sql, " AND %s > %s", spec->seq_sql,
-							 cdc_seq_param(spec, 4));
-		appendStringInfo(&sql, " OFFSET 0) __y WHERE NOT %s.__fast", alias);
-	}
-
 	appendStringInfo(&sql, ") __e ORDER BY %s, __seq%s, __del DESC, __rid DESC",
 					 keys.data, spec->scd_type == 1 ? " NULLS FIRST" : "");
 	return sql.data;
