@@ -728,6 +728,12 @@ CdcReset(FlowDesc *flow)
 
 /* ---- auto_cdc_apply -------------------------------------------------- */
 
+/*
+ * auto_cdc_apply(target): apply the source rows beyond the flow's
+ * watermark now, in the calling transaction, as an update would (same
+ * lock, ceiling and owner context: FlowApplyIncremental), and log it as a
+ * flow_progress event of its own update id.  Returns the rows read.
+ */
 Datum
 medallion_auto_cdc_apply(PG_FUNCTION_ARGS)
 {

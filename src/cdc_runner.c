@@ -37,6 +37,7 @@
 #define CDC_MAP_END (-3)
 #define CDC_MAP_COLUMN 10000
 
+/* Are two sequence values equal (two NULLs are)? */
 static bool
 cdc_seq_equal(CdcRunner *runner, bool null1, Datum seq1, bool null2,
 			  Datum seq2)
@@ -137,6 +138,10 @@ cdc_finish_key(CdcRunner *runner)
 		runner->keys_recomputed++;
 }
 
+/*
+ * A new key begins: finish the previous one and copy the key into its
+ * context, which lives as long as the key is derived.
+ */
 static void
 cdc_start_key(CdcRunner *runner, Datum *key)
 {
@@ -159,6 +164,7 @@ cdc_start_key(CdcRunner *runner, Datum *key)
 	runner->keys++;
 }
 
+/* Is this the key being derived (by the keys' btree orderings)? */
 static bool
 cdc_same_key(CdcRunner *runner, Datum *key)
 {
@@ -176,6 +182,7 @@ cdc_same_key(CdcRunner *runner, Datum *key)
 	return true;
 }
 
+/* Note the ctid of a target row the derived rows replace. */
 static void
 cdc_remember_replaced(CdcRunner *runner, Datum ctid)
 {
@@ -560,6 +567,7 @@ typedef struct CdcReceiver
 	MemoryContext context;		/* for the runner: outlives the query */
 } CdcReceiver;
 
+/* The query starts: set the runner up from its result descriptor. */
 static void
 cdc_receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
@@ -571,6 +579,7 @@ cdc_receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	MemoryContextSwitchTo(old);
 }
 
+/* One row of the query to the runner; an invalid event stops the query. */
 static bool
 cdc_receiver_slot(TupleTableSlot *slot, DestReceiver *self)
 {

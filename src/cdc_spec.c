@@ -44,6 +44,10 @@ typedef struct CdcParseContext
 	const char *query;
 } CdcParseContext;
 
+/*
+ * Errors in an analysed expression point into the statement built around
+ * it, and name the argument it came from.
+ */
 static void
 cdc_parse_error_callback(void *arg)
 {
@@ -263,6 +267,7 @@ CdcFindAttribute(TupleDesc desc, const char *name)
 
 /* ---- definition ------------------------------------------------------ */
 
+/* CdcFlowScdType: see cdc.h.  A definition without one is SCD type 2. */
 int
 CdcFlowScdType(const FlowDesc *flow)
 {
@@ -273,6 +278,7 @@ CdcFlowScdType(const FlowDesc *flow)
 	return (int) scd_type;
 }
 
+/* CdcFlowKeys: see cdc.h.  A flow has at least one key. */
 List *
 CdcFlowKeys(const FlowDesc *flow)
 {
