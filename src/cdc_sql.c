@@ -130,6 +130,20 @@ CdcTruncateCheckSql(CdcSpec *spec)
 }
 
 /*
+ * " AND _row_id <= $2 AND <not a truncate> [AND <seq> > $4]": the events
+ * that count up to the batch's end, after the highest truncate when it is
+ * known.
+ */
+static void
+append_events_up_to_high(StringInfo buf, CdcSpec *spec, bool truncate_known)
+{
+	appendStringInfo(buf, " AND _row_id <= $2 AND %s", cdc_not_truncate(spec));
+	if (truncate_known)
+		appendStringInfo(buf, " AND %s > %s", spec->seq_sql,
+						 cdc_seq_param(spec, 4));
+}
+
+/*
  * CDC_MODE_FULL: the new events with a NULL key or sequence, then every
  * event up to $2, after the highest truncate ($4) when it is known.
  */
@@ -157,11 +171,8 @@ cdc_full_events(StringInfo sql, CdcSpec *spec, const char *seq_type,
 	appendStringInfo(sql, "SELECT %d, NULL::pg_catalog.tid, __a.*,"
 					 " NULL::%s FROM (", CDC_KIND_EVENT, seq_type);
 	append_source_events(sql, spec);
-	appendStringInfo(sql, " WHERE _row_id <= $2 AND %s",
-					 cdc_not_truncate(spec));
-	if (truncate_known)
-		appendStringInfo(sql, " AND %s > %s", spec->seq_sql,
-						 cdc_seq_param(spec, 4));
+	appendStringInfoString(sql, " WHERE true");
+	append_events_up_to_high(sql, spec, truncate_known);
 	appendStringInfoString(sql, " OFFSET 0) __a");
 }
 
@@ -286,11 +297,7 @@ cdc_slow_key_events(StringInfo sql, CdcSpec *spec, bool truncate_known)
 	append_source_events(sql, spec);
 	appendStringInfoString(sql, " WHERE ");
 	append_key_match(sql, spec);
-	appendStringInfo(sql, " AND _row_id <= $2 AND %s",
-					 cdc_not_truncate(spec));
-	if (truncate_known)
-		appendStringInfo(sql, " AND %s > %s", spec->seq_sql,
-						 cdc_seq_param(spec, 4));
+	append_events_up_to_high(sql, spec, truncate_known);
 	appendStringInfo(sql, " OFFSET 0) __y WHERE NOT %s.__fast", alias);
 }
 
