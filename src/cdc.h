@@ -4,6 +4,15 @@
  *	  Gold AUTO CDC flows: apply change events to an SCD type 1 or type 2
  *	  target with the semantics of Databricks AUTO CDC INTO.
  *
+ * What other families use: the update runs the apply and the reset, and
+ * aggregate flows that read a CDC target ask for its SCD type and keys.
+ * The family's own shared declarations are in cdc_internal.h.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/cdc.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_CDC_H

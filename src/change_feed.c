@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * change_feed.c
- *	  The change feed of an auto CDC target.
+ *	  The change feed of an auto CDC target: what its CDC flow removed from
+ *	  and added to it, for the aggregate flows that read it.
  *
  * An aggregate flow that maintains its groups by deltas (aggregate_delta.c)
  * needs, for every update, the rows its source lost and gained.  For an
@@ -31,7 +32,7 @@
  * target (dropping the target drops it), and is created by
  * create_aggregate.
  *
- * Copyright (c) 2025, medallion contributors
+ * Copyright (c) 2025-2026, medallion contributors
  *
  * IDENTIFICATION
  *	  src/change_feed.c
@@ -198,89 +199,68 @@ change_feed_truncate_with_reset(const char *name)
 }
 
 /*
- * ChangeFeedBegin: see change_feed.h.  The caller is connected to SPI and
- * runs as the pipeline owner.  An apply that derives the target again
- * empties the feed anyway (ChangeFeedReset), so it trims nothing first.
+ * Remove what every reader of the feed has consumed.  Trimming costs about
+ * the same whatever it removes (a TRUNCATE when everything was consumed),
+ * so it waits until the feed has grown: the readers, which scan the feed,
+ * then read at most that much that they have consumed already.  A feed
+ * over medallion.change_feed_max_rows is emptied instead, and its lagging
+ * readers recompute from the target.  consumed is the lowest watermark of
+ * the readers, or -1 when none has read anything.
  */
-ChangeFeed *
-ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid, bool deriving_again)
+static void
+change_feed_trim(FlowDesc *cdc_flow, Oid relid, const char *name,
+				 int64 readers, int64 consumed)
 {
-	char	   *name = FlowDefinitionString(cdc_flow, CHANGE_FEED_KEY, false);
-	ChangeFeed *feed;
-	Oid			relid;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	int64		readers;
-	int64		consumed;
-	int64		last;
-	bool		isnull;
-	bool		empty;
 	Relation	feed_rel;
 	BlockNumber blocks;
+	int64		last;
+	bool		empty;
+
+	feed_rel = relation_open(relid, AccessShareLock);
+	blocks = RelationGetNumberOfBlocks(feed_rel);
+	relation_close(feed_rel, NoLock);
+	if (readers > 0 && blocks >= CHANGE_FEED_TRIM_BLOCKS &&
+		change_feed_over_limit(cdc_flow, relid, name, Max(consumed, 0)))
+	{
+		change_feed_truncate_with_reset(name);
+		return;
+	}
+	if (blocks < CHANGE_FEED_TRIM_BLOCKS && !(readers == 0 && blocks > 0))
+		return;
+
+	SpiExecute(psprintf("SELECT pg_catalog.max(_row_id) FROM %s", name),
+			   0, NULL, NULL, NULL, SPI_OK_SELECT);
+	last = SpiGetInt64(0, 1, &empty);
+	if (!empty && (readers == 0 || consumed >= last))
+		SpiExecute(psprintf("TRUNCATE %s", name), 0, NULL, NULL, NULL,
+				   SPI_OK_UTILITY);
+	else if (!empty && consumed > 0)
+	{
+		Oid			trim_types[1] = {INT8OID};
+		Datum		trim_values[1] = {Int64GetDatum(consumed)};
+
+		SpiExecute(psprintf("DELETE FROM %s WHERE _row_id OPERATOR(pg_catalog.<=) $1",
+							name),
+				   1, trim_types, trim_values, NULL, SPI_OK_DELETE);
+	}
+}
+
+/*
+ * A feed being written: the target's columns as the feed names them, and
+ * the same with __end_at NULL (a closed version as it was when current).
+ */
+static ChangeFeed *
+change_feed_open(Oid relid, const char *name, Oid target_relid)
+{
+	ChangeFeed *feed = palloc0(sizeof(ChangeFeed));
 	Relation	target;
 	TupleDesc	desc;
 	StringInfoData columns;
 	StringInfoData removed_current;
 	int			i;
 
-	if (name == NULL)
-		return NULL;
-	relid = RelidFromQualifiedName(name, true);
-	if (!OidIsValid(relid))
-		return NULL;
-	name = CatalogQualifiedRelationName(relid);
-
-	/* the readers, and what every one of them has consumed */
-	values[0] = CStringGetTextDatum(name);
-	SpiExecuteAsExtensionOwner("SELECT pg_catalog.count(*), pg_catalog.min(watermark)"
-							   "  FROM medallion.flow"
-							   " WHERE flow_type OPERATOR(pg_catalog.=) 'aggregate'"
-							   "   AND (definition OPERATOR(pg_catalog.->>) '" CHANGE_FEED_KEY "')"
-							   "       OPERATOR(pg_catalog.=) $1",
-							   1, types, values, NULL, SPI_OK_SELECT);
-	readers = SpiGetInt64(0, 1, NULL);
-	consumed = SpiGetInt64(0, 2, &isnull);
-
-	/*
-	 * Trimming costs about the same whatever it removes (a TRUNCATE when
-	 * everything was consumed), so it waits until the feed has grown: the
-	 * readers, which scan the feed, then read at most that much that they
-	 * have consumed already.
-	 */
-	feed_rel = relation_open(relid, AccessShareLock);
-	blocks = RelationGetNumberOfBlocks(feed_rel);
-	relation_close(feed_rel, NoLock);
-	if (!deriving_again && readers > 0 && blocks >= CHANGE_FEED_TRIM_BLOCKS &&
-		change_feed_over_limit(cdc_flow, relid, name, isnull ? 0 : consumed))
-	{
-		/* the lagging readers recompute from the target instead */
-		change_feed_truncate_with_reset(name);
-	}
-	else if (!deriving_again &&
-			 (blocks >= CHANGE_FEED_TRIM_BLOCKS || (readers == 0 && blocks > 0)))
-	{
-		SpiExecute(psprintf("SELECT pg_catalog.max(_row_id) FROM %s", name),
-				   0, NULL, NULL, NULL, SPI_OK_SELECT);
-		last = SpiGetInt64(0, 1, &empty);
-		if (!empty && (readers == 0 || consumed >= last))
-			SpiExecute(psprintf("TRUNCATE %s", name), 0, NULL, NULL, NULL,
-					   SPI_OK_UTILITY);
-		else if (!empty && consumed > 0)
-		{
-			Oid			trim_types[1] = {INT8OID};
-			Datum		trim_values[1] = {Int64GetDatum(consumed)};
-
-			SpiExecute(psprintf("DELETE FROM %s WHERE _row_id OPERATOR(pg_catalog.<=) $1",
-								name),
-					   1, trim_types, trim_values, NULL, SPI_OK_DELETE);
-		}
-	}
-	if (readers == 0)
-		return NULL;
-
-	feed = palloc0(sizeof(ChangeFeed));
 	feed->relid = relid;
-	feed->name = name;
+	feed->name = pstrdup(name);
 	initStringInfo(&columns);
 	initStringInfo(&removed_current);
 	target = relation_open(target_relid, AccessShareLock);
@@ -314,6 +294,47 @@ ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid, bool deriving_again)
 	feed->values = palloc0(sizeof(Datum) * feed->feed_natts);
 	feed->nulls = palloc0(sizeof(bool) * feed->feed_natts);
 	return feed;
+}
+
+/*
+ * ChangeFeedBegin: see change_feed.h.  The caller is connected to SPI and
+ * runs as the pipeline owner.  An apply that derives the target again
+ * empties the feed anyway (ChangeFeedReset), so it trims nothing first.
+ */
+ChangeFeed *
+ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid, bool deriving_again)
+{
+	char	   *name = FlowDefinitionString(cdc_flow, CHANGE_FEED_KEY, false);
+	Oid			relid;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	int64		readers;
+	int64		consumed;
+	bool		isnull;
+
+	if (name == NULL)
+		return NULL;
+	relid = RelidFromQualifiedName(name, true);
+	if (!OidIsValid(relid))
+		return NULL;
+	name = CatalogQualifiedRelationName(relid);
+
+	/* the readers, and what every one of them has consumed */
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(CatalogFlowTypeName(FLOW_TYPE_AGGREGATE));
+	SpiExecuteAsExtensionOwner("SELECT pg_catalog.count(*), pg_catalog.min(watermark)"
+							   "  FROM medallion.flow"
+							   " WHERE flow_type OPERATOR(pg_catalog.=) $2"
+							   "   AND (definition OPERATOR(pg_catalog.->>) '" CHANGE_FEED_KEY "')"
+							   "       OPERATOR(pg_catalog.=) $1",
+							   2, types, values, NULL, SPI_OK_SELECT);
+	readers = SpiGetInt64(0, 1, NULL);
+	consumed = SpiGetInt64(0, 2, &isnull);
+	if (!deriving_again)
+		change_feed_trim(cdc_flow, relid, name, readers, isnull ? -1 : consumed);
+	if (readers == 0)
+		return NULL;
+	return change_feed_open(relid, name, target_relid);
 }
 
 /*

@@ -5,6 +5,11 @@
  *	  from or adds to its target, in an append-only table that aggregate
  *	  flows read instead of probing the target key by key.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/change_feed.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_CHANGE_FEED_H

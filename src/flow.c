@@ -189,3 +189,29 @@ FlowApplyIncremental(FlowContext *context, FlowDesc *flow,
 		flow->watermark = ceiling;
 	}
 }
+
+/*
+ * The details of a flow_progress event: the update and direct applies such
+ * as auto_cdc_apply() report a flow's work in the same form.
+ */
+char *
+FlowProgressDetails(const FlowDesc *flow, const FlowResult *result,
+					int64 duration_us, const char *status)
+{
+	StringInfoData details;
+
+	initStringInfo(&details);
+	appendStringInfo(&details,
+					 "{\"status\": \"%s\", \"flow_type\": \"%s\", "
+					 "\"rows_read\": " INT64_FORMAT ", "
+					 "\"rows_written\": " INT64_FORMAT ", "
+					 "\"rows_dropped\": " INT64_FORMAT ", "
+					 "\"duration_ms\": %.3f, \"watermark\": " INT64_FORMAT,
+					 status, flow->flow_type, result->rows_read,
+					 result->rows_written, result->rows_dropped,
+					 duration_us / 1000.0, flow->watermark);
+	if (result->details.len > 0)
+		appendStringInfo(&details, ", %s", result->details.data);
+	appendStringInfoChar(&details, '}');
+	return details.data;
+}

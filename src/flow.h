@@ -172,4 +172,12 @@ typedef struct FlowTypeRoutine
 extern void FlowApplyIncremental(FlowContext *context, FlowDesc *flow,
 								 FlowApplyRows apply, FlowResult *result);
 
+/*
+ * JSON text of the details of a flow's flow_progress event: status, flow
+ * type, counters, duration, watermark and the flow's own members.
+ */
+extern char *FlowProgressDetails(const FlowDesc *flow,
+								 const FlowResult *result,
+								 int64 duration_us, const char *status);
+
 #endif							/* MEDALLION_FLOW_H */

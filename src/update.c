@@ -252,29 +252,6 @@ flow_routine(const FlowDesc *flow)
 	return &flow_type_routines[flow->type];
 }
 
-/* JSON text of the flow_progress event of one flow. */
-static char *
-flow_progress_details(const FlowDesc *flow, const FlowResult *result,
-					  int64 duration_us, const char *status)
-{
-	StringInfoData details;
-
-	initStringInfo(&details);
-	appendStringInfo(&details,
-					 "{\"status\": \"%s\", \"flow_type\": \"%s\", "
-					 "\"rows_read\": " INT64_FORMAT ", "
-					 "\"rows_written\": " INT64_FORMAT ", "
-					 "\"rows_dropped\": " INT64_FORMAT ", "
-					 "\"duration_ms\": %.3f, \"watermark\": " INT64_FORMAT,
-					 status, flow->flow_type, result->rows_read,
-					 result->rows_written, result->rows_dropped,
-					 duration_us / 1000.0, flow->watermark);
-	if (result->details.len > 0)
-		appendStringInfo(&details, ", %s", result->details.data);
-	appendStringInfoChar(&details, '}');
-	return details.data;
-}
-
 /* Run one statement-free step in its own transaction. */
 #define BEGIN_STEP() \
 	do { \
@@ -407,7 +384,7 @@ write_flow_progress(FlowContext *context, UpdateLog *log, const FlowDesc *flow,
 	write_retry_events(context, flow, result);
 	EventLogWrite(context->pipeline, context->update_id, flow->flow_name,
 				  "flow_progress", "INFO", "flow completed",
-				  flow_progress_details(flow, result, duration_us, "COMPLETED"));
+				  FlowProgressDetails(flow, result, duration_us, "COMPLETED"));
 }
 
 /*

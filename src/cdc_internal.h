@@ -1,0 +1,235 @@
+/*-------------------------------------------------------------------------
+ *
+ * cdc_internal.h
+ *	  What the files of the auto CDC family share: a flow's spec, the shape
+ *	  of the events query, and the runner that walks it.
+ *
+ * The family (cdc.h is its public side):
+ *	  cdc_spec.c	a flow's spec: its definition, its expressions analysed
+ *	  cdc_sql.c		the text of the statements CDC generates
+ *	  cdc_create.c	create_auto_cdc_flow()
+ *	  cdc_runner.c	the walk over the sorted events, key by key
+ *	  cdc.c			the apply: CdcApply, auto_cdc_apply(), flow_state
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/cdc_internal.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_CDC_INTERNAL_H
+#define MEDALLION_CDC_INTERNAL_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "storage/itemptr.h"
+#include "tcop/dest.h"
+#include "utils/relcache.h"
+#include "utils/tuplestore.h"
+
+#include "cdc.h"
+
+/* What an apply needs to know about a flow (from its definition). */
+typedef struct CdcSpec
+{
+	char	   *flow_name;
+	Oid			source_relid;
+	char	   *source_name;	/* schema-qualified and quoted */
+	Oid			target_relid;
+	char	   *target_name;	/* schema-qualified and quoted */
+	int			scd_type;		/* 1 or 2 */
+	List	   *keys;			/* char *: key column names */
+	List	   *columns;		/* char *: kept non-key column names */
+	bool	   *tracked;		/* per column: opens a new version (SCD2) */
+	char	   *sequence_by;	/* as the user wrote it */
+	char	   *deletes;		/* apply_as_deletes, or NULL */
+	char	   *truncates;		/* apply_as_truncates, or NULL */
+	char	   *seq_sql;		/* the same, placed (user_sql.h) */
+	char	   *deletes_sql;
+	char	   *truncates_sql;
+	bool		ignore_null_updates;
+	Oid			seq_type;		/* type of sequence_by */
+	int32		seq_typmod;
+	Oid			seq_basetype;	/* seq_type without domains */
+	Oid			seq_collation;
+	bool		seq_storable;	/* can flow_state keep sequence values? */
+	bool		seq_has_min;	/* is there a min() aggregate for it? */
+	char	   *keys_alias;		/* an alias no source/target name equals */
+} CdcSpec;
+
+/* How the keys of a batch are applied (see cdc.c's file header). */
+typedef enum CdcMode
+{
+	CDC_MODE_BY_MAX,			/* fast iff all new events > max_seq */
+	CDC_MODE_ALL_SLOW,			/* max_seq unknown: re-derive every key */
+	CDC_MODE_FULL				/* derive the whole target from the source:
+								 * nothing applied yet, or an SCD1 batch with
+								 * a truncate */
+} CdcMode;
+
+/* cdc_spec.c */
+
+/* The spec of a flow, from its definition, as the pipeline owner. */
+extern CdcSpec *CdcLoadSpec(FlowDesc *flow);
+
+/* Place sequence_by and the conditions into generated SQL (user_sql.h). */
+extern void CdcPlaceExpressions(CdcSpec *spec);
+
+/* Analyse the placed sequence_by and fill in its type. */
+extern void CdcResolveSequence(CdcSpec *spec);
+
+/* Analyse a placed condition: a deterministic boolean row expression. */
+extern void CdcCheckCondition(const char *argname, const char *placed,
+							  const char *source_name);
+
+/* Is name in the list of column names? */
+extern bool CdcListHas(List *names, const char *name);
+
+/* The attribute of a live column with exactly this name, or 0. */
+extern AttrNumber CdcFindAttribute(TupleDesc desc, const char *name);
+
+/* cdc_sql.c: statements run when a flow is created */
+extern void CdcAppendNames(StringInfo buf, List *names, const char *qual);
+extern char *CdcTargetTableSql(const CdcSpec *spec, const char *target_name,
+							   List *target_columns);
+extern char *CdcPrimaryKeySql(const CdcSpec *spec, const char *target_name);
+extern char *CdcCurrentViewSql(const CdcSpec *spec, const char *view_name,
+							   const char *target_name,
+							   List *target_columns);
+extern char *CdcSourceIndexSql(const CdcSpec *spec);
+
+/* cdc_sql.c: statements run by an apply */
+extern char *CdcTruncateCheckSql(CdcSpec *spec);
+extern char *CdcEventsSql(CdcSpec *spec, CdcMode mode, bool truncate_known);
+extern char *CdcDeleteReplacedSql(CdcSpec *spec);
+extern char *CdcCloseVersionsSql(CdcSpec *spec);
+
+/* Columns of the events query: __kind, __ctid, __rid, then the keys. */
+#define CDC_EV_KIND 0
+#define CDC_EV_CTID 1
+#define CDC_EV_RID 2
+#define CDC_EV_KEYS 3
+
+/* Kinds of rows of the events query. */
+#define CDC_KIND_CURRENT 0		/* a fast key's current row: its history */
+#define CDC_KIND_REPLACED 1		/* a slow key's row: replaced, not an event */
+#define CDC_KIND_EVENT 2		/* a change event of the source */
+#define CDC_KIND_INVALID 3		/* a new event with a NULL key or sequence */
+
+/*
+ * The state of an apply while it walks the sorted events (see
+ * CdcEventsSql): the key being derived, its last event, the version open
+ * (SCD2), and where the derived rows and the rows they replace go.
+ */
+typedef struct CdcRunner
+{
+	CdcSpec    *spec;
+	int			nkeys;
+	int			ncols;
+	int64		low;
+
+	/* comparison support, per key / column / the sequence */
+	FmgrInfo  **key_cmp;
+	Oid		   *key_collation;
+	FmgrInfo  **col_eq;			/* NULL: compare the text forms */
+	Oid		   *col_output;
+	Oid		   *col_collation;
+	FmgrInfo   *seq_cmp;
+	Oid			seq_collation;
+	int16	   *key_len;
+	bool	   *key_byval;
+	int16	   *col_len;
+	bool	   *col_byval;
+	int16		seq_len;
+	bool		seq_byval;
+
+	/* the key being derived (copied into key_context) */
+	MemoryContext key_context;
+	bool		has_key;
+	Datum	   *key;
+	bool		key_has_history;	/* read its events applied before */
+	bool		has_from;		/* SCD2 slow key: versions ending before */
+	Datum		from;			/* from are kept, not derived again */
+
+	/* its last event, kept in one of two contexts used in turn */
+	MemoryContext event_context[2];
+	int			event_slot;
+	bool		has_last;
+	bool		last_del;
+	bool		last_seq_null;
+	Datum		last_seq;
+	Datum	   *last_values;
+	bool	   *last_nulls;
+
+	/* SCD2: the open version starts at open_start (in open_context) */
+	MemoryContext open_context;
+	bool		open;
+	Datum		open_start;
+
+	/*
+	 * SCD2, fast key: its current version (at current_ctid) opens the key's
+	 * history.  While its run has no later event, closing it only sets
+	 * __end_at, which is done in place (a HOT update) rather than by
+	 * deleting and inserting the row.
+	 */
+	bool		has_current;
+	bool		current_untouched;
+	ItemPointerData current_ctid;
+
+	/* output: rows for the target, and the ctids of the rows they replace */
+	Tuplestorestate *output;
+	TupleDesc	target_desc;
+	int		   *target_map;		/* per target column, see CDC_MAP_* */
+	Datum	   *out_values;
+	bool	   *out_nulls;
+	ItemPointerData *replaced;
+	int			nreplaced;
+	int			replaced_size;
+	ItemPointerData *closed;	/* current versions to close in place */
+	Datum	   *closed_at;		/* ... with this __end_at */
+	int			nclosed;
+	int			closed_size;
+	MemoryContext closed_context;
+
+	/*
+	 * An invalid event stops the walk; the error is raised once the query
+	 * is over, so that it does not come with the query's text as context.
+	 */
+	bool		invalid;
+	int64		invalid_rid;
+	int			invalid_key;	/* the NULL key column, or -1: NULL sequence */
+	char	   *mismatch;		/* a target column of another type */
+	Oid			mismatch_type;
+	Oid			mismatch_derived;
+
+	/* counters */
+	int64		rows_read;
+	int64		keys;
+	int64		keys_recomputed;
+	bool		has_batch_max;
+	Datum		batch_max;		/* highest sequence of the batch */
+	MemoryContext max_context;
+} CdcRunner;
+
+/* cdc_runner.c */
+
+/*
+ * A receiver for the events query that feeds its rows to the runner, which
+ * it sets up from the query's result descriptor (at the receiver's startup)
+ * for the target.  Rows of the batch are those with _row_id above low.
+ */
+extern DestReceiver *CdcRunnerReceiver(CdcRunner *runner, CdcSpec *spec,
+									   Relation target, int64 low);
+
+/* The query is over: emit what the last key left open. */
+extern void CdcRunnerFinish(CdcRunner *runner);
+
+/* Release the runner's memory and its output. */
+extern void CdcRunnerFree(CdcRunner *runner);
+
+#endif							/* MEDALLION_CDC_INTERNAL_H */
