@@ -15,6 +15,11 @@
  * stop taking objects; the update then raises it.  When no worker can be
  * started, this process ingests everything alone.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/bronze_parallel.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
