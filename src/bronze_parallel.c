@@ -80,6 +80,10 @@ typedef struct ParallelIngestShared
 	SharedObject objects[FLEXIBLE_ARRAY_MEMBER];
 } ParallelIngestShared;
 
+/*
+ * The candidate of the shared segment's object at index, copied into the
+ * current memory context so that it outlives nothing but the object.
+ */
 static Candidate *
 candidate_from_shared(ParallelIngestShared *shared, uint32 index,
 					  const char *bucket)
@@ -224,6 +228,10 @@ MedallionObjectWorkerMain(Datum main_arg)
 	proc_exit(0);
 }
 
+/*
+ * Start one helper on the segment; slot (bgw_extra) tells it which error
+ * slot of the segment is its own.  NULL when no worker could be started.
+ */
 static BackgroundWorkerHandle *
 start_object_worker(dsm_segment *segment, int slot, const char *flow_name)
 {

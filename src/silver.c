@@ -211,6 +211,11 @@ silver_definition_load(FlowDesc *flow, SilverDefinition *def)
  * Deduplication
  */
 
+/*
+ * The hash of a key of the in-update table, combined over its columns with
+ * each type's own hash function (the output text's hash for types that
+ * have none), so that equal keys hash equally as silver_key_equal sees them.
+ */
 static uint32
 silver_key_hash(SilverApplyState *state, Datum *key)
 {
@@ -237,6 +242,7 @@ silver_key_hash(SilverApplyState *state, Datum *key)
 	return hash;
 }
 
+/* Are two keys equal, column by column, by each type's own equality? */
 static bool
 silver_key_equal(SilverApplyState *state, Datum *a, Datum *b)
 {
@@ -373,6 +379,10 @@ silver_map_columns(SilverApplyState *state, Relation rel, TupleDesc query_desc,
 	return map;
 }
 
+/*
+ * The receiver's start: map the query's columns to the target's, checking
+ * that they still match, and set up the dedup keys' functions and table.
+ */
 static void
 silver_receive_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
@@ -472,6 +482,11 @@ silver_open_quarantine(SilverApplyState *state, TupleDesc typeinfo)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * One result row: count its expectations, drop it (to the quarantine table
+ * when the flow has one) or fail, drop it as a duplicate, or write it to
+ * the target.  Per-row memory is reset every SILVER_ROWS_PER_RESET rows.
+ */
 static bool
 silver_receive_slot(TupleTableSlot *slot, DestReceiver *self)
 {
@@ -561,6 +576,7 @@ silver_receive_destroy(DestReceiver *self)
  * Applying a batch
  */
 
+/* Error context of an apply: the flow and the source rows of the batch. */
 static void
 silver_apply_error_callback(void *arg)
 {

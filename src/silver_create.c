@@ -248,7 +248,7 @@ silver_check_columns(TupleDesc desc, List *dedup_keys, bool quarantine)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("dedup key \"%s\" is not a column of the query", key),
-					 errhint("dedup_keys names output columns of the query, exactly as they are spelled there.")));
+					 errhint("The dedup_keys argument names output columns of the query, exactly as they are spelled there.")));
 		type = TupleDescAttr(desc, index)->atttypid;
 		typentry = lookup_type_cache(type, TYPECACHE_EQ_OPR |
 									 TYPECACHE_BTREE_OPFAMILY);
