@@ -348,6 +348,86 @@ copy_candidates(List *candidates, MemoryContext context)
 	return copy;
 }
 
+/* Replace the flow's state (medallion.flow.flow_state) by the JSON text. */
+static void
+set_flow_state(FlowDesc *flow, const char *json)
+{
+	CatalogSetFlowState(flow->flow_id,
+						DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+														   CStringGetDatum(json))));
+}
+
+/*
+ * The first listing of a flow: with include_existing_files = false, what
+ * exists at the first update is recorded as skipped and only later objects
+ * are ingested (NIL is returned); either way the flow is marked
+ * initialized.  Runs in the caller's transaction.
+ */
+static List *
+record_first_listing(FlowDesc *flow, BronzeDefinition *definition,
+					 List *candidates)
+{
+	ListCell   *cell;
+
+	if (!definition->options.include_existing_files)
+	{
+		foreach(cell, candidates)
+		{
+			Candidate  *candidate = lfirst(cell);
+			Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+			Datum		values[5];
+
+			values[0] = Int32GetDatum(flow->flow_id);
+			values[1] = CStringGetTextDatum(candidate->path);
+			values[2] = CStringGetTextDatum(candidate->object.etag);
+			values[3] = Int64GetDatum(candidate->object.size);
+			values[4] = TimestampTzGetDatum(candidate->object.last_modified);
+			SPI_connect();
+			SpiExecuteAsExtensionOwner("INSERT INTO medallion.ingested_file"
+									   " (flow_id, path, etag, size, last_modified, status, error)"
+									   " VALUES ($1, $2, $3, $4, $5, 'skipped',"
+									   " 'existed before the first update (include_existing_files = false)')",
+									   5, types, values, NULL, SPI_OK_INSERT);
+			SPI_finish();
+		}
+		candidates = NIL;
+	}
+	set_flow_state(flow, "{\"initialized\": \"true\"}");
+	return candidates;
+}
+
+/*
+ * incremental_listing: remember where the listing ended (its greatest key)
+ * and when the last full listing was, when either changed.  Runs in the
+ * caller's transaction.
+ */
+static void
+remember_listing_end(FlowDesc *flow, ListingState *listing)
+{
+	StringInfoData state;
+	char	   *last_key;
+
+	if (!listing->full_listing &&
+		(listing->max_key == NULL ||
+		 (listing->start_after != NULL &&
+		  strcmp(listing->max_key, listing->start_after) == 0)))
+		return;
+	last_key = listing->max_key ? listing->max_key : listing->start_after;
+	initStringInfo(&state);
+	appendStringInfoString(&state, "{\"initialized\": \"true\"");
+	if (last_key != NULL)
+	{
+		appendStringInfoString(&state, ", \"last_key\": ");
+		escape_json(&state, last_key);
+	}
+	appendStringInfoString(&state, ", \"last_full_listing\": ");
+	escape_json(&state, listing->full_listing ? timestamptz_to_str(listing->now) :
+				(listing->last_full_listing ? listing->last_full_listing :
+				 timestamptz_to_str(listing->now)));
+	appendStringInfoChar(&state, '}');
+	set_flow_state(flow, state.data);
+}
+
 /*
  * List the bucket and keep the objects the ledger does not have (the
  * candidates, in key order); on the first update of the flow, apply
@@ -362,7 +442,6 @@ list_new_objects(FlowDesc *flow, BronzeDefinition *definition,
 {
 	MemoryContext flow_context = CurrentMemoryContext;
 	List	   *candidates;
-	ListCell   *cell;
 	BronzeRetryLog retry_log;
 
 	/* list, with no transaction open */
@@ -391,67 +470,9 @@ list_new_objects(FlowDesc *flow, BronzeDefinition *definition,
 	candidates = remove_known_objects(flow, definition, listing->objects);
 
 	if (listing->first_run)
-	{
-		StringInfoData state;
-
-		/*
-		 * include_existing_files = false: what exists at the first update
-		 * is recorded as skipped, and only later objects are ingested.
-		 */
-		if (!definition->options.include_existing_files)
-		{
-			foreach(cell, candidates)
-			{
-				Candidate  *candidate = lfirst(cell);
-				Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-				Datum		values[5];
-
-				values[0] = Int32GetDatum(flow->flow_id);
-				values[1] = CStringGetTextDatum(candidate->path);
-				values[2] = CStringGetTextDatum(candidate->object.etag);
-				values[3] = Int64GetDatum(candidate->object.size);
-				values[4] = TimestampTzGetDatum(candidate->object.last_modified);
-				SPI_connect();
-				SpiExecuteAsExtensionOwner("INSERT INTO medallion.ingested_file"
-										   " (flow_id, path, etag, size, last_modified, status, error)"
-										   " VALUES ($1, $2, $3, $4, $5, 'skipped',"
-										   " 'existed before the first update (include_existing_files = false)')",
-										   5, types, values, NULL, SPI_OK_INSERT);
-				SPI_finish();
-			}
-			candidates = NIL;
-		}
-		initStringInfo(&state);
-		appendStringInfoString(&state, "{\"initialized\": \"true\"}");
-		CatalogSetFlowState(flow->flow_id,
-							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															   CStringGetDatum(state.data))));
-	}
-	/* incremental listing: remember where the listing ended */
-	if (definition->options.incremental_listing &&
-		(listing->full_listing || (listing->max_key != NULL &&
-						  (listing->start_after == NULL ||
-						   strcmp(listing->max_key, listing->start_after) != 0))))
-	{
-		StringInfoData state;
-		char	   *last_key = listing->max_key ? listing->max_key : listing->start_after;
-
-		initStringInfo(&state);
-		appendStringInfoString(&state, "{\"initialized\": \"true\"");
-		if (last_key != NULL)
-		{
-			appendStringInfoString(&state, ", \"last_key\": ");
-			escape_json(&state, last_key);
-		}
-		appendStringInfoString(&state, ", \"last_full_listing\": ");
-		escape_json(&state, listing->full_listing ? timestamptz_to_str(listing->now) :
-					(listing->last_full_listing ? listing->last_full_listing :
-					 timestamptz_to_str(listing->now)));
-		appendStringInfoChar(&state, '}');
-		CatalogSetFlowState(flow->flow_id,
-							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															   CStringGetDatum(state.data))));
-	}
+		candidates = record_first_listing(flow, definition, candidates);
+	if (definition->options.incremental_listing)
+		remember_listing_end(flow, listing);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(flow_context);

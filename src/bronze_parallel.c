@@ -229,6 +229,50 @@ MedallionObjectWorkerMain(Datum main_arg)
 }
 
 /*
+ * The shared memory segment of a parallel batch: what a worker needs to
+ * find the flow, the batch's objects, the counter of objects taken and the
+ * workers' result slots.
+ */
+static dsm_segment *
+parallel_segment_create(FlowContext *context, FlowDesc *flow, List *batch)
+{
+	int			object_count = list_length(batch);
+	dsm_segment *segment;
+	ParallelIngestShared *shared;
+	ListCell   *cell;
+
+	segment = dsm_create(add_size(offsetof(ParallelIngestShared, objects),
+								  mul_size(sizeof(SharedObject), object_count)),
+						 0);
+	shared = dsm_segment_address(segment);
+	memset(shared, 0, offsetof(ParallelIngestShared, objects));
+	shared->database_id = MyDatabaseId;
+	shared->pipeline_id = context->pipeline->pipeline_id;
+	shared->flow_id = flow->flow_id;
+	shared->update_id = context->update_id;
+	shared->object_count = object_count;
+	pg_atomic_init_u32(&shared->next_object, 0);
+	pg_atomic_init_u32(&shared->stop, 0);
+	foreach(cell, batch)
+	{
+		Candidate  *candidate = lfirst(cell);
+		SharedObject *object = &shared->objects[foreach_current_index(cell)];
+
+		if (strlen(candidate->object.key) > MAX_KEY_BYTES ||
+			strlen(candidate->object.etag) > MAX_ETAG_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("object key \"%.64s...\" is too long", candidate->object.key),
+					 errdetail("S3 keys are at most %d bytes.", MAX_KEY_BYTES)));
+		strlcpy(object->key, candidate->object.key, sizeof(object->key));
+		strlcpy(object->etag, candidate->object.etag, sizeof(object->etag));
+		object->size = candidate->object.size;
+		object->last_modified = candidate->object.last_modified;
+	}
+	return segment;
+}
+
+/*
  * Start one helper on the segment; slot (bgw_extra) tells it which error
  * slot of the segment is its own.  NULL when no worker could be started.
  */
@@ -242,6 +286,10 @@ start_object_worker(dsm_segment *segment, int slot, const char *flow_name)
 							  &slot, sizeof(int));
 }
 
+/*
+ * BronzeIngestInParallel: see bronze_internal.h.  An error here stops the
+ * workers; an error a worker recorded is raised once all have ended.
+ */
 void
 BronzeIngestInParallel(FlowContext *context, FlowDesc *flow,
 					   BronzeDefinition *definition, S3Location *location,
@@ -251,43 +299,14 @@ BronzeIngestInParallel(FlowContext *context, FlowDesc *flow,
 	volatile int object_count = list_length(batch);
 	volatile int worker_count = Min(definition->options.max_parallel_objects,
 									MAX_PARALLEL_OBJECTS) - 1;
-	Size		size;
 	dsm_segment *segment;
 	ParallelIngestShared *shared;
 	BackgroundWorkerHandle *handles[MAX_PARALLEL_OBJECTS];
-	ListCell   *cell;
-	int			index = 0;
 	int			worker;
 
 	worker_count = Min(worker_count, object_count - 1);
-	size = add_size(offsetof(ParallelIngestShared, objects),
-					mul_size(sizeof(SharedObject), object_count));
-	segment = dsm_create(size, 0);
+	segment = parallel_segment_create(context, flow, batch);
 	shared = dsm_segment_address(segment);
-	memset(shared, 0, offsetof(ParallelIngestShared, objects));
-	shared->database_id = MyDatabaseId;
-	shared->pipeline_id = context->pipeline->pipeline_id;
-	shared->flow_id = flow->flow_id;
-	shared->update_id = context->update_id;
-	shared->object_count = object_count;
-	pg_atomic_init_u32(&shared->next_object, 0);
-	pg_atomic_init_u32(&shared->stop, 0);
-	foreach(cell, batch)
-	{
-		Candidate  *candidate = lfirst(cell);
-		SharedObject *object = &shared->objects[index++];
-
-		if (strlen(candidate->object.key) > MAX_KEY_BYTES ||
-			strlen(candidate->object.etag) > MAX_ETAG_BYTES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("object key \"%.64s...\" is too long", candidate->object.key),
-					 errdetail("S3 keys are at most %d bytes.", MAX_KEY_BYTES)));
-		strlcpy(object->key, candidate->object.key, sizeof(object->key));
-		strlcpy(object->etag, candidate->object.etag, sizeof(object->etag));
-		object->size = candidate->object.size;
-		object->last_modified = candidate->object.last_modified;
-	}
 
 	for (worker = 0; worker < worker_count; worker++)
 		handles[worker] = start_object_worker(segment, worker, flow->flow_name);
