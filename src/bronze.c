@@ -71,8 +71,8 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 	char	   *pipeline_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	PipelineDesc *pipeline = CatalogGetPipeline(pipeline_name, false);
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		values[3];
 	int64		changed;
 
 	CatalogCheckPipelineOwner(pipeline);
@@ -84,6 +84,7 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 
 	values[0] = Int32GetDatum(pipeline->pipeline_id);
 	values[1] = CStringGetTextDatum(path);
+	values[2] = CStringGetTextDatum(CatalogFlowTypeName(FLOW_TYPE_BRONZE));
 	SPI_connect();
 	if (skip)
 	{
@@ -92,7 +93,7 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 													 "WITH flows AS ("
 													 " SELECT flow_id FROM medallion.flow"
 													 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
-													 " AND flow_type OPERATOR(pg_catalog.=) 'bronze'"
+													 " AND flow_type OPERATOR(pg_catalog.=) $3"
 													 " AND pg_catalog.starts_with($2, source)),"
 													 " updated AS ("
 													 " UPDATE medallion.ingested_file i SET status = 'skipped',"
@@ -110,7 +111,7 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 													 " RETURNING flow_id)"
 													 " SELECT (SELECT pg_catalog.count(*) FROM updated)"
 													 " OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM inserted)",
-													 2, types, values, NULL, SPI_OK_SELECT);
+													 3, types, values, NULL, SPI_OK_SELECT);
 		changed = SpiGetInt64(0, 1, NULL);
 	}
 	else
