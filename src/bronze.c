@@ -1,458 +1,63 @@
 /*-------------------------------------------------------------------------
  *
  * bronze.c
- *	  Bronze flows: create_bronze, and ingesting the new objects of an S3
- *	  prefix exactly once.
+ *	  A bronze flow's run: listing the new objects of an S3 prefix, taking
+ *	  them batch by batch, and the ledger that makes ingestion exactly once.
  *
  * Exactly once: an object's rows and its row in the ledger
  * (medallion.ingested_file, keyed on flow, path and ETag) commit in one
- * transaction.  A crash at any moment leaves either both or neither, and
- * the next update ingests whatever is not in the ledger.
+ * transaction (bronze_object.c).  A crash at any moment leaves either both
+ * or neither, and the next update ingests whatever is not in the ledger.
  *
  * No transaction is open during network I/O: the listing happens outside
- * any transaction, and each object is first downloaded into an anonymous
- * spool file; only then does a short transaction read the spool file and
- * insert its records.  Memory stays bounded: the spool file is read in
- * chunks and records are inserted in batches whose memory is reset.
+ * any transaction, and so does each object's download.
  *
  * A record that does not parse lands with data NULL and its text in
- * _rescued_data.  An object that cannot be read at all (corrupt gzip,
- * binary content) or that inflates beyond its limits (a decompression
- * bomb) is recorded in the ledger as failed, with an error event, and the
- * objects after it are still ingested; skip_object and retry_object let a
- * DBA clear it.
+ * _rescued_data.  An object that cannot be read at all is recorded in the
+ * ledger as failed and the objects after it are still ingested;
+ * skip_object and retry_object let a DBA clear it.
+ *
+ * The family: bronze_definition.c (create_bronze, options, the stored
+ * definition), bronze_object.c (one object), bronze_parallel.c (a batch in
+ * several processes) and this file, which uses the three others.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/bronze.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <fcntl.h>
 #include <fnmatch.h>
-#include <unistd.h>
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/file_perm.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
-#include "mb/pg_wchar.h"
-#include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/fd.h"
-#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "bronze.h"
 #include "bronze_internal.h"
-#include "bulk_insert.h"
 #include "catalog.h"
 #include "endpoint.h"
-#include "flow_create.h"
 #include "flow_definition.h"
-#include "guc.h"
-#include "record_reader.h"
 #include "s3_client.h"
 #include "secret.h"
 #include "spi_util.h"
 #include "version.h"
 
-PG_FUNCTION_INFO_V1(medallion_create_bronze);
 PG_FUNCTION_INFO_V1(medallion_skip_object);
 PG_FUNCTION_INFO_V1(medallion_retry_object);
-
-/* columns of a bronze table, in order */
-#define BRONZE_COLUMN_COUNT 8
-
-/* records inserted between two resets of the record memory */
-#define RECORDS_PER_BATCH 1000
-
-static const char *const known_options[] = {
-	"path_glob", "max_files_per_batch", "max_bytes_per_batch",
-	"include_existing_files", "modified_after", "allow_overwrites",
-	"max_parallel_objects", "incremental_listing", "full_listing_interval",
-	"max_record_bytes", "max_decompressed_bytes", "max_expansion_ratio",
-	"max_batches_per_update", NULL
-};
-
-static void
-option_type_error(const char *option, const char *expected)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for bronze option \"%s\"", option),
-			 errdetail("The value must be %s.", expected)));
-}
-
-static int64
-option_positive_integer(JsonbValue *value, const char *option)
-{
-	int64		result;
-
-	if (value->type == jbvString)
-	{
-		char	   *text = pnstrdup(value->val.string.val, value->val.string.len);
-		char	   *end;
-
-		errno = 0;
-		result = strtoll(text, &end, 10);
-		if (errno != 0 || *end != '\0' || end == text)
-			option_type_error(option, "a positive integer");
-	}
-	else if (value->type == jbvNumeric)
-	{
-		char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
-															   NumericGetDatum(value->val.numeric)));
-		char	   *end;
-
-		errno = 0;
-		result = strtoll(text, &end, 10);
-		if (errno != 0 || *end != '\0')
-			option_type_error(option, "a positive integer");
-	}
-	else
-	{
-		option_type_error(option, "a positive integer");
-		result = 0;
-	}
-	if (result <= 0)
-		option_type_error(option, "a positive integer");
-	return result;
-}
-
-static bool
-option_boolean(JsonbValue *value, const char *option)
-{
-	if (value->type == jbvBool)
-		return value->val.boolean;
-	if (value->type == jbvString)
-	{
-		bool		result;
-		char	   *text = pnstrdup(value->val.string.val, value->val.string.len);
-
-		if (parse_bool(text, &result))
-			return result;
-	}
-	option_type_error(option, "a boolean");
-	return false;
-}
-
-static char *
-option_string(JsonbValue *value, const char *option)
-{
-	if (value->type != jbvString)
-		option_type_error(option, "a string");
-	return pnstrdup(value->val.string.val, value->val.string.len);
-}
-
-/*
- * The server-wide cap on max_decompressed_bytes, in bytes: checked when a
- * flow is created, and applied at ingestion, so that lowering it also
- * limits the flows created before.
- */
-static int64
-decompressed_bytes_cap(void)
-{
-	return (int64) medallion_decompressed_bytes_cap_kb * 1024;
-}
-
-/*
- * Parse and check the options object.  Unknown options are an error, so
- * that a misspelt option is not silently ignored.
- */
-static void
-parse_options(Jsonb *options_jsonb, BronzeOptions *options)
-{
-	JsonbIterator *iterator;
-	JsonbValue	value;
-	JsonbIteratorToken token;
-	char	   *current_key = NULL;
-
-	memset(options, 0, sizeof(BronzeOptions));
-	options->max_files_per_batch = 1000;
-	options->include_existing_files = true;
-	options->max_parallel_objects = 1;
-	options->full_listing_interval_ms = 60 * 60 * 1000;
-	options->max_record_bytes = 128 * 1024 * 1024;
-	options->max_decompressed_bytes = (int64) 1024 * 1024 * 1024;
-	options->max_expansion_ratio = 100;
-
-	if (options_jsonb == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(options_jsonb))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bronze options must be a JSON object")));
-
-	iterator = JsonbIteratorInit(&options_jsonb->root);
-	while ((token = JsonbIteratorNext(&iterator, &value, true)) != WJB_DONE)
-	{
-		const char *const *known;
-
-		if (token == WJB_KEY)
-		{
-			current_key = pnstrdup(value.val.string.val, value.val.string.len);
-			for (known = known_options; *known != NULL; known++)
-				if (strcmp(*known, current_key) == 0)
-					break;
-			if (*known == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unrecognized bronze option \"%s\"", current_key),
-						 errhint("Valid options are path_glob, max_files_per_batch, max_bytes_per_batch, include_existing_files, modified_after, allow_overwrites, max_parallel_objects, incremental_listing, full_listing_interval, max_record_bytes, max_decompressed_bytes, max_expansion_ratio and max_batches_per_update.")));
-			continue;
-		}
-		if (token != WJB_VALUE || current_key == NULL)
-			continue;
-
-		if (strcmp(current_key, "path_glob") == 0)
-			options->path_glob = option_string(&value, current_key);
-		else if (strcmp(current_key, "max_files_per_batch") == 0)
-			options->max_files_per_batch = option_positive_integer(&value, current_key);
-		else if (strcmp(current_key, "max_bytes_per_batch") == 0)
-			options->max_bytes_per_batch = option_positive_integer(&value, current_key);
-		else if (strcmp(current_key, "max_batches_per_update") == 0)
-			options->max_batches_per_update = option_positive_integer(&value, current_key);
-		else if (strcmp(current_key, "include_existing_files") == 0)
-			options->include_existing_files = option_boolean(&value, current_key);
-		else if (strcmp(current_key, "allow_overwrites") == 0)
-			options->allow_overwrites = option_boolean(&value, current_key);
-		else if (strcmp(current_key, "incremental_listing") == 0)
-			options->incremental_listing = option_boolean(&value, current_key);
-		else if (strcmp(current_key, "max_parallel_objects") == 0)
-		{
-			int64		parallel = option_positive_integer(&value, current_key);
-
-			if (parallel > 16)
-				option_type_error(current_key, "an integer between 1 and 16");
-			options->max_parallel_objects = (int) parallel;
-		}
-		else if (strcmp(current_key, "max_record_bytes") == 0)
-		{
-			options->max_record_bytes = option_positive_integer(&value, current_key);
-			if (options->max_record_bytes > 200 * 1024 * 1024)
-				option_type_error(current_key, "at most 209715200 (200 MB)");
-		}
-		else if (strcmp(current_key, "max_decompressed_bytes") == 0)
-			options->max_decompressed_bytes = option_positive_integer(&value, current_key);
-		else if (strcmp(current_key, "max_expansion_ratio") == 0)
-		{
-			int64		ratio = option_positive_integer(&value, current_key);
-
-			if (ratio > 1000000)
-				option_type_error(current_key, "an integer between 1 and 1000000");
-			options->max_expansion_ratio = (int) ratio;
-		}
-		else if (strcmp(current_key, "modified_after") == 0)
-		{
-			char	   *text = option_string(&value, current_key);
-
-			options->has_modified_after = true;
-			options->modified_after =
-				DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-														CStringGetDatum(text),
-														ObjectIdGetDatum(InvalidOid),
-														Int32GetDatum(-1)));
-		}
-		else if (strcmp(current_key, "full_listing_interval") == 0)
-		{
-			char	   *text = option_string(&value, current_key);
-			Interval   *interval;
-
-			interval = DatumGetIntervalP(DirectFunctionCall3(interval_in,
-															 CStringGetDatum(text),
-															 ObjectIdGetDatum(InvalidOid),
-															 Int32GetDatum(-1)));
-			options->full_listing_interval_ms =
-				(interval->time + (int64) interval->day * USECS_PER_DAY +
-				 (int64) interval->month * 30 * USECS_PER_DAY) / 1000;
-			if (options->full_listing_interval_ms <= 0)
-				option_type_error(current_key, "a positive interval");
-		}
-	}
-	if (options->path_glob != NULL && options->path_glob[0] == '\0')
-		option_type_error("path_glob", "a non-empty glob pattern");
-}
-
-static RecordFormat
-parse_format(const char *format)
-{
-	if (strcmp(format, "json") == 0)
-		return RECORD_FORMAT_JSON;
-	if (strcmp(format, "csv") == 0)
-		return RECORD_FORMAT_CSV;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid bronze format \"%s\"", format),
-			 errhint("Use 'json' (newline-delimited JSON or a JSON array, optionally gzip-compressed) or 'csv' (with a header row).")));
-	return RECORD_FORMAT_JSON;
-}
-
-void
-BronzeLoadDefinition(FlowDesc *flow, BronzeDefinition *definition)
-{
-	char	   *format;
-
-	definition->bucket = FlowDefinitionString(flow, "bucket", true);
-	definition->prefix = FlowDefinitionString(flow, "prefix", false);
-	definition->secret_name = FlowDefinitionString(flow, "secret_name", false);
-	definition->region = FlowDefinitionString(flow, "region", false);
-	definition->endpoint = FlowDefinitionString(flow, "endpoint", false);
-	format = FlowDefinitionString(flow, "format", false);
-	definition->format = parse_format(format ? format : "json");
-	parse_options(FlowDefinitionObject(flow, "options"), &definition->options);
-	if (definition->prefix == NULL)
-		definition->prefix = "";
-	if (definition->region == NULL)
-		definition->region = "us-east-1";
-}
-
-/* ---------- create_bronze ---------- */
-
-static char *
-text_argument_or_null(FunctionCallInfo fcinfo, int argument)
-{
-	if (PG_ARGISNULL(argument))
-		return NULL;
-	return text_to_cstring(PG_GETARG_TEXT_PP(argument));
-}
-
-/*
- * The arguments of create_bronze that are not the target's name, checked:
- * everything an update needs to reach the objects and read them.
- */
-typedef struct BronzeArguments
-{
-	char	   *source_url;
-	char	   *bucket;
-	char	   *prefix;
-	char	   *secret_name;
-	char	   *region;
-	char	   *endpoint;
-	char	   *format;
-	Jsonb	   *options_jsonb;
-	BronzeOptions options;
-} BronzeArguments;
-
-/* Check the arguments as the caller: endpoint, secret, options, encoding. */
-static void
-bronze_check_arguments(BronzeArguments *arguments)
-{
-	if (arguments->source_url == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("source_url must not be null")));
-	S3ParseUrl(arguments->source_url, &arguments->bucket, &arguments->prefix);
-	if (arguments->region == NULL || arguments->region[0] == '\0')
-		arguments->region = "us-east-1";
-	if (arguments->format == NULL)
-		arguments->format = "json";
-	(void) parse_format(arguments->format);
-	parse_options(arguments->options_jsonb, &arguments->options);
-	if (arguments->options.max_decompressed_bytes > decompressed_bytes_cap())
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid value for bronze option \"max_decompressed_bytes\""),
-				 errdetail("The value must be at most " INT64_FORMAT " bytes (medallion.decompressed_bytes_cap).",
-						   decompressed_bytes_cap()),
-				 errhint("A superuser can raise medallion.decompressed_bytes_cap.")));
-	if (arguments->endpoint != NULL)
-		EndpointCheckAllowed(arguments->endpoint, GetUserId());
-	if (arguments->secret_name != NULL)
-		SecretCheckUsable(arguments->secret_name, GetUserId());
-	if (GetDatabaseEncoding() != PG_UTF8)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("bronze flows require a database with UTF8 encoding"),
-				 errdetail("The database encoding is %s.",
-						   GetDatabaseEncodingName())));
-}
-
-/* The bronze table: the record, rescued data and the object's metadata. */
-static char *
-bronze_table_sql(const char *target_name)
-{
-	return psprintf("CREATE TABLE %s ("
-					"_row_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
-					"data jsonb, "
-					"_rescued_data text, "
-					"_file_path text NOT NULL, "
-					"_file_name text NOT NULL, "
-					"_file_size bigint NOT NULL, "
-					"_file_modification_time timestamptz, "
-					"_ingested_at timestamptz NOT NULL DEFAULT pg_catalog.now())",
-					target_name);
-}
-
-static Jsonb *
-bronze_definition_build(const BronzeArguments *arguments)
-{
-	FlowDefinitionBuilder builder;
-
-	FlowDefinitionBegin(&builder);
-	FlowDefinitionPutString(&builder, "bucket", arguments->bucket);
-	FlowDefinitionPutString(&builder, "prefix", arguments->prefix);
-	FlowDefinitionPutString(&builder, "region", arguments->region);
-	FlowDefinitionPutString(&builder, "format", arguments->format);
-	if (arguments->secret_name != NULL)
-		FlowDefinitionPutString(&builder, "secret_name", arguments->secret_name);
-	if (arguments->endpoint != NULL)
-		FlowDefinitionPutString(&builder, "endpoint", arguments->endpoint);
-	FlowDefinitionPutJson(&builder, "options",
-						  arguments->options_jsonb ?
-						  JsonbToCString(NULL, &arguments->options_jsonb->root,
-										 VARSIZE(arguments->options_jsonb)) :
-						  "{}");
-	return FlowDefinitionEnd(&builder);
-}
-
-/*
- * create_bronze(pipeline_name, target_table, source_url, secret_name,
- * region, endpoint, format, options): the bronze table, owned by the caller,
- * and the flow that fills it.
- */
-Datum
-medallion_create_bronze(PG_FUNCTION_ARGS)
-{
-	VERSION_CHECK_CATALOG();
-	char	   *pipeline_name = text_argument_or_null(fcinfo, 0);
-	char	   *target_table = text_argument_or_null(fcinfo, 1);
-	BronzeArguments arguments;
-	FlowCreate	create;
-
-	memset(&arguments, 0, sizeof(arguments));
-	arguments.source_url = text_argument_or_null(fcinfo, 2);
-	arguments.secret_name = text_argument_or_null(fcinfo, 3);
-	arguments.region = text_argument_or_null(fcinfo, 4);
-	arguments.endpoint = text_argument_or_null(fcinfo, 5);
-	arguments.format = text_argument_or_null(fcinfo, 6);
-	arguments.options_jsonb = PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7);
-	if (target_table == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("target_table must not be null")));
-
-	FlowCreateBegin(&create, pipeline_name, target_table);
-	bronze_check_arguments(&arguments);
-	FlowCreateTable(&create, bronze_table_sql(create.target_name));
-	FlowCreateComment(create.target_name,
-					  psprintf("medallion bronze table of pipeline %s, fed from %s",
-							   create.pipeline->pipeline_name,
-							   arguments.source_url));
-	FlowCreateRegister(&create, FLOW_TYPE_BRONZE, InvalidOid,
-					   arguments.source_url,
-					   bronze_definition_build(&arguments));
-	PG_RETURN_VOID();
-}
 
 /* ---------- ledger maintenance by the DBA ---------- */
 
@@ -466,8 +71,8 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 	char	   *pipeline_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	PipelineDesc *pipeline = CatalogGetPipeline(pipeline_name, false);
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		values[3];
 	int64		changed;
 
 	CatalogCheckPipelineOwner(pipeline);
@@ -479,6 +84,7 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 
 	values[0] = Int32GetDatum(pipeline->pipeline_id);
 	values[1] = CStringGetTextDatum(path);
+	values[2] = CStringGetTextDatum(CatalogFlowTypeName(FLOW_TYPE_BRONZE));
 	SPI_connect();
 	if (skip)
 	{
@@ -487,7 +93,7 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 													 "WITH flows AS ("
 													 " SELECT flow_id FROM medallion.flow"
 													 " WHERE pipeline_id OPERATOR(pg_catalog.=) $1"
-													 " AND flow_type OPERATOR(pg_catalog.=) 'bronze'"
+													 " AND flow_type OPERATOR(pg_catalog.=) $3"
 													 " AND pg_catalog.starts_with($2, source)),"
 													 " updated AS ("
 													 " UPDATE medallion.ingested_file i SET status = 'skipped',"
@@ -505,7 +111,7 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 													 " RETURNING flow_id)"
 													 " SELECT (SELECT pg_catalog.count(*) FROM updated)"
 													 " OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM inserted)",
-													 2, types, values, NULL, SPI_OK_SELECT);
+													 3, types, values, NULL, SPI_OK_SELECT);
 		changed = SpiGetInt64(0, 1, NULL);
 	}
 	else
@@ -526,6 +132,7 @@ change_ledger(FunctionCallInfo fcinfo, bool skip)
 	return changed;
 }
 
+/* skip_object(pipeline_name, path): see change_ledger. */
 Datum
 medallion_skip_object(PG_FUNCTION_ARGS)
 {
@@ -533,6 +140,7 @@ medallion_skip_object(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(change_ledger(fcinfo, true));
 }
 
+/* retry_object(pipeline_name, path): see change_ledger. */
 Datum
 medallion_retry_object(PG_FUNCTION_ARGS)
 {
@@ -540,6 +148,7 @@ medallion_retry_object(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(change_ledger(fcinfo, false));
 }
 
+/* BronzeReset: see bronze.h. */
 void
 BronzeReset(FlowDesc *flow)
 {
@@ -555,6 +164,7 @@ BronzeReset(FlowDesc *flow)
 
 /* ---------- listing ---------- */
 
+/* What one listing collects, and how it lists. */
 typedef struct ListingState
 {
 	BronzeDefinition *definition;
@@ -568,14 +178,10 @@ typedef struct ListingState
 	TimestampTz now;
 } ListingState;
 
-static const char *
-file_name_of(const char *key)
-{
-	const char *slash = strrchr(key, '/');
-
-	return slash ? slash + 1 : key;
-}
-
+/*
+ * The S3 listing callback: keep the objects that match the flow's prefix,
+ * path_glob and modified_after, and remember the greatest key seen.
+ */
 static bool
 collect_object(const S3Object *object, void *arg)
 {
@@ -592,7 +198,7 @@ collect_object(const S3Object *object, void *arg)
 		return true;
 	if (options->path_glob != NULL &&
 		fnmatch(options->path_glob, relative, 0) != 0 &&
-		fnmatch(options->path_glob, file_name_of(object->key), 0) != 0)
+		fnmatch(options->path_glob, BronzeFileName(object->key), 0) != 0)
 		return true;
 	if (options->has_modified_after &&
 		object->last_modified <= options->modified_after)
@@ -673,252 +279,6 @@ remove_known_objects(FlowDesc *flow, BronzeDefinition *definition,
 	return result;
 }
 
-/* ---------- ingesting one object ---------- */
-
-/* close a spool file when its memory context goes away, even on error */
-static void
-close_spool_file(void *arg)
-{
-	int		   *fd = arg;
-
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-/*
- * An anonymous file under the data directory's temporary directory: it is
- * unlinked at once, so nothing is left behind even after a crash.
- */
-static int
-open_spool_file(void)
-{
-	char		path[MAXPGPATH];
-	int		   *fd = palloc(sizeof(int));
-	MemoryContextCallback *callback = palloc(sizeof(MemoryContextCallback));
-
-	(void) MakePGDirectory("base/" PG_TEMP_FILES_DIR);
-	snprintf(path, sizeof(path), "base/%s/%smedallion.%d.XXXXXX",
-			 PG_TEMP_FILES_DIR, PG_TEMP_FILE_PREFIX, MyProcPid);
-	*fd = mkstemp(path);
-	if (*fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create temporary file \"%s\": %m", path)));
-	unlink(path);
-	callback->func = close_spool_file;
-	callback->arg = fd;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, callback);
-	return *fd;
-}
-
-/*
- * Insert the records of the downloaded object and its ledger row, in the
- * current transaction.  Returns the counts through the arguments.
- */
-static void
-ingest_spooled_object(FlowContext *context, FlowDesc *flow,
-					  BronzeDefinition *definition, Candidate *candidate,
-					  int fd, MemoryContext object_context,
-					  int64 *row_count, int64 *rescued_count)
-{
-	BulkInserter *inserter;
-	RecordReader *reader;
-	MemoryContext batch_context;
-	MemoryContext old_context;
-	OwnerContext owner;
-	Datum		values[BRONZE_COLUMN_COUNT];
-	bool		nulls[BRONZE_COLUMN_COUNT];
-	Record		record;
-	int			in_batch = 0;
-	Oid			types[8] = {INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID,
-	INT8OID, INT8OID, TEXTOID};
-	Datum		ledger_values[8];
-	char		ledger_nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-	*row_count = 0;
-	*rescued_count = 0;
-
-	FlowEnterOwnerContext(context->pipeline, &owner);
-	old_context = MemoryContextSwitchTo(object_context);
-	inserter = BulkInsertBegin(flow->target_relid, true);
-	if (RelationGetDescr(BulkInsertRelation(inserter))->natts != BRONZE_COLUMN_COUNT)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("bronze table \"%s\" does not have the columns of a bronze table",
-						flow->flow_name),
-				 errhint("Do not alter bronze tables; recreate the flow instead.")));
-	reader = RecordReaderOpen(fd, definition->format, candidate->path,
-							  definition->options.max_record_bytes,
-							  Min(definition->options.max_decompressed_bytes,
-								  decompressed_bytes_cap()),
-							  definition->options.max_expansion_ratio);
-	batch_context = AllocSetContextCreate(object_context, "medallion records",
-										  ALLOCSET_DEFAULT_SIZES);
-
-	memset(nulls, 0, sizeof(nulls));
-	values[0] = Int64GetDatum(0);
-	values[3] = CStringGetTextDatum(candidate->path);
-	values[4] = CStringGetTextDatum(file_name_of(candidate->object.key));
-	values[5] = Int64GetDatum(candidate->object.size);
-	values[6] = TimestampTzGetDatum(candidate->object.last_modified);
-	nulls[6] = candidate->object.last_modified == 0;
-	values[7] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-
-	MemoryContextSwitchTo(batch_context);
-	while (RecordReaderNext(reader, &record))
-	{
-		if (record.data != NULL)
-		{
-			values[1] = JsonbPGetDatum(record.data);
-			nulls[1] = false;
-			nulls[2] = true;
-		}
-		else
-		{
-			nulls[1] = true;
-			values[2] = CStringGetTextDatum(record.rescued);
-			nulls[2] = false;
-			(*rescued_count)++;
-		}
-		BulkInsertRow(inserter, values, nulls);
-		(*row_count)++;
-		if (++in_batch >= RECORDS_PER_BATCH)
-		{
-			CHECK_FOR_INTERRUPTS();
-			MemoryContextReset(batch_context);
-			in_batch = 0;
-		}
-	}
-	MemoryContextSwitchTo(object_context);
-	RecordReaderClose(reader);
-	BulkInsertEnd(inserter);
-	MemoryContextDelete(batch_context);
-	MemoryContextSwitchTo(old_context);
-	FlowLeaveOwnerContext(&owner);
-
-	ledger_values[0] = Int32GetDatum(flow->flow_id);
-	ledger_values[1] = CStringGetTextDatum(candidate->path);
-	ledger_values[2] = CStringGetTextDatum(candidate->object.etag);
-	ledger_values[3] = Int64GetDatum(candidate->object.size);
-	ledger_values[4] = TimestampTzGetDatum(candidate->object.last_modified);
-	if (candidate->object.last_modified == 0)
-		ledger_nulls[4] = 'n';
-	ledger_values[5] = Int64GetDatum(*row_count);
-	ledger_values[6] = Int64GetDatum(*rescued_count);
-	ledger_nulls[7] = 'n';
-	SPI_connect();
-	SpiExecuteAsExtensionOwner("INSERT INTO medallion.ingested_file"
-							   " (flow_id, path, etag, size, last_modified,"
-							   " row_count, rescued_count, error)"
-							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-							   8, types, ledger_values, ledger_nulls,
-							   SPI_OK_INSERT);
-	SPI_finish();
-}
-
-/*
- * Record an object that could not be read as failed, so that it does not
- * block the objects after it, with an error event.
- */
-static void
-record_failed_object(FlowContext *context, FlowDesc *flow,
-					 Candidate *candidate, const char *status,
-					 ErrorData *error)
-{
-	Oid			types[6] = {INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID,
-	TEXTOID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	StringInfoData details;
-
-	values[0] = Int32GetDatum(flow->flow_id);
-	values[1] = CStringGetTextDatum(candidate->path);
-	values[2] = CStringGetTextDatum(candidate->object.etag);
-	values[3] = Int64GetDatum(candidate->object.size);
-	values[4] = TimestampTzGetDatum(candidate->object.last_modified);
-	if (candidate->object.last_modified == 0)
-		nulls[4] = 'n';
-	values[5] = CStringGetTextDatum(error->detail ?
-									psprintf("%s: %s", error->message, error->detail) :
-									error->message);
-
-	initStringInfo(&details);
-	appendStringInfoString(&details, "{\"path\": ");
-	escape_json(&details, candidate->path);
-	appendStringInfo(&details, ", \"sqlstate\": \"%s\"",
-					 unpack_sql_state(error->sqlerrcode));
-	if (error->detail)
-	{
-		appendStringInfoString(&details, ", \"detail\": ");
-		escape_json(&details, error->detail);
-	}
-	appendStringInfoChar(&details, '}');
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
-	SpiExecuteAsExtensionOwner("INSERT INTO medallion.ingested_file"
-							   " (flow_id, path, etag, size, last_modified, status, error)"
-							   " VALUES ($1, $2, $3, $4, $5, 'failed', $6)"
-							   " ON CONFLICT (flow_id, path, etag) DO UPDATE"
-							   " SET status = 'failed', error = EXCLUDED.error",
-							   6, types, values, nulls, SPI_OK_INSERT);
-	SPI_finish();
-	EventLogWrite(context->pipeline, context->update_id, flow->flow_name,
-				  "error", "WARNING",
-				  psprintf("object %s recorded as %s: %s", candidate->path,
-						   status, error->message),
-				  details.data);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-}
-
-/*
- * Errors of an object's content, as opposed to errors of the flow.  A
- * limit exceeded while reading an object (a decompression bomb) is the
- * object's: retrying it would only exceed the limit again.
- */
-static bool
-error_is_about_object(ErrorData *error)
-{
-	return error->sqlerrcode == ERRCODE_DATA_CORRUPTED ||
-		error->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
-		ERRCODE_TO_CATEGORY(error->sqlerrcode) == ERRCODE_DATA_EXCEPTION;
-}
-
-/* ---------- the flow ---------- */
-
-/*
- * Where retry_to_event_log collects retries.  The S3 client calls it in
- * whatever memory context is current: a listing page's context (deleted
- * when the listing ends) or the object context (reset after each object).
- * So the list is extended in the given context, one that outlives the
- * flow's objects: the caller writes the retries as events at the end.
- */
-typedef struct RetryLog
-{
-	List	  **retries;
-	MemoryContext context;
-} RetryLog;
-
-static void
-retry_to_event_log(const char *operation, int attempt, long delay_ms,
-				   const char *reason, void *arg)
-{
-	RetryLog   *log = arg;
-	MemoryContext old_context = MemoryContextSwitchTo(log->context);
-
-	*log->retries = lappend(*log->retries,
-							psprintf("%s: attempt %d failed (%s); retrying in %ld ms",
-									 operation, attempt, reason, delay_ms));
-	MemoryContextSwitchTo(old_context);
-	ereport(LOG,
-			(errmsg("retrying S3 request: %s, attempt %d failed (%s); next attempt in %ld ms",
-					operation, attempt, reason, delay_ms)));
-}
-
 /*
  * Remember what this update left for later (the objects of the listing
  * beyond the first "taken", or beyond the batch limits and the
@@ -966,99 +326,6 @@ record_backlog(FlowDesc *flow, List *candidates, int taken)
 	CommitTransactionCommand();
 }
 
-/*
- * BronzeIngestCandidate: see bronze_internal.h.  The object is downloaded
- * with no transaction open; only then does a short transaction insert its
- * records and its ledger row.
- */
-void
-BronzeIngestCandidate(FlowContext *context, FlowDesc *flow,
-					  BronzeDefinition *definition, S3Location *location,
-					  S3Credentials *credentials, Candidate *candidate,
-					  MemoryContext object_context, BronzeObjectStats *stats,
-					  List **retries)
-{
-	MemoryContext caller_context = CurrentMemoryContext;
-	int			fd;
-	int64		row_count = 0;
-	int64		rescued_count = 0;
-	volatile bool downloaded = false;
-	RetryLog	retry_log;
-
-	MemoryContextSwitchTo(object_context);
-	fd = open_spool_file();
-	pgstat_report_activity(STATE_RUNNING,
-						   psprintf("medallion: downloading %s",
-									candidate->path));
-	retry_log.retries = retries;
-	retry_log.context = caller_context;
-	S3SetRetryCallback(retry_to_event_log, &retry_log);
-	PG_TRY();
-	{
-		(void) S3GetObjectToFile(location, credentials,
-								 candidate->object.key,
-								 candidate->object.etag, fd);
-		downloaded = true;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(caller_context);
-		error = CopyErrorData();
-		if (error->sqlerrcode != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
-		{
-			S3SetRetryCallback(NULL, NULL);
-			PG_RE_THROW();
-		}
-		/* replaced since it was listed: the next listing sees it */
-		FlushErrorState();
-		*retries = lappend(*retries,
-						   psprintf("%s changed after it was listed; it will be ingested by the next update",
-									candidate->path));
-		stats->backlog = true;
-	}
-	PG_END_TRY();
-	S3SetRetryCallback(NULL, NULL);
-
-	if (downloaded)
-	{
-		pgstat_report_activity(STATE_RUNNING,
-							   psprintf("medallion: ingesting %s",
-										candidate->path));
-		PG_TRY();
-		{
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			ingest_spooled_object(context, flow, definition, candidate,
-								  fd, object_context, &row_count,
-								  &rescued_count);
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-			stats->objects_ingested++;
-			stats->rows += row_count;
-			stats->changed = true;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *error;
-
-			MemoryContextSwitchTo(caller_context);
-			error = CopyErrorData();
-			if (!error_is_about_object(error))
-				PG_RE_THROW();
-			FlushErrorState();
-			AbortCurrentTransaction();
-			record_failed_object(context, flow, candidate, "failed", error);
-			stats->objects_failed++;
-			stats->changed = true;
-		}
-		PG_END_TRY();
-	}
-	MemoryContextSwitchTo(caller_context);
-}
-
 /* A deep copy of a list of candidates, in memory context "context". */
 static List *
 copy_candidates(List *candidates, MemoryContext context)
@@ -1082,6 +349,86 @@ copy_candidates(List *candidates, MemoryContext context)
 	return copy;
 }
 
+/* Replace the flow's state (medallion.flow.flow_state) by the JSON text. */
+static void
+set_flow_state(FlowDesc *flow, const char *json)
+{
+	CatalogSetFlowState(flow->flow_id,
+						DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+														   CStringGetDatum(json))));
+}
+
+/*
+ * The first listing of a flow: with include_existing_files = false, what
+ * exists at the first update is recorded as skipped and only later objects
+ * are ingested (NIL is returned); either way the flow is marked
+ * initialized.  Runs in the caller's transaction.
+ */
+static List *
+record_first_listing(FlowDesc *flow, BronzeDefinition *definition,
+					 List *candidates)
+{
+	ListCell   *cell;
+
+	if (!definition->options.include_existing_files)
+	{
+		foreach(cell, candidates)
+		{
+			Candidate  *candidate = lfirst(cell);
+			Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+			Datum		values[5];
+
+			values[0] = Int32GetDatum(flow->flow_id);
+			values[1] = CStringGetTextDatum(candidate->path);
+			values[2] = CStringGetTextDatum(candidate->object.etag);
+			values[3] = Int64GetDatum(candidate->object.size);
+			values[4] = TimestampTzGetDatum(candidate->object.last_modified);
+			SPI_connect();
+			SpiExecuteAsExtensionOwner("INSERT INTO medallion.ingested_file"
+									   " (flow_id, path, etag, size, last_modified, status, error)"
+									   " VALUES ($1, $2, $3, $4, $5, 'skipped',"
+									   " 'existed before the first update (include_existing_files = false)')",
+									   5, types, values, NULL, SPI_OK_INSERT);
+			SPI_finish();
+		}
+		candidates = NIL;
+	}
+	set_flow_state(flow, "{\"initialized\": \"true\"}");
+	return candidates;
+}
+
+/*
+ * incremental_listing: remember where the listing ended (its greatest key)
+ * and when the last full listing was, when either changed.  Runs in the
+ * caller's transaction.
+ */
+static void
+remember_listing_end(FlowDesc *flow, ListingState *listing)
+{
+	StringInfoData state;
+	char	   *last_key;
+
+	if (!listing->full_listing &&
+		(listing->max_key == NULL ||
+		 (listing->start_after != NULL &&
+		  strcmp(listing->max_key, listing->start_after) == 0)))
+		return;
+	last_key = listing->max_key ? listing->max_key : listing->start_after;
+	initStringInfo(&state);
+	appendStringInfoString(&state, "{\"initialized\": \"true\"");
+	if (last_key != NULL)
+	{
+		appendStringInfoString(&state, ", \"last_key\": ");
+		escape_json(&state, last_key);
+	}
+	appendStringInfoString(&state, ", \"last_full_listing\": ");
+	escape_json(&state, listing->full_listing ? timestamptz_to_str(listing->now) :
+				(listing->last_full_listing ? listing->last_full_listing :
+				 timestamptz_to_str(listing->now)));
+	appendStringInfoChar(&state, '}');
+	set_flow_state(flow, state.data);
+}
+
 /*
  * List the bucket and keep the objects the ledger does not have (the
  * candidates, in key order); on the first update of the flow, apply
@@ -1096,13 +443,12 @@ list_new_objects(FlowDesc *flow, BronzeDefinition *definition,
 {
 	MemoryContext flow_context = CurrentMemoryContext;
 	List	   *candidates;
-	ListCell   *cell;
-	RetryLog	retry_log;
+	BronzeRetryLog retry_log;
 
 	/* list, with no transaction open */
 	retry_log.retries = &result->retries;
 	retry_log.context = flow_context;
-	S3SetRetryCallback(retry_to_event_log, &retry_log);
+	S3SetRetryCallback(BronzeRetryToEventLog, &retry_log);
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("medallion: listing s3://%s/%s",
 									definition->bucket, definition->prefix));
@@ -1125,71 +471,217 @@ list_new_objects(FlowDesc *flow, BronzeDefinition *definition,
 	candidates = remove_known_objects(flow, definition, listing->objects);
 
 	if (listing->first_run)
-	{
-		StringInfoData state;
-
-		/*
-		 * include_existing_files = false: what exists at the first update
-		 * is recorded as skipped, and only later objects are ingested.
-		 */
-		if (!definition->options.include_existing_files)
-		{
-			foreach(cell, candidates)
-			{
-				Candidate  *candidate = lfirst(cell);
-				Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-				Datum		values[5];
-
-				values[0] = Int32GetDatum(flow->flow_id);
-				values[1] = CStringGetTextDatum(candidate->path);
-				values[2] = CStringGetTextDatum(candidate->object.etag);
-				values[3] = Int64GetDatum(candidate->object.size);
-				values[4] = TimestampTzGetDatum(candidate->object.last_modified);
-				SPI_connect();
-				SpiExecuteAsExtensionOwner("INSERT INTO medallion.ingested_file"
-										   " (flow_id, path, etag, size, last_modified, status, error)"
-										   " VALUES ($1, $2, $3, $4, $5, 'skipped',"
-										   " 'existed before the first update (include_existing_files = false)')",
-										   5, types, values, NULL, SPI_OK_INSERT);
-				SPI_finish();
-			}
-			candidates = NIL;
-		}
-		initStringInfo(&state);
-		appendStringInfoString(&state, "{\"initialized\": \"true\"}");
-		CatalogSetFlowState(flow->flow_id,
-							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															   CStringGetDatum(state.data))));
-	}
-	/* incremental listing: remember where the listing ended */
-	if (definition->options.incremental_listing &&
-		(listing->full_listing || (listing->max_key != NULL &&
-						  (listing->start_after == NULL ||
-						   strcmp(listing->max_key, listing->start_after) != 0))))
-	{
-		StringInfoData state;
-		char	   *last_key = listing->max_key ? listing->max_key : listing->start_after;
-
-		initStringInfo(&state);
-		appendStringInfoString(&state, "{\"initialized\": \"true\"");
-		if (last_key != NULL)
-		{
-			appendStringInfoString(&state, ", \"last_key\": ");
-			escape_json(&state, last_key);
-		}
-		appendStringInfoString(&state, ", \"last_full_listing\": ");
-		escape_json(&state, listing->full_listing ? timestamptz_to_str(listing->now) :
-					(listing->last_full_listing ? listing->last_full_listing :
-					 timestamptz_to_str(listing->now)));
-		appendStringInfoChar(&state, '}');
-		CatalogSetFlowState(flow->flow_id,
-							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															   CStringGetDatum(state.data))));
-	}
+		candidates = record_first_listing(flow, definition, candidates);
+	if (definition->options.incremental_listing)
+		remember_listing_end(flow, listing);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(flow_context);
 	return candidates;
+}
+
+/* What one batch of a bronze flow works with, from phase to phase. */
+typedef struct BronzeRun
+{
+	FlowContext *context;
+	FlowDesc   *flow;
+	FlowResult *result;
+	BronzeDefinition definition;
+	S3Location	location;
+	S3Credentials *credentials;
+	ListingState listing;		/* objects is NIL after the first batch */
+	List	   *candidates;		/* the update's listing, new objects only */
+	List	   *batch;			/* this batch's objects */
+	BronzeObjectStats stats;
+	MemoryContext flow_context; /* outlives the batch */
+} BronzeRun;
+
+/* Read the flow's definition into the run; nothing else is done yet. */
+static void
+bronze_run_init(BronzeRun *run, FlowContext *context, FlowDesc *flow,
+				FlowResult *result)
+{
+	memset(run, 0, sizeof(BronzeRun));
+	run->context = context;
+	run->flow = flow;
+	run->result = result;
+	run->flow_context = CurrentMemoryContext;
+	BronzeLoadDefinition(flow, &run->definition);
+	run->location.endpoint = run->definition.endpoint;
+	run->location.region = run->definition.region;
+	run->location.bucket = run->definition.bucket;
+	run->listing.definition = &run->definition;
+	run->listing.now = GetCurrentTimestamp();
+	run->listing.full_listing = true;
+}
+
+/*
+ * In a short transaction: check the target and the endpoint, load the
+ * credentials as the owner, and decide from the flow's state how to list
+ * (the first listing ever, or with incremental_listing, from the last key
+ * unless a full listing is due).
+ */
+static void
+bronze_run_prepare(BronzeRun *run)
+{
+	FlowDesc   *flow = run->flow;
+	BronzeOptions *options = &run->definition.options;
+	ListingState *listing = &run->listing;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(run->flow_context);
+	FlowCheckTargetExists(flow);
+	if (run->definition.endpoint != NULL)
+		EndpointCheckAllowed(run->definition.endpoint,
+							 run->context->pipeline->owner);
+	run->credentials = SecretLoad(run->definition.secret_name,
+								  run->context->pipeline->owner);
+	listing->first_run = FlowStateString(flow, "initialized") == NULL;
+	listing->last_full_listing = FlowStateString(flow, "last_full_listing");
+	if (options->incremental_listing && !listing->first_run &&
+		listing->last_full_listing != NULL)
+	{
+		TimestampTz last = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+																   CStringGetDatum(listing->last_full_listing),
+																   ObjectIdGetDatum(InvalidOid),
+																   Int32GetDatum(-1)));
+
+		if (!TimestampDifferenceExceeds(last, listing->now,
+										(int) Min(options->full_listing_interval_ms,
+												  INT_MAX)))
+		{
+			listing->full_listing = false;
+			listing->start_after = FlowStateString(flow, "last_key");
+		}
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(run->flow_context);
+}
+
+/*
+ * The first batch of an update lists; later ones take the rest of that
+ * listing, so that objects arriving during the update wait for the next
+ * one (Trigger.AvailableNow).  The listing is kept in the FlowDesc.
+ */
+static void
+bronze_run_list(BronzeRun *run)
+{
+	FlowDesc   *flow = run->flow;
+
+	if (flow->batches == 0)
+	{
+		List	   *candidates;
+
+		candidates = list_new_objects(flow, &run->definition, &run->location,
+									  run->credentials, &run->listing,
+									  run->result);
+		flow->available_objects = copy_candidates(candidates,
+												  GetMemoryChunkContext(flow));
+		flow->objects_taken = 0;
+	}
+	else
+		run->listing.full_listing = false;
+	run->candidates = flow->available_objects;
+}
+
+/* The next batch: the lower limit wins; the bytes limit is soft. */
+static void
+bronze_run_choose_batch(BronzeRun *run)
+{
+	BronzeOptions *options = &run->definition.options;
+	int64		batch_bytes = 0;
+	ListCell   *cell;
+
+	for_each_from(cell, run->candidates, run->flow->objects_taken)
+	{
+		Candidate  *candidate = lfirst(cell);
+
+		if (list_length(run->batch) >= options->max_files_per_batch ||
+			(options->max_bytes_per_batch > 0 && run->batch != NIL &&
+			 batch_bytes >= options->max_bytes_per_batch))
+		{
+			run->result->backlog = true;
+			break;
+		}
+		run->batch = lappend(run->batch, candidate);
+		batch_bytes += candidate->object.size;
+	}
+}
+
+/*
+ * Ingest the batch, in parallel when the flow allows it and there is more
+ * than one object; otherwise here, object by object, with the object's
+ * memory reset after each.
+ */
+static void
+bronze_run_ingest(BronzeRun *run)
+{
+	MemoryContext object_context;
+	ListCell   *cell;
+
+	if (run->definition.options.max_parallel_objects > 1 &&
+		list_length(run->batch) > 1)
+	{
+		BronzeIngestInParallel(run->context, run->flow, &run->definition,
+							   &run->location, run->credentials, run->batch,
+							   &run->stats, &run->result->retries);
+		MemoryContextSwitchTo(run->flow_context);
+		return;
+	}
+	object_context = AllocSetContextCreate(run->flow_context,
+										   "medallion object",
+										   ALLOCSET_DEFAULT_SIZES);
+	foreach(cell, run->batch)
+	{
+		BronzeIngestCandidate(run->context, run->flow, &run->definition,
+							  &run->location, run->credentials, lfirst(cell),
+							  object_context, &run->stats,
+							  &run->result->retries);
+		MemoryContextSwitchTo(run->flow_context);
+		MemoryContextReset(object_context);
+	}
+	MemoryContextDelete(object_context);
+	MemoryContextSwitchTo(run->flow_context);
+}
+
+/*
+ * Count the batch as taken, record the backlog, apply the opt-in
+ * max_batches_per_update cap (the rest of the listing waits for the next
+ * update), and report the batch in the flow's result.
+ */
+static void
+bronze_run_finish(BronzeRun *run)
+{
+	FlowDesc   *flow = run->flow;
+	FlowResult *result = run->result;
+
+	flow->batches++;
+	flow->objects_taken += list_length(run->batch);
+	record_backlog(flow, run->candidates, flow->objects_taken);
+	if (run->definition.options.max_batches_per_update > 0 &&
+		flow->batches >= run->definition.options.max_batches_per_update)
+		flow->available_objects = list_truncate(flow->available_objects,
+												flow->objects_taken);
+	result->rows_read = run->stats.rows;
+	result->rows_written = run->stats.rows;
+	result->changed = run->stats.changed;
+	if (run->stats.backlog)
+		result->backlog = true;
+
+	appendStringInfo(&result->details,
+					 "\"objects_listed\": %d, \"objects_new\": %d, "
+					 "\"objects_ingested\": %d, \"objects_failed\": %d, "
+					 "\"full_listing\": %s, \"backlog\": %s, "
+					 "\"batch\": %d, \"objects_done\": %d",
+					 list_length(run->listing.objects),
+					 list_length(run->candidates),
+					 run->stats.objects_ingested, run->stats.objects_failed,
+					 run->listing.full_listing ? "true" : "false",
+					 result->backlog ? "true" : "false",
+					 flow->batches, flow->objects_taken);
 }
 
 /*
@@ -1200,142 +692,14 @@ list_new_objects(FlowDesc *flow, BronzeDefinition *definition,
 void
 BronzeRunFlow(FlowContext *context, FlowDesc *flow, FlowResult *result)
 {
-	BronzeDefinition definition;
-	S3Location	location;
-	S3Credentials *credentials;
-	ListingState listing;
-	List	   *candidates;
-	ListCell   *cell;
-	bool		first_run;
-	bool		full_listing = true;
-	char	   *start_after = NULL;
-	List	   *batch = NIL;
-	int64		batch_bytes = 0;
-	BronzeObjectStats stats;
-	MemoryContext flow_context = CurrentMemoryContext;
-	MemoryContext object_context;
-	TimestampTz now = GetCurrentTimestamp();
-	char	   *last_full_listing;
+	BronzeRun	run;
 
-	BronzeLoadDefinition(flow, &definition);
-	location.endpoint = definition.endpoint;
-	location.region = definition.region;
-	location.bucket = definition.bucket;
-
-	/* what the listing needs: credentials, checks, progress */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	MemoryContextSwitchTo(flow_context);
-	FlowCheckTargetExists(flow);
-	if (definition.endpoint != NULL)
-		EndpointCheckAllowed(definition.endpoint, context->pipeline->owner);
-	credentials = SecretLoad(definition.secret_name, context->pipeline->owner);
-	first_run = FlowStateString(flow, "initialized") == NULL;
-	last_full_listing = FlowStateString(flow, "last_full_listing");
-	if (definition.options.incremental_listing && !first_run &&
-		last_full_listing != NULL)
-	{
-		TimestampTz last = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-																   CStringGetDatum(last_full_listing),
-																   ObjectIdGetDatum(InvalidOid),
-																   Int32GetDatum(-1)));
-
-		if (!TimestampDifferenceExceeds(last, now,
-										(int) Min(definition.options.full_listing_interval_ms,
-												  INT_MAX)))
-		{
-			full_listing = false;
-			start_after = FlowStateString(flow, "last_key");
-		}
-	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(flow_context);
-
-	/*
-	 * The first batch of an update lists; later ones take the rest of that
-	 * listing, so that objects arriving during the update wait for the next
-	 * one (Trigger.AvailableNow).
-	 */
-	memset(&listing, 0, sizeof(listing));
-	if (flow->batches == 0)
-	{
-		listing.definition = &definition;
-		listing.first_run = first_run;
-		listing.full_listing = full_listing;
-		listing.start_after = start_after;
-		listing.last_full_listing = last_full_listing;
-		listing.now = now;
-		candidates = list_new_objects(flow, &definition, &location,
-									  credentials, &listing, result);
-		flow->available_objects = copy_candidates(candidates,
-												  GetMemoryChunkContext(flow));
-		flow->objects_taken = 0;
-	}
-	else
-		full_listing = false;
-	candidates = flow->available_objects;
-
-	/* batch limits: the lower one wins; the bytes limit is soft */
-	for_each_from(cell, candidates, flow->objects_taken)
-	{
-		Candidate  *candidate = lfirst(cell);
-
-		if (list_length(batch) >= definition.options.max_files_per_batch ||
-			(definition.options.max_bytes_per_batch > 0 && batch != NIL &&
-			 batch_bytes >= definition.options.max_bytes_per_batch))
-		{
-			result->backlog = true;
-			break;
-		}
-		batch = lappend(batch, candidate);
-		batch_bytes += candidate->object.size;
-	}
-
-	memset(&stats, 0, sizeof(stats));
-	if (definition.options.max_parallel_objects > 1 && list_length(batch) > 1)
-		BronzeIngestInParallel(context, flow, &definition, &location,
-							   credentials, batch, &stats, &result->retries);
-	else
-	{
-		object_context = AllocSetContextCreate(flow_context, "medallion object",
-											   ALLOCSET_DEFAULT_SIZES);
-		foreach(cell, batch)
-		{
-			BronzeIngestCandidate(context, flow, &definition, &location,
-								  credentials, lfirst(cell), object_context,
-								  &stats, &result->retries);
-			MemoryContextSwitchTo(flow_context);
-			MemoryContextReset(object_context);
-		}
-		MemoryContextDelete(object_context);
-	}
-	MemoryContextSwitchTo(flow_context);
-	flow->batches++;
-	flow->objects_taken += list_length(batch);
-	record_backlog(flow, candidates, flow->objects_taken);
-	/* the opt-in cap: the rest of the listing waits for the next update */
-	if (definition.options.max_batches_per_update > 0 &&
-		flow->batches >= definition.options.max_batches_per_update)
-		flow->available_objects = list_truncate(flow->available_objects,
-												flow->objects_taken);
-	result->rows_read = stats.rows;
-	result->rows_written = stats.rows;
-	result->changed = stats.changed;
-	if (stats.backlog)
-		result->backlog = true;
-
-	appendStringInfo(&result->details,
-					 "\"objects_listed\": %d, \"objects_new\": %d, "
-					 "\"objects_ingested\": %d, \"objects_failed\": %d, "
-					 "\"full_listing\": %s, \"backlog\": %s, "
-					 "\"batch\": %d, \"objects_done\": %d",
-					 list_length(listing.objects), list_length(candidates),
-					 stats.objects_ingested, stats.objects_failed,
-					 full_listing ? "true" : "false",
-					 result->backlog ? "true" : "false",
-					 flow->batches, flow->objects_taken);
+	bronze_run_init(&run, context, flow, result);
+	bronze_run_prepare(&run);
+	bronze_run_list(&run);
+	bronze_run_choose_batch(&run);
+	bronze_run_ingest(&run);
+	bronze_run_finish(&run);
 }
 
 /* BronzeHasObjectsLeft: see bronze.h. */

@@ -3,6 +3,11 @@
  * bronze.h
  *	  Bronze flows: the records of new S3 objects, ingested exactly once.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/bronze.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_BRONZE_H

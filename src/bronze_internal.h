@@ -1,9 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * bronze_internal.h
- *	  What bronze.c shares with bronze_parallel.c: a bronze flow's
- *	  definition, the objects chosen for an update, and ingesting one of
- *	  them.  Not for other modules.
+ *	  What the files of the bronze family share: a bronze flow's
+ *	  definition (bronze_definition.c), the objects chosen for an update,
+ *	  ingesting one of them (bronze_object.c) and a batch of them in
+ *	  parallel (bronze_parallel.c).  Not for other modules.
+ *
+ * The includes go one way: bronze.c (the flow) uses the three others,
+ * bronze_parallel.c uses bronze_object.c and bronze_definition.c, and
+ * bronze_object.c uses bronze_definition.c.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/bronze_internal.h
  *
  *-------------------------------------------------------------------------
  */
@@ -64,8 +74,40 @@ typedef struct BronzeObjectStats
 	bool		backlog;		/* an object changed after listing */
 } BronzeObjectStats;
 
+/* bronze_definition.c */
+
 /* Read a bronze flow's stored definition. */
 extern void BronzeLoadDefinition(FlowDesc *flow, BronzeDefinition *definition);
+
+/*
+ * The server-wide cap on max_decompressed_bytes, in bytes: checked when a
+ * flow is created, and applied at ingestion, so that lowering it also
+ * limits the flows created before.
+ */
+extern int64 BronzeDecompressedBytesCap(void);
+
+/* bronze_object.c */
+
+/*
+ * Where BronzeRetryToEventLog collects retries.  The S3 client calls it in
+ * whatever memory context is current: a listing page's context (deleted
+ * when the listing ends) or the object context (reset after each object).
+ * So the list is extended in the given context, one that outlives the
+ * flow's objects: the caller writes the retries as events at the end.
+ */
+typedef struct BronzeRetryLog
+{
+	List	  **retries;
+	MemoryContext context;
+} BronzeRetryLog;
+
+/* An S3RetryCallback; arg is a BronzeRetryLog. */
+extern void BronzeRetryToEventLog(const char *operation, int attempt,
+								  long delay_ms, const char *reason,
+								  void *arg);
+
+/* The file name of an object key: what follows its last slash. */
+extern const char *BronzeFileName(const char *key);
 
 /*
  * Download one object and ingest it in its own transaction, together with
@@ -81,6 +123,8 @@ extern void BronzeIngestCandidate(FlowContext *context, FlowDesc *flow,
 								  Candidate *candidate,
 								  MemoryContext object_context,
 								  BronzeObjectStats *stats, List **retries);
+
+/* bronze_parallel.c */
 
 /*
  * Ingest the objects of batch with up to max_parallel_objects processes

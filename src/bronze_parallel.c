@@ -15,6 +15,11 @@
  * stop taking objects; the update then raises it.  When no worker can be
  * started, this process ingests everything alone.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/bronze_parallel.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -75,6 +80,10 @@ typedef struct ParallelIngestShared
 	SharedObject objects[FLEXIBLE_ARRAY_MEMBER];
 } ParallelIngestShared;
 
+/*
+ * The candidate of the shared segment's object at index, copied into the
+ * current memory context so that it outlives nothing but the object.
+ */
 static Candidate *
 candidate_from_shared(ParallelIngestShared *shared, uint32 index,
 					  const char *bucket)
@@ -219,37 +228,22 @@ MedallionObjectWorkerMain(Datum main_arg)
 	proc_exit(0);
 }
 
-static BackgroundWorkerHandle *
-start_object_worker(dsm_segment *segment, int slot, const char *flow_name)
+/*
+ * The shared memory segment of a parallel batch: what a worker needs to
+ * find the flow, the batch's objects, the counter of objects taken and the
+ * workers' result slots.
+ */
+static dsm_segment *
+parallel_segment_create(FlowContext *context, FlowDesc *flow, List *batch)
 {
-	return DynamicWorkerStart("MedallionObjectWorkerMain",
-							  "medallion object worker",
-							  psprintf("medallion object worker of %s", flow_name),
-							  UInt32GetDatum(dsm_segment_handle(segment)),
-							  &slot, sizeof(int));
-}
-
-void
-BronzeIngestInParallel(FlowContext *context, FlowDesc *flow,
-					   BronzeDefinition *definition, S3Location *location,
-					   S3Credentials *credentials, List *batch,
-					   BronzeObjectStats *stats, List **retries)
-{
-	volatile int object_count = list_length(batch);
-	volatile int worker_count = Min(definition->options.max_parallel_objects,
-									MAX_PARALLEL_OBJECTS) - 1;
-	Size		size;
+	int			object_count = list_length(batch);
 	dsm_segment *segment;
 	ParallelIngestShared *shared;
-	BackgroundWorkerHandle *handles[MAX_PARALLEL_OBJECTS];
 	ListCell   *cell;
-	int			index = 0;
-	int			worker;
 
-	worker_count = Min(worker_count, object_count - 1);
-	size = add_size(offsetof(ParallelIngestShared, objects),
-					mul_size(sizeof(SharedObject), object_count));
-	segment = dsm_create(size, 0);
+	segment = dsm_create(add_size(offsetof(ParallelIngestShared, objects),
+								  mul_size(sizeof(SharedObject), object_count)),
+						 0);
 	shared = dsm_segment_address(segment);
 	memset(shared, 0, offsetof(ParallelIngestShared, objects));
 	shared->database_id = MyDatabaseId;
@@ -262,7 +256,7 @@ BronzeIngestInParallel(FlowContext *context, FlowDesc *flow,
 	foreach(cell, batch)
 	{
 		Candidate  *candidate = lfirst(cell);
-		SharedObject *object = &shared->objects[index++];
+		SharedObject *object = &shared->objects[foreach_current_index(cell)];
 
 		if (strlen(candidate->object.key) > MAX_KEY_BYTES ||
 			strlen(candidate->object.etag) > MAX_ETAG_BYTES)
@@ -275,6 +269,44 @@ BronzeIngestInParallel(FlowContext *context, FlowDesc *flow,
 		object->size = candidate->object.size;
 		object->last_modified = candidate->object.last_modified;
 	}
+	return segment;
+}
+
+/*
+ * Start one helper on the segment; slot (bgw_extra) tells it which error
+ * slot of the segment is its own.  NULL when no worker could be started.
+ */
+static BackgroundWorkerHandle *
+start_object_worker(dsm_segment *segment, int slot, const char *flow_name)
+{
+	return DynamicWorkerStart("MedallionObjectWorkerMain",
+							  "medallion object worker",
+							  psprintf("medallion object worker of %s", flow_name),
+							  UInt32GetDatum(dsm_segment_handle(segment)),
+							  &slot, sizeof(int));
+}
+
+/*
+ * BronzeIngestInParallel: see bronze_internal.h.  An error here stops the
+ * workers; an error a worker recorded is raised once all have ended.
+ */
+void
+BronzeIngestInParallel(FlowContext *context, FlowDesc *flow,
+					   BronzeDefinition *definition, S3Location *location,
+					   S3Credentials *credentials, List *batch,
+					   BronzeObjectStats *stats, List **retries)
+{
+	volatile int object_count = list_length(batch);
+	volatile int worker_count = Min(definition->options.max_parallel_objects,
+									MAX_PARALLEL_OBJECTS) - 1;
+	dsm_segment *segment;
+	ParallelIngestShared *shared;
+	BackgroundWorkerHandle *handles[MAX_PARALLEL_OBJECTS];
+	int			worker;
+
+	worker_count = Min(worker_count, object_count - 1);
+	segment = parallel_segment_create(context, flow, batch);
+	shared = dsm_segment_address(segment);
 
 	for (worker = 0; worker < worker_count; worker++)
 		handles[worker] = start_object_worker(segment, worker, flow->flow_name);

@@ -4,6 +4,11 @@
  *	  The background worker that helps ingest one bronze batch in parallel
  *	  (see bronze_parallel.c and BronzeIngestInParallel).
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/bronze_parallel.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_BRONZE_PARALLEL_H

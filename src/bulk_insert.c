@@ -13,6 +13,11 @@
  * Row-level security is not supported on pipeline tables and is refused
  * when enabled, so that nothing is bypassed silently.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/bulk_insert.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -109,6 +114,11 @@ BulkInsertRelation(BulkInserter *inserter)
 	return inserter->relation;
 }
 
+/*
+ * Write the buffered rows with table_multi_insert, then insert their index
+ * entries and fire their AFTER INSERT row triggers, as COPY FROM does for
+ * a full buffer.
+ */
 static void
 bulk_insert_flush(BulkInserter *inserter)
 {

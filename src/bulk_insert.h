@@ -5,6 +5,11 @@
  *	  buffered table_multi_insert plus index maintenance, with the _row_id of
  *	  each row drawn from the table's identity sequence.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/bulk_insert.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_BULK_INSERT_H

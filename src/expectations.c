@@ -17,7 +17,7 @@
  * the results.  A condition is checked to be one SQL expression
  * (UserSqlExpression) when it is added and each time it is loaded.
  *
- * Copyright (c) 2025, medallion contributors
+ * Copyright (c) 2025-2026, medallion contributors
  *
  * IDENTIFICATION
  *	  src/expectations.c
@@ -88,6 +88,7 @@ ExpectationActionName(ExpectationAction action)
 	return "warn";				/* keep compiler quiet */
 }
 
+/* The action named by add_expectation's on_violation argument. */
 static ExpectationAction
 expectation_parse_action(const char *action)
 {

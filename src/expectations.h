@@ -5,6 +5,11 @@
  *	  over the flow's output columns, with CHECK-constraint semantics (only
  *	  false violates; NULL passes) and an action taken on violation.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/expectations.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_EXPECTATIONS_H

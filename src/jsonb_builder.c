@@ -13,6 +13,11 @@
  * (pg_verify_mbstr), nesting depth (the parser recurses), and numbers that
  * numeric_in could refuse.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/jsonb_builder.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -36,6 +41,10 @@ typedef struct BuildState
 	bool		unsafe;			/* a value could not be converted */
 } BuildState;
 
+/*
+ * The parser's semantic actions: each pushes its token onto the jsonb
+ * being built, the way jsonb_in's actions do.
+ */
 static void
 build_object_start(void *state)
 {
@@ -103,6 +112,12 @@ number_is_safe(const char *token)
 	return true;
 }
 
+/*
+ * A scalar: strings and booleans as they are, numbers through numeric_in
+ * when number_is_safe says it cannot fail (otherwise the build is marked
+ * unsafe and no jsonb is returned: the record is rescued), everything else
+ * as null.
+ */
 static void
 build_scalar(void *state, char *token, JsonTokenType token_type)
 {

@@ -5,6 +5,11 @@
  *	  an error, so that a malformed record can be rescued instead of
  *	  aborting its object.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/jsonb_builder.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_JSONB_BUILDER_H

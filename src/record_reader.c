@@ -30,6 +30,11 @@
  * ratio, and small files of repetitive lines may legitimately exceed
  * ratios that real event data at megabyte sizes never reaches.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/record_reader.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -108,6 +113,10 @@ struct RecordReader
 	bool		header_read;
 };
 
+/*
+ * zlib's allocator: the reader's memory context, so that an error frees
+ * the inflate state with it; out of memory is reported by zlib itself.
+ */
 static void *
 reader_zalloc(void *opaque, unsigned int items, unsigned int size)
 {
@@ -117,6 +126,7 @@ reader_zalloc(void *opaque, unsigned int items, unsigned int size)
 									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 }
 
+/* zlib's deallocator, for reader_zalloc's memory. */
 static void
 reader_zfree(void *opaque, void *address)
 {
@@ -124,6 +134,10 @@ reader_zfree(void *opaque, void *address)
 		pfree(address);
 }
 
+/*
+ * The one error for an object that cannot be read at all; the caller
+ * records the object as failed (ERRCODE_DATA_CORRUPTED).
+ */
 static void
 report_corrupt(RecordReader *reader, const char *detail)
 {
@@ -345,6 +359,7 @@ pending_append(RecordReader *reader, const char *bytes, size_t length)
 							   (int) Min((int64) length, room));
 }
 
+/* Forget the raw text of the record being read. */
 static void
 pending_reset(RecordReader *reader)
 {
@@ -352,6 +367,7 @@ pending_reset(RecordReader *reader)
 	reader->pending_total = 0;
 }
 
+/* Is the text only whitespace (a blank line between records)? */
 static bool
 is_blank(const char *text, size_t length)
 {
@@ -571,16 +587,18 @@ next_json_array_element(RecordReader *reader, Record *record)
 	}
 }
 
-/*
- * Read one CSV row into fields (offsets into row text).  Returns false at
- * the end of the object.  The row's raw text is left in reader->pending.
- */
+/* A field of a CSV row. */
 typedef struct CsvField
 {
 	int			start;			/* offset into the decoded field text */
 	int			length;
 	bool		quoted;
 } CsvField;
+
+/*
+ * Read one CSV row into fields (offsets into row text).  Returns false at
+ * the end of the object.  The row's raw text is left in reader->pending.
+ */
 
 static bool
 next_csv_row(RecordReader *reader, StringInfo field_text, CsvField **fields,
@@ -690,6 +708,12 @@ next_csv_row(RecordReader *reader, StringInfo field_text, CsvField **fields,
 	}
 }
 
+/*
+ * The next CSV record: the first row is the header (its names become the
+ * keys, "_c<n>" for an empty one); each later row becomes an object of text
+ * values, an empty unquoted field being null.  A row with the wrong number
+ * of fields or invalid text is rescued.  Returns false at the end.
+ */
 static bool
 next_csv_record(RecordReader *reader, Record *record)
 {

@@ -5,6 +5,11 @@
  *	  a top-level JSON array, or CSV with a header row, optionally
  *	  gzip-compressed, streamed from a file in bounded memory.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/record_reader.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_RECORD_READER_H

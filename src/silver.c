@@ -47,7 +47,11 @@
  * expectation, a bad cast) aborts it, so nothing of the batch is written
  * and the watermark does not move.
  *
- * Copyright (c) 2025, medallion contributors
+ * The family: silver_create.c (create_silver), silver_query.c (finding and
+ * splicing the source reference, used by both) and this file (applying a
+ * batch: the receiver, deduplication, the quarantine).
+ *
+ * Copyright (c) 2025-2026, medallion contributors
  *
  * IDENTIFICATION
  *	  src/silver.c
@@ -57,54 +61,34 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "access/relation.h"
 #include "access/xact.h"
-#include "catalog/dependency.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_collation.h"
-#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
-#include "common/keywords.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "nodes/nodeFuncs.h"
-#include "parser/parser.h"
-#include "parser/scanner.h"
-#include "parser/gram.h"
 #include "tcop/dest.h"
 #include "tcop/tcopprot.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
-#include "utils/json.h"
-#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "bulk_insert.h"
 #include "catalog.h"
 #include "expectations.h"
 #include "flow.h"
+#include "flow_definition.h"
 #include "silver.h"
+#include "silver_internal.h"
 #include "spi_util.h"
 #include "user_sql.h"
-#include "version.h"
-
-PG_FUNCTION_INFO_V1(medallion_create_silver);
-
-/* Names of columns medallion adds; a query may not produce them. */
-#define SILVER_ROW_ID_COLUMN		"_row_id"
-#define SILVER_VIOLATED_COLUMN		"_violated_expectations"
-#define SILVER_QUARANTINE_SUFFIX	"_quarantine"
 
 /* Rows handled between two resets of the per-row memory context. */
 #define SILVER_ROWS_PER_RESET		1024
@@ -116,21 +100,6 @@ typedef struct SilverDefinition
 	List	   *dedup_keys;		/* column names (char *) */
 	bool		quarantine;
 } SilverDefinition;
-
-/* What a walk over the raw parse tree of a query collects. */
-typedef struct SilverRefWalk
-{
-	List	   *range_vars;		/* every RangeVar */
-	List	   *sampled;		/* RangeVars under TABLESAMPLE */
-	List	   *cte_names;		/* every CTE name */
-} SilverRefWalk;
-
-/* The source's table reference in a query, and the query with it spliced. */
-typedef struct SilverSplice
-{
-	RangeVar   *range_var;
-	char	   *spliced;		/* the statement with the reference replaced */
-} SilverSplice;
 
 /* How the key columns of dedup_keys are hashed and compared. */
 typedef struct SilverKeyInfo
@@ -228,767 +197,25 @@ typedef struct SilverApplyErrorArg
 	int64		high;
 } SilverApplyErrorArg;
 
-/*
- * Small helpers
- */
 
-/* Does relid have a "_row_id bigint" identity column?  (No error.) */
-static bool
-silver_has_row_id_identity(Oid relid)
-{
-	AttrNumber	attnum = get_attnum(relid, SILVER_ROW_ID_COLUMN);
-
-	if (attnum == InvalidAttrNumber || get_atttype(relid, attnum) != INT8OID)
-		return false;
-	return OidIsValid(getIdentitySequence(relid, attnum, true));
-}
-
-/* The name of the quarantine table of a target, in the target's schema. */
-static char *
-silver_quarantine_name(const char *target_name)
-{
-	return psprintf("%s%s", target_name, SILVER_QUARANTINE_SUFFIX);
-}
-/*
- * The definition
- */
-
-static Jsonb *
-silver_definition_build(const char *query, List *dedup_keys, bool quarantine)
-{
-	StringInfoData json;
-	ListCell   *cell;
-
-	initStringInfo(&json);
-	appendStringInfoString(&json, "{\"query\": ");
-	escape_json(&json, query);
-	appendStringInfoString(&json, ", \"dedup_keys\": ");
-	if (dedup_keys == NIL)
-		appendStringInfoString(&json, "null");
-	else
-	{
-		appendStringInfoChar(&json, '[');
-		foreach(cell, dedup_keys)
-		{
-			if (cell != list_head(dedup_keys))
-				appendStringInfoString(&json, ", ");
-			escape_json(&json, (char *) lfirst(cell));
-		}
-		appendStringInfoChar(&json, ']');
-	}
-	appendStringInfo(&json, ", \"quarantine\": %s}",
-					 quarantine ? "true" : "false");
-
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-											  CStringGetDatum(json.data)));
-}
-
+/* Read a silver flow's stored definition. */
 static void
-silver_definition_parse(FlowDesc *flow, SilverDefinition *def)
+silver_definition_load(FlowDesc *flow, SilverDefinition *def)
 {
-	JsonbContainer *root;
-	JsonbValue	value;
-
-	memset(def, 0, sizeof(SilverDefinition));
-	if (flow->definition == NULL)
-		elog(ERROR, "silver flow \"%s\" has no definition", flow->flow_name);
-	root = &flow->definition->root;
-
-	if (getKeyJsonValueFromContainer(root, "query", 5, &value) == NULL ||
-		value.type != jbvString)
-		elog(ERROR, "silver flow \"%s\" has no query", flow->flow_name);
-	def->query = pnstrdup(value.val.string.val, value.val.string.len);
-
-	if (getKeyJsonValueFromContainer(root, "quarantine", 10, &value) != NULL &&
-		value.type == jbvBool)
-		def->quarantine = value.val.boolean;
-
-	if (getKeyJsonValueFromContainer(root, "dedup_keys", 10, &value) != NULL &&
-		value.type == jbvBinary)
-	{
-		JsonbIterator *it = JsonbIteratorInit(value.val.binary.data);
-		JsonbValue	element;
-		JsonbIteratorToken token;
-
-		while ((token = JsonbIteratorNext(&it, &element, true)) != WJB_DONE)
-		{
-			if (token != WJB_ELEM)
-				continue;
-			if (element.type != jbvString)
-				elog(ERROR, "invalid dedup_keys in silver flow \"%s\"",
-					 flow->flow_name);
-			def->dedup_keys = lappend(def->dedup_keys,
-									  pnstrdup(element.val.string.val,
-											   element.val.string.len));
-		}
-	}
-}
-
-/*
- * Finding and splicing the source reference
- */
-
-/* Collect the table references, and the CTE names that may shadow them. */
-static bool
-silver_ref_walker(Node *node, SilverRefWalk *walk)
-{
-	if (node == NULL)
-		return false;
-
-	if (IsA(node, RangeVar))
-	{
-		walk->range_vars = lappend(walk->range_vars, node);
-		return false;
-	}
-	if (IsA(node, RangeTableSample))
-	{
-		RangeTableSample *sample = (RangeTableSample *) node;
-
-		if (IsA(sample->relation, RangeVar))
-			walk->sampled = lappend(walk->sampled, sample->relation);
-	}
-	else if (IsA(node, CommonTableExpr))
-	{
-		CommonTableExpr *cte = (CommonTableExpr *) node;
-
-		walk->cte_names = lappend(walk->cte_names, cte->ctename);
-	}
-
-	return raw_expression_tree_walker(node, silver_ref_walker, (void *) walk);
-}
-
-/*
- * Parse a silver query: it must be exactly one SELECT without INTO, FOR
- * UPDATE, data-modifying statements or parameters (UserSqlQuery).  Returns
- * the statement; fills walk.
- */
-static RawStmt *
-silver_parse_query(const char *query, SilverRefWalk *walk)
-{
-	RawStmt    *stmt = UserSqlQuery(query, "query of a silver flow");
-
-	memset(walk, 0, sizeof(SilverRefWalk));
-	(void) silver_ref_walker(stmt->stmt, walk);
-	return stmt;
-}
-
-/* Is this an unqualified name that some CTE of the query defines? */
-static bool
-silver_is_cte_name(SilverRefWalk *walk, RangeVar *rv)
-{
-	ListCell   *cell;
-
-	if (rv->schemaname != NULL || rv->catalogname != NULL)
-		return false;
-	foreach(cell, walk->cte_names)
-	{
-		if (strcmp((char *) lfirst(cell), rv->relname) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
- * The references of a query to relid.  A reference whose name is also the
- * name of a CTE is ambiguous to us (we do not model CTE scopes), so it is
- * refused rather than guessed.
- */
-static List *
-silver_refs_to(SilverRefWalk *walk, Oid relid)
-{
-	List	   *refs = NIL;
-	ListCell   *cell;
-
-	foreach(cell, walk->range_vars)
-	{
-		RangeVar   *rv = lfirst(cell);
-		Oid			ref_relid;
-
-		ref_relid = RangeVarGetRelidExtended(rv, NoLock, RVR_MISSING_OK,
-											 NULL, NULL);
-		if (ref_relid != relid)
-			continue;
-		if (silver_is_cte_name(walk, rv))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("query of a silver flow has a WITH query named like its source table \"%s\"",
-							rv->relname),
-					 errhint("Rename the WITH query.")));
-		refs = lappend(refs, rv);
-	}
-	return refs;
-}
-
-/*
- * Choose the source of a new flow among the tables a query reads: a table
- * of the pipeline (the target or the source of one of its flows); or, when
- * the query reads none, a table with a "_row_id bigint" identity column (a
- * table filled by other means, read the same way).  Exactly one such table,
- * read exactly once; other tables are static lookups.
- */
-static Oid
-silver_choose_source(SilverRefWalk *walk, PipelineDesc *pipeline,
-					 List *pipeline_tables)
-{
-	List	   *flow_tables = NIL;
-	List	   *row_id_tables = NIL;
-	List	   *candidates;
-	ListCell   *cell;
-	Oid			source;
-
-	foreach(cell, walk->range_vars)
-	{
-		RangeVar   *rv = lfirst(cell);
-		Oid			relid;
-
-		if (silver_is_cte_name(walk, rv))
-			continue;
-		relid = RangeVarGetRelidExtended(rv, NoLock, RVR_MISSING_OK,
-										 NULL, NULL);
-		if (!OidIsValid(relid))
-			(void) RangeVarGetRelid(rv, NoLock, false); /* reports it */
-		if (list_member_oid(pipeline_tables, relid))
-			flow_tables = list_append_unique_oid(flow_tables, relid);
-		else if (silver_has_row_id_identity(relid))
-			row_id_tables = list_append_unique_oid(row_id_tables, relid);
-	}
-
-	candidates = flow_tables != NIL ? flow_tables : row_id_tables;
-	if (candidates == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query of a silver flow must read a table of pipeline \"%s\"",
-						pipeline->pipeline_name),
-				 errhint("Read the pipeline's bronze table, or another of its tables, in the FROM clause.")));
-	if (list_length(candidates) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query of a silver flow reads more than one table of pipeline \"%s\"",
-						pipeline->pipeline_name),
-				 errdetail("It reads %s and %s.",
-						   CatalogQualifiedRelationName(linitial_oid(candidates)),
-						   CatalogQualifiedRelationName(lsecond_oid(candidates))),
-				 errhint("A silver flow reads one pipeline table; it may join only static tables.")));
-
-	source = linitial_oid(candidates);
-	if (list_length(silver_refs_to(walk, source)) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("query of a silver flow reads table %s more than once",
-						CatalogQualifiedRelationName(source)),
-				 errhint("Read the source table once; each update feeds that reference only the new rows.")));
-	return source;
-}
-
-static bool
-silver_token_is_name(int token)
-{
-	int			i;
-
-	if (token == IDENT || token == UIDENT)
-		return true;
-	for (i = 0; i < ScanKeywords.num_keywords; i++)
-	{
-		if (ScanKeywordTokens[i] == token)
-			return true;
-	}
-	return false;
-}
-
-/*
- * Replace the text of the table reference rv in the statement stmt of
- * query by a subquery that reads only the rows of (low, high] of the
- * source.  The reference's extent is found with the core scanner, which
- * handles quoted, Unicode-escaped and schema-qualified names and comments
- * between their parts; a trailing "*" (inheritance) goes too.  Returns the
- * text of the statement alone (without a trailing semicolon).
- */
-static char *
-silver_splice(const char *query, RawStmt *stmt, RangeVar *rv,
-			  const char *source_name)
-{
-	core_yy_extra_type yyextra;
-	core_yyscan_t scanner;
-	core_YYSTYPE yylval;
-	YYLTYPE		yylloc = 0;
-	int			token;
-	int			start = rv->location;
-	int			end;
-	int			stmt_start = stmt->stmt_location;
-	int			stmt_end;
-	StringInfoData buf;
-
-	if (rv->inh == false)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("query of a silver flow cannot use ONLY on its source table")));
-
-	stmt_end = stmt->stmt_len > 0 ? stmt_start + stmt->stmt_len : (int) strlen(query);
-
-	scanner = scanner_init(query, &yyextra, &ScanKeywords, ScanKeywordTokens);
-
-	/* advance to the first token of the reference */
-	do
-	{
-		token = core_yylex(&yylval, &yylloc, scanner);
-	} while (token != 0 && yylloc < start);
-	if (token == 0 || yylloc != start || !silver_token_is_name(token))
-		elog(ERROR, "could not find the source table reference in the query");
-
-	/* consume name ( "." name )* */
-	for (;;)
-	{
-		if (token == UIDENT)
-		{
-			token = core_yylex(&yylval, &yylloc, scanner);
-			if (token == UESCAPE)
-			{
-				(void) core_yylex(&yylval, &yylloc, scanner);	/* its SCONST */
-				token = core_yylex(&yylval, &yylloc, scanner);
-			}
-		}
-		else
-			token = core_yylex(&yylval, &yylloc, scanner);
-
-		if (token != '.')
-			break;
-		token = core_yylex(&yylval, &yylloc, scanner);
-		if (!silver_token_is_name(token))
-			elog(ERROR, "unexpected token in the source table reference");
-	}
-
-	if (token == '*')
-		end = yylloc + 1;
-	else if (token == 0)
-		end = strlen(query);
-	else
-		end = yylloc;
-	scanner_finish(scanner);
-
-	if (end > stmt_end)
-		end = stmt_end;
-
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, query + stmt_start, start - stmt_start);
-	appendStringInfo(&buf,
-					 " (SELECT * FROM %s"
-					 " WHERE _row_id OPERATOR(pg_catalog.>) $1"
-					 " AND _row_id OPERATOR(pg_catalog.<=) $2"
-					 " ORDER BY _row_id)",
-					 source_name);
-	if (rv->alias == NULL)
-		appendStringInfo(&buf, " AS %s", quote_identifier(rv->relname));
-	appendStringInfoChar(&buf, ' ');
-	appendBinaryStringInfo(&buf, query + end, stmt_end - end);
-	return buf.data;
-}
-
-/* Error context while checking a new flow's query. */
-static void
-silver_create_error_callback(void *arg)
-{
-	errcontext("checking the query of silver flow \"%s\"", (const char *) arg);
-}
-
-/* Count the references to pipeline tables in a rewritten query tree. */
-typedef struct SilverRteCount
-{
-	Oid			source;
-	List	   *pipeline_tables;
-	int			source_refs;
-	Oid			other;			/* another pipeline table read, if any */
-} SilverRteCount;
-
-static bool
-silver_rte_walker(Node *node, SilverRteCount *count)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, RangeTblEntry))
-	{
-		RangeTblEntry *rte = (RangeTblEntry *) node;
-
-		if (rte->rtekind == RTE_RELATION)
-		{
-			if (rte->relid == count->source)
-				count->source_refs++;
-			else if (list_member_oid(count->pipeline_tables, rte->relid))
-				count->other = rte->relid;
-		}
-		return false;
-	}
-	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, silver_rte_walker,
-								 (void *) count, QTW_EXAMINE_RTES_BEFORE);
-	return expression_tree_walker(node, silver_rte_walker, (void *) count);
-}
-
-/*
- * Check the analyzed spliced query of a new flow: row-by-row only, and no
- * other way to the pipeline's tables (a view reading the source, say) than
- * the one reference we feed.
- */
-static void
-silver_check_analyzed(Query *wrapper, Oid source, List *pipeline_tables)
-{
-	RangeTblEntry *rte = linitial_node(RangeTblEntry, wrapper->rtable);
-	Query	   *query = rte->subquery;
-	SilverRteCount count;
-	const char *what = NULL;
-
-	if (query == NULL)
-		elog(ERROR, "unexpected shape of the analyzed silver query");
-
-	if (query->hasAggs || query->groupClause != NIL ||
-		query->groupingSets != NIL || query->havingQual != NULL)
-		what = "aggregates or GROUP BY";
-	else if (query->hasWindowFuncs)
-		what = "window functions";
-	else if (query->distinctClause != NIL)
-		what = "DISTINCT";
-	else if (query->limitCount != NULL || query->limitOffset != NULL)
-		what = "LIMIT or OFFSET";
-	else if (query->setOperations != NULL)
-		what = "UNION, INTERSECT or EXCEPT";
-	if (what != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("query of a silver flow cannot use %s", what),
-				 errdetail("Each update feeds the query only the new rows of its source, so the query must handle each row on its own."),
-				 errhint("Use dedup_keys to remove duplicates, and medallion.create_aggregate() for aggregates.")));
-
-	memset(&count, 0, sizeof(count));
-	count.source = source;
-	count.pipeline_tables = pipeline_tables;
-	(void) silver_rte_walker((Node *) wrapper, &count);
-	if (count.source_refs != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("query of a silver flow reads table %s more than once",
-						CatalogQualifiedRelationName(source)),
-				 errdetail("A view or a subquery also reads the table."),
-				 errhint("Read the source table once, directly in the query.")));
-	if (OidIsValid(count.other))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query of a silver flow reads more than one pipeline table"),
-				 errdetail("It also reads %s, through a view.",
-						   CatalogQualifiedRelationName(count.other)),
-				 errhint("A silver flow reads one pipeline table; it may join only static tables.")));
-}
-
-/*
- * Column definitions "name type [COLLATE c]" of a row type, for the target
- * and quarantine tables.  Types and collations are schema-qualified, so the
- * text means the same under any search_path.
- */
-static void
-silver_append_column_defs(StringInfo sql, TupleDesc desc)
-{
-	int			i;
-
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(desc, i);
-
-		appendStringInfo(sql, ",\n  %s %s",
-						 quote_identifier(NameStr(attr->attname)),
-						 format_type_extended(attr->atttypid, attr->atttypmod,
-											  FORMAT_TYPE_TYPEMOD_GIVEN |
-											  FORMAT_TYPE_FORCE_QUALIFY));
-		if (OidIsValid(attr->attcollation) &&
-			attr->attcollation != get_typcollation(attr->atttypid))
-		{
-			HeapTuple	tuple;
-			Form_pg_collation coll;
-
-			tuple = SearchSysCache1(COLLOID, ObjectIdGetDatum(attr->attcollation));
-			if (!HeapTupleIsValid(tuple))
-				elog(ERROR, "cache lookup failed for collation %u",
-					 attr->attcollation);
-			coll = (Form_pg_collation) GETSTRUCT(tuple);
-			appendStringInfo(sql, " COLLATE %s",
-							 quote_qualified_identifier(get_namespace_name(coll->collnamespace),
-														NameStr(coll->collname)));
-			ReleaseSysCache(tuple);
-		}
-	}
-}
-
-/* The 0-based column of name in desc, or -1. */
-static int
-silver_column_index(TupleDesc desc, const char *name)
-{
-	int			i;
-
-	for (i = 0; i < desc->natts; i++)
-	{
-		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
-			return i;
-	}
-	return -1;
-}
-
-/* Check the output columns of a new flow's query and its dedup keys. */
-static void
-silver_check_columns(TupleDesc desc, List *dedup_keys, bool quarantine)
-{
-	int			i;
-	ListCell   *cell;
-
-	if (desc->natts == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query of a silver flow must return at least one column")));
-
-	for (i = 0; i < desc->natts; i++)
-	{
-		const char *name = NameStr(TupleDescAttr(desc, i)->attname);
-
-		if (strcmp(name, "?column?") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_COLUMN_DEFINITION),
-					 errmsg("column %d of the query of a silver flow has no name", i + 1),
-					 errhint("Name every output column with AS; the names become the columns of the target table.")));
-		if (strcmp(name, SILVER_ROW_ID_COLUMN) == 0 ||
-			(quarantine && strcmp(name, SILVER_VIOLATED_COLUMN) == 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_RESERVED_NAME),
-					 errmsg("column name \"%s\" is reserved for medallion", name),
-					 errhint("List the source's columns explicitly instead of *, or rename the column with AS.")));
-		if (silver_column_index(desc, name) != i)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("column name \"%s\" appears more than once in the query of a silver flow",
-							name),
-					 errhint("Give each output column a distinct name with AS.")));
-	}
-
-	foreach(cell, dedup_keys)
-	{
-		const char *key = lfirst(cell);
-		int			index = silver_column_index(desc, key);
-		Oid			type;
-		TypeCacheEntry *typentry;
-
-		if (index < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("dedup key \"%s\" is not a column of the query", key),
-					 errhint("dedup_keys names output columns of the query, exactly as they are spelled there.")));
-		type = TupleDescAttr(desc, index)->atttypid;
-		typentry = lookup_type_cache(type, TYPECACHE_EQ_OPR |
-									 TYPECACHE_BTREE_OPFAMILY);
-		if (!OidIsValid(typentry->eq_opr) ||
-			!OidIsValid(typentry->btree_opf))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("could not identify an equality operator for type %s",
-							format_type_be(type)),
-					 errdetail("Dedup key \"%s\" needs a type with a default btree operator class.",
-							   key)));
-	}
-}
-
-/*
- * medallion.create_silver(pipeline_name text, target_table text,
- *						   query text, dedup_keys text[] DEFAULT NULL,
- *						   quarantine boolean DEFAULT false)
- *
- * Checks the query, creates the target table (as the caller, who owns it),
- * the index on the dedup keys and the quarantine table, and registers the
- * flow.  The query is checked as the caller under the pipeline's
- * search_path, which is how it will run.
- */
-Datum
-medallion_create_silver(PG_FUNCTION_ARGS)
-{
-	VERSION_CHECK_CATALOG();
-	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
-	char	   *target_table = SqlTextArgument(fcinfo, 1, "target_table");
-	char	   *query = SqlTextArgument(fcinfo, 2, "query");
-	bool		quarantine = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
-	List	   *dedup_keys = NIL;
-	PipelineDesc *pipeline;
-	List	   *pipeline_tables = NIL;
-	ListCell   *cell;
-	Oid			namespace_oid;
-	char	   *relation_name;
-	char	   *target_name;
-	char	   *quarantine_name = NULL;
-	int			nest_level;
-	RawStmt    *stmt;
-	SilverRefWalk walk;
-	Oid			source;
-	char	   *source_name;
-	RangeVar   *source_rv;
-	char	   *spliced;
-	StringInfoData sql;
-	List	   *raw;
-	Oid			param_types[2] = {INT8OID, INT8OID};
-	ParamListInfo params;
-	Query	   *wrapper;
-	TupleDesc	desc;
-	ErrorContextCallback errcallback;
-	Oid			target_relid;
-
-	if (!PG_ARGISNULL(3))
-	{
-		ArrayType  *array = PG_GETARG_ARRAYTYPE_P(3);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			nelems;
-		int			i;
-
-		if (ARR_NDIM(array) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("dedup_keys must be a one-dimensional array")));
-		deconstruct_array_builtin(array, TEXTOID, &elems, &nulls, &nelems);
-		for (i = 0; i < nelems; i++)
-		{
-			char	   *key;
-
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("dedup_keys must not contain nulls")));
-			key = TextDatumGetCString(elems[i]);
-			foreach(cell, dedup_keys)
-			{
-				if (strcmp(lfirst(cell), key) == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_DUPLICATE_COLUMN),
-							 errmsg("dedup key \"%s\" is listed more than once",
-									key)));
-			}
-			dedup_keys = lappend(dedup_keys, key);
-		}
-	}
-
-	pipeline = CatalogGetPipeline(pipeline_name, false);
-	CatalogCheckPipelineOwner(pipeline);
-
-	/* the target's name resolves like CREATE TABLE's, with our search_path */
-	ResolveNewTableName(target_table, &namespace_oid, &relation_name);
-	target_name = QuoteQualifiedName(namespace_oid, relation_name);
-	if (quarantine)
-	{
-		char	   *name = CompanionRelationName(namespace_oid, relation_name,
-													 SILVER_QUARANTINE_SUFFIX,
-													 "quarantine table");
-
-		quarantine_name = QuoteQualifiedName(namespace_oid, name);
-	}
-
-	/* the pipeline's tables: its flows' targets and sources */
-	foreach(cell, CatalogGetFlows(pipeline->pipeline_id))
-	{
-		FlowDesc   *flow = lfirst(cell);
-
-		pipeline_tables = list_append_unique_oid(pipeline_tables,
-												 flow->target_relid);
-		if (OidIsValid(flow->source_relid))
-			pipeline_tables = list_append_unique_oid(pipeline_tables,
-													 flow->source_relid);
-	}
-
-	/* check the query as the caller, the way it will run */
-	errcallback.callback = silver_create_error_callback;
-	errcallback.arg = target_name;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-
-	nest_level = UserSqlSettingsEnter(pipeline->search_path);
-	stmt = silver_parse_query(query, &walk);
-	source = silver_choose_source(&walk, pipeline, pipeline_tables);
-	source_rv = linitial(silver_refs_to(&walk, source));
-	foreach(cell, walk.sampled)
-	{
-		if (lfirst(cell) == source_rv)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("query of a silver flow cannot use TABLESAMPLE on its source table")));
-	}
-	source_name = CatalogQualifiedRelationName(source);
-	spliced = silver_splice(query, stmt, source_rv, source_name);
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT * FROM %s AS %s LIMIT 0",
-					 UserSqlPlaceQuery(spliced), quote_identifier(relation_name));
-	raw = UserSqlRawParse(sql.data);
-	if (list_length(raw) != 1)
-		elog(ERROR, "spliced silver query is not a single statement");
-
-	params = makeParamList(2);
-	params->numParams = 2;
-	params->params[0].value = Int64GetDatum(0);
-	params->params[0].isnull = false;
-	params->params[0].pflags = PARAM_FLAG_CONST;
-	params->params[0].ptype = INT8OID;
-	params->params[1] = params->params[0];
-
-	wrapper = UserSqlAnalyzeQuery(linitial_node(RawStmt, raw), sql.data, 2,
-								  param_types, params, &desc);
-	silver_check_analyzed(wrapper, source,
-						  list_append_unique_oid(pipeline_tables, source));
-	UserSqlSettingsLeave(nest_level);
-	error_context_stack = errcallback.previous;
-
-	silver_check_columns(desc, dedup_keys, quarantine);
-
-	/* create the tables as the caller, with fully qualified names */
-	SPI_connect();
-	resetStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "CREATE TABLE %s (\n  _row_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
-					 target_name);
-	silver_append_column_defs(&sql, desc);
-	appendStringInfoString(&sql, "\n)");
-	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-
-	if (dedup_keys != NIL)
-	{
-		resetStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE INDEX ON %s (", target_name);
-		foreach(cell, dedup_keys)
-		{
-			if (cell != list_head(dedup_keys))
-				appendStringInfoString(&sql, ", ");
-			appendStringInfoString(&sql, UserSqlColumnName(lfirst(cell)));
-		}
-		appendStringInfoChar(&sql, ')');
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	}
-
-	if (quarantine)
-	{
-		resetStringInfo(&sql);
-		appendStringInfo(&sql,
-						 "CREATE TABLE %s (\n  _row_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
-						 quarantine_name);
-		silver_append_column_defs(&sql, desc);
-		appendStringInfoString(&sql, ",\n  _violated_expectations pg_catalog.text[]\n)");
-		SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	}
-	SPI_finish();
-
-	CommandCounterIncrement();
-	target_relid = get_relname_relid(relation_name, namespace_oid);
-	if (!OidIsValid(target_relid))
-		elog(ERROR, "could not find the new table %s", target_name);
-
-	(void) CatalogCreateFlow(pipeline, FLOW_TYPE_SILVER, target_relid, source,
-							 source_name,
-							 silver_definition_build(query, dedup_keys,
-													 quarantine));
-	PG_RETURN_VOID();
+	def->query = FlowDefinitionString(flow, "query", true);
+	def->dedup_keys = FlowDefinitionStringList(flow, "dedup_keys", false);
+	def->quarantine = FlowDefinitionBool(flow, "quarantine", false);
 }
 
 /*
  * Deduplication
  */
 
+/*
+ * The hash of a key of the in-update table, combined over its columns with
+ * each type's own hash function (the output text's hash for types that
+ * have none), so that equal keys hash equally as silver_key_equal sees them.
+ */
 static uint32
 silver_key_hash(SilverApplyState *state, Datum *key)
 {
@@ -1015,6 +242,7 @@ silver_key_hash(SilverApplyState *state, Datum *key)
 	return hash;
 }
 
+/* Are two keys equal, column by column, by each type's own equality? */
 static bool
 silver_key_equal(SilverApplyState *state, Datum *a, Datum *b)
 {
@@ -1151,6 +379,10 @@ silver_map_columns(SilverApplyState *state, Relation rel, TupleDesc query_desc,
 	return map;
 }
 
+/*
+ * The receiver's start: map the query's columns to the target's, checking
+ * that they still match, and set up the dedup keys' functions and table.
+ */
 static void
 silver_receive_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
@@ -1219,7 +451,7 @@ silver_open_quarantine(SilverApplyState *state, TupleDesc typeinfo)
 {
 	MemoryContext old = MemoryContextSwitchTo(state->apply_context);
 	Relation	target = BulkInsertRelation(state->target);
-	char	   *name = silver_quarantine_name(RelationGetRelationName(target));
+	char	   *name = SilverQuarantineName(RelationGetRelationName(target));
 	Oid			relid = get_relname_relid(name, RelationGetNamespace(target));
 	Relation	rel;
 	int			i;
@@ -1250,6 +482,11 @@ silver_open_quarantine(SilverApplyState *state, TupleDesc typeinfo)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * One result row: count its expectations, drop it (to the quarantine table
+ * when the flow has one) or fail, drop it as a duplicate, or write it to
+ * the target.  Per-row memory is reset every SILVER_ROWS_PER_RESET rows.
+ */
 static bool
 silver_receive_slot(TupleTableSlot *slot, DestReceiver *self)
 {
@@ -1339,6 +576,7 @@ silver_receive_destroy(DestReceiver *self)
  * Applying a batch
  */
 
+/* Error context of an apply: the flow and the source rows of the batch. */
 static void
 silver_apply_error_callback(void *arg)
 {
@@ -1368,8 +606,8 @@ silver_build_query(SilverApplyState *state, SilverDefinition *def,
 	ListCell   *cell;
 	int			i;
 
-	stmt = silver_parse_query(def->query, &walk);
-	refs = silver_refs_to(&walk, state->flow->source_relid);
+	stmt = SilverParseQuery(def->query, &walk);
+	refs = SilverRefsTo(&walk, state->flow->source_relid);
 	if (list_length(refs) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1377,7 +615,7 @@ silver_build_query(SilverApplyState *state, SilverDefinition *def,
 						state->flow->flow_name,
 						CatalogQualifiedRelationName(state->flow->source_relid)),
 				 errhint("The source table may have been renamed or moved, or the pipeline's search_path finds another table first.")));
-	spliced = silver_splice(def->query, stmt, linitial(refs),
+	spliced = SilverSplice(def->query, stmt, linitial(refs),
 							CatalogQualifiedRelationName(state->flow->source_relid));
 
 	initStringInfo(&sql);
@@ -1474,40 +712,15 @@ silver_find_key_columns(SilverApplyState *state, SilverDefinition *def,
 	}
 }
 
-void
-SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
-			FlowResult *result)
+/*
+ * The per-apply settings, saved and restored by UserSqlSettingsLeave with
+ * the returned nest level: the pipeline's search_path and the settings of
+ * user SQL, and two planner settings for the spliced query.
+ */
+static int
+silver_apply_settings_enter(void)
 {
-	MemoryContext apply_context;
-	MemoryContext old;
-	SilverApplyState *state;
-	SilverDefinition def;
-	SilverApplyErrorArg error_arg;
-	ErrorContextCallback errcallback;
-	int			nest_level;
-	Relation	target;
-	char	   *sql;
-	List	   *raw;
-	List	   *queries;
-	List	   *plans;
-	ParamListInfo params;
-	Oid			param_types[2] = {INT8OID, INT8OID};
-	QueryDesc  *query_desc;
-
-	apply_context = AllocSetContextCreate(CurrentMemoryContext,
-										  "medallion silver apply",
-										  ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(apply_context);
-
-	error_arg.flow_name = flow->flow_name;
-	error_arg.low = low;
-	error_arg.high = high;
-	errcallback.callback = silver_apply_error_callback;
-	errcallback.arg = &error_arg;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-
-	nest_level = UserSqlSettingsEnter(NULL);
+	int			nest_level = UserSqlSettingsEnter(NULL);
 
 	/*
 	 * No JIT: the planner's cost of the query is dominated by its estimate
@@ -1527,8 +740,18 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 	 */
 	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	return nest_level;
+}
 
-	state = palloc0(sizeof(SilverApplyState));
+/*
+ * A new apply state, the DestReceiver of the flow's query, allocated in
+ * apply_context (which the caller deletes when the apply ends).
+ */
+static SilverApplyState *
+silver_apply_state_create(FlowDesc *flow, MemoryContext apply_context)
+{
+	SilverApplyState *state = palloc0(sizeof(SilverApplyState));
+
 	state->pub.receiveSlot = silver_receive_slot;
 	state->pub.rStartup = silver_receive_startup;
 	state->pub.rShutdown = silver_receive_shutdown;
@@ -1540,26 +763,22 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 	state->row_context = AllocSetContextCreate(apply_context,
 											   "medallion silver row",
 											   ALLOCSET_DEFAULT_SIZES);
+	return state;
+}
 
-	silver_definition_parse(flow, &def);
-	state->quarantine = def.quarantine;
-	state->expectations = ExpectationsLoad(flow->flow_id);
-
-	/* the target stays open (RowExclusiveLock) until BulkInsertEnd */
-	state->target = BulkInsertBegin(flow->target_relid, true);
-	target = BulkInsertRelation(state->target);
-	sql = silver_build_query(state, &def, target);
-
-	params = makeParamList(2);
-	params->numParams = 2;
-	params->params[0].value = Int64GetDatum(low);
-	params->params[0].isnull = false;
-	params->params[0].pflags = PARAM_FLAG_CONST;
-	params->params[0].ptype = INT8OID;
-	params->params[1].value = Int64GetDatum(high);
-	params->params[1].isnull = false;
-	params->params[1].pflags = PARAM_FLAG_CONST;
-	params->params[1].ptype = INT8OID;
+/*
+ * Plan and run the apply's query (sql, over the row range in params)
+ * straight through the executor into the state's receiver.
+ */
+static void
+silver_run_query(SilverApplyState *state, SilverDefinition *def,
+				 const char *sql, ParamListInfo params)
+{
+	Oid			param_types[2] = {INT8OID, INT8OID};
+	List	   *raw;
+	List	   *queries;
+	List	   *plans;
+	QueryDesc  *query_desc;
 
 	raw = UserSqlRawParse(sql);
 	if (list_length(raw) != 1)
@@ -1579,8 +798,8 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 	if (list_length(queries) != 1)
 		elog(ERROR, "silver query was rewritten into several queries");
 
-	if (def.dedup_keys != NIL)
-		silver_find_key_columns(state, &def, linitial_node(Query, queries));
+	if (def->dedup_keys != NIL)
+		silver_find_key_columns(state, def, linitial_node(Query, queries));
 
 	/* no CURSOR_OPT_PARALLEL_OK: the receiver writes while the query runs */
 	plans = pg_plan_queries(queries, sql, 0, params);
@@ -1594,14 +813,12 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 	ExecutorEnd(query_desc);
 	FreeQueryDesc(query_desc);
 	PopActiveSnapshot();
+}
 
-	if (state->quarantine_inserter != NULL)
-		(void) BulkInsertEnd(state->quarantine_inserter);
-	(void) BulkInsertEnd(state->target);
-
-	UserSqlSettingsLeave(nest_level);
-	error_context_stack = errcallback.previous;
-
+/* Add the apply's counters to the flow's result and its event details. */
+static void
+silver_apply_report(SilverApplyState *state, FlowResult *result)
+{
 	result->rows_read += state->rows_read;
 	result->rows_written += state->rows_written;
 	result->rows_dropped += state->expectation_dropped + state->dedup_dropped;
@@ -1619,7 +836,57 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 		appendStringInfo(&result->details,
 						 ", \"quarantined\": " INT64_FORMAT,
 						 state->quarantined);
+}
 
+/*
+ * SilverApply: see silver.h.  Everything is allocated in one memory
+ * context, deleted at the end; on error the transaction's abort frees it.
+ */
+void
+SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
+			FlowResult *result)
+{
+	MemoryContext apply_context;
+	MemoryContext old;
+	SilverApplyState *state;
+	SilverDefinition def;
+	SilverApplyErrorArg error_arg;
+	ErrorContextCallback errcallback;
+	int			nest_level;
+	char	   *sql;
+
+	apply_context = AllocSetContextCreate(CurrentMemoryContext,
+										  "medallion silver apply",
+										  ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(apply_context);
+
+	error_arg.flow_name = flow->flow_name;
+	error_arg.low = low;
+	error_arg.high = high;
+	errcallback.callback = silver_apply_error_callback;
+	errcallback.arg = &error_arg;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	nest_level = silver_apply_settings_enter();
+	state = silver_apply_state_create(flow, apply_context);
+	silver_definition_load(flow, &def);
+	state->quarantine = def.quarantine;
+	state->expectations = ExpectationsLoad(flow->flow_id);
+
+	/* the target stays open (RowExclusiveLock) until BulkInsertEnd */
+	state->target = BulkInsertBegin(flow->target_relid, true);
+	sql = silver_build_query(state, &def, BulkInsertRelation(state->target));
+	silver_run_query(state, &def, sql, SilverRowRangeParams(low, high));
+
+	if (state->quarantine_inserter != NULL)
+		(void) BulkInsertEnd(state->quarantine_inserter);
+	(void) BulkInsertEnd(state->target);
+
+	UserSqlSettingsLeave(nest_level);
+	error_context_stack = errcallback.previous;
+
+	silver_apply_report(state, result);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(apply_context);
 }
@@ -1635,11 +902,11 @@ SilverReset(FlowDesc *flow)
 	char	   *name;
 	Oid			relid;
 
-	silver_definition_parse(flow, &def);
+	silver_definition_load(flow, &def);
 	if (!def.quarantine)
 		return;
 
-	name = silver_quarantine_name(get_rel_name(flow->target_relid));
+	name = SilverQuarantineName(get_rel_name(flow->target_relid));
 	relid = get_relname_relid(name, get_rel_namespace(flow->target_relid));
 	if (!OidIsValid(relid))
 		return;
@@ -1649,3 +916,4 @@ SilverReset(FlowDesc *flow)
 			   0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	SPI_finish();
 }
+

@@ -4,6 +4,11 @@
  *	  Silver flows: a user SELECT over one pipeline table, fed only the new
  *	  source rows, with deduplication, expectations and quarantine.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/silver.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_SILVER_H

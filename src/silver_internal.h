@@ -1,0 +1,79 @@
+/*-------------------------------------------------------------------------
+ *
+ * silver_internal.h
+ *	  What the files of the silver family share: the names medallion adds
+ *	  to a silver flow's tables, and finding and splicing the source
+ *	  reference of a flow's query (silver_query.c).  Not for other modules.
+ *
+ * The includes go one way: silver_create.c (create_silver) and silver.c
+ * (applying a batch) both use silver_query.c, which uses neither.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/silver_internal.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_SILVER_INTERNAL_H
+#define MEDALLION_SILVER_INTERNAL_H
+
+#include "postgres.h"
+
+#include "catalog.h"
+#include "nodes/params.h"
+#include "nodes/parsenodes.h"
+#include "nodes/pg_list.h"
+
+/* Names of columns medallion adds; a query may not produce them. */
+#define SILVER_ROW_ID_COLUMN		"_row_id"
+#define SILVER_VIOLATED_COLUMN		"_violated_expectations"
+#define SILVER_QUARANTINE_SUFFIX	"_quarantine"
+
+/* What a walk over the raw parse tree of a query collects. */
+typedef struct SilverRefWalk
+{
+	List	   *range_vars;		/* every RangeVar */
+	List	   *sampled;		/* RangeVars under TABLESAMPLE */
+	List	   *cte_names;		/* every CTE name */
+} SilverRefWalk;
+
+/*
+ * Parse a silver query: it must be exactly one SELECT without INTO, FOR
+ * UPDATE, data-modifying statements or parameters (UserSqlQuery).  Returns
+ * the statement; fills walk.
+ */
+extern RawStmt *SilverParseQuery(const char *query, SilverRefWalk *walk);
+
+/*
+ * The references of a query to relid.  A reference whose name is also the
+ * name of a CTE is ambiguous to us (we do not model CTE scopes), so it is
+ * refused rather than guessed.
+ */
+extern List *SilverRefsTo(SilverRefWalk *walk, Oid relid);
+
+/*
+ * Choose the source of a new flow among the tables a query reads: a table
+ * of the pipeline (the target or the source of one of its flows); or, when
+ * the query reads none, a table with a "_row_id bigint" identity column (a
+ * table filled by other means, read the same way).  Exactly one such table,
+ * read exactly once; other tables are static lookups.
+ */
+extern Oid	SilverChooseSource(SilverRefWalk *walk, PipelineDesc *pipeline,
+							   List *pipeline_tables);
+
+/*
+ * The statement stmt of query with the text of the table reference rv
+ * replaced by a subquery that reads only the source rows with
+ * $1 < _row_id <= $2, in _row_id order (see silver.c's file header).
+ */
+extern char *SilverSplice(const char *query, RawStmt *stmt, RangeVar *rv,
+						  const char *source_name);
+
+/* The parameters $1 and $2 (bigint) of a spliced query: the row range. */
+extern ParamListInfo SilverRowRangeParams(int64 low, int64 high);
+
+/* The name of the quarantine table of a target, in the target's schema. */
+extern char *SilverQuarantineName(const char *target_name);
+
+#endif							/* MEDALLION_SILVER_INTERNAL_H */
