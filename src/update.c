@@ -50,6 +50,7 @@
 #include "aggregates.h"
 #include "bronze.h"
 #include "cdc.h"
+#include "flow_order.h"
 #include "silver.h"
 #include "spi_util.h"
 #include "update.h"
@@ -289,14 +290,18 @@ flow_progress_details(const FlowDesc *flow, const FlowResult *result,
 	} while (0)
 
 /*
- * Empty every target, ledger and watermark of the pipeline in one
- * transaction, so that the update that follows rebuilds everything from
- * the sources.
+ * Empty every target, ledger and watermark of the given flows (all of the
+ * pipeline's, or for a selective refresh the flows named and those
+ * downstream of them) in one transaction, so that the update that follows
+ * rebuilds them from their sources.
  */
 static void
-full_refresh_reset(FlowContext *context, List *flows)
+full_refresh_reset(FlowContext *context, List *flows, bool selective)
 {
 	ListCell   *cell;
+	StringInfoData names;
+
+	initStringInfo(&names);
 
 	BEGIN_STEP();
 	foreach(cell, flows)
@@ -328,9 +333,16 @@ full_refresh_reset(FlowContext *context, List *flows)
 							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 															   CStringGetDatum("{}"))));
 		flow->watermark = 0;
+		if (names.len > 0)
+			appendStringInfoString(&names, ", ");
+		escape_json(&names, flow->flow_name);
 	}
 	EventLogWrite(context->pipeline, context->update_id, NULL, "full_refresh",
-				  "INFO", "tables, ledger and watermarks emptied", NULL);
+				  "INFO", selective ?
+				  "tables, ledger and watermarks of the selected flows and those downstream emptied" :
+				  "tables, ledger and watermarks emptied",
+				  psprintf("{\"selective\": %s, \"flows\": [%s]}",
+						   selective ? "true" : "false", names.data));
 	END_STEP();
 }
 
@@ -532,6 +544,7 @@ typedef struct UpdateState
 {
 	int32		pipeline_id;
 	bool		full_refresh;
+	List	   *refresh_flow_ids;	/* selective refresh: the flows named */
 	UpdateFlowReport report;
 	void	   *report_arg;
 	UpdateOutcome *outcome;
@@ -575,7 +588,7 @@ update_begin(UpdateState *state)
 	context->pipeline = CatalogGetPipelineById(state->pipeline_id, false);
 	context->full_refresh = state->full_refresh;
 	context->update_id = CatalogNextUpdateId();
-	state->flows = CatalogGetFlows(state->pipeline_id);
+	state->flows = FlowOrderSort(CatalogGetFlows(state->pipeline_id));
 	CatalogMarkUpdateStart(state->pipeline_id);
 	log->quiet = strcmp(context->pipeline->mode, "continuous") == 0 &&
 		!state->full_refresh && state->report == NULL;
@@ -845,8 +858,8 @@ update_end(UpdateState *state)
  * happens, the lock and the stop registration are released.
  */
 void
-UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
-		  void *report_arg, UpdateOutcome *outcome)
+UpdateRun(int32 pipeline_id, bool full_refresh, List *refresh_flow_ids,
+		  UpdateFlowReport report, void *report_arg, UpdateOutcome *outcome)
 {
 	UpdateState *state;
 	MemoryContext update_context;
@@ -859,7 +872,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 	old_context = MemoryContextSwitchTo(update_context);
 	state = palloc0(sizeof(UpdateState));
 	state->pipeline_id = pipeline_id;
-	state->full_refresh = full_refresh;
+	state->full_refresh = full_refresh || refresh_flow_ids != NIL;
+	state->refresh_flow_ids = list_copy(refresh_flow_ids);
 	state->report = report;
 	state->report_arg = report_arg;
 	state->outcome = outcome;
@@ -881,8 +895,12 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 	PG_TRY();
 	{
 		update_begin(state);
-		if (full_refresh)
-			full_refresh_reset(&state->context, state->flows);
+		if (state->full_refresh)
+			full_refresh_reset(&state->context, refresh_flow_ids == NIL ?
+							   state->flows :
+							   FlowOrderDownstream(state->flows,
+												   state->refresh_flow_ids),
+							   refresh_flow_ids != NIL);
 		update_run_passes(state);
 		update_end(state);
 	}
