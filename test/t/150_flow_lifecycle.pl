@@ -7,6 +7,7 @@
 use strict;
 use warnings;
 
+use IPC::Run ();
 use PostgreSQL::Test::Utils;
 use Test::More;
 use MedallionTest;
@@ -111,6 +112,37 @@ is(psql('SELECT count(*) FROM medallion.ingested_files'), '3', 'one ledger row p
 isnt(psql($ledger_sql), $ledger, 'the ledger was written again');
 is(psql(q{SELECT string_agg(unknown || ':' || orders || ':' || coalesce(qty, 0), ',' ORDER BY unknown) FROM totals}),
 	'false:7:30,true:1:0', 'gold counts every record once');
+
+# drop_flow never races an update: it stops the running one (here in a
+# slow flow step, one second per row), waits for it, and then drops.
+psql(
+	q{SELECT medallion.create_silver('shop', 'slow',
+	      $$SELECT id, pg_sleep(1) IS NULL AS slept FROM orders$$);});
+my ($out_bg, $err_bg) = ('', '');
+my $run = IPC::Run::start(
+	[
+		'psql', '-X', '-At', '-d', $node->connstr('postgres'),
+		'-c', q{SELECT * FROM medallion.run_pipeline('shop', refresh_tables => ARRAY['slow'])}
+	],
+	'>', \$out_bg, '2>', \$err_bg);
+ok( $node->poll_query_until(
+		'postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity
+		  WHERE backend_type = 'medallion update' AND query = 'medallion: flow public.slow'}),
+	'an update runs the slow flow');
+my $started = time();
+psql(q{SELECT medallion.drop_flow('slow', drop_table => true)});
+my $elapsed = time() - $started;
+$run->finish;
+cmp_ok($elapsed, '<', 8, 'drop_flow stopped the update rather than wait for its 8 rows');
+like($err_bg, qr/update stopped by the pipeline's owner \(drop_flow\)/,
+	"the update's caller learns that drop_flow stopped it");
+is(psql(q{SELECT count(*) FROM medallion.flows WHERE flow_name = 'public.slow'}),
+	'0', 'the flow is gone');
+is(psql(q{SELECT string_agg(flow_name || '=' || rows_written, ' ' ORDER BY flow_name)
+	FROM medallion.run_pipeline('shop')}),
+	'public.orders=0 public.raw_orders=0 public.totals=0',
+	'the next update runs the other flows');
 
 $node->stop;
 $s3->stop;
