@@ -293,10 +293,11 @@ flow_progress_details(const FlowDesc *flow, const FlowResult *result,
  * Empty every target, ledger and watermark of the given flows (all of the
  * pipeline's, or for a selective refresh the flows named and those
  * downstream of them) in one transaction, so that the update that follows
- * rebuilds them from their sources.
+ * rebuilds them from their sources.  *current names the flow being reset.
  */
 static void
-full_refresh_reset(FlowContext *context, List *flows, bool selective)
+full_refresh_reset(FlowContext *context, List *flows, bool selective,
+				   FlowDesc **current)
 {
 	ListCell   *cell;
 	StringInfoData names;
@@ -311,6 +312,7 @@ full_refresh_reset(FlowContext *context, List *flows, bool selective)
 		OwnerContext owner;
 		StringInfoData sql;
 
+		*current = flow;
 		FlowCheckTargetExists(flow);
 		FlowEnterOwnerContext(context->pipeline, &owner);
 		if (routine->truncate_on_reset)
@@ -545,6 +547,8 @@ typedef struct UpdateState
 	int32		pipeline_id;
 	bool		full_refresh;
 	List	   *refresh_flow_ids;	/* selective refresh: the flows named */
+	List	   *reset_flows;	/* the flows a full refresh empties */
+	FlowDesc   *resetting_flow; /* the flow a full refresh is emptying */
 	UpdateFlowReport report;
 	void	   *report_arg;
 	UpdateOutcome *outcome;
@@ -589,6 +593,8 @@ update_begin(UpdateState *state)
 	context->full_refresh = state->full_refresh;
 	context->update_id = CatalogNextUpdateId();
 	state->flows = FlowOrderSort(CatalogGetFlows(state->pipeline_id));
+	state->reset_flows = state->refresh_flow_ids == NIL ? state->flows :
+		FlowOrderDownstream(state->flows, state->refresh_flow_ids);
 	CatalogMarkUpdateStart(state->pipeline_id);
 	log->quiet = strcmp(context->pipeline->mode, "continuous") == 0 &&
 		!state->full_refresh && state->report == NULL;
@@ -782,6 +788,48 @@ update_run_passes(UpdateState *state)
 	} while (another_pass(&state->context, state->flows, state->outcome));
 }
 
+/*
+ * The full refresh's reset (of every flow, or of the flows refresh_tables
+ * named and those downstream).  A failure (a target dropped by hand, say)
+ * is recorded like a flow's, with the name of the flow being emptied, and
+ * the update then runs no flow.  Returns whether the reset succeeded.
+ */
+static bool
+update_reset(UpdateState *state)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	volatile bool succeeded = true;
+
+	state->resetting_flow = NULL;
+	PG_TRY();
+	{
+		full_refresh_reset(&state->context, state->reset_flows,
+						   state->refresh_flow_ids != NIL,
+						   &state->resetting_flow);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+		FlowResult	result;
+
+		MemoryContextSwitchTo(state->update_context);
+		error = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		if (state->resetting_flow == NULL ||
+			error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(error);
+		FlowResultInit(&result);
+		record_step_failure(&state->context, &state->log,
+							state->resetting_flow, &result, error,
+							GetCurrentTimestamp() - start, state->outcome);
+		succeeded = false;
+	}
+	PG_END_TRY();
+	return succeeded;
+}
+
 /* The pipeline's state at the end of the update. */
 static const char *
 update_end_state(UpdateState *state)
@@ -895,13 +943,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, List *refresh_flow_ids,
 	PG_TRY();
 	{
 		update_begin(state);
-		if (state->full_refresh)
-			full_refresh_reset(&state->context, refresh_flow_ids == NIL ?
-							   state->flows :
-							   FlowOrderDownstream(state->flows,
-												   state->refresh_flow_ids),
-							   refresh_flow_ids != NIL);
-		update_run_passes(state);
+		if (!state->full_refresh || update_reset(state))
+			update_run_passes(state);
 		update_end(state);
 	}
 	PG_FINALLY();

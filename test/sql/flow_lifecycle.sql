@@ -59,6 +59,11 @@ SELECT flow_name, target_table IS NULL AS target_dropped
   FROM medallion.flows WHERE pipeline_name = 'life';
 SELECT medallion.create_silver('life', 'side',
 	$$SELECT (data->>'id')::int AS id FROM raw$$);
+SELECT * FROM medallion.run_pipeline('life', full_refresh => true);
+SELECT * FROM medallion.run_pipeline('life', refresh_tables => ARRAY['side']);
+SELECT state, last_error FROM medallion.pipelines WHERE pipeline_name = 'life';
+SELECT flow_name, message FROM medallion.event_log
+ WHERE pipeline_name = 'life' AND event_type = 'error' ORDER BY id;
 SELECT medallion.drop_flow('side');
 SELECT medallion.create_silver('life', 'side',
 	$$SELECT (data->>'id')::int AS id FROM raw$$);
