@@ -144,6 +144,20 @@ is(psql(q{SELECT string_agg(flow_name || '=' || rows_written, ' ' ORDER BY flow_
 	'public.orders=0 public.raw_orders=0 public.totals=0',
 	'the next update runs the other flows');
 
+# Dropping the bronze flow forgets its ledger; without drop_table its
+# table stays.
+my ($rc_drop, $out_drop, $err_drop) =
+  $node->psql('postgres', q{SELECT medallion.drop_flow('raw_orders')});
+like($err_drop, qr/cannot drop flow "public\.raw_orders" because other flows read its target.*HINT:  Drop the flows that read it first: public\.orders\./s,
+	'a flow read by another is not dropped, and the hint names the reader');
+psql(
+	q{SELECT medallion.drop_flow('totals');
+	  SELECT medallion.drop_flow('orders');
+	  SELECT medallion.drop_flow('raw_orders');});
+is(psql('SELECT count(*) FROM medallion.ingested_files'), '0', 'the ledger went with the bronze flow');
+is(psql('SELECT count(*) FROM raw_orders'), '8', 'its table stays');
+is(psql(q{SELECT count(*) FROM medallion.flows WHERE pipeline_name = 'shop'}), '0', 'no flow is left');
+
 $node->stop;
 $s3->stop;
 done_testing();
