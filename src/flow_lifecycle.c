@@ -91,10 +91,13 @@ lookup_in_search_path(const char *name, int32 pipeline_id)
 			return flow;
 	}
 	flow = flow_by_exact_name(name, pipeline_id);
-	if (flow != NULL)
+	if (flow != NULL || OidIsValid(relid))
 		return flow;
 
-	/* a target that no longer exists: the names it may have had */
+	/*
+	 * The name denotes no table: the target may have been dropped by hand,
+	 * so look for the names it may have had.
+	 */
 	if (!SplitIdentifierString(pstrdup(name), '.', &names))
 		return NULL;
 	if (list_length(names) == 2)

@@ -22,10 +22,10 @@
 
 /*
  * The flow a name denotes: the flow whose target the name resolves to as
- * SQL reads it, else the flow of that exact name, else, for a name without
- * schema, the flow named "<schema>.<name>" for the first schema of the
- * search_path that has one (so that a flow whose target was dropped by hand
- * is found too).  search_path NULL means the current one; pipeline_id 0
+ * SQL reads it, else the flow of that exact name, else, when the name
+ * denotes no table and has no schema, the flow named "<schema>.<name>" for
+ * the first schema of the search_path that has one (so that a flow whose
+ * target was dropped by hand is found too).  search_path NULL means the current one; pipeline_id 0
  * means any pipeline.  NULL when there is none.
  */
 extern FlowDesc *FlowLookupByName(const char *name, int32 pipeline_id,
