@@ -2705,8 +2705,8 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
  * medallion.add_materialized_view(pipeline_name text, matview regclass)
  *
  * Registers the caller's materialized view as a flow of type "matview".
- * It must read at least one table of the pipeline's flows now; those it
- * reads are recorded as its "inputs", and it runs after their flows.
+ * Flows run in creation order, so the view must be added after the flows
+ * whose tables it reads: it must read at least one of them now.
  */
 Datum
 medallion_add_materialized_view(PG_FUNCTION_ARGS)
@@ -2792,7 +2792,7 @@ medallion_add_materialized_view(PG_FUNCTION_ARGS)
 				 errmsg("materialized view %s reads no table of pipeline \"%s\"",
 						CatalogQualifiedRelationName(matview_relid),
 						pipeline->pipeline_name),
-				 errdetail("It is refreshed when a pipeline table it reads changes."),
+				 errdetail("It is refreshed when a pipeline table it reads changes; flows run in the order they were created."),
 				 errhint("Create the flows it reads first, then attach it.")));
 
 	initStringInfo(&json);
