@@ -8,6 +8,7 @@ use strict;
 use warnings;
 
 use IPC::Run ();
+use Time::HiRes qw(time);
 use PostgreSQL::Test::Utils;
 use Test::More;
 use MedallionTest;
@@ -135,6 +136,7 @@ psql(q{SELECT medallion.drop_flow('slow', drop_table => true)});
 my $elapsed = time() - $started;
 $run->finish;
 cmp_ok($elapsed, '<', 8, 'drop_flow stopped the update rather than wait for its 8 rows');
+note(sprintf('drop_flow returned %.2f s after it was called', $elapsed));
 like($err_bg, qr/update stopped by the pipeline's owner \(drop_flow\)/,
 	"the update's caller learns that drop_flow stopped it");
 is(psql(q{SELECT count(*) FROM medallion.flows WHERE flow_name = 'public.slow'}),
