@@ -157,3 +157,44 @@ COMMENT ON FUNCTION medallion.guard_drop_extension() IS
 CREATE EVENT TRIGGER medallion_drop_guard ON ddl_command_start
 	WHEN TAG IN ('DROP EXTENSION')
 	EXECUTE FUNCTION medallion.guard_drop_extension();
+
+/*
+ * Changing a pipeline: drop_flow, run_pipeline's refresh_tables, and
+ * medallion.flows showing a target dropped by hand as NULL.
+ */
+DROP FUNCTION medallion.run_pipeline(text, boolean);
+CREATE FUNCTION medallion.run_pipeline(pipeline_name text,
+									   full_refresh boolean DEFAULT false,
+									   refresh_tables text[] DEFAULT NULL)
+RETURNS TABLE (flow_name text, flow_type text, rows_read bigint,
+			   rows_written bigint, rows_dropped bigint, duration interval)
+AS 'MODULE_PATHNAME', 'medallion_run_pipeline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.run_pipeline(text, boolean, text[]) IS
+'Run one update of a pipeline now: every flow once, upstream first; refresh_tables fully refreshes the flows named and those downstream of them';
+
+CREATE FUNCTION medallion.drop_flow(flow_name text,
+									drop_table boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_drop_flow'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.drop_flow(text, boolean) IS
+'Remove a flow from its pipeline with its watermark, expectations, ledger and internal state; with drop_table, its target table too';
+
+CREATE OR REPLACE VIEW medallion.flows AS
+SELECT p.pipeline_name,
+	   f.flow_name,
+	   f.flow_type,
+	   f.source,
+	   -- NULL once the target was dropped by hand (drop_flow removes the flow)
+	   (SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c
+		 WHERE c.oid OPERATOR(pg_catalog.=) f.target_table) AS target_table,
+	   f.definition,
+	   f.watermark,
+	   f.flow_state,
+	   f.created_at
+  FROM medallion.flow f
+  JOIN medallion.pipeline p USING (pipeline_id)
+ WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+COMMENT ON FUNCTION medallion.add_materialized_view(text, regclass) IS
+'Attach a materialized view to a pipeline: each update refreshes it (CONCURRENTLY when it is populated and has a unique index on plain columns) when a pipeline table it reads, directly or through views, changed in that update. Flows run in dependency order, so it is refreshed after the flows it reads.';

@@ -297,6 +297,49 @@ CatalogFlowTypeFromName(const char *name)
 	pg_unreachable();
 }
 
+/*
+ * A flow keeps the name of its target as it was created: a table created
+ * again under the name of a flow whose target was dropped by hand (or
+ * renamed) cannot take the name while that flow exists.  Say so, rather
+ * than fail on the catalog's unique index.
+ */
+static void
+refuse_taken_flow_name(const char *flow_name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(flow_name)};
+	char	   *pipeline_name = NULL;
+	bool		target_exists = false;
+	MemoryContext caller_context = CurrentMemoryContext;
+
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("SELECT p.pipeline_name,"
+							   "       EXISTS (SELECT FROM pg_catalog.pg_class c"
+							   "                WHERE c.oid OPERATOR(pg_catalog.=) f.target_table)"
+							   "  FROM medallion.flow f JOIN medallion.pipeline p USING (pipeline_id)"
+							   " WHERE f.flow_name OPERATOR(pg_catalog.=) $1",
+							   1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		pipeline_name = MemoryContextStrdup(caller_context, SpiGetText(0, 1));
+		target_exists = DatumGetBool(SpiGetDatum(0, 2, &isnull));
+	}
+	SPI_finish();
+	if (pipeline_name == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("flow \"%s\" already exists in pipeline \"%s\"",
+					flow_name, pipeline_name),
+			 target_exists ?
+			 errdetail("Its target table was renamed; the flow keeps the name it was created with.") :
+			 errdetail("Its target table was dropped, but the flow was not."),
+			 errhint("Remove the old flow first with medallion.drop_flow('%s').",
+					 flow_name)));
+}
+
 int32
 CatalogCreateFlow(PipelineDesc *pipeline, FlowType type,
 				  Oid target_relid, Oid source_relid, const char *source,
@@ -332,6 +375,7 @@ CatalogCreateFlow(PipelineDesc *pipeline, FlowType type,
 			(void) FlowRowIdSequence(source_relid);
 	}
 
+	refuse_taken_flow_name(CatalogQualifiedRelationName(target_relid));
 	values[0] = Int32GetDatum(pipeline->pipeline_id);
 	values[1] = CStringGetTextDatum(CatalogQualifiedRelationName(target_relid));
 	values[2] = CStringGetTextDatum(CatalogFlowTypeName(type));

@@ -30,8 +30,10 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "flow_lifecycle.h"
 #include "launcher.h"
 #include "medallion.h"
+#include "pipeline.h"
 #include "spi_util.h"
 #include "update.h"
 #include "update_control.h"
@@ -326,6 +328,13 @@ lock_pipeline_updates(int32 pipeline_id, UpdateStopReason reason)
 	}
 }
 
+/* PipelineLockUpdates: see pipeline.h. */
+void
+PipelineLockUpdates(int32 pipeline_id, UpdateStopReason reason)
+{
+	lock_pipeline_updates(pipeline_id, reason);
+}
+
 Datum
 medallion_drop_pipeline(PG_FUNCTION_ARGS)
 {
@@ -384,9 +393,14 @@ medallion_run_pipeline(PG_FUNCTION_ARGS)
 	PipelineDesc *pipeline = CatalogGetPipeline(pipeline_name, false);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	UpdateShared *result;
+	List	   *refresh_flow_ids = NIL;
 	int			index;
 
 	CatalogCheckPipelineOwner(pipeline);
+	/* refresh_tables: a full refresh of those flows and what reads them */
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		refresh_flow_ids = FlowRefreshTableIds(pipeline,
+											   PG_GETARG_ARRAYTYPE_P(2));
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
@@ -406,7 +420,8 @@ medallion_run_pipeline(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	result = palloc0(sizeof(UpdateShared));
-	UpdateWorkerRunAndWait(pipeline->pipeline_id, full_refresh, result);
+	UpdateWorkerRunAndWait(pipeline->pipeline_id, full_refresh,
+						   refresh_flow_ids, result);
 
 	if (result->failed)
 	{

@@ -50,6 +50,7 @@
 #include "aggregates.h"
 #include "bronze.h"
 #include "cdc.h"
+#include "flow_order.h"
 #include "silver.h"
 #include "spi_util.h"
 #include "update.h"
@@ -266,14 +267,19 @@ flow_routine(const FlowDesc *flow)
 	} while (0)
 
 /*
- * Empty every target, ledger and watermark of the pipeline in one
- * transaction, so that the update that follows rebuilds everything from
- * the sources.
+ * Empty every target, ledger and watermark of the given flows (all of the
+ * pipeline's, or for a selective refresh the flows named and those
+ * downstream of them) in one transaction, so that the update that follows
+ * rebuilds them from their sources.  *current names the flow being reset.
  */
 static void
-full_refresh_reset(FlowContext *context, List *flows)
+full_refresh_reset(FlowContext *context, List *flows, bool selective,
+				   FlowDesc **current)
 {
 	ListCell   *cell;
+	StringInfoData names;
+
+	initStringInfo(&names);
 
 	BEGIN_STEP();
 	foreach(cell, flows)
@@ -283,6 +289,7 @@ full_refresh_reset(FlowContext *context, List *flows)
 		OwnerContext owner;
 		StringInfoData sql;
 
+		*current = flow;
 		FlowCheckTargetExists(flow);
 		FlowEnterOwnerContext(context->pipeline, &owner);
 		if (routine->truncate_on_reset)
@@ -305,9 +312,16 @@ full_refresh_reset(FlowContext *context, List *flows)
 							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 															   CStringGetDatum("{}"))));
 		flow->watermark = 0;
+		if (names.len > 0)
+			appendStringInfoString(&names, ", ");
+		escape_json(&names, flow->flow_name);
 	}
 	EventLogWrite(context->pipeline, context->update_id, NULL, "full_refresh",
-				  "INFO", "tables, ledger and watermarks emptied", NULL);
+				  "INFO", selective ?
+				  "tables, ledger and watermarks of the selected flows and those downstream emptied" :
+				  "tables, ledger and watermarks emptied",
+				  psprintf("{\"selective\": %s, \"flows\": [%s]}",
+						   selective ? "true" : "false", names.data));
 	END_STEP();
 }
 
@@ -509,6 +523,9 @@ typedef struct UpdateState
 {
 	int32		pipeline_id;
 	bool		full_refresh;
+	List	   *refresh_flow_ids;	/* selective refresh: the flows named */
+	List	   *reset_flows;	/* the flows a full refresh empties */
+	FlowDesc   *resetting_flow; /* the flow a full refresh is emptying */
 	UpdateFlowReport report;
 	void	   *report_arg;
 	UpdateOutcome *outcome;
@@ -552,7 +569,9 @@ update_begin(UpdateState *state)
 	context->pipeline = CatalogGetPipelineById(state->pipeline_id, false);
 	context->full_refresh = state->full_refresh;
 	context->update_id = CatalogNextUpdateId();
-	state->flows = CatalogGetFlows(state->pipeline_id);
+	state->flows = FlowOrderSort(CatalogGetFlows(state->pipeline_id));
+	state->reset_flows = state->refresh_flow_ids == NIL ? state->flows :
+		FlowOrderDownstream(state->flows, state->refresh_flow_ids);
 	CatalogMarkUpdateStart(state->pipeline_id);
 	log->quiet = strcmp(context->pipeline->mode, "continuous") == 0 &&
 		!state->full_refresh && state->report == NULL;
@@ -746,6 +765,48 @@ update_run_passes(UpdateState *state)
 	} while (another_pass(&state->context, state->flows, state->outcome));
 }
 
+/*
+ * The full refresh's reset (of every flow, or of the flows refresh_tables
+ * named and those downstream).  A failure (a target dropped by hand, say)
+ * is recorded like a flow's, with the name of the flow being emptied, and
+ * the update then runs no flow.  Returns whether the reset succeeded.
+ */
+static bool
+update_reset(UpdateState *state)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	volatile bool succeeded = true;
+
+	state->resetting_flow = NULL;
+	PG_TRY();
+	{
+		full_refresh_reset(&state->context, state->reset_flows,
+						   state->refresh_flow_ids != NIL,
+						   &state->resetting_flow);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+		FlowResult	result;
+
+		MemoryContextSwitchTo(state->update_context);
+		error = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		if (state->resetting_flow == NULL ||
+			error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(error);
+		FlowResultInit(&result);
+		record_step_failure(&state->context, &state->log,
+							state->resetting_flow, &result, error,
+							GetCurrentTimestamp() - start, state->outcome);
+		succeeded = false;
+	}
+	PG_END_TRY();
+	return succeeded;
+}
+
 /* The pipeline's state at the end of the update. */
 static const char *
 update_end_state(UpdateState *state)
@@ -822,8 +883,8 @@ update_end(UpdateState *state)
  * happens, the lock and the stop registration are released.
  */
 void
-UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
-		  void *report_arg, UpdateOutcome *outcome)
+UpdateRun(int32 pipeline_id, bool full_refresh, List *refresh_flow_ids,
+		  UpdateFlowReport report, void *report_arg, UpdateOutcome *outcome)
 {
 	UpdateState *state;
 	MemoryContext update_context;
@@ -836,7 +897,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 	old_context = MemoryContextSwitchTo(update_context);
 	state = palloc0(sizeof(UpdateState));
 	state->pipeline_id = pipeline_id;
-	state->full_refresh = full_refresh;
+	state->full_refresh = full_refresh || refresh_flow_ids != NIL;
+	state->refresh_flow_ids = list_copy(refresh_flow_ids);
 	state->report = report;
 	state->report_arg = report_arg;
 	state->outcome = outcome;
@@ -858,9 +920,8 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 	PG_TRY();
 	{
 		update_begin(state);
-		if (full_refresh)
-			full_refresh_reset(&state->context, state->flows);
-		update_run_passes(state);
+		if (!state->full_refresh || update_reset(state))
+			update_run_passes(state);
 		update_end(state);
 	}
 	PG_FINALLY();

@@ -64,8 +64,14 @@ extern void UpdateLockTag(LOCKTAG *tag, int32 pipeline_id);
  * inside the step); a step that exceeds it fails with a clear error.  The
  * update registers itself in the update control registry, so that a stop
  * request ends it: outcome->stopped then names the request.
+ *
+ * Flows run in dependency order (flow_order.h).  full_refresh first empties
+ * every flow's target, ledger and watermark; refresh_flow_ids (flow ids, or
+ * NIL) limits that to the flows named and those downstream of them, and
+ * implies full_refresh.
  */
 extern void UpdateRun(int32 pipeline_id, bool full_refresh,
+					  List *refresh_flow_ids,
 					  UpdateFlowReport report, void *report_arg,
 					  UpdateOutcome *outcome);
 

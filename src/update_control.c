@@ -74,6 +74,8 @@ UpdateStopReasonName(UpdateStopReason reason)
 			return "drop_pipeline";
 		case UPDATE_STOP_ALTER_PIPELINE:
 			return "alter_pipeline";
+		case UPDATE_STOP_DROP_FLOW:
+			return "drop_flow";
 		case UPDATE_STOP_NONE:
 			break;
 	}

@@ -42,7 +42,8 @@ typedef enum UpdateStopReason
 	UPDATE_STOP_NONE = 0,
 	UPDATE_STOP_STOP_PIPELINE,	/* stop_pipeline */
 	UPDATE_STOP_DROP_PIPELINE,	/* drop_pipeline */
-	UPDATE_STOP_ALTER_PIPELINE	/* alter_pipeline left continuous mode */
+	UPDATE_STOP_ALTER_PIPELINE,	/* alter_pipeline left continuous mode */
+	UPDATE_STOP_DROP_FLOW		/* drop_flow */
 } UpdateStopReason;
 
 /* The name of the SQL function behind a stop reason. */

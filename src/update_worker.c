@@ -66,6 +66,8 @@ MedallionUpdateWorkerMain(Datum main_arg)
 	dsm_segment *segment;
 	UpdateShared *shared;
 	UpdateOutcome outcome;
+	List	   *refresh_flow_ids = NIL;
+	int			index;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -80,8 +82,11 @@ MedallionUpdateWorkerMain(Datum main_arg)
 	DynamicWorkerConnect(shared->database_id);
 	pgstat_report_appname("medallion update");
 
-	UpdateRun(shared->pipeline_id, shared->full_refresh, report_to_shared,
-			  shared, &outcome);
+	for (index = 0; index < shared->refresh_count; index++)
+		refresh_flow_ids = lappend_int(refresh_flow_ids,
+									   shared->refresh_flow_ids[index]);
+	UpdateRun(shared->pipeline_id, shared->full_refresh, refresh_flow_ids,
+			  report_to_shared, shared, &outcome);
 
 	if (outcome.stopped != UPDATE_STOP_NONE)
 	{
@@ -113,13 +118,14 @@ MedallionUpdateWorkerMain(Datum main_arg)
 
 void
 UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
-					   UpdateShared *result)
+					   List *refresh_flow_ids, UpdateShared *result)
 {
 	dsm_segment *segment;
 	UpdateShared *shared;
 	BackgroundWorkerHandle *handle;
 	BgwHandleStatus status;
 	pid_t		pid;
+	ListCell   *cell;
 
 	segment = dsm_create(sizeof(UpdateShared), 0);
 	shared = dsm_segment_address(segment);
@@ -127,6 +133,11 @@ UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
 	shared->database_id = MyDatabaseId;
 	shared->pipeline_id = pipeline_id;
 	shared->full_refresh = full_refresh;
+	foreach(cell, refresh_flow_ids)
+	{
+		if (shared->refresh_count < MEDALLION_MAX_FLOWS_PER_PIPELINE)
+			shared->refresh_flow_ids[shared->refresh_count++] = lfirst_int(cell);
+	}
 
 	handle = DynamicWorkerStart("MedallionUpdateWorkerMain", "medallion update",
 								psprintf("medallion update of pipeline %d",

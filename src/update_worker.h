@@ -36,6 +36,8 @@ typedef struct UpdateShared
 	Oid			database_id;
 	int32		pipeline_id;
 	bool		full_refresh;
+	int			refresh_count;	/* selective refresh: the flows named */
+	int32		refresh_flow_ids[MEDALLION_MAX_FLOWS_PER_PIPELINE];
 
 	/* filled by the worker */
 	bool		finished;
@@ -55,6 +57,7 @@ typedef struct UpdateShared
  * terminates the worker, and what it committed stays committed.
  */
 extern void UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
+								   List *refresh_flow_ids,
 								   UpdateShared *result);
 
 PGDLLEXPORT void MedallionUpdateWorkerMain(Datum main_arg);

@@ -267,7 +267,7 @@ MedallionPipelineWorkerMain(Datum main_arg)
 		pgstat_report_appname(psprintf("medallion worker: %s",
 									   pipeline->pipeline_name));
 		update_start = GetCurrentTimestamp();
-		UpdateRun(pipeline_id, false, NULL, NULL, &outcome);
+		UpdateRun(pipeline_id, false, NIL, NULL, NULL, &outcome);
 		if (outcome.failed && outcome.transient)
 			schedule_retry(pipeline, outcome.update_id);
 

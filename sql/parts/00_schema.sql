@@ -38,9 +38,9 @@ CREATE TABLE medallion.pipeline (
 );
 
 /*
- * Flows.  A flow is named after its target table; flows of a pipeline run
- * in flow_id order, which is a topological order because a flow's source
- * must exist when the flow is created.
+ * Flows.  A flow is named after its target table; an update runs the flows
+ * of a pipeline in dependency order (a flow after the flows whose targets
+ * it reads), whatever their creation order (src/flow_order.c).
  */
 CREATE TABLE medallion.flow (
 	flow_id serial PRIMARY KEY,
@@ -227,7 +227,9 @@ SELECT p.pipeline_name,
 	   f.flow_name,
 	   f.flow_type,
 	   f.source,
-	   f.target_table,
+	   -- NULL once the target was dropped by hand (drop_flow removes the flow)
+	   (SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c
+		 WHERE c.oid OPERATOR(pg_catalog.=) f.target_table) AS target_table,
 	   f.definition,
 	   f.watermark,
 	   f.flow_state,

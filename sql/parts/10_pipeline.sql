@@ -36,13 +36,22 @@ COMMENT ON FUNCTION medallion.drop_pipeline(text, boolean) IS
 'Drop a pipeline, its flows and ledger; with drop_tables, its tables too';
 
 CREATE FUNCTION medallion.run_pipeline(pipeline_name text,
-									   full_refresh boolean DEFAULT false)
+									   full_refresh boolean DEFAULT false,
+									   refresh_tables text[] DEFAULT NULL)
 RETURNS TABLE (flow_name text, flow_type text, rows_read bigint,
 			   rows_written bigint, rows_dropped bigint, duration interval)
 AS 'MODULE_PATHNAME', 'medallion_run_pipeline'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION medallion.run_pipeline(text, boolean) IS
-'Run one update of a pipeline now: every flow once, upstream first';
+COMMENT ON FUNCTION medallion.run_pipeline(text, boolean, text[]) IS
+'Run one update of a pipeline now: every flow once, upstream first; refresh_tables fully refreshes the flows named and those downstream of them';
+
+CREATE FUNCTION medallion.drop_flow(flow_name text,
+									drop_table boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_drop_flow'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.drop_flow(text, boolean) IS
+'Remove a flow from its pipeline with its watermark, expectations, ledger and internal state; with drop_table, its target table too';
 
 CREATE FUNCTION medallion.start_pipeline(pipeline_name text)
 RETURNS void

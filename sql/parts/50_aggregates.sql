@@ -21,7 +21,7 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'medallion_add_materialized_view'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION medallion.add_materialized_view(text, regclass) IS
-'Attach a materialized view to a pipeline: each update refreshes it (CONCURRENTLY when it is populated and has a unique index on plain columns) when a pipeline table it reads, directly or through views, changed in that update. Add it after the flows it reads: flows run in creation order.';
+'Attach a materialized view to a pipeline: each update refreshes it (CONCURRENTLY when it is populated and has a unique index on plain columns) when a pipeline table it reads, directly or through views, changed in that update. Flows run in dependency order, so it is refreshed after the flows it reads.';
 
 /*
  * The capture trigger that an aggregate flow reading another aggregate's

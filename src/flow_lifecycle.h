@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * flow_lifecycle.h
+ *	  Changing a pipeline's set of flows: drop_flow, and finding a flow by
+ *	  the name a DBA types (for drop_flow and run_pipeline's
+ *	  refresh_tables).
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/flow_lifecycle.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_FLOW_LIFECYCLE_H
+#define MEDALLION_FLOW_LIFECYCLE_H
+
+#include "postgres.h"
+
+#include "catalog.h"
+#include "utils/array.h"
+
+/*
+ * The flow a name denotes: the flow whose target the name resolves to as
+ * SQL reads it, else the flow of that exact name, else, when the name
+ * denotes no table and has no schema, the flow named "<schema>.<name>" for
+ * the first schema of the search_path that has one (so that a flow whose
+ * target was dropped by hand is found too).  search_path NULL means the current one; pipeline_id 0
+ * means any pipeline.  NULL when there is none.
+ */
+extern FlowDesc *FlowLookupByName(const char *name, int32 pipeline_id,
+								  const char *search_path);
+
+/*
+ * The flow ids that run_pipeline's refresh_tables names (resolved with the
+ * pipeline's search_path); an unknown name is an error.
+ */
+extern List *FlowRefreshTableIds(const PipelineDesc *pipeline,
+								 ArrayType *refresh_tables);
+
+#endif							/* MEDALLION_FLOW_LIFECYCLE_H */
