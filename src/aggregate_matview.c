@@ -261,8 +261,8 @@ matview_check_owners(PipelineDesc *pipeline, Oid matview_relid)
 }
 
 /*
- * The pipeline tables the view reads (qualified names): flows run in
- * creation order, so it must read at least one table made before it.
+ * The pipeline tables the view reads (qualified names): an update runs it
+ * after the flows of these tables, and it must read at least one.
  */
 static List *
 matview_pipeline_inputs(PipelineDesc *pipeline, Oid matview_relid)
@@ -291,7 +291,7 @@ matview_pipeline_inputs(PipelineDesc *pipeline, Oid matview_relid)
 				 errmsg("materialized view %s reads no table of pipeline \"%s\"",
 						CatalogQualifiedRelationName(matview_relid),
 						pipeline->pipeline_name),
-				 errdetail("It is refreshed when a pipeline table it reads changes; flows run in the order they were created."),
+				 errdetail("It is refreshed when a pipeline table it reads changes."),
 				 errhint("Create the flows it reads first, then attach it.")));
 	return pipeline_inputs;
 }
@@ -300,8 +300,8 @@ matview_pipeline_inputs(PipelineDesc *pipeline, Oid matview_relid)
  * medallion.add_materialized_view(pipeline_name text, matview regclass)
  *
  * Registers the caller's materialized view as a flow of type "matview".
- * Flows run in creation order, so the view must be added after the flows
- * whose tables it reads: it must read at least one of them now.
+ * Its inputs (the pipeline tables it reads, at least one) are recorded in
+ * its definition, so that updates run it after the flows that fill them.
  */
 Datum
 medallion_add_materialized_view(PG_FUNCTION_ARGS)
