@@ -214,7 +214,7 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name,
   JOIN medallion.pipeline p USING (pipeline_id)
   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) f.target_table::pg_catalog.oid
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE pg_catalog.has_table_privilege(CURRENT_USER, c.oid, 'SELECT');
+ WHERE pg_catalog.has_table_privilege(CURRENT_USER, f.target_table::pg_catalog.oid, 'SELECT');
 
 GRANT SELECT ON medallion.table_freshness TO PUBLIC;
 COMMENT ON VIEW medallion.table_freshness IS
