@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -31,7 +32,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
+#include "utils/rls.h"
 
 #include "catalog.h"
 #include "pipeline_graph.h"
@@ -56,7 +57,7 @@ typedef struct GraphNode
 	bool		is_target;		/* some flow writes it: it has a lag */
 	TimestampTz last_changed;	/* 0: no update changed it yet */
 	char	   *lag;			/* text of now() - last_changed */
-	char	   *rows;			/* "N rows", or why there is no count */
+	const char *rows;			/* "N rows", or why there is no count */
 	List	   *failing;		/* "name (N rows)" of each failing expectation */
 } GraphNode;
 
@@ -260,8 +261,35 @@ graph_read_catalog(Graph *graph, PipelineDesc *pipeline)
 }
 
 /*
- * The exact row count of every table, with the caller's rights: a table
- * the caller may not read (or whose schema it may not use) gets none.
+ * Why a table's rows are not counted for this user, or NULL when they may
+ * be.  Counting runs with the caller's rights, and the caller may hold more
+ * rights than the pipeline's owner (a superuser, a member of the owner's
+ * role): so only relations whose scan runs no code of the owner's are
+ * counted, never a view (a relation that a rule turned into a view
+ * included) nor a table whose row-level security policies would run.
+ */
+static const char *
+graph_not_counted(Oid relid, Oid user)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	if (relkind == '\0')
+		return "table dropped";
+	if (pg_namespace_aclcheck(get_rel_namespace(relid), user,
+							  ACL_USAGE) != ACLCHECK_OK ||
+		pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK)
+		return "rows: no SELECT privilege";
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW &&
+		relkind != RELKIND_PARTITIONED_TABLE)
+		return "rows: not counted (not a table)";
+	if (check_enable_rls(relid, user, true) == RLS_ENABLED)
+		return "rows: not counted (row-level security)";
+	return NULL;
+}
+
+/*
+ * The exact row count of every table, with the caller's rights, where
+ * graph_not_counted allows it.
  */
 static void
 graph_count_rows(Graph *graph)
@@ -277,19 +305,13 @@ graph_count_rows(Graph *graph)
 
 		if (!OidIsValid(node->relid))
 			continue;
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(node->relid)))
-			node->rows = "table dropped";
-		else if (pg_namespace_aclcheck(get_rel_namespace(node->relid), user,
-									   ACL_USAGE) != ACLCHECK_OK ||
-				 pg_class_aclcheck(node->relid, user, ACL_SELECT) != ACLCHECK_OK)
-			node->rows = "rows: no SELECT privilege";
-		else
-		{
-			SpiExecute(psprintf("SELECT pg_catalog.count(*) FROM %s", node->name),
-					   0, NULL, NULL, NULL, SPI_OK_SELECT);
-			node->rows = MemoryContextStrdup(caller_context,
-											 graph_rows(SpiGetInt64(0, 1, NULL)));
-		}
+		node->rows = graph_not_counted(node->relid, user);
+		if (node->rows != NULL)
+			continue;
+		SpiExecute(psprintf("SELECT pg_catalog.count(*) FROM %s", node->name),
+				   0, NULL, NULL, NULL, SPI_OK_SELECT);
+		node->rows = MemoryContextStrdup(caller_context,
+										 graph_rows(SpiGetInt64(0, 1, NULL)));
 	}
 	SPI_finish();
 }
@@ -304,7 +326,7 @@ graph_node_lines(const GraphNode *node)
 	List	   *lines = list_make1(node->name);
 
 	if (node->rows != NULL)
-		lines = lappend(lines, node->rows);
+		lines = lappend(lines, unconstify(char *, node->rows));
 	if (node->quarantine)
 		lines = lappend(lines, "quarantine");
 	if (node->is_target)

@@ -206,6 +206,21 @@ like(graph('orders', 'dot'), qr/<B>gold\.status_totals<\/B><BR\/>rows: no SELECT
 	'... saying why');
 as_role($owner, 'GRANT SELECT ON gold.status_totals TO CURRENT_USER');
 
+# a table whose row-level security would run the owner's code (as the
+# caller, who may hold more rights): no count, and the code does not run
+as_role($owner, q{
+	CREATE FUNCTION gold.spy() RETURNS boolean LANGUAGE plpgsql
+	  AS $f$BEGIN RAISE NOTICE 'spy ran as %', current_user; RETURN true; END$f$;
+	CREATE POLICY spy ON gold.order_history USING (gold.spy());
+	ALTER TABLE gold.order_history ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY});
+my ($rls_ret, $rls_out, $rls_err) = $node->psql('postgres',
+	"SET ROLE $owner; SELECT medallion.pipeline_graph('orders', 'dot')");
+like($rls_out, qr/<B>gold\.order_history<\/B><BR\/>rows: not counted \(row-level security\)/,
+	'a table under row-level security is drawn without a count');
+unlike($rls_err, qr/spy ran/, '... and its policy does not run');
+as_role($owner, q{ALTER TABLE gold.order_history NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY;
+	DROP POLICY spy ON gold.order_history});
+
 # who may draw it
 is(dot_tables(graph('orders', 'dot', 'graph_member'))->{'silver.orders'},
 	count_rows('silver.orders'), 'a member of the owner role may draw it');
