@@ -13,7 +13,8 @@
  * Only the pipeline's owner may draw it (the rule of every pipeline
  * function).  The catalog is read with fixed statements as the extension
  * owner; the row counts run with the caller's rights, and a table the caller
- * may not read shows no count rather than an error.  Names are escaped for
+ * may not read shows no count rather than an error (see graph_not_counted
+ * for the tables that are never counted).  Names are escaped for
  * each format, so that no table name (quotes, spaces, <, #, backslashes)
  * can break the syntax of the text.
  *
@@ -21,7 +22,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rls.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "pipeline_graph.h"
@@ -55,8 +56,9 @@ typedef struct GraphNode
 	Oid			relid;
 	bool		quarantine;		/* a silver flow's quarantine table */
 	bool		is_target;		/* some flow writes it: it has a lag */
-	TimestampTz last_changed;	/* 0: no update changed it yet */
-	char	   *lag;			/* text of now() - last_changed */
+	TimestampTz last_changed;	/* valid when lag is set */
+	char	   *lag;			/* text of now() - last_changed; NULL: no
+								 * update changed it yet */
 	const char *rows;			/* "N rows", or why there is no count */
 	List	   *failing;		/* "name (N rows)" of each failing expectation */
 } GraphNode;
@@ -75,6 +77,7 @@ typedef struct Graph
 	List	   *edges;
 } Graph;
 
+/* The node of an S3 source (s3_url) or a table, added at its first mention. */
 static GraphNode *
 graph_node(Graph *graph, const char *s3_url, Oid relid)
 {
@@ -159,7 +162,8 @@ graph_add_target(GraphNode *target, uint64 row)
 	Datum		value = SpiGetDatum(row, 6, &isnull);
 
 	target->is_target = true;
-	if (!isnull && DatumGetTimestampTz(value) > target->last_changed)
+	if (!isnull && (target->lag == NULL ||
+					DatumGetTimestampTz(value) > target->last_changed))
 	{
 		target->last_changed = DatumGetTimestampTz(value);
 		target->lag = SpiGetText(row, 7);
@@ -177,7 +181,8 @@ graph_add_flow(Graph *graph, uint64 row)
 	bool		isnull;
 	Oid			target_relid = DatumGetObjectId(SpiGetDatum(row, 2, &isnull));
 	ArrayType  *sources = DatumGetArrayTypeP(SpiGetDatum(row, 4, &isnull));
-	Datum		quarantine_relid = SpiGetDatum(row, 5, &isnull);
+	bool		no_quarantine;
+	Datum		quarantine_relid = SpiGetDatum(row, 5, &no_quarantine);
 	GraphNode  *s3 = NULL;
 	GraphNode **source_nodes;
 	Datum	   *source_relids;
@@ -195,7 +200,7 @@ graph_add_flow(Graph *graph, uint64 row)
 		source_nodes[index] = graph_node(graph, NULL,
 										 DatumGetObjectId(source_relids[index]));
 	target = graph_node(graph, NULL, target_relid);
-	if (!isnull)
+	if (!no_quarantine)
 	{
 		quarantine = graph_node(graph, NULL, DatumGetObjectId(quarantine_relid));
 		quarantine->quarantine = true;
