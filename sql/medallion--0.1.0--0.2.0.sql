@@ -198,3 +198,64 @@ SELECT p.pipeline_name,
  WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
 COMMENT ON FUNCTION medallion.add_materialized_view(text, regclass) IS
 'Attach a materialized view to a pipeline: each update refreshes it (CONCURRENTLY when it is populated and has a unique index on plain columns) when a pipeline table it reads, directly or through views, changed in that update. Flows run in dependency order, so it is refreshed after the flows it reads.';
+/* Watching pipelines: pipeline_graph() and the table_freshness view. */
+
+/*
+ * When a flow last changed its target: the end of the last update in which
+ * it did (the pipeline's last_update_end of that update, written by the
+ * update).  Kept in the catalog rather than derived from the event log,
+ * which is trimmed: a table that changes once a month still shows when.
+ */
+ALTER TABLE medallion.flow ADD COLUMN last_changed timestamptz;
+
+CREATE FUNCTION medallion.pipeline_graph(pipeline_name text,
+										 format text DEFAULT 'mermaid')
+RETURNS text
+AS 'MODULE_PATHNAME', 'medallion_pipeline_graph'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.pipeline_graph(text, text) IS
+'A picture of a pipeline as Mermaid (format ''mermaid'') or Graphviz DOT (''dot'') text: its S3 sources and tables, its flows as edges, and for each table its exact row count (when the caller may read it), its lag and its failing expectations. For the pipeline''s owner.';
+
+/*
+ * The freshness of every pipeline table the current role may read, and
+ * nothing of the others: a BI role granted SELECT on a gold table sees when
+ * that table last changed, without any right on medallion's catalog.  The
+ * view reads the catalog with its owner's rights, so its rows are filtered
+ * by the reader's privilege; security_barrier keeps the reader's own
+ * conditions (which could leak what they see) from running before that
+ * filter.  pipeline_state is the state that medallion.pipelines shows.
+ */
+CREATE VIEW medallion.table_freshness WITH (security_barrier) AS
+SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name,
+	   p.pipeline_name,
+	   f.flow_name,
+	   f.flow_type,
+	   f.last_changed,
+	   pg_catalog.now() OPERATOR(pg_catalog.-) f.last_changed AS lag,
+	   CASE WHEN p.mode OPERATOR(pg_catalog.=) 'triggered'
+				 AND p.state OPERATOR(pg_catalog.=) 'running'
+				 AND NOT EXISTS (
+					SELECT FROM pg_catalog.pg_locks l
+					 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
+					   AND l.database OPERATOR(pg_catalog.=)
+						   (SELECT d.oid FROM pg_catalog.pg_database d
+							 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+					   AND l.classid OPERATOR(pg_catalog.=) 1296385100::pg_catalog.oid
+					   AND l.objid OPERATOR(pg_catalog.=) p.pipeline_id::pg_catalog.oid
+					   AND l.objsubid OPERATOR(pg_catalog.=) 3
+					   AND l.granted)
+			THEN 'idle'
+			WHEN p.mode OPERATOR(pg_catalog.=) 'continuous'
+				 AND p.state OPERATOR(pg_catalog.=) 'running'
+				 AND p.pipeline_id IN (SELECT w.id
+										 FROM medallion.waiting_pipeline_ids() w(id))
+			THEN 'waiting' ELSE p.state END AS pipeline_state
+  FROM medallion.flow f
+  JOIN medallion.pipeline p USING (pipeline_id)
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) f.target_table::pg_catalog.oid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE pg_catalog.has_table_privilege(CURRENT_USER, f.target_table::pg_catalog.oid, 'SELECT');
+
+GRANT SELECT ON medallion.table_freshness TO PUBLIC;
+COMMENT ON VIEW medallion.table_freshness IS
+'For every pipeline table the current role may SELECT from: its flow, when that flow last changed it (the end of that update), the lag since, and the pipeline''s state';

@@ -22,6 +22,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -573,6 +574,39 @@ CatalogMarkUpdateEnd(int32 pipeline_id, int64 update_id,
 				   " ELSE consecutive_failures OPERATOR(pg_catalog.+) 1 END"
 				   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
 				   5, types, values, nulls);
+}
+
+/*
+ * The targets that an update changed get that update's end as their
+ * last_changed (read by medallion.table_freshness and pipeline_graph): the
+ * same value as the pipeline's last_update_end, which CatalogMarkUpdateEnd
+ * has just written in this transaction.  Kept in the catalog rather than
+ * derived from the event log, which is trimmed: a table that changes once a
+ * month still shows when.
+ */
+void
+CatalogMarkTargetsChanged(int32 pipeline_id, List *target_relids)
+{
+	Oid			types[2] = {INT4OID, OIDARRAYOID};
+	Datum		values[2];
+	Datum	   *relids;
+	ListCell   *cell;
+
+	if (target_relids == NIL)
+		return;
+	relids = palloc(list_length(target_relids) * sizeof(Datum));
+	foreach(cell, target_relids)
+		relids[foreach_current_index(cell)] = ObjectIdGetDatum(lfirst_oid(cell));
+	values[0] = Int32GetDatum(pipeline_id);
+	values[1] = PointerGetDatum(construct_array(relids, list_length(target_relids),
+												OIDOID, sizeof(Oid), true,
+												TYPALIGN_INT));
+	catalog_update("UPDATE medallion.flow f SET last_changed = p.last_update_end"
+				   "  FROM medallion.pipeline p"
+				   " WHERE p.pipeline_id OPERATOR(pg_catalog.=) $1"
+				   "   AND f.pipeline_id OPERATOR(pg_catalog.=) $1"
+				   "   AND f.target_table::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($2)",
+				   2, types, values, NULL);
 }
 
 void

@@ -141,6 +141,9 @@ extern void CatalogMarkUpdateEnd(int32 pipeline_id, int64 update_id,
 								 TimestampTz update_start, const char *state,
 								 const char *last_error);
 
+/* Record that the current update changed these targets (OIDs). */
+extern void CatalogMarkTargetsChanged(int32 pipeline_id, List *target_relids);
+
 /* Name of a relation as "schema.table", quoted where needed. */
 extern char *CatalogQualifiedRelationName(Oid relid);
 

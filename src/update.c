@@ -846,6 +846,7 @@ update_end(UpdateState *state)
 	CatalogMarkUpdateEnd(state->pipeline_id, context->update_id,
 						 state->update_start, update_end_state(state),
 						 outcome->failed ? error_summary(outcome->error) : NULL);
+	CatalogMarkTargetsChanged(state->pipeline_id, context->changed_relids);
 	if (state->stopped != UPDATE_STOP_NONE)
 		write_update_stopped(context, &state->log, state->stopped,
 							 state->interrupted_flow, outcome->failed,
