@@ -44,8 +44,8 @@
 
 #include "flow_lifecycle.h"
 #include "flow_order.h"
-#include "pipeline.h"
 #include "spi_util.h"
+#include "update_control.h"
 #include "sql_names.h"
 #include "user_sql.h"
 #include "version.h"
@@ -312,7 +312,7 @@ medallion_drop_flow(PG_FUNCTION_ARGS)
 				 errhint("Flows are named after their target tables, as medallion.flows lists them.")));
 	pipeline = CatalogGetPipelineById(flow->pipeline_id, false);
 	CatalogCheckPipelineOwner(pipeline);
-	PipelineLockUpdates(pipeline->pipeline_id, UPDATE_STOP_DROP_FLOW);
+	UpdateControlLockPipeline(pipeline->pipeline_id, UPDATE_STOP_DROP_FLOW);
 
 	/* as the update that held the lock left it */
 	flow = CatalogGetFlowById(flow->flow_id);

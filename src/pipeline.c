@@ -33,7 +33,6 @@
 #include "flow_lifecycle.h"
 #include "launcher.h"
 #include "medallion.h"
-#include "pipeline.h"
 #include "spi_util.h"
 #include "update.h"
 #include "update_control.h"
@@ -283,58 +282,6 @@ medallion_create_pipeline(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/*
- * Wait for a running update of the pipeline to end, and keep others from
- * starting until this transaction ends.  With a stop reason, the update
- * is first asked to stop (and so is any that starts before this
- * transaction ends, before it takes the lock), and an update that ignores
- * the request for UPDATE_STOP_GRACE_MS is terminated; the wait is then a
- * matter of seconds, whatever the update was doing.
- */
-static void
-lock_pipeline_updates(int32 pipeline_id, UpdateStopReason reason)
-{
-	LOCKTAG		tag;
-	TimestampTz started = GetCurrentTimestamp();
-	uint64		first_generation = 0;
-	bool		terminated = false;
-
-	UpdateLockTag(&tag, pipeline_id);
-	if (reason == UPDATE_STOP_NONE)
-	{
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
-		return;
-	}
-	for (;;)
-	{
-		uint64		generation = UpdateControlRequestStop(pipeline_id, reason,
-															  true);
-
-		if (first_generation == 0)
-			first_generation = generation;
-		if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
-			break;
-		if (!terminated && first_generation != 0 &&
-			TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
-									   UPDATE_STOP_GRACE_MS))
-		{
-			UpdateControlTerminate(pipeline_id, first_generation);
-			terminated = true;
-		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 20, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
-/* PipelineLockUpdates: see pipeline.h. */
-void
-PipelineLockUpdates(int32 pipeline_id, UpdateStopReason reason)
-{
-	lock_pipeline_updates(pipeline_id, reason);
-}
-
 Datum
 medallion_drop_pipeline(PG_FUNCTION_ARGS)
 {
@@ -346,7 +293,7 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 	Datum		values[1] = {Int32GetDatum(pipeline->pipeline_id)};
 
 	CatalogCheckPipelineOwner(pipeline);
-	lock_pipeline_updates(pipeline->pipeline_id, UPDATE_STOP_DROP_PIPELINE);
+	UpdateControlLockPipeline(pipeline->pipeline_id, UPDATE_STOP_DROP_PIPELINE);
 
 	if (drop_tables)
 	{
@@ -610,7 +557,7 @@ medallion_alter_pipeline(PG_FUNCTION_ARGS)
 	{
 		bool		to_continuous = strcmp(mode, "continuous") == 0;
 
-		lock_pipeline_updates(pipeline->pipeline_id,
+		UpdateControlLockPipeline(pipeline->pipeline_id,
 							  to_continuous ? UPDATE_STOP_NONE :
 							  UPDATE_STOP_ALTER_PIPELINE);
 		/* the state as the update left it */

@@ -55,13 +55,6 @@
 #include "spi_util.h"
 #include "update.h"
 
-void
-UpdateLockTag(LOCKTAG *tag, int32 pipeline_id)
-{
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, MEDALLION_LOCK_CLASS,
-						 (uint32) pipeline_id, 3);
-}
-
 /*
  * The limit on one flow step (the pipeline's max_step_duration), enforced
  * like statement_timeout: a timer whose handler cancels the step.  The

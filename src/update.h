@@ -44,13 +44,6 @@ typedef struct UpdateOutcome
 	ErrorData  *error;			/* the first flow error, if failed */
 } UpdateOutcome;
 
-/*
- * The advisory lock an update of the pipeline holds from start to end
- * (class MEDALLION_LOCK_CLASS, the pipeline id, 3; the medallion.pipelines
- * view looks for it in pg_locks).
- */
-#define MEDALLION_LOCK_CLASS	0x4D45444C	/* 1296385100 */
-extern void UpdateLockTag(LOCKTAG *tag, int32 pipeline_id);
 
 /*
  * Run one update of the pipeline.  Must be called outside a transaction

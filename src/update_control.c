@@ -21,6 +21,10 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/wait_event.h"
+#include "utils/timestamp.h"
+#include "storage/latch.h"
+#include "pgstat.h"
 
 #include "update_control.h"
 
@@ -377,4 +381,56 @@ UpdateControlTerminate(int32 pipeline_id, uint64 generation)
 		}
 	}
 	LWLockRelease(&control->lock);
+}
+
+void
+UpdateLockTag(LOCKTAG *tag, int32 pipeline_id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, MEDALLION_LOCK_CLASS,
+						 (uint32) pipeline_id, 3);
+}
+
+/*
+ * Wait for a running update of the pipeline to end, and keep others from
+ * starting until this transaction ends.  With a stop reason, the update
+ * is first asked to stop (and so is any that starts before this
+ * transaction ends, before it takes the lock), and an update that ignores
+ * the request for UPDATE_STOP_GRACE_MS is terminated; the wait is then a
+ * matter of seconds, whatever the update was doing.
+ */
+void
+UpdateControlLockPipeline(int32 pipeline_id, UpdateStopReason reason)
+{
+	LOCKTAG		tag;
+	TimestampTz started = GetCurrentTimestamp();
+	uint64		first_generation = 0;
+	bool		terminated = false;
+
+	UpdateLockTag(&tag, pipeline_id);
+	if (reason == UPDATE_STOP_NONE)
+	{
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		return;
+	}
+	for (;;)
+	{
+		uint64		generation = UpdateControlRequestStop(pipeline_id, reason,
+															  true);
+
+		if (first_generation == 0)
+			first_generation = generation;
+		if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+			break;
+		if (!terminated && first_generation != 0 &&
+			TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
+									   UPDATE_STOP_GRACE_MS))
+		{
+			UpdateControlTerminate(pipeline_id, first_generation);
+			terminated = true;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 20, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }

@@ -36,6 +36,8 @@
 
 #include "postgres.h"
 
+#include "storage/lock.h"
+
 /* Who asked a running update to stop. */
 typedef enum UpdateStopReason
 {
@@ -92,5 +94,22 @@ extern void UpdateControlTerminate(int32 pipeline_id, uint64 generation);
 
 /* How long a flow step may ignore a stop request before it is terminated. */
 #define UPDATE_STOP_GRACE_MS	10000
+
+/*
+ * The advisory lock an update of the pipeline holds from start to end
+ * (class MEDALLION_LOCK_CLASS, the pipeline id, 3; the medallion.pipelines
+ * view looks for it in pg_locks).
+ */
+#define MEDALLION_LOCK_CLASS	0x4D45444C	/* 1296385100 */
+extern void UpdateLockTag(LOCKTAG *tag, int32 pipeline_id);
+
+/*
+ * Take the pipeline's update lock until the end of the transaction: no
+ * update of it runs meanwhile.  A running update is asked to stop on
+ * behalf of reason (and terminated after UPDATE_STOP_GRACE_MS); with
+ * UPDATE_STOP_NONE it is waited for.
+ */
+extern void UpdateControlLockPipeline(int32 pipeline_id,
+									  UpdateStopReason reason);
 
 #endif							/* MEDALLION_UPDATE_CONTROL_H */
