@@ -52,6 +52,7 @@
 #include "flow_create.h"
 #include "flow_definition.h"
 #include "spi_util.h"
+#include "sql_names.h"
 #include "user_sql.h"
 #include "version.h"
 

@@ -76,6 +76,7 @@
 
 #include "aggregate_delta.h"
 #include "spi_util.h"
+#include "sql_names.h"
 #include "user_sql.h"
 
 #define NUMERIC_SQL		"pg_catalog.\"numeric\""

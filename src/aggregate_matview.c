@@ -39,6 +39,7 @@
 #include "catalog.h"
 #include "flow_definition.h"
 #include "spi_util.h"
+#include "sql_names.h"
 #include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_add_materialized_view);

@@ -27,6 +27,7 @@
 #include "flow.h"
 #include "flow_definition.h"
 #include "spi_util.h"
+#include "sql_names.h"
 #include "user_sql.h"
 
 /*

@@ -57,6 +57,7 @@
 #include "flow_definition.h"
 #include "guc.h"
 #include "spi_util.h"
+#include "sql_names.h"
 
 #define CHANGE_FEED_SUFFIX		"__change_feed"
 

@@ -50,6 +50,7 @@
 #include "catalog.h"
 #include "expectations.h"
 #include "spi_util.h"
+#include "sql_names.h"
 #include "user_sql.h"
 #include "version.h"
 

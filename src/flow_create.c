@@ -20,6 +20,7 @@
 
 #include "flow_create.h"
 #include "spi_util.h"
+#include "sql_names.h"
 
 /*
  * The pipeline is looked up and its ownership checked before the target's

@@ -88,6 +88,7 @@
 #include "silver.h"
 #include "silver_internal.h"
 #include "spi_util.h"
+#include "sql_names.h"
 #include "user_sql.h"
 
 /* Rows handled between two resets of the per-row memory context. */

@@ -34,6 +34,7 @@
 #include "flow_definition.h"
 #include "silver_internal.h"
 #include "spi_util.h"
+#include "sql_names.h"
 #include "user_sql.h"
 #include "version.h"
 

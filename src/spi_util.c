@@ -183,30 +183,3 @@ MedallionSchemaOid(void)
 {
 	return get_namespace_oid(MEDALLION_SCHEMA_NAME, false);
 }
-
-/* Append ", "key": value" to a JSON object being built; NULL is null. */
-void
-JsonAppendText(StringInfo json, const char *key, const char *value)
-{
-	appendStringInfo(json, ", \"%s\": ", key);
-	if (value == NULL)
-		appendStringInfoString(json, "null");
-	else
-		escape_json(json, value);
-}
-
-/* Append ", "key": [strings]" to a JSON object being built. */
-void
-JsonAppendTextList(StringInfo json, const char *key, List *list)
-{
-	ListCell   *cell;
-
-	appendStringInfo(json, ", \"%s\": [", key);
-	foreach(cell, list)
-	{
-		if (foreach_current_index(cell) > 0)
-			appendStringInfoString(json, ", ");
-		escape_json(json, (char *) lfirst(cell));
-	}
-	appendStringInfoChar(json, ']');
-}

@@ -22,11 +22,6 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 
-/*
- * Transition: the name helpers moved to sql_names.h; files that still get
- * them through this header are switched over as they are reworked.
- */
-#include "sql_names.h"
 
 /*
  * Run one statement through SPI with parameters (types/values/nulls as for
@@ -74,9 +69,5 @@ extern Oid	ExtensionOwner(void);
 
 /* The OID of the medallion schema. */
 extern Oid	MedallionSchemaOid(void);
-
-/* Members of a JSON object being built: ", "key": ..." (NULL is null). */
-extern void JsonAppendText(StringInfo json, const char *key, const char *value);
-extern void JsonAppendTextList(StringInfo json, const char *key, List *list);
 
 #endif							/* MEDALLION_SPI_UTIL_H */
