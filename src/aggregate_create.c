@@ -493,7 +493,7 @@ agg_check_columns(AggSpec *spec, TupleDesc desc)
 					(errcode(ERRCODE_UNDEFINED_FUNCTION),
 					 errmsg("could not identify an equality operator for type %s",
 							format_type_be(attr->atttypid)),
-					 errdetail("group_by item %d (%s) needs a type with a default btree operator class, to be indexed and matched.",
+					 errdetail("The group_by item %d (%s) needs a type with a default btree operator class, to be indexed and matched.",
 							   i + 1, name)));
 		if (!OidIsValid(get_array_type(attr->atttypid)))
 			ereport(ERROR,

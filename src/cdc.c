@@ -365,7 +365,7 @@ cdc_apply_find_truncates(CdcApplyState *apply)
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("null sequence value in change event of flow \"%s\"",
 						spec->flow_name),
-				 errdetail("sequence_by (%s) is null for the truncate with _row_id " INT64_FORMAT " of %s.",
+				 errdetail("The sequence_by expression (%s) is null for the truncate with _row_id " INT64_FORMAT " of %s.",
 						   spec->sequence_by, SpiGetInt64(0, 3, NULL),
 						   spec->source_name)));
 	if (is_truncate)
@@ -448,7 +448,7 @@ cdc_apply_report_invalid(CdcApplyState *apply)
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("null sequence value in change event of flow \"%s\"",
 						spec->flow_name),
-				 errdetail("sequence_by (%s) is null for the row with _row_id " INT64_FORMAT " of %s.",
+				 errdetail("The sequence_by expression (%s) is null for the row with _row_id " INT64_FORMAT " of %s.",
 						   spec->sequence_by, runner->invalid_rid,
 						   spec->source_name),
 				 errhint("Every change event needs a sequence value: filter such rows out upstream, or use coalesce() in sequence_by.")));
