@@ -18,6 +18,11 @@
  * each format, so that no table name (quotes, spaces, <, #, backslashes)
  * can break the syntax of the text.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/pipeline_graph.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

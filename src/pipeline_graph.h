@@ -4,6 +4,11 @@
  *	  medallion.pipeline_graph(): a picture of a pipeline as Mermaid or
  *	  Graphviz DOT text.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/pipeline_graph.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_PIPELINE_GRAPH_H

@@ -46,6 +46,8 @@
  * STABLE (like timestamptz_in, results also depend on TimeZone and
  * DateStyle).
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
  * IDENTIFICATION
  *	  src/try_cast.c
  *
