@@ -631,6 +631,30 @@ agg_target_table_sql(AggCreate *state)
 	return sql.data;
 }
 
+/*
+ * Each target column's comment is its definition, so that a BI tool shows
+ * what a column of an aggregate holds.
+ */
+static void
+agg_comment_target_columns(const AggSpec *spec)
+{
+	int			ncolumns = spec->ngroups + spec->naggs;
+	const char **columns = palloc(sizeof(char *) * ncolumns);
+	const char **comments = palloc(sizeof(char *) * ncolumns);
+	int			i;
+
+	for (i = 0; i < ncolumns; i++)
+	{
+		const AggItem *item = i < spec->ngroups ? &spec->groups[i] :
+			&spec->aggs[i - spec->ngroups];
+
+		columns[i] = item->name;
+		comments[i] = psprintf(i < spec->ngroups ? "Group: %s" : "Aggregate: %s",
+							   item->expr);
+	}
+	FlowCreateColumnComments(spec->target_name, ncolumns, columns, comments);
+}
+
 /* The target's unique index on its group columns, and its comment. */
 static void
 agg_create_target_index(AggCreate *state)
@@ -650,6 +674,7 @@ agg_create_target_index(AggCreate *state)
 					  psprintf("Aggregate of medallion pipeline \"%s\", maintained incrementally after every update: %s",
 							   state->create.pipeline->pipeline_name,
 							   agg_query_text(state)));
+	agg_comment_target_columns(spec);
 }
 
 /*

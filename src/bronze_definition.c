@@ -389,6 +389,22 @@ bronze_table_sql(const char *target_name)
 					target_name);
 }
 
+/* What bronze_table_sql's columns hold, for their comments. */
+static const char *const bronze_columns[] = {
+	"_row_id", "data", "_rescued_data", "_file_path", "_file_name",
+	"_file_size", "_file_modification_time", "_ingested_at"
+};
+static const char *const bronze_column_comments[] = {
+	"Arrival order of the record (identity); downstream flows read by it",
+	"The record; NULL when it could not be parsed",
+	"The raw text of a record that could not be parsed, else NULL",
+	"The S3 object the record came from, as s3://bucket/key",
+	"Last path segment of the object's key",
+	"Size of the object in bytes",
+	"LastModified of the object",
+	"Start time of the transaction that committed the object"
+};
+
 /* The stored definition: where the objects are and how to read them. */
 static Jsonb *
 bronze_definition_build(const BronzeArguments *arguments)
@@ -441,10 +457,8 @@ medallion_create_bronze(PG_FUNCTION_ARGS)
 	FlowCreateBegin(&create, pipeline_name, target_table);
 	bronze_check_arguments(&arguments);
 	FlowCreateTable(&create, bronze_table_sql(create.target_name));
-	FlowCreateComment(create.target_name,
-					  psprintf("medallion bronze table of pipeline %s, fed from %s",
-							   create.pipeline->pipeline_name,
-							   arguments.source_url));
+	FlowCreateColumnComments(create.target_name, lengthof(bronze_columns),
+							 bronze_columns, bronze_column_comments);
 	FlowCreateRegister(&create, FLOW_TYPE_BRONZE, InvalidOid,
 					   arguments.source_url,
 					   bronze_definition_build(&arguments));

@@ -521,6 +521,27 @@ cdc_definition_build(const CdcArguments *args)
 }
 
 /*
+ * The comments of an SCD2 target's version columns, so that a BI tool shows
+ * what they mean: their type is the type of sequence_by.
+ */
+static void
+cdc_comment_version_columns(const CdcSpec *spec, const char *target_name)
+{
+	static const char *const columns[] = {"__start_at", "__end_at"};
+	const char *comments[2];
+	char	   *type = format_type_with_typemod(spec->seq_type,
+												spec->seq_typmod);
+
+	if (spec->scd_type != 2)
+		return;
+	comments[0] = psprintf("Start of this version: the sequence_by value (%s, of type %s) of the change that opened it",
+						   spec->sequence_by, type);
+	comments[1] = psprintf("End of this version: the sequence_by value (of type %s) of the change that closed it; NULL while the version is current",
+						   type);
+	FlowCreateColumnComments(target_name, 2, columns, comments);
+}
+
+/*
  * create_auto_cdc_flow(pipeline_name, target_table, source_table, keys,
  * sequence_by, stored_as_scd_type, apply_as_deletes, apply_as_truncates,
  * column_list, except_column_list, track_history_column_list,
@@ -562,6 +583,7 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 										args.target_columns));
 	if (!args.has_key_index)
 		FlowCreateExecute(CdcSourceIndexSql(&args.spec));
+	cdc_comment_version_columns(&args.spec, create.target_name);
 	UserSqlSettingsLeave(nest_level);
 	FlowLeaveOwnerContext(&owner);
 

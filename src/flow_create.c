@@ -14,6 +14,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "commands/comment.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -69,6 +71,20 @@ FlowCreateComment(const char *relation_name, const char *comment)
 							   quote_literal_cstr(comment)));
 }
 
+void
+FlowCreateColumnComments(const char *relation_name, int ncolumns,
+						 const char *const *columns,
+						 const char *const *comments)
+{
+	int			i;
+
+	for (i = 0; i < ncolumns; i++)
+		FlowCreateExecute(psprintf("COMMENT ON COLUMN %s.%s IS %s",
+								   relation_name,
+								   quote_identifier(columns[i]),
+								   quote_literal_cstr(comments[i])));
+}
+
 /*
  * The new table is found by name in the schema Begin resolved, after a
  * command counter increment makes the CREATE visible.
@@ -89,6 +105,13 @@ FlowCreateRegister(FlowCreate *create, FlowType type, Oid source_relid,
 				   const char *source, Jsonb *definition)
 {
 	Assert(OidIsValid(create->target_relid));
+	CommandCounterIncrement();
+	if (GetComment(create->target_relid, RelationRelationId, 0) == NULL)
+		FlowCreateComment(create->target_name,
+						  psprintf("medallion %s table of pipeline %s, flow %s, fed from %s",
+								   CatalogFlowTypeName(type),
+								   create->pipeline->pipeline_name,
+								   create->target_name, source));
 	return CatalogCreateFlow(create->pipeline, type, create->target_relid,
 							 source_relid, source, definition);
 }

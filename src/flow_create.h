@@ -60,7 +60,19 @@ extern void FlowCreateExecute(const char *sql);
 /* Set a comment on a relation made by the flow. */
 extern void FlowCreateComment(const char *relation_name, const char *comment);
 
-/* Register the flow; returns its flow_id. */
+/*
+ * Comment the columns of a relation made by the flow: columns[i] (unquoted)
+ * gets comments[i].
+ */
+extern void FlowCreateColumnComments(const char *relation_name, int ncolumns,
+									 const char *const *columns,
+									 const char *const *comments);
+
+/*
+ * Register the flow; returns its flow_id.  A target that the create
+ * function left without a comment gets the generic one ("medallion <flow
+ * type> table of pipeline <p>, flow <f>, fed from <source>").
+ */
 extern int32 FlowCreateRegister(FlowCreate *create, FlowType type,
 								Oid source_relid, const char *source,
 								Jsonb *definition);

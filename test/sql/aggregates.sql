@@ -151,6 +151,9 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 SELECT c AS relation, obj_description(c, 'pg_class') AS comment
   FROM unnest(ARRAY['daily_sales'::regclass, 'orders__change_feed'::regclass,
 					'category_totals__changes'::regclass]) AS c;
+-- each column of an aggregate says what it is computed from
+SELECT attname, col_description(attrelid, attnum) FROM pg_attribute
+ WHERE attrelid = 'daily_sales'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT indexrelid::regclass, pg_get_indexdef(indexrelid)
   FROM pg_index WHERE indrelid IN ('orders'::regclass, 'clicks'::regclass,
 								   'daily_sales'::regclass)

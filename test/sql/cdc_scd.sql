@@ -77,6 +77,13 @@ SELECT flow_name, flow_type, source, target_table,
 	   definition->'keys' AS keys, definition->'columns' AS columns,
 	   definition->'tracked_columns' AS tracked
   FROM medallion.flows WHERE pipeline_name = 'cdc_scd' ORDER BY flow_name;
+-- every target has a comment, and an SCD2 target's version columns say what
+-- they hold (BI tools show these)
+SELECT c AS relation, obj_description(c, 'pg_class') AS comment
+  FROM unnest(ARRAY['users_scd1'::regclass, 'users_scd2'::regclass]) AS c;
+SELECT attname, col_description(attrelid, attnum) FROM pg_attribute
+ WHERE attrelid = 'users_scd2'::regclass AND attname LIKE '\_\_%'
+ ORDER BY attnum;
 \d users_scd1
 \d users_scd2
 \d users_scd2_current

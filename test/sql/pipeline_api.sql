@@ -63,6 +63,8 @@ SELECT medallion.create_bronze('orders', 'raw.orders', 's3://landing/orders/',
 SELECT pipeline_name, flow_name, flow_type, source, target_table, definition
   FROM medallion.flows;
 SELECT obj_description('raw.orders'::regclass);
+SELECT attname, col_description(attrelid, attnum) FROM pg_attribute
+ WHERE attrelid = 'raw.orders'::regclass AND attnum > 0 ORDER BY attnum;
 
 -- hostile names are identifiers, never SQL
 SELECT medallion.create_bronze('orders', 'raw."x; DROP TABLE taken; --"', 's3://landing/x/');
