@@ -486,7 +486,11 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 		FlowCreateExecute(silver_index_sql(create.target_name,
 										   arguments.dedup_keys));
 	if (arguments.quarantine)
+	{
 		FlowCreateExecute(silver_table_sql(quarantine_name, check.desc, true));
+		FlowCreateComment(quarantine_name, psprintf("Quarantine of medallion silver table %s: the rows a drop expectation kept out of it, with every expectation each violated (_violated_expectations)",
+													create.target_name));
+	}
 	FlowCreateRegister(&create, FLOW_TYPE_SILVER, check.source,
 					   check.source_name, silver_definition_build(&arguments));
 	PG_RETURN_VOID();

@@ -83,6 +83,8 @@ SELECT medallion.create_silver('silver_p', 'orders_enriched', $q$
 	  FROM orders_once s LEFT JOIN customers c USING (customer)$q$);
 \d orders_once
 \d orders_once_quarantine
+SELECT obj_description('orders_once_quarantine'::regclass) AS quarantine_comment,
+       obj_description('orders_once'::regclass) AS target_comment;
 \d orders_enriched
 SELECT flow_name, flow_type, source, definition
   FROM medallion.flows WHERE pipeline_name = 'silver_p' ORDER BY flow_name;
