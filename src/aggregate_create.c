@@ -728,6 +728,27 @@ agg_create_source_index(AggCreate *state)
 }
 
 /*
+ * The group columns of a state table (group_1 ...) say which column of the
+ * target each stands for.
+ */
+static void
+agg_comment_state_group_columns(const AggSpec *spec, const char *table)
+{
+	const char **columns = palloc(sizeof(char *) * spec->ngroups);
+	const char **comments = palloc(sizeof(char *) * spec->ngroups);
+	int			i;
+
+	for (i = 0; i < spec->ngroups; i++)
+	{
+		columns[i] = psprintf("group_%d", i + 1);
+		comments[i] = psprintf("Group column %s of %s",
+							   quote_identifier(spec->groups[i].name),
+							   spec->target_name);
+	}
+	FlowCreateColumnComments(table, spec->ngroups, columns, comments);
+}
+
+/*
  * A state table beside the target: "group_1 type, ..." typed like the
  * group columns, then the columns a delta plan adds (columns, may be NULL),
  * with its comment; it goes away with the target.
@@ -748,6 +769,7 @@ agg_create_state_table(AggCreate *state, const char *table,
 	appendStringInfoString(&sql, "\n)");
 	FlowCreateExecute(sql.data);
 	FlowCreateComment(table, comment);
+	agg_comment_state_group_columns(&state->spec, table);
 	CommandCounterIncrement();
 	agg_depend_on_target(RelationRelationId,
 						 get_relname_relid(relation_name,
@@ -797,6 +819,15 @@ agg_create_state_tables(AggCreate *state)
 										spec->target_name, i + 1));
 		FlowCreateExecute(psprintf("CREATE UNIQUE INDEX ON %s (%s, value) NULLS NOT DISTINCT",
 								   table, groups));
+		{
+			const char *const value_columns[] = {"value", "refs"};
+			const char *const value_comments[] = {
+				psprintf("A value that %s reads in the group", spec->aggs[i].expr),
+				"Number of the group's source rows holding the value (0 when none does any more)"
+			};
+
+			FlowCreateColumnComments(table, 2, value_columns, value_comments);
+		}
 		FlowCreateExecute(psprintf("CREATE INDEX ON %s (refs) WHERE refs OPERATOR(pg_catalog.=) 0",
 								   table));
 	}

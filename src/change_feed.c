@@ -54,12 +54,20 @@
 #include "bulk_insert.h"
 #include "change_feed.h"
 #include "flow.h"
+#include "flow_create.h"
 #include "flow_definition.h"
 #include "guc.h"
 #include "spi_util.h"
 #include "sql_names.h"
 
 #define CHANGE_FEED_SUFFIX		"__change_feed"
+
+/* What the feed's own columns hold, for their comments. */
+static const char *const feed_columns[] = {"_row_id", CHANGE_FEED_SIGN_COLUMN};
+static const char *const feed_column_comments[] = {
+	"Order of the change in the feed; each reader remembers the last it consumed",
+	"-1: the row was removed from the target as it is in the other columns; 1: it was added; 0: the target was derived again"
+};
 
 /* Consumed rows are removed once the feed has this many blocks (1 MB). */
 #define CHANGE_FEED_TRIM_BLOCKS	128
@@ -135,6 +143,8 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 													cdc_flow->flow_name,
 													CHANGE_FEED_SIGN_COLUMN))),
 			   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	FlowCreateColumnComments(name, lengthof(feed_columns), feed_columns,
+							 feed_column_comments);
 	CommandCounterIncrement();
 	relid = get_relname_relid(relname, namespace_oid);
 	ObjectAddressSet(dependent, RelationRelationId, relid);

@@ -185,6 +185,15 @@ SELECT c AS relation, obj_description(c, 'pg_class') AS comment
   FROM unnest(ARRAY['daily_sales__groups'::regclass,
 					'daily_sales__values_12'::regclass,
 					'orders__change_feed'::regclass]) AS c;
+-- the columns of the state tables say what they hold
+SELECT attrelid::regclass AS relation, attname,
+	   col_description(attrelid, attnum) AS comment
+  FROM pg_attribute
+ WHERE attrelid IN ('daily_sales__groups'::regclass,
+					'daily_sales__values_12'::regclass,
+					'orders__change_feed'::regclass)
+   AND col_description(attrelid, attnum) IS NOT NULL
+ ORDER BY attrelid::regclass::text, attnum;
 -- no members table, and no index on the source: nothing reads groups there
 SELECT to_regclass('daily_sales__members') AS members,
 	   to_regclass('sensor_days__members') AS sensor_members;
