@@ -581,6 +581,9 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	FlowCreateExecute(CdcCurrentViewSql(&args.spec, view_name,
 										create.target_name,
 										args.target_columns));
+	FlowCreateExecute(psprintf("COMMENT ON VIEW %s IS %s", view_name,
+							   quote_literal_cstr(psprintf("Current rows of medallion auto_cdc table %s, one per key",
+														   create.target_name))));
 	if (!args.has_key_index)
 		FlowCreateExecute(CdcSourceIndexSql(&args.spec));
 	cdc_comment_version_columns(&args.spec, create.target_name);

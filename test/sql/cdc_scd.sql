@@ -80,7 +80,8 @@ SELECT flow_name, flow_type, source, target_table,
 -- every target has a comment, and an SCD2 target's version columns say what
 -- they hold (BI tools show these)
 SELECT c AS relation, obj_description(c, 'pg_class') AS comment
-  FROM unnest(ARRAY['users_scd1'::regclass, 'users_scd2'::regclass]) AS c;
+  FROM unnest(ARRAY['users_scd1'::regclass, 'users_scd2'::regclass,
+					'users_scd2_current'::regclass]) AS c;
 SELECT attname, col_description(attrelid, attnum) FROM pg_attribute
  WHERE attrelid = 'users_scd2'::regclass AND attname LIKE '\_\_%'
  ORDER BY attnum;
