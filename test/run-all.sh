@@ -129,26 +129,24 @@ if [ ${#REGRESS_PICK[@]} -gt 0 ] || [ ${#ISOLATION_PICK[@]} -gt 0 ] ||
 fi
 
 # Selected tests, as paths relative to the top of the tree.
+# suite_tests DIR EXT PICKED...: the picked names, or else every DIR/*.EXT
+suite_tests() {
+	local dir=$1 ext=$2 f
+	shift 2
+	if [ $# -gt 0 ]; then
+		printf '%s\n' "$@"
+		return
+	fi
+	for f in "$SRC/$dir"/*."$ext"; do
+		[ -e "$f" ] && basename "$f" ".$ext"
+	done
+}
 REGRESS_TESTS=()
-if [ "$RUN_REGRESS" = 1 ]; then
-	if [ ${#REGRESS_PICK[@]} -gt 0 ]; then
-		REGRESS_TESTS=("${REGRESS_PICK[@]}")
-	else
-		for f in "$SRC"/test/sql/*.sql; do
-			[ -e "$f" ] && REGRESS_TESTS+=("$(basename "$f" .sql)")
-		done
-	fi
-fi
 ISOLATION_TESTS=()
-if [ "$RUN_ISOLATION" = 1 ]; then
-	if [ ${#ISOLATION_PICK[@]} -gt 0 ]; then
-		ISOLATION_TESTS=("${ISOLATION_PICK[@]}")
-	else
-		for f in "$SRC"/test/specs/*.spec; do
-			[ -e "$f" ] && ISOLATION_TESTS+=("$(basename "$f" .spec)")
-		done
-	fi
-fi
+[ "$RUN_REGRESS" = 1 ] &&
+	mapfile -t REGRESS_TESTS < <(suite_tests test/sql sql "${REGRESS_PICK[@]}")
+[ "$RUN_ISOLATION" = 1 ] &&
+	mapfile -t ISOLATION_TESTS < <(suite_tests test/specs spec "${ISOLATION_PICK[@]}")
 TAP_FILES=()
 if [ "$RUN_TAP" = 1 ]; then
 	for f in "$SRC"/test/t/*.pl; do
