@@ -19,7 +19,19 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl expat zlib) -lcrypto
 REGRESS_FILES = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(REGRESS_FILES))
 REGRESS_OPTS = --inputdir=test --temp-config=test/medallion.conf
-EXTRA_CLEAN = tmp_check results log regression.diffs regression.out sql/$(EXTENSION)--$(EXTVERSION).sql
+
+# Isolation specs (test/specs/*.spec): concurrency promises tested by the
+# isolation tester, which sees a session block on a lock.  Their expected
+# outputs live in the top-level expected/ beside the pg_regress ones; PGXS
+# runs pg_isolation_regress with --outputdir=output_iso, where PostgreSQL 15
+# looks for expected/ first, so output_iso/expected links to ../expected.
+ISOLATION_FILES = $(sort $(wildcard test/specs/*.spec))
+ISOLATION = $(patsubst test/specs/%.spec,%,$(ISOLATION_FILES))
+ISOLATION_OPTS = --inputdir=test --temp-config=test/medallion.conf \
+	--load-extension=$(EXTENSION)
+REGRESS_PREP = output_iso/expected
+
+EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results log regression.diffs regression.out sql/$(EXTENSION)--$(EXTVERSION).sql
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -33,6 +45,10 @@ src/version.o: Makefile
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/parts/*.sql))
 	cat $^ > $@
+
+output_iso/expected:
+	mkdir -p output_iso
+	ln -sfn ../expected $@
 
 .PHONY: test demo bench soak
 test:

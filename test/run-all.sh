@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The one test command (`make test`, .ci/run): installs what is missing,
-# builds and installs medallion, runs the pg_regress suite and the TAP tests,
-# and ends with exactly one line `N passed, N failed`.
+# builds and installs medallion, runs the pg_regress suite, the isolation
+# specs and the TAP tests, and ends with exactly one line `N passed, N failed`.
 #
 #   test/run-all.sh                    everything
 #   test/run-all.sh --regress-only     pg_regress only (test/sql/*.sql)
+#   test/run-all.sh --isolation-only   isolation specs only (test/specs/*.spec)
 #   test/run-all.sh --tap-only         TAP only (test/t/*.pl)
 #   test/run-all.sh t/010_bronze.pl    TAP files whose path contains the
 #                                      argument (several may be given)
 #   test/run-all.sh bronze_ingest      one pg_regress test (test/sql/NAME.sql)
+#   test/run-all.sh cdc_apply_writers  one isolation spec (test/specs/NAME.spec)
 #
 # Environment:
 #   MEDALLION_SKIP_INSTALL=1   skip scripts/install-deps.sh (fast inner loop)
@@ -17,7 +19,8 @@
 #   MEDALLION_KEEP_WORKDIR=1   keep the scratch copy (its path is printed)
 #   PROVE_FLAGS=...            extra flags for prove
 #
-# Counting: each pg_regress test is one test; each top-level TAP `ok` /
+# Counting: each pg_regress test and each isolation spec is one test; each
+# top-level TAP `ok` /
 # `not ok` line is one test (skips and TODOs count as passed); a TAP file
 # that fails without a `not ok` (died, bad plan) counts one failure; a failed
 # build counts one failure. Exit status: 0 only if nothing failed and
@@ -34,6 +37,10 @@
 #     then runs initdb + a temp postmaster with REGRESS_OPTS' --temp-config
 #     (test/medallion.conf, which preloads medallion). ENCODING=UTF8 and
 #     NO_LOCALE=1 make the instance identical on every machine.
+#   - isolation specs: the same, with ISOLATION instead of REGRESS (PGXS runs
+#     pg_isolation_regress: a temp instance in ./tmp_check_iso with
+#     test/medallion.conf, specs from test/specs/, expected outputs from the
+#     top-level expected/, results and diffs in ./output_iso/).
 #   - TAP: prove -I <pgxs>/src/test/perl -I test/perl, from the top of the
 #     scratch tree, with the environment PGXS's prove_installcheck sets up
 #     (TESTDIR, PATH with the server binaries, PG_REGRESS) plus
@@ -79,13 +86,16 @@ trap 'FAILED=$((FAILED + 1)); SUMMARY+=("interrupted"); finish' INT TERM
 
 # ---------------------------------------------------------------- arguments
 RUN_REGRESS=1
+RUN_ISOLATION=1
 RUN_TAP=1
 REGRESS_PICK=()
+ISOLATION_PICK=()
 TAP_PATTERNS=()
 for arg in "$@"; do
 	case "$arg" in
-	--regress-only) RUN_TAP=0 ;;
-	--tap-only) RUN_REGRESS=0 ;;
+	--regress-only) RUN_TAP=0; RUN_ISOLATION=0 ;;
+	--isolation-only) RUN_TAP=0; RUN_REGRESS=0 ;;
+	--tap-only) RUN_REGRESS=0; RUN_ISOLATION=0 ;;
 	-h | --help)
 		sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
@@ -98,30 +108,45 @@ for arg in "$@"; do
 		name=${arg#test/}
 		name=${name#sql/}
 		name=${name%.sql}
+		spec=${arg#test/}
+		spec=${spec#specs/}
+		spec=${spec%.spec}
 		if [ -f "$SRC/test/sql/$name.sql" ]; then
 			REGRESS_PICK+=("$name")
+		elif [ -f "$SRC/test/specs/$spec.spec" ]; then
+			ISOLATION_PICK+=("$spec")
 		else
 			TAP_PATTERNS+=("${arg#test/}")
 		fi
 		;;
 	esac
 done
-if [ ${#REGRESS_PICK[@]} -gt 0 ] || [ ${#TAP_PATTERNS[@]} -gt 0 ]; then
+if [ ${#REGRESS_PICK[@]} -gt 0 ] || [ ${#ISOLATION_PICK[@]} -gt 0 ] ||
+	[ ${#TAP_PATTERNS[@]} -gt 0 ]; then
 	[ ${#REGRESS_PICK[@]} -gt 0 ] || RUN_REGRESS=0
+	[ ${#ISOLATION_PICK[@]} -gt 0 ] || RUN_ISOLATION=0
 	[ ${#TAP_PATTERNS[@]} -gt 0 ] || RUN_TAP=0
 fi
 
 # Selected tests, as paths relative to the top of the tree.
-REGRESS_TESTS=()
-if [ "$RUN_REGRESS" = 1 ]; then
-	if [ ${#REGRESS_PICK[@]} -gt 0 ]; then
-		REGRESS_TESTS=("${REGRESS_PICK[@]}")
-	else
-		for f in "$SRC"/test/sql/*.sql; do
-			[ -e "$f" ] && REGRESS_TESTS+=("$(basename "$f" .sql)")
-		done
+# suite_tests DIR EXT PICKED...: the picked names, or else every DIR/*.EXT
+suite_tests() {
+	local dir=$1 ext=$2 f
+	shift 2
+	if [ $# -gt 0 ]; then
+		printf '%s\n' "$@"
+		return
 	fi
-fi
+	for f in "$SRC/$dir"/*."$ext"; do
+		[ -e "$f" ] && basename "$f" ".$ext"
+	done
+}
+REGRESS_TESTS=()
+ISOLATION_TESTS=()
+[ "$RUN_REGRESS" = 1 ] &&
+	mapfile -t REGRESS_TESTS < <(suite_tests test/sql sql "${REGRESS_PICK[@]}")
+[ "$RUN_ISOLATION" = 1 ] &&
+	mapfile -t ISOLATION_TESTS < <(suite_tests test/specs spec "${ISOLATION_PICK[@]}")
 TAP_FILES=()
 if [ "$RUN_TAP" = 1 ]; then
 	for f in "$SRC"/test/t/*.pl; do
@@ -182,7 +207,7 @@ WORK=$(mktemp -d /tmp/medallion-test.XXXXXX) || { say "mktemp failed"; exit 1; }
 chmod 755 "$WORK"
 tar -C "$SRC" -cf - \
 	--exclude=./.git --exclude='./tmp_check*' --exclude=./results \
-	--exclude=./log --exclude=./regression.diffs --exclude=./regression.out \
+	--exclude=./log --exclude=./regression.diffs --exclude=./regression.out --exclude=./output_iso \
 	--exclude=./test/tmp_check --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
 	--exclude=./.work --exclude=./bench/data . | tar -C "$WORK" -xf -
 if [ "$(id -u)" -eq 0 ]; then
@@ -211,6 +236,7 @@ as_test_user() {
 # ------------------------------------------------------------------- build
 NEED_BUILD=0
 [ ${#REGRESS_TESTS[@]} -gt 0 ] && NEED_BUILD=1
+[ ${#ISOLATION_TESTS[@]} -gt 0 ] && NEED_BUILD=1
 for f in "${TAP_FILES[@]}"; do [ "$f" != t/000_harness.pl ] && NEED_BUILD=1; done
 if [ "${MEDALLION_SKIP_BUILD:-0}" = 1 ]; then
 	NEED_BUILD=0
@@ -241,56 +267,71 @@ if [ "$NEED_BUILD" = 1 ]; then
 	say "build: ok, 0 warnings, installed into $("$PG_CONFIG" --pkglibdir) ($(($(now) - t0)) s)"
 fi
 
-# -------------------------------------------------------------- pg_regress
-if [ ${#REGRESS_TESTS[@]} -gt 0 ]; then
-	section "pg_regress: ${#REGRESS_TESTS[@]} tests (temp instance, test/medallion.conf)"
+# ------------------------------------------------- pg_regress and isolation
+# One PGXS `make installcheck` suite against a temp instance, counted one
+# test per test:
+#   run_suite LABEL KIND OUTDIR TEMP_INSTANCE TEST...
+# KIND is REGRESS or ISOLATION (the make variable naming the tests; the
+# other one is emptied); OUTDIR, relative to the scratch tree, is where the
+# suite writes results/, regression.diffs and the server log (log/).
+run_suite() {
+	local label=$1 kind=$2 outdir=$3 instance=$4
+	shift 4
+	local tests=("$@") t rc ok bad other=REGRESS
+	local log=$WORK/${kind,,}.log out=$WORK/${outdir#./}
+	local pmlog=$out/log/postmaster.log crash='PANIC|terminated by signal|exited with exit code|TRAP:'
+	[ "$kind" = REGRESS ] && other=ISOLATION
+	section "$label: ${#tests[@]} tests (temp instance, test/medallion.conf)"
 	t0=$(now)
-	REGRESS_LOG=$WORK/regress.log
 	# pg_regress aborts the whole run when a test has no expected file; give
 	# such a test an empty one in the scratch tree so it just fails, and its
 	# whole output shows up in regression.diffs.
-	for t in "${REGRESS_TESTS[@]}"; do
+	for t in "${tests[@]}"; do
 		if ! compgen -G "$WORK/expected/${t}.out" >/dev/null &&
 			! compgen -G "$WORK/expected/${t}_[0-9].out" >/dev/null &&
 			! compgen -G "$WORK/test/expected/${t}.out" >/dev/null; then
 			say "note: expected/$t.out is missing: $t will fail, its output is in the diff" \
-				"(MEDALLION_KEEP_WORKDIR=1 keeps results/$t.out)"
+				"(MEDALLION_KEEP_WORKDIR=1 keeps ${outdir#./}/results/$t.out)"
 			as_test_user touch "$WORK/expected/$t.out"
 		fi
 	done
-	as_test_user make installcheck PG_CONFIG="$PG_CONFIG" TAP_TESTS= \
-		EXTRA_REGRESS_OPTS="--temp-instance=./tmp_check" ENCODING=UTF8 NO_LOCALE=1 \
-		REGRESS="${REGRESS_TESTS[*]}" >"$REGRESS_LOG" 2>&1
+	as_test_user make installcheck PG_CONFIG="$PG_CONFIG" TAP_TESTS= "$other=" \
+		EXTRA_REGRESS_OPTS="--temp-instance=$instance" ENCODING=UTF8 NO_LOCALE=1 \
+		"$kind=${tests[*]}" >"$log" 2>&1
 	rc=$?
 	# progress: one line per test, then pg_regress's own verdict
-	grep -E '^(test |     [^ ])|^ (All [0-9]+ tests|[0-9]+ of [0-9]+ tests)' "$REGRESS_LOG" || true
-	ok=$(grep -cE '^(test | +)[^ ].* \.\.\. ok ' "$REGRESS_LOG")
-	bad=$((${#REGRESS_TESTS[@]} - ok))
+	grep -E '^(test |     [^ ])|^ (All [0-9]+ tests|[0-9]+ of [0-9]+ tests)' "$log" || true
+	ok=$(grep -cE '^(test | +)[^ ].* \.\.\. ok ' "$log")
+	bad=$((${#tests[@]} - ok))
 	[ "$bad" -lt 0 ] && bad=0
 	[ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
 	PASSED=$((PASSED + ok))
 	FAILED=$((FAILED + bad))
 	if [ "$bad" -gt 0 ]; then
-		# pg_regress writes the temp instance's server log to ./log/
-		PMLOG=$WORK/log/postmaster.log
-		if [ -s "$WORK/regression.diffs" ]; then
-			say "--- regression.diffs"
-			cat "$WORK/regression.diffs"
-			if [ -f "$PMLOG" ] && grep -qE 'PANIC|terminated by signal|exited with exit code|TRAP:' "$PMLOG"; then
-				say "--- crashes in the temp instance's log (log/postmaster.log)"
-				grep -E -B2 -A8 'PANIC|terminated by signal|exited with exit code|TRAP:' "$PMLOG" | head -n 120
+		if [ -s "$out/regression.diffs" ]; then
+			say "--- ${outdir#./}/regression.diffs"
+			cat "$out/regression.diffs"
+			if [ -f "$pmlog" ] && grep -qE "$crash" "$pmlog"; then
+				say "--- crashes in the temp instance's log (${pmlog#"$WORK"/})"
+				grep -E -B2 -A8 "$crash" "$pmlog" | head -n 120
 			fi
 		else
-			say "--- pg_regress output"
-			cat "$REGRESS_LOG"
-			if [ -f "$PMLOG" ]; then
-				say "--- tail of the temp instance's log (log/postmaster.log)"
-				tail -n 60 "$PMLOG"
+			say "--- $label output"
+			cat "$log"
+			if [ -f "$pmlog" ]; then
+				say "--- tail of the temp instance's log (${pmlog#"$WORK"/})"
+				tail -n 60 "$pmlog"
 			fi
 		fi
 	fi
-	SUMMARY+=("pg_regress: $ok passed, $bad failed ($(($(now) - t0)) s)")
-fi
+	SUMMARY+=("$label: $ok passed, $bad failed ($(($(now) - t0)) s)")
+}
+# pg_regress writes into the top of the tree; PGXS gives pg_isolation_regress
+# --outputdir=output_iso (see the Makefile)
+[ ${#REGRESS_TESTS[@]} -gt 0 ] &&
+	run_suite pg_regress REGRESS . ./tmp_check "${REGRESS_TESTS[@]}"
+[ ${#ISOLATION_TESTS[@]} -gt 0 ] &&
+	run_suite isolation ISOLATION ./output_iso ./tmp_check_iso "${ISOLATION_TESTS[@]}"
 
 # --------------------------------------------------------------------- TAP
 if [ ${#TAP_FILES[@]} -gt 0 ]; then

@@ -5,7 +5,8 @@
 # transaction open; session B inserts a later row and commits.  An update
 # started now must not move the watermark past A's row while A is still in
 # flight: it waits for A, and after A commits both rows are in silver (and
-# in the gold AUTO CDC flow that reads silver), exactly once.
+# in the gold AUTO CDC flow that reads silver), exactly once.  A second
+# run_pipeline during an update waits for it and applies nothing twice.
 use strict;
 use warnings;
 
@@ -100,5 +101,52 @@ $update->finish;
 is( $node->safe_psql('postgres', 'SELECT string_agg(name, \',\' ORDER BY id) FROM silver_events'),
 	'one,two (A),three (B),five',
 	'a rolled-back row leaves a gap and the later row is applied');
+
+# Two updates of one pipeline never overlap: while the first waits in its
+# flow for a writer, a second run_pipeline's update waits for the first's
+# update lock; then the first applies the writer's row, and the second
+# applies nothing again.  Synchronised by the locks each update waits on.
+sub start_update
+{
+	my ($stdout, $stderr) = @_;
+	return IPC::Run::start(
+		[
+			'psql', '-X', '-At', '-d', $node->connstr('postgres'),
+			'-c', q{SELECT flow_name || ':' || rows_written FROM medallion.run_pipeline('conc') ORDER BY 1}
+		],
+		'>', $stdout, '2>', $stderr);
+}
+
+sub update_waits_on
+{
+	my ($wait_event) = @_;
+	return $node->poll_query_until('postgres',
+		qq{SELECT count(*) > 0 FROM pg_stat_activity
+		   WHERE backend_type = 'medallion update' AND wait_event_type = 'Lock'
+		     AND wait_event = '$wait_event'});
+}
+$a = $node->background_psql('postgres');
+$a->query_safe(q{BEGIN});
+$a->query_safe(q{INSERT INTO raw_events (data) VALUES ('{"id": 6, "name": "six (A)"}')});
+my ($out1, $err1, $out2, $err2) = ('', '', '', '');
+my $first = start_update(\$out1, \$err1);
+ok(update_waits_on('virtualxid'), 'the first update waits in its flow for the writer');
+my $second = start_update(\$out2, \$err2);
+ok(update_waits_on('advisory'), 'a second update of the pipeline waits for the first');
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'medallion update'}),
+	'2', 'both updates are running');
+$a->query_safe(q{COMMIT});
+$a->quit;
+$first->finish;
+$second->finish;
+chomp($out1, $out2);
+is($out1, "public.gold_events:1\npublic.silver_events:1",
+	'the first update applies the writer\'s row') or diag($err1);
+is($out2, "public.gold_events:0\npublic.silver_events:0",
+	'the second, which waited for it, applies nothing again') or diag($err2);
+is( $node->safe_psql('postgres', 'SELECT string_agg(name, \',\' ORDER BY id) FROM gold_events'),
+	'one,two (A),three (B),five,six (A)',
+	'every row is in gold once');
 
 done_testing();
