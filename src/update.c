@@ -288,6 +288,9 @@ flow_progress_details(const FlowDesc *flow, const FlowResult *result,
 		CommitTransactionCommand(); \
 	} while (0)
 
+/* the flow whose tables a full refresh is emptying, for its error */
+static const char *reset_flow_name = NULL;
+
 /*
  * Empty every target, ledger and watermark of the pipeline in one
  * transaction, so that the update that follows rebuilds everything from
@@ -306,6 +309,7 @@ full_refresh_reset(FlowContext *context, List *flows)
 		OwnerContext owner;
 		StringInfoData sql;
 
+		reset_flow_name = flow->flow_name;
 		FlowCheckTargetExists(flow);
 		FlowEnterOwnerContext(context->pipeline, &owner);
 		if (routine->truncate_on_reset)
@@ -329,6 +333,7 @@ full_refresh_reset(FlowContext *context, List *flows)
 															   CStringGetDatum("{}"))));
 		flow->watermark = 0;
 	}
+	reset_flow_name = NULL;
 	EventLogWrite(context->pipeline, context->update_id, NULL, "full_refresh",
 				  "INFO", "tables, ledger and watermarks emptied", NULL);
 	END_STEP();
@@ -499,6 +504,7 @@ record_step_failure(FlowContext *context, UpdateLog *log,
 		outcome->failed = true;
 		outcome->transient = transient;
 		outcome->error = error;
+		outcome->failed_flow = flow->flow_name;
 	}
 	else if (!transient)
 		outcome->transient = false;
@@ -840,9 +846,55 @@ update_end(UpdateState *state)
 }
 
 /*
+ * An error outside the flow steps (reading the catalog, a full refresh's
+ * reset, the end's records) used to end the process with nothing recorded
+ * but the server log.  It is recorded like a flow's failure: the pipeline
+ * fails (a transient error keeps a continuous one running), an error event
+ * names the flow when there is one, and the outcome carries the error to
+ * run_pipeline's caller.  With no pipeline read yet (it was dropped), there
+ * is nothing to record it against: the error is raised again.
+ */
+static void
+record_update_failure(UpdateState *state)
+{
+	FlowContext *context = &state->context;
+	UpdateOutcome *outcome = state->outcome;
+	ErrorData  *error;
+	const char *flow_name = reset_flow_name;
+
+	MemoryContextSwitchTo(state->update_context);
+	error = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	(void) step_timer_stop();
+	reset_flow_name = NULL;
+	if (context->pipeline == NULL || context->update_id == 0)
+		ReThrowError(error);
+
+	outcome->failed = true;
+	outcome->transient = error_is_transient(error);
+	outcome->error = error;
+	outcome->failed_flow = flow_name != NULL ? pstrdup(flow_name) : NULL;
+	BEGIN_STEP();
+	MemoryContextSwitchTo(state->update_context);
+	write_update_start(context, &state->log);
+	EventLogWrite(context->pipeline, context->update_id, flow_name, "error",
+				  "ERROR", error->message,
+				  psprintf("{\"sqlstate\": \"%s\", \"transient\": %s}",
+						   unpack_sql_state(error->sqlerrcode),
+						   outcome->transient ? "true" : "false"));
+	CatalogMarkUpdateEnd(state->pipeline_id, context->update_id,
+						 state->update_start, update_end_state(state),
+						 error_summary(error));
+	END_STEP();
+	MemoryContextSwitchTo(state->update_context);
+}
+
+/*
  * UpdateRun: see update.h.  The phases are begin (lock, catalog), the full
  * refresh's reset, the passes over the flows, and the end; whatever
- * happens, the lock and the stop registration are released.
+ * happens, the lock and the stop registration are released, and an error
+ * of any phase is recorded (record_update_failure).
  */
 void
 UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
@@ -880,11 +932,19 @@ UpdateRun(int32 pipeline_id, bool full_refresh, UpdateFlowReport report,
 
 	PG_TRY();
 	{
-		update_begin(state);
-		if (full_refresh)
-			full_refresh_reset(&state->context, state->flows);
-		update_run_passes(state);
-		update_end(state);
+		PG_TRY();
+		{
+			update_begin(state);
+			if (full_refresh)
+				full_refresh_reset(&state->context, state->flows);
+			update_run_passes(state);
+			update_end(state);
+		}
+		PG_CATCH();
+		{
+			record_update_failure(state);
+		}
+		PG_END_TRY();
 	}
 	PG_FINALLY();
 	{

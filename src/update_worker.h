@@ -36,6 +36,9 @@ typedef struct UpdateShared
 	Oid			database_id;
 	int32		pipeline_id;
 	bool		full_refresh;
+	Oid			worker_role;	/* the worker's session user (InvalidOid:
+								 * the bootstrap superuser) */
+	char		pipeline_name[NAMEDATALEN];
 
 	/* filled by the worker */
 	bool		finished;
@@ -45,6 +48,12 @@ typedef struct UpdateShared
 	char		detail[2048];
 	char		hint[1024];
 	char		context[1024];
+	char		failed_flow[2 * NAMEDATALEN + 8];	/* the failed flow, if any */
+
+	/* the error that ended the worker, if it could not finish */
+	int			exit_sqlerrcode;
+	char		exit_message[1024];
+
 	int			flow_count;
 	UpdateFlowRow flows[MEDALLION_MAX_FLOWS_PER_PIPELINE];
 } UpdateShared;
@@ -54,8 +63,8 @@ typedef struct UpdateShared
  * Fills *shared (allocated by the caller); interruptible: a cancel
  * terminates the worker, and what it committed stays committed.
  */
-extern void UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
-								   UpdateShared *result);
+extern void UpdateWorkerRunAndWait(const PipelineDesc *pipeline,
+								   bool full_refresh, UpdateShared *result);
 
 PGDLLEXPORT void MedallionUpdateWorkerMain(Datum main_arg);
 
