@@ -48,12 +48,13 @@ COMMENT ON FUNCTION medallion.create_pipeline(text, text, interval, interval) IS
 CREATE FUNCTION medallion.alter_pipeline(pipeline_name text,
 										 mode text DEFAULT NULL,
 										 trigger_interval interval DEFAULT NULL,
-										 max_step_duration interval DEFAULT NULL)
+										 max_step_duration interval DEFAULT NULL,
+										 owner name DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'medallion_alter_pipeline'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION medallion.alter_pipeline(text, text, interval, interval) IS
-'Change the mode, trigger_interval or max_step_duration of a pipeline (NULL: unchanged)';
+COMMENT ON FUNCTION medallion.alter_pipeline(text, text, interval, interval, name) IS
+'Change the mode, trigger_interval, max_step_duration or owner of a pipeline (NULL: unchanged); a new owner takes the pipeline''s tables and secrets along';
 
 /*
  * A triggered update processes all available data: the progress of a
@@ -259,3 +260,179 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name,
 GRANT SELECT ON medallion.table_freshness TO PUBLIC;
 COMMENT ON VIEW medallion.table_freshness IS
 'For every pipeline table the current role may SELECT from: its flow, when that flow last changed it (the end of that update), the lag since, and the pipeline''s state';
+
+/*
+ * Status that tells the truth (issue 15): events matched to their pipeline
+ * by id (a dropped pipeline's events show as dropped_pipeline_name, and
+ * follow a pipeline handed to another owner), pipeline_report with exact
+ * row counts and the last update that did work, the workers of a role's
+ * pipelines (pipeline_workers), and alter_pipeline's owner argument (in the
+ * alter_pipeline block above).
+ */
+CREATE OR REPLACE VIEW medallion.event_log AS
+SELECT e.id,
+	   e.ts,
+	   -- matched by id: the events of a dropped pipeline never show under a
+	   -- new pipeline of the same name, but as dropped_pipeline_name
+	   CASE WHEN e.pipeline_id IS NULL OR p.pipeline_id IS NOT NULL
+			THEN e.pipeline_name END AS pipeline_name,
+	   e.flow_name,
+	   e.event_type,
+	   e.level,
+	   e.message,
+	   e.details,
+	   e.update_id,
+	   CASE WHEN e.pipeline_id IS NOT NULL AND p.pipeline_id IS NULL
+			THEN e.pipeline_name END AS dropped_pipeline_name
+  FROM medallion.event e
+  -- a pipeline handed to another owner takes its events along
+  LEFT JOIN medallion.pipeline p
+	ON p.pipeline_id OPERATOR(pg_catalog.=) e.pipeline_id
+ WHERE COALESCE(p.owner, e.owner) IS NULL
+	   AND pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')
+	OR COALESCE(p.owner, e.owner) IS NOT NULL
+	   AND pg_catalog.pg_has_role(COALESCE(p.owner, e.owner), 'USAGE');
+
+/*
+ * One text report of a pipeline's health, for a DBA at a psql prompt: the
+ * state, the last update and the last one that did work, totals, errors,
+ * backlog, and each flow with the exact row count of its table (counted as
+ * the owner by flow_row_count; the statistics' estimate doubles after a
+ * full refresh).  A triggered pipeline has no interval to show.
+ */
+CREATE OR REPLACE FUNCTION medallion.pipeline_report(pipeline_name text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+-- search_path is pinned, so plain operators are safe here
+AS $report$
+DECLARE
+	p record;
+	f record;
+	e record;
+	lines text[] := '{}';
+	row_count text;
+	flow_ts timestamptz;
+	flow_details jsonb;
+BEGIN
+	SELECT * INTO p FROM medallion.pipelines v WHERE v.pipeline_name = $1;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	lines := lines || CASE p.mode
+		WHEN 'continuous' THEN format('pipeline %s (continuous, every %s, owner %s): %s',
+			p.pipeline_name, p.trigger_interval, p.owner, upper(p.state))
+		ELSE format('pipeline %s (triggered, owner %s): %s',
+			p.pipeline_name, p.owner, upper(p.state)) END;
+	lines := lines || format('last update: %s, took %s%s',
+		COALESCE(p.last_update_end::text, 'never'),
+		COALESCE(p.last_update_duration::text, '-'),
+		CASE WHEN p.consecutive_failures > 0
+			 THEN format(', %s failure(s) in a row', p.consecutive_failures) END);
+
+	SELECT ev.ts, ev.update_id, ev.details INTO e
+	  FROM medallion.event_log ev
+	 WHERE ev.pipeline_name = p.pipeline_name
+	   AND ev.event_type = 'update_end'
+	   AND COALESCE((ev.details->>'rows_written')::bigint, 0) > 0
+	 ORDER BY ev.id DESC LIMIT 1;
+	IF FOUND THEN
+		lines := lines || format('last update that did work: %s (update %s), took %s, %s rows written to %s',
+			e.ts, e.update_id,
+			make_interval(secs => round((e.details->>'duration_ms')::numeric / 1000, 3)::double precision),
+			e.details->>'rows_written',
+			(SELECT string_agg(t.name, ', ')
+			   FROM jsonb_array_elements_text(e.details->'changed_tables') t(name)));
+	ELSE
+		lines := lines || 'last update that did work: none yet'::text;
+	END IF;
+	SELECT count(*) FILTER (WHERE NOT COALESCE((ev.details->>'failed')::boolean, false)) AS completed,
+		   count(*) FILTER (WHERE (ev.details->>'failed')::boolean) AS failed,
+		   COALESCE(sum((ev.details->>'rows_written')::bigint), 0) AS rows_written,
+		   min(ev.ts) AS since
+	  INTO e
+	  FROM medallion.event_log ev
+	 WHERE ev.pipeline_name = p.pipeline_name AND ev.event_type = 'update_end';
+	lines := lines || format('totals%s: %s update(s) completed, %s failed, %s rows written; bronze ledger: %s object(s), %s rows ingested',
+		CASE WHEN e.since IS NOT NULL THEN format(' since %s', e.since) END,
+		e.completed, e.failed, e.rows_written,
+		(SELECT count(*) FROM medallion.ingested_files i
+		  WHERE i.pipeline_name = p.pipeline_name AND i.status = 'ingested'),
+		(SELECT COALESCE(sum(i.row_count), 0) FROM medallion.ingested_files i
+		  WHERE i.pipeline_name = p.pipeline_name AND i.status = 'ingested'));
+	IF p.last_error IS NOT NULL THEN
+		lines := lines || ('last error: ' || p.last_error);
+	END IF;
+	lines := lines || format('backlog: %s object(s), %s, lag %s',
+		COALESCE(p.backlog_objects, 0),
+		pg_size_pretty(COALESCE(p.backlog_bytes, 0)),
+		COALESCE(p.lag::text, 'none'));
+
+	FOR f IN
+		SELECT fl.flow_type, fl.flow_name, fl.target_table, fl.definition
+		  FROM medallion.flows fl
+		 WHERE fl.pipeline_name = p.pipeline_name
+		 ORDER BY fl.created_at
+	LOOP
+		BEGIN
+			row_count := COALESCE(medallion.flow_row_count(p.pipeline_name, f.target_table)::text,
+								  'no table');
+		EXCEPTION WHEN insufficient_privilege THEN
+			row_count := 'unreadable';
+		END;
+		SELECT ev.ts, ev.details INTO flow_ts, flow_details
+		  FROM medallion.event_log ev
+		 WHERE ev.pipeline_name = p.pipeline_name
+		   AND ev.flow_name = f.flow_name
+		   AND ev.event_type = 'flow_progress'
+		 ORDER BY ev.id DESC LIMIT 1;
+		lines := lines || format('  %-8s %-40s %s rows, last run %s: %s rows written, %s dropped%s',
+			f.flow_type, f.flow_name, row_count,
+			COALESCE(flow_ts::text, 'never'),
+			COALESCE(flow_details->>'rows_written', '0'),
+			COALESCE(flow_details->>'rows_dropped', '0'),
+			CASE f.definition->>'maintenance'
+				 WHEN 'delta' THEN ', maintained by deltas'
+				 WHEN 'recompute' THEN ', touched groups recomputed'
+			END);
+	END LOOP;
+	lines := lines || (SELECT format('errors in the last hour: %s', count(*))
+						 FROM medallion.event_log ev
+						WHERE ev.pipeline_name = p.pipeline_name
+						  AND ev.event_type = 'error'
+						  AND ev.ts > now() - interval '1 hour');
+	RETURN array_to_string(lines, E'\n');
+END
+$report$;
+COMMENT ON FUNCTION medallion.pipeline_report(text) IS 'A text summary of a pipeline''s health: state, last update and last update that did work, totals, errors, backlog and lag, and each flow''s exact row count and progress';
+
+/*
+ * Status that tells the truth: exact row counts for pipeline_report, and
+ * the workers of the pipelines a role may see, with their state and query
+ * (pg_stat_activity hides those from the owner when the worker cannot run
+ * as the owner, a NOLOGIN role).
+ */
+CREATE FUNCTION medallion.flow_row_count(pipeline_name text, target_table regclass)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'medallion_flow_row_count'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION medallion.flow_row_count(text, regclass) IS
+'Exact row count of a flow''s target, counted as the pipeline owner; NULL for non-members of the owner';
+
+CREATE FUNCTION medallion.pipeline_worker_activity(
+	OUT pipeline_name text, OUT pid integer, OUT worker_type text,
+	OUT session_role regrole, OUT backend_start timestamptz, OUT state text,
+	OUT wait_event text, OUT query_start timestamptz, OUT query text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'medallion_pipeline_worker_activity'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.pipeline_worker_activity() IS
+'The update and pipeline workers of the pipelines visible to the current role, as pg_stat_activity shows them';
+
+CREATE VIEW medallion.pipeline_workers AS
+SELECT w.pipeline_name, w.pid, w.worker_type, w.session_role, w.backend_start,
+	   w.state, w.wait_event, w.query_start, w.query
+  FROM medallion.pipeline_worker_activity() w;
+GRANT SELECT ON medallion.pipeline_workers TO PUBLIC;
+COMMENT ON VIEW medallion.pipeline_workers IS
+'Background workers of the pipelines visible to the current role: pid, state and current query; stop one with stop_pipeline';

@@ -159,7 +159,7 @@ MedallionObjectWorkerMain(Datum main_arg)
 				 errmsg("could not map dynamic shared memory segment")));
 	shared = dsm_segment_address(segment);
 	result = &shared->workers[slot];
-	DynamicWorkerConnect(shared->database_id);
+	DynamicWorkerConnect(shared->database_id, InvalidOid);
 	pgstat_report_appname("medallion object worker");
 	memset(&stats, 0, sizeof(stats));
 

@@ -12,10 +12,15 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
 
 #include "dynamic_worker.h"
 #include "medallion.h"
@@ -49,10 +54,55 @@ DynamicWorkerStart(const char *function_name, const char *type,
 	return handle;
 }
 
-void
-DynamicWorkerConnect(Oid database_id)
+/*
+ * PostgreSQL 15 connects a background worker as a role only when that role
+ * could open a session itself: it may log in, has CONNECT on the database,
+ * and no connection limit (of the role or the database) could refuse it.
+ * Anything else would end the worker at its start.
+ */
+Oid
+DynamicWorkerSessionRole(Oid owner)
 {
-	BackgroundWorkerInitializeConnectionByOid(database_id, InvalidOid, 0);
+	HeapTuple	tuple;
+	Form_pg_authid role;
+	bool		usable;
+
+	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	role = (Form_pg_authid) GETSTRUCT(tuple);
+	usable = role->rolcanlogin &&
+		(role->rolsuper ||
+		 (role->rolconnlimit < 0 &&
+		  pg_database_aclcheck(MyDatabaseId, owner, ACL_CONNECT) == ACLCHECK_OK));
+	ReleaseSysCache(tuple);
+	if (usable && !superuser_arg(owner))
+	{
+		tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+		if (!HeapTupleIsValid(tuple))
+			return InvalidOid;
+		usable = ((Form_pg_database) GETSTRUCT(tuple))->datconnlimit < 0;
+		ReleaseSysCache(tuple);
+	}
+	return usable ? owner : InvalidOid;
+}
+
+/*
+ * The session user is the role the worker is shown as and signalled as;
+ * the current user, for medallion's own work, stays the bootstrap
+ * superuser, as when the worker connects without a role.  Flows switch to
+ * the owner for user SQL (FlowEnterOwnerContext), and catalog statements
+ * go through SpiExecuteAsExtensionOwner, as they do in any session.
+ * SECURITY_LOCAL_USERID_CHANGE keeps SET ROLE and SET SESSION
+ * AUTHORIZATION out of reach for good.
+ */
+void
+DynamicWorkerConnect(Oid database_id, Oid session_role)
+{
+	BackgroundWorkerInitializeConnectionByOid(database_id, session_role, 0);
+	if (OidIsValid(session_role))
+		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+							   SECURITY_LOCAL_USERID_CHANGE);
 	SetConfigOption("search_path", MEDALLION_SAFE_SEARCH_PATH,
 					PGC_SUSET, PGC_S_SESSION);
 }

@@ -32,13 +32,24 @@ extern BackgroundWorkerHandle *DynamicWorkerStart(const char *function_name,
 												  Size extra_size);
 
 /*
- * Connect a medallion background worker to a database, as the bootstrap
- * superuser, and pin its session's search_path to "pg_catalog, pg_temp":
- * a database owner's ALTER DATABASE ... SET search_path must not decide
- * how a superuser process resolves names.  Flows switch to their pipeline
- * owner's role and search_path themselves (FlowEnterOwnerContext).
+ * Connect a medallion background worker to a database and pin its
+ * session's search_path to "pg_catalog, pg_temp": a database owner's ALTER
+ * DATABASE ... SET search_path must not decide how a superuser process
+ * resolves names.  The session user is session_role (so pg_stat_activity
+ * shows it and it may pg_cancel_backend the worker), or the bootstrap
+ * superuser when InvalidOid; medallion's own work runs as the bootstrap
+ * superuser either way.  Flows switch to their pipeline owner's role and
+ * search_path themselves (FlowEnterOwnerContext).
  */
-extern void DynamicWorkerConnect(Oid database_id);
+extern void DynamicWorkerConnect(Oid database_id, Oid session_role);
+
+/*
+ * The session role for a worker of a pipeline owned by owner: the owner
+ * when PostgreSQL would let it connect (it can log in, has CONNECT on the
+ * current database, and no connection limit applies), otherwise
+ * InvalidOid.  Needs a transaction.
+ */
+extern Oid	DynamicWorkerSessionRole(Oid owner);
 
 /*
  * Is the process with this PID a medallion background worker of the given

@@ -106,6 +106,7 @@ typedef struct RunningPipeline
 {
 	int32		pipeline_id;
 	Oid			owner;
+	Oid			session_role;	/* its worker's, DynamicWorkerSessionRole */
 	char	   *pipeline_name;
 	int64		due_in_ms;		/* <= 0: due now */
 } RunningPipeline;
@@ -612,6 +613,7 @@ running_pipelines(bool *extension_exists, bool *catalog_stale)
 			pipeline->due_in_ms = SpiGetInt64(row, 4, &isnull);
 			if (isnull)
 				pipeline->due_in_ms = 0;
+			pipeline->session_role = DynamicWorkerSessionRole(pipeline->owner);
 			pipelines = lappend(pipelines, pipeline);
 			MemoryContextSwitchTo(old);
 		}
@@ -652,7 +654,7 @@ forget_stopped_workers(List *started)
 
 /* Start the worker of a pipeline that has claimed a slot. */
 static StartedWorker *
-start_pipeline_worker(Oid database_id, int32 pipeline_id,
+start_pipeline_worker(Oid database_id, const RunningPipeline *pipeline,
 					  const WorkerSlotClaim *claim)
 {
 	PipelineWorkerArgs args;
@@ -662,9 +664,12 @@ start_pipeline_worker(Oid database_id, int32 pipeline_id,
 	memset(&args, 0, sizeof(args));
 	args.database_id = database_id;
 	args.claim = *claim;
+	args.session_role = pipeline->session_role;
+	strlcpy(args.pipeline_name, pipeline->pipeline_name,
+			sizeof(args.pipeline_name));
 	handle = start_worker("MedallionPipelineWorkerMain", "medallion worker",
-						  psprintf("medallion worker of pipeline %d", pipeline_id),
-						  Int32GetDatum(pipeline_id), &args, sizeof(args));
+						  psprintf("medallion worker: %s", pipeline->pipeline_name),
+						  Int32GetDatum(pipeline->pipeline_id), &args, sizeof(args));
 	if (handle == NULL)
 	{
 		WorkerSlotsRelease(claim);
@@ -758,7 +763,7 @@ MedallionSchedulerMain(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	DynamicWorkerConnect(database_id);
+	DynamicWorkerConnect(database_id, InvalidOid);
 	pgstat_report_appname("medallion scheduler");
 
 	loop_context = AllocSetContextCreate(TopMemoryContext,
@@ -832,14 +837,18 @@ MedallionSchedulerMain(Datum main_arg)
 			RunningPipeline *pipeline = NULL;
 			TimestampTz since;
 
+			foreach(cell, pipelines)
+			{
+				if (((RunningPipeline *) lfirst(cell))->pipeline_id == due[index].pipeline_id)
+					pipeline = lfirst(cell);
+			}
 			if (WorkerSlotsClaim(database_id, due[index].pipeline_id,
 								 due[index].owner, &claim))
 			{
 				StartedWorker *worker;
 				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-				worker = start_pipeline_worker(database_id,
-											   due[index].pipeline_id, &claim);
+				worker = start_pipeline_worker(database_id, pipeline, &claim);
 				if (worker != NULL)
 					started = lappend(started, worker);
 				MemoryContextSwitchTo(old);
@@ -848,11 +857,6 @@ MedallionSchedulerMain(Datum main_arg)
 			since = WorkerSlotsWaitingSince(database_id, due[index].pipeline_id);
 			if (since == 0)
 				continue;
-			foreach(cell, pipelines)
-			{
-				if (((RunningPipeline *) lfirst(cell))->pipeline_id == due[index].pipeline_id)
-					pipeline = lfirst(cell);
-			}
 			reports = report_waiting(reports, pipeline, since);
 			MemoryContextSwitchTo(loop_context);
 		}

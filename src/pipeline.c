@@ -24,6 +24,7 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
@@ -33,6 +34,7 @@
 #include "flow_lifecycle.h"
 #include "launcher.h"
 #include "medallion.h"
+#include "pipeline_owner.h"
 #include "spi_util.h"
 #include "update.h"
 #include "update_control.h"
@@ -367,15 +369,16 @@ medallion_run_pipeline(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	result = palloc0(sizeof(UpdateShared));
-	UpdateWorkerRunAndWait(pipeline->pipeline_id, full_refresh,
-						   refresh_flow_ids, result);
+	UpdateWorkerRunAndWait(pipeline, full_refresh, refresh_flow_ids, result);
 
 	if (result->failed)
 	{
-		char	   *context = result->context[0] ?
-			psprintf("%s\nupdate of pipeline \"%s\"", result->context,
+		char	   *where = result->failed_flow[0] ?
+			psprintf("flow \"%s\" of pipeline \"%s\"", result->failed_flow,
 					 pipeline_name) :
 			psprintf("update of pipeline \"%s\"", pipeline_name);
+		char	   *context = result->context[0] ?
+			psprintf("%s\n%s", result->context, where) : where;
 
 		ereport(ERROR,
 				(errcode(result->sqlerrcode),
@@ -514,8 +517,8 @@ alter_interval_argument(FunctionCallInfo fcinfo, int argno, const char *name,
 }
 
 /*
- * alter_pipeline changes the mode, trigger_interval or max_step_duration
- * of a pipeline (NULL: unchanged).  A change of mode waits for the running
+ * alter_pipeline changes the mode, trigger_interval, max_step_duration or
+ * owner of a pipeline (NULL: unchanged); see pipeline_owner.c for owner.  A change of mode waits for the running
  * update to end, so that the update does not record the state of the old
  * mode afterwards; leaving continuous mode stops the worker's running
  * update, as stop_pipeline does.  The new mode's state: a continuous
@@ -533,6 +536,7 @@ medallion_alter_pipeline(PG_FUNCTION_ARGS)
 	Datum		values[5];
 	char		nulls[5] = {' ', 'n', 'n', 'n', 'n'};
 	StringInfoData changes;
+	Oid			new_owner = InvalidOid;
 
 	CatalogCheckPipelineOwner(pipeline);
 	initStringInfo(&changes);
@@ -548,10 +552,23 @@ medallion_alter_pipeline(PG_FUNCTION_ARGS)
 							check_trigger_interval, values, nulls, &changes);
 	alter_interval_argument(fcinfo, 3, "max_step_duration",
 							check_max_step_duration, values, nulls, &changes);
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+	{
+		new_owner = get_role_oid(NameStr(*PG_GETARG_NAME(4)), false);
+		appendStringInfo(&changes, "%sowner %s", changes.len > 0 ? ", " : "",
+						 NameStr(*PG_GETARG_NAME(4)));
+	}
 	if (changes.len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("alter_pipeline needs mode, trigger_interval or max_step_duration")));
+				 errmsg("alter_pipeline needs mode, trigger_interval, max_step_duration or owner")));
+
+	/* the running update ends as the old owner; the next runs as the new */
+	if (OidIsValid(new_owner))
+	{
+		UpdateControlLockPipeline(pipeline->pipeline_id, UPDATE_STOP_NONE);
+		PipelineChangeOwner(pipeline, new_owner);
+	}
 
 	if (mode != NULL && strcmp(mode, pipeline->mode) != 0)
 	{

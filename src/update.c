@@ -483,6 +483,7 @@ record_step_failure(FlowContext *context, UpdateLog *log,
 		outcome->failed = true;
 		outcome->transient = transient;
 		outcome->error = error;
+		outcome->failed_flow = flow->flow_name;
 	}
 	else if (!transient)
 		outcome->transient = false;
@@ -776,6 +777,8 @@ update_reset(UpdateState *state)
 		full_refresh_reset(&state->context, state->reset_flows,
 						   state->refresh_flow_ids != NIL,
 						   &state->resetting_flow);
+		/* errors from here on are not the reset's */
+		state->resetting_flow = NULL;
 	}
 	PG_CATCH();
 	{
@@ -872,9 +875,55 @@ update_end(UpdateState *state)
 }
 
 /*
+ * An error outside the flow steps (reading the catalog, a full refresh's
+ * reset, the end's records) used to end the process with nothing recorded
+ * but the server log.  It is recorded like a flow's failure: the pipeline
+ * fails (a transient error keeps a continuous one running), an error event
+ * names the flow when there is one, and the outcome carries the error to
+ * run_pipeline's caller.  With no pipeline read yet (it was dropped), there
+ * is nothing to record it against: the error is raised again.
+ */
+static void
+record_update_failure(UpdateState *state)
+{
+	FlowContext *context = &state->context;
+	UpdateOutcome *outcome = state->outcome;
+	ErrorData  *error;
+	const char *flow_name = state->resetting_flow != NULL ?
+		state->resetting_flow->flow_name : NULL;
+
+	MemoryContextSwitchTo(state->update_context);
+	error = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	(void) step_timer_stop();
+	if (context->pipeline == NULL || context->update_id == 0)
+		ReThrowError(error);
+
+	outcome->failed = true;
+	outcome->transient = error_is_transient(error);
+	outcome->error = error;
+	outcome->failed_flow = flow_name != NULL ? pstrdup(flow_name) : NULL;
+	BEGIN_STEP();
+	MemoryContextSwitchTo(state->update_context);
+	write_update_start(context, &state->log);
+	EventLogWrite(context->pipeline, context->update_id, flow_name, "error",
+				  "ERROR", error->message,
+				  psprintf("{\"sqlstate\": \"%s\", \"transient\": %s}",
+						   unpack_sql_state(error->sqlerrcode),
+						   outcome->transient ? "true" : "false"));
+	CatalogMarkUpdateEnd(state->pipeline_id, context->update_id,
+						 state->update_start, update_end_state(state),
+						 error_summary(error));
+	END_STEP();
+	MemoryContextSwitchTo(state->update_context);
+}
+
+/*
  * UpdateRun: see update.h.  The phases are begin (lock, catalog), the full
  * refresh's reset, the passes over the flows, and the end; whatever
- * happens, the lock and the stop registration are released.
+ * happens, the lock and the stop registration are released, and an error
+ * of any phase is recorded (record_update_failure).
  */
 void
 UpdateRun(int32 pipeline_id, bool full_refresh, List *refresh_flow_ids,
@@ -913,10 +962,18 @@ UpdateRun(int32 pipeline_id, bool full_refresh, List *refresh_flow_ids,
 
 	PG_TRY();
 	{
-		update_begin(state);
-		if (!state->full_refresh || update_reset(state))
-			update_run_passes(state);
-		update_end(state);
+		PG_TRY();
+		{
+			update_begin(state);
+			if (!state->full_refresh || update_reset(state))
+				update_run_passes(state);
+			update_end(state);
+		}
+		PG_CATCH();
+		{
+			record_update_failure(state);
+		}
+		PG_END_TRY();
 	}
 	PG_FINALLY();
 	{

@@ -42,6 +42,7 @@ typedef struct UpdateOutcome
 	bool		transient;		/* the failure may go away by itself */
 	UpdateStopReason stopped;	/* ended early on this request */
 	ErrorData  *error;			/* the first flow error, if failed */
+	const char *failed_flow;	/* the flow of that error, if any */
 } UpdateOutcome;
 
 

@@ -22,6 +22,10 @@
 #include "update.h"
 #include "update_worker.h"
 
+/* the shared memory of this update worker, for capture_exit_error */
+static UpdateShared *my_shared = NULL;
+static emit_log_hook_type previous_emit_log_hook = NULL;
+
 static void
 copy_text(char *destination, size_t size, const char *source)
 {
@@ -60,6 +64,26 @@ report_to_shared(const FlowDesc *flow, const FlowResult *result,
 	row->duration_us += duration_us;
 }
 
+/*
+ * An error that ends the worker (one raised outside the update's own
+ * records, a failed connection, a termination) is kept in shared memory as
+ * it is reported, so that run_pipeline's caller gets the real error rather
+ * than the bare news that the worker exited.
+ */
+static void
+capture_exit_error(ErrorData *edata)
+{
+	if (previous_emit_log_hook != NULL)
+		(*previous_emit_log_hook) (edata);
+	if (my_shared == NULL || edata->elevel < ERROR || my_shared->finished ||
+		my_shared->exit_message[0] != '\0')
+		return;
+	my_shared->exit_sqlerrcode = edata->sqlerrcode;
+	copy_text(my_shared->exit_message, sizeof(my_shared->exit_message),
+			  edata->message);
+	pg_write_barrier();
+}
+
 void
 MedallionUpdateWorkerMain(Datum main_arg)
 {
@@ -78,9 +102,13 @@ MedallionUpdateWorkerMain(Datum main_arg)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("could not map dynamic shared memory segment")));
 	shared = dsm_segment_address(segment);
+	my_shared = shared;
+	previous_emit_log_hook = emit_log_hook;
+	emit_log_hook = capture_exit_error;
 
-	DynamicWorkerConnect(shared->database_id);
-	pgstat_report_appname("medallion update");
+	DynamicWorkerConnect(shared->database_id, shared->worker_role);
+	pgstat_report_appname(psprintf("medallion update: %s",
+								   shared->pipeline_name));
 
 	for (index = 0; index < shared->refresh_count; index++)
 		refresh_flow_ids = lappend_int(refresh_flow_ids,
@@ -109,6 +137,8 @@ MedallionUpdateWorkerMain(Datum main_arg)
 		copy_text(shared->hint, sizeof(shared->hint), outcome.error->hint);
 		copy_text(shared->context, sizeof(shared->context),
 				  outcome.error->context);
+		copy_text(shared->failed_flow, sizeof(shared->failed_flow),
+				  outcome.failed_flow);
 	}
 	pg_write_barrier();
 	shared->finished = true;
@@ -117,7 +147,7 @@ MedallionUpdateWorkerMain(Datum main_arg)
 }
 
 void
-UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
+UpdateWorkerRunAndWait(const PipelineDesc *pipeline, bool full_refresh,
 					   List *refresh_flow_ids, UpdateShared *result)
 {
 	dsm_segment *segment;
@@ -131,17 +161,20 @@ UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
 	shared = dsm_segment_address(segment);
 	memset(shared, 0, sizeof(UpdateShared));
 	shared->database_id = MyDatabaseId;
-	shared->pipeline_id = pipeline_id;
+	shared->pipeline_id = pipeline->pipeline_id;
 	shared->full_refresh = full_refresh;
 	foreach(cell, refresh_flow_ids)
 	{
 		if (shared->refresh_count < MEDALLION_MAX_FLOWS_PER_PIPELINE)
 			shared->refresh_flow_ids[shared->refresh_count++] = lfirst_int(cell);
 	}
+	shared->worker_role = DynamicWorkerSessionRole(pipeline->owner);
+	copy_text(shared->pipeline_name, sizeof(shared->pipeline_name),
+			  pipeline->pipeline_name);
 
 	handle = DynamicWorkerStart("MedallionUpdateWorkerMain", "medallion update",
-								psprintf("medallion update of pipeline %d",
-										 pipeline_id),
+								psprintf("medallion update: %s",
+										 pipeline->pipeline_name),
 								UInt32GetDatum(dsm_segment_handle(segment)),
 								NULL, 0);
 	if (handle == NULL)
@@ -175,9 +208,18 @@ UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
 	memcpy(result, shared, sizeof(UpdateShared));
 	dsm_detach(segment);
 
+	if (!result->finished && result->exit_message[0] != '\0')
+		ereport(ERROR,
+				(errcode(result->exit_sqlerrcode),
+				 errmsg("%s", result->exit_message),
+				 errdetail("The background worker running the update of pipeline \"%s\" exited before finishing.",
+						   pipeline->pipeline_name),
+				 errhint("What the update committed before that stays committed.")));
 	if (!result->finished)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("the background worker running the pipeline update exited before finishing"),
-				 errhint("The server log tells why. What the update committed before that stays committed.")));
+				 errmsg("the background worker running the update of pipeline \"%s\" exited before finishing",
+						pipeline->pipeline_name),
+				 errdetail("It was killed before it could report an error."),
+				 errhint("What the update committed before that stays committed.")));
 }

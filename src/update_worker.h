@@ -38,6 +38,9 @@ typedef struct UpdateShared
 	bool		full_refresh;
 	int			refresh_count;	/* selective refresh: the flows named */
 	int32		refresh_flow_ids[MEDALLION_MAX_FLOWS_PER_PIPELINE];
+	Oid			worker_role;	/* the worker's session user (InvalidOid:
+								 * the bootstrap superuser) */
+	char		pipeline_name[NAMEDATALEN];
 
 	/* filled by the worker */
 	bool		finished;
@@ -47,6 +50,12 @@ typedef struct UpdateShared
 	char		detail[2048];
 	char		hint[1024];
 	char		context[1024];
+	char		failed_flow[2 * NAMEDATALEN + 8];	/* the failed flow, if any */
+
+	/* the error that ended the worker, if it could not finish */
+	int			exit_sqlerrcode;
+	char		exit_message[1024];
+
 	int			flow_count;
 	UpdateFlowRow flows[MEDALLION_MAX_FLOWS_PER_PIPELINE];
 } UpdateShared;
@@ -56,8 +65,8 @@ typedef struct UpdateShared
  * Fills *shared (allocated by the caller); interruptible: a cancel
  * terminates the worker, and what it committed stays committed.
  */
-extern void UpdateWorkerRunAndWait(int32 pipeline_id, bool full_refresh,
-								   List *refresh_flow_ids,
+extern void UpdateWorkerRunAndWait(const PipelineDesc *pipeline,
+								   bool full_refresh, List *refresh_flow_ids,
 								   UpdateShared *result);
 
 PGDLLEXPORT void MedallionUpdateWorkerMain(Datum main_arg);

@@ -205,8 +205,8 @@ MedallionPipelineWorkerMain(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	DynamicWorkerConnect(args.database_id);
-	pgstat_report_appname("medallion worker");
+	DynamicWorkerConnect(args.database_id, args.session_role);
+	pgstat_report_appname(psprintf("medallion worker: %s", args.pipeline_name));
 
 	/* the slot was reclaimed meanwhile, or the database is being dropped */
 	if (!WorkerSlotsAttach(&worker_claim, args.database_id, pipeline_id) ||

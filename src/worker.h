@@ -18,6 +18,8 @@ typedef struct PipelineWorkerArgs
 {
 	Oid			database_id;
 	WorkerSlotClaim claim;		/* the slot of medallion.max_workers it holds */
+	Oid			session_role;	/* DynamicWorkerConnect's session_role */
+	char		pipeline_name[NAMEDATALEN];
 } PipelineWorkerArgs;
 
 /* main_arg: the pipeline id; bgw_extra: PipelineWorkerArgs */

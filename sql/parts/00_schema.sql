@@ -258,16 +258,26 @@ SELECT p.pipeline_name,
 CREATE VIEW medallion.event_log AS
 SELECT e.id,
 	   e.ts,
-	   e.pipeline_name,
+	   -- matched by id: the events of a dropped pipeline never show under a
+	   -- new pipeline of the same name, but as dropped_pipeline_name
+	   CASE WHEN e.pipeline_id IS NULL OR p.pipeline_id IS NOT NULL
+			THEN e.pipeline_name END AS pipeline_name,
 	   e.flow_name,
 	   e.event_type,
 	   e.level,
 	   e.message,
 	   e.details,
-	   e.update_id
+	   e.update_id,
+	   CASE WHEN e.pipeline_id IS NOT NULL AND p.pipeline_id IS NULL
+			THEN e.pipeline_name END AS dropped_pipeline_name
   FROM medallion.event e
- WHERE e.owner IS NULL AND pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')
-	OR e.owner IS NOT NULL AND pg_catalog.pg_has_role(e.owner, 'USAGE');
+  -- a pipeline handed to another owner takes its events along
+  LEFT JOIN medallion.pipeline p
+	ON p.pipeline_id OPERATOR(pg_catalog.=) e.pipeline_id
+ WHERE COALESCE(p.owner, e.owner) IS NULL
+	   AND pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')
+	OR COALESCE(p.owner, e.owner) IS NOT NULL
+	   AND pg_catalog.pg_has_role(COALESCE(p.owner, e.owner), 'USAGE');
 
 CREATE VIEW medallion.secrets AS
 SELECT s.secret_name,
@@ -283,54 +293,117 @@ GRANT SELECT ON medallion.pipelines, medallion.flows, medallion.ingested_files,
 COMMENT ON VIEW medallion.pipelines IS 'Pipelines visible to the current role, with their state, last update, backlog, lag and rows per layer (estimated from the statistics)';
 
 /*
- * One text report of a pipeline's health, for a DBA at a psql prompt.
+ * One text report of a pipeline's health, for a DBA at a psql prompt: the
+ * state, the last update and the last one that did work, totals, errors,
+ * backlog, and each flow with the exact row count of its table (counted as
+ * the owner by flow_row_count; the statistics' estimate doubles after a
+ * full refresh).  A triggered pipeline has no interval to show.
  */
 CREATE FUNCTION medallion.pipeline_report(pipeline_name text)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 -- search_path is pinned, so plain operators are safe here
 AS $report$
-SELECT pg_catalog.concat_ws(E'\n',
-	pg_catalog.format('pipeline %s (%s, every %s, owner %s): %s',
-		p.pipeline_name, p.mode, p.trigger_interval, p.owner, pg_catalog.upper(p.state)),
-	pg_catalog.format('last update: %s, took %s%s',
+DECLARE
+	p record;
+	f record;
+	e record;
+	lines text[] := '{}';
+	row_count text;
+	flow_ts timestamptz;
+	flow_details jsonb;
+BEGIN
+	SELECT * INTO p FROM medallion.pipelines v WHERE v.pipeline_name = $1;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	lines := lines || CASE p.mode
+		WHEN 'continuous' THEN format('pipeline %s (continuous, every %s, owner %s): %s',
+			p.pipeline_name, p.trigger_interval, p.owner, upper(p.state))
+		ELSE format('pipeline %s (triggered, owner %s): %s',
+			p.pipeline_name, p.owner, upper(p.state)) END;
+	lines := lines || format('last update: %s, took %s%s',
 		COALESCE(p.last_update_end::text, 'never'),
 		COALESCE(p.last_update_duration::text, '-'),
 		CASE WHEN p.consecutive_failures > 0
-			 THEN pg_catalog.format(', %s failure(s) in a row', p.consecutive_failures) END),
-	CASE WHEN p.last_error IS NOT NULL THEN 'last error: ' || p.last_error END,
-	pg_catalog.format('backlog: %s object(s), %s, lag %s',
+			 THEN format(', %s failure(s) in a row', p.consecutive_failures) END);
+
+	SELECT ev.ts, ev.update_id, ev.details INTO e
+	  FROM medallion.event_log ev
+	 WHERE ev.pipeline_name = p.pipeline_name
+	   AND ev.event_type = 'update_end'
+	   AND COALESCE((ev.details->>'rows_written')::bigint, 0) > 0
+	 ORDER BY ev.id DESC LIMIT 1;
+	IF FOUND THEN
+		lines := lines || format('last update that did work: %s (update %s), took %s, %s rows written to %s',
+			e.ts, e.update_id,
+			make_interval(secs => round((e.details->>'duration_ms')::numeric / 1000, 3)::double precision),
+			e.details->>'rows_written',
+			(SELECT string_agg(t.name, ', ')
+			   FROM jsonb_array_elements_text(e.details->'changed_tables') t(name)));
+	ELSE
+		lines := lines || 'last update that did work: none yet'::text;
+	END IF;
+	SELECT count(*) FILTER (WHERE NOT COALESCE((ev.details->>'failed')::boolean, false)) AS completed,
+		   count(*) FILTER (WHERE (ev.details->>'failed')::boolean) AS failed,
+		   COALESCE(sum((ev.details->>'rows_written')::bigint), 0) AS rows_written,
+		   min(ev.ts) AS since
+	  INTO e
+	  FROM medallion.event_log ev
+	 WHERE ev.pipeline_name = p.pipeline_name AND ev.event_type = 'update_end';
+	lines := lines || format('totals%s: %s update(s) completed, %s failed, %s rows written; bronze ledger: %s object(s), %s rows ingested',
+		CASE WHEN e.since IS NOT NULL THEN format(' since %s', e.since) END,
+		e.completed, e.failed, e.rows_written,
+		(SELECT count(*) FROM medallion.ingested_files i
+		  WHERE i.pipeline_name = p.pipeline_name AND i.status = 'ingested'),
+		(SELECT COALESCE(sum(i.row_count), 0) FROM medallion.ingested_files i
+		  WHERE i.pipeline_name = p.pipeline_name AND i.status = 'ingested'));
+	IF p.last_error IS NOT NULL THEN
+		lines := lines || ('last error: ' || p.last_error);
+	END IF;
+	lines := lines || format('backlog: %s object(s), %s, lag %s',
 		COALESCE(p.backlog_objects, 0),
-		pg_catalog.pg_size_pretty(COALESCE(p.backlog_bytes, 0)),
-		COALESCE(p.lag::text, 'none')),
-	(SELECT pg_catalog.string_agg(pg_catalog.format('  %-8s %-40s watermark %s, about %s rows, last %s: %s rows written, %s dropped%s',
-				f.flow_type, f.flow_name, f.watermark,
-				pg_catalog.pg_stat_get_live_tuples(f.target_table),
-				COALESCE(e.ts::text, 'never'),
-				COALESCE(e.details->>'rows_written', '0'),
-				COALESCE(e.details->>'rows_dropped', '0'),
-				CASE f.definition->>'maintenance'
-					 WHEN 'delta' THEN ', maintained by deltas'
-					 WHEN 'recompute' THEN ', touched groups recomputed'
-				END),
-			E'\n' ORDER BY f.created_at)
-	   FROM medallion.flows f
-	   LEFT JOIN LATERAL (SELECT ev.ts, ev.details FROM medallion.event_log ev
-						   WHERE ev.pipeline_name = f.pipeline_name
-							 AND ev.flow_name = f.flow_name
-							 AND ev.event_type = 'flow_progress'
-						   ORDER BY ev.id DESC LIMIT 1) e ON true
-	  WHERE f.pipeline_name = p.pipeline_name),
-	(SELECT pg_catalog.format('errors in the last hour: %s', pg_catalog.count(*))
-	   FROM medallion.event_log ev
-	  WHERE ev.pipeline_name = p.pipeline_name
-		AND ev.event_type = 'error'
-		AND ev.ts > pg_catalog.now() - interval '1 hour'))
-  FROM medallion.pipelines p
- WHERE p.pipeline_name = $1
+		pg_size_pretty(COALESCE(p.backlog_bytes, 0)),
+		COALESCE(p.lag::text, 'none'));
+
+	FOR f IN
+		SELECT fl.flow_type, fl.flow_name, fl.target_table, fl.definition
+		  FROM medallion.flows fl
+		 WHERE fl.pipeline_name = p.pipeline_name
+		 ORDER BY fl.created_at
+	LOOP
+		BEGIN
+			row_count := COALESCE(medallion.flow_row_count(p.pipeline_name, f.target_table)::text,
+								  'no table');
+		EXCEPTION WHEN insufficient_privilege THEN
+			row_count := 'unreadable';
+		END;
+		SELECT ev.ts, ev.details INTO flow_ts, flow_details
+		  FROM medallion.event_log ev
+		 WHERE ev.pipeline_name = p.pipeline_name
+		   AND ev.flow_name = f.flow_name
+		   AND ev.event_type = 'flow_progress'
+		 ORDER BY ev.id DESC LIMIT 1;
+		lines := lines || format('  %-8s %-40s %s rows, last run %s: %s rows written, %s dropped%s',
+			f.flow_type, f.flow_name, row_count,
+			COALESCE(flow_ts::text, 'never'),
+			COALESCE(flow_details->>'rows_written', '0'),
+			COALESCE(flow_details->>'rows_dropped', '0'),
+			CASE f.definition->>'maintenance'
+				 WHEN 'delta' THEN ', maintained by deltas'
+				 WHEN 'recompute' THEN ', touched groups recomputed'
+			END);
+	END LOOP;
+	lines := lines || (SELECT format('errors in the last hour: %s', count(*))
+						 FROM medallion.event_log ev
+						WHERE ev.pipeline_name = p.pipeline_name
+						  AND ev.event_type = 'error'
+						  AND ev.ts > now() - interval '1 hour');
+	RETURN array_to_string(lines, E'\n');
+END
 $report$;
-COMMENT ON FUNCTION medallion.pipeline_report(text) IS 'A text summary of a pipeline''s health: state, last update, errors, backlog and lag, and each flow''s progress';
+COMMENT ON FUNCTION medallion.pipeline_report(text) IS 'A text summary of a pipeline''s health: state, last update and last update that did work, totals, errors, backlog and lag, and each flow''s exact row count and progress';
 COMMENT ON VIEW medallion.flows IS 'Flows of the pipelines visible to the current role';
 COMMENT ON VIEW medallion.ingested_files IS 'Bronze ledger: every S3 object version ingested, failed or skipped';
 COMMENT ON VIEW medallion.event_log IS 'Events of every pipeline update: start, per-flow progress, end, errors, retries';

@@ -70,9 +70,10 @@ COMMENT ON FUNCTION medallion.stop_pipeline(text) IS
 CREATE FUNCTION medallion.alter_pipeline(pipeline_name text,
 										 mode text DEFAULT NULL,
 										 trigger_interval interval DEFAULT NULL,
-										 max_step_duration interval DEFAULT NULL)
+										 max_step_duration interval DEFAULT NULL,
+										 owner name DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'medallion_alter_pipeline'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION medallion.alter_pipeline(text, text, interval, interval) IS
-'Change the mode, trigger_interval or max_step_duration of a pipeline (NULL: unchanged)';
+COMMENT ON FUNCTION medallion.alter_pipeline(text, text, interval, interval, name) IS
+'Change the mode, trigger_interval, max_step_duration or owner of a pipeline (NULL: unchanged); a new owner takes the pipeline''s tables and secrets along';

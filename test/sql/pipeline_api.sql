@@ -106,8 +106,10 @@ SELECT medallion.drop_pipeline('mallory_p');
 SELECT medallion.drop_pipeline('orders', drop_tables => true);
 SELECT to_regclass('raw.orders') IS NULL AS dropped;
 SELECT pipeline_name FROM medallion.pipelines ORDER BY 1;
-SELECT event_type, pipeline_name, message FROM medallion.event_log
- WHERE pipeline_name IN ('orders', 'live', 'mallory_p') ORDER BY id;
+SELECT event_type, COALESCE(pipeline_name, dropped_pipeline_name) AS pipeline_name, message
+  FROM medallion.event_log
+ WHERE COALESCE(pipeline_name, dropped_pipeline_name) IN ('orders', 'live', 'mallory_p')
+ ORDER BY id;
 
 -- cleanup
 SELECT medallion.drop_pipeline('live');

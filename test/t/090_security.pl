@@ -132,14 +132,19 @@ is(psql(q{SELECT state FROM medallion.pipelines WHERE pipeline_name = 'bob_p'}),
 # alice's probe: called from flow SQL, it tries to escalate and records, as
 # whom, what happened.  (Definitions are also checked, as alice, in her own
 # session when she creates them: those calls have session_user alice, and
-# there RESET ROLE "succeeds" harmlessly; the update's calls have another
-# session user.)
+# there RESET ROLE "succeeds" harmlessly; the update's calls run in a
+# medallion worker, whose session user is alice too when she can log in:
+# sess records them as "alice@worker".)
 as_ok('alice',
 	qq{SET search_path = alice;
 	   CREATE TABLE alice.attempts (tag text, action text, usr text, sess text, outcome text);
 	   CREATE FUNCTION alice.escalate(tag text) RETURNS boolean LANGUAGE plpgsql AS \$f\$
 	   DECLARE
 	     action text;
+	     sess text := session_user || CASE WHEN pg_catalog.pg_backend_pid() IN
+	                                         (SELECT a.pid FROM pg_catalog.pg_stat_activity a
+	                                           WHERE a.backend_type LIKE 'medallion %')
+	                                       THEN '\@worker' ELSE '' END;
 	   BEGIN
 	     FOREACH action IN ARRAY ARRAY[
 	       'ALTER ROLE alice SUPERUSER',
@@ -156,9 +161,9 @@ as_ok('alice',
 	     LOOP
 	       BEGIN
 	         EXECUTE action;
-	         INSERT INTO alice.attempts VALUES (tag, action, current_user, session_user, 'SUCCEEDED');
+	         INSERT INTO alice.attempts VALUES (tag, action, current_user, sess, 'SUCCEEDED');
 	       EXCEPTION WHEN OTHERS THEN
-	         INSERT INTO alice.attempts VALUES (tag, action, current_user, session_user, SQLERRM);
+	         INSERT INTO alice.attempts VALUES (tag, action, current_user, sess, SQLERRM);
 	       END;
 	     END LOOP;
 	     RETURN true;
@@ -233,8 +238,8 @@ is(psql(q{SELECT rolsuper FROM pg_roles WHERE rolname = 'alice'}), 'f', 'alice i
 note('how the attempts failed: '
 	  . psql(q{SELECT string_agg(DISTINCT action || ' => ' || outcome, '; ') FROM alice.attempts WHERE sess <> 'alice'}));
 
-# the same in a continuous worker (whose session user is the bootstrap
-# superuser)
+# the same in a continuous worker (whose session user is alice, a login
+# role; its current user outside flows is the bootstrap superuser)
 as_ok('alice',
 	qq{SELECT medallion.create_pipeline('alice_c', 'continuous', '200 ms');
 	   SELECT medallion.create_bronze('alice_c', 'alice.c_events', 's3://landing/sec/',
