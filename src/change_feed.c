@@ -160,7 +160,8 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 							   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
 							   2, types, values, NULL, SPI_OK_UPDATE);
 	SPI_finish();
-	return name;
+	/* name lived in SPI's memory, which SPI_finish freed */
+	return CatalogQualifiedRelationName(relid);
 }
 
 /*
