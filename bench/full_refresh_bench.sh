@@ -33,8 +33,7 @@ local_env_root python3 "$ROOT/bench/generate_orders.py" --events "$EVENTS" --fil
 	--out "$FEED" --prefix part- --duplicate-rate 0.01 --discount-rate 0.2 >/dev/null
 local_env_root chmod -R a+r "$FEED"
 local_env_aws s3 cp "$FEED" s3://landing/orders/ --recursive --only-show-errors
-local_env_psql -v endpoint="$LOCAL_ENV_ENDPOINT" -v mode=triggered \
-	-f "$ROOT/examples/orders_pipeline.sql" >/dev/null
+local_env_example -v mode=triggered >/dev/null
 
 # seconds of one statement block, measured inside the server session
 timed() {

@@ -4,7 +4,11 @@
 Each order is created, then changes status (paid, shipped, delivered or
 cancelled) with later events; a share of events arrive late (out of order)
 or twice (duplicates), and a few records are invalid on purpose when
---invalid-rate is set.  Deterministic for a given --seed.
+--invalid-rate is set (silver drops them), cut short so that they are not
+JSON at all when --rescued-rate is set (bronze rescues them), or valid but
+odd when --odd-rate is set (an unknown category or a discount above 0.5:
+silver keeps them, its warn expectations count them).  Deterministic for a
+given --seed.
 
     generate_orders.py --events 1000000 --files 1000 --out DIR [--prefix orders-]
 
@@ -49,6 +53,10 @@ def main():
     parser.add_argument("--start", default="2026-09-01T00:00:00+00:00")
     parser.add_argument("--discount-rate", type=float, default=0.0,
                         help="share of events carrying a new 'discount' field")
+    parser.add_argument("--rescued-rate", type=float, default=0.0,
+                        help="share of lines cut short (not JSON)")
+    parser.add_argument("--odd-rate", type=float, default=0.0,
+                        help="share of valid events with an unknown category or a discount above 0.5")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -113,6 +121,14 @@ def main():
             else:
                 event = dict(event, event_ts="not-a-time")
             line = json.dumps(event, separators=(", ", ": "))
+        if args.odd_rate and rng.random() < args.odd_rate:
+            if rng.randint(0, 1) == 0:
+                event = dict(event, category="machinery")
+            else:
+                event = dict(event, discount=0.75)
+            line = json.dumps(event, separators=(", ", ": "))
+        if args.rescued_rate and rng.random() < args.rescued_rate:
+            line = line[: len(line) // 2]
         lines.append(line)
         if args.duplicate_rate and rng.random() < args.duplicate_rate:
             lines.append(line)

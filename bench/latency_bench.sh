@@ -19,7 +19,7 @@ WORK=${BENCH_WORK:-/tmp/medallion-bench-latency}
 local_env_prepare
 local_env_root rm -rf "$WORK"
 local_env_start "$WORK" 55434 59002 medallion.launcher_naptime=200ms
-local_env_psql -v endpoint="$LOCAL_ENV_ENDPOINT" -f "$ROOT/examples/orders_pipeline.sql" >/dev/null
+local_env_example >/dev/null
 
 FEED=$(mktemp -d)
 now_s() { date +%s.%N; }

@@ -28,7 +28,7 @@ trap 'rm -rf "$FEED"; local_env_stop' EXIT
 
 python3 "$ROOT/bench/generate_orders.py" --events "$EVENTS" --files "$FILES" --out "$FEED/history" --prefix part- >/dev/null
 local_env_aws s3 cp "$FEED/history" s3://landing/orders/ --recursive --only-show-errors
-local_env_psql -v endpoint="$LOCAL_ENV_ENDPOINT" -v mode=triggered -f "$ROOT/examples/orders_pipeline.sql" >/dev/null
+local_env_example -v mode=triggered >/dev/null
 
 # process the history (100 files per update)
 while :; do

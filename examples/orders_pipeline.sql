@@ -1,12 +1,41 @@
 -- The agribusiness order pipeline: S3 → bronze → silver → gold, in SQL only.
--- The README's tutorial explains it line by line.
+-- The README's tutorial explains it step by step (and gives the same SQL with
+-- the values written out).
 --
---   psql -v endpoint=http://127.0.0.1:9000 -f examples/orders_pipeline.sql
+--   psql -v bucket=landing -v prefix=orders/ -v secret=landing \
+--        -v endpoint=http://127.0.0.1:9000 -f examples/orders_pipeline.sql
 --
--- (add -v mode=triggered for a pipeline that runs only when run_pipeline is
--- called; the default is continuous.)
--- (endpoint: an S3-compatible server; leave it out for AWS S3 itself and set
--- region instead.)
+-- Variables (psql -v name=value), each with a default:
+--   bucket    the S3 bucket the order files land in              (landing)
+--   prefix    the key prefix under it, ending in /               (orders/)
+--   secret    the name of the medallion secret holding the keys  (landing)
+--   endpoint  an S3-compatible server, e.g. http://127.0.0.1:9000; empty for
+--             AWS S3 itself (then set region)                    (empty)
+--   region    the bucket's region                                (us-east-1)
+--   mode      continuous, or triggered: runs only when run_pipeline is called
+--   access_key_id, secret_access_key
+--             when both are given, the secret is created with them; else the
+--             secret must exist (medallion.create_secret)
+\if :{?bucket}
+\else
+\set bucket landing
+\endif
+\if :{?prefix}
+\else
+\set prefix orders/
+\endif
+\if :{?secret}
+\else
+\set secret landing
+\endif
+\if :{?endpoint}
+\else
+\set endpoint ''
+\endif
+\if :{?region}
+\else
+\set region us-east-1
+\endif
 \if :{?mode}
 \else
 \set mode continuous
@@ -16,19 +45,23 @@ CREATE SCHEMA IF NOT EXISTS bronze;
 CREATE SCHEMA IF NOT EXISTS silver;
 CREATE SCHEMA IF NOT EXISTS gold;
 
--- 1. Credentials, usable only by this role (here: the local S3 server's).
-SELECT medallion.create_secret('landing', 'S3RVER', 'S3RVER');
+-- 1. Credentials, usable only by this role.
+\if :{?access_key_id}
+SELECT medallion.create_secret(:'secret', :'access_key_id', :'secret_access_key');
+\endif
 
 -- 2. A continuous pipeline: a background worker runs an update every 500 ms,
 --    and at once again while a backlog remains.
 SELECT medallion.create_pipeline('orders', mode => :'mode',
                                  trigger_interval => '500 ms');
 
--- 3. Bronze (Auto Loader): every new *.json object under s3://landing/orders/,
+-- 3. Bronze (Auto Loader): every new *.json object under s3://bucket/prefix,
 --    exactly once, as jsonb with the file's metadata; malformed lines are
 --    rescued into _rescued_data.
-SELECT medallion.create_bronze('orders', 'bronze.order_events', 's3://landing/orders/',
-                               secret_name => 'landing', endpoint => :'endpoint',
+SELECT medallion.create_bronze('orders', 'bronze.order_events',
+                               format('s3://%s/%s', :'bucket', :'prefix'),
+                               secret_name => :'secret', region => :'region',
+                               endpoint => NULLIF(:'endpoint', ''),
                                options => '{"path_glob": "*.json", "max_files_per_batch": 100}');
 
 -- 4. Silver: typed columns (try_cast gives NULL instead of an error), one row

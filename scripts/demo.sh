@@ -32,7 +32,7 @@ local_env_start "$WORK" "$PGPORT" "$S3PORT" medallion.launcher_naptime=200ms
 trap 'echo; echo "stopping..."; local_env_stop; echo "stopped: PostgreSQL and the S3 server are down."; exit 0' INT TERM
 trap local_env_stop EXIT
 
-local_env_psql -v endpoint="$LOCAL_ENV_ENDPOINT" -f "$ROOT/examples/orders_pipeline.sql" >/dev/null
+local_env_example >/dev/null
 
 FEED=$(mktemp -d)
 batch=0

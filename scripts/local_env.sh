@@ -13,6 +13,9 @@
 #                                start the S3 server only
 #   local_env_psql ARGS...       psql as the cluster's superuser
 #   local_env_aws ARGS...        the AWS CLI v2 against the local S3 server
+#   local_env_example [ARGS...]  create the example pipeline
+#                                (examples/orders_pipeline.sql) on the local
+#                                S3 server, with its keys; ARGS go to psql
 #   local_env_stop               stop both (also called on exit)
 #
 # The server runs as the unprivileged OS user postgres (PostgreSQL refuses
@@ -110,6 +113,11 @@ local_env_aws() {
 	AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_REQUEST_CHECKSUM_CALCULATION=when_required \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
 		/usr/bin/aws --endpoint-url "$LOCAL_ENV_ENDPOINT" "$@"
+}
+
+local_env_example() {
+	local_env_psql -v endpoint="$LOCAL_ENV_ENDPOINT" -v access_key_id=S3RVER \
+		-v secret_access_key=S3RVER "$@" -f "$LOCAL_ENV_ROOT/examples/orders_pipeline.sql"
 }
 
 local_env_stop() {

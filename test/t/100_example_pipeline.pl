@@ -42,6 +42,7 @@ s3_upload_string($s3, "this is not json\n", 'orders/batch-99-garbage.json');
 my $endpoint = $s3->{endpoint};
 my ($ret, $out, $err) = $node->psql('postgres', undef,
 	extra_params => [ '-v', "endpoint=$endpoint", '-v', 'mode=triggered',
+		'-v', 'access_key_id=S3RVER', '-v', 'secret_access_key=S3RVER',
 		'-v', 'ON_ERROR_STOP=1', '-f', "$root/examples/orders_pipeline.sql" ]);
 is($ret, 0, 'examples/orders_pipeline.sql runs') or diag $err;
 
