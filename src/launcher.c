@@ -34,6 +34,11 @@
  * WL_EXIT_ON_PM_DEATH, and reports what it does through application_name
  * and pg_stat_activity.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/launcher.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

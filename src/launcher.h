@@ -4,6 +4,11 @@
  *	  Continuous mode: the launcher, the per-database schedulers and the
  *	  per-pipeline workers.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/launcher.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_LAUNCHER_H

@@ -10,6 +10,11 @@
  * registry, on the owner's behalf: the update runs in a superuser process
  * that the owner may not signal.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/pipeline.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,11 @@
  *	  The dynamic background worker that runs one pipeline update for
  *	  run_pipeline, and the caller's side that starts it and waits.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/update_worker.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -10,6 +10,11 @@
  * records failures durably, and waits for its result in shared memory.
  * Dynamic workers need no shared_preload_libraries.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/update_worker.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_UPDATE_WORKER_H

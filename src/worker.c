@@ -16,6 +16,11 @@
  * backoff, capped at one minute; a data error fails the pipeline, which
  * then waits for start_pipeline or run_pipeline.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/worker.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "dynamic_worker.h"

@@ -4,6 +4,11 @@
  *	  The pipeline worker of continuous mode: one per running continuous
  *	  pipeline, started by the scheduler of its database.
  *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/worker.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MEDALLION_WORKER_H
