@@ -12,7 +12,7 @@
 #   - Debian packages (apt-get update first, only if something is missing):
 #     PostgreSQL 15 server + PGXS + PostgreSQL::Test perl modules, compiler,
 #     pkg-config, libcurl/expat/zlib/openssl headers, AWS CLI v2 (/usr/bin/aws),
-#     IPC::Run (for the TAP tests), Node.js and npm.
+#     IPC::Run (for the TAP tests), curl (the demo's uploads), Node.js and npm.
 #   - Node.js >= 20 (s3rver needs it): Debian 12's own nodejs is 18; then the
 #     npm package node@20 (a real node binary from the npm registry) goes to
 #     /opt/medallion/node20/node_modules/node/bin/node.
@@ -30,7 +30,7 @@ PACKAGES=(
 	build-essential pkg-config
 	libcurl4-openssl-dev libexpat1-dev zlib1g-dev libssl-dev
 	awscli libipc-run-perl
-	ca-certificates
+	ca-certificates curl
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
