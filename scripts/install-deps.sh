@@ -13,7 +13,7 @@
 #     PostgreSQL 15 server + PGXS + PostgreSQL::Test perl modules, compiler,
 #     pkg-config, libcurl/expat/zlib/openssl headers, AWS CLI v2 (/usr/bin/aws),
 #     IPC::Run (for the TAP tests), Graphviz (renders pipeline_graph's DOT
-#     in a test), Node.js and npm.
+#     in a test), curl (the demo's uploads), Node.js and npm.
 #   - Node.js >= 20 (s3rver needs it): Debian 12's own nodejs is 18; then the
 #     npm package node@20 (a real node binary from the npm registry) goes to
 #     /opt/medallion/node20/node_modules/node/bin/node.
@@ -32,7 +32,7 @@ PACKAGES=(
 	libcurl4-openssl-dev libexpat1-dev zlib1g-dev libssl-dev
 	awscli libipc-run-perl
 	graphviz
-	ca-certificates
+	ca-certificates curl
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

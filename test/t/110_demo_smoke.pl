@@ -1,7 +1,8 @@
 # Smoke test of the first README command (scripts/demo.sh): it starts its
 # own PostgreSQL and S3 server, creates the example pipeline in continuous
-# mode, uploads batches of order events and shows the gold tables; Ctrl-C
-# (SIGINT) stops everything it started.
+# mode, uploads batches of order events and shows the gold tables, on an
+# 80x24 screen, with the bronze rows reconciled and rescued records and warn
+# expectations occurring; Ctrl-C (SIGINT) stops everything it started.
 use strict;
 use warnings;
 
@@ -29,23 +30,70 @@ local $ENV{TERM} = 'dumb';
 my $demo = IPC::Run::start([ 'bash', "$root/scripts/demo.sh" ],
 	'<', \undef, '>', \$out, '2>', \$err);
 
-# wait for a gold row: a line of gold.daily_sales (order_date | revenue | ...)
-my $seen_gold = 0;
+# The screens shown so far that are complete (a screen starts with its
+# title line and ends with the psql hint).
+sub screens
+{
+	return grep { /^Look around: psql/m } split /^(?=medallion demo, batch \d+:)/m, $out;
+}
+
+# Wait for a screen with gold rows, rescued records and warned rows: a line
+# of gold.daily_sales (order_date | revenue | ...), "rescued N" with N > 0,
+# and a warn expectation with failures.
+my $seen = 0;
 for (1 .. 1800)
 {
 	$demo->pump_nb;
-	if ($out =~ /^\s*\d{4}-\d{2}-\d{2} \|\s+[\d.]+ \|\s+\d+ \|\s+\d+\s*$/m)
+	for my $screen (screens())
 	{
-		$seen_gold = 1;
-		last;
+		next unless $screen =~ /^\s*\d{4}-\d{2}-\d{2} \|\s+[\d.]+ \|\s+\d+ \|\s+\d+\s*$/m;
+		next unless $screen =~ /\+ rescued [1-9]/;
+		next unless $screen =~ /^.*\b(known_category|plausible_discount)\s+warn\*\s+[1-9]/m;
+		$seen = 1;
 	}
+	last if $seen;
 	last unless $demo->pumpable;
 	usleep(100_000);
 }
-ok($seen_gold, 'the demo shows gold rows') or diag "stdout:\n$out\nstderr:\n$err";
+ok($seen, 'the demo shows gold rows, rescued records and warn expectations that counted rows')
+  or diag "stdout:\n$out\nstderr:\n$err";
 like($out, qr/psql -h 127\.0\.0\.1 -p $pgport/, 'it says how to connect with psql');
-like($out, qr/silver quarantine/, 'it shows the rows per layer');
-like($out, qr/valid_quantity/, 'and the expectations');
+like($out, qr/valid_quantity\s+drop\s+\d+/, 'it shows the drop expectations');
+
+# Every screen: at most 80 columns and 23 lines, and its bronze rows
+# reconcile (bronze = silver + deduplicated + quarantined + rescued [+ rows
+# not yet in silver]), with numbers that do add up.
+my @screens = screens();
+ok(@screens > 0, 'complete screens were shown');
+my @wide = grep { length($_) > 80 } split /\n/, $out;
+is_deeply(\@wide, [], 'no line is wider than 80 columns');
+my ($bad_height, $bad_sum, $reconciled, $gold_latency) = (0, 0, 0, 0);
+for my $screen (@screens)
+{
+	$bad_height++ if ($screen =~ tr/\n//) > 23;
+	if ($screen =~ /^Every\ bronze\ row\ accounted\ for,\ it\ adds\ up:\n
+			bronze\ (\d+)\ =\ silver\ (\d+)\ \+\ deduplicated\ (\d+)\s+
+			\+\ quarantined\ (\d+)\ \+\ rescued\ (\d+)
+			(?:\ \+\ not\ yet\ in\ silver\ (\d+))?$/mx)
+	{
+		my ($bronze, @parts) = ($1, $2, $3, $4, $5, $6 // 0);
+		my $sum = 0;
+		$sum += $_ for @parts;
+		$sum == $bronze && $bronze > 0 ? $reconciled++ : $bad_sum++;
+	}
+	else
+	{
+		$bad_sum++;
+	}
+	$gold_latency++ if $screen =~ /^upload -> visible in every gold table: \d+\.\d\d s /m;
+}
+is($bad_height, 0, 'every screen fits in 24 lines');
+note "the last screen:\n$screens[-1]" if @screens;
+is($bad_sum, 0, 'every screen shows the reconciliation line, and it adds up')
+  or diag $out;
+is($gold_latency, scalar(@screens), 'every screen shows the latency to gold');
+like($out, qr/\+ deduplicated [1-9]\d*\s+\+ quarantined [1-9]/,
+	'duplicates and quarantined rows occur');
 
 # Ctrl-C
 $demo->signal('INT');
