@@ -27,6 +27,40 @@ COMMENT ON FUNCTION medallion.waiting_pipeline_ids() IS
 'Ids of the continuous pipelines of this database waiting for a worker slot';
 
 /*
+ * The state medallion.pipelines and medallion.table_freshness show: the
+ * stored state, except that a triggered update whose worker was stopped (a
+ * cancelled run_pipeline) holds no update lock any more and so is not
+ * running, and that a continuous pipeline that is due but finds every
+ * worker slot taken is waiting.
+ */
+CREATE FUNCTION medallion.pipeline_shown_state(pipeline_id integer,
+											   mode text, state text)
+RETURNS text
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $shown$
+SELECT CASE WHEN $2 OPERATOR(pg_catalog.=) 'triggered'
+				 AND $3 OPERATOR(pg_catalog.=) 'running'
+				 AND NOT EXISTS (
+					SELECT FROM pg_catalog.pg_locks l
+					 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
+					   AND l.database OPERATOR(pg_catalog.=)
+						   (SELECT d.oid FROM pg_catalog.pg_database d
+							 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+					   AND l.classid OPERATOR(pg_catalog.=) 1296385100::pg_catalog.oid
+					   AND l.objid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+					   AND l.objsubid OPERATOR(pg_catalog.=) 3
+					   AND l.granted)
+			THEN 'idle'
+			WHEN $2 OPERATOR(pg_catalog.=) 'continuous'
+				 AND $3 OPERATOR(pg_catalog.=) 'running'
+				 AND $1 IN (SELECT w.id FROM medallion.waiting_pipeline_ids() w(id))
+			THEN 'waiting' ELSE $3 END
+$shown$;
+COMMENT ON FUNCTION medallion.pipeline_shown_state(integer, text, text) IS
+'The state a pipeline shows: its stored state, idle for a triggered update that no longer runs, waiting for a continuous pipeline without a worker slot';
+
+/*
  * Runaway updates: a per-pipeline limit on one flow step
  * (max_step_duration: create_pipeline's new argument, alter_pipeline, the
  * last column of medallion.pipelines).
@@ -66,27 +100,7 @@ SELECT p.pipeline_name,
 	   p.owner,
 	   p.mode,
 	   p.trigger_interval,
-	   -- a triggered update whose worker was stopped (a cancelled
-	   -- run_pipeline) holds no update lock any more: it is not running
-	   CASE WHEN p.mode OPERATOR(pg_catalog.=) 'triggered'
-				 AND p.state OPERATOR(pg_catalog.=) 'running'
-				 AND NOT EXISTS (
-					SELECT FROM pg_catalog.pg_locks l
-					 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
-					   AND l.database OPERATOR(pg_catalog.=)
-						   (SELECT d.oid FROM pg_catalog.pg_database d
-							 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-					   AND l.classid OPERATOR(pg_catalog.=) 1296385100::pg_catalog.oid
-					   AND l.objid OPERATOR(pg_catalog.=) p.pipeline_id::pg_catalog.oid
-					   AND l.objsubid OPERATOR(pg_catalog.=) 3
-					   AND l.granted)
-			THEN 'idle'
-			-- continuous and due, but every worker slot is taken
-			WHEN p.mode OPERATOR(pg_catalog.=) 'continuous'
-				 AND p.state OPERATOR(pg_catalog.=) 'running'
-				 AND p.pipeline_id IN (SELECT w.id
-										 FROM medallion.waiting_pipeline_ids() w(id))
-			THEN 'waiting' ELSE p.state END AS state,
+	   medallion.pipeline_shown_state(p.pipeline_id, p.mode, p.state) AS state,
 	   p.last_update_start,
 	   p.last_update_end,
 	   p.last_error,
@@ -233,24 +247,7 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name,
 	   f.flow_type,
 	   f.last_changed,
 	   pg_catalog.now() OPERATOR(pg_catalog.-) f.last_changed AS lag,
-	   CASE WHEN p.mode OPERATOR(pg_catalog.=) 'triggered'
-				 AND p.state OPERATOR(pg_catalog.=) 'running'
-				 AND NOT EXISTS (
-					SELECT FROM pg_catalog.pg_locks l
-					 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
-					   AND l.database OPERATOR(pg_catalog.=)
-						   (SELECT d.oid FROM pg_catalog.pg_database d
-							 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-					   AND l.classid OPERATOR(pg_catalog.=) 1296385100::pg_catalog.oid
-					   AND l.objid OPERATOR(pg_catalog.=) p.pipeline_id::pg_catalog.oid
-					   AND l.objsubid OPERATOR(pg_catalog.=) 3
-					   AND l.granted)
-			THEN 'idle'
-			WHEN p.mode OPERATOR(pg_catalog.=) 'continuous'
-				 AND p.state OPERATOR(pg_catalog.=) 'running'
-				 AND p.pipeline_id IN (SELECT w.id
-										 FROM medallion.waiting_pipeline_ids() w(id))
-			THEN 'waiting' ELSE p.state END AS pipeline_state
+	   medallion.pipeline_shown_state(p.pipeline_id, p.mode, p.state) AS pipeline_state
   FROM medallion.flow f
   JOIN medallion.pipeline p USING (pipeline_id)
   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) f.target_table::pg_catalog.oid

@@ -153,16 +153,21 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION medallion.waiting_pipeline_ids() IS
 'Ids of the continuous pipelines of this database waiting for a worker slot';
 
-/* Public views: each role sees the pipelines of the roles it belongs to. */
-CREATE VIEW medallion.pipelines AS
-SELECT p.pipeline_name,
-	   p.owner,
-	   p.mode,
-	   p.trigger_interval,
-	   -- a triggered update whose worker was stopped (a cancelled
-	   -- run_pipeline) holds no update lock any more: it is not running
-	   CASE WHEN p.mode OPERATOR(pg_catalog.=) 'triggered'
-				 AND p.state OPERATOR(pg_catalog.=) 'running'
+/*
+ * The state medallion.pipelines and medallion.table_freshness show: the
+ * stored state, except that a triggered update whose worker was stopped (a
+ * cancelled run_pipeline) holds no update lock any more and so is not
+ * running, and that a continuous pipeline that is due but finds every
+ * worker slot taken is waiting.
+ */
+CREATE FUNCTION medallion.pipeline_shown_state(pipeline_id integer,
+											   mode text, state text)
+RETURNS text
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $shown$
+SELECT CASE WHEN $2 OPERATOR(pg_catalog.=) 'triggered'
+				 AND $3 OPERATOR(pg_catalog.=) 'running'
 				 AND NOT EXISTS (
 					SELECT FROM pg_catalog.pg_locks l
 					 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
@@ -170,16 +175,25 @@ SELECT p.pipeline_name,
 						   (SELECT d.oid FROM pg_catalog.pg_database d
 							 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
 					   AND l.classid OPERATOR(pg_catalog.=) 1296385100::pg_catalog.oid
-					   AND l.objid OPERATOR(pg_catalog.=) p.pipeline_id::pg_catalog.oid
+					   AND l.objid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
 					   AND l.objsubid OPERATOR(pg_catalog.=) 3
 					   AND l.granted)
 			THEN 'idle'
-			-- continuous and due, but every worker slot is taken
-			WHEN p.mode OPERATOR(pg_catalog.=) 'continuous'
-				 AND p.state OPERATOR(pg_catalog.=) 'running'
-				 AND p.pipeline_id IN (SELECT w.id
-										 FROM medallion.waiting_pipeline_ids() w(id))
-			THEN 'waiting' ELSE p.state END AS state,
+			WHEN $2 OPERATOR(pg_catalog.=) 'continuous'
+				 AND $3 OPERATOR(pg_catalog.=) 'running'
+				 AND $1 IN (SELECT w.id FROM medallion.waiting_pipeline_ids() w(id))
+			THEN 'waiting' ELSE $3 END
+$shown$;
+COMMENT ON FUNCTION medallion.pipeline_shown_state(integer, text, text) IS
+'The state a pipeline shows: its stored state, idle for a triggered update that no longer runs, waiting for a continuous pipeline without a worker slot';
+
+/* Public views: each role sees the pipelines of the roles it belongs to. */
+CREATE VIEW medallion.pipelines AS
+SELECT p.pipeline_name,
+	   p.owner,
+	   p.mode,
+	   p.trigger_interval,
+	   medallion.pipeline_shown_state(p.pipeline_id, p.mode, p.state) AS state,
 	   p.last_update_start,
 	   p.last_update_end,
 	   p.last_error,

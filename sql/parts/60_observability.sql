@@ -36,24 +36,7 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name,
 	   f.flow_type,
 	   f.last_changed,
 	   pg_catalog.now() OPERATOR(pg_catalog.-) f.last_changed AS lag,
-	   CASE WHEN p.mode OPERATOR(pg_catalog.=) 'triggered'
-				 AND p.state OPERATOR(pg_catalog.=) 'running'
-				 AND NOT EXISTS (
-					SELECT FROM pg_catalog.pg_locks l
-					 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
-					   AND l.database OPERATOR(pg_catalog.=)
-						   (SELECT d.oid FROM pg_catalog.pg_database d
-							 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-					   AND l.classid OPERATOR(pg_catalog.=) 1296385100::pg_catalog.oid
-					   AND l.objid OPERATOR(pg_catalog.=) p.pipeline_id::pg_catalog.oid
-					   AND l.objsubid OPERATOR(pg_catalog.=) 3
-					   AND l.granted)
-			THEN 'idle'
-			WHEN p.mode OPERATOR(pg_catalog.=) 'continuous'
-				 AND p.state OPERATOR(pg_catalog.=) 'running'
-				 AND p.pipeline_id IN (SELECT w.id
-										 FROM medallion.waiting_pipeline_ids() w(id))
-			THEN 'waiting' ELSE p.state END AS pipeline_state
+	   medallion.pipeline_shown_state(p.pipeline_id, p.mode, p.state) AS pipeline_state
   FROM medallion.flow f
   JOIN medallion.pipeline p USING (pipeline_id)
   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) f.target_table::pg_catalog.oid
