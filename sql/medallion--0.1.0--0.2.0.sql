@@ -433,3 +433,16 @@ SELECT w.pipeline_name, w.pid, w.worker_type, w.session_role, w.backend_start,
 GRANT SELECT ON medallion.pipeline_workers TO PUBLIC;
 COMMENT ON VIEW medallion.pipeline_workers IS
 'Background workers of the pipelines visible to the current role: pid, state and current query; stop one with stop_pipeline';
+
+/*
+ * Flow types of 0.2.0 (materialized views, snapshot CDC, append flows) and
+ * the schema of flows' internal state tables.
+ */
+ALTER TABLE medallion.flow DROP CONSTRAINT flow_flow_type_check;
+ALTER TABLE medallion.flow ADD CONSTRAINT flow_flow_type_check
+		CHECK (flow_type IN ('bronze', 'silver', 'auto_cdc', 'aggregate', 'matview',
+							 'materialized_view', 'auto_cdc_snapshot', 'append'));
+
+CREATE SCHEMA medallion_state;
+REVOKE ALL ON SCHEMA medallion_state FROM PUBLIC;
+GRANT USAGE ON SCHEMA medallion_state TO PUBLIC;

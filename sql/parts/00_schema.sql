@@ -13,6 +13,17 @@
 GRANT USAGE ON SCHEMA medallion TO PUBLIC;
 
 /*
+ * Internal state tables of flows (an aggregate's groups, a change feed, a
+ * capture log) live in this schema, not beside the targets in the user's
+ * schemas, so that GRANT SELECT ON ALL TABLES IN SCHEMA gold grants only
+ * what analysts should see.  Each state table is owned by its pipeline's
+ * owner; nobody may create objects here except through medallion.
+ */
+CREATE SCHEMA medallion_state;
+REVOKE ALL ON SCHEMA medallion_state FROM PUBLIC;
+GRANT USAGE ON SCHEMA medallion_state TO PUBLIC;
+
+/*
  * Pipelines.  The owner is the role that created the pipeline; every flow
  * of it runs with that role's privileges and the search_path in force at
  * creation (search_path below).
@@ -48,7 +59,8 @@ CREATE TABLE medallion.flow (
 		REFERENCES medallion.pipeline ON DELETE CASCADE,
 	flow_name text NOT NULL UNIQUE,
 	flow_type text NOT NULL
-		CHECK (flow_type IN ('bronze', 'silver', 'auto_cdc', 'aggregate', 'matview')),
+		CHECK (flow_type IN ('bronze', 'silver', 'auto_cdc', 'aggregate', 'matview',
+							 'materialized_view', 'auto_cdc_snapshot', 'append')),
 	target_table regclass NOT NULL,
 	source_table regclass,
 	source text,
