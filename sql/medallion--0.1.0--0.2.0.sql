@@ -446,3 +446,73 @@ ALTER TABLE medallion.flow ADD CONSTRAINT flow_flow_type_check
 CREATE SCHEMA medallion_state;
 REVOKE ALL ON SCHEMA medallion_state FROM PUBLIC;
 GRANT USAGE ON SCHEMA medallion_state TO PUBLIC;
+
+/*
+ * Changing a pipeline: every create_* flow function gains replace (and
+ * create_bronze a flow_name, for several flows into one target).
+ */
+
+DROP FUNCTION medallion.create_bronze(text, text, text, text, text, text, text, jsonb);
+CREATE FUNCTION medallion.create_bronze(pipeline_name text, target_table text,
+										source_url text,
+										secret_name text DEFAULT NULL,
+										region text DEFAULT 'us-east-1',
+										endpoint text DEFAULT NULL,
+										format text DEFAULT 'json',
+										options jsonb DEFAULT '{}',
+										flow_name text DEFAULT NULL,
+										replace boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_bronze'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_bronze(text, text, text, text, text, text, text, jsonb, text, boolean) IS
+'Create a bronze table fed with the records of the objects under an s3:// URL';
+
+DROP FUNCTION medallion.create_silver(text, text, text, text[], boolean);
+CREATE FUNCTION medallion.create_silver(pipeline_name text, target_table text,
+										query text,
+										dedup_keys text[] DEFAULT NULL,
+										quarantine boolean DEFAULT false,
+										replace boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_silver'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_silver(text, text, text, text[], boolean, boolean) IS
+'Create a silver flow: target_table gets a leading _row_id and the columns of query, a SELECT that reads one table of the pipeline and is fed only its new rows at each update. Rows whose dedup_keys equal those of a row already written (or earlier in the same update) are not written; rows with a NULL key are never duplicates. With quarantine, rows dropped by expectations go to <target_table>_quarantine.';
+
+DROP FUNCTION medallion.create_auto_cdc_flow(text, text, text, text[], text, int, text, text, text[], text[], text[], text[], boolean);
+CREATE FUNCTION medallion.create_auto_cdc_flow(pipeline_name text,
+											   target_table text,
+											   source_table text,
+											   keys text[],
+											   sequence_by text,
+											   stored_as_scd_type int DEFAULT 2,
+											   apply_as_deletes text DEFAULT NULL,
+											   apply_as_truncates text DEFAULT NULL,
+											   column_list text[] DEFAULT NULL,
+											   except_column_list text[] DEFAULT NULL,
+											   track_history_column_list text[] DEFAULT NULL,
+											   track_history_except_column_list text[] DEFAULT NULL,
+											   ignore_null_updates boolean DEFAULT false,
+											   replace boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_auto_cdc_flow'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_auto_cdc_flow(text, text, text, text[], text, int,
+												   text, text, text[], text[], text[],
+												   text[], boolean, boolean) IS
+'Create an AUTO CDC flow: apply the change events of source_table to a new SCD type 1 or 2 table, in sequence_by order whatever their arrival order';
+
+DROP FUNCTION medallion.create_aggregate(text, text, text, text[], text[], text);
+CREATE FUNCTION medallion.create_aggregate(pipeline_name text,
+										   target_table text,
+										   source_table text,
+										   group_by text[],
+										   aggregates text[],
+										   filter text DEFAULT NULL,
+										   replace boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_aggregate'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_aggregate(text, text, text, text[], text[], text, boolean) IS
+'Create an aggregate flow: target_table is kept equal, after every update, to SELECT <group_by>, <aggregates> FROM source_table WHERE <filter> GROUP BY <group_by>, recomputing only the groups whose input rows changed. Each item is one expression, optionally with AS name; group_by and filter must be immutable. source_table is a table of the pipeline or a table with a _row_id identity column.';

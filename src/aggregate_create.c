@@ -980,6 +980,7 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	int			nest_level;
 
 	agg_create_init(&state, fcinfo);
+	FlowCreateReplaceArgument(fcinfo, 6);
 	FlowCreateBegin(&state.create, pipeline_name, target_table);
 	agg_create_check_source(&state);
 

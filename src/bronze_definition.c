@@ -430,7 +430,7 @@ bronze_definition_build(const BronzeArguments *arguments)
 
 /*
  * create_bronze(pipeline_name, target_table, source_url, secret_name,
- * region, endpoint, format, options): the bronze table, owned by the caller,
+ * region, endpoint, format, options, flow_name, replace): the bronze table, owned by the caller,
  * and the flow that fills it.
  */
 Datum
@@ -449,6 +449,12 @@ medallion_create_bronze(PG_FUNCTION_ARGS)
 	arguments.endpoint = text_argument_or_null(fcinfo, 5);
 	arguments.format = text_argument_or_null(fcinfo, 6);
 	arguments.options_jsonb = PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7);
+	if (!PG_ARGISNULL(8))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("flow_name is not supported yet"),
+				 errdetail("A bronze flow is named after its target table.")));
+	FlowCreateReplaceArgument(fcinfo, 9);
 	if (target_table == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

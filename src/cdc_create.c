@@ -562,6 +562,7 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	int			nest_level;
 
 	cdc_read_arguments(fcinfo, &args);
+	FlowCreateReplaceArgument(fcinfo, 13);
 	FlowCreateBegin(&create, args.pipeline_name, args.target_table);
 	source = cdc_open_source(&args);
 	view_name = FlowCreateCompanion(&create, CDC_VIEW_SUFFIX,

@@ -43,6 +43,23 @@ FlowCreateBegin(FlowCreate *create, const char *pipeline_name,
 											 create->relation_name);
 }
 
+/*
+ * Replacing a flow's definition is not built yet: refuse it plainly rather
+ * than create a second flow or ignore the request.
+ */
+bool
+FlowCreateReplaceArgument(FunctionCallInfo fcinfo, int argno)
+{
+	bool		replace = !PG_ARGISNULL(argno) && PG_GETARG_BOOL(argno);
+
+	if (replace)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("replace => true is not supported yet"),
+				 errhint("Drop the flow with medallion.drop_flow and create it again.")));
+	return replace;
+}
+
 char *
 FlowCreateCompanion(FlowCreate *create, const char *suffix, const char *what,
 					char **relation_name)

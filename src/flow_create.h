@@ -27,6 +27,7 @@
 #include "postgres.h"
 
 #include "catalog.h"
+#include "fmgr.h"
 #include "utils/jsonb.h"
 
 /* What the steps share. */
@@ -41,6 +42,12 @@ typedef struct FlowCreate
 
 extern void FlowCreateBegin(FlowCreate *create, const char *pipeline_name,
 							const char *target_table);
+
+/*
+ * The replace argument of a create_* function (argument argno; false when
+ * NULL).
+ */
+extern bool FlowCreateReplaceArgument(FunctionCallInfo fcinfo, int argno);
 
 /*
  * The quoted, qualified name of a relation medallion makes beside the

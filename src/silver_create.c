@@ -471,6 +471,7 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 	arguments.dedup_keys = PG_ARGISNULL(3) ? NIL :
 		silver_dedup_keys_argument(PG_GETARG_ARRAYTYPE_P(3));
 	arguments.quarantine = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
+	FlowCreateReplaceArgument(fcinfo, 5);
 
 	FlowCreateBegin(&create, pipeline_name, target_table);
 	if (arguments.quarantine)

@@ -8,11 +8,13 @@ CREATE FUNCTION medallion.create_bronze(pipeline_name text, target_table text,
 										region text DEFAULT 'us-east-1',
 										endpoint text DEFAULT NULL,
 										format text DEFAULT 'json',
-										options jsonb DEFAULT '{}')
+										options jsonb DEFAULT '{}',
+										flow_name text DEFAULT NULL,
+										replace boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'medallion_create_bronze'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION medallion.create_bronze(text, text, text, text, text, text, text, jsonb) IS
+COMMENT ON FUNCTION medallion.create_bronze(text, text, text, text, text, text, text, jsonb, text, boolean) IS
 'Create a bronze table fed with the records of the objects under an s3:// URL';
 
 CREATE FUNCTION medallion.skip_object(pipeline_name text, path text)

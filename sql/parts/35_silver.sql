@@ -6,11 +6,12 @@
 CREATE FUNCTION medallion.create_silver(pipeline_name text, target_table text,
 										query text,
 										dedup_keys text[] DEFAULT NULL,
-										quarantine boolean DEFAULT false)
+										quarantine boolean DEFAULT false,
+										replace boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'medallion_create_silver'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION medallion.create_silver(text, text, text, text[], boolean) IS
+COMMENT ON FUNCTION medallion.create_silver(text, text, text, text[], boolean, boolean) IS
 'Create a silver flow: target_table gets a leading _row_id and the columns of query, a SELECT that reads one table of the pipeline and is fed only its new rows at each update. Rows whose dedup_keys equal those of a row already written (or earlier in the same update) are not written; rows with a NULL key are never duplicates. With quarantine, rows dropped by expectations go to <target_table>_quarantine.';
 
 CREATE FUNCTION medallion.add_expectation(target_table text,

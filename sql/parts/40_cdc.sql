@@ -14,13 +14,14 @@ CREATE FUNCTION medallion.create_auto_cdc_flow(pipeline_name text,
 											   except_column_list text[] DEFAULT NULL,
 											   track_history_column_list text[] DEFAULT NULL,
 											   track_history_except_column_list text[] DEFAULT NULL,
-											   ignore_null_updates boolean DEFAULT false)
+											   ignore_null_updates boolean DEFAULT false,
+											   replace boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'medallion_create_auto_cdc_flow'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION medallion.create_auto_cdc_flow(text, text, text, text[], text, int,
 												   text, text, text[], text[], text[],
-												   text[], boolean) IS
+												   text[], boolean, boolean) IS
 'Create an AUTO CDC flow: apply the change events of source_table to a new SCD type 1 or 2 table, in sequence_by order whatever their arrival order';
 
 CREATE FUNCTION medallion.auto_cdc_apply(target_table regclass)

@@ -8,11 +8,12 @@ CREATE FUNCTION medallion.create_aggregate(pipeline_name text,
 										   source_table text,
 										   group_by text[],
 										   aggregates text[],
-										   filter text DEFAULT NULL)
+										   filter text DEFAULT NULL,
+										   replace boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'medallion_create_aggregate'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION medallion.create_aggregate(text, text, text, text[], text[], text) IS
+COMMENT ON FUNCTION medallion.create_aggregate(text, text, text, text[], text[], text, boolean) IS
 'Create an aggregate flow: target_table is kept equal, after every update, to SELECT <group_by>, <aggregates> FROM source_table WHERE <filter> GROUP BY <group_by>, recomputing only the groups whose input rows changed. Each item is one expression, optionally with AS name; group_by and filter must be immutable. source_table is a table of the pipeline or a table with a _row_id identity column.';
 
 CREATE FUNCTION medallion.add_materialized_view(pipeline_name text,
