@@ -18,6 +18,10 @@
 #   MEDALLION_TEST_USER=name   unprivileged user when run as root (default postgres)
 #   MEDALLION_KEEP_WORKDIR=1   keep the scratch copy (its path is printed)
 #   PROVE_FLAGS=...            extra flags for prove
+#   MEDALLION_PG_COPY=dir      install into, and test with, a private copy of
+#                              PostgreSQL 15 in dir (made on first use) rather
+#                              than the system one, so that several checkouts
+#                              test at once without sharing medallion.so
 #
 # Counting: each pg_regress test and each isolation spec is one test; each
 # top-level TAP `ok` /
@@ -53,6 +57,21 @@ PG_BINDIR=/usr/lib/postgresql/15/bin
 PG_CONFIG=$PG_BINDIR/pg_config
 PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
 PG_REGRESS=$PGXS_DIR/src/test/regress/pg_regress
+# The PostgreSQL that tests run: the system's, or a private copy of it
+# (PostgreSQL finds its lib and share directories relative to its binaries,
+# so a copy of the two trees runs as is; medallion goes in with DESTDIR).
+RUN_BINDIR=$PG_BINDIR
+INSTALL_DESTDIR=
+if [ -n "${MEDALLION_PG_COPY:-}" ]; then
+	INSTALL_DESTDIR=$MEDALLION_PG_COPY
+	RUN_BINDIR=$MEDALLION_PG_COPY$PG_BINDIR
+	if [ ! -x "$RUN_BINDIR/postgres" ]; then
+		mkdir -p "$MEDALLION_PG_COPY/usr/lib/postgresql" "$MEDALLION_PG_COPY/usr/share/postgresql"
+		cp -a /usr/lib/postgresql/15 "$MEDALLION_PG_COPY/usr/lib/postgresql/"
+		cp -a /usr/share/postgresql/15 "$MEDALLION_PG_COPY/usr/share/postgresql/"
+	fi
+	chmod 755 "$MEDALLION_PG_COPY"
+fi
 SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 say() { printf '%s\n' "$*"; }
@@ -220,7 +239,7 @@ TEST_HOME=$(getent passwd "$TEST_USER" | cut -d: -f6)
 CHILD_ENV=(
 	HOME="${TEST_HOME:-$WORK}" USER="$TEST_USER" LOGNAME="$TEST_USER"
 	LANG=C.UTF-8 TZ=UTC
-	PATH="$PG_BINDIR:$SYS_PATH"
+	PATH="$RUN_BINDIR:$SYS_PATH"
 	PG_CONFIG="$PG_CONFIG"
 	MEDALLION_NODE="$MEDALLION_NODE" MEDALLION_ROOT="$WORK"
 )
@@ -257,14 +276,14 @@ if [ "$NEED_BUILD" = 1 ]; then
 		SUMMARY+=("build: FAILED (exit $rc, $warnings warnings)")
 		finish
 	fi
-	if ! (cd "$WORK" && "${SUDO[@]}" make install PG_CONFIG="$PG_CONFIG" >>"$BUILD_LOG" 2>&1); then
+	if ! (cd "$WORK" && "${SUDO[@]}" make install PG_CONFIG="$PG_CONFIG" ${INSTALL_DESTDIR:+DESTDIR="$INSTALL_DESTDIR"} >>"$BUILD_LOG" 2>&1); then
 		cat "$BUILD_LOG"
 		say "make install FAILED"
 		FAILED=$((FAILED + 1))
 		SUMMARY+=("install: FAILED")
 		finish
 	fi
-	say "build: ok, 0 warnings, installed into $("$PG_CONFIG" --pkglibdir) ($(($(now) - t0)) s)"
+	say "build: ok, 0 warnings, installed into $INSTALL_DESTDIR$("$PG_CONFIG" --pkglibdir) ($(($(now) - t0)) s)"
 fi
 
 # ------------------------------------------------- pg_regress and isolation
@@ -295,7 +314,7 @@ run_suite() {
 			as_test_user touch "$WORK/expected/$t.out"
 		fi
 	done
-	as_test_user make installcheck PG_CONFIG="$PG_CONFIG" TAP_TESTS= "$other=" \
+	as_test_user make installcheck PG_CONFIG="$PG_CONFIG" bindir="$RUN_BINDIR" TAP_TESTS= "$other=" \
 		EXTRA_REGRESS_OPTS="--temp-instance=$instance" ENCODING=UTF8 NO_LOCALE=1 \
 		"$kind=${tests[*]}" >"$log" 2>&1
 	rc=$?
