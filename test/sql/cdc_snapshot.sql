@@ -210,7 +210,9 @@ SELECT medallion.create_auto_cdc_from_snapshot_flow('snap', 'files_scd2',
 	'customers', keys => ARRAY['userId'], replace => true);
 SELECT flow_name, rows_read, rows_written
   FROM medallion.run_pipeline('snap') WHERE flow_name = 'snap.files_scd2';
-SELECT * FROM diff('files_scd2', 'customers');
+-- (the re-added column name comes last)
+(SELECT userId, name, city FROM files_scd2 EXCEPT ALL TABLE customers)
+UNION ALL (TABLE customers EXCEPT ALL SELECT userId, name, city FROM files_scd2);
 -- the columns of a table that an aggregate reads cannot change
 SELECT medallion.create_auto_cdc_from_snapshot_flow('snap', 'customers_scd1',
 	'customers', keys => ARRAY['userId'], column_list => ARRAY['userId', 'city'],
@@ -259,3 +261,5 @@ SELECT count(*) FROM pg_class WHERE relname LIKE 'files_scd1%';
 
 DROP SCHEMA snap CASCADE;
 SELECT medallion.drop_pipeline('snap');
+-- leave no events behind for the tests that share this database
+DELETE FROM medallion.event WHERE pipeline_name = 'snap';
