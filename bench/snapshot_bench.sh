@@ -7,7 +7,10 @@
 # then DELETE / UPDATE / INSERT (SCD1) or close + insert (SCD2).  Target:
 # medallion's time <= the hand-written time (ratio <= 1.0).  After every
 # round the targets are compared with the hand-written ones: they must be
-# equal (SCD2: versions by round number).
+# equal (SCD2: versions by round number).  medallion runs its diff with
+# work_mem = maintenance_work_mem (64MB by default); the hand-written SQL is
+# timed at the session's work_mem (ratio) and, on targets of its own, at
+# work_mem = maintenance_work_mem too (ratio_mem).
 #
 # medallion's time is the flow's own duration (its flow_progress event,
 # measured in the server); the hand-written time is measured in the server
@@ -55,49 +58,67 @@ CREATE TABLE h_scd2 (LIKE src, __start_at int NOT NULL, __end_at int,
 					 PRIMARY KEY (id, __start_at)) WITH (fillfactor = 90);
 INSERT INTO h_scd1 SELECT * FROM src;
 INSERT INTO h_scd2 SELECT *, 0, NULL FROM src;
+CREATE TABLE w_scd1 (LIKE h_scd1 INCLUDING ALL);
+CREATE TABLE w_scd2 (LIKE h_scd2 INCLUDING ALL) WITH (fillfactor = 90);
+INSERT INTO w_scd1 SELECT * FROM h_scd1;
+INSERT INTO w_scd2 SELECT * FROM h_scd2;
 SELECT count(*) FROM medallion.run_pipeline('bench');
 VACUUM ANALYZE;
 
 CREATE TABLE timings (round int, method text, ms float8);
 
--- The hand-written SCD1 apply of the snapshot in src.
-CREATE FUNCTION hand_scd1(r int) RETURNS void LANGUAGE plpgsql AS \$\$
+-- The hand-written SCD1 apply of the snapshot in src, into h_scd1 at the
+-- session's work_mem, or into w_scd1 at work_mem = maintenance_work_mem
+-- (what medallion gives its diff).
+CREATE FUNCTION hand_scd1(r int, big_mem boolean) RETURNS void
+LANGUAGE plpgsql AS \$\$
 DECLARE t0 timestamptz := clock_timestamp();
+		t text := CASE WHEN big_mem THEN 'w_scd1' ELSE 'h_scd1' END;
 BEGIN
+	IF big_mem THEN
+		PERFORM set_config('work_mem', current_setting('maintenance_work_mem'), true);
+	END IF;
+	EXECUTE format(\$q\$
 	CREATE TEMP TABLE d ON COMMIT DROP AS
 	SELECT s.id AS sid, t.id AS tid, s.qty, s.price, s.status, s.note
-	  FROM src s FULL JOIN h_scd1 t ON s.id = t.id
+	  FROM src s FULL JOIN %1\$s t ON s.id = t.id
 	 WHERE s.id IS NULL OR t.id IS NULL
 		OR (s.qty, s.price, s.status, s.note)
 		   IS DISTINCT FROM (t.qty, t.price, t.status, t.note);
-	DELETE FROM h_scd1 t USING d WHERE d.sid IS NULL AND t.id = d.tid;
-	UPDATE h_scd1 t SET qty = d.qty, price = d.price, status = d.status,
+	DELETE FROM %1\$s t USING d WHERE d.sid IS NULL AND t.id = d.tid;
+	UPDATE %1\$s t SET qty = d.qty, price = d.price, status = d.status,
 		   note = d.note
 	  FROM d WHERE d.tid IS NOT NULL AND d.sid IS NOT NULL AND t.id = d.sid;
-	INSERT INTO h_scd1 SELECT sid, qty, price, status, note FROM d
-	 WHERE d.tid IS NULL;
-	INSERT INTO timings VALUES (r, 'hand scd1',
+	INSERT INTO %1\$s SELECT sid, qty, price, status, note FROM d
+	 WHERE d.tid IS NULL\$q\$, t);
+	INSERT INTO timings VALUES (r, CASE WHEN big_mem THEN 'hand+mem scd1' ELSE 'hand scd1' END,
 		extract(epoch FROM clock_timestamp() - t0) * 1000);
 END \$\$;
 
 -- The hand-written SCD2 apply: close the current versions that changed or
 -- are gone, open versions for the changed and the new keys.
-CREATE FUNCTION hand_scd2(r int) RETURNS void LANGUAGE plpgsql AS \$\$
+CREATE FUNCTION hand_scd2(r int, big_mem boolean) RETURNS void
+LANGUAGE plpgsql AS \$\$
 DECLARE t0 timestamptz := clock_timestamp();
+		t text := CASE WHEN big_mem THEN 'w_scd2' ELSE 'h_scd2' END;
 BEGIN
+	IF big_mem THEN
+		PERFORM set_config('work_mem', current_setting('maintenance_work_mem'), true);
+	END IF;
+	EXECUTE format(\$q\$
 	CREATE TEMP TABLE d2 ON COMMIT DROP AS
 	SELECT s.id AS sid, t.id AS tid, s.qty, s.price, s.status, s.note
-	  FROM src s FULL JOIN (SELECT * FROM h_scd2 WHERE __end_at IS NULL) t
+	  FROM src s FULL JOIN (SELECT * FROM %1\$s WHERE __end_at IS NULL) t
 		ON s.id = t.id
 	 WHERE s.id IS NULL OR t.id IS NULL
 		OR (s.qty, s.price, s.status, s.note)
 		   IS DISTINCT FROM (t.qty, t.price, t.status, t.note);
-	UPDATE h_scd2 t SET __end_at = r
+	UPDATE %1\$s t SET __end_at = %2\$s
 	  FROM d2 WHERE d2.tid IS NOT NULL AND t.id = d2.tid
 	   AND t.__end_at IS NULL;
-	INSERT INTO h_scd2 SELECT sid, qty, price, status, note, r, NULL FROM d2
-	 WHERE d2.sid IS NOT NULL;
-	INSERT INTO timings VALUES (r, 'hand scd2',
+	INSERT INTO %1\$s SELECT sid, qty, price, status, note, %2\$s, NULL FROM d2
+	 WHERE d2.sid IS NOT NULL\$q\$, t, r);
+	INSERT INTO timings VALUES (r, CASE WHEN big_mem THEN 'hand+mem scd2' ELSE 'hand scd2' END,
 		extract(epoch FROM clock_timestamp() - t0) * 1000);
 END \$\$;
 
@@ -133,7 +154,8 @@ SELECT $round, 'medallion ' || replace(flow_name, 'public.m_', ''),
 SQL
 	}
 	hand() {
-		"${PSQL[@]}" -d $DB -c "SELECT hand_scd1($round)" -c "SELECT hand_scd2($round)" >/dev/null
+		"${PSQL[@]}" -d $DB -c "SELECT hand_scd1($round, false)" -c "SELECT hand_scd2($round, false)" \
+			-c "SELECT hand_scd1($round, true)" -c "SELECT hand_scd2($round, true)" >/dev/null
 	}
 	if [ $((round % 2)) -eq 1 ]; then medallion; hand; else hand; medallion; fi
 	# equal results: SCD1 whole, SCD2 with versions as round numbers
@@ -158,10 +180,13 @@ WITH med AS (
 	  FROM timings GROUP BY method)
 SELECT scd, round(m.ms::numeric, 1) AS medallion_ms,
 	   round(h.ms::numeric, 1) AS hand_ms,
-	   round((m.ms / h.ms)::numeric, 2) AS ratio
+	   round((m.ms / h.ms)::numeric, 2) AS ratio,
+	   round(w.ms::numeric, 1) AS hand_mem_ms,
+	   round((m.ms / w.ms)::numeric, 2) AS ratio_mem
   FROM (VALUES ('scd1'), ('scd2')) v(scd)
   JOIN med m ON m.method = 'medallion ' || scd
   JOIN med h ON h.method = 'hand ' || scd
+  JOIN med w ON w.method = 'hand+mem ' || scd
  ORDER BY scd;
 SQL
-"${PSQL[@]}" -d postgres -c "DROP DATABASE $DB WITH (FORCE)"
+[ "${KEEP_DB:-0}" = 1 ] || "${PSQL[@]}" -d postgres -c "DROP DATABASE $DB WITH (FORCE)"

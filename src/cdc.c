@@ -408,14 +408,17 @@ cdc_apply_report_invalid(CdcApplyState *apply)
 						   spec->sequence_by, runner->invalid_rid,
 						   spec->source_name),
 				 errhint("Every change event needs a sequence value: filter such rows out upstream, or use coalesce() in sequence_by.")));
+	/* a snapshot source may have no _row_id */
 	if (runner->invalid)
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("null value in key column \"%s\" of change event of flow \"%s\"",
 						(char *) list_nth(spec->keys, runner->invalid_key),
 						spec->flow_name),
+				 get_attnum(spec->source_relid, "_row_id") != InvalidAttrNumber ?
 				 errdetail("The row with _row_id " INT64_FORMAT " of %s has a null key.",
-						   runner->invalid_rid, spec->source_name)));
+						   runner->invalid_rid, spec->source_name) :
+				 errdetail("A row of %s has a null key.", spec->source_name)));
 }
 
 /*

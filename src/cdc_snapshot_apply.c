@@ -62,8 +62,10 @@
 #include "catalog/pg_type.h"
 #include "catalog/dependency.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -155,12 +157,12 @@ snapshot_append_from(StringInfo sql, SnapshotRun *run)
 		appendStringInfo(sql, " WHERE (%s) = $3", spec->seq_sql);
 }
 
-/* "<rid> AS __rid": the source's _row_id, else 1 (one arrival). */
+/* "<rid> AS __rid": the source's _row_id, else one arrival after $1. */
 static const char *
 snapshot_rid(SnapshotRun *run)
 {
 	return run->has_row_id ? "_row_id AS __rid" :
-		"1::pg_catalog.int8 AS __rid";
+		"$1 + 1 AS __rid";
 }
 
 /* "__k1 IS NULL OR __k2 IS NULL ...", with a prefix. */
@@ -204,31 +206,40 @@ snapshot_full_events_sql(SnapshotRun *run, const char *seq_type)
 /*
  * __d: the full join of the snapshot (__s) with the target's current rows
  * (__t) on the keys, keeping the keys that differ: in one side only, or
- * with kept columns distinct.
+ * with kept columns distinct.  Both sides carry only what the events need
+ * (the join spills to disk when the target is large, in proportion to the
+ * width of its rows): no constants, __st only for SCD2, __rid only when the
+ * source has a _row_id.  A matched snapshot row has a non-NULL __sk1, so a
+ * key gone is a target row with __sk1 NULL.
  */
 static void
-snapshot_append_diff(StringInfo sql, SnapshotRun *run, const char *seq_type)
+snapshot_append_diff(StringInfo sql, SnapshotRun *run)
 {
 	CdcSpec    *spec = run->apply.spec;
 	int			nkeys = list_length(spec->keys);
 	int			ncols = list_length(spec->columns);
+	StringInfoData columns;
 	int			i;
 
-	appendStringInfoString(sql, "WITH __d AS MATERIALIZED (SELECT"
-						   " __t.__ctid, __t.__st, __s.__rid, __s.__in");
+	appendStringInfo(sql, "WITH __d AS MATERIALIZED (SELECT __t.__ctid%s%s",
+					 spec->scd_type == 2 ? ", __t.__st" : "",
+					 run->has_row_id ? ", __s.__rid" : "");
 	for (i = 1; i <= nkeys; i++)
 		appendStringInfo(sql, ", __s.__k%d AS __sk%d, __t.__k%d AS __tk%d",
 						 i, i, i, i);
 	for (i = 1; i <= ncols; i++)
 		appendStringInfo(sql, ", __s.__c%d AS __sc%d, __t.__c%d AS __tc%d",
 						 i, i, i, i);
-	appendStringInfo(sql, " FROM (SELECT %s, true AS __in", snapshot_rid(run));
-	CdcAppendNamesAsNumbered(sql, spec->keys, "__k");
-	CdcAppendNamesAsNumbered(sql, spec->columns, "__c");
+	initStringInfo(&columns);
+	if (run->has_row_id)
+		appendStringInfoString(&columns, ", _row_id AS __rid");
+	CdcAppendNamesAsNumbered(&columns, spec->keys, "__k");
+	CdcAppendNamesAsNumbered(&columns, spec->columns, "__c");
+	/* columns starts with ", " */
+	appendStringInfo(sql, " FROM (SELECT %s", columns.data + 2);
 	snapshot_append_from(sql, run);
-	appendStringInfo(sql, ") __s FULL JOIN (SELECT ctid AS __ctid, %s AS __st",
-					 spec->scd_type == 2 ? "__start_at" :
-					 psprintf("NULL::%s", seq_type));
+	appendStringInfo(sql, ") __s FULL JOIN (SELECT ctid AS __ctid%s",
+					 spec->scd_type == 2 ? ", __start_at AS __st" : "");
 	CdcAppendNamesAsNumbered(sql, spec->keys, "__k");
 	CdcAppendNamesAsNumbered(sql, spec->columns, "__c");
 	appendStringInfo(sql, " FROM %s%s) __t ON ", spec->target_name,
@@ -236,7 +247,7 @@ snapshot_append_diff(StringInfo sql, SnapshotRun *run, const char *seq_type)
 	for (i = 1; i <= nkeys; i++)
 		appendStringInfo(sql, "%s__s.__k%d = __t.__k%d", i > 1 ? " AND " : "",
 						 i, i);
-	appendStringInfoString(sql, " WHERE __s.__in IS NULL OR __t.__ctid IS NULL");
+	appendStringInfoString(sql, " WHERE __s.__k1 IS NULL OR __t.__ctid IS NULL");
 	if (ncols > 0)
 	{
 		appendStringInfoString(sql, " OR ROW(");
@@ -254,7 +265,8 @@ snapshot_append_diff(StringInfo sql, SnapshotRun *run, const char *seq_type)
  * The events of a later snapshot, in the shape of CdcEventsSql: for each
  * key that differs, its current row (the history the event builds on) and
  * the event: an upsert with the snapshot's values, or a delete of a key
- * gone.  Deletes count as arrivals after the watermark ($1 + 1).
+ * gone.  Events without a source _row_id count as arrivals after the
+ * watermark ($1 + 1).
  */
 static char *
 snapshot_diff_events_sql(SnapshotRun *run, const char *seq_type)
@@ -266,28 +278,28 @@ snapshot_diff_events_sql(SnapshotRun *run, const char *seq_type)
 	int			i;
 
 	initStringInfo(&sql);
-	snapshot_append_diff(&sql, run, seq_type);
+	snapshot_append_diff(&sql, run);
 	appendStringInfo(&sql, "SELECT * FROM (SELECT %d AS __kind, __ctid,"
 					 " 0::pg_catalog.int8 AS __rid", CDC_KIND_CURRENT);
 	for (i = 1; i <= nkeys; i++)
 		appendStringInfo(&sql, ", __tk%d AS __k%d", i, i);
 	for (i = 1; i <= ncols; i++)
 		appendStringInfo(&sql, ", __tc%d AS __c%d", i, i);
-	appendStringInfo(&sql, ", __st AS __seq, false AS __del, NULL::%s AS __from"
+	appendStringInfo(&sql, ", %s AS __seq, false AS __del, NULL::%s AS __from"
 					 " FROM __d WHERE __ctid IS NOT NULL UNION ALL"
-					 " SELECT CASE WHEN __in IS NULL THEN %d WHEN ",
-					 seq_type, CDC_KIND_EVENT);
+					 " SELECT CASE WHEN __ctid IS NULL AND (",
+					 spec->scd_type == 2 ? "__st" : psprintf("NULL::%s", seq_type),
+					 seq_type);
 	snapshot_append_null_key(&sql, spec, "__sk");
-	appendStringInfo(&sql, " THEN %d ELSE %d END, NULL::pg_catalog.tid,"
-					 " COALESCE(__rid, $1 + 1)",
-					 CDC_KIND_INVALID, CDC_KIND_EVENT);
+	appendStringInfo(&sql, ") THEN %d ELSE %d END, NULL::pg_catalog.tid, %s",
+					 CDC_KIND_INVALID, CDC_KIND_EVENT,
+					 run->has_row_id ? "COALESCE(__rid, $1 + 1)" : "$1 + 1");
 	for (i = 1; i <= nkeys; i++)
-		appendStringInfo(&sql, ", CASE WHEN __in THEN __sk%d ELSE __tk%d END",
-						 i, i);
+		appendStringInfo(&sql, ", COALESCE(__sk%d, __tk%d)", i, i);
 	for (i = 1; i <= ncols; i++)
 		appendStringInfo(&sql, ", __sc%d", i);
-	appendStringInfo(&sql, ", $3::%s, __in IS NULL, NULL::%s FROM __d) __e"
-					 " ORDER BY ", seq_type, seq_type);
+	appendStringInfo(&sql, ", $3::%s, __ctid IS NOT NULL AND __sk1 IS NULL,"
+					 " NULL::%s FROM __d) __e ORDER BY ", seq_type, seq_type);
 	CdcAppendNumbered(&sql, "__k", nkeys);
 	appendStringInfoString(&sql, ", __seq NULLS FIRST, __del DESC, __rid DESC");
 	return sql.data;
@@ -317,6 +329,19 @@ snapshot_begin(SnapshotRun *run, FlowContext *context, FlowDesc *flow)
 		FlowSourceCeiling(flow->source_relid) : 0;
 	CdcApplyBegin(&run->apply, flow, run->log_source ? run->watermark : 0,
 				  run->log_source ? run->ceiling : 0);
+
+	/*
+	 * The diff is one hash full join of a whole snapshot with the target:
+	 * it gets maintenance_work_mem, as an index build does, rather than
+	 * spill into batches at work_mem (which doubles its time at 1M rows).
+	 * Restored with the apply's other settings (CdcApplyEnd).
+	 */
+	if (maintenance_work_mem > work_mem)
+		(void) set_config_option("work_mem",
+								 GetConfigOption("maintenance_work_mem",
+												 false, false),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
 	run->version_context = AllocSetContextCreate(CurrentMemoryContext,
 												 "snapshot version",
 												 ALLOCSET_DEFAULT_SIZES);
