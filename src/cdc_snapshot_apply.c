@@ -79,12 +79,17 @@
 #include "spi_util.h"
 #include "user_sql.h"
 
-/* One version found in the source, with its number of rows. */
+/*
+ * One version found in the source, with its number of rows and, in a log
+ * source, the range of _row_id its rows are in (low < _row_id <= high).
+ */
 typedef struct SnapshotVersion
 {
 	bool		isnull;
 	Datum		value;
 	int64		rows;
+	int64		low;
+	int64		high;
 } SnapshotVersion;
 
 /* An apply of a snapshot flow, version by version. */
@@ -388,10 +393,13 @@ snapshot_list_versions(SnapshotRun *run)
 	}
 	if (run->log_source && run->ceiling <= run->watermark)
 		return;
-	count = SpiExecute(psprintf("SELECT (%s)::%s, pg_catalog.count(*) FROM %s%s"
+	count = SpiExecute(psprintf("SELECT (%s)::%s, pg_catalog.count(*), %s FROM %s%s"
 								" GROUP BY 1 ORDER BY 1 NULLS FIRST",
 								spec->seq_sql,
 								format_type_be_qualified(spec->seq_basetype),
+								run->log_source ?
+								"pg_catalog.min(_row_id) - 1, pg_catalog.max(_row_id)" :
+								"0::pg_catalog.int8, 0::pg_catalog.int8",
 								spec->source_name,
 								run->log_source ?
 								" WHERE _row_id > $1 AND _row_id <= $2" : ""),
@@ -402,9 +410,12 @@ snapshot_list_versions(SnapshotRun *run)
 		bool		isnull;
 		Datum		value = SpiGetDatum(row, 1, &isnull);
 
-		run->versions = lappend(run->versions,
-								snapshot_make_version(run, isnull, value,
-													  SpiGetInt64(row, 2, NULL)));
+		SnapshotVersion *version = snapshot_make_version(run, isnull, value,
+														 SpiGetInt64(row, 2, NULL));
+
+		version->low = SpiGetInt64(row, 3, NULL);
+		version->high = SpiGetInt64(row, 4, NULL);
+		run->versions = lappend(run->versions, version);
 	}
 }
 
@@ -461,6 +472,12 @@ snapshot_apply_version(SnapshotRun *run, SnapshotVersion *version)
 
 	apply->values[CDC_PARAM_MAX_SEQ] = version->value;
 	apply->nulls[CDC_PARAM_MAX_SEQ] = false;
+	/* a version's rows in a log: read its range only, not the batch */
+	if (run->log_source)
+	{
+		apply->values[CDC_PARAM_LOW] = Int64GetDatum(version->low);
+		apply->values[CDC_PARAM_HIGH] = Int64GetDatum(version->high);
+	}
 	apply->mode = apply->new_state.has_max ? CDC_MODE_BY_MAX : CDC_MODE_FULL;
 	run->full |= apply->mode == CDC_MODE_FULL;
 	apply->deleted = apply->inserted = apply->closed = 0;
