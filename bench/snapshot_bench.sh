@@ -7,10 +7,11 @@
 # then DELETE / UPDATE / INSERT (SCD1) or close + insert (SCD2).  Target:
 # medallion's time <= the hand-written time (ratio <= 1.0).  After every
 # round the targets are compared with the hand-written ones: they must be
-# equal (SCD2: versions by round number).  medallion runs its diff with
-# work_mem = maintenance_work_mem (64MB by default); the hand-written SQL is
-# timed at the session's work_mem (ratio) and, on targets of its own, at
-# work_mem = maintenance_work_mem too (ratio_mem).
+# equal (SCD2: versions by round number).  The hand-written SQL is timed at
+# the session's work_mem (ratio) and, on targets of its own, at work_mem =
+# maintenance_work_mem too, the setting medallion gives its diff, on
+# targets of its own (ratio_mem; those run third in a round, on tables less
+# likely to be cached, so read ratio first).
 #
 # medallion's time is the flow's own duration (its flow_progress event,
 # measured in the server); the hand-written time is measured in the server

@@ -336,10 +336,11 @@ snapshot_begin(SnapshotRun *run, FlowContext *context, FlowDesc *flow)
 				  run->log_source ? run->ceiling : 0);
 
 	/*
-	 * The diff is one hash full join of a whole snapshot with the target:
-	 * it gets maintenance_work_mem, as an index build does, rather than
-	 * spill into batches at work_mem (which doubles its time at 1M rows).
-	 * Restored with the apply's other settings (CdcApplyEnd).
+	 * The diff is one hash full join of a whole snapshot with the target,
+	 * then a sort of what differs: they get maintenance_work_mem, as an
+	 * index build does, rather than spill to disk at work_mem (about 5%
+	 * faster at 1M rows here).  Restored with the apply's other settings
+	 * (CdcApplyEnd).
 	 */
 	if (maintenance_work_mem > work_mem)
 		(void) set_config_option("work_mem",
@@ -409,7 +410,6 @@ snapshot_list_versions(SnapshotRun *run)
 	{
 		bool		isnull;
 		Datum		value = SpiGetDatum(row, 1, &isnull);
-
 		SnapshotVersion *version = snapshot_make_version(run, isnull, value,
 														 SpiGetInt64(row, 2, NULL));
 
