@@ -516,3 +516,28 @@ AS 'MODULE_PATHNAME', 'medallion_create_aggregate'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION medallion.create_aggregate(text, text, text, text[], text[], text, boolean) IS
 'Create an aggregate flow: target_table is kept equal, after every update, to SELECT <group_by>, <aggregates> FROM source_table WHERE <filter> GROUP BY <group_by>, recomputing only the groups whose input rows changed. Each item is one expression, optionally with AS name; group_by and filter must be immutable. source_table is a table of the pipeline or a table with a _row_id identity column.';
+
+-- AUTO CDC FROM SNAPSHOT (issue 18)
+/*
+ * Gold: AUTO CDC FROM SNAPSHOT flows, whose changes come from diffing
+ * consecutive snapshots of a source.
+ */
+
+CREATE FUNCTION medallion.create_auto_cdc_from_snapshot_flow(pipeline_name text,
+															 target_table text,
+															 source_table text,
+															 keys text[],
+															 stored_as_scd_type int DEFAULT 1,
+															 snapshot_version text DEFAULT NULL,
+															 column_list text[] DEFAULT NULL,
+															 except_column_list text[] DEFAULT NULL,
+															 track_history_column_list text[] DEFAULT NULL,
+															 track_history_except_column_list text[] DEFAULT NULL,
+															 replace boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_auto_cdc_from_snapshot_flow'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_auto_cdc_from_snapshot_flow(text, text, text, text[], int,
+																 text, text[], text[], text[],
+																 text[], boolean) IS
+'Create an AUTO CDC FROM SNAPSHOT flow: keep a new SCD type 1 or 2 table by diffing consecutive snapshots of source_table on keys: the whole source at each update, or the snapshots snapshot_version splits it into, in ascending version order';

@@ -301,7 +301,7 @@ agg_source_kind(PipelineDesc *pipeline, Oid source_relid,
 					 errmsg("table \"%s\" belongs to another pipeline",
 							CatalogQualifiedRelationName(source_relid)),
 					 errhint("A flow reads tables of its own pipeline only.")));
-		if (flow->type == FLOW_TYPE_AUTO_CDC)
+		if (CdcFlowTypeKeepsTarget(flow->type))
 			return AGG_SOURCE_CDC;
 		if (flow->type == FLOW_TYPE_AGGREGATE)
 			return AGG_SOURCE_AGGREGATE;

@@ -70,6 +70,7 @@
 #include "utils/rel.h"
 
 #include "aggregates_internal.h"
+#include "cdc.h"
 #include "catalog.h"
 #include "change_feed.h"
 #include "flow.h"
@@ -311,7 +312,7 @@ agg_read_changes_cdc(AggApply *apply)
 	FlowDesc   *cdc_flow = CatalogGetFlowByTarget(spec->source_relid, true);
 	int64		ceiling;
 
-	if (cdc_flow == NULL || cdc_flow->type != FLOW_TYPE_AUTO_CDC)
+	if (cdc_flow == NULL || !CdcFlowTypeKeepsTarget(cdc_flow->type))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("source %s of flow \"%s\" is no longer the target of an auto CDC flow",

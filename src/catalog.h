@@ -54,10 +54,11 @@ typedef enum FlowType
 	FLOW_TYPE_SILVER,
 	FLOW_TYPE_AUTO_CDC,
 	FLOW_TYPE_AGGREGATE,
-	FLOW_TYPE_MATVIEW
+	FLOW_TYPE_MATVIEW,
+	FLOW_TYPE_AUTO_CDC_SNAPSHOT
 } FlowType;
 
-#define FLOW_TYPE_COUNT (FLOW_TYPE_MATVIEW + 1)
+#define FLOW_TYPE_COUNT (FLOW_TYPE_AUTO_CDC_SNAPSHOT + 1)
 
 /* One row of medallion.flow. */
 typedef struct FlowDesc

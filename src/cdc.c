@@ -117,62 +117,6 @@
 
 PG_FUNCTION_INFO_V1(medallion_auto_cdc_apply);
 
-/*
- * Sequence values kept in flow_state between applies: the highest
- * sequence applied (any event) and the highest truncate applied.
- */
-typedef struct CdcState
-{
-	bool		has_max;
-	Datum		max_seq;
-	bool		has_truncate;
-	Datum		truncate_seq;
-} CdcState;
-
-/* The parameters of the events query (see CdcEventsSql). */
-#define CDC_PARAM_LOW 0
-#define CDC_PARAM_HIGH 1
-#define CDC_PARAM_MAX_SEQ 2
-#define CDC_PARAM_TRUNCATE_SEQ 3
-#define CDC_NPARAMS 4
-
-/*
- * One apply of a batch, phase by phase (CdcApply): what it read, what it
- * decided, and what it wrote.  cdc_apply_init sets it up inside SPI with
- * the apply's settings; cdc_apply_free undoes both.
- */
-typedef struct CdcApplyState
-{
-	FlowDesc   *flow;			/* the flow's catalog row, as of now */
-	CdcSpec    *spec;
-	int64		low;			/* the batch: low < _row_id <= high */
-	int			guc_nest_level;
-
-	/* flow_state before and after the batch */
-	CdcState	state;
-	CdcState	new_state;
-	bool		state_changed;
-
-	/* the batch: its size when counted here, its highest truncate */
-	int64		batch_rows;		/* -1: the runner counts it */
-	bool		batch_has_truncate;
-	Datum		batch_truncate;
-
-	/* how its keys are applied, and the events query's parameters */
-	CdcMode		mode;
-	Oid			types[CDC_NPARAMS];
-	Datum		values[CDC_NPARAMS];
-	bool		nulls[CDC_NPARAMS];
-
-	CdcRunner	runner;
-	Relation	target;			/* open while the apply writes it */
-	ChangeFeed *feed;			/* NULL unless an aggregate reads it */
-
-	int64		deleted;
-	int64		inserted;
-	int64		closed;
-} CdcApplyState;
-
 /* ---- flow_state ------------------------------------------------------ */
 
 /* Compare two sequence values by the btree ordering of their type. */
@@ -266,9 +210,9 @@ cdc_state_build(CdcSpec *spec, CdcState *state)
 	return FlowDefinitionEnd(&builder);
 }
 
-/* Raise *current to value if it is higher; true when it changed. */
-static bool
-cdc_raise(CdcSpec *spec, bool *has, Datum *current, Datum value)
+/* CdcStateRaise: raise *current to value if it is higher; true when it changed. */
+bool
+CdcStateRaise(CdcSpec *spec, bool *has, Datum *current, Datum value)
 {
 	if (*has && cdc_compare(spec, value, *current) <= 0)
 		return false;
@@ -280,15 +224,15 @@ cdc_raise(CdcSpec *spec, bool *has, Datum *current, Datum value)
 /* ---- the phases of an apply ------------------------------------------ */
 
 /*
- * Set up an apply inside SPI, with JIT off: the statements touch a few
+ * CdcApplyBegin: set up an apply inside SPI, with JIT off: the statements touch a few
  * rows per key, but the planner cannot know how few keys a batch has, and
  * its estimates would often trigger JIT compilation, which then costs more
  * than the statement itself.  The spec and flow_state are read as of now:
  * the caller's copy of the flow was read before it locked the flow's row,
  * and an apply that committed meanwhile moved flow_state on.
  */
-static void
-cdc_apply_init(CdcApplyState *apply, FlowDesc *flow, int64 low, int64 high)
+void
+CdcApplyBegin(CdcApplyState *apply, FlowDesc *flow, int64 low, int64 high)
 {
 	int			i;
 
@@ -318,13 +262,25 @@ cdc_apply_init(CdcApplyState *apply, FlowDesc *flow, int64 low, int64 high)
 	apply->nulls[CDC_PARAM_HIGH] = false;
 }
 
-/* End an apply: its memory, the target, its settings, SPI. */
-static void
-cdc_apply_free(CdcApplyState *apply)
+/*
+ * CdcApplyRelease: free what one batch derived and close the target, so
+ * that another batch can follow in the same apply.
+ */
+void
+CdcApplyRelease(CdcApplyState *apply)
 {
 	CdcRunnerFree(&apply->runner);
 	if (apply->target != NULL)
 		table_close(apply->target, NoLock);
+	apply->target = NULL;
+	apply->feed = NULL;
+}
+
+/* CdcApplyEnd: end an apply: its memory, the target, its settings, SPI. */
+void
+CdcApplyEnd(CdcApplyState *apply)
+{
+	CdcApplyRelease(apply);
 	AtEOXact_GUC(true, apply->guc_nest_level);
 	SPI_finish();
 }
@@ -399,10 +355,10 @@ cdc_apply_choose_mode(CdcApplyState *apply)
 
 	if (apply->batch_has_truncate)
 	{
-		apply->state_changed |= cdc_raise(spec, &new_state->has_max,
+		apply->state_changed |= CdcStateRaise(spec, &new_state->has_max,
 										  &new_state->max_seq,
 										  apply->batch_truncate);
-		apply->state_changed |= cdc_raise(spec, &new_state->has_truncate,
+		apply->state_changed |= CdcStateRaise(spec, &new_state->has_truncate,
 										  &new_state->truncate_seq,
 										  apply->batch_truncate);
 		apply->mode = CDC_MODE_FULL;
@@ -452,23 +408,26 @@ cdc_apply_report_invalid(CdcApplyState *apply)
 						   spec->sequence_by, runner->invalid_rid,
 						   spec->source_name),
 				 errhint("Every change event needs a sequence value: filter such rows out upstream, or use coalesce() in sequence_by.")));
+	/* a snapshot source may have no _row_id */
 	if (runner->invalid)
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("null value in key column \"%s\" of change event of flow \"%s\"",
 						(char *) list_nth(spec->keys, runner->invalid_key),
 						spec->flow_name),
+				 get_attnum(spec->source_relid, "_row_id") != InvalidAttrNumber ?
 				 errdetail("The row with _row_id " INT64_FORMAT " of %s has a null key.",
-						   runner->invalid_rid, spec->source_name)));
+						   runner->invalid_rid, spec->source_name) :
+				 errdetail("A row of %s has a null key.", spec->source_name)));
 }
 
 /*
- * Run the events query, its rows going straight to the runner, which
- * derives the target rows of the batch's keys and notes the rows they
- * replace.
+ * CdcApplyDerive: run the events query (CdcEventsSql, or a query of the
+ * same shape), its rows going straight to the runner, which derives the
+ * target rows of the batch's keys and notes the rows they replace.
  */
-static void
-cdc_apply_derive(CdcApplyState *apply)
+void
+CdcApplyDerive(CdcApplyState *apply, const char *events_sql)
 {
 	CdcSpec    *spec = apply->spec;
 	ParamListInfo params = makeParamList(CDC_NPARAMS);
@@ -490,10 +449,7 @@ cdc_apply_derive(CdcApplyState *apply)
 	options.read_only = false;
 	options.dest = CdcRunnerReceiver(&apply->runner, spec, apply->target,
 									 apply->low);
-	result_code = SPI_execute_extended(CdcEventsSql(spec, apply->mode,
-													spec->truncates != NULL &&
-													!apply->nulls[CDC_PARAM_TRUNCATE_SEQ]),
-									   &options);
+	result_code = SPI_execute_extended(events_sql, &options);
 	/* with a DestNone receiver of our own, SPI says SPI_OK_UTILITY */
 	if (result_code != SPI_OK_SELECT && result_code != SPI_OK_UTILITY)
 		elog(ERROR, "unexpected SPI result %s for the events of flow \"%s\"",
@@ -630,12 +586,12 @@ cdc_apply_insert_derived(CdcApplyState *apply)
 }
 
 /*
- * Replace: delete the rows derived again, close versions in place, insert
- * the derived rows, and tell the change feed (when an aggregate flow reads
- * it) what changed.
+ * CdcApplyWrite: delete the rows derived again, close versions in place,
+ * insert the derived rows, and tell the change feed (when an aggregate flow
+ * reads it) what changed.
  */
-static void
-cdc_apply_write(CdcApplyState *apply)
+void
+CdcApplyWrite(CdcApplyState *apply)
 {
 	apply->feed = ChangeFeedBegin(apply->flow, apply->spec->target_relid,
 								  apply->mode == CDC_MODE_FULL);
@@ -646,15 +602,18 @@ cdc_apply_write(CdcApplyState *apply)
 		ChangeFeedEnd(apply->feed);
 }
 
-/* Keep the batch's highest sequence in flow_state, when it can be kept. */
-static void
-cdc_apply_save_state(CdcApplyState *apply)
+/*
+ * CdcApplySaveState: keep the batch's highest sequence in flow_state, when
+ * it can be kept.
+ */
+void
+CdcApplySaveState(CdcApplyState *apply)
 {
 	CdcSpec    *spec = apply->spec;
 	CdcRunner  *runner = &apply->runner;
 
 	if (runner->has_batch_max)
-		apply->state_changed |= cdc_raise(spec, &apply->new_state.has_max,
+		apply->state_changed |= CdcStateRaise(spec, &apply->new_state.has_max,
 										  &apply->new_state.max_seq,
 										  runner->batch_max);
 	if (apply->state_changed && spec->seq_storable)
@@ -701,16 +660,21 @@ CdcApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 {
 	CdcApplyState apply;
 
-	cdc_apply_init(&apply, flow, low, high);
+	CdcApplyBegin(&apply, flow, low, high);
 	if (cdc_apply_find_truncates(&apply))
 	{
+		CdcSpec    *spec = apply.spec;
+
 		cdc_apply_choose_mode(&apply);
-		cdc_apply_derive(&apply);
-		cdc_apply_write(&apply);
-		cdc_apply_save_state(&apply);
+		CdcApplyDerive(&apply,
+					   CdcEventsSql(spec, apply.mode,
+									spec->truncates != NULL &&
+									!apply.nulls[CDC_PARAM_TRUNCATE_SEQ]));
+		CdcApplyWrite(&apply);
+		CdcApplySaveState(&apply);
 		cdc_apply_report(&apply, result);
 	}
-	cdc_apply_free(&apply);
+	CdcApplyEnd(&apply);
 }
 
 /*

@@ -28,6 +28,13 @@ extern void CdcApply(FlowContext *context, FlowDesc *flow, int64 low,
 extern void CdcReset(FlowDesc *flow);
 
 /*
+ * Does a flow of this type keep an auto CDC target (keys, SCD layout, the
+ * <target>_current view, a change feed for aggregates): auto_cdc and
+ * auto_cdc_snapshot flows.
+ */
+extern bool CdcFlowTypeKeepsTarget(FlowType type);
+
+/*
  * Members of an auto CDC flow's definition that flows reading its target
  * need: its SCD type (1 or 2) and its keys.
  */

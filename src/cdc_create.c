@@ -51,8 +51,6 @@
 
 PG_FUNCTION_INFO_V1(medallion_create_auto_cdc_flow);
 
-#define CDC_VIEW_SUFFIX "_current"
-
 /*
  * Resolve a column name given as text: the exact name first; else, like an
  * identifier in SQL, the name between double quotes when it is quoted, or
@@ -94,13 +92,6 @@ cdc_resolve_column(Relation rel, const char *name, const char *argname)
 				 errdetail("%s names columns of the source table.", argname)));
 	return pstrdup(NameStr(TupleDescAttr(desc, attnum - 1)->attname));
 }
-
-/* A text[] argument naming columns of the source. */
-typedef struct CdcColumnArgument
-{
-	List	   *names;			/* resolved column names */
-	bool		given;			/* not NULL (an empty array is given) */
-} CdcColumnArgument;
 
 /*
  * A text[] argument as a list of resolved column names; NIL when the
@@ -146,10 +137,11 @@ cdc_column_argument(FunctionCallInfo fcinfo, int argno, const char *argname,
 }
 
 /*
- * A text argument; a required one must be neither NULL nor empty.
+ * CdcTextArgument: a text argument; a required one must be neither NULL nor
+ * empty.
  */
-static char *
-cdc_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname,
+char *
+CdcTextArgument(FunctionCallInfo fcinfo, int argno, const char *argname,
 			 bool required)
 {
 	char	   *value;
@@ -222,76 +214,75 @@ cdc_source_has_key_index(Relation rel, List *key_attnums)
 }
 
 /*
- * The arguments of create_auto_cdc_flow, checked, and what they resolve to
- * on the source.
+ * CdcReadArguments: the arguments both create functions share, read and
+ * checked for how they combine, before anything is looked up.
  */
-typedef struct CdcArguments
+void
+CdcReadArguments(FunctionCallInfo fcinfo, const CdcArgumentPositions *at,
+				 CdcArguments *args)
 {
-	char	   *pipeline_name;
-	char	   *target_table;
-	char	   *source_table;
-	bool		ignore_null_updates;
-	CdcColumnArgument keys;
-	CdcColumnArgument column_list;
-	CdcColumnArgument except_list;
-	CdcColumnArgument track_list;
-	CdcColumnArgument track_except_list;
+	CdcSpec    *spec = &args->spec;
+	int			lists = at->column_list;
 
-	/* the source, keys, SCD type, sequence_by and conditions */
-	CdcSpec		spec;
-	List	   *key_attnums;	/* the keys' attribute numbers */
-	List	   *target_columns; /* keys and kept columns, in source order */
-	List	   *columns;		/* kept non-key columns */
-	List	   *tracked;		/* tracked columns (SCD2) */
-	bool		has_key_index;	/* the source has an index on the keys */
-} CdcArguments;
+	memset(args, 0, sizeof(CdcArguments));
+	args->at = at;
+	args->pipeline_name = CdcTextArgument(fcinfo, 0, "pipeline_name", true);
+	args->target_table = CdcTextArgument(fcinfo, 1, "target_table", true);
+	args->source_table = CdcTextArgument(fcinfo, 2, "source_table", true);
+	if (PG_ARGISNULL(at->keys))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("keys must not be null")));
+	spec->scd_type = PG_ARGISNULL(at->scd_type) ? at->default_scd_type :
+		PG_GETARG_INT32(at->scd_type);
+	if (spec->scd_type != 1 && spec->scd_type != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid stored_as_scd_type: %d", spec->scd_type),
+				 errhint("Use 1 (keep the latest row per key) or 2 (keep history).")));
+	if (spec->scd_type == 1 &&
+		!(PG_ARGISNULL(lists + 2) && PG_ARGISNULL(lists + 3)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("track_history_column_list and track_history_except_column_list apply to SCD type 2 only")));
+	if (!PG_ARGISNULL(lists) && !PG_ARGISNULL(lists + 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column_list and except_column_list cannot both be given")));
+	if (!PG_ARGISNULL(lists + 2) && !PG_ARGISNULL(lists + 3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("track_history_column_list and track_history_except_column_list cannot both be given")));
+}
+
+/* Where create_auto_cdc_flow's arguments are. */
+static const CdcArgumentPositions cdc_positions = {
+	.keys = 3,
+	.scd_type = 5,
+	.default_scd_type = 2,
+	.column_list = 8,
+};
 
 /*
- * Read the scalar arguments and check how they combine, before anything is
- * looked up.
+ * The arguments of create_auto_cdc_flow only: sequence_by, the conditions
+ * and ignore_null_updates.
  */
 static void
 cdc_read_arguments(FunctionCallInfo fcinfo, CdcArguments *args)
 {
 	CdcSpec    *spec = &args->spec;
 
-	memset(args, 0, sizeof(CdcArguments));
-	args->pipeline_name = cdc_text_arg(fcinfo, 0, "pipeline_name", true);
-	args->target_table = cdc_text_arg(fcinfo, 1, "target_table", true);
-	args->source_table = cdc_text_arg(fcinfo, 2, "source_table", true);
-	spec->sequence_by = cdc_text_arg(fcinfo, 4, "sequence_by", true);
-	spec->deletes = cdc_text_arg(fcinfo, 6, "apply_as_deletes", false);
-	spec->truncates = cdc_text_arg(fcinfo, 7, "apply_as_truncates", false);
+	CdcReadArguments(fcinfo, &cdc_positions, args);
+	spec->sequence_by = CdcTextArgument(fcinfo, 4, "sequence_by", true);
+	spec->deletes = CdcTextArgument(fcinfo, 6, "apply_as_deletes", false);
+	spec->truncates = CdcTextArgument(fcinfo, 7, "apply_as_truncates", false);
 	args->ignore_null_updates = PG_ARGISNULL(12) ? false : PG_GETARG_BOOL(12);
-
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("keys must not be null")));
-	spec->scd_type = PG_ARGISNULL(5) ? 2 : PG_GETARG_INT32(5);
-	if (spec->scd_type != 1 && spec->scd_type != 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid stored_as_scd_type: %d", spec->scd_type),
-				 errhint("Use 1 (keep the latest row per key) or 2 (keep history).")));
 	if (spec->scd_type == 2 && spec->truncates != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("apply_as_truncates is not supported for SCD type 2"),
 				 errdetail("A truncate cannot be spliced into history."),
 				 errhint("Use stored_as_scd_type => 1, or leave apply_as_truncates out.")));
-	if (spec->scd_type == 1 && !(PG_ARGISNULL(10) && PG_ARGISNULL(11)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("track_history_column_list and track_history_except_column_list apply to SCD type 2 only")));
-	if (!PG_ARGISNULL(8) && !PG_ARGISNULL(9))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column_list and except_column_list cannot both be given")));
-	if (!PG_ARGISNULL(10) && !PG_ARGISNULL(11))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("track_history_column_list and track_history_except_column_list cannot both be given")));
 }
 
 /*
@@ -318,22 +309,25 @@ cdc_open_source(CdcArguments *args)
 }
 
 /*
- * The column arguments, resolved on the source, and the checks of the
- * keys: at least one, never _row_id, never left out.
+ * CdcReadColumnArguments: the column arguments, resolved on the source, and
+ * the checks of the keys: at least one, never _row_id, never left out.
  */
-static void
-cdc_read_column_arguments(FunctionCallInfo fcinfo, CdcArguments *args,
-						  Relation rel)
+void
+CdcReadColumnArguments(FunctionCallInfo fcinfo, CdcArguments *args,
+					   Relation rel)
 {
+	const CdcArgumentPositions *at = args->at;
 	ListCell   *cell;
 
-	cdc_column_argument(fcinfo, 3, "keys", rel, &args->keys);
-	cdc_column_argument(fcinfo, 8, "column_list", rel, &args->column_list);
-	cdc_column_argument(fcinfo, 9, "except_column_list", rel,
+	cdc_column_argument(fcinfo, at->keys, "keys", rel, &args->keys);
+	cdc_column_argument(fcinfo, at->column_list, "column_list", rel,
+						&args->column_list);
+	cdc_column_argument(fcinfo, at->column_list + 1, "except_column_list", rel,
 						&args->except_list);
-	cdc_column_argument(fcinfo, 10, "track_history_column_list", rel,
-						&args->track_list);
-	cdc_column_argument(fcinfo, 11, "track_history_except_column_list", rel,
+	cdc_column_argument(fcinfo, at->column_list + 2,
+						"track_history_column_list", rel, &args->track_list);
+	cdc_column_argument(fcinfo, at->column_list + 3,
+						"track_history_except_column_list", rel,
 						&args->track_except_list);
 	args->spec.keys = args->keys.names;
 	if (args->keys.names == NIL)
@@ -366,12 +360,13 @@ cdc_read_column_arguments(FunctionCallInfo fcinfo, CdcArguments *args,
 }
 
 /*
- * The columns the target keeps (the keys, and the columns column_list or
- * except_column_list choose, in source order) and, for SCD2, the tracked
- * ones: every kept non-key column, or as the track_history lists say.
+ * CdcChooseColumns: the columns the target keeps (the keys, and the columns
+ * column_list or except_column_list choose, in source order) and, for SCD2,
+ * the tracked ones: every kept non-key column, or as the track_history
+ * lists say.
  */
-static void
-cdc_choose_columns(CdcArguments *args, TupleDesc desc)
+void
+CdcChooseColumns(CdcArguments *args, TupleDesc desc)
 {
 	bool		track_given = args->track_list.given;
 	List	   *track = track_given ? args->track_list.names :
@@ -427,11 +422,11 @@ cdc_choose_columns(CdcArguments *args, TupleDesc desc)
 }
 
 /*
- * Keys are sorted and matched with "=", so their types need a btree
- * ordering; note whether the source has an index on them already.
+ * CdcCheckKeys: keys are sorted and matched with "=", so their types need a
+ * btree ordering; note whether the source has an index on them already.
  */
-static void
-cdc_check_keys(CdcArguments *args, Relation rel)
+void
+CdcCheckKeys(CdcArguments *args, Relation rel)
 {
 	ListCell   *cell;
 
@@ -490,6 +485,35 @@ cdc_put_column_argument(FlowDefinitionBuilder *builder, const char *member,
 		FlowDefinitionPutNull(builder, member);
 }
 
+/*
+ * CdcDefinitionPutColumns: the definition members of the column arguments
+ * and what they resolved to.
+ */
+void
+CdcDefinitionPutColumns(FlowDefinitionBuilder *builder,
+						const CdcArguments *args)
+{
+	cdc_put_column_argument(builder, "column_list", &args->column_list);
+	cdc_put_column_argument(builder, "except_column_list",
+							&args->except_list);
+	cdc_put_column_argument(builder, "track_history_column_list",
+							&args->track_list);
+	cdc_put_column_argument(builder, "track_history_except_column_list",
+							&args->track_except_list);
+}
+
+/* CdcDefinitionPutResolved: the kept and tracked columns. */
+void
+CdcDefinitionPutResolved(FlowDefinitionBuilder *builder,
+						 const CdcArguments *args)
+{
+	FlowDefinitionPutStringList(builder, "columns", args->columns);
+	if (args->spec.scd_type == 2)
+		FlowDefinitionPutStringList(builder, "tracked_columns", args->tracked);
+	else
+		FlowDefinitionPutNull(builder, "tracked_columns");
+}
+
 /* The definition: the arguments, and what they resolved to. */
 static Jsonb *
 cdc_definition_build(const CdcArguments *args)
@@ -503,20 +527,10 @@ cdc_definition_build(const CdcArguments *args)
 	FlowDefinitionPutString(&builder, "sequence_by", spec->sequence_by);
 	FlowDefinitionPutString(&builder, "apply_as_deletes", spec->deletes);
 	FlowDefinitionPutString(&builder, "apply_as_truncates", spec->truncates);
-	cdc_put_column_argument(&builder, "column_list", &args->column_list);
-	cdc_put_column_argument(&builder, "except_column_list",
-							&args->except_list);
-	cdc_put_column_argument(&builder, "track_history_column_list",
-							&args->track_list);
-	cdc_put_column_argument(&builder, "track_history_except_column_list",
-							&args->track_except_list);
+	CdcDefinitionPutColumns(&builder, args);
 	FlowDefinitionPutBool(&builder, "ignore_null_updates",
 						  args->ignore_null_updates);
-	FlowDefinitionPutStringList(&builder, "columns", args->columns);
-	if (spec->scd_type == 2)
-		FlowDefinitionPutStringList(&builder, "tracked_columns", args->tracked);
-	else
-		FlowDefinitionPutNull(&builder, "tracked_columns");
+	CdcDefinitionPutResolved(&builder, args);
 	return FlowDefinitionEnd(&builder);
 }
 
@@ -539,6 +553,27 @@ cdc_comment_version_columns(const CdcSpec *spec, const char *target_name)
 	comments[1] = psprintf("End of this version: the sequence_by value (of type %s) of the change that closed it; NULL while the version is current",
 						   type);
 	FlowCreateColumnComments(target_name, 2, columns, comments);
+}
+
+/*
+ * CdcCreateTarget: the target with its primary key, and the view of its
+ * current rows, commented; as the caller (the pipeline owner, with the
+ * pipeline's settings).
+ */
+void
+CdcCreateTarget(FlowCreate *create, const CdcArguments *args,
+				const char *view_name, FlowType type)
+{
+	FlowCreateTable(create, CdcTargetTableSql(&args->spec, create->target_name,
+											  args->target_columns));
+	FlowCreateExecute(CdcPrimaryKeySql(&args->spec, create->target_name));
+	FlowCreateExecute(CdcCurrentViewSql(&args->spec, view_name,
+										create->target_name,
+										args->target_columns));
+	FlowCreateExecute(psprintf("COMMENT ON VIEW %s IS %s", view_name,
+							   quote_literal_cstr(psprintf("Current rows of medallion %s table %s, one per key",
+														   CatalogFlowTypeName(type),
+														   create->target_name))));
 }
 
 /*
@@ -567,24 +602,16 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	source = cdc_open_source(&args);
 	view_name = FlowCreateCompanion(&create, CDC_VIEW_SUFFIX,
 									"view of current versions", NULL);
-	cdc_read_column_arguments(fcinfo, &args, source);
-	cdc_choose_columns(&args, RelationGetDescr(source));
-	cdc_check_keys(&args, source);
+	CdcReadColumnArguments(fcinfo, &args, source);
+	CdcChooseColumns(&args, RelationGetDescr(source));
+	CdcCheckKeys(&args, source);
 	/* keep the lock, but no reference: CREATE INDEX checks for those */
 	relation_close(source, NoLock);
 
 	FlowEnterOwnerContext(create.pipeline, &owner);
 	nest_level = UserSqlSettingsEnter(NULL);
 	cdc_check_expressions(&args);
-	FlowCreateTable(&create, CdcTargetTableSql(&args.spec, create.target_name,
-											   args.target_columns));
-	FlowCreateExecute(CdcPrimaryKeySql(&args.spec, create.target_name));
-	FlowCreateExecute(CdcCurrentViewSql(&args.spec, view_name,
-										create.target_name,
-										args.target_columns));
-	FlowCreateExecute(psprintf("COMMENT ON VIEW %s IS %s", view_name,
-							   quote_literal_cstr(psprintf("Current rows of medallion auto_cdc table %s, one per key",
-														   create.target_name))));
+	CdcCreateTarget(&create, &args, view_name, FLOW_TYPE_AUTO_CDC);
 	if (!args.has_key_index)
 		FlowCreateExecute(CdcSourceIndexSql(&args.spec));
 	cdc_comment_version_columns(&args.spec, create.target_name);

@@ -7,9 +7,13 @@
  * The family (cdc.h is its public side):
  *	  cdc_spec.c	a flow's spec: its definition, its expressions analysed
  *	  cdc_sql.c		the text of the statements CDC generates
- *	  cdc_create.c	create_auto_cdc_flow()
+ *	  cdc_create.c	create_auto_cdc_flow(), and the arguments, target and
+ *					view it shares with create_auto_cdc_from_snapshot_flow()
  *	  cdc_runner.c	the walk over the sorted events, key by key
  *	  cdc.c			the apply: CdcApply, auto_cdc_apply(), flow_state
+ *	  cdc_snapshot_create.c, cdc_snapshot_apply.c: AUTO CDC FROM SNAPSHOT,
+ *					whose applies turn the diff of two snapshots into
+ *					events for the same runner and writes (cdc_snapshot.h)
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -33,6 +37,18 @@
 #include "utils/tuplestore.h"
 
 #include "cdc.h"
+#include "change_feed.h"
+#include "flow_create.h"
+#include "flow_definition.h"
+
+/*
+ * The sequence of a snapshot flow without snapshot_version: each update's
+ * start time, given as a parameter; over the source, a NULL of its type.
+ */
+#define CDC_SNAPSHOT_TIME_SQL "NULL::pg_catalog.timestamptz"
+
+/* The suffix of the view of current rows beside the target. */
+#define CDC_VIEW_SUFFIX "_current"
 
 /* What an apply needs to know about a flow (from its definition). */
 typedef struct CdcSpec
@@ -46,7 +62,9 @@ typedef struct CdcSpec
 	List	   *keys;			/* char *: key column names */
 	List	   *columns;		/* char *: kept non-key column names */
 	bool	   *tracked;		/* per column: opens a new version (SCD2) */
-	char	   *sequence_by;	/* as the user wrote it */
+	char	   *sequence_by;	/* as the user wrote it; NULL: a snapshot
+								 * flow versioned by update time */
+	const char *seq_argname;	/* "sequence_by" or "snapshot_version" */
 	char	   *deletes;		/* apply_as_deletes, or NULL */
 	char	   *truncates;		/* apply_as_truncates, or NULL */
 	char	   *seq_sql;		/* the same, placed (user_sql.h) */
@@ -93,8 +111,82 @@ extern bool CdcListHas(List *names, const char *name);
 /* The attribute of a live column with exactly this name, or 0. */
 extern AttrNumber CdcFindAttribute(TupleDesc desc, const char *name);
 
+/* cdc_create.c: what both create functions share */
+
+/* A text[] argument naming columns of the source. */
+typedef struct CdcColumnArgument
+{
+	List	   *names;			/* resolved column names */
+	bool		given;			/* not NULL (an empty array is given) */
+} CdcColumnArgument;
+
+/*
+ * Where a create function has the arguments both share: pipeline_name,
+ * target_table and source_table come first; column_list is followed by
+ * except_column_list, track_history_column_list and
+ * track_history_except_column_list.
+ */
+typedef struct CdcArgumentPositions
+{
+	int			keys;
+	int			scd_type;
+	int			default_scd_type;	/* when stored_as_scd_type is NULL */
+	int			column_list;
+} CdcArgumentPositions;
+
+/* The arguments, checked, and what they resolve to on the source. */
+typedef struct CdcArguments
+{
+	const CdcArgumentPositions *at;
+	char	   *pipeline_name;
+	char	   *target_table;
+	char	   *source_table;
+	bool		ignore_null_updates;
+	CdcColumnArgument keys;
+	CdcColumnArgument column_list;
+	CdcColumnArgument except_list;
+	CdcColumnArgument track_list;
+	CdcColumnArgument track_except_list;
+
+	/* the source, keys, SCD type, sequence_by and conditions */
+	CdcSpec		spec;
+	List	   *key_attnums;	/* the keys' attribute numbers */
+	List	   *target_columns; /* keys and kept columns, in source order */
+	List	   *columns;		/* kept non-key columns */
+	List	   *tracked;		/* tracked columns (SCD2) */
+	bool		has_key_index;	/* the source has an index on the keys */
+} CdcArguments;
+
+extern char *CdcTextArgument(FunctionCallInfo fcinfo, int argno,
+							 const char *argname, bool required);
+extern void CdcReadArguments(FunctionCallInfo fcinfo,
+							 const CdcArgumentPositions *at,
+							 CdcArguments *args);
+extern void CdcReadColumnArguments(FunctionCallInfo fcinfo, CdcArguments *args,
+								   Relation rel);
+extern void CdcChooseColumns(CdcArguments *args, TupleDesc desc);
+extern void CdcCheckKeys(CdcArguments *args, Relation rel);
+extern void CdcDefinitionPutColumns(FlowDefinitionBuilder *builder,
+									const CdcArguments *args);
+extern void CdcDefinitionPutResolved(FlowDefinitionBuilder *builder,
+									 const CdcArguments *args);
+extern void CdcCreateTarget(FlowCreate *create, const CdcArguments *args,
+							const char *view_name, FlowType type);
+
+/* cdc_snapshot_replace.c: replace => true on a snapshot flow */
+extern FlowDesc *CdcSnapshotFlowToReplace(const char *pipeline_name,
+										  const char *target_table);
+extern bool CdcSnapshotAlterTarget(const CdcArguments *args,
+								   const FlowDesc *flow);
+extern void CdcSnapshotReplaceCatalog(const FlowDesc *flow,
+									  const CdcArguments *args,
+									  Jsonb *definition, bool feed_dropped);
+
 /* cdc_sql.c: statements run when a flow is created */
 extern void CdcAppendNames(StringInfo buf, List *names, const char *qual);
+extern void CdcAppendNumbered(StringInfo buf, const char *prefix, int count);
+extern void CdcAppendNamesAsNumbered(StringInfo buf, List *names,
+									 const char *prefix);
 extern char *CdcTargetTableSql(const CdcSpec *spec, const char *target_name,
 							   List *target_columns);
 extern char *CdcPrimaryKeySql(const CdcSpec *spec, const char *target_name);
@@ -231,5 +323,73 @@ extern void CdcRunnerFinish(CdcRunner *runner);
 
 /* Release the runner's memory and its output. */
 extern void CdcRunnerFree(CdcRunner *runner);
+
+/* cdc.c: the phases of an apply, which snapshot applies share */
+
+/*
+ * Sequence values kept in flow_state between applies: the highest
+ * sequence applied (any event) and the highest truncate applied.
+ */
+typedef struct CdcState
+{
+	bool		has_max;
+	Datum		max_seq;
+	bool		has_truncate;
+	Datum		truncate_seq;
+} CdcState;
+
+/* The parameters of the events query (see CdcEventsSql). */
+#define CDC_PARAM_LOW 0
+#define CDC_PARAM_HIGH 1
+#define CDC_PARAM_MAX_SEQ 2
+#define CDC_PARAM_TRUNCATE_SEQ 3
+#define CDC_NPARAMS 4
+
+/*
+ * One apply of a batch, phase by phase (CdcApply): what it read, what it
+ * decided, and what it wrote.  CdcApplyBegin sets it up inside SPI with
+ * the apply's settings; CdcApplyEnd undoes both.
+ */
+typedef struct CdcApplyState
+{
+	FlowDesc   *flow;			/* the flow's catalog row, as of now */
+	CdcSpec    *spec;
+	int64		low;			/* the batch: low < _row_id <= high */
+	int			guc_nest_level;
+
+	/* flow_state before and after the batch */
+	CdcState	state;
+	CdcState	new_state;
+	bool		state_changed;
+
+	/* the batch: its size when counted here, its highest truncate */
+	int64		batch_rows;		/* -1: the runner counts it */
+	bool		batch_has_truncate;
+	Datum		batch_truncate;
+
+	/* how its keys are applied, and the events query's parameters */
+	CdcMode		mode;
+	Oid			types[CDC_NPARAMS];
+	Datum		values[CDC_NPARAMS];
+	bool		nulls[CDC_NPARAMS];
+
+	CdcRunner	runner;
+	Relation	target;			/* open while the apply writes it */
+	ChangeFeed *feed;			/* NULL unless an aggregate reads it */
+
+	int64		deleted;
+	int64		inserted;
+	int64		closed;
+} CdcApplyState;
+
+extern void CdcApplyBegin(CdcApplyState *apply, FlowDesc *flow, int64 low,
+						  int64 high);
+extern void CdcApplyDerive(CdcApplyState *apply, const char *events_sql);
+extern void CdcApplyWrite(CdcApplyState *apply);
+extern void CdcApplySaveState(CdcApplyState *apply);
+extern void CdcApplyRelease(CdcApplyState *apply);
+extern void CdcApplyEnd(CdcApplyState *apply);
+extern bool CdcStateRaise(CdcSpec *spec, bool *has, Datum *current,
+						  Datum value);
 
 #endif							/* MEDALLION_CDC_INTERNAL_H */

@@ -174,7 +174,8 @@ cdc_type_has_min(Oid type)
 void
 CdcResolveSequence(CdcSpec *spec)
 {
-	Node	   *expr = cdc_analyze_expression("sequence_by", spec->seq_sql,
+	const char *argname = spec->seq_argname ? spec->seq_argname : "sequence_by";
+	Node	   *expr = cdc_analyze_expression(argname, spec->seq_sql,
 											  spec->source_name);
 	TypeCacheEntry *typentry;
 
@@ -185,15 +186,15 @@ CdcResolveSequence(CdcSpec *spec)
 	if (get_typtype(spec->seq_type) == TYPTYPE_PSEUDO)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("sequence_by cannot be of type %s",
-						format_type_be(spec->seq_type)),
+				 errmsg("%s cannot be of type %s",
+						argname, format_type_be(spec->seq_type)),
 				 errhint("__start_at and __end_at take the type of sequence_by; to sequence by several values, cast a ROW() to a composite type.")));
 	typentry = lookup_type_cache(spec->seq_basetype, TYPECACHE_CMP_PROC);
 	if (!OidIsValid(typentry->cmp_proc))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("sequence_by of type %s has no btree ordering",
-						format_type_be(spec->seq_type)),
+				 errmsg("%s of type %s has no btree ordering",
+						argname, format_type_be(spec->seq_type)),
 				 errhint("Sequence by a column or expression of a sortable type, such as a number or a timestamp.")));
 	spec->seq_storable = cdc_type_storable(spec->seq_basetype);
 	spec->seq_has_min = cdc_type_has_min(spec->seq_type);
@@ -206,7 +207,12 @@ CdcResolveSequence(CdcSpec *spec)
 void
 CdcPlaceExpressions(CdcSpec *spec)
 {
-	spec->seq_sql = UserSqlExpression(spec->sequence_by, "sequence_by");
+	if (spec->sequence_by == NULL)
+		spec->seq_sql = pstrdup(CDC_SNAPSHOT_TIME_SQL);
+	else
+		spec->seq_sql = UserSqlExpression(spec->sequence_by,
+										  spec->seq_argname ? spec->seq_argname :
+										  "sequence_by");
 	if (spec->deletes != NULL)
 		spec->deletes_sql = UserSqlExpression(spec->deletes,
 											  "apply_as_deletes");
@@ -267,6 +273,13 @@ CdcFindAttribute(TupleDesc desc, const char *name)
 
 /* ---- definition ------------------------------------------------------ */
 
+/* CdcFlowTypeKeepsTarget: see cdc.h. */
+bool
+CdcFlowTypeKeepsTarget(FlowType type)
+{
+	return type == FLOW_TYPE_AUTO_CDC || type == FLOW_TYPE_AUTO_CDC_SNAPSHOT;
+}
+
 /* CdcFlowScdType: see cdc.h.  A definition without one is SCD type 2. */
 int
 CdcFlowScdType(const FlowDesc *flow)
@@ -314,7 +327,14 @@ CdcLoadSpec(FlowDesc *flow)
 	spec->keys = CdcFlowKeys(flow);
 	spec->columns = FlowDefinitionStringList(flow, "columns", false);
 	tracked = FlowDefinitionStringList(flow, "tracked_columns", false);
-	spec->sequence_by = FlowDefinitionString(flow, "sequence_by", true);
+	if (flow->type == FLOW_TYPE_AUTO_CDC_SNAPSHOT)
+	{
+		spec->seq_argname = "snapshot_version";
+		spec->sequence_by = FlowDefinitionString(flow, "snapshot_version",
+												 false);
+	}
+	else
+		spec->sequence_by = FlowDefinitionString(flow, "sequence_by", true);
 	spec->deletes = FlowDefinitionString(flow, "apply_as_deletes", false);
 	spec->truncates = FlowDefinitionString(flow, "apply_as_truncates", false);
 	CdcPlaceExpressions(spec);

@@ -26,9 +26,9 @@
 #include "cdc_internal.h"
 #include "user_sql.h"
 
-/* "__k1, __k2, ..." */
-static void
-append_numbered(StringInfo buf, const char *prefix, int count)
+/* CdcAppendNumbered: "__k1, __k2, ..." */
+void
+CdcAppendNumbered(StringInfo buf, const char *prefix, int count)
 {
 	int			i;
 
@@ -49,9 +49,9 @@ CdcAppendNames(StringInfo buf, List *names, const char *qual)
 						 UserSqlColumnName((char *) lfirst(cell)));
 }
 
-/* ", "a" AS __k1, "b" AS __k2, ..." */
-static void
-append_names_as_numbered(StringInfo buf, List *names, const char *prefix)
+/* CdcAppendNamesAsNumbered: ", "a" AS __k1, "b" AS __k2, ..." */
+void
+CdcAppendNamesAsNumbered(StringInfo buf, List *names, const char *prefix)
 {
 	ListCell   *cell;
 
@@ -104,8 +104,8 @@ static void
 append_source_events(StringInfo buf, CdcSpec *spec)
 {
 	appendStringInfoString(buf, "SELECT _row_id AS __rid");
-	append_names_as_numbered(buf, spec->keys, "__k");
-	append_names_as_numbered(buf, spec->columns, "__c");
+	CdcAppendNamesAsNumbered(buf, spec->keys, "__k");
+	CdcAppendNamesAsNumbered(buf, spec->columns, "__c");
 	appendStringInfo(buf, ", %s AS __seq, ", spec->seq_sql);
 	if (spec->deletes != NULL)
 		appendStringInfo(buf, "COALESCE(%s, false) AS __del", spec->deletes_sql);
@@ -199,7 +199,7 @@ cdc_batch_keys_cte(StringInfo sql, CdcSpec *spec, CdcMode mode,
 	appendStringInfoString(sql, " AS __from, min(__rid) AS __any,"
 						   " min(__rid) FILTER (WHERE __seq IS NULL) AS __bad"
 						   " FROM (SELECT _row_id AS __rid");
-	append_names_as_numbered(sql, spec->keys, "__k");
+	CdcAppendNamesAsNumbered(sql, spec->keys, "__k");
 	appendStringInfo(sql, ", %s AS __seq FROM %s"
 					 " WHERE _row_id > $1 AND _row_id <= $2 AND %s"
 					 " OFFSET 0) __b GROUP BY %s) ",
@@ -250,8 +250,8 @@ cdc_target_rows(StringInfo sql, CdcSpec *spec, const char *seq_type)
 					 " __x.* FROM __bk %s CROSS JOIN LATERAL ("
 					 "SELECT ctid, 0::pg_catalog.int8",
 					 alias, CDC_KIND_CURRENT, CDC_KIND_REPLACED, alias);
-	append_names_as_numbered(sql, spec->keys, "__k");
-	append_names_as_numbered(sql, spec->columns, "__c");
+	CdcAppendNamesAsNumbered(sql, spec->keys, "__k");
+	CdcAppendNamesAsNumbered(sql, spec->columns, "__c");
 	if (spec->scd_type == 2)
 		appendStringInfoString(sql, ", __start_at");
 	else
@@ -333,7 +333,7 @@ CdcEventsSql(CdcSpec *spec, CdcMode mode, bool truncate_known)
 												FORMAT_TYPE_FORCE_QUALIFY);
 
 	initStringInfo(&keys);
-	append_numbered(&keys, "__k", list_length(spec->keys));
+	CdcAppendNumbered(&keys, "__k", list_length(spec->keys));
 	initStringInfo(&sql);
 	if (mode == CDC_MODE_FULL)
 	{

@@ -61,6 +61,7 @@ typedef struct FlowContext
 	PipelineDesc *pipeline;
 	int64		update_id;
 	bool		full_refresh;
+	TimestampTz update_start;	/* when the update started; 0: unknown */
 
 	/*
 	 * Target tables changed by the flows of this update that already ran

@@ -42,6 +42,7 @@
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
+#include "cdc.h"
 #include "flow_lifecycle.h"
 #include "flow_order.h"
 #include "spi_util.h"
@@ -250,7 +251,7 @@ drop_target(const FlowDesc *flow)
 {
 	if (flow->type == FLOW_TYPE_SILVER)
 		drop_companion(flow, "_quarantine", RELKIND_RELATION, "TABLE");
-	else if (flow->type == FLOW_TYPE_AUTO_CDC)
+	else if (CdcFlowTypeKeepsTarget(flow->type))
 		drop_companion(flow, "_current", RELKIND_VIEW, "VIEW");
 	SPI_connect();
 	SpiExecute(psprintf("DROP TABLE %s",

@@ -50,6 +50,7 @@
 #include "aggregates.h"
 #include "bronze.h"
 #include "cdc.h"
+#include "cdc_snapshot.h"
 #include "flow_order.h"
 #include "silver.h"
 #include "spi_util.h"
@@ -230,6 +231,13 @@ static const FlowTypeRoutine flow_type_routines[FLOW_TYPE_COUNT] = {
 		.apply_whole = AggregateApply,
 		.truncate_on_reset = true,
 		.reset_as_owner = AggregateReset,
+	},
+	/* snapshots are diffed whole; a full refresh recomputes from them all */
+	[FLOW_TYPE_AUTO_CDC_SNAPSHOT] = {
+		.type = FLOW_TYPE_AUTO_CDC_SNAPSHOT,
+		.apply_whole = CdcSnapshotApply,
+		.truncate_on_reset = true,
+		.reset_as_owner = CdcReset,
 	},
 	/* an attached materialized view is refreshed whole, never emptied */
 	[FLOW_TYPE_MATVIEW] = {
@@ -563,6 +571,7 @@ update_begin(UpdateState *state)
 	context->pipeline = CatalogGetPipelineById(state->pipeline_id, false);
 	context->full_refresh = state->full_refresh;
 	context->update_id = CatalogNextUpdateId();
+	context->update_start = state->update_start;
 	state->flows = FlowOrderSort(CatalogGetFlows(state->pipeline_id));
 	state->reset_flows = state->refresh_flow_ids == NIL ? state->flows :
 		FlowOrderDownstream(state->flows, state->refresh_flow_ids);
