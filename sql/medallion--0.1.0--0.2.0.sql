@@ -516,3 +516,24 @@ AS 'MODULE_PATHNAME', 'medallion_create_aggregate'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION medallion.create_aggregate(text, text, text, text[], text[], text, boolean) IS
 'Create an aggregate flow: target_table is kept equal, after every update, to SELECT <group_by>, <aggregates> FROM source_table WHERE <filter> GROUP BY <group_by>, recomputing only the groups whose input rows changed. Each item is one expression, optionally with AS name; group_by and filter must be immutable. source_table is a table of the pipeline or a table with a _row_id identity column.';
+
+-- replace => true on the create_* flow functions: a replaced flow waits for
+-- its recompute (and that of the flows downstream) at the next update
+ALTER TABLE medallion.flow ADD COLUMN refresh_pending boolean NOT NULL DEFAULT false;
+CREATE OR REPLACE VIEW medallion.flows AS
+SELECT p.pipeline_name,
+	   f.flow_name,
+	   f.flow_type,
+	   f.source,
+	   -- NULL once the target was dropped by hand (drop_flow removes the flow)
+	   (SELECT c.oid::pg_catalog.regclass FROM pg_catalog.pg_class c
+		 WHERE c.oid OPERATOR(pg_catalog.=) f.target_table) AS target_table,
+	   f.definition,
+	   f.watermark,
+	   f.flow_state,
+	   f.created_at,
+	   -- replaced: the next update recomputes it from its source
+	   f.refresh_pending
+  FROM medallion.flow f
+  JOIN medallion.pipeline p USING (pipeline_id)
+ WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
