@@ -3,7 +3,7 @@
 # rows unchanged: nothing ingested again), also when the server restarts
 # between the replace and the update; replacing a bronze flow's options
 # (path_glob) keeps its ledger and rows, and the new options apply to new
-# objects only.
+# objects only; a continuous pipeline recomputes a replaced flow too.
 use strict;
 use warnings;
 
@@ -14,6 +14,7 @@ use MedallionTest;
 my $s3 = start_s3(buckets => ['landing']);
 my $node = start_node(
 	'replace',
+	'medallion.enable_workers' => 'on',
 	'medallion.allowed_endpoints' => $s3->{endpoint},
 	'log_statement' => 'none');
 my $endpoint = $s3->{endpoint};
@@ -115,6 +116,34 @@ is( psql(q{SELECT string_agg(path, ',' ORDER BY path) FROM medallion.ingested_fi
 	'the old objects stay in the ledger; the new .txt object is left alone');
 is(psql(q{SELECT string_agg(odd || ':' || qty, ',' ORDER BY odd) FROM totals}),
 	'0:20,1:16', 'gold is right');
+
+# A continuous pipeline's worker recomputes a replaced flow at its next
+# update too.
+my $ledger_now = psql($ledger_sql);
+psql(
+	q{SELECT medallion.alter_pipeline('shop', mode => 'continuous',
+	      trigger_interval => '200 milliseconds');
+	  SELECT medallion.create_silver('shop', 'orders',
+	      $$SELECT (data->>'id')::int AS id, (data->>'qty')::int AS qty,
+	               (data->>'price')::numeric AS price, (data->>'qty')::int * 100 AS qty10
+	          FROM raw_orders$$, replace => true);});
+ok( $node->poll_query_until(
+		'postgres',
+		q{SELECT count(*) = 8 AND min(qty10) = 100 FROM orders}),
+	'the continuous worker recomputes the replaced silver flow');
+ok( $node->poll_query_until(
+		'postgres',
+		q{SELECT string_agg(odd || ':' || qty, ',' ORDER BY odd) = '0:20,1:16' FROM totals}),
+	'and the aggregate downstream');
+is( psql(
+		q{SELECT details->>'flows' FROM medallion.event_log
+		   WHERE event_type = 'full_refresh' ORDER BY id DESC LIMIT 1}),
+	'["public.orders", "public.totals"]',
+	'the worker refreshed exactly the replaced flow and the one downstream');
+is(psql(q{SELECT count(*) FROM medallion.flows WHERE refresh_pending}), '0',
+	'no flow waits any more');
+is(psql($ledger_sql), $ledger_now, 'bronze ingested nothing again');
+psql(q{SELECT medallion.stop_pipeline('shop')});
 
 $node->stop;
 $s3->stop;
