@@ -109,7 +109,10 @@ replace_find_flow(FlowCreate *create, Oid relid)
 	return flow;
 }
 
-/* The definition member that names the columns a flow type keys its target's indexes on. */
+/*
+ * The definition member that names the columns a flow type keys its
+ * target's indexes on (dedup index, primary key, unique index).
+ */
 static const char *
 replace_key_member(FlowType type)
 {

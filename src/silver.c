@@ -332,11 +332,10 @@ silver_map_columns(SilverApplyState *state, Relation rel, TupleDesc query_desc,
 	TupleDesc	desc = RelationGetDescr(rel);
 	int		   *map = palloc(sizeof(int) * Max(state->ncolumns, 1));
 	int			live = 0;
+	int			skip = -1;
 	int			next;
 	int			i;
 
-	if (skip_index != NULL)
-		*skip_index = -1;
 	for (i = 1; i < desc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
@@ -344,10 +343,12 @@ silver_map_columns(SilverApplyState *state, Relation rel, TupleDesc query_desc,
 		if (attr->attisdropped)
 			continue;
 		if (skip_name != NULL && strcmp(NameStr(attr->attname), skip_name) == 0)
-			*skip_index = i;
+			skip = i;
 		else
 			live++;
 	}
+	if (skip_index != NULL)
+		*skip_index = skip;
 	for (next = 0; next < state->ncolumns; next++)
 	{
 		Form_pg_attribute qattr = TupleDescAttr(query_desc, next);
@@ -356,7 +357,7 @@ silver_map_columns(SilverApplyState *state, Relation rel, TupleDesc query_desc,
 		for (i = 1; i < desc->natts; i++)
 		{
 			attr = TupleDescAttr(desc, i);
-			if (!attr->attisdropped && i != (skip_index ? *skip_index : -1) &&
+			if (!attr->attisdropped && i != skip &&
 				strcmp(NameStr(attr->attname), NameStr(qattr->attname)) == 0)
 				break;
 		}
