@@ -517,8 +517,11 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION medallion.create_aggregate(text, text, text, text[], text[], text, boolean) IS
 'Create an aggregate flow: target_table is kept equal, after every update, to SELECT <group_by>, <aggregates> FROM source_table WHERE <filter> GROUP BY <group_by>, recomputing only the groups whose input rows changed. Each item is one expression, optionally with AS name; group_by and filter must be immutable. source_table is a table of the pipeline or a table with a _row_id identity column.';
 
--- replace => true on the create_* flow functions: a replaced flow waits for
--- its recompute (and that of the flows downstream) at the next update
+/*
+ * replace => true on the create_* flow functions: a replaced flow, and the
+ * flows downstream of it, wait for their recompute at the next update
+ * (refresh_pending, cleared by that update's full refresh of them).
+ */
 ALTER TABLE medallion.flow ADD COLUMN refresh_pending boolean NOT NULL DEFAULT false;
 CREATE OR REPLACE VIEW medallion.flows AS
 SELECT p.pipeline_name,

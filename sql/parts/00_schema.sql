@@ -67,10 +67,7 @@ CREATE TABLE medallion.flow (
 	definition jsonb NOT NULL DEFAULT '{}',
 	watermark bigint NOT NULL DEFAULT 0,
 	flow_state jsonb NOT NULL DEFAULT '{}',
-	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	-- replaced (replace => true): the next update recomputes the flow and
-	-- those downstream from their sources
-	refresh_pending boolean NOT NULL DEFAULT false
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 CREATE INDEX ON medallion.flow (pipeline_id);
 
@@ -262,9 +259,7 @@ SELECT p.pipeline_name,
 	   f.definition,
 	   f.watermark,
 	   f.flow_state,
-	   f.created_at,
-	   -- replaced: the next update recomputes it from its source
-	   f.refresh_pending
+	   f.created_at
   FROM medallion.flow f
   JOIN medallion.pipeline p USING (pipeline_id)
  WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
