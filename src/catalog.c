@@ -498,8 +498,6 @@ catalog_lock_flow_row(const FlowDesc *flow, const char *lock)
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(flow->flow_id)};
 
-	bool		isnull;
-
 	SpiExecuteAsExtensionOwner(psprintf("SELECT watermark, flow_state, refresh_pending"
 										" FROM medallion.flow"
 										" WHERE flow_id OPERATOR(pg_catalog.=) $1 %s",
@@ -509,6 +507,16 @@ catalog_lock_flow_row(const FlowDesc *flow, const char *lock)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("flow \"%s\" was dropped", flow->flow_name)));
+}
+
+void
+CatalogLockFlow(const FlowDesc *flow, int64 *watermark, Jsonb **flow_state)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	bool		isnull;
+
+	SPI_connect();
+	catalog_lock_flow_row(flow, "FOR UPDATE");
 	/* what was read of a replaced flow before this lock may be stale */
 	if (DatumGetBool(SpiGetDatum(0, 3, &isnull)))
 		ereport(ERROR,
@@ -516,15 +524,6 @@ catalog_lock_flow_row(const FlowDesc *flow, const char *lock)
 				 errmsg("flow \"%s\" was replaced and waits to be recomputed",
 						flow->flow_name),
 				 errhint("Run an update of its pipeline with medallion.run_pipeline(); it recomputes the flow first.")));
-}
-
-void
-CatalogLockFlow(const FlowDesc *flow, int64 *watermark, Jsonb **flow_state)
-{
-	MemoryContext caller_context = CurrentMemoryContext;
-
-	SPI_connect();
-	catalog_lock_flow_row(flow, "FOR UPDATE");
 	*watermark = SpiGetInt64(0, 1, NULL);
 	if (flow_state != NULL)
 	{

@@ -242,6 +242,23 @@ FlowCreateBegin(FlowCreate *create, FlowType type, const char *pipeline_name,
 		replace_clear_target(create);
 }
 
+/*
+ * Is <target><suffix> a companion table of the replaced flow that Begin
+ * kept (to be altered in place, or dropped)?  Only a silver flow's
+ * quarantine table is, when its definition had one: a table of that name
+ * that the flow did not make is never taken for its own.
+ */
+static bool
+replace_kept_companion(FlowCreate *create, const char *suffix)
+{
+	return create->replaced != NULL && create->type == FLOW_TYPE_SILVER &&
+		strcmp(suffix, "_quarantine") == 0 &&
+		FlowDefinitionBool(create->replaced, "quarantine", false) &&
+		OidIsValid(get_relname_relid(psprintf("%s%s", create->relation_name,
+											  suffix),
+									 create->namespace_oid));
+}
+
 bool
 FlowCreateReplaceArgument(FunctionCallInfo fcinfo, int argno)
 {
@@ -255,8 +272,7 @@ FlowCreateCompanion(FlowCreate *create, const char *suffix, const char *what,
 	char	   *name = psprintf("%s%s", create->relation_name, suffix);
 
 	/* the replaced flow's own (FlowCreateCompanionTable alters it) */
-	if (create->replaced == NULL ||
-		!OidIsValid(get_relname_relid(name, create->namespace_oid)))
+	if (!replace_kept_companion(create, suffix))
 		name = CompanionRelationName(create->namespace_oid,
 									 create->relation_name, suffix, what);
 	if (relation_name != NULL)
@@ -532,6 +548,7 @@ FlowCreateCompanionTable(FlowCreate *create, const char *relation_name,
 {
 	Oid			relid = InvalidOid;
 
+	/* FlowCreateCompanion named an existing table only if it is the flow's */
 	if (create->replaced != NULL)
 		relid = RelidFromQualifiedName(relation_name, true);
 	if (!OidIsValid(relid))
@@ -546,14 +563,13 @@ FlowCreateCompanionTable(FlowCreate *create, const char *relation_name,
 void
 FlowCreateDropCompanion(FlowCreate *create, const char *suffix)
 {
-	char	   *name = psprintf("%s%s", create->relation_name, suffix);
-	Oid			relid = get_relname_relid(name, create->namespace_oid);
-
-	if (create->replaced == NULL || !OidIsValid(relid) ||
-		get_rel_relkind(relid) != RELKIND_RELATION)
+	if (!replace_kept_companion(create, suffix))
 		return;
 	FlowCreateExecute(psprintf("DROP TABLE %s",
-							   QuoteQualifiedName(create->namespace_oid, name)));
+							   QuoteQualifiedName(create->namespace_oid,
+												  psprintf("%s%s",
+														   create->relation_name,
+														   suffix))));
 }
 
 char *

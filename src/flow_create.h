@@ -40,8 +40,10 @@
  * A new flow type needs nothing more, unless it makes companion views or
  * internal objects of other kinds (see FlowDropCompanionViews and
  * FlowDropInternalObjects in flow_lifecycle.h), keys its target's indexes
- * on a definition member other than dedup_keys, keys or group_columns, or
- * keeps its data like bronze (replace_keeps_data in flow_create.c).
+ * on a definition member other than dedup_keys, keys or group_columns,
+ * keeps a companion table across a replace like silver's quarantine
+ * (replace_kept_companion), or keeps its data like bronze
+ * (replace_keeps_data in flow_create.c).
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -91,8 +93,10 @@ extern bool FlowCreateReplaceArgument(FunctionCallInfo fcinfo, int argno);
  * The quoted, qualified name of a relation medallion makes beside the
  * target (the target's name plus suffix, in its schema); what names it in
  * errors ("quarantine table").  *relation_name, when not NULL, receives the
- * unquoted name.  When replacing, an existing table of that name is the
- * replaced flow's (FlowCreateCompanionTable alters it).
+ * unquoted name.  When replacing, the replaced flow's companion table that
+ * Begin kept (a silver flow's quarantine table) may exist already
+ * (FlowCreateCompanionTable alters it); any other existing relation of
+ * that name is an error.
  */
 extern char *FlowCreateCompanion(FlowCreate *create, const char *suffix,
 								 const char *what, char **relation_name);
@@ -108,8 +112,8 @@ extern void FlowCreateTable(FlowCreate *create, const char *create_sql);
 /*
  * The same for a companion table (relation_name as FlowCreateCompanion
  * returned it): created, or when replacing and it exists, emptied and
- * altered in place.  FlowCreateDropCompanion drops the companion table
- * <target><suffix> of a replaced flow, when it has one, for a new
+ * altered in place.  FlowCreateDropCompanion drops the kept companion
+ * table <target><suffix> of a replaced flow, when it had one, for a new
  * definition that does not want it.
  */
 extern void FlowCreateCompanionTable(FlowCreate *create,

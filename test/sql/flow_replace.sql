@@ -169,6 +169,15 @@ SELECT medallion.create_silver('rep', 'fresh',
 SELECT flow_name, flow_type, refresh_pending FROM medallion.flows
  WHERE pipeline_name = 'rep' AND flow_name = 'rep.fresh';
 
+-- a table that the flow did not make is never taken for its quarantine
+CREATE TABLE fresh_quarantine (note text);
+SELECT medallion.create_silver('rep', 'fresh',
+	$$SELECT (data->>'id')::int AS id FROM raw$$, replace => true);
+SELECT to_regclass('fresh_quarantine') IS NOT NULL AS own_table_kept;
+SELECT medallion.create_silver('rep', 'fresh',
+	$$SELECT (data->>'id')::int AS id FROM raw$$, quarantine => true,
+	replace => true);
+
 SELECT medallion.drop_pipeline('rep', drop_tables => true);
 SELECT medallion.drop_pipeline('rep_other');
 DROP SCHEMA rep CASCADE;
