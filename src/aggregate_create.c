@@ -980,8 +980,8 @@ medallion_create_aggregate(PG_FUNCTION_ARGS)
 	int			nest_level;
 
 	agg_create_init(&state, fcinfo);
-	FlowCreateReplaceArgument(fcinfo, 6);
-	FlowCreateBegin(&state.create, pipeline_name, target_table);
+	FlowCreateBegin(&state.create, FLOW_TYPE_AGGREGATE, pipeline_name,
+					target_table, FlowCreateReplaceArgument(fcinfo, 6));
 	agg_create_check_source(&state);
 
 	errcallback.callback = agg_create_error_callback;

@@ -454,13 +454,13 @@ medallion_create_bronze(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("flow_name is not supported yet"),
 				 errdetail("A bronze flow is named after its target table.")));
-	FlowCreateReplaceArgument(fcinfo, 9);
 	if (target_table == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("target_table must not be null")));
 
-	FlowCreateBegin(&create, pipeline_name, target_table);
+	FlowCreateBegin(&create, FLOW_TYPE_BRONZE, pipeline_name, target_table,
+					FlowCreateReplaceArgument(fcinfo, 9));
 	bronze_check_arguments(&arguments);
 	FlowCreateTable(&create, bronze_table_sql(create.target_name));
 	FlowCreateColumnComments(create.target_name, lengthof(bronze_columns),

@@ -41,7 +41,8 @@
 
 #define FLOW_COLUMNS \
 	"flow_id, pipeline_id, flow_name, flow_type, target_table::oid, " \
-	"source_table::oid, source, definition, watermark, flow_state"
+	"source_table::oid, source, definition, watermark, flow_state, " \
+	"refresh_pending"
 
 /* A PipelineDesc from row of SPI_tuptable (PIPELINE_COLUMNS). */
 static PipelineDesc *
@@ -92,6 +93,7 @@ flow_from_row(uint64 row)
 	flow->definition = copy_jsonb_column(row, 8);
 	flow->watermark = SpiGetInt64(row, 9, NULL);
 	flow->flow_state = copy_jsonb_column(row, 10);
+	flow->refresh_pending = DatumGetBool(SpiGetDatum(row, 11, &isnull));
 	return flow;
 }
 
@@ -342,6 +344,30 @@ refuse_taken_flow_name(const char *flow_name)
 					 flow_name)));
 }
 
+/*
+ * A flow's source, when a table: of the same pipeline, and with a _row_id
+ * for the flow types that read by it.
+ */
+static void
+catalog_check_flow_source(PipelineDesc *pipeline, FlowType type,
+						  Oid source_relid)
+{
+	FlowDesc   *source_flow;
+
+	if (!OidIsValid(source_relid))
+		return;
+	source_flow = CatalogGetFlowByTarget(source_relid, true);
+	if (source_flow != NULL && source_flow->pipeline_id != pipeline->pipeline_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table \"%s\" belongs to another pipeline",
+						CatalogQualifiedRelationName(source_relid)),
+				 errhint("A flow reads tables of its own pipeline only.")));
+	/* flows that read by _row_id need one; error clearly otherwise */
+	if (type == FLOW_TYPE_SILVER || type == FLOW_TYPE_AUTO_CDC)
+		(void) FlowRowIdSequence(source_relid);
+}
+
 int32
 CatalogCreateFlow(PipelineDesc *pipeline, FlowType type,
 				  Oid target_relid, Oid source_relid, const char *source,
@@ -362,21 +388,7 @@ CatalogCreateFlow(PipelineDesc *pipeline, FlowType type,
 						MEDALLION_MAX_FLOWS_PER_PIPELINE),
 				 errhint("Split the work into several pipelines.")));
 
-	if (OidIsValid(source_relid))
-	{
-		FlowDesc   *source_flow = CatalogGetFlowByTarget(source_relid, true);
-
-		if (source_flow != NULL && source_flow->pipeline_id != pipeline->pipeline_id)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("table \"%s\" belongs to another pipeline",
-							CatalogQualifiedRelationName(source_relid)),
-					 errhint("A flow reads tables of its own pipeline only.")));
-		/* flows that read by _row_id need one; error clearly otherwise */
-		if (type == FLOW_TYPE_SILVER || type == FLOW_TYPE_AUTO_CDC)
-			(void) FlowRowIdSequence(source_relid);
-	}
-
+	catalog_check_flow_source(pipeline, type, source_relid);
 	refuse_taken_flow_name(CatalogQualifiedRelationName(target_relid));
 	values[0] = Int32GetDatum(pipeline->pipeline_id);
 	values[1] = CStringGetTextDatum(CatalogQualifiedRelationName(target_relid));
@@ -426,6 +438,57 @@ catalog_update(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
+ * CatalogReplaceFlow: see catalog.h.  The row keeps its flow_id, so that
+ * expectations and the bronze ledger, which reference it, stay.
+ */
+void
+CatalogReplaceFlow(PipelineDesc *pipeline, const FlowDesc *flow,
+				   Oid source_relid, const char *source, Jsonb *definition)
+{
+	Oid			types[4] = {INT4OID, OIDOID, TEXTOID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	catalog_check_flow_source(pipeline, flow->type, source_relid);
+	values[0] = Int32GetDatum(flow->flow_id);
+	values[1] = ObjectIdGetDatum(source_relid);
+	if (!OidIsValid(source_relid))
+		nulls[1] = 'n';
+	values[2] = nullable_text(source, &nulls[2]);
+	values[3] = JsonbPGetDatum(definition);
+	catalog_update("UPDATE medallion.flow"
+				   " SET source_table = $2::pg_catalog.regclass, source = $3,"
+				   "     definition = $4"
+				   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
+				   4, types, values, nulls);
+}
+
+/* CatalogSetRefreshPending: see catalog.h. */
+void
+CatalogSetRefreshPending(List *flow_ids, bool pending)
+{
+	Oid			types[2] = {INT4ARRAYOID, BOOLOID};
+	Datum		values[2];
+	Datum	   *ids;
+	int			count = list_length(flow_ids);
+	int			i = 0;
+	ListCell   *cell;
+
+	if (count == 0)
+		return;
+	ids = palloc(sizeof(Datum) * count);
+	foreach(cell, flow_ids)
+		ids[i++] = Int32GetDatum(lfirst_int(cell));
+	values[0] = PointerGetDatum(construct_array(ids, count, INT4OID, 4, true,
+												TYPALIGN_INT));
+	values[1] = BoolGetDatum(pending);
+	catalog_update("UPDATE medallion.flow SET refresh_pending = $2"
+				   " WHERE flow_id OPERATOR(pg_catalog.=) ANY ($1)"
+				   "   AND refresh_pending OPERATOR(pg_catalog.<>) $2",
+				   2, types, values, NULL);
+}
+
+/*
  * Lock a flow's catalog row until the end of the transaction, with lock
  * (FOR UPDATE or FOR SHARE); the row must still exist.  SPI must be
  * connected.
@@ -436,7 +499,8 @@ catalog_lock_flow_row(const FlowDesc *flow, const char *lock)
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(flow->flow_id)};
 
-	SpiExecuteAsExtensionOwner(psprintf("SELECT watermark, flow_state FROM medallion.flow"
+	SpiExecuteAsExtensionOwner(psprintf("SELECT watermark, flow_state, refresh_pending"
+										" FROM medallion.flow"
 										" WHERE flow_id OPERATOR(pg_catalog.=) $1 %s",
 										lock),
 							   1, types, values, NULL, SPI_OK_SELECT);
@@ -450,9 +514,17 @@ void
 CatalogLockFlow(const FlowDesc *flow, int64 *watermark, Jsonb **flow_state)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
+	bool		isnull;
 
 	SPI_connect();
 	catalog_lock_flow_row(flow, "FOR UPDATE");
+	/* what was read of a replaced flow before this lock may be stale */
+	if (DatumGetBool(SpiGetDatum(0, 3, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("flow \"%s\" was replaced and waits to be recomputed",
+						flow->flow_name),
+				 errhint("Run an update of its pipeline with medallion.run_pipeline(); it recomputes the flow first.")));
 	*watermark = SpiGetInt64(0, 1, NULL);
 	if (flow_state != NULL)
 	{

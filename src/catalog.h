@@ -74,6 +74,7 @@ typedef struct FlowDesc
 	Jsonb	   *definition;		/* flow-type-specific arguments */
 	int64		watermark;		/* last source _row_id applied */
 	Jsonb	   *flow_state;		/* flow-type-specific progress */
+	bool		refresh_pending;	/* replaced: recompute at the next update */
 
 	/*
 	 * Bronze, within one update: the new objects of the listing made by the
@@ -115,9 +116,27 @@ extern int32 CatalogCreateFlow(PipelineDesc *pipeline, FlowType type,
 							   const char *source, Jsonb *definition);
 
 /*
+ * Replace the definition of a flow (replace => true): its source (checked
+ * as CatalogCreateFlow checks it), source text and definition.  The flow's
+ * watermark and progress are left to the full refresh that follows.
+ */
+extern void CatalogReplaceFlow(PipelineDesc *pipeline, const FlowDesc *flow,
+							   Oid source_relid, const char *source,
+							   Jsonb *definition);
+
+/*
+ * Set refresh_pending of the flows (flow ids): the next update of their
+ * pipeline recomputes a pending flow, and those downstream of it, from
+ * their sources (a full refresh of those flows, as refresh_tables does);
+ * its reset clears the mark.  Applies refuse a pending flow meanwhile.
+ */
+extern void CatalogSetRefreshPending(List *flow_ids, bool pending);
+
+/*
  * Lock a flow's catalog row (FOR UPDATE, until the end of the transaction)
  * and read its progress as of now: applies of one flow are serialised this
- * way.  Errors clearly when the flow was dropped.
+ * way.  Errors clearly when the flow was dropped, or replaced and not
+ * recomputed yet.
  */
 extern void CatalogLockFlow(const FlowDesc *flow, int64 *watermark,
 							Jsonb **flow_state);

@@ -42,6 +42,7 @@
 
 #include "catalog.h"
 #include "cdc_internal.h"
+#include "change_feed.h"
 #include "flow.h"
 #include "flow_create.h"
 #include "flow_definition.h"
@@ -595,10 +596,11 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	Relation	source;
 	OwnerContext owner;
 	int			nest_level;
+	int32		flow_id;
 
 	cdc_read_arguments(fcinfo, &args);
-	FlowCreateReplaceArgument(fcinfo, 13);
-	FlowCreateBegin(&create, args.pipeline_name, args.target_table);
+	FlowCreateBegin(&create, FLOW_TYPE_AUTO_CDC, args.pipeline_name,
+					args.target_table, FlowCreateReplaceArgument(fcinfo, 13));
 	source = cdc_open_source(&args);
 	view_name = FlowCreateCompanion(&create, CDC_VIEW_SUFFIX,
 									"view of current versions", NULL);
@@ -618,7 +620,12 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	UserSqlSettingsLeave(nest_level);
 	FlowLeaveOwnerContext(&owner);
 
-	FlowCreateRegister(&create, FLOW_TYPE_AUTO_CDC, args.spec.source_relid,
-					   args.spec.source_name, cdc_definition_build(&args));
+	flow_id = FlowCreateRegister(&create, FLOW_TYPE_AUTO_CDC,
+								 args.spec.source_relid, args.spec.source_name,
+								 cdc_definition_build(&args));
+	/* a replaced flow read by aggregates keeps a change feed, made anew */
+	if (create.replaced != NULL &&
+		FlowDefinitionHas(create.replaced, "change_feed"))
+		(void) ChangeFeedEnsure(CatalogGetFlowById(flow_id), create.target_relid);
 	PG_RETURN_VOID();
 }

@@ -214,7 +214,8 @@ medallion_create_auto_cdc_from_snapshot_flow(PG_FUNCTION_ARGS)
 											args.target_table);
 	if (replaced == NULL)
 	{
-		FlowCreateBegin(&create, args.pipeline_name, args.target_table);
+		FlowCreateBegin(&create, FLOW_TYPE_AUTO_CDC_SNAPSHOT, args.pipeline_name,
+						args.target_table, false);
 		view_name = FlowCreateCompanion(&create, CDC_VIEW_SUFFIX,
 										"view of current versions", NULL);
 	}

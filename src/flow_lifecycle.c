@@ -178,13 +178,13 @@ FlowRefreshTableIds(const PipelineDesc *pipeline, ArrayType *refresh_tables)
 }
 
 /*
- * The objects medallion made for a flow besides its target: those with an
+ * FlowDropInternalObjects: see flow_lifecycle.h.  They are those with an
  * automatic dependency on the whole target that are tables, or triggers
  * and indexes on other tables (the target's own indexes and constraints
  * are the target's).
  */
-static void
-drop_internal_objects(const FlowDesc *flow)
+void
+FlowDropInternalObjects(const FlowDesc *flow)
 {
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(flow->target_relid)};
@@ -245,14 +245,21 @@ drop_companion(const FlowDesc *flow, const char *suffix, char relkind,
 	SPI_finish();
 }
 
+/* FlowDropCompanionViews: see flow_lifecycle.h. */
+void
+FlowDropCompanionViews(const FlowDesc *flow)
+{
+	if (CdcFlowTypeKeepsTarget(flow->type))
+		drop_companion(flow, "_current", RELKIND_VIEW, "VIEW");
+}
+
 /* The target and the companions that are part of the API, as the caller. */
 static void
 drop_target(const FlowDesc *flow)
 {
 	if (flow->type == FLOW_TYPE_SILVER)
 		drop_companion(flow, "_quarantine", RELKIND_RELATION, "TABLE");
-	else if (CdcFlowTypeKeepsTarget(flow->type))
-		drop_companion(flow, "_current", RELKIND_VIEW, "VIEW");
+	FlowDropCompanionViews(flow);
 	SPI_connect();
 	SpiExecute(psprintf("DROP TABLE %s",
 						CatalogQualifiedRelationName(flow->target_relid)),
@@ -324,7 +331,7 @@ medallion_drop_flow(PG_FUNCTION_ARGS)
 	if (target_exists && drop_table && flow->type != FLOW_TYPE_MATVIEW)
 		drop_target(flow);
 	else if (target_exists)
-		drop_internal_objects(flow);
+		FlowDropInternalObjects(flow);
 
 	/* expectations and the ledger go with the row */
 	values[0] = Int32GetDatum(flow->flow_id);

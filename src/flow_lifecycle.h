@@ -38,4 +38,14 @@ extern FlowDesc *FlowLookupByName(const char *name, int32 pipeline_id,
 extern List *FlowRefreshTableIds(const PipelineDesc *pipeline,
 								 ArrayType *refresh_tables);
 
+/*
+ * Drop the internal objects medallion made for a flow besides its target
+ * (state tables, change feed, capture triggers and indexes on its source),
+ * as drop_flow does; replace => true drops them before making them anew.
+ */
+extern void FlowDropInternalObjects(const FlowDesc *flow);
+
+/* Drop the views medallion made beside a flow's target (<target>_current). */
+extern void FlowDropCompanionViews(const FlowDesc *flow);
+
 #endif							/* MEDALLION_FLOW_LIFECYCLE_H */

@@ -319,10 +319,11 @@ silver_is_duplicate(SilverApplyState *state, Datum *values, bool *isnull)
  */
 
 /*
- * Map the live columns of rel after _row_id (and before skip_name, when
- * given) to the query's columns, checking that their types match: the
- * target was created from the query, but either could have been altered
- * since.
+ * Map the query's columns to the live columns of rel after _row_id (other
+ * than skip_name, when given) by name, checking that their types match:
+ * the target was created from the query, but either could have been
+ * altered since, and a replaced flow's new columns come last in the table
+ * whatever their place in the query.
  */
 static int *
 silver_map_columns(SilverApplyState *state, Relation rel, TupleDesc query_desc,
@@ -330,32 +331,45 @@ silver_map_columns(SilverApplyState *state, Relation rel, TupleDesc query_desc,
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int		   *map = palloc(sizeof(int) * Max(state->ncolumns, 1));
-	int			next = 0;
+	int			live = 0;
+	int			skip = -1;
+	int			next;
 	int			i;
 
-	if (skip_index != NULL)
-		*skip_index = -1;
 	for (i = 1; i < desc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
-		Form_pg_attribute qattr;
 
 		if (attr->attisdropped)
 			continue;
 		if (skip_name != NULL && strcmp(NameStr(attr->attname), skip_name) == 0)
+			skip = i;
+		else
+			live++;
+	}
+	if (skip_index != NULL)
+		*skip_index = skip;
+	for (next = 0; next < state->ncolumns; next++)
+	{
+		Form_pg_attribute qattr = TupleDescAttr(query_desc, next);
+		Form_pg_attribute attr = NULL;
+
+		for (i = 1; i < desc->natts; i++)
 		{
-			*skip_index = i;
-			continue;
+			attr = TupleDescAttr(desc, i);
+			if (!attr->attisdropped && i != skip &&
+				strcmp(NameStr(attr->attname), NameStr(qattr->attname)) == 0)
+				break;
 		}
-		if (next >= state->ncolumns)
+		if (i >= desc->natts)
 			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("table %s has more columns than the query of silver flow \"%s\"",
-							CatalogQualifiedRelationName(RelationGetRelid(rel)),
-							state->flow->flow_name),
-					 errdetail("Column \"%s\" has no counterpart in the query.",
-							   NameStr(attr->attname))));
-		qattr = TupleDescAttr(query_desc, next);
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("query of silver flow \"%s\" no longer matches table %s",
+							state->flow->flow_name,
+							CatalogQualifiedRelationName(RelationGetRelid(rel))),
+					 errdetail("The table has no column \"%s\".",
+							   NameStr(qattr->attname)),
+					 errhint("Replace the flow with medallion.create_silver(..., replace => true), or alter the table back.")));
 		if (attr->atttypid != qattr->atttypid ||
 			(attr->atttypmod >= 0 && attr->atttypmod != qattr->atttypmod))
 			ereport(ERROR,
@@ -369,14 +383,14 @@ silver_map_columns(SilverApplyState *state, Relation rel, TupleDesc query_desc,
 							   NameStr(attr->attname),
 							   format_type_with_typemod(attr->atttypid, attr->atttypmod)),
 					 errhint("Recreate the flow, or alter the table back.")));
-		map[next++] = i;
+		map[next] = i;
 	}
-	if (next != state->ncolumns)
+	if (live != state->ncolumns)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("query of silver flow \"%s\" returns more columns than table %s has",
-						state->flow->flow_name,
-						CatalogQualifiedRelationName(RelationGetRelid(rel)))));
+				 errmsg("table %s has more columns than the query of silver flow \"%s\"",
+						CatalogQualifiedRelationName(RelationGetRelid(rel)),
+						state->flow->flow_name)));
 	return map;
 }
 

@@ -471,9 +471,9 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 	arguments.dedup_keys = PG_ARGISNULL(3) ? NIL :
 		silver_dedup_keys_argument(PG_GETARG_ARRAYTYPE_P(3));
 	arguments.quarantine = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
-	FlowCreateReplaceArgument(fcinfo, 5);
 
-	FlowCreateBegin(&create, pipeline_name, target_table);
+	FlowCreateBegin(&create, FLOW_TYPE_SILVER, pipeline_name, target_table,
+					FlowCreateReplaceArgument(fcinfo, 5));
 	if (arguments.quarantine)
 		quarantine_name = FlowCreateCompanion(&create, SILVER_QUARANTINE_SUFFIX,
 											  "quarantine table", NULL);
@@ -488,10 +488,14 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 										   arguments.dedup_keys));
 	if (arguments.quarantine)
 	{
-		FlowCreateExecute(silver_table_sql(quarantine_name, check.desc, true));
+		FlowCreateCompanionTable(&create, quarantine_name,
+								 silver_table_sql(quarantine_name, check.desc,
+												  true));
 		FlowCreateComment(quarantine_name, psprintf("Quarantine of medallion silver table %s: the rows a drop expectation kept out of it, with every expectation each violated (_violated_expectations)",
 													create.target_name));
 	}
+	else
+		FlowCreateDropCompanion(&create, SILVER_QUARANTINE_SUFFIX);
 	FlowCreateRegister(&create, FLOW_TYPE_SILVER, check.source,
 					   check.source_name, silver_definition_build(&arguments));
 	PG_RETURN_VOID();

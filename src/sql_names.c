@@ -30,12 +30,12 @@
 #include "sql_names.h"
 
 /*
- * ResolveNewTableName parses a possibly qualified, possibly quoted table
- * name the way CREATE TABLE would and checks that the table does not exist.
+ * ResolveTableName parses a possibly qualified, possibly quoted table name
+ * the way CREATE TABLE would.
  */
 void
-ResolveNewTableName(const char *table_name, Oid *namespace_oid,
-					char **relation_name)
+ResolveTableName(const char *table_name, Oid *namespace_oid,
+				 char **relation_name)
 {
 	List	   *names;
 	RangeVar   *range_var;
@@ -55,7 +55,14 @@ ResolveNewTableName(const char *table_name, Oid *namespace_oid,
 						table_name)));
 	*namespace_oid = RangeVarGetCreationNamespace(range_var);
 	*relation_name = range_var->relname;
+}
 
+/* ResolveTableName, checking that the table does not exist. */
+void
+ResolveNewTableName(const char *table_name, Oid *namespace_oid,
+					char **relation_name)
+{
+	ResolveTableName(table_name, namespace_oid, relation_name);
 	if (OidIsValid(get_relname_relid(*relation_name, *namespace_oid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),

@@ -20,9 +20,12 @@
 
 /*
  * Resolve a user-given table name (possibly schema-qualified, quoted as in
- * SQL) for creating a new table: returns the namespace and the relation
- * name, erroring if the name is invalid.
+ * SQL) as CREATE TABLE would: returns the namespace and the relation name,
+ * erroring if the name is invalid.  ResolveNewTableName also errors when
+ * the table exists.
  */
+extern void ResolveTableName(const char *table_name, Oid *namespace_oid,
+							 char **relation_name);
 extern void ResolveNewTableName(const char *table_name, Oid *namespace_oid,
 								char **relation_name);
 

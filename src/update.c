@@ -309,6 +309,8 @@ full_refresh_reset(FlowContext *context, List *flows, bool selective,
 		if (routine->reset_catalog != NULL)
 			routine->reset_catalog(flow);
 		CatalogSetWatermark(flow->flow_id, 0);
+		if (flow->refresh_pending)
+			CatalogSetRefreshPending(list_make1_int(flow->flow_id), false);
 		CatalogSetFlowState(flow->flow_id,
 							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 															   CStringGetDatum("{}"))));
@@ -549,6 +551,31 @@ typedef struct UpdateState
 } UpdateState;
 
 /*
+ * Flows replaced since the last update (refresh_pending, see
+ * CatalogSetRefreshPending) are refreshed like flows refresh_tables names:
+ * the update starts with a full refresh of them and those downstream.  A
+ * full refresh of every flow covers them already.
+ */
+static void
+add_pending_refresh(UpdateState *state)
+{
+	ListCell   *cell;
+
+	if (state->full_refresh && state->refresh_flow_ids == NIL)
+		return;
+	foreach(cell, state->flows)
+	{
+		FlowDesc   *flow = lfirst(cell);
+
+		if (!flow->refresh_pending)
+			continue;
+		state->refresh_flow_ids = list_append_unique_int(state->refresh_flow_ids,
+														 flow->flow_id);
+		state->full_refresh = true;
+	}
+}
+
+/*
  * Take the pipeline's update lock (waiting for another update of it), read
  * the pipeline and its flows, and record the update's start.
  */
@@ -569,10 +596,11 @@ update_begin(UpdateState *state)
 	BEGIN_STEP();
 	MemoryContextSwitchTo(state->update_context);
 	context->pipeline = CatalogGetPipelineById(state->pipeline_id, false);
-	context->full_refresh = state->full_refresh;
 	context->update_id = CatalogNextUpdateId();
 	context->update_start = state->update_start;
 	state->flows = FlowOrderSort(CatalogGetFlows(state->pipeline_id));
+	add_pending_refresh(state);
+	context->full_refresh = state->full_refresh;
 	state->reset_flows = state->refresh_flow_ids == NIL ? state->flows :
 		FlowOrderDownstream(state->flows, state->refresh_flow_ids);
 	CatalogMarkUpdateStart(state->pipeline_id);
