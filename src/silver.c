@@ -69,6 +69,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
 #include "tcop/dest.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -604,6 +605,7 @@ silver_build_query(SilverApplyState *state, SilverDefinition *def,
 	const char *alias = quote_identifier(RelationGetRelationName(target));
 	const char *dedup_alias = "__medallion_dedup";
 	StringInfoData sql;
+	StringInfoData exists;
 	ListCell   *cell;
 	int			i;
 
@@ -627,7 +629,8 @@ silver_build_query(SilverApplyState *state, SilverDefinition *def,
 	{
 		if (strcmp(RelationGetRelationName(target), dedup_alias) == 0)
 			dedup_alias = "__medallion_dedup_2";
-		appendStringInfo(&sql, ",\n  EXISTS (SELECT 1 FROM %s AS %s WHERE ",
+		initStringInfo(&exists);
+		appendStringInfo(&exists, "EXISTS (SELECT 1 FROM %s AS %s WHERE ",
 						 CatalogQualifiedRelationName(RelationGetRelid(target)),
 						 dedup_alias);
 		state->nkeys = list_length(def->dedup_keys);
@@ -655,14 +658,23 @@ silver_build_query(SilverApplyState *state, SilverDefinition *def,
 						 errmsg("could not identify an equality operator for type %s",
 								format_type_be(type))));
 			if (i > 0)
-				appendStringInfoString(&sql, " AND ");
-			appendStringInfo(&sql, "%s.%s %s %s.%s",
+				appendStringInfoString(&exists, " AND ");
+			appendStringInfo(&exists, "%s.%s %s %s.%s",
 							 dedup_alias, key,
 							 SqlOperatorName(typentry->eq_opr),
 							 alias, key);
 			i++;
 		}
-		appendStringInfoChar(&sql, ')');
+		appendStringInfoChar(&exists, ')');
+
+		/*
+		 * A target with no page at all (a full refresh truncated it, or the
+		 * first run) holds no key: no row needs looking up, the whole input
+		 * is deduplicated by the hash table alone.
+		 */
+		appendStringInfo(&sql, ",\n  %s",
+						 RelationGetNumberOfBlocks(target) == 0 ? "false" :
+						 exists.data);
 	}
 
 	/*
