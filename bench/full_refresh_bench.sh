@@ -14,7 +14,14 @@
 # run fails when they differ.  The hand-written rebuild reads the files
 # from local disk (no S3 round trips), which favours it.
 #
+# Then, on the same data, one incremental update that brings one new file of
+# 1,000 events (median of three, the whole run_pipeline call: worker start
+# included) against the full refresh (target <= 150 ms and <= 1%).  The
+# load of the machine (uptime) is printed at the start and the end: other
+# work on a shared machine moves the figures.
+#
 #   bench/full_refresh_bench.sh [EVENTS] [FILES]     (default 253000 100)
+#   bench/full_refresh_bench.sh 1000000 1000         (issue 14's size)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/local_env.sh"
@@ -23,6 +30,7 @@ FILES=${2:-100}
 WORK=${BENCH_WORK:-/tmp/medallion-bench-full-refresh}
 
 local_env_prepare
+echo "load at start: $(uptime | sed 's/.*load average: //')"
 local_env_root rm -rf "$WORK"
 local_env_start "$WORK" 55437 59006 shared_buffers=512MB max_wal_size=4GB
 FEED="$WORK/feed"
@@ -80,11 +88,27 @@ SELECT 'daily_sales_by_category', count(*) FROM (
      FROM gold.daily_sales_by_category)) d;
 SQL
 rows=$(local_env_psql -At -c "SELECT (SELECT count(*) FROM gold.order_history) || ' versions, ' || (SELECT count(*) FROM silver.order_events) || ' silver rows'")
+# one incremental update bringing one new file of 1,000 events, three times
+updates=()
+for n in 1 2 3; do
+	local_env_root python3 "$ROOT/bench/generate_orders.py" --events 1000 --files 1 \
+		--out "$WORK/new$n" --prefix "part-new$n-" --first-order $((90000000 + n * 10000)) \
+		--first-sequence $((900000000 + n * 10000)) >/dev/null
+	local_env_root chmod -R a+r "$WORK/new$n"
+	local_env_aws s3 cp "$WORK/new$n" s3://landing/orders/ --recursive --only-show-errors
+	updates+=("$(timed "SELECT count(*) FROM medallion.run_pipeline('orders') \\g /dev/null")")
+done
+incremental=$(printf '%s\n' "${updates[@]}" | sort -n | sed -n 2p)
+
 echo "events: $EVENTS in $FILES objects ($rows)"
 echo "full refresh, medallion:    $medallion s, by flow:"
 sed 's/^/    /' "$WORK/flows.txt"
 echo "rebuild written by hand:    $handwritten s"
 awk -v m="$medallion" -v h="$handwritten" 'BEGIN { printf "ratio medallion / by hand: %.2f (target <= 1.00)\n", m / h }'
+echo "incremental update, one new file of 1,000 events: ${updates[*]} s"
+awk -v i="$incremental" -v m="$medallion" 'BEGIN {
+	printf "  median %.3f s (target <= 0.150), %.2f%% of the full refresh (target <= 1%%)\n", i, 100 * i / m }'
+echo "load at end: $(uptime | sed 's/.*load average: //')"
 if awk -F'|' '$2 != 0 { bad = 1 } END { exit !bad }' "$WORK/diff.txt"; then
 	echo "gold differs from the hand-written rebuild (rows differing per table):" >&2
 	cat "$WORK/diff.txt" >&2

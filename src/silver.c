@@ -889,6 +889,7 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 
 	/* the target stays open (RowExclusiveLock) until BulkInsertEnd */
 	state->target = BulkInsertBegin(flow->target_relid, true);
+	BulkInsertDeferIndexes(state->target);
 	sql = silver_build_query(state, &def, BulkInsertRelation(state->target));
 	silver_run_query(state, &def, sql, SilverRowRangeParams(low, high));
 
