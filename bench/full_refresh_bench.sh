@@ -97,6 +97,16 @@ for n in 1 2 3; do
 	local_env_root chmod -R a+r "$WORK/new$n"
 	local_env_aws s3 cp "$WORK/new$n" s3://landing/orders/ --recursive --only-show-errors
 	updates+=("$(timed "SELECT count(*) FROM medallion.run_pipeline('orders') \\g /dev/null")")
+	# where it went: the update's own time and each flow's step, in ms
+	local_env_psql -At >>"$WORK/incremental.txt" <<'SQL'
+SELECT 'update ' || round((e.details->>'duration_ms')::numeric) || ' ms: '
+       || (SELECT string_agg(replace(flow_name, 'order_', '') || ' '
+                             || round((details->>'duration_ms')::numeric), ', ' ORDER BY id)
+             FROM medallion.event_log
+            WHERE update_id = e.update_id AND event_type = 'flow_progress')
+  FROM medallion.event_log e
+ WHERE e.event_type = 'update_end' ORDER BY e.id DESC LIMIT 1;
+SQL
 done
 incremental=$(printf '%s\n' "${updates[@]}" | sort -n | sed -n 2p)
 
@@ -106,6 +116,7 @@ sed 's/^/    /' "$WORK/flows.txt"
 echo "rebuild written by hand:    $handwritten s"
 awk -v m="$medallion" -v h="$handwritten" 'BEGIN { printf "ratio medallion / by hand: %.2f (target <= 1.00)\n", m / h }'
 echo "incremental update, one new file of 1,000 events: ${updates[*]} s"
+sed 's/^/    /' "$WORK/incremental.txt"
 awk -v i="$incremental" -v m="$medallion" 'BEGIN {
 	printf "  median %.3f s (target <= 0.150), %.2f%% of the full refresh (target <= 1%%)\n", i, 100 * i / m }'
 echo "load at end: $(uptime | sed 's/.*load average: //')"
