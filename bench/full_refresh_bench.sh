@@ -61,7 +61,25 @@ medallion=$(timed "SELECT flow_name, count(*) AS steps, sum(rows_written) AS row
  GROUP BY flow_name ORDER BY min(step.ordinality) \\g $WORK/flows.txt")
 local_env_psql -c "CHECKPOINT" >/dev/null
 
-handwritten=$(timed "$(sed "s|:'feed'|'$FEED'|" "$ROOT/bench/full_refresh_handwritten.sql")")
+# by hand, with a mark (the clock, into a file) before each layer and at
+# the end, for the time of each layer
+marks() {
+	awk -v dir="$WORK" '
+	function mark(name) {
+		printf "SELECT %s || extract(epoch FROM clock_timestamp()) \\g %s/mark-%s.txt\n",
+			"'\''" name " '\''", dir, name
+	}
+	/^-- bronze/ { mark("bronze") }
+	/^-- silver/ { mark("silver") }
+	/^-- gold, SCD/ { mark("SCD2") }
+	/^-- gold aggregates/ { mark("aggregates") }
+	{ print }
+	END { mark("end") }'
+}
+handwritten=$(timed "$(sed "s|:'feed'|'$FEED'|" "$ROOT/bench/full_refresh_handwritten.sql" | marks)")
+hand_layers=$(for layer in bronze silver SCD2 aggregates end; do
+	cat "$WORK/mark-$layer.txt"; done |
+	awk '{ if (NR > 1) printf "%s%s %.2f", (NR > 2 ? ", " : ""), name, $2 - t; name = $1; t = $2 }')
 
 # the check that makes the baseline honest
 local_env_psql -At <<'SQL' >"$WORK/diff.txt"
@@ -132,7 +150,7 @@ incremental=$(printf '%s\n' "${updates[@]}" | sort -n | sed -n 2p)
 echo "events: $EVENTS in $FILES objects ($rows)"
 echo "full refresh, medallion:    $medallion s, by flow:"
 sed 's/^/    /' "$WORK/flows.txt"
-echo "rebuild written by hand:    $handwritten s"
+echo "rebuild written by hand:    $handwritten s ($hand_layers)"
 awk -v m="$medallion" -v h="$handwritten" 'BEGIN { printf "ratio medallion / by hand: %.2f (target <= 1.00)\n", m / h }'
 echo "incremental update, one new file of 1,000 events: ${updates[*]} s"
 sed 's/^/    /' "$WORK/incremental.txt"
