@@ -22,7 +22,11 @@
 # root), created if missing.
 
 LOCAL_ENV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-LOCAL_ENV_BIN=/usr/lib/postgresql/15/bin
+# MEDALLION_PG_BIN: the bin directory of another (relocated) copy of
+# PostgreSQL 15, e.g. one that medallion was installed into with
+# `make install DESTDIR=...`, so that a benchmark does not need the shared
+# system installation (set MEDALLION_SKIP_PREPARE=1 with it)
+LOCAL_ENV_BIN=${MEDALLION_PG_BIN:-/usr/lib/postgresql/15/bin}
 LOCAL_ENV_USER=${MEDALLION_OS_USER:-postgres}
 LOCAL_ENV_WORK=
 LOCAL_ENV_S3_PID=

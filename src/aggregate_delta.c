@@ -547,15 +547,16 @@ typedef struct SumsContext
 	bool		changes;		/* over change rows, or over the source */
 } SumsContext;
 
-/* An item's argument: a column of the change rows, or SQL over the source. */
+/*
+ * An item's argument: a column of the change rows or of the source's rows,
+ * computed once per row (a numeric item reads it up to five times).
+ */
 static const char *
 sums_argument(SumsContext *context, int item)
 {
 	AggregateDeltaItem *it = &context->delta->items[item];
 
-	if (context->changes)
-		return psprintf("c.argument_%d", it->argument + 1);
-	return context->delta->argument_sql[it->argument];
+	return psprintf("c.argument_%d", it->argument + 1);
 }
 
 /*

@@ -97,8 +97,9 @@ extern char *AggregateDeltaStateColumns(AggregateDelta *delta,
 
 /*
  * Per-group state deltas over change rows (alias c: argument_<n>,
- * __medallion_sign), and per-group state over the source itself; both in
- * the order of AggregateDeltaStateColumns.
+ * __medallion_sign), and per-group state over the source's rows (alias c:
+ * argument_<n>, each row counting once); both in the order of
+ * AggregateDeltaStateColumns.
  */
 extern char *AggregateDeltaChangeSums(AggregateDelta *delta);
 extern char *AggregateDeltaSourceSums(AggregateDelta *delta);

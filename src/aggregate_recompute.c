@@ -199,9 +199,27 @@ agg_delta_final_list_sql(AggSpec *spec, const char *alias,
 }
 
 /*
+ * The source's rows that pass the filter as alias c: group_<n> and
+ * argument_<n>, each expression computed once per row (OFFSET 0 keeps the
+ * planner from substituting them back into every aggregate that reads
+ * them).
+ */
+static char *
+agg_source_arguments_sql(AggSpec *spec)
+{
+	return psprintf("(SELECT %s%s\n"
+					"   FROM %s\n"
+					"  WHERE %s\n"
+					" OFFSET 0) AS c",
+					agg_group_exprs_aliased_sql(spec),
+					AggDeltaArgumentListSql(spec), spec->source_name,
+					AggWhereSql(spec));
+}
+
+/*
  * Delta maintenance, full recompute: the values of each count(DISTINCT x),
  * min and max item that keeps them, and the per-group state, from the
- * whole source.
+ * whole source, with one GROUP BY each.
  */
 static void
 agg_rebuild_delta_state(AggSpec *spec)
@@ -235,23 +253,65 @@ agg_rebuild_delta_state(AggSpec *spec)
 	SpiExecute(psprintf("INSERT INTO %s (%s, %s)\n"
 						"SELECT %s, %s\n"
 						"  FROM %s\n"
-						" WHERE %s\n"
 						" GROUP BY %s",
 						spec->groups_table,
 						AggStateGroupColumnsSql(spec->ngroups, NULL),
 						AggregateDeltaStateColumns(spec->delta, NULL),
-						AggGroupExprsSql(spec),
+						AggStateGroupColumnsSql(spec->ngroups, "c"),
 						AggregateDeltaSourceSums(spec->delta),
-						spec->source_name, AggWhereSql(spec),
+						agg_source_arguments_sql(spec),
 						AggPositions(spec->ngroups)),
 			   0, NULL, NULL, NULL, SPI_OK_INSERT);
 }
 
 /*
+ * Can the target be written from the per-group state alone: delta
+ * maintenance, and every item's value kept in the groups table (min and
+ * max kept as values are read from the values tables instead)?
+ */
+static bool
+agg_target_from_state(AggSpec *spec)
+{
+	int			i;
+
+	if (spec->delta == NULL)
+		return false;
+	for (i = 0; i < spec->naggs; i++)
+	{
+		if (AggregateDeltaFinalValue(spec->delta, i, "s") == NULL)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The rows of the whole target, with their number of source rows: the
+ * user's query over the source, or, when the state was just rebuilt from
+ * the source and holds every value, the state's groups (one pass over the
+ * source for both, as a hand-written GROUP BY would take).
+ */
+static char *
+agg_full_rows_sql(AggSpec *spec, bool from_state)
+{
+	if (from_state)
+		return psprintf(" SELECT %s, __medallion_s.row_count AS __medallion_n\n"
+						"   FROM %s AS __medallion_s\n"
+						"  WHERE __medallion_s.row_count OPERATOR(pg_catalog.>) 0",
+						agg_delta_final_list_sql(spec, "__medallion_s", NULL),
+						spec->groups_table);
+	return psprintf(" SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
+					"   FROM %s\n"
+					"  WHERE %s\n"
+					"  GROUP BY %s",
+					AggSelectListSql(spec), spec->source_name,
+					AggWhereSql(spec), AggPositions(spec->ngroups));
+}
+
+/*
  * Full recompute: delete every row of the target and aggregate the whole
  * source (under delta maintenance, into the per-group state and the values
- * tables too).  The pending changes of an aggregate source are then
- * applied already.
+ * tables first, the target then from the state).  The pending changes of
+ * an aggregate source are then applied already.
  */
 void
 AggRecomputeFull(AggSpec *spec, AggProgress *state, AggRun *run)
@@ -266,21 +326,15 @@ AggRecomputeFull(AggSpec *spec, AggProgress *state, AggRun *run)
 	if (spec->delta != NULL)
 		agg_rebuild_delta_state(spec);
 
-	/* the target: the query itself */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "WITH __medallion_r AS (\n"
-					 " SELECT %s, pg_catalog.count(*) AS __medallion_n\n"
-					 "   FROM %s\n"
-					 "  WHERE %s\n"
-					 "  GROUP BY %s),\n"
+					 "WITH __medallion_r AS (\n%s),\n"
 					 "__medallion_i AS (\n"
 					 " INSERT INTO %s (%s)\n"
 					 " SELECT %s FROM __medallion_r RETURNING 1)\n"
 					 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_i),\n"
 					 "       (SELECT pg_catalog.sum(__medallion_n) FROM __medallion_r)::pg_catalog.int8",
-					 AggSelectListSql(spec), spec->source_name,
-					 AggWhereSql(spec), AggPositions(spec->ngroups),
+					 agg_full_rows_sql(spec, agg_target_from_state(spec)),
 					 spec->target_name, AggTargetColumnsSql(spec, NULL),
 					 AggTargetColumnsSql(spec, NULL));
 	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_SELECT);

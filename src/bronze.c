@@ -56,6 +56,9 @@
 #include "spi_util.h"
 #include "version.h"
 
+/* processes that take the objects of a backlog (bronze_run_bulk_parallelism) */
+#define BRONZE_BULK_PARALLEL_OBJECTS 4
+
 PG_FUNCTION_INFO_V1(medallion_skip_object);
 PG_FUNCTION_INFO_V1(medallion_retry_object);
 
@@ -612,6 +615,25 @@ bronze_run_choose_batch(BronzeRun *run)
 }
 
 /*
+ * A full refresh, or an update whose listing holds more than one batch,
+ * ingests a whole backlog: its objects are taken by at least
+ * BRONZE_BULK_PARALLEL_OBJECTS processes (max_parallel_objects, when
+ * higher, wins), so that the latency of S3 does not add up object after
+ * object.  Each object is still committed on its own, exactly once.
+ */
+static void
+bronze_run_bulk_parallelism(BronzeRun *run)
+{
+	BronzeOptions *options = &run->definition.options;
+
+	if (!run->context->full_refresh && run->flow->batches == 0 &&
+		!run->result->backlog)
+		return;
+	options->max_parallel_objects = Max(options->max_parallel_objects,
+										BRONZE_BULK_PARALLEL_OBJECTS);
+}
+
+/*
  * Ingest the batch, in parallel when the flow allows it and there is more
  * than one object; otherwise here, object by object, with the object's
  * memory reset after each.
@@ -622,6 +644,7 @@ bronze_run_ingest(BronzeRun *run)
 	MemoryContext object_context;
 	ListCell   *cell;
 
+	bronze_run_bulk_parallelism(run);
 	if (run->definition.options.max_parallel_objects > 1 &&
 		list_length(run->batch) > 1)
 	{

@@ -26,12 +26,14 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/pg_class.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -60,6 +62,7 @@ struct BulkInserter
 	Oid			row_id_sequence;
 	bool		has_triggers;
 	TransitionCaptureState *transition_capture;
+	bool		defer_indexes;	/* build the indexes at the end instead */
 };
 
 BulkInserter *
@@ -108,6 +111,20 @@ BulkInsertBegin(Oid relid, bool fill_row_id)
 	return inserter;
 }
 
+/*
+ * BulkInsertDeferIndexes: see bulk_insert.h.  A table with no page at all
+ * holds no row: filling it and then building each index by one sort costs
+ * a fraction of one index insertion per row (random keys in particular),
+ * as a DBA's CREATE INDEX after a load does.
+ */
+void
+BulkInsertDeferIndexes(BulkInserter *inserter)
+{
+	if (inserter->result_relation->ri_NumIndices > 0 &&
+		RelationGetNumberOfBlocks(inserter->relation) == 0)
+		inserter->defer_indexes = true;
+}
+
 Relation
 BulkInsertRelation(BulkInserter *inserter)
 {
@@ -137,7 +154,8 @@ bulk_insert_flush(BulkInserter *inserter)
 
 		List	   *recheck = NIL;
 
-		if (inserter->result_relation->ri_NumIndices > 0)
+		if (inserter->result_relation->ri_NumIndices > 0 &&
+			!inserter->defer_indexes)
 			recheck = ExecInsertIndexTuples(inserter->result_relation, slot,
 											estate, false, false, NULL, NIL);
 		if (inserter->has_triggers)
@@ -232,6 +250,14 @@ BulkInsertEnd(BulkInserter *inserter)
 	ExecCloseIndices(inserter->result_relation);
 	FreeBulkInsertState(inserter->bulk_state);
 	table_finish_bulk_insert(inserter->relation, 0);
+	if (inserter->defer_indexes && inserter->inserted_rows > 0)
+	{
+		ReindexParams params = {0};
+
+		/* unique and exclusion constraints are checked by the build */
+		(void) reindex_relation(RelationGetRelid(inserter->relation),
+								REINDEX_REL_CHECK_CONSTRAINTS, &params);
+	}
 	FreeExecutorState(inserter->estate);
 	table_close(inserter->relation, NoLock);
 	inserted = inserter->inserted_rows;

@@ -41,6 +41,15 @@ extern Relation BulkInsertRelation(BulkInserter *inserter);
 extern int64 BulkInsertRow(BulkInserter *inserter, Datum *values,
 						   bool *nulls);
 
+/*
+ * Right after BulkInsertBegin: when the table has no page at all (just
+ * truncated, or new), leave its indexes alone while rows are inserted and
+ * build them once in BulkInsertEnd (which then takes a ShareLock on the
+ * table and an exclusive lock on each index).  Only for a caller that does
+ * not read the table through an index before BulkInsertEnd.
+ */
+extern void BulkInsertDeferIndexes(BulkInserter *inserter);
+
 /* Flush the buffered rows, close the relation; returns rows inserted. */
 extern int64 BulkInsertEnd(BulkInserter *inserter);
 

@@ -161,6 +161,15 @@ typedef struct FlowTypeRoutine
 
 	/* Triggered updates run again while this says so (NULL: never). */
 	FlowHasInputLeft has_input_left;
+
+	/*
+	 * When a triggered update takes several batches, the flow waits for the
+	 * last one and then derives its output once, over its whole input
+	 * (set-based), instead of batch after batch: always (wait_in_backlog),
+	 * or only in a full refresh (wait_in_full_refresh).
+	 */
+	bool		wait_in_backlog;
+	bool		wait_in_full_refresh;
 } FlowTypeRoutine;
 
 /*

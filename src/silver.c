@@ -69,6 +69,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
 #include "tcop/dest.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -603,6 +604,67 @@ silver_apply_error_callback(void *arg)
 }
 
 /*
+ * The dedup column of the apply's query: is a row with the row's keys in
+ * the target already?  Fills the state's key descriptions.
+ */
+static char *
+silver_dedup_column(SilverApplyState *state, SilverDefinition *def,
+					Relation target, const char *alias)
+{
+	const char *dedup_alias = "__medallion_dedup";
+	StringInfoData exists;
+	ListCell   *cell;
+	int			i;
+
+	if (strcmp(RelationGetRelationName(target), dedup_alias) == 0)
+		dedup_alias = "__medallion_dedup_2";
+	initStringInfo(&exists);
+	appendStringInfo(&exists, "EXISTS (SELECT 1 FROM %s AS %s WHERE ",
+					 CatalogQualifiedRelationName(RelationGetRelid(target)),
+					 dedup_alias);
+	state->nkeys = list_length(def->dedup_keys);
+	state->keys = palloc0(sizeof(SilverKeyInfo) * state->nkeys);
+	i = 0;
+	foreach(cell, def->dedup_keys)
+	{
+		const char *key = UserSqlColumnName(lfirst(cell));
+		AttrNumber	attnum = get_attnum(RelationGetRelid(target),
+										lfirst(cell));
+		Oid			type;
+		TypeCacheEntry *typentry;
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("dedup key \"%s\" is not a column of table %s",
+							(char *) lfirst(cell),
+							CatalogQualifiedRelationName(RelationGetRelid(target)))));
+		type = get_atttype(RelationGetRelid(target), attnum);
+		typentry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+		if (!OidIsValid(typentry->eq_opr))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("could not identify an equality operator for type %s",
+							format_type_be(type))));
+		if (i > 0)
+			appendStringInfoString(&exists, " AND ");
+		appendStringInfo(&exists, "%s.%s %s %s.%s",
+						 dedup_alias, key,
+						 SqlOperatorName(typentry->eq_opr),
+						 alias, key);
+		i++;
+	}
+	appendStringInfoChar(&exists, ')');
+
+	/*
+	 * A target with no page at all (a full refresh truncated it, or the
+	 * first run) holds no key: no row needs looking up, the whole input is
+	 * deduplicated by the hash table alone.
+	 */
+	return RelationGetNumberOfBlocks(target) == 0 ? "false" : exists.data;
+}
+
+/*
  * Build the query an update runs: the user's query with the source spliced
  * (see the file header), one column per expectation, and the EXISTS column
  * of the dedup keys.  Sets up state->keys.
@@ -616,10 +678,7 @@ silver_build_query(SilverApplyState *state, SilverDefinition *def,
 	List	   *refs;
 	char	   *spliced;
 	const char *alias = quote_identifier(RelationGetRelationName(target));
-	const char *dedup_alias = "__medallion_dedup";
 	StringInfoData sql;
-	ListCell   *cell;
-	int			i;
 
 	stmt = SilverParseQuery(def->query, &walk);
 	refs = SilverRefsTo(&walk, state->flow->source_relid);
@@ -638,46 +697,8 @@ silver_build_query(SilverApplyState *state, SilverDefinition *def,
 	ExpectationsAppendColumns(state->expectations, &sql);
 
 	if (def->dedup_keys != NIL)
-	{
-		if (strcmp(RelationGetRelationName(target), dedup_alias) == 0)
-			dedup_alias = "__medallion_dedup_2";
-		appendStringInfo(&sql, ",\n  EXISTS (SELECT 1 FROM %s AS %s WHERE ",
-						 CatalogQualifiedRelationName(RelationGetRelid(target)),
-						 dedup_alias);
-		state->nkeys = list_length(def->dedup_keys);
-		state->keys = palloc0(sizeof(SilverKeyInfo) * state->nkeys);
-		i = 0;
-		foreach(cell, def->dedup_keys)
-		{
-			const char *key = UserSqlColumnName(lfirst(cell));
-			AttrNumber	attnum = get_attnum(RelationGetRelid(target),
-											lfirst(cell));
-			Oid			type;
-			TypeCacheEntry *typentry;
-
-			if (attnum == InvalidAttrNumber)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("dedup key \"%s\" is not a column of table %s",
-								(char *) lfirst(cell),
-								CatalogQualifiedRelationName(RelationGetRelid(target)))));
-			type = get_atttype(RelationGetRelid(target), attnum);
-			typentry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
-			if (!OidIsValid(typentry->eq_opr))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_FUNCTION),
-						 errmsg("could not identify an equality operator for type %s",
-								format_type_be(type))));
-			if (i > 0)
-				appendStringInfoString(&sql, " AND ");
-			appendStringInfo(&sql, "%s.%s %s %s.%s",
-							 dedup_alias, key,
-							 SqlOperatorName(typentry->eq_opr),
-							 alias, key);
-			i++;
-		}
-		appendStringInfoChar(&sql, ')');
-	}
+		appendStringInfo(&sql, ",\n  %s",
+						 silver_dedup_column(state, def, target, alias));
 
 	/*
 	 * OFFSET 0 keeps the user's query a subquery of its own: were it pulled
@@ -891,6 +912,7 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 
 	/* the target stays open (RowExclusiveLock) until BulkInsertEnd */
 	state->target = BulkInsertBegin(flow->target_relid, true);
+	BulkInsertDeferIndexes(state->target);
 	sql = silver_build_query(state, &def, BulkInsertRelation(state->target));
 	silver_run_query(state, &def, sql, SilverRowRangeParams(low, high));
 

@@ -219,18 +219,21 @@ static const FlowTypeRoutine flow_type_routines[FLOW_TYPE_COUNT] = {
 		.apply_rows = SilverApply,
 		.truncate_on_reset = true,
 		.reset_as_owner = SilverReset,
+		.wait_in_full_refresh = true,
 	},
 	[FLOW_TYPE_AUTO_CDC] = {
 		.type = FLOW_TYPE_AUTO_CDC,
 		.apply_rows = CdcApply,
 		.truncate_on_reset = true,
 		.reset_as_owner = CdcReset,
+		.wait_in_full_refresh = true,
 	},
 	[FLOW_TYPE_AGGREGATE] = {
 		.type = FLOW_TYPE_AGGREGATE,
 		.apply_whole = AggregateApply,
 		.truncate_on_reset = true,
 		.reset_as_owner = AggregateReset,
+		.wait_in_backlog = true,
 	},
 	/* snapshots are diffed whole; a full refresh recomputes from them all */
 	[FLOW_TYPE_AUTO_CDC_SNAPSHOT] = {
@@ -238,6 +241,7 @@ static const FlowTypeRoutine flow_type_routines[FLOW_TYPE_COUNT] = {
 		.apply_whole = CdcSnapshotApply,
 		.truncate_on_reset = true,
 		.reset_as_owner = CdcReset,
+		.wait_in_full_refresh = true,
 	},
 	/* an attached materialized view is refreshed whole, never emptied */
 	[FLOW_TYPE_MATVIEW] = {
@@ -774,12 +778,33 @@ update_run_flow(UpdateState *state, FlowDesc *flow)
 }
 
 /*
+ * Does the flow skip this pass, to run once after the last batch of the
+ * update over everything the batches brought (set-based: an aggregate built
+ * with one GROUP BY, silver with one INSERT ... SELECT)?  Only while another
+ * pass will follow, so a flow never waits past the update's end (a failed
+ * or capped bronze flow, a continuous pipeline: no other pass).  Bronze
+ * keeps committing batch by batch: a crash in the middle keeps them, and
+ * the next update derives the rest.
+ */
+static bool
+flow_waits_for_last_batch(UpdateState *state, FlowDesc *flow)
+{
+	const FlowTypeRoutine *routine = flow_routine(flow);
+
+	if (!routine->wait_in_backlog &&
+		!(routine->wait_in_full_refresh && state->full_refresh))
+		return false;
+	return another_pass(&state->context, state->flows, state->outcome);
+}
+
+/*
  * One pass over the flows runs one batch of each bronze flow.  A triggered
  * update runs passes until its bronze flows have taken every object listed
  * by their first batch (Trigger.AvailableNow), each batch and what the
  * flows downstream make of it committed on its own; a continuous one runs
  * one pass, and its worker runs the next update at once while there is a
- * backlog.
+ * backlog.  The flows that wait for the last batch
+ * (flow_waits_for_last_batch) run in the last pass only.
  */
 static void
 update_run_passes(UpdateState *state)
@@ -790,7 +815,11 @@ update_run_passes(UpdateState *state)
 	{
 		foreach(cell, state->flows)
 		{
-			if (!update_run_flow(state, lfirst(cell)))
+			FlowDesc   *flow = lfirst(cell);
+
+			if (flow_waits_for_last_batch(state, flow))
+				continue;
+			if (!update_run_flow(state, flow))
 				return;
 		}
 	} while (another_pass(&state->context, state->flows, state->outcome));
