@@ -38,6 +38,7 @@ typedef struct FlowCreate
 	char	   *relation_name;	/* the target's name, unquoted */
 	char	   *target_name;	/* "schema.table", quoted as needed */
 	Oid			target_relid;	/* set by FlowCreateTable */
+	char	   *flow_name;		/* the flow's name; NULL: the target's */
 } FlowCreate;
 
 extern void FlowCreateBegin(FlowCreate *create, const char *pipeline_name,
