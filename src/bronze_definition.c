@@ -20,10 +20,13 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "nodes/makefuncs.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/regproc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -36,7 +39,6 @@
 #include "guc.h"
 #include "s3_client.h"
 #include "secret.h"
-#include "sql_names.h"
 #include "version.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_bronze);
@@ -544,13 +546,17 @@ static bool
 bronze_existing_target(FlowCreate *create, const char *pipeline_name,
 					   const char *target_table)
 {
+	RangeVar   *rv;
 	Oid			relid;
 	FlowDesc   *flow;
 
 	memset(create, 0, sizeof(FlowCreate));
 	create->pipeline = CatalogGetPipeline(pipeline_name, false);
 	CatalogCheckPipelineOwner(create->pipeline);
-	relid = RelidFromQualifiedName(target_table, true);
+
+	/* where CREATE TABLE would put it, as FlowCreateBegin resolves it */
+	rv = makeRangeVarFromNameList(stringToQualifiedNameList(target_table));
+	relid = get_relname_relid(rv->relname, RangeVarGetCreationNamespace(rv));
 	flow = OidIsValid(relid) ? CatalogGetFlowByTarget(relid, true) : NULL;
 	if (flow == NULL || flow->type != FLOW_TYPE_BRONZE ||
 		flow->pipeline_id != create->pipeline->pipeline_id)

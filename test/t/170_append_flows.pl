@@ -381,6 +381,20 @@ is( psql(
 	'1',
 	'the flow reading events was not reset: it read only the one new row');
 
+# refresh_tables naming the table refreshes it with every flow into it
+psql(q{SELECT * FROM medallion.run_pipeline('shop', refresh_tables => ARRAY['events'])});
+is( psql(
+		q{SELECT string_agg(x, ',' ORDER BY x) FROM medallion.event_log e,
+		         jsonb_array_elements_text(e.details->'flows') x
+		   WHERE e.id = (SELECT max(id) FROM medallion.event_log
+		                  WHERE pipeline_name = 'shop' AND event_type = 'full_refresh')}),
+	'public.event_kinds,public.events,public.events_mobile,public.history_backfill',
+	'refresh_tables naming the table resets every flow into it and what reads it, not bronze');
+check_events('after refresh_tables naming the table',
+	@events_ids, @h1_ids, 105 .. 107, 200 .. 202);
+is( psql(q{SELECT count(*) FROM medallion.ingested_files WHERE pipeline_name = 'shop'}),
+	$ledger, 'nothing was ingested again');
+
 # ---------- 3. observability and drop_flow ----------
 
 like(psql(q{SELECT medallion.pipeline_graph('shop')}),
