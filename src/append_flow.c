@@ -221,6 +221,7 @@ typedef struct AppendArguments
 	bool		once;
 } AppendArguments;
 
+/* The arguments, checked; replace => true is refused (not built yet). */
 static void
 append_read_arguments(FunctionCallInfo fcinfo, AppendArguments *args)
 {
