@@ -238,7 +238,7 @@ static const FlowTypeRoutine flow_type_routines[FLOW_TYPE_COUNT] = {
 		.apply_whole = MatviewRefresh,
 		.truncate_on_reset = false,
 	},
-	/* the target is emptied only with the flows that created it */
+	/* its target is emptied only with every flow writing it */
 	[FLOW_TYPE_APPEND] = {
 		.type = FLOW_TYPE_APPEND,
 		.apply_rows = AppendApply,
