@@ -564,3 +564,237 @@ SELECT p.pipeline_name,
   FROM medallion.flow f
   JOIN medallion.pipeline p USING (pipeline_id)
  WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+/*
+ * Append flows (issue 18): several bronze sources into one table
+ * (create_bronze's flow_name), add_append_flow, and observability that
+ * names each flow of a shared target: expectation metrics per flow,
+ * layer rows and table freshness counting a shared table once,
+ * pipeline_report saying which table a named flow feeds.
+ */
+CREATE FUNCTION medallion.add_append_flow(pipeline_name text, flow_name text,
+										  target_table text, query text,
+										  once boolean DEFAULT false,
+										  replace boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_add_append_flow'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.add_append_flow(text, text, text, text, boolean, boolean) IS
+'Add an append flow: query, a SELECT that reads one table of the pipeline and is fed only its new rows at each update, is appended to target_table, an existing bronze or silver table of the pipeline, its columns matched by name (target columns it lacks get their default or NULL); a silver target''s expectations and dedup keys apply. once => true: a backfill that runs in one update only, again after a full refresh or a run_pipeline refresh_tables naming the flow.';
+
+CREATE OR REPLACE VIEW medallion.expectation_metrics AS
+SELECT p.pipeline_name,
+	   f.flow_name,
+	   x.expectation_name,
+	   x.on_violation,
+	   COALESCE(m.passed_records, 0)::bigint AS passed_records,
+	   COALESCE(m.failed_records, 0)::bigint AS failed_records
+  FROM medallion.expectation x
+  JOIN medallion.flow xf USING (flow_id)
+  JOIN medallion.flow f
+	ON f.target_table::pg_catalog.oid OPERATOR(pg_catalog.=) xf.target_table::pg_catalog.oid
+   AND f.pipeline_id OPERATOR(pg_catalog.=) xf.pipeline_id
+   AND (f.flow_id OPERATOR(pg_catalog.=) xf.flow_id
+		OR f.flow_type OPERATOR(pg_catalog.=) 'append')
+  JOIN medallion.pipeline p ON p.pipeline_id OPERATOR(pg_catalog.=) f.pipeline_id
+  LEFT JOIN LATERAL (
+		SELECT pg_catalog.sum(r.passed_records) AS passed_records,
+			   pg_catalog.sum(r.failed_records) AS failed_records
+		  FROM medallion.event e,
+			   pg_catalog.jsonb_to_recordset(
+				   CASE WHEN pg_catalog.jsonb_typeof(e.details OPERATOR(pg_catalog.->) 'expectations')
+							 OPERATOR(pg_catalog.=) 'array'
+						THEN e.details OPERATOR(pg_catalog.->) 'expectations'
+				   END) AS r(name text, passed_records bigint, failed_records bigint)
+		 WHERE e.pipeline_name OPERATOR(pg_catalog.=) p.pipeline_name	-- indexed
+		   AND e.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
+		   AND e.flow_name OPERATOR(pg_catalog.=) f.flow_name
+		   AND e.event_type OPERATOR(pg_catalog.=) 'flow_progress'
+		   AND e.ts OPERATOR(pg_catalog.>=) f.created_at
+		   AND r.name OPERATOR(pg_catalog.=) x.expectation_name
+	   ) m ON true
+ WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+
+CREATE OR REPLACE VIEW medallion.pipelines AS
+SELECT p.pipeline_name,
+	   p.owner,
+	   p.mode,
+	   p.trigger_interval,
+	   medallion.pipeline_shown_state(p.pipeline_id, p.mode, p.state) AS state,
+	   p.last_update_start,
+	   p.last_update_end,
+	   p.last_error,
+	   p.last_update_id,
+	   p.last_update_end - p.last_update_start AS last_update_duration,
+	   p.consecutive_failures,
+	   p.next_attempt_at,
+	   f.flow_count,
+	   f.backlog_objects,
+	   f.backlog_bytes,
+	   pg_catalog.now() - f.backlog_oldest AS lag,
+	   f.layer_rows,
+	   p.created_at,
+	   p.max_step_duration,
+	   -- progress of the running (or the last multi-batch) update: objects
+	   -- of its listing ingested, of the total
+	   f.update_objects_done,
+	   f.update_objects_total
+  FROM medallion.pipeline p
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS flow_count,
+		   pg_catalog.sum(COALESCE((fl.flow_state->>'backlog_objects')::bigint, 0))::bigint
+		   AS backlog_objects,
+		   pg_catalog.sum(COALESCE((fl.flow_state->>'backlog_bytes')::bigint, 0))::bigint
+		   AS backlog_bytes,
+		   pg_catalog.min((fl.flow_state->>'backlog_oldest')::timestamptz)
+		   FILTER (WHERE (fl.flow_state->>'backlog_objects')::bigint > 0) AS backlog_oldest,
+		   pg_catalog.sum((fl.flow_state->>'update_objects_done')::bigint)::bigint
+		   AS update_objects_done,
+		   pg_catalog.sum((fl.flow_state->>'update_objects_total')::bigint)::bigint
+		   AS update_objects_total,
+		   (SELECT pg_catalog.jsonb_object_agg(l.flow_type, l.live_rows)
+			  FROM (SELECT fl2.flow_type,
+						   pg_catalog.sum(pg_catalog.pg_stat_get_live_tuples(fl2.target_table))
+						   AS live_rows
+					  FROM medallion.flow fl2
+					 WHERE fl2.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
+					   -- a table fed by several flows counts once, for its
+					   -- defining flow (the oldest that is not an append flow)
+					   AND fl2.flow_id OPERATOR(pg_catalog.=)
+						   (SELECT d.flow_id FROM medallion.flow d
+							 WHERE d.target_table::pg_catalog.oid
+								   OPERATOR(pg_catalog.=) fl2.target_table::pg_catalog.oid
+							 ORDER BY d.flow_type OPERATOR(pg_catalog.=) 'append', d.flow_id
+							 LIMIT 1)
+					 GROUP BY fl2.flow_type) l) AS layer_rows
+	  FROM medallion.flow fl
+	 WHERE fl.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) f ON true
+ WHERE pg_catalog.pg_has_role(p.owner, 'USAGE');
+
+CREATE OR REPLACE VIEW medallion.table_freshness WITH (security_barrier) AS
+SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name,
+	   p.pipeline_name,
+	   f.flow_name,
+	   f.flow_type,
+	   f.last_changed,
+	   pg_catalog.now() OPERATOR(pg_catalog.-) f.last_changed AS lag,
+	   medallion.pipeline_shown_state(p.pipeline_id, p.mode, p.state) AS pipeline_state
+  FROM medallion.flow f
+  JOIN medallion.pipeline p USING (pipeline_id)
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) f.target_table::pg_catalog.oid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE pg_catalog.has_table_privilege(CURRENT_USER, f.target_table::pg_catalog.oid, 'SELECT')
+   -- a table fed by several flows shows once, with its defining flow
+   AND f.flow_id OPERATOR(pg_catalog.=)
+	   (SELECT d.flow_id FROM medallion.flow d
+		 WHERE d.target_table::pg_catalog.oid OPERATOR(pg_catalog.=) f.target_table::pg_catalog.oid
+		 ORDER BY d.flow_type OPERATOR(pg_catalog.=) 'append', d.flow_id
+		 LIMIT 1);
+
+CREATE OR REPLACE FUNCTION medallion.pipeline_report(pipeline_name text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+-- search_path is pinned, so plain operators are safe here
+AS $report$
+DECLARE
+	p record;
+	f record;
+	e record;
+	lines text[] := '{}';
+	row_count text;
+	flow_ts timestamptz;
+	flow_details jsonb;
+BEGIN
+	SELECT * INTO p FROM medallion.pipelines v WHERE v.pipeline_name = $1;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	lines := lines || CASE p.mode
+		WHEN 'continuous' THEN format('pipeline %s (continuous, every %s, owner %s): %s',
+			p.pipeline_name, p.trigger_interval, p.owner, upper(p.state))
+		ELSE format('pipeline %s (triggered, owner %s): %s',
+			p.pipeline_name, p.owner, upper(p.state)) END;
+	lines := lines || format('last update: %s, took %s%s',
+		COALESCE(p.last_update_end::text, 'never'),
+		COALESCE(p.last_update_duration::text, '-'),
+		CASE WHEN p.consecutive_failures > 0
+			 THEN format(', %s failure(s) in a row', p.consecutive_failures) END);
+
+	SELECT ev.ts, ev.update_id, ev.details INTO e
+	  FROM medallion.event_log ev
+	 WHERE ev.pipeline_name = p.pipeline_name
+	   AND ev.event_type = 'update_end'
+	   AND COALESCE((ev.details->>'rows_written')::bigint, 0) > 0
+	 ORDER BY ev.id DESC LIMIT 1;
+	IF FOUND THEN
+		lines := lines || format('last update that did work: %s (update %s), took %s, %s rows written to %s',
+			e.ts, e.update_id,
+			make_interval(secs => round((e.details->>'duration_ms')::numeric / 1000, 3)::double precision),
+			e.details->>'rows_written',
+			(SELECT string_agg(t.name, ', ')
+			   FROM jsonb_array_elements_text(e.details->'changed_tables') t(name)));
+	ELSE
+		lines := lines || 'last update that did work: none yet'::text;
+	END IF;
+	SELECT count(*) FILTER (WHERE NOT COALESCE((ev.details->>'failed')::boolean, false)) AS completed,
+		   count(*) FILTER (WHERE (ev.details->>'failed')::boolean) AS failed,
+		   COALESCE(sum((ev.details->>'rows_written')::bigint), 0) AS rows_written,
+		   min(ev.ts) AS since
+	  INTO e
+	  FROM medallion.event_log ev
+	 WHERE ev.pipeline_name = p.pipeline_name AND ev.event_type = 'update_end';
+	lines := lines || format('totals%s: %s update(s) completed, %s failed, %s rows written; bronze ledger: %s object(s), %s rows ingested',
+		CASE WHEN e.since IS NOT NULL THEN format(' since %s', e.since) END,
+		e.completed, e.failed, e.rows_written,
+		(SELECT count(*) FROM medallion.ingested_files i
+		  WHERE i.pipeline_name = p.pipeline_name AND i.status = 'ingested'),
+		(SELECT COALESCE(sum(i.row_count), 0) FROM medallion.ingested_files i
+		  WHERE i.pipeline_name = p.pipeline_name AND i.status = 'ingested'));
+	IF p.last_error IS NOT NULL THEN
+		lines := lines || ('last error: ' || p.last_error);
+	END IF;
+	lines := lines || format('backlog: %s object(s), %s, lag %s',
+		COALESCE(p.backlog_objects, 0),
+		pg_size_pretty(COALESCE(p.backlog_bytes, 0)),
+		COALESCE(p.lag::text, 'none'));
+
+	FOR f IN
+		SELECT fl.flow_type, fl.flow_name, fl.target_table, fl.definition
+		  FROM medallion.flows fl
+		 WHERE fl.pipeline_name = p.pipeline_name
+		 ORDER BY fl.created_at
+	LOOP
+		BEGIN
+			row_count := COALESCE(medallion.flow_row_count(p.pipeline_name, f.target_table)::text,
+								  'no table');
+		EXCEPTION WHEN insufficient_privilege THEN
+			row_count := 'unreadable';
+		END;
+		SELECT ev.ts, ev.details INTO flow_ts, flow_details
+		  FROM medallion.event_log ev
+		 WHERE ev.pipeline_name = p.pipeline_name
+		   AND ev.flow_name = f.flow_name
+		   AND ev.event_type = 'flow_progress'
+		 ORDER BY ev.id DESC LIMIT 1;
+		-- a flow named otherwise than its table says which table it feeds
+		lines := lines || format('  %-8s %-40s %s rows, last run %s: %s rows written, %s dropped%s',
+			f.flow_type,
+			f.flow_name || CASE WHEN f.flow_name <> f.target_table::text
+								THEN ' -> ' || f.target_table::text ELSE '' END,
+			row_count,
+			COALESCE(flow_ts::text, 'never'),
+			COALESCE(flow_details->>'rows_written', '0'),
+			COALESCE(flow_details->>'rows_dropped', '0'),
+			CASE f.definition->>'maintenance'
+				 WHEN 'delta' THEN ', maintained by deltas'
+				 WHEN 'recompute' THEN ', touched groups recomputed'
+			END);
+	END LOOP;
+	lines := lines || (SELECT format('errors in the last hour: %s', count(*))
+						 FROM medallion.event_log ev
+						WHERE ev.pipeline_name = p.pipeline_name
+						  AND ev.event_type = 'error'
+						  AND ev.ts > now() - interval '1 hour');
+	RETURN array_to_string(lines, E'\n');
+END
+$report$;

@@ -2,7 +2,9 @@
  *
  * bronze_definition.c
  *	  A bronze flow's definition: create_bronze, its options and format,
- *	  and reading the stored definition back for an update.
+ *	  and reading the stored definition back for an update.  Several bronze
+ *	  flows may feed one table (another bucket, prefix, region or format),
+ *	  each with its own ledger, provided no object is reachable by two.
  *
  * The options are checked twice with the same code: when the flow is
  * created (so that a misspelt or out-of-range option fails at once) and
@@ -18,17 +20,22 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "nodes/makefuncs.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/regproc.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "bronze_internal.h"
 #include "endpoint.h"
 #include "flow_create.h"
 #include "flow_definition.h"
+#include "flow_lifecycle.h"
 #include "guc.h"
 #include "s3_client.h"
 #include "secret.h"
@@ -428,10 +435,169 @@ bronze_definition_build(const BronzeArguments *arguments)
 	return FlowDefinitionEnd(&builder);
 }
 
+/* ---------- several sources into one bronze table ---------- */
+
+/* Do two endpoints name the same store?  NULL is AWS S3. */
+static bool
+bronze_same_endpoint(const char *a, const char *b)
+{
+	size_t		la;
+	size_t		lb;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	la = strlen(a);
+	lb = strlen(b);
+	while (la > 0 && a[la - 1] == '/')
+		la--;
+	while (lb > 0 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && pg_strncasecmp(a, b, la) == 0;
+}
+
+/*
+ * The literal ending of a path_glob (what follows its last wildcard), or
+ * NULL when there is none or the glob has escapes (not analysed).
+ */
+static const char *
+glob_literal_suffix(const char *glob)
+{
+	const char *suffix = glob;
+	const char *p;
+
+	if (glob == NULL || strchr(glob, '\\') != NULL)
+		return NULL;
+	for (p = glob; *p != '\0'; p++)
+		if (strchr("*?[]", *p) != NULL)
+			suffix = p + 1;
+	return *suffix != '\0' ? suffix : NULL;
+}
+
+/*
+ * Can no key match both globs?  path_glob is matched against the key after
+ * the prefix or against the file name, both of which end as the key ends:
+ * when the literal endings of two globs differ so that neither ends the
+ * other, no key ends with both.  Anything else is not proven disjoint.
+ */
+static bool
+bronze_globs_disjoint(const char *a, const char *b)
+{
+	const char *sa = glob_literal_suffix(a);
+	const char *sb = glob_literal_suffix(b);
+	size_t		la;
+	size_t		lb;
+
+	if (sa == NULL || sb == NULL)
+		return false;
+	la = strlen(sa);
+	lb = strlen(sb);
+	if (la >= lb)
+		return strcmp(sa + la - lb, sb) != 0;
+	return strcmp(sb + lb - la, sa) != 0;
+}
+
+/*
+ * Refuse a new source of a bronze table that can reach an object another
+ * flow of the table reaches: each flow keeps its own ledger, so the object
+ * would be ingested twice.  Two sources overlap when they are in the same
+ * bucket of the same endpoint and one prefix starts the other, unless
+ * their path_glob options are provably disjoint.
+ */
+static void
+bronze_check_overlap(Oid target_relid, const BronzeArguments *arguments)
+{
+	ListCell   *cell;
+
+	foreach(cell, CatalogGetFlowsByTarget(target_relid))
+	{
+		FlowDesc   *flow = lfirst(cell);
+		BronzeDefinition other;
+		size_t		shorter;
+
+		if (flow->type != FLOW_TYPE_BRONZE)
+			continue;
+		BronzeLoadDefinition(flow, &other);
+		shorter = Min(strlen(other.prefix), strlen(arguments->prefix));
+		if (!bronze_same_endpoint(other.endpoint, arguments->endpoint) ||
+			strcmp(other.bucket, arguments->bucket) != 0 ||
+			strncmp(other.prefix, arguments->prefix, shorter) != 0 ||
+			bronze_globs_disjoint(other.options.path_glob,
+								  arguments->options.path_glob))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source %s overlaps the source of flow \"%s\" into table %s",
+						arguments->source_url, flow->flow_name,
+						CatalogQualifiedRelationName(target_relid)),
+				 errdetail("Objects under s3://%s/%s are reachable by both flows; each flow keeps its own ledger, so they would be ingested twice.",
+						   arguments->bucket,
+						   strlen(other.prefix) >= strlen(arguments->prefix) ?
+						   other.prefix : arguments->prefix),
+				 errhint("Give the flows disjoint prefixes, or path_glob options with different literal endings such as \"*.json\" and \"*.csv\".")));
+	}
+}
+
+/*
+ * Is target_table an existing bronze table of the pipeline?  Then create
+ * is filled in for it (the pipeline, checked first as FlowCreateBegin
+ * does, and the table) and create_bronze adds a source to it.
+ */
+static bool
+bronze_existing_target(FlowCreate *create, const char *pipeline_name,
+					   const char *target_table)
+{
+	RangeVar   *rv;
+	Oid			relid;
+	FlowDesc   *flow;
+
+	memset(create, 0, sizeof(FlowCreate));
+	create->pipeline = CatalogGetPipeline(pipeline_name, false);
+	CatalogCheckPipelineOwner(create->pipeline);
+
+	/* where CREATE TABLE would put it, as FlowCreateBegin resolves it */
+	rv = makeRangeVarFromNameList(stringToQualifiedNameList(target_table));
+	relid = get_relname_relid(rv->relname, RangeVarGetCreationNamespace(rv));
+	flow = OidIsValid(relid) ? CatalogGetFlowByTarget(relid, true) : NULL;
+	if (flow == NULL || flow->type != FLOW_TYPE_BRONZE ||
+		flow->pipeline_id != create->pipeline->pipeline_id)
+		return false;
+	create->target_relid = relid;
+	create->namespace_oid = get_rel_namespace(relid);
+	create->relation_name = get_rel_name(relid);
+	create->target_name = CatalogQualifiedRelationName(relid);
+	return true;
+}
+
+/*
+ * Another source into an existing bronze table: a flow of its own, with an
+ * explicit name, a ledger of its own and no object in common with the
+ * other flows of the table.
+ */
+static void
+bronze_add_source(FlowCreate *create, const char *flow_name,
+				  BronzeArguments *arguments)
+{
+	if (flow_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("table %s already has a bronze flow", create->target_name),
+				 errdetail("A table fed by several bronze sources needs a name for each further flow; the first keeps the table's name."),
+				 errhint("Pass flow_name => '<name>' to add this source as another flow into %s.",
+						 create->target_name)));
+	create->flow_name = FlowNameForTarget(flow_name, create->namespace_oid,
+										  create->target_relid);
+	bronze_check_arguments(arguments);
+	bronze_check_overlap(create->target_relid, arguments);
+	FlowCreateRegister(create, FLOW_TYPE_BRONZE, InvalidOid,
+					   arguments->source_url,
+					   bronze_definition_build(arguments));
+}
+
 /*
  * create_bronze(pipeline_name, target_table, source_url, secret_name,
- * region, endpoint, format, options, flow_name, replace): the bronze table, owned by the caller,
- * and the flow that fills it.
+ * region, endpoint, format, options, flow_name, replace): the bronze table,
+ * owned by the caller, and the flow that fills it; or, into an existing
+ * bronze table of the pipeline, another source (bronze_add_source).
  */
 Datum
 medallion_create_bronze(PG_FUNCTION_ARGS)
@@ -439,8 +605,10 @@ medallion_create_bronze(PG_FUNCTION_ARGS)
 	VERSION_CHECK_CATALOG();
 	char	   *pipeline_name = text_argument_or_null(fcinfo, 0);
 	char	   *target_table = text_argument_or_null(fcinfo, 1);
+	char	   *flow_name = text_argument_or_null(fcinfo, 8);
 	BronzeArguments arguments;
 	FlowCreate	create;
+	bool		replace;
 
 	memset(&arguments, 0, sizeof(arguments));
 	arguments.source_url = text_argument_or_null(fcinfo, 2);
@@ -449,18 +617,26 @@ medallion_create_bronze(PG_FUNCTION_ARGS)
 	arguments.endpoint = text_argument_or_null(fcinfo, 5);
 	arguments.format = text_argument_or_null(fcinfo, 6);
 	arguments.options_jsonb = PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7);
-	if (!PG_ARGISNULL(8))
+	replace = FlowCreateReplaceArgument(fcinfo, 9);
+	if (replace && flow_name != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("flow_name is not supported yet"),
-				 errdetail("A bronze flow is named after its target table.")));
+				 errmsg("replace => true with a flow_name is not supported yet"),
+				 errhint("Drop that flow with medallion.drop_flow and create it again.")));
 	if (target_table == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("target_table must not be null")));
 
+	if (!replace && bronze_existing_target(&create, pipeline_name, target_table))
+	{
+		bronze_add_source(&create, flow_name, &arguments);
+		PG_RETURN_VOID();
+	}
 	FlowCreateBegin(&create, FLOW_TYPE_BRONZE, pipeline_name, target_table,
-					FlowCreateReplaceArgument(fcinfo, 9));
+					replace);
+	create.flow_name = FlowNameForTarget(flow_name, create.namespace_oid,
+										 InvalidOid);
 	bronze_check_arguments(&arguments);
 	FlowCreateTable(&create, bronze_table_sql(create.target_name));
 	FlowCreateColumnComments(create.target_name, lengthof(bronze_columns),

@@ -208,7 +208,8 @@ CatalogGetFlowByTarget(Oid target_relid, bool missing_ok)
 	values[0] = ObjectIdGetDatum(target_relid);
 	rows = catalog_query("SELECT " FLOW_COLUMNS
 						 " FROM medallion.flow"
-						 " WHERE target_table::oid OPERATOR(pg_catalog.=) $1",
+						 " WHERE target_table::oid OPERATOR(pg_catalog.=) $1"
+						 " ORDER BY flow_type OPERATOR(pg_catalog.=) 'append', flow_id",
 						 1, types, values, flow_row);
 	if (rows == NIL)
 	{
@@ -220,6 +221,20 @@ CatalogGetFlowByTarget(Oid target_relid, bool missing_ok)
 						CatalogQualifiedRelationName(target_relid))));
 	}
 	return linitial(rows);
+}
+
+List *
+CatalogGetFlowsByTarget(Oid target_relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1];
+
+	values[0] = ObjectIdGetDatum(target_relid);
+	return catalog_query("SELECT " FLOW_COLUMNS
+						 " FROM medallion.flow"
+						 " WHERE target_table::oid OPERATOR(pg_catalog.=) $1"
+						 " ORDER BY flow_id",
+						 1, types, values, flow_row);
 }
 
 FlowDesc *
@@ -270,6 +285,7 @@ static const char *const flow_type_names[FLOW_TYPE_COUNT] = {
 	[FLOW_TYPE_AGGREGATE] = "aggregate",
 	[FLOW_TYPE_MATVIEW] = "matview",
 	[FLOW_TYPE_AUTO_CDC_SNAPSHOT] = "auto_cdc_snapshot",
+	[FLOW_TYPE_APPEND] = "append",
 };
 
 const char *
@@ -302,10 +318,12 @@ CatalogFlowTypeFromName(const char *name)
 }
 
 /*
- * A flow keeps the name of its target as it was created: a table created
- * again under the name of a flow whose target was dropped by hand (or
- * renamed) cannot take the name while that flow exists.  Say so, rather
- * than fail on the catalog's unique index.
+ * Flow names are unique across pipelines.  A flow keeps the name it was
+ * created with: a table created again under the name of a flow whose target
+ * was dropped by hand (or renamed) cannot take the name while that flow
+ * exists, and an explicit flow name (several flows into one target) may
+ * already be taken.  Say which, rather than fail on the catalog's unique
+ * index.
  */
 static void
 refuse_taken_flow_name(const char *flow_name)
@@ -313,34 +331,47 @@ refuse_taken_flow_name(const char *flow_name)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(flow_name)};
 	char	   *pipeline_name = NULL;
-	bool		target_exists = false;
+	char	   *target_name = NULL;
 	MemoryContext caller_context = CurrentMemoryContext;
 
 	SPI_connect();
 	SpiExecuteAsExtensionOwner("SELECT p.pipeline_name,"
-							   "       EXISTS (SELECT FROM pg_catalog.pg_class c"
-							   "                WHERE c.oid OPERATOR(pg_catalog.=) f.target_table)"
+							   "       (SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
+							   "               OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
+							   "          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+							   "            ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+							   "         WHERE c.oid OPERATOR(pg_catalog.=) f.target_table)"
 							   "  FROM medallion.flow f JOIN medallion.pipeline p USING (pipeline_id)"
 							   " WHERE f.flow_name OPERATOR(pg_catalog.=) $1",
 							   1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
-		bool		isnull;
+		char	   *target = SpiGetText(0, 2);
 
 		pipeline_name = MemoryContextStrdup(caller_context, SpiGetText(0, 1));
-		target_exists = DatumGetBool(SpiGetDatum(0, 2, &isnull));
+		if (target != NULL)
+			target_name = MemoryContextStrdup(caller_context, target);
 	}
 	SPI_finish();
 	if (pipeline_name == NULL)
 		return;
+	if (target_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("flow \"%s\" already exists in pipeline \"%s\"",
+						flow_name, pipeline_name),
+				 errdetail("Its target table was dropped, but the flow was not."),
+				 errhint("Remove the old flow first with medallion.drop_flow('%s').",
+						 flow_name)));
 	ereport(ERROR,
 			(errcode(ERRCODE_DUPLICATE_OBJECT),
 			 errmsg("flow \"%s\" already exists in pipeline \"%s\"",
 					flow_name, pipeline_name),
-			 target_exists ?
-			 errdetail("Its target table was renamed; the flow keeps the name it was created with.") :
-			 errdetail("Its target table was dropped, but the flow was not."),
-			 errhint("Remove the old flow first with medallion.drop_flow('%s').",
+			 strcmp(target_name, flow_name) == 0 ?
+			 errdetail("It feeds table %s.", target_name) :
+			 errdetail("It feeds table %s (a flow keeps the name it was created with, even when its target is renamed).",
+					   target_name),
+			 errhint("Choose another flow name, or remove the old flow first with medallion.drop_flow('%s').",
 					 flow_name)));
 }
 
@@ -364,7 +395,8 @@ catalog_check_flow_source(PipelineDesc *pipeline, FlowType type,
 						CatalogQualifiedRelationName(source_relid)),
 				 errhint("A flow reads tables of its own pipeline only.")));
 	/* flows that read by _row_id need one; error clearly otherwise */
-	if (type == FLOW_TYPE_SILVER || type == FLOW_TYPE_AUTO_CDC)
+	if (type == FLOW_TYPE_SILVER || type == FLOW_TYPE_AUTO_CDC ||
+		type == FLOW_TYPE_APPEND)
 		(void) FlowRowIdSequence(source_relid);
 }
 
@@ -372,6 +404,16 @@ int32
 CatalogCreateFlow(PipelineDesc *pipeline, FlowType type,
 				  Oid target_relid, Oid source_relid, const char *source,
 				  Jsonb *definition)
+{
+	return CatalogCreateNamedFlow(pipeline, type, NULL, target_relid,
+								  source_relid, source, definition);
+}
+
+int32
+CatalogCreateNamedFlow(PipelineDesc *pipeline, FlowType type,
+					   const char *flow_name, Oid target_relid,
+					   Oid source_relid, const char *source,
+					   Jsonb *definition)
 {
 	Oid			types[7] = {INT4OID, TEXTOID, TEXTOID, OIDOID, OIDOID,
 	TEXTOID, JSONBOID};
@@ -389,9 +431,11 @@ CatalogCreateFlow(PipelineDesc *pipeline, FlowType type,
 				 errhint("Split the work into several pipelines.")));
 
 	catalog_check_flow_source(pipeline, type, source_relid);
-	refuse_taken_flow_name(CatalogQualifiedRelationName(target_relid));
+	if (flow_name == NULL)
+		flow_name = CatalogQualifiedRelationName(target_relid);
+	refuse_taken_flow_name(flow_name);
 	values[0] = Int32GetDatum(pipeline->pipeline_id);
-	values[1] = CStringGetTextDatum(CatalogQualifiedRelationName(target_relid));
+	values[1] = CStringGetTextDatum(flow_name);
 	values[2] = CStringGetTextDatum(CatalogFlowTypeName(type));
 	values[3] = ObjectIdGetDatum(target_relid);
 	values[4] = ObjectIdGetDatum(source_relid);

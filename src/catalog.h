@@ -55,17 +55,19 @@ typedef enum FlowType
 	FLOW_TYPE_AUTO_CDC,
 	FLOW_TYPE_AGGREGATE,
 	FLOW_TYPE_MATVIEW,
-	FLOW_TYPE_AUTO_CDC_SNAPSHOT
+	FLOW_TYPE_AUTO_CDC_SNAPSHOT,
+	FLOW_TYPE_APPEND
 } FlowType;
 
-#define FLOW_TYPE_COUNT (FLOW_TYPE_AUTO_CDC_SNAPSHOT + 1)
+#define FLOW_TYPE_COUNT (FLOW_TYPE_APPEND + 1)
 
 /* One row of medallion.flow. */
 typedef struct FlowDesc
 {
 	int32		flow_id;
 	int32		pipeline_id;
-	char	   *flow_name;		/* "schema.table" of the target */
+	char	   *flow_name;		/* "schema.table" of the target, or a name
+								 * given where a target has several flows */
 	char	   *flow_type;		/* the catalog's name of type */
 	FlowType	type;
 	Oid			target_relid;
@@ -99,7 +101,17 @@ extern PipelineDesc *CatalogGetPipeline(const char *pipeline_name,
 extern PipelineDesc *CatalogGetPipelineById(int32 pipeline_id,
 											bool missing_ok);
 extern List *CatalogGetFlows(int32 pipeline_id);
+
+/*
+ * The flow of a target table.  A target fed by several flows (several
+ * bronze sources, append flows) answers with its defining flow: the oldest
+ * flow that is not an append flow (the one that created the table, while
+ * it exists), else the oldest.
+ */
 extern FlowDesc *CatalogGetFlowByTarget(Oid target_relid, bool missing_ok);
+
+/* Every flow of a target table, in creation order. */
+extern List *CatalogGetFlowsByTarget(Oid target_relid);
 extern FlowDesc *CatalogGetFlowById(int32 flow_id);
 
 /* Raise an error unless the current user may manage this pipeline. */
@@ -114,6 +126,12 @@ extern void CatalogCheckPipelineOwner(PipelineDesc *pipeline);
 extern int32 CatalogCreateFlow(PipelineDesc *pipeline, FlowType type,
 							   Oid target_relid, Oid source_relid,
 							   const char *source, Jsonb *definition);
+
+/* The same with the flow's name given (NULL: the target's name). */
+extern int32 CatalogCreateNamedFlow(PipelineDesc *pipeline, FlowType type,
+									const char *flow_name, Oid target_relid,
+									Oid source_relid, const char *source,
+									Jsonb *definition);
 
 /*
  * Replace the definition of a flow (replace => true): its source (checked

@@ -665,9 +665,12 @@ FlowCreateRegister(FlowCreate *create, FlowType type, Oid source_relid,
 						  psprintf("medallion %s table of pipeline %s, flow %s, fed from %s",
 								   CatalogFlowTypeName(type),
 								   create->pipeline->pipeline_name,
-								   create->target_name, source));
+								   create->flow_name != NULL ?
+								   create->flow_name : create->target_name,
+								   source));
 	if (create->replaced != NULL)
 		return replace_register(create, source_relid, source, definition);
-	return CatalogCreateFlow(create->pipeline, type, create->target_relid,
-							 source_relid, source, definition);
+	return CatalogCreateNamedFlow(create->pipeline, type, create->flow_name,
+								  create->target_relid, source_relid, source,
+								  definition);
 }

@@ -71,6 +71,7 @@ typedef struct FlowCreate
 	Oid			target_relid;	/* set by FlowCreateTable */
 	FlowType	type;
 	FlowDesc   *replaced;		/* replacing: the flow as it was, else NULL */
+	char	   *flow_name;		/* the flow's name; NULL: the target's */
 } FlowCreate;
 
 /*

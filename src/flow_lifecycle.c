@@ -86,6 +86,7 @@ lookup_in_search_path(const char *name, int32 pipeline_id)
 
 	if (OidIsValid(relid))
 	{
+		/* a table's defining flow (CatalogGetFlowByTarget) */
 		flow = CatalogGetFlowByTarget(relid, true);
 		if (flow != NULL &&
 			(pipeline_id == 0 || flow->pipeline_id == pipeline_id))
@@ -135,6 +136,43 @@ FlowLookupByName(const char *name, int32 pipeline_id, const char *search_path)
 	flow = lookup_in_search_path(name, pipeline_id);
 	UserSqlSettingsLeave(nest_level);
 	return flow;
+}
+
+/* FlowNameForTarget: see flow_lifecycle.h. */
+char *
+FlowNameForTarget(const char *flow_name, Oid target_namespace,
+				  Oid target_relid)
+{
+	List	   *names;
+	char	   *schema = get_namespace_name(target_namespace);
+	char	   *name;
+	Oid			relid;
+
+	if (flow_name == NULL)
+		return NULL;
+	if (!SplitIdentifierString(pstrdup(flow_name), '.', &names) ||
+		list_length(names) < 1 || list_length(names) > 2 ||
+		strlen(llast(names)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid flow name \"%s\"", flow_name),
+				 errhint("A flow name is an identifier, optionally qualified by the schema of its target table.")));
+	if (list_length(names) == 2 && strcmp(linitial(names), schema) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("flow \"%s\" must be in the schema of its target table, \"%s\"",
+						flow_name, schema)));
+	name = llast(names);
+	relid = get_relname_relid(name, target_namespace);
+	if (OidIsValid(relid) && relid != target_relid)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("flow name \"%s\" is the name of relation %s",
+						flow_name, QuoteQualifiedName(target_namespace, name)),
+				 errdetail("refresh_tables and drop_flow take table and flow names alike."),
+				 errhint("Choose a flow name that no table or view of schema \"%s\" has.",
+						 schema)));
+	return quote_qualified_identifier(schema, name);
 }
 
 /* FlowRefreshTableIds: see flow_lifecycle.h. */
@@ -298,6 +336,60 @@ refuse_if_read(const FlowDesc *flow, List *flows)
 }
 
 /*
+ * The names of the other flows into a flow's target ("" when none), and
+ * their count.
+ */
+static char *
+other_flows_into_target(const FlowDesc *flow, int *count)
+{
+	StringInfoData names;
+	ListCell   *cell;
+
+	initStringInfo(&names);
+	*count = 0;
+	foreach(cell, CatalogGetFlowsByTarget(flow->target_relid))
+	{
+		FlowDesc   *other = lfirst(cell);
+
+		if (other->flow_id == flow->flow_id)
+			continue;
+		appendStringInfo(&names, "%s%s", *count > 0 ? ", " : "",
+						 other->flow_name);
+		(*count)++;
+	}
+	return names.data;
+}
+
+/*
+ * A target fed by several flows stays while one of them goes: its table,
+ * what medallion made for it and the flows reading it stay too.  The table
+ * cannot go with one of its flows, and a silver flow cannot leave append
+ * flows behind (its expectations and dedup keys are the target's).
+ */
+static void
+check_drop_shared_target(const FlowDesc *flow, bool drop_table,
+						 const char *others, int count)
+{
+	if (drop_table)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop the target table of flow \"%s\" because other flows feed it",
+						flow->flow_name),
+				 errdetail_plural("Flow %s also writes to table %s.",
+								  "Flows %s also write to table %s.",
+								  count, others,
+								  CatalogQualifiedRelationName(flow->target_relid)),
+				 errhint("Drop the flow with drop_table => false, or drop the other flows first.")));
+	if (flow->type == FLOW_TYPE_SILVER)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop silver flow \"%s\" while append flows feed its target",
+						flow->flow_name),
+				 errdetail("The target's expectations and dedup keys belong to the silver flow; the append flows apply them too."),
+				 errhint("Drop the append flows first: %s.", others)));
+}
+
+/*
  * medallion.drop_flow(flow_name text, drop_table boolean DEFAULT false)
  */
 Datum
@@ -309,6 +401,8 @@ medallion_drop_flow(PG_FUNCTION_ARGS)
 	FlowDesc   *flow = FlowLookupByName(flow_name, 0, NULL);
 	PipelineDesc *pipeline;
 	bool		target_exists;
+	char	   *others;
+	int			other_count;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1];
 	StringInfoData details;
@@ -324,13 +418,19 @@ medallion_drop_flow(PG_FUNCTION_ARGS)
 
 	/* as the update that held the lock left it */
 	flow = CatalogGetFlowById(flow->flow_id);
-	refuse_if_read(flow, CatalogGetFlows(pipeline->pipeline_id));
+	others = other_flows_into_target(flow, &other_count);
+	if (other_count > 0)
+		check_drop_shared_target(flow, drop_table, others, other_count);
+	else
+		refuse_if_read(flow, CatalogGetFlows(pipeline->pipeline_id));
 
 	target_exists = SearchSysCacheExists1(RELOID,
 										  ObjectIdGetDatum(flow->target_relid));
-	if (target_exists && drop_table && flow->type != FLOW_TYPE_MATVIEW)
+	/* a target other flows feed keeps its table and objects */
+	if (other_count == 0 && target_exists && drop_table &&
+		flow->type != FLOW_TYPE_MATVIEW)
 		drop_target(flow);
-	else if (target_exists)
+	else if (other_count == 0 && target_exists)
 		FlowDropInternalObjects(flow);
 
 	/* expectations and the ledger go with the row */
@@ -343,9 +443,9 @@ medallion_drop_flow(PG_FUNCTION_ARGS)
 
 	initStringInfo(&details);
 	appendStringInfo(&details, "{\"flow_type\": \"%s\", \"drop_table\": %s, "
-					 "\"target_existed\": %s}",
+					 "\"target_existed\": %s, \"other_flows_into_target\": %d}",
 					 flow->flow_type, drop_table ? "true" : "false",
-					 target_exists ? "true" : "false");
+					 target_exists ? "true" : "false", other_count);
 	EventLogWrite(pipeline, 0, flow->flow_name, "flow_dropped", "INFO",
 				  drop_table && target_exists && flow->type != FLOW_TYPE_MATVIEW ?
 				  "flow and its target table dropped" : "flow dropped",

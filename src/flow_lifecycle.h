@@ -22,7 +22,8 @@
 
 /*
  * The flow a name denotes: the flow whose target the name resolves to as
- * SQL reads it, else the flow of that exact name, else, when the name
+ * SQL reads it (its defining flow where several feed it, see
+ * CatalogGetFlowByTarget), else the flow of that exact name, else, when the name
  * denotes no table and has no schema, the flow named "<schema>.<name>" for
  * the first schema of the search_path that has one (so that a flow whose
  * target was dropped by hand is found too).  search_path NULL means the current one; pipeline_id 0
@@ -47,5 +48,15 @@ extern void FlowDropInternalObjects(const FlowDesc *flow);
 
 /* Drop the views medallion made beside a flow's target (<target>_current). */
 extern void FlowDropCompanionViews(const FlowDesc *flow);
+
+/*
+ * The stored name of a flow given an explicit name (where a target has
+ * several flows): an identifier, optionally qualified by the target's
+ * schema, stored as "schema.name" in the target's schema.  A name that is
+ * another table's is refused, so that refresh_tables and drop_flow read
+ * each name one way.  NULL gives NULL (the target's name).
+ */
+extern char *FlowNameForTarget(const char *flow_name, Oid target_namespace,
+							   Oid target_relid);
 
 #endif							/* MEDALLION_FLOW_LIFECYCLE_H */

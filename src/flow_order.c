@@ -11,6 +11,11 @@
  * flow replaced or created again after the flows that read it still runs
  * before them.
  *
+ * Several flows may write one target (bronze sources, append flows): a
+ * flow reading that target runs after all of them, and an append flow
+ * after the flows of its own source.  Nothing orders the writers of one
+ * target among themselves.
+ *
  * Copyright (c) 2025-2026, medallion contributors
  *
  * IDENTIFICATION
@@ -107,10 +112,50 @@ FlowOrderSort(List *flows)
 	return ordered;
 }
 
+/* Does a flow other than flow write to its target? */
+static bool
+target_has_other_flows(List *flows, const FlowDesc *flow)
+{
+	ListCell   *cell;
+
+	foreach(cell, flows)
+	{
+		FlowDesc   *other = lfirst(cell);
+
+		if (other->flow_id != flow->flow_id &&
+			other->target_relid == flow->target_relid)
+			return true;
+	}
+	return false;
+}
+
+/* Does flow read a table of tables (OIDs)? */
+static bool
+reads_one_of(List *flows, const FlowDesc *flow, List *tables)
+{
+	ListCell   *cell;
+
+	foreach(cell, flows)
+	{
+		FlowDesc   *source = lfirst(cell);
+
+		if (list_member_oid(tables, source->target_relid) &&
+			FlowReads(flow, source))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The refreshed tables grow from the targets of the flows named until no
+ * flow reads one of them without its own target being one; an append flow
+ * named alone into a shared target is a re-run, which refreshes nothing.
+ */
 List *
 FlowOrderDownstream(List *flows, List *flow_ids)
 {
-	List	   *selected = NIL;
+	List	   *tables = NIL;	/* refreshed targets */
+	List	   *reruns = NIL;	/* append flows run again alone */
 	List	   *ordered = NIL;
 	bool		grew = true;
 	ListCell   *cell;
@@ -119,8 +164,13 @@ FlowOrderDownstream(List *flows, List *flow_ids)
 	{
 		FlowDesc   *flow = lfirst(cell);
 
-		if (list_member_int(flow_ids, flow->flow_id))
-			selected = lappend(selected, flow);
+		if (!list_member_int(flow_ids, flow->flow_id))
+			continue;
+		if (flow->type == FLOW_TYPE_APPEND &&
+			target_has_other_flows(flows, flow))
+			reruns = lappend(reruns, flow);
+		else
+			tables = list_append_unique_oid(tables, flow->target_relid);
 	}
 	while (grew)
 	{
@@ -128,28 +178,65 @@ FlowOrderDownstream(List *flows, List *flow_ids)
 		foreach(cell, flows)
 		{
 			FlowDesc   *flow = lfirst(cell);
-			ListCell   *source;
 
-			if (list_member_ptr(selected, flow))
+			if (list_member_oid(tables, flow->target_relid) ||
+				!reads_one_of(flows, flow, tables))
 				continue;
-			foreach(source, selected)
-			{
-				if (FlowReads(flow, lfirst(source)))
-				{
-					selected = lappend(selected, flow);
-					grew = true;
-					break;
-				}
-			}
+			tables = lappend_oid(tables, flow->target_relid);
+			grew = true;
 		}
 	}
 
 	/* in the order of flows */
 	foreach(cell, flows)
 	{
-		if (list_member_ptr(selected, lfirst(cell)))
-			ordered = lappend(ordered, lfirst(cell));
+		FlowDesc   *flow = lfirst(cell);
+
+		if (list_member_oid(tables, flow->target_relid) ||
+			list_member_ptr(reruns, flow))
+			ordered = lappend(ordered, flow);
 	}
-	list_free(selected);
+	list_free(tables);
+	list_free(reruns);
 	return ordered;
+}
+
+bool
+FlowOrderTargetEmptied(List *flows, List *reset_flows, const FlowDesc *flow)
+{
+	ListCell   *cell;
+
+	foreach(cell, flows)
+	{
+		FlowDesc   *other = lfirst(cell);
+
+		if (other->target_relid == flow->target_relid &&
+			!list_member_ptr(reset_flows, other))
+			return false;
+	}
+	return true;
+}
+
+bool
+FlowOrderFeeds(List *flows, Oid from_table, Oid table)
+{
+	List	   *reached = list_make1_oid(from_table);
+	bool		grew = true;
+	ListCell   *cell;
+
+	while (grew && !list_member_oid(reached, table))
+	{
+		grew = false;
+		foreach(cell, flows)
+		{
+			FlowDesc   *flow = lfirst(cell);
+
+			if (list_member_oid(reached, flow->target_relid) ||
+				!reads_one_of(flows, flow, reached))
+				continue;
+			reached = lappend_oid(reached, flow->target_relid);
+			grew = true;
+		}
+	}
+	return list_member_oid(reached, table);
 }

@@ -32,10 +32,28 @@ extern bool FlowReads(const FlowDesc *reader, const FlowDesc *source);
 extern List *FlowOrderSort(List *flows);
 
 /*
- * The flows of flows (a list of FlowDesc) that are named in flow_ids (an
- * integer list of flow ids) or read, directly or through others, the target
- * of one of them; in the order of flows.
+ * The flows of flows (a list of FlowDesc) that a selective refresh of the
+ * flows named in flow_ids (an integer list of flow ids) resets, in the
+ * order of flows.  A flow named refreshes its target table: every flow
+ * writing it is reset.  An append flow named into a table that other flows
+ * feed is only run again from the start of its source (its target keeps
+ * its rows, so nothing downstream is reset).  A flow that reads a
+ * refreshed table, directly or through others, refreshes its own target.
  */
 extern List *FlowOrderDownstream(List *flows, List *flow_ids);
+
+/*
+ * Is the target of flow emptied by a reset of reset_flows, i.e. is every
+ * flow of flows that writes it among them?
+ */
+extern bool FlowOrderTargetEmptied(List *flows, List *reset_flows,
+								   const FlowDesc *flow);
+
+/*
+ * Is table computed from from_table (the same table, or the target of a
+ * flow reading from_table, and so on)?  A new flow from table into
+ * from_table would close a cycle.
+ */
+extern bool FlowOrderFeeds(List *flows, Oid from_table, Oid table);
 
 #endif							/* MEDALLION_FLOW_ORDER_H */

@@ -6,7 +6,8 @@
  *
  * The graph has a node for each S3 source and each table of the pipeline
  * (flow targets, flow sources, quarantine tables) and an edge for each flow,
- * labelled with its type.  A table's node shows its exact row count, its lag
+ * labelled with its type, and with its name when it is not named after its
+ * target (a table fed by several flows: bronze sources, append flows).  A table's node shows its exact row count, its lag
  * (the time since an update last changed it) and the expectations of its
  * flow that rows have failed, which also turn the node red.
  *
@@ -144,7 +145,8 @@ graph_edge(Graph *graph, GraphNode *from, GraphNode *to, const char *label,
 	"           AND q.relname OPERATOR(pg_catalog.=)" \
 	"               (t.relname::pg_catalog.text OPERATOR(pg_catalog.||) '_quarantine')::pg_catalog.name)," \
 	"       f.last_changed," \
-	"       pg_catalog.date_trunc('second', pg_catalog.now() OPERATOR(pg_catalog.-) f.last_changed)::pg_catalog.text" \
+	"       pg_catalog.date_trunc('second', pg_catalog.now() OPERATOR(pg_catalog.-) f.last_changed)::pg_catalog.text," \
+	"       f.flow_name" \
 	"  FROM medallion.flow f" \
 	" WHERE f.pipeline_id OPERATOR(pg_catalog.=) $1" \
 	" ORDER BY f.flow_id"
@@ -205,6 +207,10 @@ graph_add_flow(Graph *graph, uint64 row)
 		source_nodes[index] = graph_node(graph, NULL,
 										 DatumGetObjectId(source_relids[index]));
 	target = graph_node(graph, NULL, target_relid);
+
+	/* a flow not named after its target (several feed it) shows its name */
+	if (strcmp(SpiGetText(row, 8), target->name) != 0)
+		flow_type = psprintf("%s %s", flow_type, SpiGetText(row, 8));
 	if (!no_quarantine)
 	{
 		quarantine = graph_node(graph, NULL, DatumGetObjectId(quarantine_relid));

@@ -194,6 +194,7 @@ typedef struct SilverApplyState
 /* For the error context of an apply. */
 typedef struct SilverApplyErrorArg
 {
+	const char *kind;			/* "silver" or "append" */
 	const char *flow_name;
 	int64		low;
 	int64		high;
@@ -598,8 +599,8 @@ silver_apply_error_callback(void *arg)
 {
 	SilverApplyErrorArg *info = (SilverApplyErrorArg *) arg;
 
-	errcontext("silver flow \"%s\", source rows with _row_id from %lld to %lld",
-			   info->flow_name, (long long) info->low + 1,
+	errcontext("%s flow \"%s\", source rows with _row_id from %lld to %lld",
+			   info->kind, info->flow_name, (long long) info->low + 1,
 			   (long long) info->high);
 }
 
@@ -875,17 +876,18 @@ silver_apply_report(SilverApplyState *state, FlowResult *result)
 }
 
 /*
- * SilverApply: see silver.h.  Everything is allocated in one memory
+ * Apply a batch with the given definition; the expectations are those of
+ * flow expectations_flow_id.  Everything is allocated in one memory
  * context, deleted at the end; on error the transaction's abort frees it.
  */
-void
-SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
-			FlowResult *result)
+static void
+silver_apply_definition(FlowDesc *flow, SilverDefinition *def,
+						int32 expectations_flow_id, int64 low, int64 high,
+						FlowResult *result)
 {
 	MemoryContext apply_context;
 	MemoryContext old;
 	SilverApplyState *state;
-	SilverDefinition def;
 	SilverApplyErrorArg error_arg;
 	ErrorContextCallback errcallback;
 	int			nest_level;
@@ -896,6 +898,7 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 										  ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(apply_context);
 
+	error_arg.kind = CatalogFlowTypeName(flow->type);
 	error_arg.flow_name = flow->flow_name;
 	error_arg.low = low;
 	error_arg.high = high;
@@ -906,15 +909,14 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 
 	nest_level = silver_apply_settings_enter();
 	state = silver_apply_state_create(flow, apply_context);
-	silver_definition_load(flow, &def);
-	state->quarantine = def.quarantine;
-	state->expectations = ExpectationsLoad(flow->flow_id);
+	state->quarantine = def->quarantine;
+	state->expectations = ExpectationsLoad(expectations_flow_id);
 
 	/* the target stays open (RowExclusiveLock) until BulkInsertEnd */
 	state->target = BulkInsertBegin(flow->target_relid, true);
 	BulkInsertDeferIndexes(state->target);
-	sql = silver_build_query(state, &def, BulkInsertRelation(state->target));
-	silver_run_query(state, &def, sql, SilverRowRangeParams(low, high));
+	sql = silver_build_query(state, def, BulkInsertRelation(state->target));
+	silver_run_query(state, def, sql, SilverRowRangeParams(low, high));
 
 	if (state->quarantine_inserter != NULL)
 		(void) BulkInsertEnd(state->quarantine_inserter);
@@ -926,6 +928,40 @@ SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
 	silver_apply_report(state, result);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(apply_context);
+}
+
+/* SilverApply: see silver.h. */
+void
+SilverApply(FlowContext *context, FlowDesc *flow, int64 low, int64 high,
+			FlowResult *result)
+{
+	SilverDefinition def;
+
+	silver_definition_load(flow, &def);
+	silver_apply_definition(flow, &def, flow->flow_id, low, high, result);
+}
+
+/*
+ * SilverApplyInto: see silver_internal.h.  The target's own silver flow, if
+ * it has one, gives the dedup keys, the quarantine and the expectations.
+ */
+void
+SilverApplyInto(FlowDesc *flow, const char *query, int64 low, int64 high,
+				FlowResult *result)
+{
+	SilverDefinition def;
+	FlowDesc   *target_flow = CatalogGetFlowByTarget(flow->target_relid, false);
+	int32		expectations_flow_id = flow->flow_id;
+
+	memset(&def, 0, sizeof(def));
+	if (target_flow->type == FLOW_TYPE_SILVER)
+	{
+		silver_definition_load(target_flow, &def);
+		expectations_flow_id = target_flow->flow_id;
+	}
+	def.query = unconstify(char *, query);
+	silver_apply_definition(flow, &def, expectations_flow_id, low, high,
+							result);
 }
 
 /*

@@ -48,19 +48,11 @@ typedef struct SilverArguments
 	bool		quarantine;
 } SilverArguments;
 
-/* What checking the query found. */
-typedef struct SilverQueryCheck
-{
-	Oid			source;
-	char	   *source_name;	/* qualified and quoted */
-	TupleDesc	desc;			/* the query's output columns */
-} SilverQueryCheck;
-
 /* Error context while checking a new flow's query. */
 static void
 silver_create_error_callback(void *arg)
 {
-	errcontext("checking the query of silver flow \"%s\"", (const char *) arg);
+	errcontext("checking the query of %s", (const char *) arg);
 }
 
 /* Count the references to pipeline tables in a rewritten query tree. */
@@ -347,16 +339,13 @@ silver_analyze_spliced(const char *spliced, const char *relation_name,
 							   param_types, SilverRowRangeParams(0, 0), desc);
 }
 
-/*
- * Check the query as the caller, the way it will run (the pipeline's
- * search_path): one source among the pipeline's tables, read once, not
- * sampled, row by row.  Fills check.
- */
-static void
-silver_check_query(FlowCreate *create, const char *query,
-				   SilverQueryCheck *check)
+/* SilverCheckQuery: see silver_internal.h. */
+void
+SilverCheckQuery(PipelineDesc *pipeline, const char *flow_label,
+				 const char *alias, const char *query,
+				 SilverQueryCheck *check)
 {
-	List	   *pipeline_tables = silver_pipeline_tables(create->pipeline);
+	List	   *pipeline_tables = silver_pipeline_tables(pipeline);
 	ErrorContextCallback errcallback;
 	int			nest_level;
 	RawStmt    *stmt;
@@ -365,14 +354,13 @@ silver_check_query(FlowCreate *create, const char *query,
 	Query	   *wrapper;
 
 	errcallback.callback = silver_create_error_callback;
-	errcallback.arg = create->target_name;
+	errcallback.arg = unconstify(char *, flow_label);
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	nest_level = UserSqlSettingsEnter(create->pipeline->search_path);
+	nest_level = UserSqlSettingsEnter(pipeline->search_path);
 	stmt = SilverParseQuery(query, &walk);
-	check->source = SilverChooseSource(&walk, create->pipeline,
-									   pipeline_tables);
+	check->source = SilverChooseSource(&walk, pipeline, pipeline_tables);
 	source_rv = linitial(SilverRefsTo(&walk, check->source));
 	if (list_member_ptr(walk.sampled, source_rv))
 		ereport(ERROR,
@@ -381,7 +369,7 @@ silver_check_query(FlowCreate *create, const char *query,
 	check->source_name = CatalogQualifiedRelationName(check->source);
 	wrapper = silver_analyze_spliced(SilverSplice(query, stmt, source_rv,
 												  check->source_name),
-									 create->relation_name, &check->desc);
+									 alias, &check->desc);
 	silver_check_analyzed(wrapper, check->source,
 						  list_append_unique_oid(pipeline_tables,
 												 check->source));
@@ -477,7 +465,9 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 	if (arguments.quarantine)
 		quarantine_name = FlowCreateCompanion(&create, SILVER_QUARANTINE_SUFFIX,
 											  "quarantine table", NULL);
-	silver_check_query(&create, arguments.query, &check);
+	SilverCheckQuery(create.pipeline,
+					 psprintf("silver flow \"%s\"", create.target_name),
+					 create.relation_name, arguments.query, &check);
 	silver_check_columns(check.desc, arguments.dedup_keys,
 						 arguments.quarantine);
 

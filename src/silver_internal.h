@@ -6,7 +6,9 @@
  *	  reference of a flow's query (silver_query.c).  Not for other modules.
  *
  * The includes go one way: silver_create.c (create_silver) and silver.c
- * (applying a batch) both use silver_query.c, which uses neither.
+ * (applying a batch) both use silver_query.c, which uses neither; the
+ * append flows (append_flow.c) use silver_create.c to check their query
+ * and silver.c to apply it, with the target's expectations and dedup.
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -20,7 +22,9 @@
 
 #include "postgres.h"
 
+#include "access/tupdesc.h"
 #include "catalog.h"
+#include "flow.h"
 #include "nodes/params.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
@@ -75,5 +79,37 @@ extern ParamListInfo SilverRowRangeParams(int64 low, int64 high);
 
 /* The name of the quarantine table of a target, in the target's schema. */
 extern char *SilverQuarantineName(const char *target_name);
+
+/* silver_create.c */
+
+/* What checking a new flow's query found. */
+typedef struct SilverQueryCheck
+{
+	Oid			source;
+	char	   *source_name;	/* qualified and quoted */
+	TupleDesc	desc;			/* the query's output columns */
+} SilverQueryCheck;
+
+/*
+ * Check a new flow's query as the caller, the way it will run (the
+ * pipeline's search_path): one source among the pipeline's tables, read
+ * once, not sampled, row by row.  flow_label names the flow in the error
+ * context ("silver flow \"x\""); alias is the name the query's rows take.
+ */
+extern void SilverCheckQuery(PipelineDesc *pipeline, const char *flow_label,
+							 const char *alias, const char *query,
+							 SilverQueryCheck *check);
+
+/* silver.c */
+
+/*
+ * Apply the source rows low < _row_id <= high of a flow that writes to a
+ * silver or bronze target with its own query (an append flow): the query's
+ * columns are the target's, in order; the target's silver flow, when it
+ * has one, gives the dedup keys, quarantine and expectations.  In the
+ * current transaction, in the owner's context (FlowApplyIncremental).
+ */
+extern void SilverApplyInto(FlowDesc *flow, const char *query, int64 low,
+							int64 high, FlowResult *result);
 
 #endif							/* MEDALLION_SILVER_INTERNAL_H */

@@ -48,6 +48,7 @@
 #include "utils/timestamp.h"
 
 #include "aggregates.h"
+#include "append_flow.h"
 #include "bronze.h"
 #include "cdc.h"
 #include "cdc_snapshot.h"
@@ -249,6 +250,12 @@ static const FlowTypeRoutine flow_type_routines[FLOW_TYPE_COUNT] = {
 		.apply_whole = MatviewRefresh,
 		.truncate_on_reset = false,
 	},
+	/* its target is emptied only with every flow writing it */
+	[FLOW_TYPE_APPEND] = {
+		.type = FLOW_TYPE_APPEND,
+		.apply_rows = AppendApply,
+		.truncate_on_reset = true,
+	},
 };
 
 static const FlowTypeRoutine *
@@ -273,13 +280,15 @@ flow_routine(const FlowDesc *flow)
 
 /*
  * Empty every target, ledger and watermark of the given flows (all of the
- * pipeline's, or for a selective refresh the flows named and those
- * downstream of them) in one transaction, so that the update that follows
- * rebuilds them from their sources.  *current names the flow being reset.
+ * pipeline's, or for a selective refresh those FlowOrderDownstream chose)
+ * in one transaction, so that the update that follows rebuilds them from
+ * their sources.  A target is emptied only when all the flows writing it
+ * (of all_flows) are reset: an append flow refreshed alone runs again into
+ * a target that keeps its rows.  *current names the flow being reset.
  */
 static void
-full_refresh_reset(FlowContext *context, List *flows, bool selective,
-				   FlowDesc **current)
+full_refresh_reset(FlowContext *context, List *all_flows, List *flows,
+				   bool selective, FlowDesc **current)
 {
 	ListCell   *cell;
 	StringInfoData names;
@@ -297,7 +306,8 @@ full_refresh_reset(FlowContext *context, List *flows, bool selective,
 		*current = flow;
 		FlowCheckTargetExists(flow);
 		FlowEnterOwnerContext(context->pipeline, &owner);
-		if (routine->truncate_on_reset)
+		if (routine->truncate_on_reset &&
+			FlowOrderTargetEmptied(all_flows, flows, flow))
 		{
 			initStringInfo(&sql);
 			appendStringInfo(&sql, "TRUNCATE %s",
@@ -840,7 +850,7 @@ update_reset(UpdateState *state)
 	state->resetting_flow = NULL;
 	PG_TRY();
 	{
-		full_refresh_reset(&state->context, state->reset_flows,
+		full_refresh_reset(&state->context, state->flows, state->reset_flows,
 						   state->refresh_flow_ids != NIL,
 						   &state->resetting_flow);
 		/* errors from here on are not the reset's */

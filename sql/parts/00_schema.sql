@@ -243,6 +243,14 @@ SELECT p.pipeline_name,
 						   AS live_rows
 					  FROM medallion.flow fl2
 					 WHERE fl2.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id
+					   -- a table fed by several flows counts once, for its
+					   -- defining flow (the oldest that is not an append flow)
+					   AND fl2.flow_id OPERATOR(pg_catalog.=)
+						   (SELECT d.flow_id FROM medallion.flow d
+							 WHERE d.target_table::pg_catalog.oid
+								   OPERATOR(pg_catalog.=) fl2.target_table::pg_catalog.oid
+							 ORDER BY d.flow_type OPERATOR(pg_catalog.=) 'append', d.flow_id
+							 LIMIT 1)
 					 GROUP BY fl2.flow_type) l) AS layer_rows
 	  FROM medallion.flow fl
 	 WHERE fl.pipeline_id OPERATOR(pg_catalog.=) p.pipeline_id) f ON true
@@ -411,8 +419,12 @@ BEGIN
 		   AND ev.flow_name = f.flow_name
 		   AND ev.event_type = 'flow_progress'
 		 ORDER BY ev.id DESC LIMIT 1;
+		-- a flow named otherwise than its table says which table it feeds
 		lines := lines || format('  %-8s %-40s %s rows, last run %s: %s rows written, %s dropped%s',
-			f.flow_type, f.flow_name, row_count,
+			f.flow_type,
+			f.flow_name || CASE WHEN f.flow_name <> f.target_table::text
+								THEN ' -> ' || f.target_table::text ELSE '' END,
+			row_count,
 			COALESCE(flow_ts::text, 'never'),
 			COALESCE(flow_details->>'rows_written', '0'),
 			COALESCE(flow_details->>'rows_dropped', '0'),

@@ -34,11 +34,12 @@ COMMENT ON FUNCTION medallion.drop_expectation(text, text) IS
 
 /*
  * Totals of every expectation over all updates, from the flow_progress
- * events of the flow (matched by pipeline id, so a pipeline dropped and
- * created again under the same name starts from zero).  An expectation that
- * has not run yet shows zeros.  Metrics are matched by expectation name: an
- * expectation dropped and added again under the same name continues its
- * totals.
+ * events of each flow that writes the expectation's target (the silver flow
+ * and the append flows into its table, one row each), matched by pipeline
+ * id, so a pipeline dropped and created again under the same name starts
+ * from zero.  An expectation that has not run yet shows zeros.  Metrics
+ * are matched by expectation name: an expectation dropped and added again
+ * under the same name continues its totals.
  */
 CREATE VIEW medallion.expectation_metrics AS
 SELECT p.pipeline_name,
@@ -48,8 +49,13 @@ SELECT p.pipeline_name,
 	   COALESCE(m.passed_records, 0)::bigint AS passed_records,
 	   COALESCE(m.failed_records, 0)::bigint AS failed_records
   FROM medallion.expectation x
-  JOIN medallion.flow f USING (flow_id)
-  JOIN medallion.pipeline p USING (pipeline_id)
+  JOIN medallion.flow xf USING (flow_id)
+  JOIN medallion.flow f
+	ON f.target_table::pg_catalog.oid OPERATOR(pg_catalog.=) xf.target_table::pg_catalog.oid
+   AND f.pipeline_id OPERATOR(pg_catalog.=) xf.pipeline_id
+   AND (f.flow_id OPERATOR(pg_catalog.=) xf.flow_id
+		OR f.flow_type OPERATOR(pg_catalog.=) 'append')
+  JOIN medallion.pipeline p ON p.pipeline_id OPERATOR(pg_catalog.=) f.pipeline_id
   LEFT JOIN LATERAL (
 		SELECT pg_catalog.sum(r.passed_records) AS passed_records,
 			   pg_catalog.sum(r.failed_records) AS failed_records

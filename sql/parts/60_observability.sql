@@ -41,7 +41,13 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name,
   JOIN medallion.pipeline p USING (pipeline_id)
   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) f.target_table::pg_catalog.oid
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE pg_catalog.has_table_privilege(CURRENT_USER, f.target_table::pg_catalog.oid, 'SELECT');
+ WHERE pg_catalog.has_table_privilege(CURRENT_USER, f.target_table::pg_catalog.oid, 'SELECT')
+   -- a table fed by several flows shows once, with its defining flow
+   AND f.flow_id OPERATOR(pg_catalog.=)
+	   (SELECT d.flow_id FROM medallion.flow d
+		 WHERE d.target_table::pg_catalog.oid OPERATOR(pg_catalog.=) f.target_table::pg_catalog.oid
+		 ORDER BY d.flow_type OPERATOR(pg_catalog.=) 'append', d.flow_id
+		 LIMIT 1);
 
 GRANT SELECT ON medallion.table_freshness TO PUBLIC;
 COMMENT ON VIEW medallion.table_freshness IS
