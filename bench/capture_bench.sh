@@ -9,14 +9,14 @@
 # median of ROUNDS rounds.  The change log is not consumed meanwhile (it
 # only grows, as between two updates of a flow reading the table).
 #
-# Usage: bench/capture_bench.sh            (ROUNDS=3, TX=2000 statements a round)
+# Usage: bench/capture_bench.sh            (ROUNDS=5, TX=5000 statements a round)
 # Connects with the usual libpq variables (PGHOST, PGPORT, PGUSER); needs a
 # server with medallion installed.  Creates and drops database capture_bench
 # (KEEP=1 keeps it).
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-3}
-TX=${TX:-2000}
+ROUNDS=${ROUNDS:-5}
+TX=${TX:-5000}
 BULK_TX=${BULK_TX:-20}
 DB=capture_bench
 WORK=$(mktemp -d)
@@ -47,7 +47,7 @@ statement() {
 	case $1 in
 	insert) echo "INSERT INTO @T@ VALUES (nextval('@T@_insert'), 'new', 1, now());" ;;
 	update) printf '%s\n' '\set id random(1, 100000)' "UPDATE @T@ SET price = price + 1, changed = now() WHERE id = :id;" ;;
-	delete) echo "DELETE FROM @T@ WHERE id = nextval('@T@_delete');" ;;
+	delete) echo "DELETE FROM @T@ WHERE id = (SELECT nextval('@T@_delete'));" ;;
 	bulk) echo "INSERT INTO @T@ SELECT nextval('@T@_insert'), 'bulk', g, now() FROM generate_series(1, 10000) g;" ;;
 	esac
 }

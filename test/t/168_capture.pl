@@ -13,6 +13,7 @@ use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use Time::HiRes qw(usleep);
 use MedallionTest;
 
 my $node = start_node('capture');
@@ -36,27 +37,27 @@ psql(
 	  RESET ROLE;
 	  CREATE TABLE app.totals (flow_name text PRIMARY KEY, n bigint, total numeric);
 	  -- one update of a consumer: read its range, apply it, record its position
-	  CREATE FUNCTION app.apply_changes(flow text) RETURNS bigint
+	  CREATE FUNCTION app.apply_changes(p_flow text) RETURNS bigint
 	  LANGUAGE plpgsql AS $$
 	  DECLARE
-		  flow_id int := (SELECT f.flow_id FROM medallion.flow f WHERE f.flow_name = flow);
+		  v_flow_id int := (SELECT f.flow_id FROM medallion.flow f WHERE f.flow_name = p_flow);
 		  r record;
 	  BEGIN
-		  SELECT * INTO r FROM medallion._capture_begin('public.lookup', flow_id);
+		  SELECT * INTO r FROM medallion._capture_begin('public.lookup', v_flow_id);
 		  EXECUTE format('UPDATE app.totals t SET n = t.n + d.n, total = t.total + d.total
 						    FROM (SELECT coalesce(sum(__sign), 0) AS n,
 										 coalesce(sum(__sign * price), 0) AS total
 									FROM %s WHERE __change_id > $1 AND __change_id <= $2) d
 						   WHERE t.flow_name = $3', r.log_table)
-			  USING r.from_id, r.to_id, flow;
-		  PERFORM medallion._capture_end('public.lookup', flow_id, r.to_id);
+			  USING r.from_id, r.to_id, p_flow;
+		  PERFORM medallion._capture_end('public.lookup', v_flow_id, r.to_id);
 		  RETURN r.to_id;
 	  END $$;
-	  CREATE FUNCTION app.start_consumer(flow text) RETURNS void
+	  CREATE FUNCTION app.start_consumer(p_flow text) RETURNS void
 	  LANGUAGE sql AS $$
 		  SELECT medallion._capture_ensure('public.lookup',
-			  (SELECT flow_id FROM medallion.flow WHERE flow_name = flow));
-		  INSERT INTO app.totals SELECT flow, count(*), sum(price) FROM public.lookup;
+			  (SELECT f.flow_id FROM medallion.flow f WHERE f.flow_name = p_flow));
+		  INSERT INTO app.totals SELECT p_flow, count(*), sum(price) FROM public.lookup;
 	  $$;
 	  SELECT app.start_consumer('app.first');});
 
@@ -103,9 +104,19 @@ ok( $node->poll_query_until(
 		q{SELECT count(*) = 2 FROM pg_stat_activity WHERE query LIKE 'BEGIN;%pg_sleep%'
 		  AND wait_event = 'PgSleep'}),
 	'a consumer has applied the changes and a writer has written, both uncommitted');
-$node->kill9;
-$consumer->kill_kill;
-$writer->kill_kill;
+# SIGKILL the postmaster and every child at once
+my $postmaster = $node->{_pid};
+my @children = grep { /^\d+$/ } split /\s+/, `pgrep -P $postmaster`;
+kill 'KILL', $postmaster, @children;
+for (1 .. 500)
+{
+	last unless grep { kill(0, $_) } ($postmaster, @children);
+	usleep(20_000);
+}
+$consumer->finish;
+$writer->finish;
+$node->{_pid} = undef;
+unlink($node->data_dir . '/postmaster.pid');
 $node->start;
 is(psql(q{SELECT n || '/' || total FROM app.totals WHERE flow_name = 'app.first'}),
 	$before, 'after the crash the consumer has applied nothing');
