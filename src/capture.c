@@ -360,13 +360,13 @@ capture_start(Oid relid, Oid owner)
 }
 
 /*
- * The log of relid, its registered name, the name of flow_id and whether
- * that flow reads relid (with its position); InvalidOid when relid is not
- * captured.  The caller is connected to SPI.
+ * The log of relid, its registered name, the name and pipeline owner of
+ * flow_id and whether that flow reads relid (with its position);
+ * InvalidOid when relid is not captured.  The caller is connected to SPI.
  */
 static Oid
 capture_lookup(Oid relid, int32 flow_id, char **table_name, char **flow_name,
-			   bool *has_consumer, int64 *position)
+			   Oid *flow_owner, bool *has_consumer, int64 *position)
 {
 	Oid			types[2] = {OIDOID, INT4OID};
 	Datum		values[2];
@@ -377,6 +377,9 @@ capture_lookup(Oid relid, int32 flow_id, char **table_name, char **flow_name,
 	values[1] = Int32GetDatum(flow_id);
 	if (SpiExecuteAsExtensionOwner("SELECT c.log_table::pg_catalog.oid, c.table_name, k.position,"
 								   "       (SELECT f.flow_name FROM medallion.flow f"
+								   "         WHERE f.flow_id OPERATOR(pg_catalog.=) $2),"
+								   "       (SELECT p.owner::pg_catalog.oid FROM medallion.flow f"
+								   "          JOIN medallion.pipeline p USING (pipeline_id)"
 								   "         WHERE f.flow_id OPERATOR(pg_catalog.=) $2)"
 								   "  FROM medallion.captured_table c"
 								   "  LEFT JOIN medallion.capture_consumer k"
@@ -390,6 +393,8 @@ capture_lookup(Oid relid, int32 flow_id, char **table_name, char **flow_name,
 		*table_name = SpiGetText(0, 2);
 	if (flow_name != NULL)
 		*flow_name = SpiGetText(0, 4);
+	if (flow_owner != NULL)
+		*flow_owner = DatumGetObjectId(SpiGetDatum(0, 5, &isnull));
 	*position = SpiGetInt64(0, 3, &isnull);
 	*has_consumer = !isnull;
 	return log_relid;
@@ -432,6 +437,23 @@ forget_stale_capture(Oid relid)
 							   1, types, values, NULL, SPI_OK_DELETE);
 }
 
+/*
+ * Let a pipeline owner read a log it does not own: the owner of a second
+ * pipeline reading the table, or a pipeline's new owner (alter_pipeline).
+ * The caller is connected to SPI.
+ */
+static void
+ensure_reader(Oid log_relid, Oid owner)
+{
+	if (!OidIsValid(owner) ||
+		pg_class_aclcheck(log_relid, owner, ACL_SELECT) == ACLCHECK_OK)
+		return;
+	SpiExecuteAsExtensionOwner(psprintf("GRANT SELECT ON %s TO %s",
+										CatalogQualifiedRelationName(log_relid),
+										quote_identifier(GetUserNameFromId(owner, false))),
+							   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+}
+
 void
 CaptureEnsure(Oid relid, Oid owner, int32 flow_id)
 {
@@ -450,8 +472,8 @@ CaptureEnsure(Oid relid, Oid owner, int32 flow_id)
 	/* wait out the table's writers; new ones wait for this transaction */
 	LockRelationOid(relid, ShareLock);
 	SPI_connect();
-	log_relid = capture_lookup(relid, flow_id, NULL, NULL, &has_consumer,
-							   &position);
+	log_relid = capture_lookup(relid, flow_id, NULL, NULL, NULL,
+							   &has_consumer, &position);
 	if (OidIsValid(log_relid) && !OidIsValid(CaptureRelationOwner(log_relid)))
 	{
 		forget_stale_capture(relid);
@@ -459,11 +481,7 @@ CaptureEnsure(Oid relid, Oid owner, int32 flow_id)
 	}
 	if (!OidIsValid(log_relid))
 		log_relid = capture_start(relid, owner);
-	if (CaptureRelationOwner(log_relid) != owner)
-		SpiExecuteAsExtensionOwner(psprintf("GRANT SELECT ON %s TO %s",
-											CatalogQualifiedRelationName(log_relid),
-											quote_identifier(GetUserNameFromId(owner, false))),
-								   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	ensure_reader(log_relid, owner);
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = Int32GetDatum(flow_id);
 	values[2] = Int64GetDatum(log_high_water(log_relid));
@@ -491,6 +509,7 @@ CaptureBegin(Oid relid, int32 flow_id)
 	CaptureRange range;
 	char	   *table_name = NULL;
 	char	   *flow_name = NULL;
+	Oid			flow_owner = InvalidOid;
 	bool		has_consumer;
 	int64		position;
 	Oid			log_relid;
@@ -502,17 +521,24 @@ CaptureBegin(Oid relid, int32 flow_id)
 				 errmsg("captured changes can only be read at isolation level READ COMMITTED")));
 	SPI_connect();
 	log_relid = capture_lookup(relid, flow_id, &table_name, &flow_name,
-							   &has_consumer, &position);
+							   &flow_owner, &has_consumer, &position);
 	if (!OidIsValid(log_relid) || !has_consumer)
 		not_captured(relid, flow_id);
-	if (!OidIsValid(CaptureRelationOwner(log_relid)) ||
-		!OidIsValid(CaptureRelationOwner(relid)))
+	if (OidIsValid(CaptureRelationOwner(relid)) &&
+		!OidIsValid(CaptureRelationOwner(log_relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the change log of table %s, which flow \"%s\" reads, was dropped",
+						table_name, flow_name),
+				 errhint("Drop the flow and create it again.")));
+	if (!OidIsValid(CaptureRelationOwner(relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table %s, which flow \"%s\" reads, was dropped",
 						table_name, flow_name),
 				 errdetail("Its change log was dropped with it."),
 				 errhint("Drop the flow, or create the table again and then the flow.")));
+	ensure_reader(log_relid, flow_owner);
 	range.from_id = position;
 	range.to_id = log_high_water(log_relid);
 	SPI_finish();
@@ -543,8 +569,8 @@ CaptureEnd(Oid relid, int32 flow_id, int64 to_id)
 								   "   AND flow_id OPERATOR(pg_catalog.=) $2",
 								   3, types, values, NULL, SPI_OK_UPDATE) != 1)
 		not_captured(relid, flow_id);
-	log_relid = capture_lookup(relid, flow_id, NULL, NULL, &has_consumer,
-							   &position);
+	log_relid = capture_lookup(relid, flow_id, NULL, NULL, NULL,
+							   &has_consumer, &position);
 
 	/*
 	 * Prune what every consumer has read.  One consumer prunes at a time;

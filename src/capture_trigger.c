@@ -124,7 +124,12 @@ matching_columns(Oid relid, Oid log_relid)
 	return MemoryContextStrdup(CacheMemoryContext, list.data);
 }
 
-/* Fill entry for relid from medallion.captured_table. */
+/*
+ * Fill entry for relid from medallion.captured_table.  A table that is no
+ * longer captured, or whose log was dropped by hand, gets an entry without
+ * a log: its writers write on, and the flows reading it fail clearly
+ * (CaptureBegin).
+ */
 static void
 capture_cache_fill(CaptureCacheEntry *entry, Oid relid)
 {
@@ -142,24 +147,19 @@ capture_cache_fill(CaptureCacheEntry *entry, Oid relid)
 	if (entry->columns != NULL)
 		pfree(entry->columns);
 	entry->columns = NULL;
+	entry->log_relid = InvalidOid;
+	entry->log_owner = InvalidOid;
 
 	values[0] = ObjectIdGetDatum(relid);
 	SPI_connect();
 	if (SpiExecuteAsExtensionOwner("SELECT log_table::pg_catalog.oid FROM medallion.captured_table"
 								   " WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-								   1, types, values, NULL, SPI_OK_SELECT) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s has medallion's capture triggers but its changes are not captured",
-						CatalogQualifiedRelationName(relid)),
-				 errhint("Drop its triggers named %s*.", CAPTURE_TRIGGER_PREFIX)));
-	entry->log_relid = DatumGetObjectId(SpiGetDatum(0, 1, &isnull));
+								   1, types, values, NULL, SPI_OK_SELECT) == 1)
+		entry->log_relid = DatumGetObjectId(SpiGetDatum(0, 1, &isnull));
 	SPI_finish();
 	entry->log_owner = CaptureRelationOwner(entry->log_relid);
-	if (!OidIsValid(entry->log_owner))
-		elog(ERROR, "change log of table %s does not exist",
-			 CatalogQualifiedRelationName(relid));
-	entry->columns = matching_columns(relid, entry->log_relid);
+	if (OidIsValid(entry->log_owner))
+		entry->columns = matching_columns(relid, entry->log_relid);
 	entry->valid = true;
 }
 
@@ -322,9 +322,12 @@ medallion_capture_changes(PG_FUNCTION_ARGS)
 	bool		rows;
 	CaptureEvent event = trigger_event(fcinfo, &rows);
 	TriggerData *data = (TriggerData *) fcinfo->context;
+	CaptureCacheEntry *entry;
 
-	if (rows)
-		write_changes(capture_cache_get(RelationGetRelid(data->tg_relation)),
-					  data, event);
+	if (!rows)
+		return PointerGetDatum(NULL);
+	entry = capture_cache_get(RelationGetRelid(data->tg_relation));
+	if (OidIsValid(entry->log_owner))
+		write_changes(entry, data, event);
 	return PointerGetDatum(NULL);
 }
