@@ -162,7 +162,9 @@ owner_unsuitable(Oid relid, Oid owner, const char *name)
 		pg_class_aclcheck(relid, owner, ACL_TRIGGER) != ACLCHECK_OK)
 		return psprintf("role \"%s\" may not create triggers on %s: its changes cannot be captured",
 						role, name);
-	if (pg_class_aclcheck(relid, owner, ACL_SELECT) != ACLCHECK_OK)
+	if (pg_class_aclcheck(relid, owner, ACL_SELECT) != ACLCHECK_OK ||
+		pg_namespace_aclcheck(get_rel_namespace(relid), owner,
+							  ACL_USAGE) != ACLCHECK_OK)
 		return psprintf("role \"%s\" may not read %s: its changes cannot be captured",
 						role, name);
 	return NULL;

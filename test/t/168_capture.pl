@@ -157,8 +157,16 @@ is($writers->result, 0, 'the writers were never blocked into failure') or diag $
 psql(q{SELECT app.apply_changes('app.first'), app.apply_changes('app.second')});
 is(consistent('app.first'), 't', 'the first consumer read every change exactly once');
 is(consistent('app.second'), 't', 'so did the second');
-is(psql(q{SELECT count(*) FROM medallion_state.public__lookup__changes}), '0',
-	'the log holds nothing both have read');
+# pruning skips an update that finds the log locked (by autovacuum): retry
+my $left;
+for (1 .. 50)
+{
+	psql(q{SELECT app.apply_changes('app.first'), app.apply_changes('app.second')});
+	$left = psql(q{SELECT count(*) FROM medallion_state.public__lookup__changes});
+	last if $left eq '0';
+	usleep(100_000);
+}
+is($left, '0', 'the log holds nothing both have read');
 
 # dump and restore: the log, the positions and the triggers come back
 $node->safe_psql('postgres', q{UPDATE public.lookup SET price = price + 5 WHERE id < 20},
