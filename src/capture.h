@@ -1,0 +1,92 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture.h
+ *	  Change capture of plain tables: the C API that a flow reading a plain
+ *	  table of the database (a lookup table edited by hand) calls to learn
+ *	  what changed in it since its last update.
+ *
+ * A captured table has statement-level triggers that append every row it
+ * gains or loses to one change log in schema medallion_state, shared by all
+ * the flows that read the table.  Each log row is
+ *
+ *	 __change_id	bigint, increasing in the order the changes were made
+ *	 __sign			smallint: 1 the row was added, -1 the row was removed
+ *					(an UPDATE logs -old and +new; a TRUNCATE logs every row
+ *					the table had as -1)
+ *	 <the table's columns when capture began, with their types>
+ *
+ * A consumer flow reads, in each update:
+ *
+ *	   range = CaptureBegin(relid, flow_id);
+ *	   ... SELECT ... FROM <range.log_table>
+ *	       WHERE __change_id > range.from_id AND __change_id <= range.to_id
+ *	   ... apply the delta ...
+ *	   CaptureEnd(relid, flow_id, range.to_id);
+ *
+ * all in one READ COMMITTED transaction: its position moves with its
+ * output, so a crash in between loses and repeats nothing.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/capture.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_CAPTURE_H
+#define MEDALLION_CAPTURE_H
+
+#include "postgres.h"
+
+/* The columns every change log has before the captured table's. */
+#define CAPTURE_CHANGE_ID_COLUMN "__change_id"
+#define CAPTURE_SIGN_COLUMN "__sign"
+
+/* What a consumer flow has not read yet: changes from_id < id <= to_id. */
+typedef struct CaptureRange
+{
+	char	   *log_table;		/* "medallion_state.<name>", quoted */
+	int64		from_id;		/* exclusive: the consumer's position */
+	int64		to_id;			/* inclusive: every id up to it committed */
+} CaptureRange;
+
+/*
+ * Whether the changes of plain table relid can be captured for a flow of
+ * a pipeline owned by owner.  When not, *reason (if reason is not NULL) is
+ * a sentence for the flow's definition saying why, and the caller falls
+ * back to recomputing in full.  Never raises for an unsuitable table.
+ */
+extern bool CaptureAvailable(Oid relid, Oid owner, char **reason);
+
+/*
+ * Start capturing relid for consumer flow_id (idempotent): creates the
+ * log and the triggers for the table's first consumer, and gives the flow
+ * the position "everything committed so far".  Raises the reason of
+ * CaptureAvailable when capture is not available.  Blocks the table's
+ * writers until the calling transaction ends; the consumer's initial
+ * computation must run after this call, in the same transaction.
+ */
+extern void CaptureEnsure(Oid relid, Oid owner, int32 flow_id);
+
+/*
+ * The changes consumer flow_id has not read yet.  Waits for the writers
+ * still writing the log (never blocks new ones); a later statement of the
+ * transaction sees every change up to to_id.  Raises a clear error when
+ * the table was dropped or is no longer captured for the flow.
+ */
+extern CaptureRange CaptureBegin(Oid relid, int32 flow_id);
+
+/*
+ * Record that flow_id has read up to to_id (in the caller's transaction),
+ * and remove the log rows every consumer has read.
+ */
+extern void CaptureEnd(Oid relid, int32 flow_id, int64 to_id);
+
+/*
+ * flow_id no longer reads relid; after its last consumer the triggers and
+ * the log are dropped.  Deleting the flow (drop_flow, drop_pipeline) does
+ * the same by itself, through the catalog's ON DELETE CASCADE.
+ */
+extern void CaptureRelease(Oid relid, int32 flow_id);
+
+#endif							/* MEDALLION_CAPTURE_H */
