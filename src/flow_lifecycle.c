@@ -6,12 +6,13 @@
  *
  * A flow leaves the pipeline with everything medallion made for it: its
  * catalog row with its watermark and progress, its expectations, its
- * ledger (bronze), and its internal objects.  The internal objects are
- * those recorded as going away with the flow's target (an automatic
- * dependency on the whole target, see agg_depend_on_target and the change
- * feed): state tables of aggregates (__groups, __values_*, pending
- * changes), an auto CDC target's change feed, and the capture triggers and
- * index an aggregate put on its source.  With drop_table the target goes
+ * ledger (bronze), and its internal objects: the state tables its
+ * definition records (state_table.h: an aggregate's __groups, __values_*
+ * and pending changes, an auto CDC target's change feed), whether or not
+ * the target still exists, and the objects recorded as going away with the
+ * target (an automatic dependency on the whole target, see
+ * agg_depend_on_target): the capture triggers and index an aggregate put
+ * on its source.  With drop_table the target goes
  * too, with the quarantine table of a silver flow and the _current view of
  * an auto CDC flow; an attached materialized view is the DBA's own and is
  * kept, as drop_pipeline keeps it.
@@ -47,6 +48,7 @@
 #include "spi_util.h"
 #include "update_control.h"
 #include "sql_names.h"
+#include "state_table.h"
 #include "user_sql.h"
 #include "version.h"
 
@@ -320,6 +322,7 @@ medallion_drop_flow(PG_FUNCTION_ARGS)
 
 	target_exists = SearchSysCacheExists1(RELOID,
 										  ObjectIdGetDatum(flow->target_relid));
+	StateTablesDrop(flow);
 	if (target_exists && drop_table && flow->type != FLOW_TYPE_MATVIEW)
 		drop_target(flow);
 	else if (target_exists)

@@ -41,6 +41,7 @@
 #include "medallion.h"
 #include "pipeline_owner.h"
 #include "spi_util.h"
+#include "state_table.h"
 #include "update.h"
 #include "update_control.h"
 #include "update_worker.h"
@@ -302,18 +303,21 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 	CatalogCheckPipelineOwner(pipeline);
 	UpdateControlLockPipeline(pipeline->pipeline_id, UPDATE_STOP_DROP_PIPELINE);
 
-	if (drop_tables)
+	/*
+	 * Downstream first, so that nothing depends on what is dropped.  The
+	 * flows' state tables go in any case: they are of no use without them.
+	 */
 	{
 		List	   *flows = CatalogGetFlows(pipeline->pipeline_id);
 		int			index;
 
-		/* downstream first, so that nothing depends on what is dropped */
 		for (index = list_length(flows) - 1; index >= 0; index--)
 		{
 			FlowDesc   *flow = list_nth(flows, index);
 
+			StateTablesDrop(flow);
 			/* an attached materialized view is the DBA's own: kept */
-			if (flow->type != FLOW_TYPE_MATVIEW &&
+			if (drop_tables && flow->type != FLOW_TYPE_MATVIEW &&
 				SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
 			{
 				char	   *sql = psprintf("DROP TABLE %s CASCADE",
