@@ -179,13 +179,13 @@ FlowRefreshTableIds(const PipelineDesc *pipeline, ArrayType *refresh_tables)
 }
 
 /*
- * The objects medallion made for a flow besides its target: those with an
- * automatic dependency on the whole target that are tables, or triggers
- * and indexes on other tables (the target's own indexes and constraints
- * are the target's).
+ * The objects medallion made for a flow besides its target and its state
+ * tables: those with an automatic dependency on the whole target that are
+ * tables, or triggers and indexes on other tables (the target's own
+ * indexes and constraints are the target's).
  */
 static void
-drop_internal_objects(const FlowDesc *flow)
+drop_dependent_objects(const FlowDesc *flow)
 {
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(flow->target_relid)};
@@ -226,6 +226,19 @@ drop_internal_objects(const FlowDesc *flow)
 	performMultipleDeletions(objects, DROP_RESTRICT,
 							 PERFORM_DELETION_INTERNAL);
 	free_object_addresses(objects);
+}
+
+/*
+ * FlowDropInternalObjects: see flow_lifecycle.h.  The state tables are
+ * found through the definition, so they go also when the target was
+ * dropped by hand after a restore (which keeps no dependency on it).
+ */
+void
+FlowDropInternalObjects(const FlowDesc *flow)
+{
+	StateTablesDrop(flow);
+	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
+		drop_dependent_objects(flow);
 }
 
 /* Drop <target><suffix> if it exists and is of relkind, as the caller. */
@@ -322,11 +335,13 @@ medallion_drop_flow(PG_FUNCTION_ARGS)
 
 	target_exists = SearchSysCacheExists1(RELOID,
 										  ObjectIdGetDatum(flow->target_relid));
-	StateTablesDrop(flow);
 	if (target_exists && drop_table && flow->type != FLOW_TYPE_MATVIEW)
+	{
+		StateTablesDrop(flow);
 		drop_target(flow);
-	else if (target_exists)
-		drop_internal_objects(flow);
+	}
+	else
+		FlowDropInternalObjects(flow);
 
 	/* expectations and the ledger go with the row */
 	values[0] = Int32GetDatum(flow->flow_id);

@@ -41,7 +41,6 @@
 #include "medallion.h"
 #include "pipeline_owner.h"
 #include "spi_util.h"
-#include "state_table.h"
 #include "update.h"
 #include "update_control.h"
 #include "update_worker.h"
@@ -305,7 +304,8 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 
 	/*
 	 * Downstream first, so that nothing depends on what is dropped.  The
-	 * flows' state tables go in any case: they are of no use without them.
+	 * flows' state tables, and the triggers and indexes they put on their
+	 * sources, go in any case: they are of no use without the flows.
 	 */
 	{
 		List	   *flows = CatalogGetFlows(pipeline->pipeline_id);
@@ -315,7 +315,7 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 		{
 			FlowDesc   *flow = list_nth(flows, index);
 
-			StateTablesDrop(flow);
+			FlowDropInternalObjects(flow);
 			/* an attached materialized view is the DBA's own: kept */
 			if (drop_tables && flow->type != FLOW_TYPE_MATVIEW &&
 				SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))

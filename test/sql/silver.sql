@@ -92,7 +92,7 @@ SELECT attrelid::regclass AS relation, attname,
   FROM pg_attribute
  WHERE attrelid IN ('orders_once'::regclass, 'orders_once_quarantine'::regclass,
 					'orders_enriched'::regclass)
-   AND attnum > 0 ORDER BY 1::text, attnum;
+   AND attnum > 0 ORDER BY attrelid::regclass::text, attnum;
 -- stars, IS DISTINCT FROM, names with and without AS
 SELECT medallion.create_pipeline('silver_comments');
 SELECT medallion.create_silver('silver_comments', 'orders_star', $q$

@@ -421,7 +421,7 @@ sub psql_owner
 # their indexes and sequences, owned by the pipeline owner as before, and
 # the definitions name them there.
 is( $node->safe_psql('old_db',
-		q{SELECT string_agg(c.relname || ' ' || c.relkind || ' ' || pg_get_userbyid(c.relowner), ', ' ORDER BY c.relname)
+		q{SELECT string_agg(c.relname || ' ' || c.relkind::text || ' ' || pg_get_userbyid(c.relowner), ', ' ORDER BY c.relname)
 		    FROM pg_class c WHERE c.relnamespace = 'medallion_state'::regnamespace}),
 	"gold__order_history__change_feed r $owner, gold__order_history__change_feed__row_id_seq S $owner, "
 	  . "gold__status_totals__groups r $owner, gold__status_totals__groups_group_1_idx i $owner",

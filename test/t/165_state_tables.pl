@@ -7,8 +7,8 @@
 # medallion_state; alter_pipeline(owner => ...) moves the state tables found
 # through the flows' definitions and leaves alone an unrelated table that
 # merely looks like one (the old name patterns); drop_pipeline without
-# drop_tables removes the state tables but keeps the targets; silver
-# columns carry the expression they come from.
+# drop_tables removes the state tables and capture triggers but keeps the
+# targets; silver columns carry the expression they come from.
 use strict;
 use warnings;
 
@@ -36,6 +36,8 @@ as_owner(
 	  SELECT jsonb_build_object('id', i % 7, 'qty', CASE WHEN i = 3 THEN 'many' ELSE (i % 5)::text END,
 	                            'kind', CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END, 'seq', i)
 	    FROM generate_series(1, 40) i;
+	  GRANT SELECT ON raw.events TO shop_heir;
+	  GRANT SELECT, USAGE ON SEQUENCE raw.events__row_id_seq TO shop_heir;
 	  SELECT medallion.create_pipeline('shop');
 	  SELECT medallion.create_silver('shop', 'gold.clean', $q$
 	      SELECT medallion.try_cast(data->>'id', NULL::int) AS id,
@@ -142,6 +144,8 @@ is(psql(q{SELECT count(*) FROM pg_class WHERE relnamespace = 'medallion_state'::
 	'0', 'drop_pipeline removes the state tables (with their indexes and sequences)');
 is(psql(q{SELECT count(*) FROM gold.totals}) > 0 ? 'kept' : 'gone',
 	'kept', '... and keeps the targets');
+is(psql(q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'gold.totals'::regclass}),
+	'0', '... without the capture triggers the pipeline put on them');
 ($ret, $out, $err) = $node->psql('postgres', 'DROP EXTENSION medallion');
 is($ret, 0, 'DROP EXTENSION medallion then needs no CASCADE') or diag($err);
 
