@@ -926,3 +926,135 @@ REVOKE EXECUTE ON FUNCTION medallion._capture_available(regclass, regrole),
 	medallion._capture_begin(regclass, integer),
 	medallion._capture_end(regclass, integer, bigint),
 	medallion._capture_release(regclass, integer) FROM PUBLIC;
+/*
+ * Internal state tables in medallion_state (issue 15, a gold schema BI tools
+ * can browse).  The state tables of existing pipelines (an aggregate's
+ * __groups, __values_<n> and __changes tables, an auto CDC target's
+ * __change_feed) move from beside their targets into medallion_state, named
+ * <schema>__<table> after their old schema and name, with their indexes and
+ * sequences (renamed the same way, so that equal names of two schemas
+ * cannot collide there).  A name over 63 bytes is shortened and made unique
+ * rather than truncated by PostgreSQL: every lookup goes through the name
+ * the definition records.  The definitions that name a moved table follow
+ * (an aggregate's state tables and the change feed it reads, an auto CDC
+ * flow's feed), and each records its flow's own state tables in
+ * state_tables, as flows created by 0.2.0 do.  No object is created here:
+ * the moved tables stay the pipeline owners' own, outside the extension.
+ */
+DO $move_state_tables$
+DECLARE
+	old_name text;
+	rel regclass;
+	nsp text;
+	nsp_oid oid;
+	part record;
+	new_name text;
+	moved jsonb := '{}';
+	f record;
+	d jsonb;
+	own jsonb;
+	k text;
+	values_tables jsonb;
+	n int;
+BEGIN
+	FOR old_name IN
+		SELECT DISTINCT t.name
+		  FROM medallion.flow fl,
+			   LATERAL (SELECT fl.definition ->> 'state_table'
+						 WHERE fl.flow_type = 'aggregate'
+						UNION ALL
+						SELECT fl.definition ->> 'groups_table'
+						 WHERE fl.flow_type = 'aggregate'
+						UNION ALL
+						SELECT v
+						  FROM pg_catalog.jsonb_array_elements_text(
+								   CASE WHEN fl.flow_type = 'aggregate'
+											 AND pg_catalog.jsonb_typeof(fl.definition -> 'values_tables') = 'array'
+										THEN fl.definition -> 'values_tables'
+										ELSE '[]'::jsonb END) AS e(v)
+						UNION ALL
+						SELECT fl.definition ->> 'change_feed'
+						 WHERE fl.flow_type = 'auto_cdc') AS t(name)
+		 WHERE t.name IS NOT NULL AND t.name <> ''
+	LOOP
+		rel := pg_catalog.to_regclass(old_name);
+		CONTINUE WHEN rel IS NULL;
+		SELECT n2.nspname, n2.oid INTO nsp, nsp_oid
+		  FROM pg_catalog.pg_class c
+		  JOIN pg_catalog.pg_namespace n2 ON n2.oid = c.relnamespace
+		 WHERE c.oid = rel AND c.relkind = 'r';
+		CONTINUE WHEN nsp IS NULL OR nsp = 'medallion_state';
+
+		-- the table, its indexes and its sequences: each <schema>__<name>,
+		-- unique in its schema and in medallion_state
+		FOR part IN
+			SELECT c.oid, c.relkind, c.relname
+			  FROM pg_catalog.pg_class c
+			 WHERE c.oid = rel
+				OR c.oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i
+							  WHERE i.indrelid = rel)
+				OR c.oid IN (SELECT dep.objid FROM pg_catalog.pg_depend dep
+							  WHERE dep.classid = 'pg_catalog.pg_class'::regclass
+								AND dep.refclassid = 'pg_catalog.pg_class'::regclass
+								AND dep.refobjid = rel
+								AND dep.deptype IN ('a', 'i'))
+				   AND c.relkind = 'S'
+			 ORDER BY c.oid = rel DESC, c.relname
+		LOOP
+			new_name := pg_catalog.left(nsp || '__' || part.relname, 63);
+			n := 0;
+			WHILE EXISTS (SELECT FROM pg_catalog.pg_class c
+						   WHERE c.relname = new_name
+							 AND c.relnamespace IN ('medallion_state'::regnamespace::oid,
+													nsp_oid)) LOOP
+				n := n + 1;
+				new_name := pg_catalog.left(nsp || '__' || part.relname,
+											63 - pg_catalog.length('_' || n)) || '_' || n;
+			END LOOP;
+			EXECUTE pg_catalog.format('ALTER %s %I.%I RENAME TO %I',
+									  CASE part.relkind WHEN 'i' THEN 'INDEX'
+										   WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+									  nsp, part.relname, new_name);
+			IF part.oid = rel THEN
+				moved := moved || pg_catalog.jsonb_build_object(
+					old_name, pg_catalog.format('%I.%I', 'medallion_state', new_name));
+			END IF;
+		END LOOP;
+		EXECUTE pg_catalog.format('ALTER TABLE %s SET SCHEMA medallion_state', rel);
+	END LOOP;
+
+	FOR f IN
+		SELECT fl.flow_id, fl.flow_type, fl.definition FROM medallion.flow fl
+		 WHERE fl.flow_type IN ('aggregate', 'auto_cdc')
+	LOOP
+		d := f.definition;
+		own := '[]';
+		FOREACH k IN ARRAY ARRAY['state_table', 'groups_table', 'change_feed'] LOOP
+			IF moved ? (d ->> k) THEN
+				d := d || pg_catalog.jsonb_build_object(k, moved -> (d ->> k));
+			END IF;
+			-- an aggregate's change_feed is its source's, not its own
+			IF d ->> k IS NOT NULL
+			   AND (k <> 'change_feed') = (f.flow_type = 'aggregate') THEN
+				own := own || pg_catalog.jsonb_build_array(d -> k);
+			END IF;
+		END LOOP;
+		IF f.flow_type = 'aggregate'
+		   AND pg_catalog.jsonb_typeof(d -> 'values_tables') = 'array' THEN
+			SELECT pg_catalog.jsonb_agg(COALESCE(moved ->> e.v, e.v) ORDER BY e.o)
+			  INTO values_tables
+			  FROM pg_catalog.jsonb_array_elements_text(d -> 'values_tables')
+				   WITH ORDINALITY AS e(v, o);
+			d := d || pg_catalog.jsonb_build_object('values_tables',
+													COALESCE(values_tables, '[]'::jsonb));
+			own := own || COALESCE((SELECT pg_catalog.jsonb_agg(v)
+									  FROM pg_catalog.jsonb_array_elements_text(values_tables) AS v
+									 WHERE v <> ''), '[]'::jsonb);
+		END IF;
+		IF f.flow_type = 'aggregate' OR own <> '[]' THEN
+			d := d || pg_catalog.jsonb_build_object('state_tables', own);
+		END IF;
+		UPDATE medallion.flow SET definition = d WHERE flow_id = f.flow_id;
+	END LOOP;
+END
+$move_state_tables$;

@@ -53,6 +53,7 @@
 #include "flow_definition.h"
 #include "spi_util.h"
 #include "sql_names.h"
+#include "state_table.h"
 #include "user_sql.h"
 #include "version.h"
 
@@ -362,6 +363,16 @@ agg_depend_on_target(Oid classid, Oid objectid, Oid target_relid)
 	recordDependencyOn(&dependent, &referenced, DEPENDENCY_AUTO);
 }
 
+/* The name of a state table of the new flow, in medallion_state. */
+static char *
+agg_state_table_name(AggCreate *state, const char *suffix, const char *what,
+					 char **relation_name)
+{
+	return StateTableName(state->create.namespace_oid,
+						  state->create.relation_name, suffix, what,
+						  relation_name);
+}
+
 /*
  * The arguments other than the pipeline and the target; group_by is
  * checked first, before any lookup.
@@ -441,10 +452,9 @@ agg_create_check_source(AggCreate *state)
 	relation_close(source_rel, NoLock);
 
 	if (spec->kind == AGG_SOURCE_AGGREGATE)
-		spec->state_table = FlowCreateCompanion(&state->create,
-												AGG_CHANGES_SUFFIX,
-												"table of pending changes",
-												&state->state_name);
+		spec->state_table = agg_state_table_name(state, AGG_CHANGES_SUFFIX,
+												 "table of pending changes",
+												 &state->state_name);
 }
 
 /*
@@ -568,19 +578,19 @@ agg_create_choose_maintenance(AggCreate *state)
 	if (spec->delta == NULL)
 		return;
 
-	spec->groups_table = FlowCreateCompanion(&state->create, AGG_GROUPS_SUFFIX,
-											 "table of per-group state",
-											 &state->groups_name);
+	spec->groups_table = agg_state_table_name(state, AGG_GROUPS_SUFFIX,
+											  "table of per-group state",
+											  &state->groups_name);
 	spec->values_tables = palloc0(sizeof(char *) * spec->naggs);
 	state->values_names = palloc0(sizeof(char *) * spec->naggs);
 	for (i = 0; i < spec->naggs; i++)
 	{
 		if (AggregateDeltaNeedsValues(spec->delta, i))
 			spec->values_tables[i] =
-				FlowCreateCompanion(&state->create,
-									psprintf("%s_%d", AGG_VALUES_SUFFIX, i + 1),
-									"table of values",
-									&state->values_names[i]);
+				agg_state_table_name(state,
+									 psprintf("%s_%d", AGG_VALUES_SUFFIX, i + 1),
+									 "table of values",
+									 &state->values_names[i]);
 	}
 }
 
@@ -767,14 +777,10 @@ agg_create_state_table(AggCreate *state, const char *table,
 	if (columns != NULL)
 		appendStringInfoString(&sql, columns);
 	appendStringInfoString(&sql, "\n)");
-	FlowCreateExecute(sql.data);
+	StateTableCreate(relation_name, sql.data, state->create.pipeline->owner,
+					 state->create.target_relid);
 	FlowCreateComment(table, comment);
 	agg_comment_state_group_columns(&state->spec, table);
-	CommandCounterIncrement();
-	agg_depend_on_target(RelationRelationId,
-						 get_relname_relid(relation_name,
-										   state->create.namespace_oid),
-						 state->create.target_relid);
 }
 
 /*
@@ -803,8 +809,8 @@ agg_create_state_tables(AggCreate *state)
 						   columns.data,
 						   psprintf("State of medallion aggregate %s: for each group (group_1 ...), its number of source rows and the running sums and counts its aggregates are computed from",
 									spec->target_name));
-	FlowCreateExecute(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
-							   spec->groups_table, groups));
+	StateTableCreateIndex(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
+								   spec->groups_table, groups));
 	for (i = 0; i < spec->naggs; i++)
 	{
 		const char *table = spec->values_tables[i];
@@ -817,8 +823,8 @@ agg_create_state_tables(AggCreate *state)
 							   columns.data,
 							   psprintf("State of medallion aggregate %s: the values of aggregates item %d in each group (group_1 ...), with the number of source rows holding each (refs)",
 										spec->target_name, i + 1));
-		FlowCreateExecute(psprintf("CREATE UNIQUE INDEX ON %s (%s, value) NULLS NOT DISTINCT",
-								   table, groups));
+		StateTableCreateIndex(psprintf("CREATE UNIQUE INDEX ON %s (%s, value) NULLS NOT DISTINCT",
+									   table, groups));
 		{
 			const char *const value_columns[] = {"value", "refs"};
 			const char *const value_comments[] = {
@@ -828,8 +834,8 @@ agg_create_state_tables(AggCreate *state)
 
 			FlowCreateColumnComments(table, 2, value_columns, value_comments);
 		}
-		FlowCreateExecute(psprintf("CREATE INDEX ON %s (refs) WHERE refs OPERATOR(pg_catalog.=) 0",
-								   table));
+		StateTableCreateIndex(psprintf("CREATE INDEX ON %s (refs) WHERE refs OPERATOR(pg_catalog.=) 0",
+									   table));
 	}
 }
 
@@ -854,6 +860,25 @@ agg_create_change_feed(AggCreate *state)
 						spec->feed_table, spec->source_ref, AggWhereSql(spec)),
 			   0, NULL, NULL, NULL, SPI_OK_SELECT);
 	SPI_finish();
+}
+
+/* The state tables the flow made, for the definition (STATE_TABLES_KEY). */
+static List *
+agg_state_table_list(AggSpec *spec)
+{
+	List	   *tables = NIL;
+	int			i;
+
+	if (spec->state_table != NULL)
+		tables = lappend(tables, spec->state_table);
+	if (spec->groups_table != NULL)
+		tables = lappend(tables, spec->groups_table);
+	for (i = 0; spec->values_tables != NULL && i < spec->naggs; i++)
+	{
+		if (spec->values_tables[i] != NULL)
+			tables = lappend(tables, spec->values_tables[i]);
+	}
+	return tables;
 }
 
 /* The definition: the arguments, and what they resolved to. */
@@ -881,6 +906,8 @@ agg_create_definition(AggCreate *state)
 	FlowDefinitionPutString(&definition, "source_kind",
 							AggSourceKindName(spec->kind));
 	FlowDefinitionPutString(&definition, "state_table", spec->state_table);
+	FlowDefinitionPutStringList(&definition, STATE_TABLES_KEY,
+								agg_state_table_list(spec));
 	FlowDefinitionPutString(&definition, "source_index", state->source_index);
 	FlowDefinitionPutString(&definition, "maintenance",
 							spec->delta != NULL ? "delta" : "recompute");

@@ -34,7 +34,7 @@
 /* Names medallion uses in the statements it builds; users may not. */
 #define AGG_RESERVED_PREFIX		"__medallion"
 
-/* Suffixes of the state tables, in the target's schema. */
+/* Suffixes of the state tables, in medallion_state (state_table.h). */
 #define AGG_CHANGES_SUFFIX		"__changes"
 #define AGG_GROUPS_SUFFIX		"__groups"
 #define AGG_VALUES_SUFFIX		"__values"

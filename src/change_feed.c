@@ -9,7 +9,8 @@
  * append-only source those are the new rows; an auto CDC target also
  * closes, replaces and deletes rows.  Its CDC flow knows exactly which rows
  * it changes, so while an aggregate flow reads the target, each apply also
- * appends them to <target>__change_feed:
+ * appends them to its change feed, medallion_state.<schema>__<target>__change_feed
+ * (a state table, see state_table.h):
  *
  *	 _row_id			identity, the order of the feed
  *	 __medallion_sign	-1: the row was removed; 1: the row was added;
@@ -28,9 +29,9 @@
  * first removes the rows at or below the lowest watermark of the aggregate
  * flows that read it (a TRUNCATE when they have read everything, the usual
  * case); it writes nothing when no flow reads it.  A feed is
- * recorded in the CDC flow's definition ("change_feed"), depends on the
- * target (dropping the target drops it), and is created by
- * create_aggregate.
+ * recorded in the CDC flow's definition ("change_feed", and among its
+ * state tables), depends on the target (dropping the target drops it), and
+ * is created by create_aggregate.
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -59,6 +60,7 @@
 #include "guc.h"
 #include "spi_util.h"
 #include "sql_names.h"
+#include "state_table.h"
 
 #define CHANGE_FEED_SUFFIX		"__change_feed"
 
@@ -103,16 +105,13 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 	Oid			relid;
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
-	ObjectAddress dependent;
-	ObjectAddress referenced;
 	int			i;
 
 	if (existing != NULL && OidIsValid(RelidFromQualifiedName(existing, true)))
 		return CatalogQualifiedRelationName(RelidFromQualifiedName(existing, true));
 
-	relname = CompanionRelationName(namespace_oid, get_rel_name(target_relid),
-									CHANGE_FEED_SUFFIX, "change feed");
-	name = QuoteQualifiedName(namespace_oid, relname);
+	name = StateTableName(namespace_oid, get_rel_name(target_relid),
+						  CHANGE_FEED_SUFFIX, "change feed", &relname);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -134,9 +133,12 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 	}
 	relation_close(target, NoLock);
 	appendStringInfoString(&sql, "\n)");
+	relid = StateTableCreate(relname, sql.data,
+							 CatalogGetPipelineById(cdc_flow->pipeline_id,
+													false)->owner,
+							 target_relid);
 
 	SPI_connect();
-	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	SpiExecute(psprintf("COMMENT ON TABLE %s IS %s", name,
 						quote_literal_cstr(psprintf("Change feed of %s, written by auto CDC flow \"%s\" for the aggregate flows that read it: rows removed (%s -1) and added (1); 0 means the target was derived again",
 													CatalogQualifiedRelationName(target_relid),
@@ -145,18 +147,17 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 			   0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	FlowCreateColumnComments(name, lengthof(feed_columns), feed_columns,
 							 feed_column_comments);
-	CommandCounterIncrement();
-	relid = get_relname_relid(relname, namespace_oid);
-	ObjectAddressSet(dependent, RelationRelationId, relid);
-	ObjectAddressSet(referenced, RelationRelationId, target_relid);
-	recordDependencyOn(&dependent, &referenced, DEPENDENCY_AUTO);
 
 	values[0] = Int32GetDatum(cdc_flow->flow_id);
 	name = CatalogQualifiedRelationName(relid);
 	values[1] = CStringGetTextDatum(name);
 	SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
 							   " SET definition = definition OPERATOR(pg_catalog.||)"
-							   " pg_catalog.jsonb_build_object('" CHANGE_FEED_KEY "', $2)"
+							   " pg_catalog.jsonb_build_object('" CHANGE_FEED_KEY "', $2,"
+							   "   '" STATE_TABLES_KEY "',"
+							   "   (COALESCE(definition OPERATOR(pg_catalog.->) '" STATE_TABLES_KEY "',"
+							   "             '[]'::pg_catalog.jsonb) OPERATOR(pg_catalog.-) $2)"
+							   "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array($2))"
 							   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
 							   2, types, values, NULL, SPI_OK_UPDATE);
 	SPI_finish();

@@ -289,14 +289,39 @@ FlowCreateExecute(const char *sql)
 }
 
 /*
+ * The forms of the comments medallion derives from a flow's definition (a
+ * silver column's expression, an aggregate's items, the target's source):
+ * rewritten on replace, since the definition they describe changed.
+ */
+static const char *const derived_comment_prefixes[] = {
+	"From the query: ", "Group: ", "Aggregate: ", "medallion ",
+	"Aggregate of medallion pipeline ",
+};
+
+/* Is comment one that medallion derived from the flow's old definition? */
+static bool
+comment_is_derived(const char *comment)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(derived_comment_prefixes); i++)
+		if (strncmp(comment, derived_comment_prefixes[i],
+					strlen(derived_comment_prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/*
  * While replacing, is there a comment on the relation (or its column, when
- * column is not NULL)?  It is kept: a DBA's words win over medallion's.
+ * column is not NULL) that is not medallion's own derived one?  It is kept:
+ * a DBA's words win over medallion's.
  */
 static bool
 replace_keeps_comment(const char *relation_name, const char *column)
 {
 	Oid			relid;
 	AttrNumber	attnum = 0;
+	char	   *comment;
 
 	if (!replacing())
 		return false;
@@ -309,7 +334,8 @@ replace_keeps_comment(const char *relation_name, const char *column)
 		if (attnum == InvalidAttrNumber)
 			return false;
 	}
-	return GetComment(relid, RelationRelationId, attnum) != NULL;
+	comment = GetComment(relid, RelationRelationId, attnum);
+	return comment != NULL && !comment_is_derived(comment);
 }
 
 void

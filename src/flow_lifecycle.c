@@ -6,12 +6,13 @@
  *
  * A flow leaves the pipeline with everything medallion made for it: its
  * catalog row with its watermark and progress, its expectations, its
- * ledger (bronze), and its internal objects.  The internal objects are
- * those recorded as going away with the flow's target (an automatic
- * dependency on the whole target, see agg_depend_on_target and the change
- * feed): state tables of aggregates (__groups, __values_*, pending
- * changes), an auto CDC target's change feed, and the capture triggers and
- * index an aggregate put on its source.  With drop_table the target goes
+ * ledger (bronze), and its internal objects: the state tables its
+ * definition records (state_table.h: an aggregate's __groups, __values_*
+ * and pending changes, an auto CDC target's change feed), whether or not
+ * the target still exists, and the objects recorded as going away with the
+ * target (an automatic dependency on the whole target, see
+ * agg_depend_on_target): the capture triggers and index an aggregate put
+ * on its source.  With drop_table the target goes
  * too, with the quarantine table of a silver flow and the _current view of
  * an auto CDC flow; an attached materialized view is the DBA's own and is
  * kept, as drop_pipeline keeps it.
@@ -48,6 +49,7 @@
 #include "spi_util.h"
 #include "update_control.h"
 #include "sql_names.h"
+#include "state_table.h"
 #include "user_sql.h"
 #include "version.h"
 
@@ -216,13 +218,13 @@ FlowRefreshTableIds(const PipelineDesc *pipeline, ArrayType *refresh_tables)
 }
 
 /*
- * FlowDropInternalObjects: see flow_lifecycle.h.  They are those with an
- * automatic dependency on the whole target that are tables, or triggers
- * and indexes on other tables (the target's own indexes and constraints
- * are the target's).
+ * The objects medallion made for a flow besides its target and its state
+ * tables: those with an automatic dependency on the whole target that are
+ * tables, or triggers and indexes on other tables (the target's own
+ * indexes and constraints are the target's).
  */
-void
-FlowDropInternalObjects(const FlowDesc *flow)
+static void
+drop_dependent_objects(const FlowDesc *flow)
 {
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(flow->target_relid)};
@@ -263,6 +265,19 @@ FlowDropInternalObjects(const FlowDesc *flow)
 	performMultipleDeletions(objects, DROP_RESTRICT,
 							 PERFORM_DELETION_INTERNAL);
 	free_object_addresses(objects);
+}
+
+/*
+ * FlowDropInternalObjects: see flow_lifecycle.h.  The state tables are
+ * found through the definition, so they go also when the target was
+ * dropped by hand after a restore (which keeps no dependency on it).
+ */
+void
+FlowDropInternalObjects(const FlowDesc *flow)
+{
+	StateTablesDrop(flow);
+	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
+		drop_dependent_objects(flow);
 }
 
 /* Drop <target><suffix> if it exists and is of relkind, as the caller. */
@@ -426,12 +441,17 @@ medallion_drop_flow(PG_FUNCTION_ARGS)
 
 	target_exists = SearchSysCacheExists1(RELOID,
 										  ObjectIdGetDatum(flow->target_relid));
-	/* a target other flows feed keeps its table and objects */
+	/* a target other flows feed keeps its table and the objects on it */
 	if (other_count == 0 && target_exists && drop_table &&
 		flow->type != FLOW_TYPE_MATVIEW)
+	{
+		StateTablesDrop(flow);
 		drop_target(flow);
-	else if (other_count == 0 && target_exists)
+	}
+	else if (other_count == 0)
 		FlowDropInternalObjects(flow);
+	else
+		StateTablesDrop(flow);
 
 	/* expectations and the ledger go with the row */
 	values[0] = Int32GetDatum(flow->flow_id);

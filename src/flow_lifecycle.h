@@ -33,6 +33,13 @@ extern FlowDesc *FlowLookupByName(const char *name, int32 pipeline_id,
 								  const char *search_path);
 
 /*
+ * Drop what medallion made for a flow besides its target and the API's
+ * companions: the state tables its definition records, and the triggers
+ * and index that go away with its target (see flow_lifecycle.c).
+ */
+extern void FlowDropInternalObjects(const FlowDesc *flow);
+
+/*
  * The flow ids that run_pipeline's refresh_tables names (resolved with the
  * pipeline's search_path); an unknown name is an error.
  */

@@ -302,18 +302,22 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 	CatalogCheckPipelineOwner(pipeline);
 	UpdateControlLockPipeline(pipeline->pipeline_id, UPDATE_STOP_DROP_PIPELINE);
 
-	if (drop_tables)
+	/*
+	 * Downstream first, so that nothing depends on what is dropped.  The
+	 * flows' state tables, and the triggers and indexes they put on their
+	 * sources, go in any case: they are of no use without the flows.
+	 */
 	{
 		List	   *flows = CatalogGetFlows(pipeline->pipeline_id);
 		int			index;
 
-		/* downstream first, so that nothing depends on what is dropped */
 		for (index = list_length(flows) - 1; index >= 0; index--)
 		{
 			FlowDesc   *flow = list_nth(flows, index);
 
+			FlowDropInternalObjects(flow);
 			/* an attached materialized view is the DBA's own: kept */
-			if (flow->type != FLOW_TYPE_MATVIEW &&
+			if (drop_tables && flow->type != FLOW_TYPE_MATVIEW &&
 				SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
 			{
 				char	   *sql = psprintf("DROP TABLE %s CASCADE",

@@ -9,9 +9,9 @@
  * TABLE ... OWNER TO: the caller can manage the pipeline (its owner, a
  * member of the owner, or a superuser) and is a member of the new role
  * (superusers aside).  What moves: the pipeline's row, the tables of its
- * flows with their companions (quarantine tables, change feeds, state
- * tables, views of current versions) and the S3 secrets that only its
- * bronze flows use.  The statements run as the extension owner with the
+ * flows with their companions (quarantine tables and views of current
+ * versions beside them, the state tables their definitions record in
+ * medallion_state) and the S3 secrets that only its bronze flows use.  The statements run as the extension owner with the
  * search_path pinned, and name every relation and role quoted and
  * schema-qualified.
  *
@@ -24,14 +24,21 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
+#include "cdc.h"
+#include "flow_definition.h"
 #include "pipeline_owner.h"
 #include "spi_util.h"
+#include "state_table.h"
 
 /*
  * A secret's owner is the only role (with superusers) that may use it, so
@@ -81,54 +88,96 @@ move_secrets(const PipelineDesc *pipeline, Oid new_owner)
 }
 
 /*
- * The relations of the pipeline that its owner owns: each flow's target
- * and the companions medallion names after it (CompanionRelationName) in
- * its schema.  Each gets ALTER ... OWNER TO, which moves its indexes,
- * sequences and privileges with it.
+ * A companion that is part of the API, <target><suffix> beside the target,
+ * when the flow's type makes one and it is of the expected kind: a silver
+ * flow's quarantine table (when it has one), an auto CDC flow's view of
+ * current versions.  Else InvalidOid.
+ */
+static Oid
+api_companion(const FlowDesc *flow)
+{
+	const char *suffix;
+	char		relkind;
+	Oid			relid;
+
+	if (flow->type == FLOW_TYPE_SILVER &&
+		FlowDefinitionBool(flow, "quarantine", false))
+	{
+		suffix = "_quarantine";
+		relkind = RELKIND_RELATION;
+	}
+	else if (CdcFlowTypeKeepsTarget(flow->type))
+	{
+		suffix = "_current";
+		relkind = RELKIND_VIEW;
+	}
+	else
+		return InvalidOid;
+	relid = get_relname_relid(psprintf("%s%s", get_rel_name(flow->target_relid),
+									   suffix),
+							  get_rel_namespace(flow->target_relid));
+	return OidIsValid(relid) && get_rel_relkind(relid) == relkind ?
+		relid : InvalidOid;
+}
+
+/*
+ * The relations medallion made for the pipeline's flows: each existing
+ * target, its companions of the API, and the state tables its definition
+ * records (state_table.h).  Nothing is found by a name pattern alone.
+ */
+static List *
+pipeline_relations(const PipelineDesc *pipeline)
+{
+	List	   *relids = NIL;
+	ListCell   *cell;
+
+	foreach(cell, CatalogGetFlows(pipeline->pipeline_id))
+	{
+		FlowDesc   *flow = lfirst(cell);
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(flow->target_relid)))
+			continue;
+		relids = list_append_unique_oid(relids, flow->target_relid);
+		if (OidIsValid(api_companion(flow)))
+			relids = list_append_unique_oid(relids, api_companion(flow));
+		relids = list_concat_unique_oid(relids, StateTablesOfFlow(flow));
+	}
+	return relids;
+}
+
+/*
+ * Each relation of the pipeline that its owner owns gets ALTER ... OWNER
+ * TO, which moves its indexes, sequences and privileges with it.
  */
 static void
 move_relations(const PipelineDesc *pipeline, Oid new_owner)
 {
-	Oid			types[2] = {INT4OID, OIDOID};
-	Datum		values[2];
-	List	   *statements = NIL;
 	const char *role = quote_identifier(GetUserNameFromId(new_owner, false));
-	uint64		row;
+	List	   *statements = NIL;
 	ListCell   *cell;
 
-	values[0] = Int32GetDatum(pipeline->pipeline_id);
-	values[1] = ObjectIdGetDatum(pipeline->owner);
-	SPI_connect();
-	SpiExecuteAsExtensionOwner("SELECT DISTINCT CASE c.relkind WHEN 'v' THEN 'VIEW'"
-							   "        WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END,"
-							   "       pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
-							   "       OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
-							   "  FROM medallion.flow f"
-							   "  JOIN pg_catalog.pg_class t"
-							   "    ON t.oid OPERATOR(pg_catalog.=) f.target_table::pg_catalog.oid"
-							   "  JOIN pg_catalog.pg_class c"
-							   "    ON c.relnamespace OPERATOR(pg_catalog.=) t.relnamespace"
-							   "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
-							   " WHERE f.pipeline_id OPERATOR(pg_catalog.=) $1"
-							   "   AND c.relowner OPERATOR(pg_catalog.=) $2"
-							   "   AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m}'::pg_catalog.\"char\"[])"
-							   "   AND (c.oid OPERATOR(pg_catalog.=) t.oid"
-							   "        OR c.relname::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY["
-							   "             t.relname OPERATOR(pg_catalog.||) '_quarantine',"
-							   "             t.relname OPERATOR(pg_catalog.||) '_current',"
-							   "             t.relname OPERATOR(pg_catalog.||) '__change_feed',"
-							   "             t.relname OPERATOR(pg_catalog.||) '__changes',"
-							   "             t.relname OPERATOR(pg_catalog.||) '__groups'])"
-							   "        OR (pg_catalog.left(c.relname, pg_catalog.length(t.relname))"
-							   "              OPERATOR(pg_catalog.=) t.relname::pg_catalog.text"
-							   "            AND pg_catalog.substr(c.relname, pg_catalog.length(t.relname)"
-							   "              OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.~) '^__values_[0-9]+$'))",
-							   2, types, values, NULL, SPI_OK_SELECT);
-	for (row = 0; row < SPI_processed; row++)
+	foreach(cell, pipeline_relations(pipeline))
+	{
+		Oid			relid = lfirst_oid(cell);
+		char		relkind = get_rel_relkind(relid);
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		Oid			relowner;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		relowner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		ReleaseSysCache(tuple);
+		if (relowner != pipeline->owner)
+			continue;
 		statements = lappend(statements,
 							 psprintf("ALTER %s %s OWNER TO %s",
-									  SpiGetText(row, 1), SpiGetText(row, 2),
+									  relkind == RELKIND_VIEW ? "VIEW" :
+									  relkind == RELKIND_MATVIEW ?
+									  "MATERIALIZED VIEW" : "TABLE",
+									  CatalogQualifiedRelationName(relid),
 									  role));
+	}
+	SPI_connect();
 	foreach(cell, statements)
 		SpiExecuteAsExtensionOwner(lfirst(cell), 0, NULL, NULL, NULL,
 								   SPI_OK_UTILITY);

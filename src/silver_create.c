@@ -324,13 +324,13 @@ silver_pipeline_tables(PipelineDesc *pipeline)
  */
 static Query *
 silver_analyze_spliced(const char *spliced, const char *relation_name,
-					   TupleDesc *desc)
+					   TupleDesc *desc, char **analyzed_sql)
 {
 	Oid			param_types[2] = {INT8OID, INT8OID};
 	char	   *sql;
 	List	   *raw;
 
-	sql = psprintf("SELECT * FROM %s AS %s LIMIT 0",
+	sql = *analyzed_sql = psprintf("SELECT * FROM %s AS %s LIMIT 0",
 				   UserSqlPlaceQuery(spliced), quote_identifier(relation_name));
 	raw = UserSqlRawParse(sql);
 	if (list_length(raw) != 1)
@@ -352,6 +352,7 @@ SilverCheckQuery(PipelineDesc *pipeline, const char *flow_label,
 	SilverRefWalk walk;
 	RangeVar   *source_rv;
 	Query	   *wrapper;
+	char	   *analyzed_sql;
 
 	errcallback.callback = silver_create_error_callback;
 	errcallback.arg = unconstify(char *, flow_label);
@@ -369,10 +370,12 @@ SilverCheckQuery(PipelineDesc *pipeline, const char *flow_label,
 	check->source_name = CatalogQualifiedRelationName(check->source);
 	wrapper = silver_analyze_spliced(SilverSplice(query, stmt, source_rv,
 												  check->source_name),
-									 alias, &check->desc);
+									 alias, &check->desc, &analyzed_sql);
 	silver_check_analyzed(wrapper, check->source,
 						  list_append_unique_oid(pipeline_tables,
 												 check->source));
+	check->column_comments = SilverColumnComments(analyzed_sql, wrapper,
+												  check->desc);
 	UserSqlSettingsLeave(nest_level);
 	error_context_stack = errcallback.previous;
 }
@@ -473,6 +476,8 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 
 	FlowCreateTable(&create, silver_table_sql(create.target_name, check.desc,
 											  false));
+	SilverCommentColumns(create.target_name, check.desc, check.column_comments,
+						 false);
 	if (arguments.dedup_keys != NIL)
 		FlowCreateExecute(silver_index_sql(create.target_name,
 										   arguments.dedup_keys));
@@ -481,6 +486,8 @@ medallion_create_silver(PG_FUNCTION_ARGS)
 		FlowCreateCompanionTable(&create, quarantine_name,
 								 silver_table_sql(quarantine_name, check.desc,
 												  true));
+		SilverCommentColumns(quarantine_name, check.desc, check.column_comments,
+							 true);
 		FlowCreateComment(quarantine_name, psprintf("Quarantine of medallion silver table %s: the rows a drop expectation kept out of it, with every expectation each violated (_violated_expectations)",
 													create.target_name));
 	}

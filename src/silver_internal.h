@@ -77,6 +77,24 @@ extern char *SilverSplice(const char *query, RawStmt *stmt, RangeVar *rv,
 /* The parameters $1 and $2 (bigint) of a spliced query: the row range. */
 extern ParamListInfo SilverRowRangeParams(int64 low, int64 high);
 
+/*
+ * silver_columns.c: the comment of each column of a new flow's target, from
+ * the expression of its query that gives it: sql is the text that was
+ * analyzed into wrapper (the spliced query wrapped as "SELECT * FROM (...)
+ * AS target"), desc the columns.  NULL when the query's items cannot be
+ * matched to the columns.
+ */
+extern char **SilverColumnComments(const char *sql, Query *wrapper,
+								   TupleDesc desc);
+
+/*
+ * Comment the columns of a silver target or quarantine table: _row_id,
+ * the query's columns (comments from SilverColumnComments, may be NULL),
+ * and for a quarantine table _violated_expectations.
+ */
+extern void SilverCommentColumns(const char *table, TupleDesc desc,
+								 char **comments, bool quarantine);
+
 /* The name of the quarantine table of a target, in the target's schema. */
 extern char *SilverQuarantineName(const char *target_name);
 
@@ -88,6 +106,7 @@ typedef struct SilverQueryCheck
 	Oid			source;
 	char	   *source_name;	/* qualified and quoted */
 	TupleDesc	desc;			/* the query's output columns */
+	char	  **column_comments;	/* SilverColumnComments */
 } SilverQueryCheck;
 
 /*

@@ -178,20 +178,20 @@ SELECT flow_name, definition->>'maintenance' AS maintenance,
  WHERE pipeline_name = 'dlt' AND flow_type = 'aggregate' ORDER BY created_at;
 SELECT definition->'delta_arguments' AS arguments
   FROM medallion.flows WHERE flow_name = 'dlt.daily_sales';
-\d daily_sales__groups
-\d daily_sales__values_12
-\d orders__change_feed
+\d medallion_state.dlt__daily_sales__groups
+\d medallion_state.dlt__daily_sales__values_12
+\d medallion_state.dlt__orders__change_feed
 SELECT c AS relation, obj_description(c, 'pg_class') AS comment
-  FROM unnest(ARRAY['daily_sales__groups'::regclass,
-					'daily_sales__values_12'::regclass,
-					'orders__change_feed'::regclass]) AS c;
+  FROM unnest(ARRAY['medallion_state.dlt__daily_sales__groups'::regclass,
+					'medallion_state.dlt__daily_sales__values_12'::regclass,
+					'medallion_state.dlt__orders__change_feed'::regclass]) AS c;
 -- the columns of the state tables say what they hold
 SELECT attrelid::regclass AS relation, attname,
 	   col_description(attrelid, attnum) AS comment
   FROM pg_attribute
- WHERE attrelid IN ('daily_sales__groups'::regclass,
-					'daily_sales__values_12'::regclass,
-					'orders__change_feed'::regclass)
+ WHERE attrelid IN ('medallion_state.dlt__daily_sales__groups'::regclass,
+					'medallion_state.dlt__daily_sales__values_12'::regclass,
+					'medallion_state.dlt__orders__change_feed'::regclass)
    AND col_description(attrelid, attnum) IS NOT NULL
  ORDER BY attrelid::regclass::text, attnum;
 -- no members table, and no index on the source: nothing reads groups there
@@ -216,8 +216,8 @@ SELECT flow_name, details->>'maintenance' AS maintenance,
 					 WHERE pipeline_name = 'dlt')
  ORDER BY id;
 CREATE VIEW feed_rows AS
-SELECT (SELECT count(*) FROM orders__change_feed) AS orders_feed,
-	   (SELECT count(*) FROM customers__change_feed) AS customers_feed;
+SELECT (SELECT count(*) FROM medallion_state.dlt__orders__change_feed) AS orders_feed,
+	   (SELECT count(*) FROM medallion_state.dlt__customers__change_feed) AS customers_feed;
 
 -- The first update computes everything.
 SELECT flow_name, rows_read, rows_written FROM medallion.run_pipeline('dlt');
@@ -256,7 +256,7 @@ SELECT * FROM last_update;
 SELECT * FROM mismatches();
 -- each status change is in the feed: the current row removed, the closed
 -- one and the new current one added
-SELECT __medallion_sign, count(*) FROM orders__change_feed
+SELECT __medallion_sign, count(*) FROM medallion_state.dlt__orders__change_feed
  WHERE order_id IN (1, 11, 21) GROUP BY 1 ORDER BY 1;
 
 -- 3. Late corrections move two orders two days earlier.
@@ -345,14 +345,14 @@ SELECT * FROM last_update;
 SELECT * FROM mismatches();
 SELECT count(*) AS target_rows FROM daily_sales
  WHERE day = '2024-03-02' AND category = 'grain';
-SELECT count(*) AS state_rows FROM daily_sales__groups
+SELECT count(*) AS state_rows FROM medallion_state.dlt__daily_sales__groups
  WHERE group_1 = '2024-03-02' AND group_2 = 'grain';
-SELECT count(*) AS value_rows FROM daily_sales__values_12
+SELECT count(*) AS value_rows FROM medallion_state.dlt__daily_sales__values_12
  WHERE group_1 = '2024-03-02' AND group_2 = 'grain';
 -- a value is counted as long as some row holds it, and forgotten after
-SELECT count(*) AS values_without_rows FROM daily_sales__values_12
+SELECT count(*) AS values_without_rows FROM medallion_state.dlt__daily_sales__values_12
  WHERE refs = 0;
-SELECT (SELECT sum(refs) FROM daily_sales__values_12) =
+SELECT (SELECT sum(refs) FROM medallion_state.dlt__daily_sales__values_12) =
 	   (SELECT count(status) FROM orders WHERE __end_at IS NULL) AS refs_count_rows;
 
 -- 10. An SCD1 truncate: the CDC flow derives its target again and marks its
@@ -365,7 +365,7 @@ SELECT flow_name, rows_read, rows_written FROM medallion.run_pipeline('dlt');
 SELECT * FROM last_update;
 SELECT * FROM mismatches();
 SELECT * FROM region_customers ORDER BY region;
-SELECT __medallion_sign, customer_id FROM customers__change_feed;
+SELECT __medallion_sign, customer_id FROM medallion_state.dlt__customers__change_feed;
 
 -- Nothing changed: nothing is written.
 SELECT flow_name, rows_read, rows_written FROM medallion.run_pipeline('dlt');
@@ -414,7 +414,7 @@ SELECT * FROM mismatches();
 -- A change feed dropped by hand and created again (by a new aggregate)
 -- numbers its rows from 1 again: its readers recompute everything once.
 SET client_min_messages = warning;
-DROP TABLE orders__change_feed CASCADE;
+DROP TABLE medallion_state.dlt__orders__change_feed CASCADE;
 RESET client_min_messages;
 SELECT medallion.create_aggregate('dlt', 'category_lines', 'orders',
 	group_by => ARRAY['category'], aggregates => ARRAY['count(*) AS lines'],
@@ -432,7 +432,7 @@ SELECT * FROM last_update;
 SELECT * FROM mismatches();
 SELECT flow_name, flow_state FROM medallion.flows
  WHERE pipeline_name = 'dlt' AND flow_type = 'aggregate' ORDER BY created_at;
-SELECT (SELECT count(*) FROM daily_sales) = (SELECT count(*) FROM daily_sales__groups)
+SELECT (SELECT count(*) FROM daily_sales) = (SELECT count(*) FROM medallion_state.dlt__daily_sales__groups)
 	   AS one_state_row_per_group;
 
 ------------------------------------------------------------------------------
@@ -473,5 +473,7 @@ SET client_min_messages = warning;
 SELECT medallion.drop_pipeline('dlt', drop_tables => true);
 SELECT relname FROM pg_class
  WHERE relnamespace = 'dlt'::regnamespace AND relkind = 'r' ORDER BY 1;
+SELECT count(*) AS state_tables_left FROM pg_class
+ WHERE relnamespace = 'medallion_state'::regnamespace;
 DROP SCHEMA dlt CASCADE;
 RESET client_min_messages;

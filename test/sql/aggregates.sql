@@ -146,11 +146,11 @@ SELECT flow_name, flow_type, source, definition->>'source_kind' AS kind,
   FROM medallion.flows WHERE pipeline_name = 'agg' ORDER BY created_at;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'daily_sales'::regclass AND attnum > 0 ORDER BY attnum;
-\d orders__change_feed
-\d category_totals__changes
+\d medallion_state.agg__orders__change_feed
+\d medallion_state.agg__category_totals__changes
 SELECT c AS relation, obj_description(c, 'pg_class') AS comment
-  FROM unnest(ARRAY['daily_sales'::regclass, 'orders__change_feed'::regclass,
-					'category_totals__changes'::regclass]) AS c;
+  FROM unnest(ARRAY['daily_sales'::regclass, 'medallion_state.agg__orders__change_feed'::regclass,
+					'medallion_state.agg__category_totals__changes'::regclass]) AS c;
 -- each column of an aggregate says what it is computed from
 SELECT attname, col_description(attrelid, attnum) FROM pg_attribute
  WHERE attrelid = 'daily_sales'::regclass AND attnum > 0 ORDER BY attnum;
@@ -327,8 +327,8 @@ SELECT * FROM mismatches();
 SELECT flow_name, rows_read, rows_written FROM medallion.run_pipeline('agg', full_refresh => true);
 SELECT * FROM last_update;
 SELECT * FROM mismatches();
-SELECT __medallion_sign, count(*) AS feed_rows FROM orders__change_feed GROUP BY 1;
-SELECT count(*) AS pending_changes FROM category_totals__changes;
+SELECT __medallion_sign, count(*) AS feed_rows FROM medallion_state.agg__orders__change_feed GROUP BY 1;
+SELECT count(*) AS pending_changes FROM medallion_state.agg__category_totals__changes;
 SELECT flow_name, flow_state FROM medallion.flows
  WHERE pipeline_name = 'agg' AND flow_type = 'aggregate' ORDER BY created_at;
 
@@ -419,7 +419,7 @@ SELECT relname FROM pg_class WHERE relname LIKE 'bad%';
 -- Dropping a target drops its state table, source index and triggers.
 DROP TABLE category_totals;
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'daily_sales'::regclass;
-SELECT to_regclass('category_totals__changes') AS changes_table,
+SELECT to_regclass('medallion_state.agg__category_totals__changes') AS changes_table,
 	   to_regclass('daily_sales_category_totals_groups') AS source_index;
 
 -- Clean up: later tests list every pipeline.

@@ -160,7 +160,7 @@ INSERT INTO customers VALUES
 SELECT flow_name, rows_read FROM medallion.run_pipeline('snap')
  WHERE flow_name IN ('snap.customers_scd1', 'snap.customers_by_city')
  ORDER BY flow_name;
-SELECT __medallion_sign, userid, name, city FROM customers_scd1__change_feed
+SELECT __medallion_sign, userid, name, city FROM medallion_state.snap__customers_scd1__change_feed
  ORDER BY _row_id;
 SELECT * FROM customers_by_city ORDER BY city;
 (SELECT city, count(*) AS n FROM customers_scd1 GROUP BY city

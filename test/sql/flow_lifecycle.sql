@@ -38,14 +38,14 @@ RESET ROLE;
 
 -- dropping the aggregate keeps its table but removes its internal state
 SELECT count(*) > 0 AS has_state FROM pg_class
- WHERE relnamespace = 'life'::regnamespace AND relname LIKE 'totals\_\_%';
+ WHERE relnamespace = 'medallion_state'::regnamespace AND relname LIKE 'life\_\_totals\_\_%';
 SELECT medallion.drop_flow('totals');
 SELECT count(*) AS state_tables FROM pg_class
- WHERE relnamespace = 'life'::regnamespace AND relname LIKE 'totals\_\_%';
+ WHERE relnamespace = 'medallion_state'::regnamespace AND relname LIKE 'life\_\_totals\_\_%';
 SELECT count(*) AS rows_kept FROM totals;
 SELECT flow_name FROM medallion.flows WHERE pipeline_name = 'life' ORDER BY 1;
 SELECT flow_name, event_type, message, details->>'flow_type' AS flow_type
-  FROM medallion.event_log WHERE event_type = 'flow_dropped' ORDER BY id;
+  FROM medallion.event_log WHERE event_type = 'flow_dropped' AND pipeline_name = 'life' ORDER BY id;
 DROP TABLE totals;
 
 -- now nothing reads clean: dropped with its table
@@ -104,10 +104,10 @@ SELECT flow_name FROM medallion.run_pipeline('life') ORDER BY 1;
 SELECT medallion.drop_flow('latest', drop_table => true);
 SELECT medallion.drop_flow('latest_totals', drop_table => true);
 SELECT to_regclass('life.latest_totals') IS NULL AS aggregate_gone,
-	   to_regclass('life.latest__change_feed') IS NOT NULL AS feed_kept;
+	   to_regclass('medallion_state.life__latest__change_feed') IS NOT NULL AS feed_kept;
 SELECT medallion.drop_flow('latest', drop_table => true);
 SELECT to_regclass('life.latest') IS NULL AND to_regclass('life.latest_current') IS NULL
-	AND to_regclass('life.latest__change_feed') IS NULL AS latest_gone;
+	AND to_regclass('medallion_state.life__latest__change_feed') IS NULL AS latest_gone;
 
 -- dependency order whatever the creation order: make clean look created
 -- after totals, which reads it (as replacing a flow will), and see that

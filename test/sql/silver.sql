@@ -86,6 +86,22 @@ SELECT medallion.create_silver('silver_p', 'orders_enriched', $q$
 SELECT obj_description('orders_once_quarantine'::regclass) AS quarantine_comment,
        obj_description('orders_once'::regclass) AS target_comment;
 \d orders_enriched
+-- each column says the expression of the query it comes from
+SELECT attrelid::regclass AS relation, attname,
+	   col_description(attrelid, attnum) AS comment
+  FROM pg_attribute
+ WHERE attrelid IN ('orders_once'::regclass, 'orders_once_quarantine'::regclass,
+					'orders_enriched'::regclass)
+   AND attnum > 0 ORDER BY attrelid::regclass::text, attnum;
+-- stars, IS DISTINCT FROM, names with and without AS
+SELECT medallion.create_pipeline('silver_comments');
+SELECT medallion.create_silver('silver_comments', 'orders_star', $q$
+	SELECT (o.data->>'customer') IS DISTINCT FROM 'c1' not_c1, c.*,
+		   coalesce(c.region, 'none') AS "Region or none", o.data #>> '{a,b}' AS ab
+	  FROM raw_once o LEFT JOIN customers c ON c.customer = o.data->>'customer'$q$);
+SELECT attname, col_description(attrelid, attnum) AS comment FROM pg_attribute
+ WHERE attrelid = 'orders_star'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT medallion.drop_pipeline('silver_comments', drop_tables => true);
 SELECT flow_name, flow_type, source, definition
   FROM medallion.flows WHERE pipeline_name = 'silver_p' ORDER BY flow_name;
 

@@ -417,6 +417,27 @@ sub psql_owner
 	return $node->safe_psql('old_db', "SET ROLE $owner; $_[0]");
 }
 
+# The update moved the state tables out of gold into medallion_state, with
+# their indexes and sequences, owned by the pipeline owner as before, and
+# the definitions name them there.
+is( $node->safe_psql('old_db',
+		q{SELECT string_agg(c.relname || ' ' || c.relkind::text || ' ' || pg_get_userbyid(c.relowner), ', ' ORDER BY c.relname)
+		    FROM pg_class c WHERE c.relnamespace = 'medallion_state'::regnamespace}),
+	"gold__order_history__change_feed r $owner, gold__order_history__change_feed__row_id_seq S $owner, "
+	  . "gold__status_totals__groups r $owner, gold__status_totals__groups_group_1_idx i $owner",
+	'the update moves the state tables into medallion_state, with their indexes and sequences');
+is( $node->safe_psql('old_db',
+		q{SELECT count(*) FROM pg_class WHERE relnamespace = 'gold'::regnamespace AND relname LIKE '%\_\_%'}),
+	'0', '... and leaves none beside the targets');
+is( $node->safe_psql('old_db',
+		q{SELECT string_agg(flow_name || ' ' || concat_ws(' ', definition->>'change_feed', definition->>'groups_table',
+		                                                   definition->'state_tables'), '; ' ORDER BY flow_name)
+		    FROM medallion.flows WHERE flow_type IN ('auto_cdc', 'aggregate')}),
+	'gold.order_history medallion_state.gold__order_history__change_feed ["medallion_state.gold__order_history__change_feed"]; '
+	  . 'gold.status_totals medallion_state.gold__order_history__change_feed medallion_state.gold__status_totals__groups '
+	  . '["medallion_state.gold__status_totals__groups"]',
+	'... and the definitions name them there');
+
 upload_orders($s3, 3);
 is( psql_owner(
 		q{SELECT string_agg(flow_name || ':' || rows_written, ',' ORDER BY flow_name) FROM medallion.run_pipeline('orders') WHERE flow_type = 'bronze'}
@@ -435,6 +456,10 @@ cmp_ok(
 	psql_owner(
 		q{SELECT count(*) FROM gold.order_history WHERE __end_at IS NOT NULL AND seq < 300}),
 	'>', 0, 'gold kept the history written by 0.1.0');
+is( psql_owner(
+		q{SELECT (SELECT count(*) FROM gold.status_totals) = (SELECT count(*) FROM medallion_state.gold__status_totals__groups)
+		     AND (SELECT count(*) FROM medallion_state.gold__order_history__change_feed) > 0}),
+	't', 'the moved state tables are the ones the flows now read and write');
 
 # the continuous pipeline's worker starts after the update, and ingests only
 # the new object

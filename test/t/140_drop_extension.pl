@@ -1,8 +1,9 @@
 # Dropping medallion: DROP EXTENSION medallion without CASCADE is refused
 # while pipelines exist (it would forget every role's pipelines, ledgers and
 # secrets); with no pipeline it just works; with CASCADE the pipelines are
-# forgotten, the workers of that database leave, and the pipelines' tables
-# stay, with their rows, owned by their roles.
+# forgotten, the workers of that database leave, the flows' state tables go
+# with the schema medallion_state, and the pipelines' tables stay, with
+# their rows, owned by their roles.
 use strict;
 use warnings;
 
@@ -28,10 +29,14 @@ $node->safe_psql(
 	  INSERT INTO app.src (id, v) VALUES (1, 'a'), (2, 'b');
 	  SELECT medallion.create_secret('clerk_key', 'AKID', 'SECRET');
 	  SELECT medallion.create_pipeline('shop_p', 'continuous', '200 ms');
-	  SELECT medallion.create_silver('shop_p', 'app.clean', 'SELECT id, v FROM app.src');},
+	  SELECT medallion.create_silver('shop_p', 'app.clean', 'SELECT id, v FROM app.src');
+	  SELECT medallion.create_aggregate('shop_p', 'app.totals', 'app.clean',
+	      group_by => ARRAY['v'], aggregates => ARRAY['count(*) AS n']);},
 	extra_params => [ '-U', 'clerk' ]);
-ok($node->poll_query_until('shop', q{SELECT count(*) = 2 FROM app.clean}),
+ok($node->poll_query_until('shop', q{SELECT count(*) = 2 FROM app.totals}),
 	'the continuous pipeline runs');
+is( psql(q{SELECT count(*) FROM pg_class WHERE relnamespace = 'medallion_state'::regnamespace AND relkind = 'r'}, 'shop'),
+	'1', 'the aggregate keeps its state in medallion_state');
 
 my ($ret, $out, $err) = $node->psql('shop', 'DROP EXTENSION medallion');
 isnt($ret, 0, 'DROP EXTENSION without CASCADE is refused while a pipeline exists');
@@ -55,6 +60,9 @@ is(psql(q{SELECT count(*) || ' ' || pg_catalog.pg_get_userbyid(c.relowner)
             FROM app.clean, pg_class c WHERE c.oid = 'app.clean'::regclass
            GROUP BY c.relowner}, 'shop'),
 	'2 clerk', "the pipeline's tables stay, with their rows, owned by their role");
+is(psql(q{SELECT count(*) FROM app.totals}, 'shop'), '2', '... the aggregate target too');
+is(psql(q{SELECT count(*) FROM pg_namespace WHERE nspname = 'medallion_state'}, 'shop'),
+	'0', 'the state tables went with the schema medallion_state');
 
 # no pipeline: nothing to refuse
 psql(q{CREATE DATABASE empty});
