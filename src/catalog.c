@@ -267,6 +267,7 @@ static const char *const flow_type_names[FLOW_TYPE_COUNT] = {
 	[FLOW_TYPE_AUTO_CDC] = "auto_cdc",
 	[FLOW_TYPE_AGGREGATE] = "aggregate",
 	[FLOW_TYPE_MATVIEW] = "matview",
+	[FLOW_TYPE_MATERIALIZED_VIEW] = "materialized_view",
 };
 
 const char *

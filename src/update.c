@@ -51,6 +51,7 @@
 #include "bronze.h"
 #include "cdc.h"
 #include "flow_order.h"
+#include "matview.h"
 #include "silver.h"
 #include "spi_util.h"
 #include "update.h"
@@ -236,6 +237,12 @@ static const FlowTypeRoutine flow_type_routines[FLOW_TYPE_COUNT] = {
 		.type = FLOW_TYPE_MATVIEW,
 		.apply_whole = MatviewRefresh,
 		.truncate_on_reset = false,
+	},
+	/* a gold materialized view: recomputed when it has no positions */
+	[FLOW_TYPE_MATERIALIZED_VIEW] = {
+		.type = FLOW_TYPE_MATERIALIZED_VIEW,
+		.apply_whole = MaterializedViewApply,
+		.truncate_on_reset = true,
 	},
 };
 
