@@ -689,6 +689,23 @@ SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name,
 		 WHERE d.target_table::pg_catalog.oid OPERATOR(pg_catalog.=) f.target_table::pg_catalog.oid
 		 ORDER BY d.flow_type OPERATOR(pg_catalog.=) 'append', d.flow_id
 		 LIMIT 1);
+-- Gold materialized views (create_materialized_view, issue 17): the function,
+-- and pipeline_report showing how each view is maintained.
+/*
+ * Gold materialized views (implemented in src/matview_*.c): a table kept
+ * equal to a query over tables of the pipeline and plain tables, by signed
+ * deltas where the query allows it, else recomputed at each update.
+ */
+CREATE FUNCTION medallion.create_materialized_view(pipeline_name text,
+												   target_table text,
+												   query text,
+												   refresh_policy text DEFAULT 'auto',
+												   replace boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medallion_create_materialized_view'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION medallion.create_materialized_view(text, text, text, text, boolean) IS
+'Create a materialized view flow: target_table equals query (a SELECT over tables of the pipeline and plain tables) after every update. refresh_policy ''auto'' maintains it by deltas where the query allows it and recomputes it in full otherwise (the reason is in medallion.flows.definition: maintenance, maintenance_reason); ''incremental'' also writes a warning event at each fallback; ''incremental_strict'' refuses a query that cannot be maintained by deltas; ''full'' always recomputes. With replace, an existing view takes the new query and is recomputed at the next update.';
 
 CREATE OR REPLACE FUNCTION medallion.pipeline_report(pipeline_name text)
 RETURNS text
@@ -788,6 +805,8 @@ BEGIN
 			CASE f.definition->>'maintenance'
 				 WHEN 'delta' THEN ', maintained by deltas'
 				 WHEN 'recompute' THEN ', touched groups recomputed'
+				 WHEN 'incremental' THEN ', maintained by deltas'
+				 WHEN 'full' THEN ', recomputed in full: ' || (f.definition->>'maintenance_reason')
 			END);
 	END LOOP;
 	lines := lines || (SELECT format('errors in the last hour: %s', count(*))

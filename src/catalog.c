@@ -286,6 +286,7 @@ static const char *const flow_type_names[FLOW_TYPE_COUNT] = {
 	[FLOW_TYPE_MATVIEW] = "matview",
 	[FLOW_TYPE_AUTO_CDC_SNAPSHOT] = "auto_cdc_snapshot",
 	[FLOW_TYPE_APPEND] = "append",
+	[FLOW_TYPE_MATERIALIZED_VIEW] = "materialized_view",
 };
 
 const char *

@@ -319,8 +319,8 @@ ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid, bool deriving_again)
 {
 	char	   *name = FlowDefinitionString(cdc_flow, CHANGE_FEED_KEY, false);
 	Oid			relid;
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
 	int64		readers;
 	int64		consumed;
 	bool		isnull;
@@ -332,15 +332,27 @@ ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid, bool deriving_again)
 		return NULL;
 	name = CatalogQualifiedRelationName(relid);
 
-	/* the readers, and what every one of them has consumed */
+	/*
+	 * The readers, and what every one of them has consumed: aggregate flows
+	 * (their watermark) and materialized views (their position of the feed,
+	 * matview_apply.c).
+	 */
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(CatalogFlowTypeName(FLOW_TYPE_AGGREGATE));
-	SpiExecuteAsExtensionOwner("SELECT pg_catalog.count(*), pg_catalog.min(watermark)"
-							   "  FROM medallion.flow"
+	values[2] = CStringGetTextDatum(CatalogFlowTypeName(FLOW_TYPE_MATERIALIZED_VIEW));
+	SpiExecuteAsExtensionOwner("SELECT pg_catalog.count(*), pg_catalog.min(r.consumed) FROM ("
+							   "SELECT watermark AS consumed FROM medallion.flow"
 							   " WHERE flow_type OPERATOR(pg_catalog.=) $2"
 							   "   AND (definition OPERATOR(pg_catalog.->>) '" CHANGE_FEED_KEY "')"
-							   "       OPERATOR(pg_catalog.=) $1",
-							   2, types, values, NULL, SPI_OK_SELECT);
+							   "       OPERATOR(pg_catalog.=) $1"
+							   " UNION ALL "
+							   "SELECT COALESCE((flow_state OPERATOR(pg_catalog.->) 'positions'"
+							   "       OPERATOR(pg_catalog.->>) $1)::pg_catalog.int8, 0)"
+							   "  FROM medallion.flow"
+							   " WHERE flow_type OPERATOR(pg_catalog.=) $3"
+							   "   AND (definition OPERATOR(pg_catalog.->) 'change_feeds')"
+							   "       OPERATOR(pg_catalog.?) $1) r",
+							   3, types, values, NULL, SPI_OK_SELECT);
 	readers = SpiGetInt64(0, 1, NULL);
 	consumed = SpiGetInt64(0, 2, &isnull);
 	if (!deriving_again)

@@ -53,6 +53,7 @@
 #include "cdc.h"
 #include "cdc_snapshot.h"
 #include "flow_order.h"
+#include "matview.h"
 #include "silver.h"
 #include "spi_util.h"
 #include "update.h"
@@ -254,6 +255,12 @@ static const FlowTypeRoutine flow_type_routines[FLOW_TYPE_COUNT] = {
 	[FLOW_TYPE_APPEND] = {
 		.type = FLOW_TYPE_APPEND,
 		.apply_rows = AppendApply,
+		.truncate_on_reset = true,
+	},
+	/* a gold materialized view: recomputed when it has no positions */
+	[FLOW_TYPE_MATERIALIZED_VIEW] = {
+		.type = FLOW_TYPE_MATERIALIZED_VIEW,
+		.apply_whole = MaterializedViewApply,
 		.truncate_on_reset = true,
 	},
 };

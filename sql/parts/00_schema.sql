@@ -431,6 +431,8 @@ BEGIN
 			CASE f.definition->>'maintenance'
 				 WHEN 'delta' THEN ', maintained by deltas'
 				 WHEN 'recompute' THEN ', touched groups recomputed'
+				 WHEN 'incremental' THEN ', maintained by deltas'
+				 WHEN 'full' THEN ', recomputed in full: ' || (f.definition->>'maintenance_reason')
 			END);
 	END LOOP;
 	lines := lines || (SELECT format('errors in the last hour: %s', count(*))

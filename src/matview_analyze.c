@@ -1,0 +1,414 @@
+/*-------------------------------------------------------------------------
+ *
+ * matview_analyze.c
+ *	  What a materialized view's query reads, and whether it can be kept
+ *	  equal to its query by signed deltas.
+ *
+ * The query is analysed (and rewritten) as the pipeline owner with the
+ * pipeline's search_path.  Every table it reads is a source, classified by
+ * how its changes can be read (matview_internal.h).  The query can be kept
+ * by deltas when it is a join of tables (inner joins, WHERE, projections),
+ * optionally grouped with the groups' keys in its output; anything else
+ * gets a specific reason, with the position in the query where there is
+ * one ("window function rank() at position 42"), and the view is
+ * recomputed in full.  The first reason found is the one reported.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/matview_analyze.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/tlist.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "flow_definition.h"
+#include "matview_internal.h"
+#include "user_sql.h"
+
+/* A reason found while walking expressions. */
+typedef struct ReasonWalk
+{
+	char	   *reason;
+	Oid			funcid;			/* set by the function checker */
+} ReasonWalk;
+
+const char *
+MatviewSourceKindName(MatviewSourceKind kind)
+{
+	switch (kind)
+	{
+		case MATVIEW_SOURCE_APPEND_ONLY:
+			return "append_only";
+		case MATVIEW_SOURCE_CHANGE_FEED:
+			return "change_feed";
+		case MATVIEW_SOURCE_PLAIN:
+			return "plain";
+	}
+	return "plain";
+}
+
+/*
+ * MatviewPlainSourceDelta: the one place where change capture of plain
+ * tables plugs in.  With capture (src/capture.h) this becomes:
+ * CaptureAvailable(source->relid, pipeline->owner, reason), and the apply
+ * reads the source's delta from the log table CaptureBegin names (its
+ * "sign" column, ids in (from_id, to_id]), like a change feed.
+ */
+bool
+MatviewPlainSourceDelta(const PipelineDesc *pipeline, MatviewSource *source,
+						char **reason)
+{
+	*reason = psprintf("plain table %s: changes are not captured",
+					   source->name);
+	return false;
+}
+
+static void
+set_reason(MatviewAnalysis *analysis, char *reason)
+{
+	if (analysis->reason == NULL)
+		analysis->reason = reason;
+}
+
+static char *
+at_position(int location)
+{
+	return location >= 0 ? psprintf(" at position %d", location + 1) : "";
+}
+
+/* Record the first non-immutable function of a node. */
+static bool
+mutable_checker(Oid funcid, void *context)
+{
+	ReasonWalk *walk = (ReasonWalk *) context;
+
+	if (func_volatile(funcid) == PROVOLATILE_IMMUTABLE)
+		return false;
+	walk->funcid = funcid;
+	return true;
+}
+
+/*
+ * The first volatile or stable function, window function or subquery of
+ * an expression tree: each makes deltas disagree with a recompute (the
+ * function's result changes between updates; a window or a subquery looks
+ * at rows the delta does not carry).
+ */
+static bool
+reason_walker(Node *node, ReasonWalk *walk)
+{
+	if (node == NULL || walk->reason != NULL)
+		return false;
+	if (IsA(node, WindowFunc))
+	{
+		walk->reason = psprintf("window function %s()%s",
+								get_func_name(((WindowFunc *) node)->winfnoid),
+								at_position(exprLocation(node)));
+		return true;
+	}
+	if (IsA(node, SubLink))
+	{
+		walk->reason = psprintf("subquery in an expression%s",
+								at_position(exprLocation(node)));
+		return true;
+	}
+	if (check_functions_in_node(node, mutable_checker, walk))
+	{
+		walk->reason = psprintf("%s function %s()%s",
+								func_volatile(walk->funcid) == PROVOLATILE_VOLATILE ?
+								"volatile" : "stable",
+								get_func_name(walk->funcid),
+								at_position(exprLocation(node)));
+		return true;
+	}
+	return expression_tree_walker(node, reason_walker, (void *) walk);
+}
+
+/* Reasons of the query's own clauses, before its expressions. */
+static void
+analyze_clauses(Query *query, MatviewAnalysis *analysis)
+{
+	if (query->setOperations != NULL)
+	{
+		SetOperationStmt *setop = (SetOperationStmt *) query->setOperations;
+
+		set_reason(analysis, psprintf("set operation %s",
+									  setop->op == SETOP_UNION ? "UNION" :
+									  setop->op == SETOP_INTERSECT ? "INTERSECT" :
+									  "EXCEPT"));
+	}
+	if (query->cteList != NIL)
+		set_reason(analysis, pstrdup("WITH query"));
+	if (query->hasDistinctOn)
+	{
+		SortGroupClause *first = linitial(query->distinctClause);
+		TargetEntry *tle = get_sortgroupclause_tle(first, query->targetList);
+
+		set_reason(analysis, psprintf("DISTINCT ON%s",
+									  at_position(exprLocation((Node *) tle->expr))));
+	}
+	else if (query->distinctClause != NIL)
+		set_reason(analysis, pstrdup("DISTINCT"));
+	if (query->limitCount != NULL)
+		set_reason(analysis, psprintf("LIMIT%s",
+									  at_position(exprLocation(query->limitCount))));
+	if (query->limitOffset != NULL)
+		set_reason(analysis, psprintf("OFFSET%s",
+									  at_position(exprLocation(query->limitOffset))));
+	if (query->groupingSets != NIL)
+		set_reason(analysis, pstrdup("GROUPING SETS, ROLLUP or CUBE"));
+	if (query->hasTargetSRFs)
+		set_reason(analysis, pstrdup("set-returning function in the select list"));
+	if (query->rowMarks != NIL)
+		set_reason(analysis, pstrdup("FOR UPDATE or FOR SHARE"));
+	if (query->hasAggs && query->groupClause == NIL)
+		set_reason(analysis, pstrdup("aggregate without GROUP BY (one group: recomputing it is the full recompute)"));
+}
+
+/* Reasons of the FROM clause: only tables, joined by inner joins. */
+static void
+analyze_join_node(Query *query, Node *node, MatviewAnalysis *analysis)
+{
+	if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *join = (JoinExpr *) node;
+
+		if (join->jointype == JOIN_LEFT)
+			set_reason(analysis, pstrdup("left outer join"));
+		else if (join->jointype == JOIN_RIGHT)
+			set_reason(analysis, pstrdup("right outer join"));
+		else if (join->jointype == JOIN_FULL)
+			set_reason(analysis, pstrdup("full outer join"));
+		analyze_join_node(query, join->larg, analysis);
+		analyze_join_node(query, join->rarg, analysis);
+	}
+	else if (IsA(node, RangeTblRef))
+	{
+		RangeTblEntry *rte = rt_fetch(((RangeTblRef *) node)->rtindex,
+									  query->rtable);
+
+		if (rte->rtekind == RTE_SUBQUERY)
+			set_reason(analysis, psprintf("subquery or view %s in FROM",
+										  quote_identifier(rte->eref->aliasname)));
+		else if (rte->rtekind == RTE_FUNCTION)
+			set_reason(analysis, pstrdup("function in FROM"));
+		else if (rte->rtekind == RTE_VALUES)
+			set_reason(analysis, pstrdup("VALUES in FROM"));
+		else if (rte->rtekind != RTE_RELATION)
+			set_reason(analysis, pstrdup("unsupported item in FROM"));
+		else if (rte->relkind != RELKIND_RELATION)
+			set_reason(analysis, psprintf("%s is not a plain table",
+										  quote_identifier(rte->eref->aliasname)));
+	}
+}
+
+/* The source of a table, added to the analysis when new; its index. */
+static int
+analysis_source(const PipelineDesc *pipeline, MatviewAnalysis *analysis,
+				Oid relid)
+{
+	ListCell   *cell;
+	MatviewSource *source;
+	FlowDesc   *flow;
+	char	   *reason = NULL;
+
+	foreach(cell, analysis->sources)
+	{
+		if (((MatviewSource *) lfirst(cell))->relid == relid)
+			return foreach_current_index(cell);
+	}
+	source = palloc0(sizeof(MatviewSource));
+	source->relid = relid;
+	source->name = CatalogQualifiedRelationName(relid);
+	source->kind = MATVIEW_SOURCE_PLAIN;
+	flow = CatalogGetFlowByTarget(relid, true);
+	if (flow != NULL && flow->pipeline_id == pipeline->pipeline_id)
+	{
+		if (flow->type == FLOW_TYPE_AUTO_CDC)
+		{
+			source->kind = MATVIEW_SOURCE_CHANGE_FEED;
+			source->cdc_flow = flow;
+		}
+		else if (flow->type == FLOW_TYPE_BRONZE || flow->type == FLOW_TYPE_SILVER)
+			source->kind = MATVIEW_SOURCE_APPEND_ONLY;
+		else
+			reason = psprintf("table %s is the target of a %s flow, whose changes are not tracked",
+							  source->name, flow->flow_type);
+	}
+	else if (!MatviewPlainSourceDelta(pipeline, source, &reason))
+		Assert(reason != NULL);
+	source->reason = reason;
+	analysis->sources = lappend(analysis->sources, source);
+	return list_length(analysis->sources) - 1;
+}
+
+/* Every table the query reads, at any depth (for the flow's inputs). */
+static bool
+sources_walker(Node *node, void *context)
+{
+	void	  **args = (void **) context;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_RELATION)
+			(void) analysis_source(args[0], args[1], rte->relid);
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, sources_walker, context,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, sources_walker, context);
+}
+
+/* Output columns, and the range table entries that read sources. */
+static void
+analyze_references(const PipelineDesc *pipeline, MatviewAnalysis *analysis)
+{
+	Query	   *query = analysis->query;
+	ListCell   *cell;
+	int			rtindex = 0;
+
+	analysis->rte_source = palloc0(sizeof(int) * (list_length(query->rtable) + 1));
+	foreach(cell, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst(cell);
+
+		analysis->rte_source[++rtindex] = -1;
+		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_RELATION)
+		{
+			int			index = analysis_source(pipeline, analysis, rte->relid);
+			MatviewSource *source = list_nth(analysis->sources, index);
+
+			analysis->rte_source[rtindex] = index;
+			analysis->nreferences++;
+			if (source->reason != NULL)
+				set_reason(analysis, source->reason);
+		}
+	}
+	if (analysis->nreferences > MATVIEW_MAX_REFERENCES)
+		set_reason(analysis, psprintf("more than %d table references",
+									  MATVIEW_MAX_REFERENCES));
+
+	analysis->column_names = palloc0(sizeof(char *) *
+									 (list_length(query->targetList) + 1));
+	foreach(cell, query->targetList)
+	{
+		TargetEntry *tle = lfirst(cell);
+
+		if (!tle->resjunk)
+			analysis->column_names[analysis->ncolumns++] = pstrdup(tle->resname);
+	}
+}
+
+/*
+ * Can rows of this type be matched as a bag (hashed and sorted, NULLs
+ * equal)?  The view's rows, or its groups' keys, are matched that way.
+ */
+static void
+check_matchable(MatviewAnalysis *analysis, TargetEntry *tle)
+{
+	Oid			type = exprType((Node *) tle->expr);
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR |
+											  TYPECACHE_CMP_PROC |
+											  TYPECACHE_HASH_PROC);
+
+	if (!OidIsValid(entry->eq_opr) || !OidIsValid(entry->cmp_proc) ||
+		!OidIsValid(entry->hash_proc))
+		set_reason(analysis, psprintf("column %s of type %s cannot be compared for equality by hashing and sorting",
+									  quote_identifier(tle->resname),
+									  format_type_be(type)));
+}
+
+/* Grouped queries: every group key is an output column. */
+static void
+analyze_groups(MatviewAnalysis *analysis)
+{
+	Query	   *query = analysis->query;
+	ListCell   *cell;
+
+	analysis->grouped = true;
+	analysis->group_columns = palloc0(sizeof(int) * list_length(query->groupClause));
+	foreach(cell, query->groupClause)
+	{
+		SortGroupClause *clause = lfirst(cell);
+		ListCell   *tcell;
+		int			column = 0;
+		bool		found = false;
+
+		foreach(tcell, query->targetList)
+		{
+			TargetEntry *tle = lfirst(tcell);
+
+			if (tle->resjunk)
+				continue;
+			if (tle->ressortgroupref == clause->tleSortGroupRef)
+			{
+				analysis->group_columns[analysis->ngroup_columns++] = column;
+				check_matchable(analysis, tle);
+				found = true;
+				break;
+			}
+			column++;
+		}
+		if (!found)
+			set_reason(analysis, pstrdup("a GROUP BY expression is not in the select list"));
+	}
+}
+
+/*
+ * MatviewAnalyze: analyse query_text as the current user (the caller runs
+ * it as the pipeline owner under UserSqlSettingsEnter).
+ */
+void
+MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
+			   MatviewAnalysis *analysis)
+{
+	RawStmt    *raw = UserSqlQuery(query_text, "query of a materialized view");
+	TupleDesc	desc;
+	ReasonWalk	walk = {0};
+	void	   *args[2];
+	ListCell   *cell;
+
+	memset(analysis, 0, sizeof(MatviewAnalysis));
+	analysis->query = UserSqlAnalyzeQuery(raw, query_text, 0, NULL, NULL, &desc);
+	args[0] = (void *) pipeline;
+	args[1] = analysis;
+	(void) sources_walker((Node *) analysis->query, args);
+
+	analyze_clauses(analysis->query, analysis);
+	foreach(cell, analysis->query->jointree->fromlist)
+		analyze_join_node(analysis->query, lfirst(cell), analysis);
+	analyze_references(pipeline, analysis);
+	(void) query_tree_walker(analysis->query, reason_walker, (void *) &walk,
+							 QTW_IGNORE_RANGE_TABLE);
+	if (walk.reason != NULL)
+		set_reason(analysis, walk.reason);
+	if (analysis->query->groupClause != NIL)
+		analyze_groups(analysis);
+	else
+	{
+		foreach(cell, analysis->query->targetList)
+		{
+			if (!((TargetEntry *) lfirst(cell))->resjunk)
+				check_matchable(analysis, lfirst(cell));
+		}
+	}
+	if (analysis->nreferences == 0)
+		set_reason(analysis, pstrdup("the query reads no table"));
+	analysis->incremental = analysis->reason == NULL;
+}

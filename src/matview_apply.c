@@ -1,0 +1,451 @@
+/*-------------------------------------------------------------------------
+ *
+ * matview_apply.c
+ *	  An update of a materialized view flow: its target made equal to its
+ *	  query again, by signed deltas or by a full recompute.
+ *
+ * A view whose maintenance is "full" (its refresh_policy, or a reason found
+ * at creation) is recomputed whole: TRUNCATE and INSERT of the query, as
+ * the owner; it is skipped when it reads only pipeline tables and none of
+ * them changed in this update.
+ *
+ * A view maintained incrementally remembers, per source, how far it has
+ * consumed the source's changes (flow_state "positions": the last _row_id
+ * of an append-only source or of an auto CDC target's change feed).  An
+ * update reads each source's safe ceiling (flow.h), then applies the
+ * signed delta of (position, ceiling] (matview_delta.c): for a join, the
+ * net change of each row, applied to the target as a bag (so many equal
+ * rows deleted, so many inserted); for a grouped view, the groups touched
+ * by a changed row are deleted and computed again.  With no positions yet
+ * (first update, full refresh), a change feed that started over or holds a
+ * reset marker, or a query that can no longer be kept by deltas, the view
+ * is recomputed from the sources' bounded states and the positions start
+ * from the ceilings.  Everything happens in the update's transaction for
+ * the flow, so positions and target move together.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/matview_apply.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "change_feed.h"
+#include "flow_definition.h"
+#include "matview.h"
+#include "matview_internal.h"
+#include "spi_util.h"
+#include "sql_names.h"
+#include "user_sql.h"
+
+/* One update of one view. */
+typedef struct MvApply
+{
+	FlowContext *context;
+	FlowDesc   *flow;
+	char	   *target;			/* qualified, quoted */
+	char	   *query_text;
+	char	   *policy;
+	bool		incremental;	/* the definition says so */
+	Jsonb	   *flow_state;
+	MatviewAnalysis analysis;
+	bool		recompute;		/* incremental, but recompute this time */
+	char	   *recompute_why;
+	bool		any_change;
+} MvApply;
+
+static void
+mv_apply_error_callback(void *arg)
+{
+	errcontext("updating materialized view flow \"%s\"", (const char *) arg);
+}
+
+/* The view's column list, for INSERT. */
+static char *
+mv_column_list(MatviewAnalysis *analysis)
+{
+	StringInfoData list;
+	int			i;
+
+	initStringInfo(&list);
+	for (i = 0; i < analysis->ncolumns; i++)
+		appendStringInfo(&list, "%s%s", i > 0 ? ", " : "",
+						 quote_identifier(analysis->column_names[i]));
+	return list.data;
+}
+
+/* TRUNCATE and INSERT; rows written into result. */
+static void
+mv_recompute(MvApply *apply, const char *query_sql, FlowResult *result)
+{
+	uint64		inserted;
+
+	SpiExecute(psprintf("TRUNCATE %s", apply->target), 0, NULL, NULL, NULL,
+			   SPI_OK_UTILITY);
+	inserted = SpiExecute(psprintf("INSERT INTO %s (%s) %s", apply->target,
+								   mv_column_list(&apply->analysis), query_sql),
+						  0, NULL, NULL, NULL, SPI_OK_INSERT);
+	result->rows_written += inserted;
+	result->rows_read += inserted;
+	result->changed = true;
+}
+
+/*
+ * A full-maintenance view that reads only pipeline tables, none of which
+ * this update changed, and that was computed before, is left alone.
+ */
+static bool
+mv_full_is_current(MvApply *apply)
+{
+	ListCell   *cell;
+
+	if (apply->flow_state == NULL ||
+		!FlowDefinitionHas(apply->flow, "inputs") ||
+		FlowDefinitionBool(apply->flow, "reads_plain_tables", true))
+		return false;
+	if (!DatumGetBool(DirectFunctionCall2(jsonb_exists,
+										  JsonbPGetDatum(apply->flow_state),
+										  CStringGetTextDatum("computed"))))
+		return false;
+	foreach(cell, FlowDefinitionStringList(apply->flow, "inputs", false))
+	{
+		Oid			relid = RelidFromQualifiedName(lfirst(cell), true);
+
+		if (!OidIsValid(relid) ||
+			list_member_oid(apply->context->changed_relids, relid))
+			return false;
+	}
+	return true;
+}
+
+/* The warning event of an 'incremental' view that falls back. */
+static void
+mv_warn_fallback(MvApply *apply, const char *reason)
+{
+	EventLogWrite(apply->context->pipeline, apply->context->update_id,
+				  apply->flow->flow_name, "materialized_view_fallback", "WARNING",
+				  psprintf("materialized view %s was recomputed in full: %s",
+						   apply->target, reason),
+				  NULL);
+}
+
+/* Where each source's delta is read, and how far it was consumed. */
+static void
+mv_source_begin(MvApply *apply, MatviewSource *source)
+{
+	if (source->kind == MATVIEW_SOURCE_APPEND_ONLY)
+	{
+		source->delta_relation = source->name;
+		source->delta_id_column = "_row_id";
+		source->ceiling = FlowSourceCeiling(source->relid);
+	}
+	else if (source->kind == MATVIEW_SOURCE_CHANGE_FEED)
+	{
+		char	   *feed = FlowDefinitionString(source->cdc_flow, "change_feed", false);
+
+		source->feed_relid = feed ? RelidFromQualifiedName(feed, true) : InvalidOid;
+		if (!OidIsValid(source->feed_relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the change feed of %s is missing", source->name),
+					 errhint("Create the materialized view again with replace => true.")));
+		source->delta_relation = CatalogQualifiedRelationName(source->feed_relid);
+		source->delta_id_column = "_row_id";
+		source->delta_sign_column = CHANGE_FEED_SIGN_COLUMN;
+		CatalogShareLockFlow(source->cdc_flow);
+		source->ceiling = FlowSourceCeiling(source->feed_relid);
+	}
+	else
+		elog(ERROR, "plain table %s has no delta", source->name);
+}
+
+/* The consumed position of a source, from flow_state. */
+static void
+mv_source_position(MvApply *apply, MatviewSource *source)
+{
+	Oid			types[2] = {JSONBOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+
+	source->has_position = false;
+	if (apply->flow_state == NULL)
+		return;
+	values[0] = JsonbPGetDatum(apply->flow_state);
+	values[1] = CStringGetTextDatum(source->delta_relation);
+	SpiExecute("SELECT ($1 OPERATOR(pg_catalog.->) 'positions'"
+			   " OPERATOR(pg_catalog.->>) $2)::pg_catalog.int8",
+			   2, types, values, NULL, SPI_OK_SELECT);
+	source->position = SpiGetInt64(0, 1, &isnull);
+	source->has_position = !isnull;
+}
+
+/* Does a change feed hold a reset marker in (position, ceiling]? */
+static bool
+mv_feed_reset(MatviewSource *source)
+{
+	bool		isnull;
+
+	SpiExecute(psprintf("SELECT EXISTS (SELECT FROM %s WHERE _row_id OPERATOR(pg_catalog.>) " INT64_FORMAT
+						" AND _row_id OPERATOR(pg_catalog.<=) " INT64_FORMAT
+						" AND " CHANGE_FEED_SIGN_COLUMN " OPERATOR(pg_catalog.=) 0)::pg_catalog.int4::pg_catalog.int8",
+						source->delta_relation, source->position, source->ceiling),
+			   0, NULL, NULL, NULL, SPI_OK_SELECT);
+	return SpiGetInt64(0, 1, &isnull) != 0;
+}
+
+/* Ceilings and positions of every source; whether to recompute. */
+static void
+mv_read_sources(MvApply *apply)
+{
+	ListCell   *cell;
+
+	foreach(cell, apply->analysis.sources)
+	{
+		MatviewSource *source = lfirst(cell);
+
+		mv_source_begin(apply, source);
+		mv_source_position(apply, source);
+		if (!source->has_position)
+		{
+			apply->recompute = true;
+			apply->recompute_why = "no previous state";
+		}
+		else if (source->ceiling < source->position)
+		{
+			apply->recompute = true;
+			apply->recompute_why = psprintf("%s started over", source->delta_relation);
+		}
+		else if (source->ceiling > source->position)
+		{
+			apply->any_change = true;
+			if (source->kind == MATVIEW_SOURCE_CHANGE_FEED && mv_feed_reset(source))
+			{
+				apply->recompute = true;
+				apply->recompute_why = psprintf("the auto CDC flow of %s derived its target again",
+												source->name);
+			}
+		}
+	}
+}
+
+/* Save the ceilings as the positions (flow_state), in this transaction. */
+static void
+mv_save_positions(MvApply *apply)
+{
+	StringInfoData state;
+	ListCell   *cell;
+
+	initStringInfo(&state);
+	appendStringInfoString(&state, "{\"computed\": true, \"positions\": {");
+	foreach(cell, apply->analysis.sources)
+	{
+		MatviewSource *source = lfirst(cell);
+
+		if (foreach_current_index(cell) > 0)
+			appendStringInfoString(&state, ", ");
+		escape_json(&state, source->delta_relation);
+		appendStringInfo(&state, ": " INT64_FORMAT, source->ceiling);
+	}
+	appendStringInfoString(&state, "}}");
+	CatalogSetFlowState(apply->flow->flow_id,
+						DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+														   CStringGetDatum(state.data))));
+}
+
+/*
+ * Run a statement that deletes and inserts target rows and returns how
+ * many of each; count them as written.
+ */
+static void
+mv_run_change(const char *sql, FlowResult *result)
+{
+	SpiExecute(sql, 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	result->rows_written += SpiGetInt64(0, 1, NULL) + SpiGetInt64(0, 2, NULL);
+	result->changed = result->rows_written > 0;
+}
+
+/* A join's net change, applied to the target as a bag. */
+static void
+mv_apply_rows(MvApply *apply, FlowResult *result)
+{
+	MatviewAnalysis *analysis = &apply->analysis;
+	StringInfoData sql;
+	StringInfoData columns;
+	StringInfoData row;
+	int			i;
+
+	initStringInfo(&columns);
+	initStringInfo(&row);
+	for (i = 1; i <= analysis->ncolumns; i++)
+	{
+		appendStringInfo(&columns, "%sc%d", i > 1 ? ", " : "", i);
+		appendStringInfo(&row, "%s__medallion_d.c%d", i > 1 ? ", " : "", i);
+	}
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH __medallion_d AS MATERIALIZED (\n"
+					 "  SELECT %s, pg_catalog.sum(w)::pg_catalog.int8 AS w FROM (\n%s\n) __medallion_u\n"
+					 "  GROUP BY %s HAVING pg_catalog.sum(w) OPERATOR(pg_catalog.<>) 0),\n",
+					 columns.data, MatviewDeltaTermsSql(analysis, false),
+					 columns.data);
+	appendStringInfo(&sql,
+					 "__medallion_del AS (DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(\n"
+					 "  SELECT __medallion_x.ctid FROM (\n"
+					 "    SELECT __medallion_t.ctid, __medallion_t AS r,\n"
+					 "           pg_catalog.row_number() OVER (PARTITION BY __medallion_t) AS n\n"
+					 "      FROM %s __medallion_t\n"
+					 "     WHERE __medallion_t IN (SELECT ROW(%s)::%s FROM __medallion_d\n"
+					 "                              WHERE w OPERATOR(pg_catalog.<) 0)) __medallion_x\n"
+					 "  JOIN __medallion_d ON ROW(%s)::%s OPERATOR(pg_catalog.=) __medallion_x.r\n"
+					 "   AND __medallion_x.n OPERATOR(pg_catalog.<=) OPERATOR(pg_catalog.-) __medallion_d.w))\n"
+					 "  RETURNING 1),\n",
+					 apply->target, apply->target, row.data, apply->target,
+					 row.data, apply->target);
+	appendStringInfo(&sql,
+					 "__medallion_ins AS (INSERT INTO %s (%s)\n"
+					 "  SELECT %s FROM __medallion_d, pg_catalog.generate_series(1, __medallion_d.w)\n"
+					 "   WHERE __medallion_d.w OPERATOR(pg_catalog.>) 0 RETURNING 1)\n"
+					 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_del),\n"
+					 "       (SELECT pg_catalog.count(*) FROM __medallion_ins)",
+					 apply->target, mv_column_list(analysis), row.data);
+	mv_run_change(sql.data, result);
+}
+
+/* A grouped view: the groups of changed rows deleted and recomputed. */
+static void
+mv_apply_groups(MvApply *apply, FlowResult *result)
+{
+	MatviewAnalysis *analysis = &apply->analysis;
+	StringInfoData sql;
+	StringInfoData keys;
+	StringInfoData target_keys;
+	int			i;
+
+	initStringInfo(&keys);
+	initStringInfo(&target_keys);
+	for (i = 0; i < analysis->ngroup_columns; i++)
+	{
+		appendStringInfo(&keys, "%sc%d", i > 0 ? ", " : "", i + 1);
+		appendStringInfo(&target_keys, "%s__medallion_t.%s", i > 0 ? ", " : "",
+						 quote_identifier(analysis->column_names[analysis->group_columns[i]]));
+	}
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH __medallion_a AS MATERIALIZED (\n"
+					 "  SELECT DISTINCT %s FROM (\n%s\n) __medallion_u),\n"
+					 "__medallion_del AS (DELETE FROM %s __medallion_t USING __medallion_a\n"
+					 "  WHERE ROW(%s) OPERATOR(pg_catalog.=) __medallion_a.* RETURNING 1),\n"
+					 "__medallion_ins AS (INSERT INTO %s (%s)\n%s\n RETURNING 1)\n"
+					 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_del),\n"
+					 "       (SELECT pg_catalog.count(*) FROM __medallion_ins)",
+					 keys.data, MatviewDeltaTermsSql(analysis, true),
+					 apply->target, target_keys.data,
+					 apply->target, mv_column_list(analysis),
+					 MatviewTouchedGroupsQuerySql(analysis, "__medallion_a"));
+	mv_run_change(sql.data, result);
+}
+
+/* Details of the flow_progress event: how the view was maintained. */
+static void
+mv_report(MvApply *apply, FlowResult *result, const char *how,
+		  const char *why)
+{
+	appendStringInfoString(&result->details, "\"maintenance\": ");
+	escape_json(&result->details, how);
+	if (why != NULL)
+	{
+		appendStringInfoString(&result->details, ", \"maintenance_reason\": ");
+		escape_json(&result->details, why);
+	}
+}
+
+/* An incremental view's update: deltas, or a bounded recompute. */
+static void
+mv_apply_incremental(MvApply *apply, FlowResult *result)
+{
+	mv_read_sources(apply);
+	if (apply->recompute)
+	{
+		mv_recompute(apply, MatviewBoundedQuerySql(&apply->analysis), result);
+		mv_report(apply, result, "recomputed", apply->recompute_why);
+	}
+	else if (apply->any_change)
+	{
+		if (apply->analysis.grouped)
+			mv_apply_groups(apply, result);
+		else
+			mv_apply_rows(apply, result);
+		mv_report(apply, result, "deltas", NULL);
+	}
+	if (apply->recompute || apply->any_change)
+		mv_save_positions(apply);
+}
+
+/* A full-maintenance view's update (or an incremental one that cannot be). */
+static void
+mv_apply_full(MvApply *apply, FlowResult *result, const char *reason)
+{
+	if (apply->incremental ? false : mv_full_is_current(apply))
+		return;
+	mv_recompute(apply, UserSqlPlaceQuery(apply->query_text), result);
+	mv_report(apply, result, "recomputed", reason);
+	if (strcmp(apply->policy, MATVIEW_POLICY_INCREMENTAL) == 0 ||
+		apply->incremental)
+		mv_warn_fallback(apply, reason);
+	CatalogSetFlowState(apply->flow->flow_id,
+						DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+														   CStringGetDatum("{\"computed\": true}"))));
+}
+
+/*
+ * MaterializedViewApply: see matview.h.  Runs as the pipeline owner with
+ * the pipeline's search_path (the update's owner context), so that the
+ * query is analysed and the generated SQL deparsed and run under the same
+ * names.
+ */
+void
+MaterializedViewApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
+{
+	MvApply		apply;
+	int64		watermark;
+	int			nest_level;
+	ErrorContextCallback errcallback;
+
+	errcallback.callback = mv_apply_error_callback;
+	errcallback.arg = flow->flow_name;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	memset(&apply, 0, sizeof(MvApply));
+	apply.context = context;
+	apply.flow = flow;
+	CatalogLockFlow(flow, &watermark, &apply.flow_state);
+	apply.target = CatalogQualifiedRelationName(flow->target_relid);
+	apply.query_text = FlowDefinitionString(flow, "query", true);
+	apply.policy = FlowDefinitionString(flow, "refresh_policy", true);
+	apply.incremental = strcmp(FlowDefinitionString(flow, "maintenance", true),
+							   MATVIEW_MAINTENANCE_INCREMENTAL) == 0;
+
+	nest_level = UserSqlSettingsEnter(NULL);
+	MatviewAnalyze(context->pipeline, apply.query_text, &apply.analysis);
+	SPI_connect();
+	if (!apply.incremental)
+		mv_apply_full(&apply, result,
+					  FlowDefinitionString(flow, "maintenance_reason", false));
+	else if (!apply.analysis.incremental)
+		mv_apply_full(&apply, result, apply.analysis.reason);
+	else
+		mv_apply_incremental(&apply, result);
+	SPI_finish();
+	UserSqlSettingsLeave(nest_level);
+	error_context_stack = errcallback.previous;
+}

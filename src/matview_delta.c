@@ -1,0 +1,363 @@
+/*-------------------------------------------------------------------------
+ *
+ * matview_delta.c
+ *	  The SQL that keeps a materialized view by signed deltas, made by
+ *	  rewriting the view's analysed query tree and deparsing it.
+ *
+ * A view maintained by deltas is a join of n table references R1..Rn
+ * (inner joins, WHERE, projection).  Each reference's source gives, for an
+ * update, its new state Ri (the table as of the source's ceiling) and its
+ * signed delta dRi (rows removed, sign -1, and added, sign +1).  By
+ * inclusion-exclusion,
+ *
+ *	 Q(R1+dR1, ..., Rn+dRn) - Q(R1, ..., Rn)
+ *	   = sum over non-empty S of (-1)^(|S|+1) Q(Ri := dRi for i in S,
+ *	                                            Rj := Rj new for j not in S)
+ *
+ * (for two: dR x S + R x dS - dR x dS, all with the new states), where a
+ * row of a term weighs the product of its delta rows' signs.  Every term is
+ * the view's own query with some references replaced by a subquery over
+ * the delta (which carries a __medallion_sign column) and the others by the
+ * bounded state; summing the weights of equal rows gives the view's net
+ * change as a bag.  Grouped views take the group keys of the terms' rows
+ * instead: those groups are recomputed.  A reference becomes a subquery
+ * whose columns are the table's attributes in order (a dropped one as a
+ * NULL placeholder), so the query's Vars keep their meaning.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/matview_delta.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+
+#include "matview_internal.h"
+#include "user_sql.h"
+
+#define SIGN_COLUMN "__medallion_sign"
+
+/* The table's attributes in order, a dropped one as a placeholder. */
+static char *
+attribute_list(Oid relid, int *natts)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData list;
+	int			i;
+
+	initStringInfo(&list);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (i > 0)
+			appendStringInfoString(&list, ", ");
+		if (attr->attisdropped)
+			appendStringInfo(&list, "NULL::pg_catalog.int4 AS __medallion_dropped_%d",
+							 i + 1);
+		else
+			appendStringInfoString(&list, quote_identifier(NameStr(attr->attname)));
+	}
+	*natts = desc->natts;
+	relation_close(rel, NoLock);
+	return list.data;
+}
+
+/* Analyse SQL text medallion made (a source's state or delta). */
+static Query *
+analyze_internal(const char *sql)
+{
+	List	   *raw = UserSqlRawParse(sql);
+	TupleDesc	desc;
+
+	if (list_length(raw) != 1)
+		elog(ERROR, "internal query is not one statement: %s", sql);
+	return UserSqlAnalyzeQuery(linitial_node(RawStmt, raw), sql, 0, NULL,
+							   NULL, &desc);
+}
+
+/*
+ * The subquery standing for a source: its delta (rows in the source's
+ * (position, ceiling], with their sign), or its bounded state (NULL when
+ * the table itself is its state).
+ */
+static Query *
+source_subquery(MatviewSource *source, bool delta, int *natts)
+{
+	char	   *columns = attribute_list(source->relid, natts);
+
+	if (!delta)
+	{
+		if (source->kind != MATVIEW_SOURCE_APPEND_ONLY)
+			return NULL;
+		return analyze_internal(psprintf("SELECT %s FROM %s WHERE _row_id OPERATOR(pg_catalog.<=) " INT64_FORMAT,
+										 columns, source->name,
+										 source->ceiling));
+	}
+	if (source->delta_sign_column == NULL)
+		return analyze_internal(psprintf("SELECT %s, 1::pg_catalog.int8 AS " SIGN_COLUMN
+										 " FROM %s WHERE %s OPERATOR(pg_catalog.>) " INT64_FORMAT
+										 " AND %s OPERATOR(pg_catalog.<=) " INT64_FORMAT,
+										 columns, source->delta_relation,
+										 source->delta_id_column, source->position,
+										 source->delta_id_column, source->ceiling));
+	/* a change feed (and a capture log) names the columns as the table */
+	return analyze_internal(psprintf("SELECT %s, %s::pg_catalog.int8 AS " SIGN_COLUMN
+									 " FROM %s WHERE %s OPERATOR(pg_catalog.>) " INT64_FORMAT
+									 " AND %s OPERATOR(pg_catalog.<=) " INT64_FORMAT
+									 " AND %s OPERATOR(pg_catalog.<>) 0",
+									 columns, quote_identifier(source->delta_sign_column),
+									 source->delta_relation,
+									 source->delta_id_column, source->position,
+									 source->delta_id_column, source->ceiling,
+									 quote_identifier(source->delta_sign_column)));
+}
+
+/* Make a table reference of the query read a subquery instead. */
+static void
+replace_reference(Query *query, int rtindex, Query *subquery)
+{
+	RangeTblEntry *rte = rt_fetch(rtindex, query->rtable);
+	List	   *colnames = NIL;
+	ListCell   *cell;
+
+	foreach(cell, subquery->targetList)
+		colnames = lappend(colnames, makeString(pstrdup(((TargetEntry *) lfirst(cell))->resname)));
+	if (rte->alias == NULL)
+		rte->alias = makeAlias(rte->eref->aliasname, NIL);
+	rte->eref = makeAlias(rte->eref->aliasname, colnames);
+	rte->rtekind = RTE_SUBQUERY;
+	rte->subquery = subquery;
+	rte->relid = InvalidOid;
+	rte->relkind = 0;
+	rte->rellockmode = 0;
+	rte->tablesample = NULL;
+	rte->inh = false;
+	rte->requiredPerms = 0;
+	rte->checkAsUser = InvalidOid;
+	rte->selectedCols = NULL;
+	rte->insertedCols = NULL;
+	rte->updatedCols = NULL;
+	rte->extraUpdatedCols = NULL;
+	rte->security_barrier = false;
+}
+
+/* Replace the references of the mask by deltas, the others by states. */
+static Query *
+query_for_term(MatviewAnalysis *analysis, uint32 mask, List **sign_vars)
+{
+	Query	   *query = copyObject(analysis->query);
+	int			rtindex;
+	int			reference = 0;
+
+	*sign_vars = NIL;
+	for (rtindex = 1; rtindex <= list_length(query->rtable); rtindex++)
+	{
+		int			index = analysis->rte_source[rtindex];
+		bool		delta;
+		int			natts;
+		Query	   *subquery;
+
+		if (index < 0)
+			continue;
+		delta = (mask & (1U << reference++)) != 0;
+		subquery = source_subquery(list_nth(analysis->sources, index), delta,
+								   &natts);
+		if (subquery == NULL)
+			continue;
+		replace_reference(query, rtindex, subquery);
+		if (delta)
+			*sign_vars = lappend(*sign_vars,
+								 makeVar(rtindex, natts + 1, INT8OID, -1,
+										 InvalidOid, 0));
+	}
+	return query;
+}
+
+/*
+ * The target list of a term: the view's columns, or for grouped views the
+ * group keys, then the signs.  ORDER BY and aggregation go.
+ */
+static void
+term_target_list(MatviewAnalysis *analysis, Query *query, List *sign_vars)
+{
+	List	   *targets = NIL;
+	ListCell   *cell;
+	int			column = 0;
+	int			resno = 0;
+
+	foreach(cell, query->targetList)
+	{
+		TargetEntry *tle = lfirst(cell);
+		bool		keep = !tle->resjunk;
+
+		if (keep && analysis->grouped)
+		{
+			int			i;
+
+			keep = false;
+			for (i = 0; i < analysis->ngroup_columns; i++)
+				keep |= analysis->group_columns[i] == column;
+		}
+		if (!tle->resjunk)
+			column++;
+		if (keep)
+		{
+			resno++;
+			targets = lappend(targets,
+							  makeTargetEntry(copyObject(tle->expr), resno,
+											  psprintf("c%d", resno), false));
+		}
+	}
+	foreach(cell, sign_vars)
+	{
+		resno++;
+		targets = lappend(targets,
+						  makeTargetEntry(lfirst(cell), resno,
+										  psprintf("s%d", resno), false));
+	}
+	query->targetList = targets;
+	query->sortClause = NIL;
+	query->groupClause = NIL;
+	query->havingQual = NULL;
+	query->hasAggs = false;
+}
+
+/* Column names c1..cn, optionally qualified. */
+static char *
+column_list(int ncolumns, const char *qualifier)
+{
+	StringInfoData list;
+	int			i;
+
+	initStringInfo(&list);
+	for (i = 1; i <= ncolumns; i++)
+		appendStringInfo(&list, "%s%s%sc%d", i > 1 ? ", " : "",
+						 qualifier ? qualifier : "", qualifier ? "." : "", i);
+	return list.data;
+}
+
+/*
+ * MatviewDeltaTermsSql: rows (c1..cn, w) whose weights w, summed per row,
+ * are the view's net change; with group_keys, c1..ck are the group keys of
+ * every row that changed.
+ */
+char *
+MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
+{
+	StringInfoData sql;
+	int			ncolumns = group_keys ? analysis->ngroup_columns : analysis->ncolumns;
+	uint32		mask;
+
+	Assert(group_keys == analysis->grouped);
+	initStringInfo(&sql);
+	for (mask = 1; mask < (1U << analysis->nreferences); mask++)
+	{
+		List	   *sign_vars;
+		Query	   *term = query_for_term(analysis, mask, &sign_vars);
+		StringInfoData weight;
+		int			i;
+
+		term_target_list(analysis, term, sign_vars);
+		initStringInfo(&weight);
+		appendStringInfoString(&weight, list_length(sign_vars) % 2 == 1 ? "1" : "-1");
+		for (i = 1; i <= list_length(sign_vars); i++)
+			appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
+		appendStringInfo(&sql, "%sSELECT %s, %s AS w FROM (%s) __t(%s",
+						 sql.len > 0 ? "\nUNION ALL\n" : "",
+						 column_list(ncolumns, "__t"), weight.data,
+						 pg_get_querydef(term, false),
+						 column_list(ncolumns, NULL));
+		for (i = 1; i <= list_length(sign_vars); i++)
+			appendStringInfo(&sql, ", s%d", i);
+		appendStringInfoChar(&sql, ')');
+	}
+	return sql.data;
+}
+
+/* MatviewBoundedQuerySql: the view's query over the sources' states. */
+char *
+MatviewBoundedQuerySql(MatviewAnalysis *analysis)
+{
+	List	   *sign_vars;
+
+	return pg_get_querydef(query_for_term(analysis, 0, &sign_vars), false);
+}
+
+/*
+ * MatviewTouchedGroupsQuerySql: the view's query restricted to the groups
+ * whose keys are the rows of the CTE groups_name (columns c1..ck): the
+ * CTE joins the query, its whole row equal (NULLs equal) to the row of the
+ * group expressions, a hashable condition.
+ */
+char *
+MatviewTouchedGroupsQuerySql(MatviewAnalysis *analysis, const char *groups_name)
+{
+	List	   *sign_vars;
+	Query	   *query = query_for_term(analysis, 0, &sign_vars);
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	RowExpr    *row = makeNode(RowExpr);
+	RangeTblRef *ref = makeNode(RangeTblRef);
+	List	   *colnames = NIL;
+	OpExpr	   *equal;
+	int			i;
+
+	for (i = 0; i < analysis->ngroup_columns; i++)
+	{
+		TargetEntry *tle = NULL;
+		ListCell   *cell;
+		int			column = 0;
+
+		foreach(cell, query->targetList)
+		{
+			if (((TargetEntry *) lfirst(cell))->resjunk)
+				continue;
+			if (column++ == analysis->group_columns[i])
+				tle = lfirst(cell);
+		}
+		row->args = lappend(row->args, copyObject(tle->expr));
+		colnames = lappend(colnames, makeString(psprintf("c%d", i + 1)));
+		rte->coltypes = lappend_oid(rte->coltypes, exprType((Node *) tle->expr));
+		rte->coltypmods = lappend_int(rte->coltypmods, exprTypmod((Node *) tle->expr));
+		rte->colcollations = lappend_oid(rte->colcollations,
+										 exprCollation((Node *) tle->expr));
+	}
+	row->row_typeid = RECORDOID;
+	row->row_format = COERCE_EXPLICIT_CALL;
+	row->colnames = colnames;
+	row->location = -1;
+
+	rte->rtekind = RTE_CTE;
+	rte->ctename = pstrdup(groups_name);
+	rte->ctelevelsup = 0;
+	rte->eref = makeAlias(groups_name, colnames);
+	rte->inFromCl = true;
+	query->rtable = lappend(query->rtable, rte);
+	ref->rtindex = list_length(query->rtable);
+	query->jointree->fromlist = lappend(query->jointree->fromlist, ref);
+
+	equal = (OpExpr *) make_opclause(RECORD_EQ_OP, BOOLOID, false,
+									 (Expr *) row,
+									 (Expr *) makeVar(ref->rtindex, InvalidAttrNumber,
+													  RECORDOID, -1, InvalidOid, 0),
+									 InvalidOid, InvalidOid);
+	equal->opfuncid = F_RECORD_EQ;
+	query->jointree->quals = make_and_qual(query->jointree->quals,
+										   (Node *) equal);
+	return pg_get_querydef(query, false);
+}
