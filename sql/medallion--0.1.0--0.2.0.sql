@@ -261,8 +261,8 @@ COMMENT ON VIEW medallion.table_freshness IS
 /*
  * Status that tells the truth (issue 15): events matched to their pipeline
  * by id (a dropped pipeline's events show as dropped_pipeline_name, and
- * follow a pipeline handed to another owner), pipeline_report with exact
- * row counts and the last update that did work, the workers of a role's
+ * follow a pipeline handed to another owner), pipeline_report (defined once,
+ * in its final form, further down), the workers of a role's
  * pipelines (pipeline_workers), and alter_pipeline's owner argument (in the
  * alter_pipeline block above).
  */
@@ -290,118 +290,6 @@ SELECT e.id,
 	OR COALESCE(p.owner, e.owner) IS NOT NULL
 	   AND pg_catalog.pg_has_role(COALESCE(p.owner, e.owner), 'USAGE');
 
-/*
- * One text report of a pipeline's health, for a DBA at a psql prompt: the
- * state, the last update and the last one that did work, totals, errors,
- * backlog, and each flow with the exact row count of its table (counted as
- * the owner by flow_row_count; the statistics' estimate doubles after a
- * full refresh).  A triggered pipeline has no interval to show.
- */
-CREATE OR REPLACE FUNCTION medallion.pipeline_report(pipeline_name text)
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
--- search_path is pinned, so plain operators are safe here
-AS $report$
-DECLARE
-	p record;
-	f record;
-	e record;
-	lines text[] := '{}';
-	row_count text;
-	flow_ts timestamptz;
-	flow_details jsonb;
-BEGIN
-	SELECT * INTO p FROM medallion.pipelines v WHERE v.pipeline_name = $1;
-	IF NOT FOUND THEN
-		RETURN NULL;
-	END IF;
-	lines := lines || CASE p.mode
-		WHEN 'continuous' THEN format('pipeline %s (continuous, every %s, owner %s): %s',
-			p.pipeline_name, p.trigger_interval, p.owner, upper(p.state))
-		ELSE format('pipeline %s (triggered, owner %s): %s',
-			p.pipeline_name, p.owner, upper(p.state)) END;
-	lines := lines || format('last update: %s, took %s%s',
-		COALESCE(p.last_update_end::text, 'never'),
-		COALESCE(p.last_update_duration::text, '-'),
-		CASE WHEN p.consecutive_failures > 0
-			 THEN format(', %s failure(s) in a row', p.consecutive_failures) END);
-
-	SELECT ev.ts, ev.update_id, ev.details INTO e
-	  FROM medallion.event_log ev
-	 WHERE ev.pipeline_name = p.pipeline_name
-	   AND ev.event_type = 'update_end'
-	   AND COALESCE((ev.details->>'rows_written')::bigint, 0) > 0
-	 ORDER BY ev.id DESC LIMIT 1;
-	IF FOUND THEN
-		lines := lines || format('last update that did work: %s (update %s), took %s, %s rows written to %s',
-			e.ts, e.update_id,
-			make_interval(secs => round((e.details->>'duration_ms')::numeric / 1000, 3)::double precision),
-			e.details->>'rows_written',
-			(SELECT string_agg(t.name, ', ')
-			   FROM jsonb_array_elements_text(e.details->'changed_tables') t(name)));
-	ELSE
-		lines := lines || 'last update that did work: none yet'::text;
-	END IF;
-	SELECT count(*) FILTER (WHERE NOT COALESCE((ev.details->>'failed')::boolean, false)) AS completed,
-		   count(*) FILTER (WHERE (ev.details->>'failed')::boolean) AS failed,
-		   COALESCE(sum((ev.details->>'rows_written')::bigint), 0) AS rows_written,
-		   min(ev.ts) AS since
-	  INTO e
-	  FROM medallion.event_log ev
-	 WHERE ev.pipeline_name = p.pipeline_name AND ev.event_type = 'update_end';
-	lines := lines || format('totals%s: %s update(s) completed, %s failed, %s rows written; bronze ledger: %s object(s), %s rows ingested',
-		CASE WHEN e.since IS NOT NULL THEN format(' since %s', e.since) END,
-		e.completed, e.failed, e.rows_written,
-		(SELECT count(*) FROM medallion.ingested_files i
-		  WHERE i.pipeline_name = p.pipeline_name AND i.status = 'ingested'),
-		(SELECT COALESCE(sum(i.row_count), 0) FROM medallion.ingested_files i
-		  WHERE i.pipeline_name = p.pipeline_name AND i.status = 'ingested'));
-	IF p.last_error IS NOT NULL THEN
-		lines := lines || ('last error: ' || p.last_error);
-	END IF;
-	lines := lines || format('backlog: %s object(s), %s, lag %s',
-		COALESCE(p.backlog_objects, 0),
-		pg_size_pretty(COALESCE(p.backlog_bytes, 0)),
-		COALESCE(p.lag::text, 'none'));
-
-	FOR f IN
-		SELECT fl.flow_type, fl.flow_name, fl.target_table, fl.definition
-		  FROM medallion.flows fl
-		 WHERE fl.pipeline_name = p.pipeline_name
-		 ORDER BY fl.created_at
-	LOOP
-		BEGIN
-			row_count := COALESCE(medallion.flow_row_count(p.pipeline_name, f.target_table)::text,
-								  'no table');
-		EXCEPTION WHEN insufficient_privilege THEN
-			row_count := 'unreadable';
-		END;
-		SELECT ev.ts, ev.details INTO flow_ts, flow_details
-		  FROM medallion.event_log ev
-		 WHERE ev.pipeline_name = p.pipeline_name
-		   AND ev.flow_name = f.flow_name
-		   AND ev.event_type = 'flow_progress'
-		 ORDER BY ev.id DESC LIMIT 1;
-		lines := lines || format('  %-8s %-40s %s rows, last run %s: %s rows written, %s dropped%s',
-			f.flow_type, f.flow_name, row_count,
-			COALESCE(flow_ts::text, 'never'),
-			COALESCE(flow_details->>'rows_written', '0'),
-			COALESCE(flow_details->>'rows_dropped', '0'),
-			CASE f.definition->>'maintenance'
-				 WHEN 'delta' THEN ', maintained by deltas'
-				 WHEN 'recompute' THEN ', touched groups recomputed'
-			END);
-	END LOOP;
-	lines := lines || (SELECT format('errors in the last hour: %s', count(*))
-						 FROM medallion.event_log ev
-						WHERE ev.pipeline_name = p.pipeline_name
-						  AND ev.event_type = 'error'
-						  AND ev.ts > now() - interval '1 hour');
-	RETURN array_to_string(lines, E'\n');
-END
-$report$;
-COMMENT ON FUNCTION medallion.pipeline_report(text) IS 'A text summary of a pipeline''s health: state, last update and last update that did work, totals, errors, backlog and lag, and each flow''s exact row count and progress';
 
 /*
  * Status that tells the truth: exact row counts for pipeline_report, and
@@ -817,6 +705,7 @@ BEGIN
 	RETURN array_to_string(lines, E'\n');
 END
 $report$;
+COMMENT ON FUNCTION medallion.pipeline_report(text) IS 'A text summary of a pipeline''s health: state, last update and last update that did work, totals, errors, backlog and lag, and each flow''s exact row count and progress';
 -- Change capture of plain tables (issue 17: capture of the plain tables a
 -- materialized view reads); the same as sql/parts/55_capture.sql.
 /*
