@@ -101,28 +101,8 @@ uint64
 CaptureExecuteAs(Oid role, const char *sql, int nargs, Oid *argtypes,
 				 Datum *values, int expected_result)
 {
-	Oid			saved_user;
-	int			saved_context;
-	int			guc_nest_level;
-	volatile uint64 processed = 0;
-
-	GetUserIdAndSecContext(&saved_user, &saved_context);
-	guc_nest_level = PinSafeSearchPath();
-	SetUserIdAndSecContext(role, saved_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		processed = SpiExecute(sql, nargs, argtypes, values, NULL,
-							   expected_result);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(saved_user, saved_context);
-		AtEOXact_GUC(false, guc_nest_level);
-	}
-	PG_END_TRY();
-	return processed;
+	return SpiExecuteAsRole(role, SECURITY_RESTRICTED_OPERATION, sql, nargs,
+							argtypes, values, NULL, expected_result);
 }
 
 /*

@@ -66,6 +66,16 @@ SpiExecuteAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
 						   Datum *values, const char *nulls,
 						   int expected_result)
 {
+	return SpiExecuteAsRole(ExtensionOwner(), 0, sql, nargs, argtypes,
+							values, nulls, expected_result);
+}
+
+/* SpiExecuteAsRole: see spi_util.h. */
+uint64
+SpiExecuteAsRole(Oid role, int extra_security_context, const char *sql,
+				 int nargs, Oid *argtypes, Datum *values, const char *nulls,
+				 int expected_result)
+{
 	Oid			saved_user;
 	int			saved_security_context;
 	int			guc_nest_level;
@@ -73,9 +83,10 @@ SpiExecuteAsExtensionOwner(const char *sql, int nargs, Oid *argtypes,
 
 	GetUserIdAndSecContext(&saved_user, &saved_security_context);
 	guc_nest_level = PinSafeSearchPath();
-	SetUserIdAndSecContext(ExtensionOwner(),
+	SetUserIdAndSecContext(role,
 						   saved_security_context |
-						   SECURITY_LOCAL_USERID_CHANGE);
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   extra_security_context);
 	PG_TRY();
 	{
 		processed = SpiExecute(sql, nargs, argtypes, values, nulls,

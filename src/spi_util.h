@@ -47,6 +47,17 @@ extern uint64 SpiExecuteAsExtensionOwner(const char *sql, int nargs,
 										 int expected_result);
 
 /*
+ * Run sql through SPI as role, with search_path pinned to pg_catalog,
+ * pg_temp, adding extra_security_context (e.g. SECURITY_RESTRICTED_OPERATION)
+ * to the session's; SpiExecuteAsExtensionOwner is this for the extension's
+ * owner.
+ */
+extern uint64 SpiExecuteAsRole(Oid role, int extra_security_context,
+							   const char *sql, int nargs, Oid *argtypes,
+							   Datum *values, const char *nulls,
+							   int expected_result);
+
+/*
  * The search_path of every statement that runs with more rights than its
  * caller, and of medallion's background workers outside a pipeline owner's
  * context.  Functions and operators are never looked up in pg_temp.
