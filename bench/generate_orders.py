@@ -11,9 +11,20 @@ silver keeps them, its warn expectations count them).  Deterministic for a
 given --seed.
 
     generate_orders.py --events 1000000 --files 1000 --out DIR [--prefix orders-]
+                       [--customers-out DIR2 [--customer-prefix customers-]]
 
 Writes DIR/<prefix>NNNNNN.json files of about events/files records each and
 prints the number of events written.
+
+With --customers-out, it also writes a second stream, customer events, into
+DIR2/<customer-prefix>NNNNNN.json (as many files, at most, as --files): one
+creation per customer the orders name (sequence = customer_id, the same
+record whichever run writes it, so silver's dedup on event_id drops it when
+it comes again), and for --customer-change-rate of them a later change, a
+region move or a rename (sequence = 100000 + the sequence of an order event
+of this run, so that changes of later runs, whose --first-sequence is
+higher, come after).  The late and duplicate rates apply to them too.  The
+order files are the same with or without --customers-out.
 """
 import argparse
 import json
@@ -36,6 +47,14 @@ PRODUCTS = [
     ("irr-valve-2in", "irrigation", 48.75),
 ]
 STATUSES = ["paid", "shipped", "delivered"]
+REGIONS = ["midwest", "plains", "south", "west", "northeast"]
+SEGMENTS = ["family-farm", "cooperative", "agribusiness", "reseller"]
+NAME_WORDS = (["Prairie", "Cedar", "Willow", "Harvest", "Golden", "Riverbend", "Oak",
+               "Sunrise", "Meadow", "Stone", "Clearwater", "Red Barn"],
+              ["Farms", "Acres", "Grain Co", "Cattle Co", "Growers", "Orchards",
+               "Dairy", "Ranch"])
+CUSTOMER_EPOCH = datetime(2026, 6, 1, tzinfo=timezone.utc)
+CHANGE_SEQUENCE_BASE = 100000
 
 
 def main():
@@ -57,6 +76,11 @@ def main():
                         help="share of lines cut short (not JSON)")
     parser.add_argument("--odd-rate", type=float, default=0.0,
                         help="share of valid events with an unknown category or a discount above 0.5")
+    parser.add_argument("--customers-out",
+                        help="also write customer events (creations, moves, renames) here")
+    parser.add_argument("--customer-prefix", default="customers-")
+    parser.add_argument("--customer-change-rate", type=float, default=0.1,
+                        help="share of the customers named by the orders that change")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -140,7 +164,80 @@ def main():
         with open(path, "w") as handle:
             handle.write("\n".join(chunk) + "\n")
         written += len(chunk)
+    if args.customers_out:
+        write_customers(args, events)
     print(written)
+
+
+def customer_record(customer_id):
+    """A customer's name, region and segment as created: the same in every run."""
+    rng = random.Random(customer_id)
+    name = f"{rng.choice(NAME_WORDS[0])} {rng.choice(NAME_WORDS[1])}"
+    return name, rng.choice(REGIONS), rng.choice(SEGMENTS)
+
+
+def customer_event(customer_id, name, region, segment, ts, sequence):
+    return {
+        "event_id": f"cu-{customer_id:06d}-{sequence}",
+        "customer_id": customer_id,
+        "name": name,
+        "region": region,
+        "segment": segment,
+        "operation": "UPSERT",
+        "event_ts": ts.isoformat().replace("+00:00", "Z"),
+        "sequence": sequence,
+    }
+
+
+def write_customers(args, events):
+    """The customer events of the customers the order events name.
+
+    Uses a random generator of its own, so that the order files do not
+    depend on whether customer events are written."""
+    rng = random.Random(f"customers-{args.seed}")
+    os.makedirs(args.customers_out, exist_ok=True)
+    seen = sorted(set(e["customer_id"] for e in events))
+    customers = []
+    for customer_id in seen:
+        name, region, segment = customer_record(customer_id)
+        customers.append(customer_event(customer_id, name, region, segment,
+                                        CUSTOMER_EPOCH + timedelta(minutes=5 * customer_id),
+                                        customer_id))
+    changes = []
+    for customer_id in seen:
+        if rng.random() >= args.customer_change_rate:
+            continue
+        name, region, segment = customer_record(customer_id)
+        after = rng.choice(events)
+        ts = datetime.fromisoformat(after["event_ts"].replace("Z", "+00:00"))
+        if rng.random() < 0.7:
+            region = rng.choice([r for r in REGIONS if r != region])
+        else:
+            name = f"{rng.choice(NAME_WORDS[0])} {rng.choice(NAME_WORDS[1])} {rng.randint(2, 9)}"
+        changes.append(customer_event(customer_id, name, region, segment,
+                                      ts + timedelta(minutes=1),
+                                      CHANGE_SEQUENCE_BASE + after["sequence"]))
+    changes.sort(key=lambda e: e["sequence"])
+    stream = customers + changes
+    # late arrivals and duplicates, as for the orders
+    for index in range(len(stream)):
+        if rng.random() < args.late_rate:
+            other = min(len(stream) - 1, index + rng.randint(1, 200))
+            stream[index], stream[other] = stream[other], stream[index]
+    lines = []
+    for event in stream:
+        lines.append(json.dumps(event, separators=(", ", ": ")))
+        if args.duplicate_rate and rng.random() < args.duplicate_rate:
+            lines.append(lines[-1])
+    per_file = max(1, -(-len(lines) // args.files))
+    for file_index in range(args.files):
+        chunk = lines[file_index * per_file:(file_index + 1) * per_file]
+        if not chunk:
+            break
+        path = os.path.join(args.customers_out,
+                            f"{args.customer_prefix}{file_index + 1:06d}.json")
+        with open(path, "w") as handle:
+            handle.write("\n".join(chunk) + "\n")
 
 
 if __name__ == "__main__":

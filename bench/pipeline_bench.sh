@@ -31,10 +31,7 @@ local_env_aws s3 cp "$FEED/history" s3://landing/orders/ --recursive --only-show
 local_env_example -v mode=triggered >/dev/null
 
 # process the history (100 files per update)
-while :; do
-	written=$(local_env_psql -At -c "SELECT coalesce(sum(rows_written), 0) FROM medallion.run_pipeline('orders')")
-	[ "$written" = 0 ] && break
-done
+local_env_drain orders
 local_env_psql -c "VACUUM ANALYZE" >/dev/null
 
 # "rows_written seconds" of one run_pipeline call

@@ -5,9 +5,14 @@
 --   psql -v bucket=landing -v prefix=orders/ -v secret=landing \
 --        -v endpoint=http://127.0.0.1:9000 -f examples/orders_pipeline.sql
 --
+-- The order events (bench/generate_orders.py) land under prefix, the
+-- customer events (generate_orders.py --customers-out) under customer_prefix.
+--
 -- Variables (psql -v name=value), each with a default:
 --   bucket    the S3 bucket the order files land in              (landing)
 --   prefix    the key prefix under it, ending in /               (orders/)
+--   customer_prefix
+--             the key prefix of the customer events               (customers/)
 --   secret    the name of the medallion secret holding the keys  (landing)
 --   endpoint  an S3-compatible server, e.g. http://127.0.0.1:9000; empty for
 --             AWS S3 itself (then set region)                    (empty)
@@ -23,6 +28,10 @@
 \if :{?prefix}
 \else
 \set prefix orders/
+\endif
+\if :{?customer_prefix}
+\else
+\set customer_prefix customers/
 \endif
 \if :{?secret}
 \else
@@ -127,3 +136,69 @@ SELECT medallion.create_aggregate('orders', 'gold.daily_sales_by_category', 'gol
                         'sum(quantity) AS quantity',
                         'count(DISTINCT order_id) AS orders'],
     filter => '__end_at IS NULL');
+
+-- 7. A second source: customer events (creations, region moves, renames)
+--    under their own prefix, typed and checked in silver, and kept in gold
+--    as one current row per customer (AUTO CDC, SCD type 1).
+SELECT medallion.create_bronze('orders', 'bronze.customer_events',
+                               format('s3://%s/%s', :'bucket', :'customer_prefix'),
+                               secret_name => :'secret', region => :'region',
+                               endpoint => NULLIF(:'endpoint', ''),
+                               options => '{"path_glob": "*.json", "max_files_per_batch": 100}');
+SELECT medallion.create_silver('orders', 'silver.customers', $$
+    SELECT data->>'event_id'                                        AS event_id,
+           medallion.try_cast(data->>'customer_id', NULL::integer)  AS customer_id,
+           data->>'name'                                            AS name,
+           data->>'region'                                          AS region,
+           data->>'segment'                                         AS segment,
+           data->>'operation'                                       AS operation,
+           medallion.try_cast(data->>'event_ts', NULL::timestamptz) AS event_ts,
+           medallion.try_cast(data->>'sequence', NULL::bigint)      AS sequence
+      FROM bronze.customer_events
+     WHERE data IS NOT NULL
+$$, dedup_keys => ARRAY['event_id'], quarantine => true);
+SELECT medallion.add_expectation('silver.customers', 'has_customer_id',
+                                 'customer_id IS NOT NULL', 'drop');
+SELECT medallion.add_expectation('silver.customers', 'known_region',
+                                 $$region IN ('midwest', 'plains', 'south', 'west', 'northeast')$$,
+                                 'warn');
+SELECT medallion.add_expectation('silver.customers', 'customer_has_sequence',
+                                 'sequence IS NOT NULL', 'fail');
+SELECT medallion.create_auto_cdc_flow('orders', 'gold.customers', 'silver.customers',
+    keys => ARRAY['customer_id'],
+    sequence_by => 'sequence',
+    stored_as_scd_type => 1,
+    apply_as_deletes => $$operation = 'DELETE'$$,
+    except_column_list => ARRAY['event_id', 'operation', 'sequence']);
+
+-- 8. A gold materialized view over a join: revenue, orders and distinct
+--    customers per region of the customer, over the current orders. An
+--    inner join of pipeline tables with GROUP BY and sum/count/count(DISTINCT)
+--    is maintained by deltas: an update applies what the two AUTO CDC flows'
+--    change feeds say changed (a customer moving region moves its revenue).
+SELECT medallion.create_materialized_view('orders', 'gold.revenue_by_region', $$
+    SELECT c.region,
+           sum(o.quantity * o.unit_price * (1 - o.discount)) AS revenue,
+           count(*)                                          AS orders,
+           count(DISTINCT o.customer_id)                     AS customers
+      FROM gold.order_history o
+      JOIN gold.customers c ON c.customer_id = o.customer_id
+     WHERE o.__end_at IS NULL
+     GROUP BY c.region
+$$);
+
+-- 9. A view medallion cannot maintain by deltas: a window function ranks the
+--    customers within their region. It is recomputed in full at each update
+--    that changed its inputs, and says why (medallion.flows.definition
+--    ->> 'maintenance_reason', pipeline_report()).
+SELECT medallion.create_materialized_view('orders', 'gold.customer_rank', $$
+    SELECT c.region, c.customer_id, c.name,
+           sum(o.quantity * o.unit_price * (1 - o.discount)) AS revenue,
+           rank() OVER (PARTITION BY c.region
+                        ORDER BY sum(o.quantity * o.unit_price * (1 - o.discount)) DESC)
+                                                             AS rank_in_region
+      FROM gold.order_history o
+      JOIN gold.customers c ON c.customer_id = o.customer_id
+     WHERE o.__end_at IS NULL
+     GROUP BY c.region, c.customer_id, c.name
+$$);

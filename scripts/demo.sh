@@ -5,12 +5,16 @@
 # feeder that uploads a batch of realistic order events every few seconds
 # (new orders, status changes, late and duplicate events, invalid records,
 # lines cut short, odd values the warn expectations count, and from the
-# fourth batch on a new field, "discount"). After each batch the screen
+# fourth batch on a new field, "discount"), with the customer events of the
+# customers they name (creations, region moves, renames) under customers/.
+# After each batch the screen
 # (80x24, or the terminal's size) shows how long the batch took from the end
 # of its upload to the end of the update that brought it into every gold
 # table, every bronze row accounted for as an equation (bronze = silver +
 # deduplicated + quarantined + rescued; examples/dashboard.sql), the
-# expectations, and the newest days of gold.daily_sales.
+# expectations, the customers and the join view gold.revenue_by_region
+# (orders x customers, maintained by deltas), and the newest days of
+# gold.daily_sales.
 #
 #   sudo bash scripts/demo.sh            (root: bash scripts/demo.sh)
 #
@@ -91,12 +95,13 @@ show() {
 	add "(deduplicated: event_id seen before; quarantined: failed a drop expectation;"
 	add " rescued: not JSON, kept in bronze._rescued_data, e.g. ${example:-(none yet)})"
 	add "gold.order_history: $versions order versions, $current current orders"
+	regions
 	add ""
 	cell=$(printf '%-18s %-7s %8s' expectation 'on fail' failed)
 	add "$cell    $cell"
 	add "$(local_env_psql -At -F '|' -c "
 		SELECT expectation_name, on_violation, failed_records
-		  FROM medallion.expectation_metrics WHERE pipeline_name = 'orders'
+		  FROM medallion.expectation_metrics WHERE flow_name = 'silver.order_events'
 		 ORDER BY on_violation <> 'drop', on_violation <> 'warn', expectation_name" |
 		awk -F'|' '{ cell[NR] = sprintf("%-18s %-7s %8s", $1, ($2 == "warn" ? "warn*" : $2), $3) }
 			END { half = int((NR + 1) / 2)
@@ -121,6 +126,25 @@ show() {
 	printf '%s\n' "${SCREEN[@]}"
 }
 
+# Two lines on the customers and the join view: how many customers and
+# changes (moves, renames) gold.customers took in, how the view is kept (its
+# definition's maintenance), and its revenue per region, largest first.
+regions() {
+	local customers changes maintenance revenue
+	IFS='|' read -r customers changes maintenance < <(local_env_psql -At -F '|' -c "
+		SELECT (SELECT count(*) FROM gold.customers),
+		       (SELECT count(*) - count(DISTINCT customer_id) FROM silver.customers),
+		       (SELECT CASE definition->>'maintenance' WHEN 'incremental' THEN 'by deltas'
+		               ELSE 'recomputed in full' END
+		          FROM medallion.flows WHERE flow_name = 'gold.revenue_by_region')")
+	revenue=$(local_env_psql -At -c "
+		SELECT string_agg(region || ' ' || round(revenue / 1e6, 2) || 'M', '  '
+		                  ORDER BY revenue DESC, region)
+		  FROM gold.revenue_by_region")
+	add "gold.customers: $customers ($changes moves or renames). gold.revenue_by_region, $maintenance:"
+	add " ${revenue:-(no rows yet)}"
+}
+
 # PUT one object into bucket landing, signed with SigV4 by curl, which
 # returns as soon as S3 has stored the object: the time taken after it is the
 # end of the upload. (The AWS CLI needs half a second more to exit, during
@@ -139,26 +163,35 @@ while [ "$BATCHES" -eq 0 ] || [ "$batch" -lt "$BATCHES" ]; do
 	discount=0
 	[ "$batch" -ge 4 ] && discount=0.3
 	start=$(date -u -d "2026-09-01 +$((batch * 4)) hours" +%Y-%m-%dT%H:%M:%S+00:00)
-	rm -f "$FEED"/*.json
+	rm -f "$FEED"/*.json "$FEED"/customers/*.json
 	python3 "$ROOT/bench/generate_orders.py" --events "$EVENTS" --files 1 --out "$FEED" \
 		--prefix "$name" --seed "$batch" --first-order "$order" \
 		--first-sequence "$sequence" --start "$start" --late-rate 0.05 \
 		--duplicate-rate 0.03 --invalid-rate 0.02 --rescued-rate 0.02 --odd-rate 0.03 \
-		--discount-rate "$discount" >/dev/null
+		--discount-rate "$discount" --customers-out "$FEED/customers" \
+		--customer-prefix "$name" >/dev/null
 	order=$((order + EVENTS / 2))
 	sequence=$((sequence + EVENTS))
+	files=0
+	for file in "$FEED"/customers/*.json; do
+		put_object "$file" "customers/$(basename "$file")"
+		files=$((files + 1))
+	done
 	for file in "$FEED"/*.json; do
 		put_object "$file" "orders/$(basename "$file")"
+		files=$((files + 1))
 	done
 	uploaded=$(date +%s.%N)
-	# the end of the update that ingested the file: its rows are then in
-	# silver and in every gold table (the aggregates are its last flows)
+	# the end of the update that ingested the last of the batch's files (of
+	# orders and of customers): their rows are then in silver and in every
+	# gold table (the aggregates and views are its last flows)
 	latency="(not within 10 s)"
 	for _ in $(seq 1 100); do
 		ended=$(local_env_psql -At -c "SELECT extract(epoch FROM e.ts)
-		    FROM medallion.event_log e, medallion.ingested_files f
-		   WHERE f.path LIKE '%/$name%' AND e.pipeline_name = 'orders'
-		     AND e.event_type = 'update_end' AND e.ts >= f.ingested_at
+		    FROM medallion.event_log e
+		   WHERE e.pipeline_name = 'orders' AND e.event_type = 'update_end'
+		     AND e.ts >= (SELECT max(f.ingested_at) FROM medallion.ingested_files f
+		                   WHERE f.path LIKE '%/$name%' HAVING count(*) = $files)
 		   ORDER BY e.id LIMIT 1")
 		if [ -n "$ended" ]; then
 			latency=$(awk -v a="$ended" -v b="$uploaded" 'BEGIN { printf "%.2f s", a - b }')

@@ -16,6 +16,7 @@
 #   local_env_example [ARGS...]  create the example pipeline
 #                                (examples/orders_pipeline.sql) on the local
 #                                S3 server, with its keys; ARGS go to psql
+#   local_env_drain PIPELINE     run updates until one writes nothing
 #   local_env_stop               stop both (also called on exit)
 #
 # The server runs as the unprivileged OS user postgres (PostgreSQL refuses
@@ -122,6 +123,15 @@ local_env_aws() {
 local_env_example() {
 	local_env_psql -v endpoint="$LOCAL_ENV_ENDPOINT" -v access_key_id=S3RVER \
 		-v secret_access_key=S3RVER "$@" -f "$LOCAL_ENV_ROOT/examples/orders_pipeline.sql"
+}
+
+# Run updates of a triggered pipeline until one writes nothing.
+local_env_drain() {
+	local written
+	while :; do
+		written=$(local_env_psql -At -c "SELECT coalesce(sum(rows_written), 0) FROM medallion.run_pipeline('$1')")
+		[ "$written" = 0 ] && break
+	done
 }
 
 local_env_stop() {

@@ -249,27 +249,44 @@ my $daily_diff = q{
 	     FROM gold.order_history_current GROUP BY 1
 	   EXCEPT ALL
 	   SELECT order_date, revenue, quantity, orders FROM gold.daily_sales)) d};
-# caught up: the 4 files ingested, silver and the AUTO CDC flow past the last
-# row of their sources, the aggregate equal to its query (polled, since the
-# aggregate commits after the AUTO CDC flow in each update)
+# the join view minus its query, and back
+my $region_query = $node->safe_psql('shop',
+	q{SELECT definition->>'query' FROM medallion.flows
+	   WHERE flow_name = 'gold.revenue_by_region'});
+my $region_diff = qq{
+	SELECT count(*) FROM (
+	  (SELECT * FROM gold.revenue_by_region EXCEPT ALL ($region_query))
+	  UNION ALL
+	  (($region_query) EXCEPT ALL SELECT * FROM gold.revenue_by_region)) d};
+# caught up: the 4 order and 4 customer files ingested, silver and the AUTO
+# CDC flows past the last row of their sources, the aggregate and the join
+# view equal to their queries (polled, since they commit after the AUTO CDC
+# flows in each update)
 my $caught_up = 0;
 for (1 .. 600)
 {
 	$caught_up = $node->safe_psql(
 		'shop', qq{
 		SELECT (SELECT count(*) FROM medallion.ingested_files
-		         WHERE pipeline_name = 'orders' AND status = 'ingested') = 4
+		         WHERE pipeline_name = 'orders' AND status = 'ingested') = 8
 		   AND (SELECT watermark FROM medallion.flows WHERE flow_name = 'silver.order_events')
 		       >= (SELECT max(_row_id) FROM bronze.order_events)
 		   AND (SELECT watermark FROM medallion.flows WHERE flow_name = 'gold.order_history')
 		       >= (SELECT max(_row_id) FROM silver.order_events)
-		   AND ($daily_diff) = 0}) eq 't';
+		   AND (SELECT watermark FROM medallion.flows WHERE flow_name = 'silver.customers')
+		       >= (SELECT max(_row_id) FROM bronze.customer_events)
+		   AND (SELECT watermark FROM medallion.flows WHERE flow_name = 'gold.customers')
+		       >= (SELECT max(_row_id) FROM silver.customers)
+		   AND ($daily_diff) = 0
+		   AND ($region_diff) = 0}) eq 't';
 	last if $caught_up;
 	usleep(100_000);
 }
 ok($caught_up,
-	'Tutorial: the continuous pipeline took the 4 files through every layer, '
-	  . 'gold.daily_sales equal to its GROUP BY over the current orders');
+	'Tutorial: the continuous pipeline took the 8 files through every layer, '
+	  . 'gold.daily_sales and gold.revenue_by_region equal to their queries');
+is($node->safe_psql('shop', 'SELECT count(*) > 0 FROM gold.revenue_by_region'),
+	't', 'Tutorial: the join view has rows');
 is($node->safe_psql('shop', 'SELECT count(*) FROM bronze.order_events'),
 	$lines, 'Tutorial: bronze holds every line uploaded');
 is( $node->safe_psql(
