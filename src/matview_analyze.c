@@ -7,7 +7,8 @@
  * The query is analysed (and rewritten) as the pipeline owner with the
  * pipeline's search_path.  Every table it reads is a source, classified by
  * how its changes can be read (matview_internal.h).  The query can be kept
- * by deltas when it is a join of tables (inner joins, WHERE, projections),
+ * by deltas when it is a join of tables (inner joins, left outer
+ * equi-joins of one table, WHERE, projections),
  * optionally grouped with the groups' keys in its output; anything else
  * gets a specific reason, with the position in the query where there is
  * one ("window function rank() at position 42"), and the view is
@@ -176,7 +177,10 @@ analyze_clauses(Query *query, MatviewAnalysis *analysis)
 		set_reason(analysis, pstrdup("aggregate without GROUP BY (one group: recomputing it is the full recompute)"));
 }
 
-/* Reasons of the FROM clause: only tables, joined by inner joins. */
+/*
+ * Reasons of the FROM clause: only tables, joined by inner joins and the
+ * left outer joins matview_outer.c keeps.
+ */
 static void
 analyze_join_node(Query *query, Node *node, MatviewAnalysis *analysis)
 {
@@ -184,12 +188,18 @@ analyze_join_node(Query *query, Node *node, MatviewAnalysis *analysis)
 	{
 		JoinExpr   *join = (JoinExpr *) node;
 
+		char	   *reason = NULL;
+
 		if (join->jointype == JOIN_LEFT)
-			set_reason(analysis, pstrdup("left outer join"));
+			reason = MatviewOuterJoinReason(query, join, analysis);
 		else if (join->jointype == JOIN_RIGHT)
-			set_reason(analysis, pstrdup("right outer join"));
+			reason = psprintf("right outer join%s",
+							  at_position(exprLocation(join->quals)));
 		else if (join->jointype == JOIN_FULL)
-			set_reason(analysis, pstrdup("full outer join"));
+			reason = psprintf("full outer join%s",
+							  at_position(exprLocation(join->quals)));
+		if (reason != NULL)
+			set_reason(analysis, reason);
 		analyze_join_node(query, join->larg, analysis);
 		analyze_join_node(query, join->rarg, analysis);
 	}
@@ -394,6 +404,8 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 	foreach(cell, analysis->query->jointree->fromlist)
 		analyze_join_node(analysis->query, lfirst(cell), analysis);
 	analyze_references(pipeline, analysis);
+	if (analysis->outer_joins != NIL && analysis->reason == NULL)
+		set_reason(analysis, MatviewOuterTermsReason(analysis));
 	(void) query_tree_walker(analysis->query, reason_walker, (void *) &walk,
 							 QTW_IGNORE_RANGE_TABLE);
 	if (walk.reason != NULL)

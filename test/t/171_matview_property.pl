@@ -1,8 +1,9 @@
 # Property test of gold materialized views (create_materialized_view): for
-# a dozen view shapes over a silver table (append-only), an SCD1 and an
+# nineteen view shapes (seven with left outer joins) over a silver table (append-only), an SCD1 and an
 # SCD2 AUTO CDC target and a plain lookup table, random changes on every
 # side between updates (new facts with NULL and duplicate join keys,
-# customers whose join key moves, customers deleted and re-inserted, SCD2
+# customers whose join key moves (facts gaining and losing their
+# NULL-padded row), customers deleted and re-inserted, SCD2
 # versions closing and orders deleted, the lookup table edited, inserted,
 # deleted and truncated by hand), and after each update every view equals
 # its query run from scratch (EXCEPT ALL both ways).  Views that can be
@@ -72,7 +73,27 @@ my %VIEWS = (
 				WHERE o.__end_at IS NULL GROUP BY c.region, o.status
 				HAVING count(*) > 1}, 1],
 	left_join => [q{SELECT f.fact_id, c.region FROM facts f
-				LEFT JOIN customers c USING (customer_id)}, 0],
+				LEFT JOIN customers c USING (customer_id)}, 1],
+	left_on_condition => [q{SELECT f.fact_id, f.amount, c.region, c.tier
+				FROM facts f LEFT JOIN customers c
+				ON c.customer_id = f.customer_id AND c.tier <> 1}, 1],
+	left_anti => [q{SELECT f.fact_id, f.customer_id FROM facts f
+				LEFT JOIN customers c ON f.customer_id = c.customer_id
+				WHERE c.customer_id IS NULL}, 1],
+	left_scd2 => [q{SELECT c.customer_id, c.region, o.order_id, o.status
+				FROM customers c LEFT JOIN orders o
+				ON o.customer_id = c.customer_id AND o.__end_at IS NULL}, 1],
+	left_grouped => [q{SELECT c.region, count(*) AS n, sum(f.amount) AS total,
+				count(c.customer_id) AS matched FROM facts f
+				LEFT JOIN customers c USING (customer_id) GROUP BY c.region}, 1],
+	left_chain => [q{SELECT f.fact_id, o.order_id, c.region, c.tier
+				FROM facts f JOIN orders o ON o.customer_id = f.customer_id
+				LEFT JOIN customers c ON c.customer_id = o.customer_id
+				WHERE o.__end_at IS NULL}, 1],
+	left_twice => [q{SELECT f.fact_id, c.region, o.status FROM facts f
+				LEFT JOIN customers c ON c.customer_id = f.customer_id
+				LEFT JOIN orders o ON o.order_id = f.fact_id
+				 AND o.__end_at IS NULL}, 1],
 	labelled => [q{SELECT f.fact_id, l.label FROM facts f
 				JOIN labels l USING (label_id)}, 0],
 	ranked => [q{SELECT customer_id, rank() OVER (ORDER BY region) AS r
