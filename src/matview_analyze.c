@@ -177,31 +177,62 @@ analyze_clauses(Query *query, MatviewAnalysis *analysis)
 		set_reason(analysis, pstrdup("aggregate without GROUP BY (one group: recomputing it is the full recompute)"));
 }
 
+/* The position of the first token of a raw FROM item, or -1. */
+static int
+raw_from_location(Node *node)
+{
+	if (IsA(node, JoinExpr))
+		return raw_from_location(((JoinExpr *) node)->larg);
+	if (IsA(node, RangeVar))
+		return ((RangeVar *) node)->location;
+	return -1;
+}
+
 /*
- * Reasons of the FROM clause: only tables, joined by inner joins and the
- * left outer joins matview_outer.c keeps.
+ * The positions of the joins of the raw FROM clause, in the order
+ * analyze_join_node meets them (a join, its left, its right): where its
+ * right side starts (join trees keep no position after analysis).
  */
 static void
-analyze_join_node(Query *query, Node *node, MatviewAnalysis *analysis)
+raw_join_positions(Node *node, List **positions)
 {
 	if (IsA(node, JoinExpr))
 	{
 		JoinExpr   *join = (JoinExpr *) node;
 
+		*positions = lappend_int(*positions, raw_from_location(join->rarg));
+		raw_join_positions(join->larg, positions);
+		raw_join_positions(join->rarg, positions);
+	}
+}
+
+/*
+ * Reasons of the FROM clause: only tables, joined by inner joins and the
+ * left outer joins matview_outer.c keeps.  positions: raw_join_positions,
+ * *next the index of this join among them.
+ */
+static void
+analyze_join_node(Query *query, Node *node, MatviewAnalysis *analysis,
+				  List *positions, int *next)
+{
+	if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *join = (JoinExpr *) node;
+		int			index = (*next)++;
+		char	   *where = at_position(index < list_length(positions) ?
+										list_nth_int(positions, index) : -1);
 		char	   *reason = NULL;
 
 		if (join->jointype == JOIN_LEFT)
-			reason = MatviewOuterJoinReason(query, join, analysis);
+			reason = MatviewOuterJoinReason(query, join, where, analysis);
 		else if (join->jointype == JOIN_RIGHT)
-			reason = psprintf("right outer join%s",
-							  at_position(exprLocation(join->quals)));
+			reason = psprintf("right outer join%s", where);
 		else if (join->jointype == JOIN_FULL)
-			reason = psprintf("full outer join%s",
-							  at_position(exprLocation(join->quals)));
+			reason = psprintf("full outer join%s", where);
 		if (reason != NULL)
 			set_reason(analysis, reason);
-		analyze_join_node(query, join->larg, analysis);
-		analyze_join_node(query, join->rarg, analysis);
+		analyze_join_node(query, join->larg, analysis, positions, next);
+		analyze_join_node(query, join->rarg, analysis, positions, next);
 	}
 	else if (IsA(node, RangeTblRef))
 	{
@@ -393,8 +424,13 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 	ReasonWalk	walk = {0};
 	void	   *args[2];
 	ListCell   *cell;
+	List	   *positions = NIL;
+	int			next_join = 0;
 
 	memset(analysis, 0, sizeof(MatviewAnalysis));
+	/* before the analysis, which turns the raw join tree into its own */
+	foreach(cell, ((SelectStmt *) raw->stmt)->fromClause)
+		raw_join_positions(lfirst(cell), &positions);
 	analysis->query = UserSqlAnalyzeQuery(raw, query_text, 0, NULL, NULL, &desc);
 	args[0] = (void *) pipeline;
 	args[1] = analysis;
@@ -402,7 +438,8 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 
 	analyze_clauses(analysis->query, analysis);
 	foreach(cell, analysis->query->jointree->fromlist)
-		analyze_join_node(analysis->query, lfirst(cell), analysis);
+		analyze_join_node(analysis->query, lfirst(cell), analysis, positions,
+						  &next_join);
 	analyze_references(pipeline, analysis);
 	if (analysis->outer_joins != NIL && analysis->reason == NULL)
 		set_reason(analysis, MatviewOuterTermsReason(analysis));

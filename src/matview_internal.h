@@ -130,6 +130,7 @@ extern char *MatviewNullColumns(Oid relid, int *natts);
 
 /* matview_outer.c */
 extern char *MatviewOuterJoinReason(Query *query, JoinExpr *join,
+									const char *where,
 									MatviewAnalysis *analysis);
 extern char *MatviewOuterTermsReason(MatviewAnalysis *analysis);
 extern char *MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys);

@@ -152,13 +152,13 @@ relation_natts(Oid relid)
 }
 
 /*
- * MatviewOuterJoinReason: why a left join cannot be kept by deltas, or
- * NULL after recording it in the analysis.
+ * MatviewOuterJoinReason: why a left join (at where, " at position N")
+ * cannot be kept by deltas, or NULL after recording it in the analysis.
  */
 char *
-MatviewOuterJoinReason(Query *query, JoinExpr *join, MatviewAnalysis *analysis)
+MatviewOuterJoinReason(Query *query, JoinExpr *join, const char *where,
+					   MatviewAnalysis *analysis)
 {
-	char	   *where = position_text(join->quals);
 	OuterJoin  *outer;
 	ListCell   *cell;
 
