@@ -152,6 +152,26 @@ relation_natts(Oid relid)
 }
 
 /*
+ * Does the query read a whole row or a system column of range table entry
+ * rtindex?  Such a Var of a padded or semi-joined right side cannot read
+ * NULL from the subquery that replaces it (a row of NULLs is not a NULL
+ * row; the subquery has no system columns).
+ */
+static bool
+whole_row_walker(Node *node, int *rtindex)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+		return ((Var *) node)->varno == *rtindex &&
+			((Var *) node)->varlevelsup == 0 &&
+			((Var *) node)->varattno <= 0;
+	if (IsA(node, Query))
+		return false;			/* subqueries fall back on their own */
+	return expression_tree_walker(node, whole_row_walker, (void *) rtindex);
+}
+
+/*
  * MatviewOuterJoinReason: why a left join (at where, " at position N")
  * cannot be kept by deltas, or NULL after recording it in the analysis.
  */
@@ -172,6 +192,10 @@ MatviewOuterJoinReason(Query *query, JoinExpr *join, const char *where,
 	if (rt_fetch(outer->rtindex, query->rtable)->rtekind != RTE_RELATION)
 		return NULL;			/* the reason is given for the reference */
 	outer->natts = relation_natts(rt_fetch(outer->rtindex, query->rtable)->relid);
+	if (query_tree_walker(query, whole_row_walker, (void *) &outer->rtindex,
+						  QTW_IGNORE_RANGE_TABLE))
+		return psprintf("left outer join%s whose right side is read as a whole row or by a system column",
+						where);
 	foreach(cell, make_ands_implicit((Expr *) join->quals))
 	{
 		Node	   *conjunct = lfirst(cell);
