@@ -57,6 +57,7 @@
 
 #include "access/relation.h"
 #include "access/stratnum.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -67,6 +68,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "matview_internal.h"
@@ -372,22 +374,49 @@ keys_query_sql(MatviewAnalysis *analysis, OuterJoin *outer, bool delta)
 	return pg_get_querydef(query, false);
 }
 
-/* "prefix.__medallion_k1, ..." with the given joiner between columns. */
+/* "prefix.__medallion_k1, ..., prefix.__medallion_km" */
 static char *
-key_columns(int nkeys, const char *prefix, const char *other)
+key_columns(int nkeys, const char *prefix)
 {
 	StringInfoData list;
 	int			i;
 
 	initStringInfo(&list);
 	for (i = 1; i <= nkeys; i++)
+		appendStringInfo(&list, "%s%s.__medallion_k%d", i > 1 ? ", " : "",
+						 prefix, i);
+	return list.data;
+}
+
+/*
+ * "left.__medallion_k1 = right.__medallion_k1 AND ...", each with the
+ * default equality of the key's type (the one DISTINCT and GROUP BY use),
+ * schema-qualified.
+ */
+static char *
+keys_equal(OuterJoin *outer, const char *left, const char *right)
+{
+	StringInfoData list;
+	ListCell   *key;
+	ListCell   *side;
+
+	initStringInfo(&list);
+	forboth(key, outer->keys, side, outer->key_sides)
 	{
-		if (other == NULL)
-			appendStringInfo(&list, "%s%s.__medallion_k%d", i > 1 ? ", " : "",
-							 prefix, i);
-		else
-			appendStringInfo(&list, "%s%s.__medallion_k%d OPERATOR(pg_catalog.=) %s.__medallion_k%d",
-							 i > 1 ? " AND " : "", prefix, i, other, i);
+		Node	   *expr = list_nth(((OpExpr *) lfirst(key))->args, lfirst_int(side));
+		Oid			opno = lookup_type_cache(exprType(expr), TYPECACHE_EQ_OPR)->eq_opr;
+		HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+		Form_pg_operator form;
+		int			i = foreach_current_index(key) + 1;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for operator %u", opno);
+		form = (Form_pg_operator) GETSTRUCT(tuple);
+		appendStringInfo(&list, "%s%s.__medallion_k%d OPERATOR(%s.%s) %s.__medallion_k%d",
+						 i > 1 ? " AND " : "", left, i,
+						 quote_identifier(get_namespace_name(form->oprnamespace)),
+						 NameStr(form->oprname), right, i);
+		ReleaseSysCache(tuple);
 	}
 	return list.data;
 }
@@ -409,8 +438,8 @@ keys_subquery(MatviewAnalysis *analysis, OuterJoin *outer,
 	*ncolumns = natts + nkeys;
 	if (!delta)
 		return MatviewAnalyzeInternal(psprintf("SELECT %s, %s FROM (SELECT DISTINCT %s FROM (%s) __k) __d",
-											   nulls, key_columns(nkeys, "__d", NULL),
-											   key_columns(nkeys, "__k", NULL), state));
+											   nulls, key_columns(nkeys, "__d"),
+											   key_columns(nkeys, "__k"), state));
 	return MatviewAnalyzeInternal(psprintf("SELECT %s, %s, __d.s AS __medallion_sign FROM (\n"
 										   "  SELECT %s, ((__x.n OPERATOR(pg_catalog.>) 0)::pg_catalog.int4\n"
 										   "    OPERATOR(pg_catalog.-) ((__x.n OPERATOR(pg_catalog.-) __x.d) OPERATOR(pg_catalog.>) 0)::pg_catalog.int4)::pg_catalog.int8 AS s\n"
@@ -418,12 +447,12 @@ keys_subquery(MatviewAnalysis *analysis, OuterJoin *outer,
 										   "          (SELECT pg_catalog.count(*) FROM (%s) __n WHERE %s) AS n\n"
 										   "        FROM (%s) __y GROUP BY %s) __x) __d\n"
 										   " WHERE __d.s OPERATOR(pg_catalog.<>) 0",
-										   nulls, key_columns(nkeys, "__d", NULL),
-										   key_columns(nkeys, "__x", NULL),
-										   key_columns(nkeys, "__y", NULL),
-										   state, key_columns(nkeys, "__n", "__y"),
+										   nulls, key_columns(nkeys, "__d"),
+										   key_columns(nkeys, "__x"),
+										   key_columns(nkeys, "__y"),
+										   state, keys_equal(outer, "__n", "__y"),
 										   keys_query_sql(analysis, outer, true),
-										   key_columns(nkeys, "__y", NULL)));
+										   key_columns(nkeys, "__y")));
 }
 
 /*
