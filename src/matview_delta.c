@@ -22,7 +22,9 @@
  * change as a bag.  Grouped views take the group keys of the terms' rows
  * instead: those groups are recomputed.  A reference becomes a subquery
  * whose columns are the table's attributes in order (a dropped one as a
- * NULL placeholder), so the query's Vars keep their meaning.
+ * NULL placeholder), so the query's Vars keep their meaning.  Left outer
+ * joins split into inner, NULL-padded and semi-joined parts, each kept by
+ * these terms (matview_outer.c).
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
