@@ -8,7 +8,8 @@
  * pipeline's search_path.  Every table it reads is a source, classified by
  * how its changes can be read (matview_internal.h).  The query can be kept
  * by deltas when it is a join of tables (inner joins, left outer
- * equi-joins of one table, WHERE, projections),
+ * equi-joins of one table, left joins whose NULL-padded rows WHERE
+ * rejects as inner joins, WHERE, projections),
  * optionally grouped with the groups' keys in its output; anything else
  * gets a specific reason, with the position in the query where there is
  * one ("window function rank() at position 42"), and the view is
@@ -26,6 +27,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/tlist.h"
 #include "parser/parsetree.h"
@@ -207,6 +209,19 @@ raw_join_positions(Node *node, List **positions)
 }
 
 /*
+ * Does the WHERE clause reject the NULL-padded rows of a left join whose
+ * right side is one table (a strict condition on its columns)?  Then the
+ * join is an inner join, as the planner would reduce it.
+ */
+static bool
+where_rejects_padding(Query *query, JoinExpr *join)
+{
+	return IsA(join->rarg, RangeTblRef) &&
+		bms_is_member(((RangeTblRef *) join->rarg)->rtindex,
+					  find_nonnullable_rels(query->jointree->quals));
+}
+
+/*
  * Reasons of the FROM clause: only tables, joined by inner joins and the
  * left outer joins matview_outer.c keeps.  positions: raw_join_positions,
  * *next the index of this join among them.
@@ -223,7 +238,12 @@ analyze_join_node(Query *query, Node *node, MatviewAnalysis *analysis,
 										list_nth_int(positions, index) : -1);
 		char	   *reason = NULL;
 
-		if (join->jointype == JOIN_LEFT)
+		if (join->jointype == JOIN_LEFT && where_rejects_padding(query, join))
+		{
+			join->jointype = JOIN_INNER;
+			rt_fetch(join->rtindex, query->rtable)->jointype = JOIN_INNER;
+		}
+		else if (join->jointype == JOIN_LEFT)
 			reason = MatviewOuterJoinReason(query, join, where, analysis);
 		else if (join->jointype == JOIN_RIGHT)
 			reason = psprintf("right outer join%s", where);

@@ -1,5 +1,5 @@
 # Property test of gold materialized views (create_materialized_view): for
-# twenty-one view shapes (nine with left outer joins) over a silver table (append-only), an SCD1 and an
+# twenty-two view shapes (ten with left outer joins) over a silver table (append-only), an SCD1 and an
 # SCD2 AUTO CDC target and a plain lookup table, random changes on every
 # side between updates (new facts with NULL and duplicate join keys,
 # customers whose join key moves (facts gaining and losing their
@@ -98,6 +98,9 @@ my %VIEWS = (
 				LEFT JOIN customers c ON c.customer_id = f.customer_id
 				LEFT JOIN orders o ON o.customer_id = c.customer_id
 				 AND o.__end_at IS NULL}, 1],
+	left_where_inner => [q{SELECT f.fact_id, c.customer_id, c.tier FROM facts f
+				LEFT JOIN customers c ON c.customer_id >= f.customer_id
+				 AND c.customer_id < f.customer_id + 2 WHERE c.tier <> 1}, 1],
 	left_self => [q{SELECT a.customer_id AS a, b.customer_id AS b, a.tier
 				FROM customers a LEFT JOIN customers b ON b.region = a.region}, 1],
 	labelled => [q{SELECT f.fact_id, l.label FROM facts f
