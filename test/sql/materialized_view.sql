@@ -108,6 +108,12 @@ SELECT medallion.create_materialized_view('mvp', 'left_non_equi', $q$
 SELECT medallion.create_materialized_view('mvp', 'left_of_join', $q$
 	SELECT f.fact_id, o.status FROM facts f LEFT JOIN (customers c
 	  JOIN orders o USING (customer_id)) ON o.order_id = f.fact_id $q$);
+SELECT medallion.create_materialized_view('mvp', 'left_many', $q$
+	SELECT f.fact_id, a.region, b.region AS b, c.region AS c
+	  FROM facts f JOIN orders o ON o.order_id = f.fact_id
+	  LEFT JOIN customers a ON a.customer_id = f.customer_id
+	  LEFT JOIN customers b ON b.customer_id = o.customer_id
+	  LEFT JOIN customers c ON c.customer_id = o.quantity $q$);
 SELECT medallion.create_materialized_view('mvp', 'left_no_key', $q$
 	SELECT f.fact_id, c.region FROM facts f LEFT JOIN customers c
 	 ON c.region = 'north' $q$);
