@@ -35,10 +35,21 @@
  *
  * where n_new(k) counts the rows of B'_new with key k, so that
  * n_old(k) = n_new(k) - (the signed count of dB' rows with key k), from
- * B_old = B_new - dB.  A key going from no matching row to some leaves
- * the padded part (sign +1 in D, counted -1 by semi), one losing its last
- * match enters it; a new row of A goes to pad and, when it matches, to
- * semi and inner.  A NULL key of A never matches: such rows stay padded.
+ * B_old = B_new - dB.  For one left join, inclusion-exclusion over A and
+ * D gives d(A JOIN D) = dA JOIN D_new + A_new JOIN dD - dA JOIN dD
+ * = dA JOIN D_new + A_old JOIN dD (A_old = A_new - dA), so the padded
+ * part changes by
+ *
+ *	 dA - dA JOIN D_new - A_old JOIN dD
+ *	   = (dA anti-joined to B'_new)
+ *	     - (A_old rows whose key found its first match)
+ *	     + (A_old rows whose key lost its last match),
+ *
+ * all NULL-padded: a new row of A without a match enters padded, a key
+ * going from no matching row to some takes its padded rows out (while the
+ * inner part puts the joined rows in), and the reverse.  A NULL key of A
+ * never matches D: such rows stay padded.  (A left join whose padded rows
+ * WHERE rejects is made an inner join first, matview_analyze.c.)
  *
  * The terms are built by rewriting the analysed query tree: table
  * references replaced by subqueries (matview_delta.c), each left join made
