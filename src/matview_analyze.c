@@ -7,7 +7,9 @@
  * The query is analysed (and rewritten) as the pipeline owner with the
  * pipeline's search_path.  Every table it reads is a source, classified by
  * how its changes can be read (matview_internal.h).  The query can be kept
- * by deltas when it is a join of tables (inner joins, WHERE, projections),
+ * by deltas when it is a join of tables (inner joins, left outer
+ * equi-joins of one table, left joins whose NULL-padded rows WHERE
+ * rejects as inner joins, WHERE, projections),
  * optionally grouped with the groups' keys in its output; anything else
  * gets a specific reason, with the position in the query where there is
  * one ("window function rank() at position 42"), and the view is
@@ -25,6 +27,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/tlist.h"
 #include "parser/parsetree.h"
@@ -176,22 +179,80 @@ analyze_clauses(Query *query, MatviewAnalysis *analysis)
 		set_reason(analysis, pstrdup("aggregate without GROUP BY (one group: recomputing it is the full recompute)"));
 }
 
-/* Reasons of the FROM clause: only tables, joined by inner joins. */
+/* The position of the first token of a raw FROM item, or -1. */
+static int
+raw_from_location(Node *node)
+{
+	if (IsA(node, JoinExpr))
+		return raw_from_location(((JoinExpr *) node)->larg);
+	if (IsA(node, RangeVar))
+		return ((RangeVar *) node)->location;
+	return -1;
+}
+
+/*
+ * The positions of the joins of the raw FROM clause, in the order
+ * analyze_join_node meets them (a join, its left, its right): where its
+ * right side starts (join trees keep no position after analysis).
+ */
 static void
-analyze_join_node(Query *query, Node *node, MatviewAnalysis *analysis)
+raw_join_positions(Node *node, List **positions)
 {
 	if (IsA(node, JoinExpr))
 	{
 		JoinExpr   *join = (JoinExpr *) node;
 
-		if (join->jointype == JOIN_LEFT)
-			set_reason(analysis, pstrdup("left outer join"));
+		*positions = lappend_int(*positions, raw_from_location(join->rarg));
+		raw_join_positions(join->larg, positions);
+		raw_join_positions(join->rarg, positions);
+	}
+}
+
+/*
+ * Does the WHERE clause reject the NULL-padded rows of a left join whose
+ * right side is one table (a strict condition on its columns)?  Then the
+ * join is an inner join, as the planner would reduce it.
+ */
+static bool
+where_rejects_padding(Query *query, JoinExpr *join)
+{
+	return IsA(join->rarg, RangeTblRef) &&
+		bms_is_member(((RangeTblRef *) join->rarg)->rtindex,
+					  find_nonnullable_rels(query->jointree->quals));
+}
+
+/*
+ * Reasons of the FROM clause: only tables, joined by inner joins and the
+ * left outer joins matview_outer.c keeps.  positions: raw_join_positions,
+ * *next the index of this join among them.
+ */
+static void
+analyze_join_node(Query *query, Node *node, MatviewAnalysis *analysis,
+				  List *positions, int *next)
+{
+	if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *join = (JoinExpr *) node;
+		int			index = (*next)++;
+		char	   *where = at_position(index < list_length(positions) ?
+										list_nth_int(positions, index) : -1);
+		char	   *reason = NULL;
+
+		if (join->jointype == JOIN_LEFT && where_rejects_padding(query, join))
+		{
+			join->jointype = JOIN_INNER;
+			rt_fetch(join->rtindex, query->rtable)->jointype = JOIN_INNER;
+		}
+		else if (join->jointype == JOIN_LEFT)
+			reason = MatviewOuterJoinReason(query, join, where, analysis);
 		else if (join->jointype == JOIN_RIGHT)
-			set_reason(analysis, pstrdup("right outer join"));
+			reason = psprintf("right outer join%s", where);
 		else if (join->jointype == JOIN_FULL)
-			set_reason(analysis, pstrdup("full outer join"));
-		analyze_join_node(query, join->larg, analysis);
-		analyze_join_node(query, join->rarg, analysis);
+			reason = psprintf("full outer join%s", where);
+		if (reason != NULL)
+			set_reason(analysis, reason);
+		analyze_join_node(query, join->larg, analysis, positions, next);
+		analyze_join_node(query, join->rarg, analysis, positions, next);
 	}
 	else if (IsA(node, RangeTblRef))
 	{
@@ -383,8 +444,13 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 	ReasonWalk	walk = {0};
 	void	   *args[2];
 	ListCell   *cell;
+	List	   *positions = NIL;
+	int			next_join = 0;
 
 	memset(analysis, 0, sizeof(MatviewAnalysis));
+	/* before the analysis, which turns the raw join tree into its own */
+	foreach(cell, ((SelectStmt *) raw->stmt)->fromClause)
+		raw_join_positions(lfirst(cell), &positions);
 	analysis->query = UserSqlAnalyzeQuery(raw, query_text, 0, NULL, NULL, &desc);
 	args[0] = (void *) pipeline;
 	args[1] = analysis;
@@ -392,8 +458,11 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 
 	analyze_clauses(analysis->query, analysis);
 	foreach(cell, analysis->query->jointree->fromlist)
-		analyze_join_node(analysis->query, lfirst(cell), analysis);
+		analyze_join_node(analysis->query, lfirst(cell), analysis, positions,
+						  &next_join);
 	analyze_references(pipeline, analysis);
+	if (analysis->outer_joins != NIL && analysis->reason == NULL)
+		set_reason(analysis, MatviewOuterTermsReason(analysis));
 	(void) query_tree_walker(analysis->query, reason_walker, (void *) &walk,
 							 QTW_IGNORE_RANGE_TABLE);
 	if (walk.reason != NULL)

@@ -22,7 +22,9 @@
  * change as a bag.  Grouped views take the group keys of the terms' rows
  * instead: those groups are recomputed.  A reference becomes a subquery
  * whose columns are the table's attributes in order (a dropped one as a
- * NULL placeholder), so the query's Vars keep their meaning.
+ * NULL placeholder), so the query's Vars keep their meaning.  Left outer
+ * joins split into inner, NULL-padded and semi-joined parts, each kept by
+ * these terms (matview_outer.c).
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -51,9 +53,28 @@
 
 #define SIGN_COLUMN "__medallion_sign"
 
-/* The table's attributes in order, a dropped one as a placeholder. */
+/* NULL typed (and collated) as the attribute, named as it. */
+static void
+append_null_attribute(StringInfo list, Form_pg_attribute attr)
+{
+	appendStringInfo(list, "NULL::%s",
+					 format_type_extended(attr->atttypid, attr->atttypmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN |
+										  FORMAT_TYPE_FORCE_QUALIFY));
+	if (OidIsValid(attr->attcollation) &&
+		attr->attcollation != get_typcollation(attr->atttypid))
+		appendStringInfo(list, " COLLATE %s",
+						 generate_collation_name(attr->attcollation));
+	appendStringInfo(list, " AS %s", quote_identifier(NameStr(attr->attname)));
+}
+
+/*
+ * The table's attributes in order, a dropped one as a placeholder; with
+ * as_nulls, NULLs typed and named as the attributes (a reference whose
+ * columns must all read NULL, see matview_outer.c).
+ */
 static char *
-attribute_list(Oid relid, int *natts)
+attribute_list(Oid relid, bool as_nulls, int *natts)
 {
 	Relation	rel = relation_open(relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -70,6 +91,8 @@ attribute_list(Oid relid, int *natts)
 		if (attr->attisdropped)
 			appendStringInfo(&list, "NULL::pg_catalog.int4 AS __medallion_dropped_%d",
 							 i + 1);
+		else if (as_nulls)
+			append_null_attribute(&list, attr);
 		else
 			appendStringInfoString(&list, quote_identifier(NameStr(attr->attname)));
 	}
@@ -99,7 +122,7 @@ analyze_internal(const char *sql)
 static Query *
 source_subquery(MatviewSource *source, bool delta, int *natts)
 {
-	char	   *columns = attribute_list(source->relid, natts);
+	char	   *columns = attribute_list(source->relid, false, natts);
 
 	if (!delta)
 	{
@@ -253,15 +276,43 @@ column_list(int ncolumns, const char *qualifier)
 }
 
 /*
- * MatviewDeltaTermsSql: rows (c1..cn, w) whose weights w, summed per row,
- * are the view's net change; with group_keys, c1..ck are the group keys of
- * every row that changed.
+ * MatviewAppendDeltaTerm: append a term (its references already replaced)
+ * to the UNION ALL of terms: its rows with weight sign times the product of
+ * its delta rows' signs.
+ */
+void
+MatviewAppendDeltaTerm(StringInfo sql, MatviewAnalysis *analysis,
+					   Query *term, List *sign_vars, int sign, bool group_keys)
+{
+	int			ncolumns = group_keys ? analysis->ngroup_columns : analysis->ncolumns;
+	StringInfoData weight;
+	int			i;
+
+	term_target_list(analysis, term, sign_vars);
+	initStringInfo(&weight);
+	appendStringInfoString(&weight, sign > 0 ? "1" : "-1");
+	for (i = 1; i <= list_length(sign_vars); i++)
+		appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
+	appendStringInfo(sql, "%sSELECT %s, %s AS w FROM (%s) __t(%s",
+					 sql->len > 0 ? "\nUNION ALL\n" : "",
+					 column_list(ncolumns, "__t"), weight.data,
+					 pg_get_querydef(term, false),
+					 column_list(ncolumns, NULL));
+	for (i = 1; i <= list_length(sign_vars); i++)
+		appendStringInfo(sql, ", s%d", i);
+	appendStringInfoChar(sql, ')');
+}
+
+/*
+ * MatviewInnerDeltaTermsSql: MatviewDeltaTermsSql of a view without left
+ * outer joins: rows (c1..cn, w) whose weights w, summed per row, are the
+ * view's net change; with group_keys, c1..ck are the group keys of every
+ * row that changed.
  */
 char *
-MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
+MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
 {
 	StringInfoData sql;
-	int			ncolumns = group_keys ? analysis->ngroup_columns : analysis->ncolumns;
 	uint32		mask;
 
 	Assert(group_keys == analysis->grouped);
@@ -270,22 +321,10 @@ MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
 	{
 		List	   *sign_vars;
 		Query	   *term = query_for_term(analysis, mask, &sign_vars);
-		StringInfoData weight;
-		int			i;
 
-		term_target_list(analysis, term, sign_vars);
-		initStringInfo(&weight);
-		appendStringInfoString(&weight, list_length(sign_vars) % 2 == 1 ? "1" : "-1");
-		for (i = 1; i <= list_length(sign_vars); i++)
-			appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
-		appendStringInfo(&sql, "%sSELECT %s, %s AS w FROM (%s) __t(%s",
-						 sql.len > 0 ? "\nUNION ALL\n" : "",
-						 column_list(ncolumns, "__t"), weight.data,
-						 pg_get_querydef(term, false),
-						 column_list(ncolumns, NULL));
-		for (i = 1; i <= list_length(sign_vars); i++)
-			appendStringInfo(&sql, ", s%d", i);
-		appendStringInfoChar(&sql, ')');
+		MatviewAppendDeltaTerm(&sql, analysis, term, sign_vars,
+							   list_length(sign_vars) % 2 == 1 ? 1 : -1,
+							   group_keys);
 	}
 	return sql.data;
 }
@@ -360,4 +399,32 @@ MatviewTouchedGroupsQuerySql(MatviewAnalysis *analysis, const char *groups_name)
 	query->jointree->quals = make_and_qual(query->jointree->quals,
 										   (Node *) equal);
 	return pg_get_querydef(query, false);
+}
+
+/*
+ * Entry points for the terms of left outer joins (matview_outer.c), which
+ * read the same sources the same way.
+ */
+Query *
+MatviewSourceSubquery(MatviewSource *source, bool delta, int *natts)
+{
+	return source_subquery(source, delta, natts);
+}
+
+void
+MatviewReplaceReference(Query *query, int rtindex, Query *subquery)
+{
+	replace_reference(query, rtindex, subquery);
+}
+
+Query *
+MatviewAnalyzeInternal(const char *sql)
+{
+	return analyze_internal(sql);
+}
+
+char *
+MatviewNullColumns(Oid relid, int *natts)
+{
+	return attribute_list(relid, true, natts);
 }

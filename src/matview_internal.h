@@ -8,6 +8,8 @@
  *	                     deltas (else the reason, with its position)
  *	  matview_delta.c    the SQL of signed deltas and of bounded states,
  *	                     made by rewriting the analysed query tree
+ *	  matview_outer.c    left outer joins: their analysis; the delta terms
+ *	                     of any view (MatviewDeltaTermsSql)
  *	  matview_apply.c    an update of the flow: full recompute or deltas
  *
  * A view's query reads "sources": tables of its pipeline and plain tables.
@@ -28,6 +30,7 @@
 
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
 
 #include "catalog.h"
@@ -92,6 +95,8 @@ typedef struct MatviewAnalysis
 	bool		grouped;		/* GROUP BY: touched groups recomputed */
 	int		   *group_columns;	/* grouped: output column of each key */
 	int			ngroup_columns;
+	List	   *outer_joins;	/* left outer joins kept by deltas
+								 * (matview_outer.c) */
 } MatviewAnalysis;
 
 /* matview_analyze.c */
@@ -109,8 +114,25 @@ extern bool MatviewPlainSourceDelta(const PipelineDesc *pipeline,
 
 /* matview_delta.c */
 extern char *MatviewBoundedQuerySql(MatviewAnalysis *analysis);
-extern char *MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys);
+extern char *MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis,
+									   bool group_keys);
 extern char *MatviewTouchedGroupsQuerySql(MatviewAnalysis *analysis,
 										  const char *groups_name);
+extern void MatviewAppendDeltaTerm(StringInfo sql, MatviewAnalysis *analysis,
+								   Query *term, List *sign_vars, int sign,
+								   bool group_keys);
+extern Query *MatviewSourceSubquery(MatviewSource *source, bool delta,
+									int *natts);
+extern void MatviewReplaceReference(Query *query, int rtindex,
+									Query *subquery);
+extern Query *MatviewAnalyzeInternal(const char *sql);
+extern char *MatviewNullColumns(Oid relid, int *natts);
+
+/* matview_outer.c */
+extern char *MatviewOuterJoinReason(Query *query, JoinExpr *join,
+									const char *where,
+									MatviewAnalysis *analysis);
+extern char *MatviewOuterTermsReason(MatviewAnalysis *analysis);
+extern char *MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys);
 
 #endif							/* MEDALLION_MATVIEW_INTERNAL_H */

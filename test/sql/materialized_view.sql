@@ -1,4 +1,5 @@
--- Gold materialized views (create_materialized_view): joins of a silver
+-- Gold materialized views (create_materialized_view): joins (inner and
+-- left outer) of a silver
 -- table (append-only), AUTO CDC targets (SCD1 and SCD2, read through their
 -- change feeds) and a plain table, kept equal to their queries by signed
 -- deltas or recomputed in full with a reason.  After every update each view
@@ -67,6 +68,16 @@ SELECT medallion.create_materialized_view('mvp', 'region_totals', $q$
 		   count(DISTINCT f.customer_id) AS customers
 	  FROM facts f JOIN customers c USING (customer_id)
 	 GROUP BY c.region $q$);
+SELECT medallion.create_materialized_view('mvp', 'left_joined', $q$
+	SELECT f.fact_id, c.region FROM facts f LEFT JOIN customers c
+	 USING (customer_id) $q$);
+-- left joins: a condition on the right side in ON, grouped, strict
+SELECT medallion.create_materialized_view('mvp', 'left_regions', $q$
+	SELECT c.region, count(*) AS facts, count(c.customer_id) AS matched,
+		   sum(f.amount) AS amount
+	  FROM facts f LEFT JOIN customers c
+	    ON c.customer_id = f.customer_id AND c.region IS NOT NULL
+	 GROUP BY c.region $q$, refresh_policy => 'incremental_strict');
 SELECT medallion.create_materialized_view('mvp', 'status_quantities', $q$
 	SELECT o.status, sum(o.quantity) AS quantity, count(*) AS orders
 	  FROM orders o WHERE o.__end_at IS NULL GROUP BY o.status
@@ -88,9 +99,24 @@ SELECT medallion.create_materialized_view('mvp', 'sampled', $q$
 SELECT medallion.create_materialized_view('mvp', 'outer_joined', $q$
 	SELECT f.fact_id, c.region FROM facts f FULL JOIN customers c
 	 USING (customer_id) $q$);
-SELECT medallion.create_materialized_view('mvp', 'left_joined', $q$
-	SELECT f.fact_id, c.region FROM facts f LEFT JOIN customers c
+SELECT medallion.create_materialized_view('mvp', 'right_joined', $q$
+	SELECT f.fact_id, c.region FROM facts f RIGHT JOIN customers c
 	 USING (customer_id) $q$);
+SELECT medallion.create_materialized_view('mvp', 'left_non_equi', $q$
+	SELECT f.fact_id, c.region FROM facts f LEFT JOIN customers c
+	 ON c.customer_id = f.customer_id AND c.customer_id < f.fact_id $q$);
+SELECT medallion.create_materialized_view('mvp', 'left_of_join', $q$
+	SELECT f.fact_id, o.status FROM facts f LEFT JOIN (customers c
+	  JOIN orders o USING (customer_id)) ON o.order_id = f.fact_id $q$);
+SELECT medallion.create_materialized_view('mvp', 'left_many', $q$
+	SELECT f.fact_id, a.region, b.region AS b, c.region AS c
+	  FROM facts f JOIN orders o ON o.order_id = f.fact_id
+	  LEFT JOIN customers a ON a.customer_id = f.customer_id
+	  LEFT JOIN customers b ON b.customer_id = o.customer_id
+	  LEFT JOIN customers c ON c.customer_id = o.quantity $q$);
+SELECT medallion.create_materialized_view('mvp', 'left_no_key', $q$
+	SELECT f.fact_id, c.region FROM facts f LEFT JOIN customers c
+	 ON c.region = 'north' $q$);
 SELECT medallion.create_materialized_view('mvp', 'labelled', $q$
 	SELECT f.fact_id, l.label FROM facts f JOIN labels l USING (label_id) $q$);
 SELECT medallion.create_materialized_view('mvp', 'everything', $q$
@@ -100,6 +126,14 @@ SELECT medallion.create_materialized_view('mvp', 'everything', $q$
 -- incremental_strict refuses what cannot be kept by deltas
 SELECT medallion.create_materialized_view('mvp', 'strict_ranked', $q$
 	SELECT fact_id, rank() OVER (ORDER BY amount) AS r FROM facts $q$,
+	refresh_policy => 'incremental_strict');
+SELECT medallion.create_materialized_view('mvp', 'strict_full_join', $q$
+	SELECT f.fact_id, c.region FROM facts f FULL JOIN customers c
+	 ON c.customer_id = f.customer_id $q$,
+	refresh_policy => 'incremental_strict');
+SELECT medallion.create_materialized_view('mvp', 'strict_left_non_equi', $q$
+	SELECT f.fact_id, c.region FROM facts f LEFT JOIN customers c
+	 ON c.customer_id > f.customer_id $q$,
 	refresh_policy => 'incremental_strict');
 SELECT medallion.create_materialized_view('mvp', 'bad_policy', 'SELECT 1 AS x',
 	refresh_policy => 'sometimes');
