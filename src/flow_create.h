@@ -85,6 +85,21 @@ extern void FlowCreateBegin(FlowCreate *create, FlowType type,
 							const char *target_table, bool replace);
 
 /*
+ * Begin replacing the flow named flow_name (qualified, as
+ * FlowNameForTarget gives it) of type into an existing table of the
+ * pipeline that feeds several flows (a further bronze source, an append
+ * flow).  The caller has filled in create's pipeline (ownership checked)
+ * and target (namespace_oid, relation_name, target_name, target_relid).
+ * Returns false when no flow has that name (replace => true then creates
+ * it); a flow of that name of another type or into another table is an
+ * error.  Otherwise the flow is checked and locked as FlowCreateBegin does
+ * and create->replaced set; nothing is dropped or emptied: Register marks
+ * what must be recomputed (an append flow: its whole target).
+ */
+extern bool FlowCreateBeginNamed(FlowCreate *create, FlowType type,
+								 const char *flow_name);
+
+/*
  * The replace argument of a create_* function (argument argno; false when
  * NULL).
  */
