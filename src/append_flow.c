@@ -26,6 +26,11 @@
  * selective refresh naming the flow, clears flow_state and so runs it
  * again.
  *
+ * replace => true: the flow's row gets the new query and once flag, and its
+ * whole target is marked for recompute (FlowCreateBeginNamed and
+ * FlowCreateRegister, flow_create.c): the target's rows do not record the
+ * flow that wrote them, so every flow into it runs again from the start.
+ *
  * Copyright (c) 2025-2026, medallion contributors
  *
  * IDENTIFICATION

@@ -37,6 +37,11 @@
  * and marks the flow and those downstream refresh_pending, so that the
  * next update recomputes them from their sources (nothing upstream).
  *
+ * A named flow into a shared target (a further bronze source, an append
+ * flow) is replaced by name instead: the create function fills in the
+ * pipeline and the existing target and calls FlowCreateBeginNamed, then
+ * Register; replacing an append flow recomputes its whole target.
+ *
  * A new flow type needs nothing more, unless it makes companion views or
  * internal objects of other kinds (see FlowDropCompanionViews and
  * FlowDropInternalObjects in flow_lifecycle.h), keys its target's indexes
