@@ -966,3 +966,7 @@ BEGIN
 	END LOOP;
 END
 $move_state_tables$;
+
+/* appendreplace: add_append_flow's comment says what replace => true does. */
+COMMENT ON FUNCTION medallion.add_append_flow(text, text, text, text, boolean, boolean) IS
+'Add an append flow: query, a SELECT that reads one table of the pipeline and is fed only its new rows at each update, is appended to target_table, an existing bronze or silver table of the pipeline, its columns matched by name (target columns it lacks get their default or NULL); a silver target''s expectations and dedup keys apply. once => true: a backfill that runs in one update only, again after a full refresh or a run_pipeline refresh_tables naming the flow. replace => true replaces the append flow of that name (same target); the next update recomputes the target with every flow into it.';

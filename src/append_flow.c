@@ -26,6 +26,11 @@
  * selective refresh naming the flow, clears flow_state and so runs it
  * again.
  *
+ * replace => true: the flow's row gets the new query and once flag, and its
+ * whole target is marked for recompute (FlowCreateBeginNamed and
+ * FlowCreateRegister, flow_create.c): the target's rows do not record the
+ * flow that wrote them, so every flow into it runs again from the start.
+ *
  * Copyright (c) 2025-2026, medallion contributors
  *
  * IDENTIFICATION
@@ -219,9 +224,10 @@ typedef struct AppendArguments
 	char	   *target_table;
 	char	   *query;
 	bool		once;
+	bool		replace;
 } AppendArguments;
 
-/* The arguments, checked; replace => true is refused (not built yet). */
+/* The arguments, checked. */
 static void
 append_read_arguments(FunctionCallInfo fcinfo, AppendArguments *args)
 {
@@ -236,16 +242,7 @@ append_read_arguments(FunctionCallInfo fcinfo, AppendArguments *args)
 	args->target_table = SqlTextArgument(fcinfo, 2, "target_table");
 	args->query = SqlTextArgument(fcinfo, 3, "query");
 	args->once = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
-
-	/*
-	 * Replacing an append flow means refreshing its whole shared table at
-	 * the next update; that is not built yet, so refuse it plainly.
-	 */
-	if (FlowCreateReplaceArgument(fcinfo, 5))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("replace => true is not supported yet for append flows"),
-				 errhint("Drop the flow with medallion.drop_flow and add it again.")));
+	args->replace = FlowCreateReplaceArgument(fcinfo, 5);
 }
 
 /*
@@ -382,13 +379,37 @@ append_definition_build(const AppendArguments *args, List *columns)
 }
 
 /*
+ * With replace => true, the append flow of that name, when there is one,
+ * is replaced (FlowCreateBeginNamed: locked, same pipeline, type and
+ * target); create is filled in for FlowCreateRegister.  Without it, or
+ * when no flow has the name, the flow is new.
+ */
+static bool
+append_begin_replace(FlowCreate *create, PipelineDesc *pipeline,
+					 Oid target_relid, const char *flow_name, bool replace)
+{
+	memset(create, 0, sizeof(FlowCreate));
+	if (!replace)
+		return false;
+	create->pipeline = pipeline;
+	create->target_relid = target_relid;
+	create->namespace_oid = get_rel_namespace(target_relid);
+	create->relation_name = get_rel_name(target_relid);
+	create->target_name = CatalogQualifiedRelationName(target_relid);
+	return FlowCreateBeginNamed(create, FLOW_TYPE_APPEND, flow_name);
+}
+
+/*
  * medallion.add_append_flow(pipeline_name text, flow_name text,
  *     target_table text, query text, once boolean DEFAULT false,
  *     replace boolean DEFAULT false)
  *
  * Checks the query as the caller under the pipeline's search_path (as
  * create_silver does) and its columns against the target's, then
- * registers the flow; the target is not changed.
+ * registers the flow; the target is not changed.  Replacing an append flow
+ * updates its row and marks its whole target for recompute at the next
+ * update (see replace_mark in flow_create.c): the rows do not record which
+ * flow wrote them.
  */
 Datum
 medallion_add_append_flow(PG_FUNCTION_ARGS)
@@ -399,6 +420,8 @@ medallion_add_append_flow(PG_FUNCTION_ARGS)
 	Oid			target_relid;
 	char	   *flow_name;
 	SilverQueryCheck check;
+	FlowCreate	create;
+	Jsonb	   *definition;
 
 	append_read_arguments(fcinfo, &args);
 	pipeline = CatalogGetPipeline(args.pipeline_name, false);
@@ -407,13 +430,20 @@ medallion_add_append_flow(PG_FUNCTION_ARGS)
 	flow_name = FlowNameForTarget(args.flow_name,
 								  get_rel_namespace(target_relid),
 								  target_relid);
+	append_begin_replace(&create, pipeline, target_relid, flow_name,
+						 args.replace);
 	SilverCheckQuery(pipeline, psprintf("append flow \"%s\"", flow_name),
 					 get_rel_name(target_relid), args.query, &check);
 	append_check_source(pipeline, target_relid, check.source);
-	CatalogCreateNamedFlow(pipeline, FLOW_TYPE_APPEND, flow_name,
-						   target_relid, check.source, check.source_name,
-						   append_definition_build(&args,
-												   append_check_columns(target_relid,
-																		check.desc)));
+	definition = append_definition_build(&args,
+										 append_check_columns(target_relid,
+															  check.desc));
+	if (create.replaced != NULL)
+		FlowCreateRegister(&create, FLOW_TYPE_APPEND, check.source,
+						   check.source_name, definition);
+	else
+		CatalogCreateNamedFlow(pipeline, FLOW_TYPE_APPEND, flow_name,
+							   target_relid, check.source, check.source_name,
+							   definition);
 	PG_RETURN_VOID();
 }

@@ -497,14 +497,16 @@ bronze_globs_disjoint(const char *a, const char *b)
 }
 
 /*
- * Refuse a new source of a bronze table that can reach an object another
- * flow of the table reaches: each flow keeps its own ledger, so the object
+ * Refuse a new source of a bronze table (or the new source of a replaced
+ * flow of it, replaced, which is not compared with itself) that can reach
+ * an object another flow of the table reaches: each flow keeps its own ledger, so the object
  * would be ingested twice.  Two sources overlap when they are in the same
  * bucket of the same endpoint and one prefix starts the other, unless
  * their path_glob options are provably disjoint.
  */
 static void
-bronze_check_overlap(Oid target_relid, const BronzeArguments *arguments)
+bronze_check_overlap(Oid target_relid, const BronzeArguments *arguments,
+					 const FlowDesc *replaced)
 {
 	ListCell   *cell;
 
@@ -514,7 +516,8 @@ bronze_check_overlap(Oid target_relid, const BronzeArguments *arguments)
 		BronzeDefinition other;
 		size_t		shorter;
 
-		if (flow->type != FLOW_TYPE_BRONZE)
+		if (flow->type != FLOW_TYPE_BRONZE ||
+			(replaced != NULL && flow->flow_id == replaced->flow_id))
 			continue;
 		BronzeLoadDefinition(flow, &other);
 		shorter = Min(strlen(other.prefix), strlen(arguments->prefix));
@@ -571,11 +574,13 @@ bronze_existing_target(FlowCreate *create, const char *pipeline_name,
 /*
  * Another source into an existing bronze table: a flow of its own, with an
  * explicit name, a ledger of its own and no object in common with the
- * other flows of the table.
+ * other flows of the table.  With replace, the flow of that name, when the
+ * table has one, gets the new source instead (FlowCreateBeginNamed): its
+ * ledger and rows stay, the new options apply to new objects only.
  */
 static void
 bronze_add_source(FlowCreate *create, const char *flow_name,
-				  BronzeArguments *arguments)
+				  BronzeArguments *arguments, bool replace)
 {
 	if (flow_name == NULL)
 		ereport(ERROR,
@@ -586,8 +591,10 @@ bronze_add_source(FlowCreate *create, const char *flow_name,
 						 create->target_name)));
 	create->flow_name = FlowNameForTarget(flow_name, create->namespace_oid,
 										  create->target_relid);
+	if (replace)
+		FlowCreateBeginNamed(create, FLOW_TYPE_BRONZE, create->flow_name);
 	bronze_check_arguments(arguments);
-	bronze_check_overlap(create->target_relid, arguments);
+	bronze_check_overlap(create->target_relid, arguments, create->replaced);
 	FlowCreateRegister(create, FLOW_TYPE_BRONZE, InvalidOid,
 					   arguments->source_url,
 					   bronze_definition_build(arguments));
@@ -618,19 +625,16 @@ medallion_create_bronze(PG_FUNCTION_ARGS)
 	arguments.format = text_argument_or_null(fcinfo, 6);
 	arguments.options_jsonb = PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7);
 	replace = FlowCreateReplaceArgument(fcinfo, 9);
-	if (replace && flow_name != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("replace => true with a flow_name is not supported yet"),
-				 errhint("Drop that flow with medallion.drop_flow and create it again.")));
 	if (target_table == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("target_table must not be null")));
 
-	if (!replace && bronze_existing_target(&create, pipeline_name, target_table))
+	/* a further source, or with replace a named one (bronze_add_source) */
+	if ((!replace || flow_name != NULL) &&
+		bronze_existing_target(&create, pipeline_name, target_table))
 	{
-		bronze_add_source(&create, flow_name, &arguments);
+		bronze_add_source(&create, flow_name, &arguments, replace);
 		PG_RETURN_VOID();
 	}
 	FlowCreateBegin(&create, FLOW_TYPE_BRONZE, pipeline_name, target_table,
@@ -638,6 +642,8 @@ medallion_create_bronze(PG_FUNCTION_ARGS)
 	create.flow_name = FlowNameForTarget(flow_name, create.namespace_oid,
 										 InvalidOid);
 	bronze_check_arguments(&arguments);
+	if (create.replaced != NULL)
+		bronze_check_overlap(create.target_relid, &arguments, create.replaced);
 	FlowCreateTable(&create, bronze_table_sql(create.target_name));
 	FlowCreateColumnComments(create.target_name, lengthof(bronze_columns),
 							 bronze_columns, bronze_column_comments);

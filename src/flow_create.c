@@ -62,24 +62,16 @@ replace_keeps_data(FlowType type)
 }
 
 /*
- * The flow replace => true replaces: the flow of the existing table relid,
- * of this pipeline and of the same type.  A pipeline of another role is
- * refused by its ownership check before anything is said about it.  Then
- * the pipeline's update lock (a running update is waited for) and the
- * flow's catalog row (a direct apply is waited for) keep updates off the
- * flow until the replace commits; the row is read again under them.
+ * A flow that replace => true is about to replace must be of create's
+ * pipeline and type.  A pipeline of another role is refused by its
+ * ownership check before anything is said about it.  Then the pipeline's
+ * update lock (a running update is waited for) and the flow's catalog row
+ * (a direct apply is waited for) keep updates off the flow until the
+ * replace commits; the row is read again under them.
  */
 static FlowDesc *
-replace_find_flow(FlowCreate *create, Oid relid)
+replace_check_and_lock(FlowCreate *create, FlowDesc *flow)
 {
-	FlowDesc   *flow = CatalogGetFlowByTarget(relid, true);
-
-	if (flow == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_TABLE),
-				 errmsg("relation \"%s\" already exists", create->target_name),
-				 errdetail("It is not the target of a medallion flow, so replace => true has no flow to replace."),
-				 errhint("Flows create their target table; choose a new name or drop the table.")));
 	if (flow->pipeline_id != create->pipeline->pipeline_id)
 	{
 		PipelineDesc *other = CatalogGetPipelineById(flow->pipeline_id, false);
@@ -107,6 +99,24 @@ replace_find_flow(FlowCreate *create, Oid relid)
 	flow = CatalogGetFlowById(flow->flow_id);
 	CatalogShareLockFlow(flow);
 	return flow;
+}
+
+/*
+ * The flow replace => true replaces: the flow of the existing table relid
+ * (its defining flow where several feed it), checked and locked.
+ */
+static FlowDesc *
+replace_find_flow(FlowCreate *create, Oid relid)
+{
+	FlowDesc   *flow = CatalogGetFlowByTarget(relid, true);
+
+	if (flow == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", create->target_name),
+				 errdetail("It is not the target of a medallion flow, so replace => true has no flow to replace."),
+				 errhint("Flows create their target table; choose a new name or drop the table.")));
+	return replace_check_and_lock(create, flow);
 }
 
 /*
@@ -240,6 +250,51 @@ FlowCreateBegin(FlowCreate *create, FlowType type, const char *pipeline_name,
 	replacing_lxid = MyProc->lxid;
 	if (!replace_keeps_data(type))
 		replace_clear_target(create);
+}
+
+/*
+ * A named flow into a shared target is found by its name, not its
+ * target's: the target's name answers with its defining flow.  A flow of
+ * that name into another table, or of another type, is not the flow the
+ * caller means to replace, so both are refused before anything is locked.
+ * Nothing is dropped or emptied here: an append flow's target keeps its
+ * rows until the update that recomputes it (see replace_mark), and a
+ * bronze flow keeps its data.
+ */
+bool
+FlowCreateBeginNamed(FlowCreate *create, FlowType type, const char *flow_name)
+{
+	FlowDesc   *flow = FlowLookupByName(flow_name, 0, NULL);
+
+	create->type = type;
+	create->flow_name = pstrdup(flow_name);
+	replacing_lxid = InvalidLocalTransactionId;
+	if (flow == NULL)
+		return false;
+	if (flow->pipeline_id == create->pipeline->pipeline_id &&
+		flow->type != type)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("flow \"%s\" is of type %s, not %s",
+						flow->flow_name, flow->flow_type,
+						CatalogFlowTypeName(type)),
+				 errdetail("replace => true changes a flow's definition, not its type."),
+				 errhint("Give the new flow a name of its own, or drop flow \"%s\" with medallion.drop_flow first.",
+						 flow->flow_name)));
+	if (flow->pipeline_id == create->pipeline->pipeline_id &&
+		flow->target_relid != create->target_relid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("flow \"%s\" writes to table %s, not to %s",
+						flow->flow_name,
+						CatalogQualifiedRelationName(flow->target_relid),
+						create->target_name),
+				 errdetail("replace => true changes a flow's definition, not its target."),
+				 errhint("Drop the flow with medallion.drop_flow('%s') and add it again into %s.",
+						 flow->flow_name, create->target_name)));
+	create->replaced = replace_check_and_lock(create, flow);
+	replacing_lxid = MyProc->lxid;
+	return true;
 }
 
 /*
@@ -598,17 +653,21 @@ FlowCreateDropCompanion(FlowCreate *create, const char *suffix)
 														   suffix))));
 }
 
-char *
-FlowCreateMarkForRecompute(const FlowDesc *flow)
+/*
+ * Mark the flows flow_ids of a pipeline and every flow downstream of them
+ * for recompute; their names as a JSON array.
+ */
+static char *
+mark_for_recompute(int32 pipeline_id, List *flow_ids)
 {
-	List	   *flows = CatalogGetFlows(flow->pipeline_id);
+	List	   *flows = CatalogGetFlows(pipeline_id);
 	List	   *ids = NIL;
 	StringInfoData names;
 	ListCell   *cell;
 
 	initStringInfo(&names);
 	appendStringInfoChar(&names, '[');
-	foreach(cell, FlowOrderDownstream(flows, list_make1_int(flow->flow_id)))
+	foreach(cell, FlowOrderDownstream(flows, flow_ids))
 	{
 		FlowDesc   *marked = lfirst(cell);
 
@@ -620,6 +679,35 @@ FlowCreateMarkForRecompute(const FlowDesc *flow)
 	appendStringInfoChar(&names, ']');
 	CatalogSetRefreshPending(ids, true);
 	return names.data;
+}
+
+char *
+FlowCreateMarkForRecompute(const FlowDesc *flow)
+{
+	return mark_for_recompute(flow->pipeline_id,
+							  list_make1_int(flow->flow_id));
+}
+
+/*
+ * What a replace recomputes.  An append flow's rows in its target cannot
+ * be told from the other flows' (the rows do not record their flow), so
+ * replacing it recomputes its whole target: every flow into the target
+ * (its defining flow, the other append flows, once flows included) and
+ * those downstream, as refresh_tables naming the target does.  Any other
+ * flow: itself and those downstream (FlowOrderDownstream adds the append
+ * flows into a refreshed target).
+ */
+static char *
+replace_mark(const FlowDesc *flow)
+{
+	List	   *ids = NIL;
+	ListCell   *cell;
+
+	if (flow->type != FLOW_TYPE_APPEND)
+		return FlowCreateMarkForRecompute(flow);
+	foreach(cell, CatalogGetFlowsByTarget(flow->target_relid))
+		ids = lappend_int(ids, ((FlowDesc *) lfirst(cell))->flow_id);
+	return mark_for_recompute(flow->pipeline_id, ids);
 }
 
 /*
@@ -669,10 +757,12 @@ replace_register(FlowCreate *create, Oid source_relid, const char *source,
 	CatalogReplaceFlow(create->pipeline, flow, source_relid, source,
 					   definition);
 	if (!keeps_data)
-		recompute = FlowCreateMarkForRecompute(flow);
+		recompute = replace_mark(flow);
 	EventLogWrite(create->pipeline, 0, flow->flow_name, "flow_replaced", "INFO",
 				  keeps_data ?
 				  "flow replaced; its new definition applies to new objects" :
+				  flow->type == FLOW_TYPE_APPEND ?
+				  "flow replaced; its target, every flow into it and the flows downstream are recomputed at the next update" :
 				  "flow replaced; it and the flows downstream are recomputed at the next update",
 				  psprintf("{\"flow_type\": \"%s\", \"recompute\": %s}",
 						   flow->flow_type, recompute));

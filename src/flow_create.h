@@ -37,6 +37,11 @@
  * and marks the flow and those downstream refresh_pending, so that the
  * next update recomputes them from their sources (nothing upstream).
  *
+ * A named flow into a shared target (a further bronze source, an append
+ * flow) is replaced by name instead: the create function fills in the
+ * pipeline and the existing target and calls FlowCreateBeginNamed, then
+ * Register; replacing an append flow recomputes its whole target.
+ *
  * A new flow type needs nothing more, unless it makes companion views or
  * internal objects of other kinds (see FlowDropCompanionViews and
  * FlowDropInternalObjects in flow_lifecycle.h), keys its target's indexes
@@ -83,6 +88,21 @@ typedef struct FlowCreate
 extern void FlowCreateBegin(FlowCreate *create, FlowType type,
 							const char *pipeline_name,
 							const char *target_table, bool replace);
+
+/*
+ * Begin replacing the flow named flow_name (qualified, as
+ * FlowNameForTarget gives it) of type into an existing table of the
+ * pipeline that feeds several flows (a further bronze source, an append
+ * flow).  The caller has filled in create's pipeline (ownership checked)
+ * and target (namespace_oid, relation_name, target_name, target_relid).
+ * Returns false when no flow has that name (replace => true then creates
+ * it); a flow of that name of another type or into another table is an
+ * error.  Otherwise the flow is checked and locked as FlowCreateBegin does
+ * and create->replaced set; nothing is dropped or emptied: Register marks
+ * what must be recomputed (an append flow: its whole target).
+ */
+extern bool FlowCreateBeginNamed(FlowCreate *create, FlowType type,
+								 const char *flow_name);
 
 /*
  * The replace argument of a create_* function (argument argno; false when

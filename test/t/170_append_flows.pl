@@ -5,12 +5,16 @@
 #    each flow ingests a large object, and after the restart and another
 #    run every object is in the table exactly once, in the ledger of its
 #    own flow only, and a silver flow reading the table has every row once.
-#    Overlapping sources are refused when the flow is created.
+#    Overlapping sources are refused when the flow is created.  The second
+#    source replaced (replace => true) keeps its ledger and rows; its new
+#    prefix applies to new objects.
 # 2. A `once` append flow backfills a silver table from a history bronze
 #    table: it runs in one update only, again after a full refresh, and
 #    again on demand (refresh_tables naming it); the silver table's
 #    expectations, quarantine and dedup keys apply to its rows, and a flow
 #    reading the silver table sees every appended row once.
+#    An append flow replaced, and the silver flow of its target replaced,
+#    recompute the target with every flow into it, each row once.
 # 3. Observability names each flow; drop_flow of one flow of a shared
 #    target keeps the table and the other flows.
 use strict;
@@ -162,6 +166,15 @@ sub start_update_and_wait_for
 	return ($handle, $pid);
 }
 
+# The rows of each object in a table: "path=count,...", by path.
+sub file_counts
+{
+	my ($table) = @_;
+	return psql(
+		qq{SELECT string_agg(_file_path || '=' || c, ',' ORDER BY _file_path COLLATE "C")
+		     FROM (SELECT _file_path, count(*) AS c FROM $table GROUP BY 1) x});
+}
+
 # Every flow's ledger agrees with the rows of its objects in the table.
 sub check_ledgers
 {
@@ -202,9 +215,7 @@ for my $region (qw(us eu))
 psql(q{SELECT * FROM medallion.run_pipeline('multi')});
 my $expected_counts = join(',',
 	map { "$_=$object_rows{$_}" } sort keys %object_rows);
-is( psql(
-		q{SELECT string_agg(_file_path || '=' || c, ',' ORDER BY _file_path COLLATE "C")
-		    FROM (SELECT _file_path, count(*) AS c FROM orders_raw GROUP BY 1) x}),
+is(file_counts('orders_raw'),
 	$expected_counts,
 	'every object of both prefixes is in the table exactly once');
 is( psql(
@@ -222,9 +233,7 @@ is( psql(
 check_ledgers('after the last run');
 is(psql('SELECT count(DISTINCT _row_id) = count(*) FROM orders_raw'),
 	't', 'one _row_id sequence serves both flows');
-is( psql(
-		q{SELECT string_agg(_file_path || '=' || c, ',' ORDER BY _file_path COLLATE "C")
-		    FROM (SELECT _file_path, count(*) AS c FROM orders_clean GROUP BY 1) x}),
+is(file_counts('orders_clean'),
 	$expected_counts,
 	'the silver flow reading the table saw every row of both sources once');
 ok( psql(
@@ -232,6 +241,45 @@ ok( psql(
 		   WHERE pipeline_name = 'multi' AND event_type = 'flow_progress'
 		     AND flow_name = 'public.orders_eu'}) > 0,
 	'the event log names the second bronze flow');
+
+# replace the second source: its new prefix applies to new objects, its
+# ledger and rows stay, nothing downstream is recomputed
+s3_upload_string($s3,
+	join('', map { qq({"n": $_, "region": "eu", "object": "late"}\n) } 1 .. 40),
+	'eu-late/d-1.json');
+like(
+	psql_error(
+		qq{SELECT medallion.create_bronze('multi', 'orders_raw', 's3://landing/us/x/',
+		       secret_name => 's3rver', endpoint => '$endpoint', flow_name => 'orders_eu',
+		       replace => true)}),
+	qr/source s3:\/\/landing\/us\/x\/ overlaps the source of flow "public\.orders_raw"/,
+	'a replaced source is still checked against the other flows of the table');
+psql(
+	qq{SELECT medallion.create_bronze('multi', 'orders_raw', 's3://landing/eu-late/',
+	       secret_name => 's3rver', endpoint => '$endpoint', flow_name => 'orders_eu',
+	       replace => true)});
+is( psql(
+		q{SELECT source || ':' || refresh_pending FROM medallion.flows
+		   WHERE flow_name = 'public.orders_eu'}),
+	's3://landing/eu-late/:false',
+	'the named bronze flow got its new source; nothing is marked for recompute');
+psql(q{SELECT * FROM medallion.run_pipeline('multi')});
+$object_rows{'s3://landing/eu-late/d-1.json'} = 40;
+$total_rows += 40;
+$expected_counts = join(',', map { "$_=$object_rows{$_}" } sort keys %object_rows);
+is(file_counts('orders_raw'),
+	$expected_counts,
+	'after the replace: the new prefix\'s object once, the old rows kept, none twice');
+is( psql(
+		q{SELECT string_agg(flow_name || '=' || n, ',' ORDER BY flow_name)
+		    FROM (SELECT flow_name, count(*) AS n FROM medallion.ingested_files
+		           WHERE pipeline_name = 'multi' GROUP BY 1) x}),
+	'public.orders_eu=7,public.orders_raw=6',
+	'the replaced flow kept its ledger and added the new object to it');
+check_ledgers('after replacing the second source');
+is(file_counts('orders_clean'),
+	$expected_counts,
+	'the silver flow reading the table read the new rows only, each once');
 
 # drop one of two flows into a table: the table and the other flow stay
 like(psql_error(q{SELECT medallion.drop_flow('orders_eu', true)}),
@@ -308,10 +356,10 @@ like(
 	'a NOT NULL column without default must come from the query');
 like(
 	psql_error(
-		q{SELECT medallion.add_append_flow('shop', 'again', 'events',
+		q{SELECT medallion.add_append_flow('shop', 'events', 'events',
 		      $$SELECT (data->>'id')::int AS id FROM mobile_raw$$, replace => true)}),
-	qr/replace => true is not supported yet/,
-	'replace is refused plainly');
+	qr/flow "public\.events" is of type silver, not append/,
+	'replace => true naming a flow of another type is refused');
 
 # what events must hold: ids of the sources whose rows pass, first of equal ids
 sub check_events
@@ -326,6 +374,16 @@ sub check_events
 			         (SELECT string_agg(id || kind, ',' ORDER BY id) FROM event_kinds)}),
 		't',
 		"$label: the flow reading events saw every appended row once");
+}
+
+# The flows the last full refresh of shop reset, by name.
+sub last_refreshed_flows
+{
+	return psql(
+		q{SELECT string_agg(x, ',' ORDER BY x) FROM medallion.event_log e,
+		         jsonb_array_elements_text(e.details->'flows') x
+		   WHERE e.id = (SELECT max(id) FROM medallion.event_log
+		                  WHERE pipeline_name = 'shop' AND event_type = 'full_refresh')});
 }
 
 my @events_ids = grep { $_ != 4 } 1 .. 12;
@@ -384,15 +442,43 @@ is( psql(
 
 # refresh_tables naming the table refreshes it with every flow into it
 psql(q{SELECT * FROM medallion.run_pipeline('shop', refresh_tables => ARRAY['events'])});
-is( psql(
-		q{SELECT string_agg(x, ',' ORDER BY x) FROM medallion.event_log e,
-		         jsonb_array_elements_text(e.details->'flows') x
-		   WHERE e.id = (SELECT max(id) FROM medallion.event_log
-		                  WHERE pipeline_name = 'shop' AND event_type = 'full_refresh')}),
+is(last_refreshed_flows(),
 	'public.event_kinds,public.events,public.events_mobile,public.history_backfill',
 	'refresh_tables naming the table resets every flow into it and what reads it, not bronze');
 check_events('after refresh_tables naming the table',
 	@events_ids, @h1_ids, 105 .. 107, 200 .. 202);
+is( psql(q{SELECT count(*) FROM medallion.ingested_files WHERE pipeline_name = 'shop'}),
+	$ledger, 'nothing was ingested again');
+
+# replacing the append flow recomputes events with every flow into it
+# (the once backfill runs once more) and what reads it; nothing upstream
+psql(
+	q{SELECT medallion.add_append_flow('shop', 'events_mobile', 'events',
+	      $$SELECT (data->>'id')::int AS id, data->>'kind' AS kind FROM mobile_raw
+	         WHERE (data->>'id')::int <> 201$$, replace => true)});
+psql(q{SELECT * FROM medallion.run_pipeline('shop')});
+my @current_ids = (@events_ids, @h1_ids, 105 .. 107, 200, 202);
+check_events('after replacing the append flow', @current_ids);
+is(last_refreshed_flows(),
+	'public.event_kinds,public.events,public.events_mobile,public.history_backfill',
+	'replacing the append flow refreshed its target\'s flows and what reads it');
+
+# replacing the silver flow of events re-runs the append flows into it,
+# the once backfill included
+psql(
+	q{SELECT medallion.create_silver('shop', 'events',
+	      $$SELECT (data->>'id')::int AS id, data->>'kind' AS kind,
+	               (data->>'amount')::numeric AS amount FROM events_raw
+	         WHERE (data->>'id')::int <> 12$$,
+	      dedup_keys => ARRAY['id'], quarantine => true, replace => true)});
+psql(q{SELECT * FROM medallion.run_pipeline('shop')});
+@current_ids = grep { $_ != 12 } @current_ids;
+check_events('after replacing the silver flow of events', @current_ids);
+is( psql(
+		q{SELECT details->>'rows_read' FROM medallion.event_log
+		   WHERE flow_name = 'public.history_backfill' AND event_type = 'flow_progress'
+		   ORDER BY id DESC LIMIT 1}),
+	'9', 'the once backfill read its whole source again');
 is( psql(q{SELECT count(*) FROM medallion.ingested_files WHERE pipeline_name = 'shop'}),
 	$ledger, 'nothing was ingested again');
 
@@ -417,7 +503,6 @@ is( psql(
 		   WHERE pipeline_name = 'shop' AND target_table = 'events'::regclass}),
 	'public.events,public.events_mobile',
 	'drop_flow of the backfill keeps the table and its other flows');
-check_events('after dropping the backfill',
-	@events_ids, @h1_ids, 105 .. 107, 200 .. 202);
+check_events('after dropping the backfill', @current_ids);
 
 done_testing();
