@@ -61,6 +61,7 @@ typedef struct MvApply
 	bool		recompute;		/* incremental, but recompute this time */
 	char	   *recompute_why;
 	bool		any_change;
+	char	   *state_table;	/* kept by running values: the group state */
 } MvApply;
 
 static void
@@ -368,24 +369,60 @@ mv_report(MvApply *apply, FlowResult *result, const char *how,
 	}
 }
 
+/*
+ * A grouped view kept by running values: its state table, made at a
+ * recompute; without one, recompute.
+ */
+static void
+mv_running_state(MvApply *apply)
+{
+	MatviewRunningAnalyze(&apply->analysis);
+	if (apply->analysis.running == NULL)
+		return;
+	apply->state_table = MatviewRunningStateTable(apply->flow, &apply->analysis,
+												  apply->context->pipeline->owner,
+												  apply->recompute);
+	if (apply->state_table != NULL)
+		return;
+	apply->recompute = true;
+	apply->recompute_why = "no group state";
+	apply->state_table = MatviewRunningStateTable(apply->flow, &apply->analysis,
+												  apply->context->pipeline->owner,
+												  true);
+}
+
 /* An incremental view's update: deltas, or a bounded recompute. */
 static void
 mv_apply_incremental(MvApply *apply, FlowResult *result)
 {
 	mv_read_sources(apply);
-	if (apply->recompute)
+	mv_running_state(apply);
+	if (apply->recompute && apply->state_table != NULL)
+	{
+		MatviewRunningRecompute(&apply->analysis, apply->target,
+								mv_column_list(&apply->analysis),
+								apply->state_table, result);
+		mv_report(apply, result, "recomputed", apply->recompute_why);
+	}
+	else if (apply->recompute)
 	{
 		mv_recompute(apply, MatviewBoundedQuerySql(&apply->analysis), result);
 		mv_report(apply, result, "recomputed", apply->recompute_why);
 	}
 	else if (apply->any_change)
 	{
-		if (apply->analysis.grouped)
+		if (apply->state_table != NULL)
+			MatviewRunningApply(&apply->analysis, apply->target,
+								mv_column_list(&apply->analysis),
+								apply->state_table, result);
+		else if (apply->analysis.grouped)
 			mv_apply_groups(apply, result);
 		else
 			mv_apply_rows(apply, result);
 		mv_report(apply, result, "deltas", NULL);
 	}
+	if (apply->state_table != NULL && (apply->recompute || apply->any_change))
+		appendStringInfoString(&result->details, ", \"groups\": \"running values\"");
 	if (apply->recompute || apply->any_change)
 		mv_save_positions(apply);
 }

@@ -191,7 +191,8 @@ query_for_term(MatviewAnalysis *analysis, uint32 mask, List **sign_vars)
 
 /*
  * The target list of a term: the view's columns, or for grouped views the
- * group keys, then the signs.  ORDER BY and aggregation go.
+ * group keys (and the aggregates' arguments when kept by running values),
+ * then the signs.  ORDER BY and aggregation go.
  */
 static void
 term_target_list(MatviewAnalysis *analysis, Query *query, List *sign_vars)
@@ -224,6 +225,13 @@ term_target_list(MatviewAnalysis *analysis, Query *query, List *sign_vars)
 											  psprintf("c%d", resno), false));
 		}
 	}
+	foreach(cell, analysis->running_args)
+	{
+		resno++;
+		targets = lappend(targets,
+						  makeTargetEntry(copyObject(lfirst(cell)), resno,
+										  psprintf("c%d", resno), false));
+	}
 	foreach(cell, sign_vars)
 	{
 		resno++;
@@ -253,6 +261,40 @@ column_list(int ncolumns, const char *qualifier)
 }
 
 /*
+ * Append the term of the mask (references in it read their delta) to sql,
+ * after a UNION ALL if sql is not empty: its rows with their weight w, the
+ * product of their delta rows' signs, negated for an even number of deltas
+ * (1 for the mask 0, the bounded state).
+ */
+static void
+append_term(StringInfo sql, MatviewAnalysis *analysis, uint32 mask,
+			bool group_keys)
+{
+	int			ncolumns = group_keys ?
+		analysis->ngroup_columns + list_length(analysis->running_args) :
+		analysis->ncolumns;
+	List	   *sign_vars;
+	Query	   *term = query_for_term(analysis, mask, &sign_vars);
+	StringInfoData weight;
+	int			i;
+
+	term_target_list(analysis, term, sign_vars);
+	initStringInfo(&weight);
+	appendStringInfoString(&weight, list_length(sign_vars) % 2 == 1 || mask == 0 ?
+						   "1::pg_catalog.int8" : "-1::pg_catalog.int8");
+	for (i = 1; i <= list_length(sign_vars); i++)
+		appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
+	appendStringInfo(sql, "%sSELECT %s, %s AS w FROM (%s) __t(%s",
+					 sql->len > 0 ? "\nUNION ALL\n" : "",
+					 column_list(ncolumns, "__t"), weight.data,
+					 pg_get_querydef(term, false),
+					 column_list(ncolumns, NULL));
+	for (i = 1; i <= list_length(sign_vars); i++)
+		appendStringInfo(sql, ", s%d", i);
+	appendStringInfoChar(sql, ')');
+}
+
+/*
  * MatviewDeltaTermsSql: rows (c1..cn, w) whose weights w, summed per row,
  * are the view's net change; with group_keys, c1..ck are the group keys of
  * every row that changed.
@@ -261,32 +303,27 @@ char *
 MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
 {
 	StringInfoData sql;
-	int			ncolumns = group_keys ? analysis->ngroup_columns : analysis->ncolumns;
 	uint32		mask;
 
 	Assert(group_keys == analysis->grouped);
 	initStringInfo(&sql);
 	for (mask = 1; mask < (1U << analysis->nreferences); mask++)
-	{
-		List	   *sign_vars;
-		Query	   *term = query_for_term(analysis, mask, &sign_vars);
-		StringInfoData weight;
-		int			i;
+		append_term(&sql, analysis, mask, group_keys);
+	return sql.data;
+}
 
-		term_target_list(analysis, term, sign_vars);
-		initStringInfo(&weight);
-		appendStringInfoString(&weight, list_length(sign_vars) % 2 == 1 ? "1" : "-1");
-		for (i = 1; i <= list_length(sign_vars); i++)
-			appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
-		appendStringInfo(&sql, "%sSELECT %s, %s AS w FROM (%s) __t(%s",
-						 sql.len > 0 ? "\nUNION ALL\n" : "",
-						 column_list(ncolumns, "__t"), weight.data,
-						 pg_get_querydef(term, false),
-						 column_list(ncolumns, NULL));
-		for (i = 1; i <= list_length(sign_vars); i++)
-			appendStringInfo(&sql, ", s%d", i);
-		appendStringInfoChar(&sql, ')');
-	}
+/*
+ * MatviewStateTermSql: rows (c1..ck group keys, the aggregates' arguments,
+ * w = 1) of the view's query over the sources' bounded states, for a view
+ * kept by running values.
+ */
+char *
+MatviewStateTermSql(MatviewAnalysis *analysis)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	append_term(&sql, analysis, 0, true);
 	return sql.data;
 }
 

@@ -92,6 +92,14 @@ typedef struct MatviewAnalysis
 	bool		grouped;		/* GROUP BY: touched groups recomputed */
 	int		   *group_columns;	/* grouped: output column of each key */
 	int			ngroup_columns;
+
+	/*
+	 * Grouped and kept by running values (matview_groups.c), else NULL;
+	 * then each term gives, after the group keys, the aggregates' arguments
+	 * (running_args, Exprs of the query).
+	 */
+	struct MatviewRunning *running;
+	List	   *running_args;
 } MatviewAnalysis;
 
 /* matview_analyze.c */
@@ -112,5 +120,29 @@ extern char *MatviewBoundedQuerySql(MatviewAnalysis *analysis);
 extern char *MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys);
 extern char *MatviewTouchedGroupsQuerySql(MatviewAnalysis *analysis,
 										  const char *groups_name);
+extern char *MatviewStateTermSql(MatviewAnalysis *analysis);
+
+/* matview_groups.c */
+typedef struct MatviewRunning MatviewRunning;
+
+/* Can the grouped view be kept by running values?  Sets analysis->running. */
+extern void MatviewRunningAnalyze(MatviewAnalysis *analysis);
+
+/*
+ * The view's state table (qualified, quoted); when it has none, made (owned
+ * by owner) and recorded if create, else NULL.
+ */
+extern char *MatviewRunningStateTable(FlowDesc *flow, MatviewAnalysis *analysis,
+									  Oid owner, bool create);
+
+/* Fill the state from the sources' bounded states, the target from it. */
+extern void MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
+									const char *target_columns,
+									const char *state_table, FlowResult *result);
+
+/* Apply the delta terms to the state and the touched groups' rows. */
+extern void MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
+								const char *target_columns,
+								const char *state_table, FlowResult *result);
 
 #endif							/* MEDALLION_MATVIEW_INTERNAL_H */

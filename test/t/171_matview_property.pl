@@ -71,6 +71,11 @@ my %VIEWS = (
 				JOIN customers c ON c.customer_id = f.customer_id
 				WHERE o.__end_at IS NULL GROUP BY c.region, o.status
 				HAVING count(*) > 1}, 1],
+	running_nulls => [q{SELECT c.region, o.status, count(*) AS n,
+				count(o.quantity) AS nq, sum(o.quantity) AS q, avg(o.quantity) AS aq,
+				sum(o.order_id::int8) AS ids, avg(o.order_id::int8) AS mean_id
+				FROM orders o JOIN customers c USING (customer_id)
+				WHERE o.__end_at IS NULL GROUP BY c.region, o.status}, 1],
 	left_join => [q{SELECT f.fact_id, c.region FROM facts f
 				LEFT JOIN customers c USING (customer_id)}, 0],
 	labelled => [q{SELECT f.fact_id, l.label FROM facts f
@@ -154,6 +159,16 @@ is( $node->safe_psql('postgres', q{
 						  WHERE definition->>'maintenance' = 'incremental')}),
 	join(', ', map { "public.v_$_" } grep { $VIEWS{$_}[1] } sort keys %VIEWS),
 	'every incremental view was maintained by deltas');
+
+# grouped views of count, sum and avg move running values; the others
+# recompute their touched groups
+is( $node->safe_psql('postgres', q{
+	SELECT string_agg(DISTINCT flow_name, ', ') FROM medallion.event_log
+	 WHERE event_type = 'flow_progress'
+	   AND details->>'maintenance' = 'deltas'
+	   AND details->>'groups' = 'running values'}),
+	'public.v_by_region, public.v_running_nulls',
+	'count, sum and avg were kept by running values');
 
 # a full refresh recomputes, and deltas go on from there
 $node->safe_psql('postgres',
