@@ -179,5 +179,24 @@ $node->safe_psql('postgres', "SELECT count(*) FROM medallion.run_pipeline('p')")
 is($node->safe_psql('postgres', $mismatches), '', 'deltas after a full refresh');
 note('rounds took ' . (time - $start) . ' s');
 
+# replace gives a running view a new state table; drop_flow drops it
+my $group_state = q{SELECT count(*) FROM pg_class
+	WHERE relnamespace = 'medallion_state'::regnamespace AND relname LIKE '%view_groups'};
+is($node->safe_psql('postgres', $group_state), '2', 'two group state tables');
+$node->safe_psql('postgres', q{
+SELECT medallion.create_materialized_view('p', 'v_by_region',
+	$q$SELECT c.tier, c.region, sum(f.fact_id) AS ids, count(f.amount) AS n
+	   FROM facts f JOIN customers c USING (customer_id) GROUP BY c.tier, c.region$q$,
+	replace => true)});
+$node->safe_psql('postgres', "SELECT count(*) FROM medallion.run_pipeline('p')");
+$node->safe_psql('postgres', "SELECT setseed(0.98); " . ($changes =~ s/:round/98/gr));
+$node->safe_psql('postgres', "SELECT count(*) FROM medallion.run_pipeline('p')");
+is($node->safe_psql('postgres', $mismatches), '', 'a replaced running view');
+is($node->safe_psql('postgres', $group_state), '2', 'replace left no group state behind');
+$node->safe_psql('postgres', "SELECT medallion.drop_flow('public.v_by_region')");
+$node->safe_psql('postgres',
+	"SELECT medallion.drop_flow('public.v_running_nulls', drop_table => true)");
+is($node->safe_psql('postgres', $group_state), '0', 'drop_flow dropped the group state');
+
 $node->stop;
 done_testing();
