@@ -62,6 +62,7 @@ typedef struct MvApply
 	char	   *recompute_why;
 	bool		any_change;
 	char	   *state_table;	/* kept by running values: the group state */
+	bool		row_hash;		/* the target has its row hash index */
 } MvApply;
 
 static void
@@ -282,6 +283,7 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 	StringInfoData sql;
 	StringInfoData columns;
 	StringInfoData row;
+	StringInfoData hash_filter;
 	int			i;
 
 	initStringInfo(&columns);
@@ -291,6 +293,14 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 		appendStringInfo(&columns, "%sc%d", i > 1 ? ", " : "", i);
 		appendStringInfo(&row, "%s__medallion_d.c%d", i > 1 ? ", " : "", i);
 	}
+	/* with the row hash index, the removed rows are found through it */
+	initStringInfo(&hash_filter);
+	if (apply->row_hash)
+		appendStringInfo(&hash_filter,
+						 "%s IN (SELECT pg_catalog.hash_record(ROW(%s)::%s) FROM __medallion_d\n"
+						 "                WHERE w OPERATOR(pg_catalog.<) 0) AND ",
+						 MatviewRowHashSql(analysis, "__medallion_t"), row.data,
+						 apply->target);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "WITH __medallion_d AS MATERIALIZED (\n"
@@ -304,13 +314,13 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 					 "    SELECT __medallion_t.ctid, __medallion_t AS r,\n"
 					 "           pg_catalog.row_number() OVER (PARTITION BY __medallion_t) AS n\n"
 					 "      FROM %s __medallion_t\n"
-					 "     WHERE __medallion_t IN (SELECT ROW(%s)::%s FROM __medallion_d\n"
+					 "     WHERE %s__medallion_t IN (SELECT ROW(%s)::%s FROM __medallion_d\n"
 					 "                              WHERE w OPERATOR(pg_catalog.<) 0)) __medallion_x\n"
 					 "  JOIN __medallion_d ON ROW(%s)::%s OPERATOR(pg_catalog.=) __medallion_x.r\n"
 					 "   AND __medallion_x.n OPERATOR(pg_catalog.<=) OPERATOR(pg_catalog.-) __medallion_d.w))\n"
 					 "  RETURNING 1),\n",
-					 apply->target, apply->target, row.data, apply->target,
-					 row.data, apply->target);
+					 apply->target, apply->target, hash_filter.data, row.data,
+					 apply->target, row.data, apply->target);
 	appendStringInfo(&sql,
 					 "__medallion_ins AS (INSERT INTO %s (%s)\n"
 					 "  SELECT %s FROM __medallion_d, pg_catalog.generate_series(1, __medallion_d.w)\n"
@@ -391,12 +401,29 @@ mv_running_state(MvApply *apply)
 												  true);
 }
 
+/*
+ * The indexes that keep the deltas' cost that of the change
+ * (matview_indexes.c): on the join keys, and for a view of rows on the
+ * hash of its rows.
+ */
+static void
+mv_ensure_indexes(MvApply *apply)
+{
+	MatviewEnsureJoinIndexes(&apply->analysis, apply->context->pipeline->owner,
+							 apply->flow->target_relid);
+	if (!apply->analysis.grouped)
+		apply->row_hash = MatviewEnsureRowHashIndex(&apply->analysis,
+													apply->flow->target_relid);
+}
+
 /* An incremental view's update: deltas, or a bounded recompute. */
 static void
 mv_apply_incremental(MvApply *apply, FlowResult *result)
 {
 	mv_read_sources(apply);
 	mv_running_state(apply);
+	if (!apply->recompute && apply->any_change)
+		mv_ensure_indexes(apply);
 	if (apply->recompute && apply->state_table != NULL)
 	{
 		MatviewRunningRecompute(&apply->analysis, apply->target,
@@ -423,6 +450,8 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 	}
 	if (apply->state_table != NULL && (apply->recompute || apply->any_change))
 		appendStringInfoString(&result->details, ", \"groups\": \"running values\"");
+	if (apply->recompute)
+		mv_ensure_indexes(apply);
 	if (apply->recompute || apply->any_change)
 		mv_save_positions(apply);
 }

@@ -145,4 +145,22 @@ extern void MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 								const char *target_columns,
 								const char *state_table, FlowResult *result);
 
+/* matview_indexes.c */
+
+/*
+ * Index each join key column of a pipeline table the owner owns that no
+ * index starts with (the index depends on the view's target).
+ */
+extern void MatviewEnsureJoinIndexes(MatviewAnalysis *analysis, Oid owner,
+									 Oid target_relid);
+
+/* pg_catalog.hash_record(ROW(the view's columns)), qualified or not. */
+extern char *MatviewRowHashSql(MatviewAnalysis *analysis, const char *qualifier);
+
+/*
+ * Give the target an index on the hash of its rows, if it has none and
+ * every column type can be hashed; whether it has one.
+ */
+extern bool MatviewEnsureRowHashIndex(MatviewAnalysis *analysis, Oid target_relid);
+
 #endif							/* MEDALLION_MATVIEW_INTERNAL_H */
