@@ -403,14 +403,15 @@ mv_running_state(MvApply *apply)
 
 /*
  * The indexes that keep the deltas' cost that of the change
- * (matview_indexes.c): on the join keys, and for a view of rows on the
- * hash of its rows.
+ * (matview_indexes.c): on the join keys, the change feeds' row ids, and for
+ * a view of rows on the hash of its rows.
  */
 static void
 mv_ensure_indexes(MvApply *apply)
 {
 	MatviewEnsureJoinIndexes(&apply->analysis, apply->context->pipeline->owner,
 							 apply->flow->target_relid);
+	MatviewEnsureFeedIndexes(&apply->analysis);
 	if (!apply->analysis.grouped)
 		apply->row_hash = MatviewEnsureRowHashIndex(&apply->analysis,
 													apply->flow->target_relid);

@@ -23,7 +23,9 @@
  * hash before comparing them whole; needs a hash function for every column
  * type, else the apply scans the target as before.
  *
- * Both are made by the first update that maintains the view by deltas
+ * Change feeds: see MatviewEnsureFeedIndexes.
+ *
+ * All are made by the first update that maintains the view by deltas
  * (also for views created before), in its transaction.
  *
  * Copyright (c) 2025-2026, medallion contributors
@@ -55,6 +57,7 @@
 #include "matview_internal.h"
 #include "spi_util.h"
 #include "sql_names.h"
+#include "state_table.h"
 
 /* Walker state: the join key columns found, as (relid, attnum) pairs. */
 typedef struct JoinKeys
@@ -211,6 +214,36 @@ MatviewEnsureJoinIndexes(MatviewAnalysis *analysis, Oid owner, Oid target_relid)
 		column = get_attname(relid, attnum, false);
 		create_dependent_index(relid, quote_identifier(column), column,
 							   target_relid);
+	}
+}
+
+/*
+ * MatviewEnsureFeedIndexes: see matview_internal.h.  A change feed has no
+ * index; its statistics lag behind its newest rows, so the planner takes
+ * the delta (position, ceiling] for one row and nests loops over it.  With
+ * an index on _row_id the planner reads the actual end of the range from
+ * it (and the delta is read by a range scan).
+ */
+void
+MatviewEnsureFeedIndexes(MatviewAnalysis *analysis)
+{
+	ListCell   *cell;
+
+	foreach(cell, analysis->sources)
+	{
+		MatviewSource *source = lfirst(cell);
+		AttrNumber	attnum;
+
+		if (source->kind != MATVIEW_SOURCE_CHANGE_FEED ||
+			!OidIsValid(source->feed_relid))
+			continue;
+		attnum = get_attnum(source->feed_relid, source->delta_id_column);
+		if (attnum == InvalidAttrNumber ||
+			index_leads_with(source->feed_relid, attnum))
+			continue;
+		StateTableCreateIndex(psprintf("CREATE INDEX ON %s (%s)",
+									   source->delta_relation,
+									   quote_identifier(source->delta_id_column)));
 	}
 }
 

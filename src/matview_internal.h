@@ -154,6 +154,9 @@ extern void MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 extern void MatviewEnsureJoinIndexes(MatviewAnalysis *analysis, Oid owner,
 									 Oid target_relid);
 
+/* Index the _row_id of the change feeds the view reads, if not yet. */
+extern void MatviewEnsureFeedIndexes(MatviewAnalysis *analysis);
+
 /* pg_catalog.hash_record(ROW(the view's columns)), qualified or not. */
 extern char *MatviewRowHashSql(MatviewAnalysis *analysis, const char *qualifier);
 
