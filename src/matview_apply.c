@@ -275,6 +275,28 @@ mv_run_change(const char *sql, FlowResult *result)
 	result->changed = result->rows_written > 0;
 }
 
+/*
+ * The CTE deleting the removed rows through the target's row hash index:
+ * for each row of the net change with weight w < 0, at most -w target rows
+ * equal to it (whole rows, NULLs equal), each found by an index probe.
+ */
+static void
+mv_append_delete_by_hash(MvApply *apply, StringInfo sql, const char *row)
+{
+	appendStringInfo(sql,
+					 "__medallion_del AS (DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(\n"
+					 "  SELECT __medallion_x.ctid FROM __medallion_d, LATERAL (\n"
+					 "    SELECT __medallion_t.ctid FROM %s __medallion_t\n"
+					 "     WHERE %s OPERATOR(pg_catalog.=) pg_catalog.hash_record(ROW(%s)::%s)\n"
+					 "       AND __medallion_t OPERATOR(pg_catalog.=) ROW(%s)::%s\n"
+					 "     LIMIT pg_catalog.abs(__medallion_d.w)) __medallion_x\n"
+					 "   WHERE __medallion_d.w OPERATOR(pg_catalog.<) 0))\n"
+					 "  RETURNING 1),\n",
+					 apply->target, apply->target,
+					 MatviewRowHashSql(&apply->analysis, "__medallion_t"),
+					 row, apply->target, row, apply->target);
+}
+
 /* A join's net change, applied to the target as a bag. */
 static void
 mv_apply_rows(MvApply *apply, FlowResult *result)
@@ -283,7 +305,6 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 	StringInfoData sql;
 	StringInfoData columns;
 	StringInfoData row;
-	StringInfoData hash_filter;
 	int			i;
 
 	initStringInfo(&columns);
@@ -293,14 +314,6 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 		appendStringInfo(&columns, "%sc%d", i > 1 ? ", " : "", i);
 		appendStringInfo(&row, "%s__medallion_d.c%d", i > 1 ? ", " : "", i);
 	}
-	/* with the row hash index, the removed rows are found through it */
-	initStringInfo(&hash_filter);
-	if (apply->row_hash)
-		appendStringInfo(&hash_filter,
-						 "%s IN (SELECT pg_catalog.hash_record(ROW(%s)::%s) FROM __medallion_d\n"
-						 "                WHERE w OPERATOR(pg_catalog.<) 0) AND ",
-						 MatviewRowHashSql(analysis, "__medallion_t"), row.data,
-						 apply->target);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "WITH __medallion_d AS MATERIALIZED (\n"
@@ -308,19 +321,22 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 					 "  GROUP BY %s HAVING pg_catalog.sum(w) OPERATOR(pg_catalog.<>) 0),\n",
 					 columns.data, MatviewDeltaTermsSql(analysis, false),
 					 columns.data);
-	appendStringInfo(&sql,
-					 "__medallion_del AS (DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(\n"
-					 "  SELECT __medallion_x.ctid FROM (\n"
-					 "    SELECT __medallion_t.ctid, __medallion_t AS r,\n"
-					 "           pg_catalog.row_number() OVER (PARTITION BY __medallion_t) AS n\n"
-					 "      FROM %s __medallion_t\n"
-					 "     WHERE %s__medallion_t IN (SELECT ROW(%s)::%s FROM __medallion_d\n"
-					 "                              WHERE w OPERATOR(pg_catalog.<) 0)) __medallion_x\n"
-					 "  JOIN __medallion_d ON ROW(%s)::%s OPERATOR(pg_catalog.=) __medallion_x.r\n"
-					 "   AND __medallion_x.n OPERATOR(pg_catalog.<=) OPERATOR(pg_catalog.-) __medallion_d.w))\n"
-					 "  RETURNING 1),\n",
-					 apply->target, apply->target, hash_filter.data, row.data,
-					 apply->target, row.data, apply->target);
+	if (apply->row_hash)
+		mv_append_delete_by_hash(apply, &sql, row.data);
+	else
+		appendStringInfo(&sql,
+						 "__medallion_del AS (DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(\n"
+						 "  SELECT __medallion_x.ctid FROM (\n"
+						 "    SELECT __medallion_t.ctid, __medallion_t AS r,\n"
+						 "           pg_catalog.row_number() OVER (PARTITION BY __medallion_t) AS n\n"
+						 "      FROM %s __medallion_t\n"
+						 "     WHERE __medallion_t IN (SELECT ROW(%s)::%s FROM __medallion_d\n"
+						 "                              WHERE w OPERATOR(pg_catalog.<) 0)) __medallion_x\n"
+						 "  JOIN __medallion_d ON ROW(%s)::%s OPERATOR(pg_catalog.=) __medallion_x.r\n"
+						 "   AND __medallion_x.n OPERATOR(pg_catalog.<=) OPERATOR(pg_catalog.-) __medallion_d.w))\n"
+						 "  RETURNING 1),\n",
+						 apply->target, apply->target, row.data, apply->target,
+						 row.data, apply->target);
 	appendStringInfo(&sql,
 					 "__medallion_ins AS (INSERT INTO %s (%s)\n"
 					 "  SELECT %s FROM __medallion_d, pg_catalog.generate_series(1, __medallion_d.w)\n"
