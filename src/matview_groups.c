@@ -28,7 +28,10 @@
  * sums are exact; a numeric sum is exact in value, and its display scale is
  * the largest among the values it added since the last recompute (the
  * query's is the largest among the values present: they differ only when
- * the values of one column have different scales).  min, max,
+ * the values of one column have different scales).  A numeric argument's
+ * NaN and infinities are counted apart (nan_i, pinf_i, ninf_i) and the
+ * sum kept over its finite values, so that the result is NaN, Infinity or
+ * -Infinity exactly when PostgreSQL's sum and avg give it.  min, max,
  * count(DISTINCT), float arguments and HAVING keep the recomputation of
  * the touched groups (matview_apply.c).
  *
@@ -79,6 +82,7 @@ struct MatviewRunning
 	RunningKind *kind;			/* per output column */
 	int		   *item;			/* per output column: key or aggregate index */
 	Oid		   *sum_type;		/* per aggregate: its running sum's type */
+	bool	   *special;		/* per aggregate: counts NaN and infinities */
 	int			naggs;			/* aggregates with an argument */
 };
 
@@ -177,6 +181,7 @@ MatviewRunningAnalyze(MatviewAnalysis *analysis)
 	running->kind = palloc0(sizeof(RunningKind) * analysis->ncolumns);
 	running->item = palloc0(sizeof(int) * analysis->ncolumns);
 	running->sum_type = palloc0(sizeof(Oid) * analysis->ncolumns);
+	running->special = palloc0(sizeof(bool) * analysis->ncolumns);
 	foreach(cell, query->targetList)
 	{
 		TargetEntry *tle = lfirst(cell);
@@ -194,10 +199,14 @@ MatviewRunningAnalyze(MatviewAnalysis *analysis)
 			running->kind[column] = kind;
 			if (kind != RUNNING_ROWS)
 			{
+				Expr	   *arg = linitial_node(TargetEntry,
+												((Aggref *) tle->expr)->args)->expr;
+
 				running->sum_type[running->naggs] = sum_type;
+				running->special[running->naggs] = kind != RUNNING_COUNT &&
+					exprType((Node *) arg) == NUMERICOID;
 				running->item[column] = running->naggs++;
-				args = lappend(args, linitial_node(TargetEntry,
-												   ((Aggref *) tle->expr)->args)->expr);
+				args = lappend(args, arg);
 			}
 		}
 		else
@@ -222,7 +231,12 @@ state_columns(MatviewAnalysis *analysis, const char *qualifier)
 		appendStringInfo(&list, "%s%sgroup_%d, ", q, dot, i);
 	appendStringInfo(&list, "%s%sn_rows", q, dot);
 	for (i = 1; i <= analysis->running->naggs; i++)
+	{
 		appendStringInfo(&list, ", %s%scount_%d, %s%ssum_%d", q, dot, i, q, dot, i);
+		if (analysis->running->special[i - 1])
+			appendStringInfo(&list, ", %s%snan_%d, %s%spinf_%d, %s%sninf_%d",
+							 q, dot, i, q, dot, i, q, dot, i);
+	}
 	return list.data;
 }
 
@@ -244,10 +258,23 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s,\n  pg_catalog.sum(w)", keys.data);
 	for (i = 1; i <= analysis->running->naggs; i++)
+	{
 		appendStringInfo(&sql,
-						 ",\n  COALESCE(pg_catalog.sum(w) FILTER (WHERE c%d IS NOT NULL), 0)"
-						 ",\n  COALESCE(pg_catalog.sum(w OPERATOR(pg_catalog.*) c%d), 0)",
-						 k + i, k + i);
+						 ",\n  COALESCE(pg_catalog.sum(w) FILTER (WHERE c%d IS NOT NULL), 0)",
+						 k + i);
+		if (!analysis->running->special[i - 1])
+			appendStringInfo(&sql,
+							 ",\n  COALESCE(pg_catalog.sum(w OPERATOR(pg_catalog.*) c%d), 0)",
+							 k + i);
+		else
+			appendStringInfo(&sql,
+							 ",\n  COALESCE(pg_catalog.sum(w OPERATOR(pg_catalog.*) c%d) FILTER (WHERE c%d"
+							 " NOT IN ('NaN', 'Infinity', '-Infinity')), 0)"
+							 ",\n  COALESCE(pg_catalog.sum(w) FILTER (WHERE c%d OPERATOR(pg_catalog.=) 'NaN'), 0)"
+							 ",\n  COALESCE(pg_catalog.sum(w) FILTER (WHERE c%d OPERATOR(pg_catalog.=) 'Infinity'), 0)"
+							 ",\n  COALESCE(pg_catalog.sum(w) FILTER (WHERE c%d OPERATOR(pg_catalog.=) '-Infinity'), 0)",
+							 k + i, k + i, k + i, k + i, k + i);
+	}
 	appendStringInfo(&sql, "\n FROM (\n%s\n) __medallion_u GROUP BY %s",
 					 terms, keys.data);
 	return sql.data;
@@ -275,14 +302,25 @@ rows_from_state_sql(MatviewAnalysis *analysis, const char *relation)
 			appendStringInfoString(&sql, "__medallion_s.n_rows");
 		else if (running->kind[i] == RUNNING_COUNT)
 			appendStringInfo(&sql, "__medallion_s.count_%d", item);
-		else if (running->kind[i] == RUNNING_SUM)
-			appendStringInfo(&sql, "CASE WHEN __medallion_s.count_%d OPERATOR(pg_catalog.>) 0"
-							 " THEN __medallion_s.sum_%d END", item, item);
 		else
-			appendStringInfo(&sql, "CASE WHEN __medallion_s.count_%d OPERATOR(pg_catalog.>) 0"
-							 " THEN __medallion_s.sum_%d::pg_catalog.numeric OPERATOR(pg_catalog./)"
-							 " __medallion_s.count_%d::pg_catalog.numeric END",
-							 item, item, item);
+		{
+			appendStringInfo(&sql, "CASE WHEN __medallion_s.count_%d OPERATOR(pg_catalog.=) 0"
+							 " THEN NULL", item);
+			if (running->special[item - 1])
+				appendStringInfo(&sql,
+								 " WHEN __medallion_s.nan_%d OPERATOR(pg_catalog.>) 0"
+								 " OR (__medallion_s.pinf_%d OPERATOR(pg_catalog.>) 0"
+								 " AND __medallion_s.ninf_%d OPERATOR(pg_catalog.>) 0) THEN 'NaN'"
+								 " WHEN __medallion_s.pinf_%d OPERATOR(pg_catalog.>) 0 THEN 'Infinity'"
+								 " WHEN __medallion_s.ninf_%d OPERATOR(pg_catalog.>) 0 THEN '-Infinity'",
+								 item, item, item, item, item);
+			if (running->kind[i] == RUNNING_SUM)
+				appendStringInfo(&sql, " ELSE __medallion_s.sum_%d END", item);
+			else
+				appendStringInfo(&sql, " ELSE __medallion_s.sum_%d::pg_catalog.numeric"
+								 " OPERATOR(pg_catalog./) __medallion_s.count_%d::pg_catalog.numeric END",
+								 item, item);
+		}
 	}
 	appendStringInfo(&sql, " FROM %s __medallion_s"
 					 " WHERE __medallion_s.n_rows OPERATOR(pg_catalog.>) 0", relation);
@@ -320,10 +358,17 @@ state_table_create_sql(MatviewAnalysis *analysis, const char *name)
 	}
 	appendStringInfoString(&sql, "\n  n_rows pg_catalog.int8 NOT NULL");
 	for (i = 0; i < analysis->running->naggs; i++)
+	{
 		appendStringInfo(&sql, ",\n  count_%d pg_catalog.int8 NOT NULL,\n  sum_%d %s NOT NULL",
 						 i + 1, i + 1,
 						 analysis->running->sum_type[i] == INT8OID ?
 						 "pg_catalog.int8" : "pg_catalog.numeric");
+		if (analysis->running->special[i])
+			appendStringInfo(&sql, ",\n  nan_%d pg_catalog.int8 NOT NULL,"
+							 "\n  pinf_%d pg_catalog.int8 NOT NULL,"
+							 "\n  ninf_%d pg_catalog.int8 NOT NULL",
+							 i + 1, i + 1, i + 1);
+	}
 	appendStringInfoString(&sql, "\n)");
 	return sql.data;
 }
@@ -448,10 +493,15 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 	initStringInfo(&moves);
 	appendStringInfoString(&moves, "n_rows = __medallion_t.n_rows OPERATOR(pg_catalog.+) EXCLUDED.n_rows");
 	for (i = 1; i <= analysis->running->naggs; i++)
-		appendStringInfo(&moves,
-						 ", count_%d = __medallion_t.count_%d OPERATOR(pg_catalog.+) EXCLUDED.count_%d"
-						 ", sum_%d = __medallion_t.sum_%d OPERATOR(pg_catalog.+) EXCLUDED.sum_%d",
-						 i, i, i, i, i, i);
+	{
+		static const char *const counters[] = {"count", "sum", "nan", "pinf", "ninf"};
+		int			j;
+
+		for (j = 0; j < (analysis->running->special[i - 1] ? 5 : 2); j++)
+			appendStringInfo(&moves,
+							 ", %s_%d = __medallion_t.%s_%d OPERATOR(pg_catalog.+) EXCLUDED.%s_%d",
+							 counters[j], i, counters[j], i, counters[j], i);
+	}
 	initStringInfo(&target_keys);
 	for (i = 0; i < analysis->ngroup_columns; i++)
 		appendStringInfo(&target_keys, "%s__medallion_t.%s", i > 0 ? ", " : "",

@@ -1,5 +1,6 @@
 # Property test of gold materialized views (create_materialized_view): for
-# a dozen view shapes over a silver table (append-only), an SCD1 and an
+# a dozen view shapes over a silver table (append-only; amounts with NaN and
+# infinities), an SCD1 and an
 # SCD2 AUTO CDC target and a plain lookup table, random changes on every
 # side between updates (new facts with NULL and duplicate join keys,
 # customers whose join key moves, customers deleted and re-inserted, SCD2
@@ -99,7 +100,9 @@ my $changes = q{
 INSERT INTO raw_facts (fact_id, customer_id, amount, label_id)
 SELECT (random() * 50)::int,
 	   CASE WHEN random() < 0.1 THEN NULL ELSE (random() * 9)::int END,
-	   (random() * 5)::int, (random() * 3)::int
+	   (ARRAY[(random() * 5)::int, 'NaN', 'Infinity', '-Infinity']::numeric[])
+		   [CASE WHEN random() < 0.9 THEN 1 ELSE 2 + (random() * 2)::int END],
+	   (random() * 3)::int
   FROM generate_series(1, 1 + (random() * 12)::int);
 INSERT INTO customer_events (customer_id, region, tier, seq, op)
 SELECT (random() * 9)::int,
