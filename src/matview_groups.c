@@ -65,6 +65,7 @@
 #include "state_table.h"
 
 #define GROUP_STATE_KEY		"group_state"
+#define GROUP_STATE_LAYOUT_KEY	"group_state_columns"
 #define GROUP_STATE_SUFFIX	"__view_groups"
 
 /* What an output column of a view kept by running values is. */
@@ -398,8 +399,8 @@ state_table_create(FlowDesc *flow, MatviewAnalysis *analysis, Oid owner)
 									  get_rel_name(flow->target_relid),
 									  GROUP_STATE_SUFFIX, "group state", &relname);
 	Oid			relid;
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		values[3];
 
 	relid = StateTableCreate(relname, state_table_create_sql(analysis, name),
 							 owner, flow->target_relid);
@@ -410,32 +411,43 @@ state_table_create(FlowDesc *flow, MatviewAnalysis *analysis, Oid owner)
 	name = CatalogQualifiedRelationName(relid);
 	values[0] = Int32GetDatum(flow->flow_id);
 	values[1] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(state_columns(analysis, NULL));
 	SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
 							   " SET definition = definition OPERATOR(pg_catalog.||)"
 							   " pg_catalog.jsonb_build_object('" GROUP_STATE_KEY "', $2,"
+							   "   '" GROUP_STATE_LAYOUT_KEY "', $3,"
 							   "   '" STATE_TABLES_KEY "',"
 							   "   (COALESCE(definition OPERATOR(pg_catalog.->) '" STATE_TABLES_KEY "',"
 							   "             '[]'::pg_catalog.jsonb) OPERATOR(pg_catalog.-) $2)"
 							   "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array($2))"
 							   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
-							   2, types, values, NULL, SPI_OK_UPDATE);
+							   3, types, values, NULL, SPI_OK_UPDATE);
 	return name;
 }
 
 /*
  * MatviewRunningStateTable: see matview_internal.h.  The recorded table
- * counts only while it is one of the flow's state tables.
+ * counts only while it is one of the flow's state tables and has the
+ * columns this version of medallion gives it (else, when create, it is
+ * dropped and made again: the recompute fills it).
  */
 char *
 MatviewRunningStateTable(FlowDesc *flow, MatviewAnalysis *analysis,
 						 Oid owner, bool create)
 {
 	char	   *name = FlowDefinitionString(flow, GROUP_STATE_KEY, false);
+	char	   *layout = FlowDefinitionString(flow, GROUP_STATE_LAYOUT_KEY, false);
 	Oid			relid = name ? RelidFromQualifiedName(name, true) : InvalidOid;
 
-	if (OidIsValid(relid) && list_member_oid(StateTablesOfFlow(flow), relid))
+	if (!OidIsValid(relid) || !list_member_oid(StateTablesOfFlow(flow), relid))
+		return create ? state_table_create(flow, analysis, owner) : NULL;
+	if (layout != NULL && strcmp(layout, state_columns(analysis, NULL)) == 0)
 		return CatalogQualifiedRelationName(relid);
-	return create ? state_table_create(flow, analysis, owner) : NULL;
+	if (!create)
+		return NULL;
+	SpiExecute(psprintf("DROP TABLE %s", CatalogQualifiedRelationName(relid)),
+			   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	return state_table_create(flow, analysis, owner);
 }
 
 /* Run a statement returning rows deleted and inserted; count them. */
