@@ -450,6 +450,7 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 	}
 	else if (apply->recompute)
 	{
+		MatviewDropRowHashIndex(apply->flow->target_relid);
 		mv_recompute(apply, MatviewBoundedQuerySql(&apply->analysis), result);
 		mv_report(apply, result, "recomputed", apply->recompute_why);
 	}

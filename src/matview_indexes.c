@@ -21,7 +21,8 @@
  * columns)) (an index of the target, the owner's, with no column added to
  * what BI tools read), and the apply looks the removed rows up by their
  * hash before comparing them whole; needs a hash function for every column
- * type, else the apply scans the target as before.
+ * type, else the apply scans the target as before.  A recompute drops it
+ * and makes it again once the table is filled.
  *
  * Change feeds: see MatviewEnsureFeedIndexes.
  *
@@ -264,6 +265,37 @@ MatviewRowHashSql(MatviewAnalysis *analysis, const char *qualifier)
 	return sql.data;
 }
 
+/* The target's row hash index, or InvalidOid. */
+static Oid
+row_hash_index(Oid target_relid)
+{
+	Relation	rel = relation_open(target_relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *cell;
+
+	relation_close(rel, NoLock);
+	foreach(cell, indexes)
+	{
+		if (strstr(pg_get_indexdef_string(lfirst_oid(cell)), "hash_record(ROW(") != NULL)
+			return lfirst_oid(cell);
+	}
+	return InvalidOid;
+}
+
+/*
+ * MatviewDropRowHashIndex: see matview_internal.h.  Filling a table and
+ * then indexing it costs less than maintaining the index row by row.
+ */
+void
+MatviewDropRowHashIndex(Oid target_relid)
+{
+	Oid			index = row_hash_index(target_relid);
+
+	if (OidIsValid(index))
+		SpiExecute(psprintf("DROP INDEX %s", CatalogQualifiedRelationName(index)),
+				   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+}
+
 /*
  * MatviewEnsureRowHashIndex: see matview_internal.h.  The index is found
  * by its expression (pg_get_indexdef), whatever its name.
@@ -273,12 +305,9 @@ MatviewEnsureRowHashIndex(MatviewAnalysis *analysis, Oid target_relid)
 {
 	Relation	rel = relation_open(target_relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
-	List	   *indexes = RelationGetIndexList(rel);
-	char	   *expression = MatviewRowHashSql(analysis, NULL);
-	ListCell   *cell;
+	bool		hashable = true;
 	int			i;
 
-	relation_close(rel, NoLock);
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
@@ -286,17 +315,16 @@ MatviewEnsureRowHashIndex(MatviewAnalysis *analysis, Oid target_relid)
 		if (!attr->attisdropped &&
 			!OidIsValid(lookup_type_cache(attr->atttypid,
 										  TYPECACHE_HASH_PROC)->hash_proc))
-			return false;
+			hashable = false;
 	}
-	foreach(cell, indexes)
-	{
-		char	   *definition = pg_get_indexdef_string(lfirst_oid(cell));
-
-		if (strstr(definition, "hash_record(ROW(") != NULL)
-			return true;
-	}
+	relation_close(rel, NoLock);
+	if (!hashable)
+		return false;
+	if (OidIsValid(row_hash_index(target_relid)))
+		return true;
 	SpiExecute(psprintf("CREATE INDEX ON %s ((%s))",
-						CatalogQualifiedRelationName(target_relid), expression),
+						CatalogQualifiedRelationName(target_relid),
+						MatviewRowHashSql(analysis, NULL)),
 			   0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	return true;
 }

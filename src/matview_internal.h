@@ -166,4 +166,7 @@ extern char *MatviewRowHashSql(MatviewAnalysis *analysis, const char *qualifier)
  */
 extern bool MatviewEnsureRowHashIndex(MatviewAnalysis *analysis, Oid target_relid);
 
+/* Drop the target's row hash index, if any (before a recompute). */
+extern void MatviewDropRowHashIndex(Oid target_relid);
+
 #endif							/* MEDALLION_MATVIEW_INTERNAL_H */
