@@ -15,8 +15,12 @@
  * update reads each source's safe ceiling (flow.h), then applies the
  * signed delta of (position, ceiling] (matview_delta.c): for a join, the
  * net change of each row, applied to the target as a bag (so many equal
- * rows deleted, so many inserted); for a grouped view, the groups touched
- * by a changed row are deleted and computed again.  With no positions yet
+ * rows deleted, through the target's row hash index when it has one, so
+ * many inserted); for a grouped view of count, sum and avg, the running
+ * values of the touched groups (matview_groups.c); for another grouped
+ * view, the groups touched by a changed row are deleted and computed
+ * again.  The indexes that keep this cheap are made on the way
+ * (matview_indexes.c).  With no positions yet
  * (first update, full refresh), a change feed that started over or holds a
  * reset marker, or a query that can no longer be kept by deltas, the view
  * is recomputed from the sources' bounded states and the positions start

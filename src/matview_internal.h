@@ -9,6 +9,10 @@
  *	  matview_delta.c    the SQL of signed deltas and of bounded states,
  *	                     made by rewriting the analysed query tree
  *	  matview_apply.c    an update of the flow: full recompute or deltas
+ *	  matview_groups.c   grouped views kept by running values (count, sum,
+ *	                     avg per group in a state table)
+ *	  matview_indexes.c  the indexes deltas need: join keys, change feeds'
+ *	                     _row_id, the target's row hash
  *
  * A view's query reads "sources": tables of its pipeline and plain tables.
  * Each source is a signed delta source: append_only (bronze and silver
