@@ -261,40 +261,6 @@ column_list(int ncolumns, const char *qualifier)
 }
 
 /*
- * Append the term of the mask (references in it read their delta) to sql,
- * after a UNION ALL if sql is not empty: its rows with their weight w, the
- * product of their delta rows' signs, negated for an even number of deltas
- * (1 for the mask 0, the bounded state).
- */
-static void
-append_term(StringInfo sql, MatviewAnalysis *analysis, uint32 mask,
-			bool group_keys)
-{
-	int			ncolumns = group_keys ?
-		analysis->ngroup_columns + list_length(analysis->running_args) :
-		analysis->ncolumns;
-	List	   *sign_vars;
-	Query	   *term = query_for_term(analysis, mask, &sign_vars);
-	StringInfoData weight;
-	int			i;
-
-	term_target_list(analysis, term, sign_vars);
-	initStringInfo(&weight);
-	appendStringInfoString(&weight, list_length(sign_vars) % 2 == 1 || mask == 0 ?
-						   "1::pg_catalog.int8" : "-1::pg_catalog.int8");
-	for (i = 1; i <= list_length(sign_vars); i++)
-		appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
-	appendStringInfo(sql, "%sSELECT %s, %s AS w FROM (%s) __t(%s",
-					 sql->len > 0 ? "\nUNION ALL\n" : "",
-					 column_list(ncolumns, "__t"), weight.data,
-					 pg_get_querydef(term, false),
-					 column_list(ncolumns, NULL));
-	for (i = 1; i <= list_length(sign_vars); i++)
-		appendStringInfo(sql, ", s%d", i);
-	appendStringInfoChar(sql, ')');
-}
-
-/*
  * MatviewDeltaTermsSql: rows (c1..cn, w) whose weights w, summed per row,
  * are the view's net change; with group_keys, c1..ck are the group keys of
  * every row that changed.
@@ -303,27 +269,34 @@ char *
 MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
 {
 	StringInfoData sql;
+	int			ncolumns = group_keys ?
+		analysis->ngroup_columns + list_length(analysis->running_args) :
+		analysis->ncolumns;
 	uint32		mask;
 
 	Assert(group_keys == analysis->grouped);
 	initStringInfo(&sql);
 	for (mask = 1; mask < (1U << analysis->nreferences); mask++)
-		append_term(&sql, analysis, mask, group_keys);
-	return sql.data;
-}
+	{
+		List	   *sign_vars;
+		Query	   *term = query_for_term(analysis, mask, &sign_vars);
+		StringInfoData weight;
+		int			i;
 
-/*
- * MatviewStateTermSql: rows (c1..ck group keys, the aggregates' arguments,
- * w = 1) of the view's query over the sources' bounded states, for a view
- * kept by running values.
- */
-char *
-MatviewStateTermSql(MatviewAnalysis *analysis)
-{
-	StringInfoData sql;
-
-	initStringInfo(&sql);
-	append_term(&sql, analysis, 0, true);
+		term_target_list(analysis, term, sign_vars);
+		initStringInfo(&weight);
+		appendStringInfoString(&weight, list_length(sign_vars) % 2 == 1 ? "1" : "-1");
+		for (i = 1; i <= list_length(sign_vars); i++)
+			appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
+		appendStringInfo(&sql, "%sSELECT %s, %s AS w FROM (%s) __t(%s",
+						 sql.len > 0 ? "\nUNION ALL\n" : "",
+						 column_list(ncolumns, "__t"), weight.data,
+						 pg_get_querydef(term, false),
+						 column_list(ncolumns, NULL));
+		for (i = 1; i <= list_length(sign_vars); i++)
+			appendStringInfo(&sql, ", s%d", i);
+		appendStringInfoChar(&sql, ')');
+	}
 	return sql.data;
 }
 
@@ -334,6 +307,20 @@ MatviewBoundedQuerySql(MatviewAnalysis *analysis)
 	List	   *sign_vars;
 
 	return pg_get_querydef(query_for_term(analysis, 0, &sign_vars), false);
+}
+
+/*
+ * MatviewStateTermSql: the rows (c1..ck group keys, then the aggregates'
+ * arguments) of a view kept by running values, over the sources' states.
+ */
+char *
+MatviewStateTermSql(MatviewAnalysis *analysis)
+{
+	List	   *sign_vars;
+	Query	   *term = query_for_term(analysis, 0, &sign_vars);
+
+	term_target_list(analysis, term, sign_vars);
+	return pg_get_querydef(term, false);
 }
 
 /*
