@@ -266,8 +266,11 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms, bool unit_weights)
 	{
 		int			c = k + i;
 
-		appendStringInfo(&sql, ",\n  COALESCE(%s FILTER (WHERE c%d IS NOT NULL), 0)",
-						 weight, c);
+		if (unit_weights)
+			appendStringInfo(&sql, ",\n  pg_catalog.count(c%d)", c);
+		else
+			appendStringInfo(&sql, ",\n  COALESCE(pg_catalog.sum(w) FILTER (WHERE c%d IS NOT NULL), 0)",
+							 c);
 		if (!analysis->running->special[i - 1])
 			appendStringInfo(&sql, ",\n  COALESCE(pg_catalog.sum(%sc%d), 0)", times, c);
 		else
@@ -279,7 +282,8 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms, bool unit_weights)
 							 ",\n  COALESCE(%s FILTER (WHERE c%d OPERATOR(pg_catalog.=) '-Infinity'), 0)",
 							 times, c, c, weight, c, weight, c, weight, c);
 	}
-	appendStringInfo(&sql, "\n FROM (\n%s\n) __medallion_u GROUP BY %s",
+	/* OFFSET 0: each argument computed once per row, not once per use */
+	appendStringInfo(&sql, "\n FROM (\n%s\n OFFSET 0) __medallion_u GROUP BY %s",
 					 terms, keys.data);
 	return sql.data;
 }
