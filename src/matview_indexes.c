@@ -42,6 +42,7 @@
 #include "access/relation.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
@@ -134,7 +135,21 @@ join_keys_walker(Node *node, JoinKeys *keys)
 	return expression_tree_walker(node, join_keys_walker, (void *) keys);
 }
 
-/* Does an index of relid start with column attnum? */
+/* Is the index a btree or hash index (one an equality can probe)? */
+static bool
+equality_index(Oid index_oid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(index_oid));
+	Oid			am;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	am = ((Form_pg_class) GETSTRUCT(tuple))->relam;
+	ReleaseSysCache(tuple);
+	return am == BTREE_AM_OID || am == HASH_AM_OID;
+}
+
+/* Does a btree or hash index of relid, not partial, start with attnum? */
 static bool
 index_leads_with(Oid relid, AttrNumber attnum)
 {
@@ -153,7 +168,8 @@ index_leads_with(Oid relid, AttrNumber attnum)
 			continue;
 		index = (Form_pg_index) GETSTRUCT(tuple);
 		found |= index->indnkeyatts > 0 && index->indkey.values[0] == attnum &&
-			heap_attisnull(tuple, Anum_pg_index_indpred, NULL);
+			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
+			equality_index(index->indexrelid);
 		ReleaseSysCache(tuple);
 	}
 	return found;
