@@ -38,6 +38,7 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/dependency.h"
@@ -135,20 +136,6 @@ join_keys_walker(Node *node, JoinKeys *keys)
 	return expression_tree_walker(node, join_keys_walker, (void *) keys);
 }
 
-/* Is the index a btree or hash index (one an equality can probe)? */
-static bool
-equality_index(Oid index_oid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(index_oid));
-	Oid			am;
-
-	if (!HeapTupleIsValid(tuple))
-		return false;
-	am = ((Form_pg_class) GETSTRUCT(tuple))->relam;
-	ReleaseSysCache(tuple);
-	return am == BTREE_AM_OID || am == HASH_AM_OID;
-}
-
 /* Does a btree or hash index of relid, not partial, start with attnum? */
 static bool
 index_leads_with(Oid relid, AttrNumber attnum)
@@ -161,16 +148,14 @@ index_leads_with(Oid relid, AttrNumber attnum)
 	relation_close(rel, NoLock);
 	foreach(cell, indexes)
 	{
-		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(cell)));
-		Form_pg_index index;
+		Relation	index = index_open(lfirst_oid(cell), AccessShareLock);
 
-		if (!HeapTupleIsValid(tuple))
-			continue;
-		index = (Form_pg_index) GETSTRUCT(tuple);
-		found |= index->indnkeyatts > 0 && index->indkey.values[0] == attnum &&
-			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
-			equality_index(index->indexrelid);
-		ReleaseSysCache(tuple);
+		found |= index->rd_index->indnkeyatts > 0 &&
+			index->rd_index->indkey.values[0] == attnum &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			(index->rd_rel->relam == BTREE_AM_OID ||
+			 index->rd_rel->relam == HASH_AM_OID);
+		index_close(index, AccessShareLock);
 	}
 	return found;
 }
