@@ -4,8 +4,8 @@
 # lookup table of category labels (a plain table).  Three views:
 #   orders_regions      the join itself (orders x customers, current
 #                       versions): maintained by signed deltas
-#   revenue_by_region   GROUP BY region over the join: the groups touched
-#                       by a changed row are recomputed
+#   revenue_by_region   GROUP BY region over the join: running values per
+#                       group (count, sum) moved by the deltas
 #   revenue_by_label    GROUP BY label over orders x labels: recomputed in
 #                       full (the lookup table's changes are not captured)
 # Each round is one update with 1,000 order events (500 new orders, 500

@@ -15,8 +15,12 @@
  * update reads each source's safe ceiling (flow.h), then applies the
  * signed delta of (position, ceiling] (matview_delta.c): for a join, the
  * net change of each row, applied to the target as a bag (so many equal
- * rows deleted, so many inserted); for a grouped view, the groups touched
- * by a changed row are deleted and computed again.  With no positions yet
+ * rows deleted, through the target's row hash index when it has one, so
+ * many inserted); for a grouped view of count, sum and avg, the running
+ * values of the touched groups (matview_groups.c); for another grouped
+ * view, the groups touched by a changed row are deleted and computed
+ * again.  The indexes that keep this cheap are made on the way
+ * (matview_indexes.c).  With no positions yet
  * (first update, full refresh), a change feed that started over or holds a
  * reset marker, or a query that can no longer be kept by deltas, the view
  * is recomputed from the sources' bounded states and the positions start
@@ -61,6 +65,8 @@ typedef struct MvApply
 	bool		recompute;		/* incremental, but recompute this time */
 	char	   *recompute_why;
 	bool		any_change;
+	char	   *state_table;	/* kept by running values: the group state */
+	bool		row_hash;		/* the target has its row hash index */
 } MvApply;
 
 static void
@@ -273,6 +279,28 @@ mv_run_change(const char *sql, FlowResult *result)
 	result->changed = result->rows_written > 0;
 }
 
+/*
+ * The CTE deleting the removed rows through the target's row hash index:
+ * for each row of the net change with weight w < 0, at most -w target rows
+ * equal to it (whole rows, NULLs equal), each found by an index probe.
+ */
+static void
+mv_append_delete_by_hash(MvApply *apply, StringInfo sql, const char *row)
+{
+	appendStringInfo(sql,
+					 "__medallion_del AS (DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(\n"
+					 "  SELECT __medallion_x.ctid FROM __medallion_d, LATERAL (\n"
+					 "    SELECT __medallion_t.ctid FROM %s __medallion_t\n"
+					 "     WHERE %s OPERATOR(pg_catalog.=) pg_catalog.hash_record(ROW(%s)::%s)\n"
+					 "       AND __medallion_t OPERATOR(pg_catalog.=) ROW(%s)::%s\n"
+					 "     LIMIT pg_catalog.abs(__medallion_d.w)) __medallion_x\n"
+					 "   WHERE __medallion_d.w OPERATOR(pg_catalog.<) 0))\n"
+					 "  RETURNING 1),\n",
+					 apply->target, apply->target,
+					 MatviewRowHashSql(&apply->analysis, "__medallion_t"),
+					 row, apply->target, row, apply->target);
+}
+
 /* A join's net change, applied to the target as a bag. */
 static void
 mv_apply_rows(MvApply *apply, FlowResult *result)
@@ -297,19 +325,22 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 					 "  GROUP BY %s HAVING pg_catalog.sum(w) OPERATOR(pg_catalog.<>) 0),\n",
 					 columns.data, MatviewDeltaTermsSql(analysis, false),
 					 columns.data);
-	appendStringInfo(&sql,
-					 "__medallion_del AS (DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(\n"
-					 "  SELECT __medallion_x.ctid FROM (\n"
-					 "    SELECT __medallion_t.ctid, __medallion_t AS r,\n"
-					 "           pg_catalog.row_number() OVER (PARTITION BY __medallion_t) AS n\n"
-					 "      FROM %s __medallion_t\n"
-					 "     WHERE __medallion_t IN (SELECT ROW(%s)::%s FROM __medallion_d\n"
-					 "                              WHERE w OPERATOR(pg_catalog.<) 0)) __medallion_x\n"
-					 "  JOIN __medallion_d ON ROW(%s)::%s OPERATOR(pg_catalog.=) __medallion_x.r\n"
-					 "   AND __medallion_x.n OPERATOR(pg_catalog.<=) OPERATOR(pg_catalog.-) __medallion_d.w))\n"
-					 "  RETURNING 1),\n",
-					 apply->target, apply->target, row.data, apply->target,
-					 row.data, apply->target);
+	if (apply->row_hash)
+		mv_append_delete_by_hash(apply, &sql, row.data);
+	else
+		appendStringInfo(&sql,
+						 "__medallion_del AS (DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(\n"
+						 "  SELECT __medallion_x.ctid FROM (\n"
+						 "    SELECT __medallion_t.ctid, __medallion_t AS r,\n"
+						 "           pg_catalog.row_number() OVER (PARTITION BY __medallion_t) AS n\n"
+						 "      FROM %s __medallion_t\n"
+						 "     WHERE __medallion_t IN (SELECT ROW(%s)::%s FROM __medallion_d\n"
+						 "                              WHERE w OPERATOR(pg_catalog.<) 0)) __medallion_x\n"
+						 "  JOIN __medallion_d ON ROW(%s)::%s OPERATOR(pg_catalog.=) __medallion_x.r\n"
+						 "   AND __medallion_x.n OPERATOR(pg_catalog.<=) OPERATOR(pg_catalog.-) __medallion_d.w))\n"
+						 "  RETURNING 1),\n",
+						 apply->target, apply->target, row.data, apply->target,
+						 row.data, apply->target);
 	appendStringInfo(&sql,
 					 "__medallion_ins AS (INSERT INTO %s (%s)\n"
 					 "  SELECT %s FROM __medallion_d, pg_catalog.generate_series(1, __medallion_d.w)\n"
@@ -368,24 +399,81 @@ mv_report(MvApply *apply, FlowResult *result, const char *how,
 	}
 }
 
+/*
+ * A grouped view kept by running values: its state table, made at a
+ * recompute; without one, recompute.
+ */
+static void
+mv_running_state(MvApply *apply)
+{
+	MatviewRunningAnalyze(&apply->analysis);
+	if (apply->analysis.running == NULL)
+		return;
+	apply->state_table = MatviewRunningStateTable(apply->flow, &apply->analysis,
+												  apply->context->pipeline->owner,
+												  apply->recompute);
+	if (apply->state_table != NULL)
+		return;
+	apply->recompute = true;
+	apply->recompute_why = "no group state";
+	apply->state_table = MatviewRunningStateTable(apply->flow, &apply->analysis,
+												  apply->context->pipeline->owner,
+												  true);
+}
+
+/*
+ * The indexes that keep the deltas' cost that of the change
+ * (matview_indexes.c): on the join keys, the change feeds' row ids, and for
+ * a view of rows on the hash of its rows.
+ */
+static void
+mv_ensure_indexes(MvApply *apply)
+{
+	MatviewEnsureJoinIndexes(&apply->analysis, apply->context->pipeline->owner,
+							 apply->flow->target_relid);
+	MatviewEnsureFeedIndexes(&apply->analysis);
+	if (!apply->analysis.grouped)
+		apply->row_hash = MatviewEnsureRowHashIndex(&apply->analysis,
+													apply->flow->target_relid);
+}
+
 /* An incremental view's update: deltas, or a bounded recompute. */
 static void
 mv_apply_incremental(MvApply *apply, FlowResult *result)
 {
 	mv_read_sources(apply);
-	if (apply->recompute)
+	mv_running_state(apply);
+	if (!apply->recompute && apply->any_change)
+		mv_ensure_indexes(apply);
+	if (apply->recompute && apply->state_table != NULL)
 	{
+		MatviewRunningRecompute(&apply->analysis, apply->target,
+								mv_column_list(&apply->analysis),
+								apply->state_table, result);
+		mv_report(apply, result, "recomputed", apply->recompute_why);
+	}
+	else if (apply->recompute)
+	{
+		MatviewDropRowHashIndex(apply->flow->target_relid);
 		mv_recompute(apply, MatviewBoundedQuerySql(&apply->analysis), result);
 		mv_report(apply, result, "recomputed", apply->recompute_why);
 	}
 	else if (apply->any_change)
 	{
-		if (apply->analysis.grouped)
+		if (apply->state_table != NULL)
+			MatviewRunningApply(&apply->analysis, apply->target,
+								mv_column_list(&apply->analysis),
+								apply->state_table, result);
+		else if (apply->analysis.grouped)
 			mv_apply_groups(apply, result);
 		else
 			mv_apply_rows(apply, result);
 		mv_report(apply, result, "deltas", NULL);
 	}
+	if (apply->state_table != NULL && (apply->recompute || apply->any_change))
+		appendStringInfoString(&result->details, ", \"groups\": \"running values\"");
+	if (apply->recompute)
+		mv_ensure_indexes(apply);
 	if (apply->recompute || apply->any_change)
 		mv_save_positions(apply);
 }

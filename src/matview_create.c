@@ -48,6 +48,7 @@
 #include "matview_internal.h"
 #include "spi_util.h"
 #include "sql_names.h"
+#include "state_table.h"
 #include "user_sql.h"
 #include "version.h"
 
@@ -286,6 +287,8 @@ mv_replace(MvCreate *state, FlowDesc *flow)
 		FlowCreateExecute(psprintf("TRUNCATE %s", state->create.target_name));
 		FlowCreateExecute(sql.data);
 	}
+	/* the new definition records none: the next recompute makes them */
+	StateTablesDrop(flow);
 	values[0] = Int32GetDatum(flow->flow_id);
 	values[1] = JsonbPGetDatum(mv_create_definition(state, &source_text));
 	values[2] = CStringGetTextDatum(source_text ? source_text : "");

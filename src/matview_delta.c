@@ -214,7 +214,8 @@ query_for_term(MatviewAnalysis *analysis, uint32 mask, List **sign_vars)
 
 /*
  * The target list of a term: the view's columns, or for grouped views the
- * group keys, then the signs.  ORDER BY and aggregation go.
+ * group keys (and the aggregates' arguments when kept by running values),
+ * then the signs.  ORDER BY and aggregation go.
  */
 static void
 term_target_list(MatviewAnalysis *analysis, Query *query, List *sign_vars)
@@ -246,6 +247,13 @@ term_target_list(MatviewAnalysis *analysis, Query *query, List *sign_vars)
 							  makeTargetEntry(copyObject(tle->expr), resno,
 											  psprintf("c%d", resno), false));
 		}
+	}
+	foreach(cell, analysis->running_args)
+	{
+		resno++;
+		targets = lappend(targets,
+						  makeTargetEntry(copyObject(lfirst(cell)), resno,
+										  psprintf("c%d", resno), false));
 	}
 	foreach(cell, sign_vars)
 	{
@@ -284,7 +292,9 @@ void
 MatviewAppendDeltaTerm(StringInfo sql, MatviewAnalysis *analysis,
 					   Query *term, List *sign_vars, int sign, bool group_keys)
 {
-	int			ncolumns = group_keys ? analysis->ngroup_columns : analysis->ncolumns;
+	int			ncolumns = group_keys ?
+		analysis->ngroup_columns + list_length(analysis->running_args) :
+		analysis->ncolumns;
 	StringInfoData weight;
 	int			i;
 
@@ -336,6 +346,20 @@ MatviewBoundedQuerySql(MatviewAnalysis *analysis)
 	List	   *sign_vars;
 
 	return pg_get_querydef(query_for_term(analysis, 0, &sign_vars), false);
+}
+
+/*
+ * MatviewStateTermSql: the rows (c1..ck group keys, then the aggregates'
+ * arguments) of a view kept by running values, over the sources' states.
+ */
+char *
+MatviewStateTermSql(MatviewAnalysis *analysis)
+{
+	List	   *sign_vars;
+	Query	   *term = query_for_term(analysis, 0, &sign_vars);
+
+	term_target_list(analysis, term, sign_vars);
+	return pg_get_querydef(term, false);
 }
 
 /*

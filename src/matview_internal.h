@@ -11,6 +11,10 @@
  *	  matview_outer.c    left outer joins: their analysis; the delta terms
  *	                     of any view (MatviewDeltaTermsSql)
  *	  matview_apply.c    an update of the flow: full recompute or deltas
+ *	  matview_groups.c   grouped views kept by running values (count, sum,
+ *	                     avg per group in a state table)
+ *	  matview_indexes.c  the indexes deltas need: join keys, change feeds'
+ *	                     _row_id, the target's row hash
  *
  * A view's query reads "sources": tables of its pipeline and plain tables.
  * Each source is a signed delta source: append_only (bronze and silver
@@ -97,6 +101,14 @@ typedef struct MatviewAnalysis
 	int			ngroup_columns;
 	List	   *outer_joins;	/* left outer joins kept by deltas
 								 * (matview_outer.c) */
+
+	/*
+	 * Grouped and kept by running values (matview_groups.c), else NULL;
+	 * then each term gives, after the group keys, the aggregates' arguments
+	 * (running_args, Exprs of the query).
+	 */
+	struct MatviewRunning *running;
+	List	   *running_args;
 } MatviewAnalysis;
 
 /* matview_analyze.c */
@@ -134,5 +146,53 @@ extern char *MatviewOuterJoinReason(Query *query, JoinExpr *join,
 									MatviewAnalysis *analysis);
 extern char *MatviewOuterTermsReason(MatviewAnalysis *analysis);
 extern char *MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys);
+extern char *MatviewStateTermSql(MatviewAnalysis *analysis);
+
+/* matview_groups.c */
+typedef struct MatviewRunning MatviewRunning;
+
+/* Can the grouped view be kept by running values?  Sets analysis->running. */
+extern void MatviewRunningAnalyze(MatviewAnalysis *analysis);
+
+/*
+ * The view's state table (qualified, quoted); when it has none, made (owned
+ * by owner) and recorded if create, else NULL.
+ */
+extern char *MatviewRunningStateTable(FlowDesc *flow, MatviewAnalysis *analysis,
+									  Oid owner, bool create);
+
+/* Fill the state from the sources' bounded states, the target from it. */
+extern void MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
+									const char *target_columns,
+									const char *state_table, FlowResult *result);
+
+/* Apply the delta terms to the state and the touched groups' rows. */
+extern void MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
+								const char *target_columns,
+								const char *state_table, FlowResult *result);
+
+/* matview_indexes.c */
+
+/*
+ * Index each join key column of a pipeline table the owner owns that no
+ * index starts with (the index depends on the view's target).
+ */
+extern void MatviewEnsureJoinIndexes(MatviewAnalysis *analysis, Oid owner,
+									 Oid target_relid);
+
+/* Index the _row_id of the change feeds the view reads, if not yet. */
+extern void MatviewEnsureFeedIndexes(MatviewAnalysis *analysis);
+
+/* pg_catalog.hash_record(ROW(the view's columns)), qualified or not. */
+extern char *MatviewRowHashSql(MatviewAnalysis *analysis, const char *qualifier);
+
+/*
+ * Give the target an index on the hash of its rows, if it has none and
+ * every column type can be hashed; whether it has one.
+ */
+extern bool MatviewEnsureRowHashIndex(MatviewAnalysis *analysis, Oid target_relid);
+
+/* Drop the target's row hash index, if any (before a recompute). */
+extern void MatviewDropRowHashIndex(Oid target_relid);
 
 #endif							/* MEDALLION_MATVIEW_INTERNAL_H */

@@ -1,5 +1,6 @@
 # Property test of gold materialized views (create_materialized_view): for
-# twenty-two view shapes (ten with left outer joins) over a silver table (append-only), an SCD1 and an
+# twenty-three view shapes (ten with left outer joins) over a silver table
+# (append-only; amounts with NaN and infinities), an SCD1 and an
 # SCD2 AUTO CDC target and a plain lookup table, random changes on every
 # side between updates (new facts with NULL and duplicate join keys,
 # customers whose join key moves (facts gaining and losing their
@@ -72,6 +73,11 @@ my %VIEWS = (
 				JOIN customers c ON c.customer_id = f.customer_id
 				WHERE o.__end_at IS NULL GROUP BY c.region, o.status
 				HAVING count(*) > 1}, 1],
+	running_nulls => [q{SELECT c.region, o.status, count(*) AS n,
+				count(o.quantity) AS nq, sum(o.quantity) AS q, avg(o.quantity) AS aq,
+				sum(o.order_id::int8) AS ids, avg(o.order_id::int8) AS mean_id
+				FROM orders o JOIN customers c USING (customer_id)
+				WHERE o.__end_at IS NULL GROUP BY c.region, o.status}, 1],
 	left_join => [q{SELECT f.fact_id, c.region FROM facts f
 				LEFT JOIN customers c USING (customer_id)}, 1],
 	left_on_condition => [q{SELECT f.fact_id, f.amount, c.region, c.tier
@@ -124,7 +130,9 @@ my $changes = q{
 INSERT INTO raw_facts (fact_id, customer_id, amount, label_id)
 SELECT (random() * 50)::int,
 	   CASE WHEN random() < 0.1 THEN NULL ELSE (random() * 9)::int END,
-	   (random() * 5)::int, (random() * 3)::int
+	   (ARRAY[(random() * 5)::int, 'NaN', 'Infinity', '-Infinity']::numeric[])
+		   [CASE WHEN random() < 0.9 THEN 1 ELSE 2 + (random() * 2)::int END],
+	   (random() * 3)::int
   FROM generate_series(1, 1 + (random() * 12)::int);
 INSERT INTO customer_events (customer_id, region, tier, seq, op)
 SELECT (random() * 9)::int,
@@ -201,6 +209,18 @@ is( $node->safe_psql('postgres', q{
 	join(', ', map { "public.v_$_" } grep { $VIEWS{$_}[1] } sort keys %VIEWS),
 	'every incremental view was maintained by deltas');
 
+# grouped views of count, sum and avg move running values; the others
+# recompute their touched groups
+my %running = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', q{
+	SELECT DISTINCT flow_name FROM medallion.event_log
+	 WHERE event_type = 'flow_progress'
+	   AND details->>'maintenance' = 'deltas'
+	   AND details->>'groups' = 'running values'});
+ok($running{"public.v_$_"}, "v_$_ was kept by running values")
+  for qw(by_region running_nulls);
+ok(!$running{"public.v_$_"}, "v_$_ recomputed its touched groups")
+  for qw(extremes distinct_customers grouped_3way);
+
 # a full refresh recomputes, and deltas go on from there
 $node->safe_psql('postgres',
 	"SELECT count(*) FROM medallion.run_pipeline('p', full_refresh => true)");
@@ -209,6 +229,57 @@ $node->safe_psql('postgres', "SELECT setseed(0.99); " . ($changes =~ s/:round/99
 $node->safe_psql('postgres', "SELECT count(*) FROM medallion.run_pipeline('p')");
 is($node->safe_psql('postgres', $mismatches), '', 'deltas after a full refresh');
 note('rounds took ' . (time - $start) . ' s');
+
+# replace gives a running view a new state table; drop_flow drops it
+my $group_state = q{SELECT count(*) FROM pg_class
+	WHERE relnamespace = 'medallion_state'::regnamespace AND relname LIKE '%view_groups'};
+my $states = $node->safe_psql('postgres', $group_state);
+ok($states >= 2, 'a group state table per view kept by running values');
+$node->safe_psql('postgres', q{
+SELECT medallion.create_materialized_view('p', 'v_by_region',
+	$q$SELECT c.tier, c.region, sum(f.fact_id) AS ids, count(f.amount) AS n
+	   FROM facts f JOIN customers c USING (customer_id) GROUP BY c.tier, c.region$q$,
+	replace => true)});
+$node->safe_psql('postgres', "SELECT count(*) FROM medallion.run_pipeline('p')");
+$node->safe_psql('postgres', "SELECT setseed(0.98); " . ($changes =~ s/:round/98/gr));
+$node->safe_psql('postgres', "SELECT count(*) FROM medallion.run_pipeline('p')");
+is($node->safe_psql('postgres', $mismatches), '', 'a replaced running view');
+is($node->safe_psql('postgres', $group_state), $states, 'replace left no group state behind');
+$node->safe_psql('postgres', "SELECT medallion.drop_flow('public.v_by_region')");
+$node->safe_psql('postgres',
+	"SELECT medallion.drop_flow('public.v_running_nulls', drop_table => true)");
+is($node->safe_psql('postgres', $group_state), $states - 2, 'drop_flow dropped the group state');
+
+# the indexes deltas need: join keys of pipeline tables (facts.customer_id,
+# orders.customer_id; customers has its key), change feeds' _row_id, and the
+# row hash of views of rows; dropping the views drops the join key indexes
+# (an index that went with one view is made again by the next update of
+# another that needs it)
+$node->safe_psql('postgres', "SELECT setseed(0.97); " . ($changes =~ s/:round/97/gr));
+$node->safe_psql('postgres', "SELECT count(*) FROM medallion.run_pipeline('p')");
+is($node->safe_psql('postgres', $mismatches), '', 'after dropping two views');
+my $leading = q{SELECT string_agg(i.indrelid::regclass || '.' || a.attname, ', '
+						ORDER BY i.indrelid::regclass::text, a.attname)
+	FROM pg_index i JOIN pg_attribute a
+	  ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+	WHERE i.indrelid IN ('facts'::regclass, 'orders'::regclass)
+	  AND NOT i.indisprimary};
+like($node->safe_psql('postgres', $leading), qr/facts\.customer_id.*orders\.customer_id/,
+	'join key indexes made by the updates');
+is( $node->safe_psql('postgres', q{SELECT count(*) FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indrelid
+		WHERE c.relnamespace = 'medallion_state'::regnamespace
+		  AND c.relname LIKE '%change_feed' AND i.indkey[0] = 1}),
+	'2', 'the change feeds are indexed on _row_id');
+like( $node->safe_psql('postgres', q{SELECT string_agg(indexdef, ' ')
+		FROM pg_indexes WHERE tablename = 'v_inner'}),
+	qr/hash_record\(ROW\(fact_id, amount, region\)\)/,
+	'a view of rows has its row hash index');
+$node->safe_psql('postgres', q{
+SELECT medallion.drop_flow(flow_name) FROM medallion.flows
+ WHERE flow_type = 'materialized_view'});
+is($node->safe_psql('postgres', $leading), '', 'drop_flow dropped the join key indexes');
+is($node->safe_psql('postgres', $group_state), '0', 'and every group state table');
 
 $node->stop;
 done_testing();
