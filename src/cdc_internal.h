@@ -172,6 +172,8 @@ extern void CdcDefinitionPutResolved(FlowDefinitionBuilder *builder,
 									 const CdcArguments *args);
 extern void CdcCreateTarget(FlowCreate *create, const CdcArguments *args,
 							const char *view_name, FlowType type);
+extern void CdcCreateRegister(FlowCreate *create, FlowType type,
+							  const CdcArguments *args, Jsonb *definition);
 
 /* cdc_sql.c: statements run when a flow is created */
 extern void CdcAppendNames(StringInfo buf, List *names, const char *qual);

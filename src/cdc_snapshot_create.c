@@ -33,7 +33,6 @@
 #include "utils/rel.h"
 
 #include "catalog.h"
-#include "change_feed.h"
 #include "cdc_internal.h"
 #include "cdc_snapshot.h"
 #include "flow.h"
@@ -191,7 +190,6 @@ medallion_create_auto_cdc_from_snapshot_flow(PG_FUNCTION_ARGS)
 	CdcArguments args;
 	FlowCreate	create;
 	char	   *view_name;
-	int32		flow_id;
 
 	CdcReadArguments(fcinfo, &snapshot_positions, &args);
 	args.spec.seq_argname = "snapshot_version";
@@ -209,12 +207,7 @@ medallion_create_auto_cdc_from_snapshot_flow(PG_FUNCTION_ARGS)
 									"view of current versions", NULL);
 	snapshot_read_arguments(fcinfo, &args);
 	snapshot_make_target(&args, &create, view_name);
-	flow_id = FlowCreateRegister(&create, FLOW_TYPE_AUTO_CDC_SNAPSHOT,
-								 args.spec.source_relid, args.spec.source_name,
-								 snapshot_definition_build(&args));
-	/* a replaced flow read by aggregates or views keeps a change feed */
-	if (create.replaced != NULL &&
-		FlowDefinitionHas(create.replaced, "change_feed"))
-		(void) ChangeFeedEnsure(CatalogGetFlowById(flow_id), create.target_relid);
+	CdcCreateRegister(&create, FLOW_TYPE_AUTO_CDC_SNAPSHOT, &args,
+					  snapshot_definition_build(&args));
 	PG_RETURN_VOID();
 }
