@@ -578,6 +578,24 @@ CdcCreateTarget(FlowCreate *create, const CdcArguments *args,
 }
 
 /*
+ * CdcCreateRegister: register the flow (FlowCreateRegister); a replaced
+ * flow that other flows read through its change feed keeps one, made anew
+ * for the new columns.
+ */
+void
+CdcCreateRegister(FlowCreate *create, FlowType type, const CdcArguments *args,
+				  Jsonb *definition)
+{
+	int32		flow_id;
+
+	flow_id = FlowCreateRegister(create, type, args->spec.source_relid,
+								 args->spec.source_name, definition);
+	if (create->replaced != NULL &&
+		FlowDefinitionHas(create->replaced, "change_feed"))
+		(void) ChangeFeedEnsure(CatalogGetFlowById(flow_id), create->target_relid);
+}
+
+/*
  * create_auto_cdc_flow(pipeline_name, target_table, source_table, keys,
  * sequence_by, stored_as_scd_type, apply_as_deletes, apply_as_truncates,
  * column_list, except_column_list, track_history_column_list,
@@ -596,7 +614,6 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	Relation	source;
 	OwnerContext owner;
 	int			nest_level;
-	int32		flow_id;
 
 	cdc_read_arguments(fcinfo, &args);
 	FlowCreateBegin(&create, FLOW_TYPE_AUTO_CDC, args.pipeline_name,
@@ -620,12 +637,7 @@ medallion_create_auto_cdc_flow(PG_FUNCTION_ARGS)
 	UserSqlSettingsLeave(nest_level);
 	FlowLeaveOwnerContext(&owner);
 
-	flow_id = FlowCreateRegister(&create, FLOW_TYPE_AUTO_CDC,
-								 args.spec.source_relid, args.spec.source_name,
-								 cdc_definition_build(&args));
-	/* a replaced flow read by aggregates keeps a change feed, made anew */
-	if (create.replaced != NULL &&
-		FlowDefinitionHas(create.replaced, "change_feed"))
-		(void) ChangeFeedEnsure(CatalogGetFlowById(flow_id), create.target_relid);
+	CdcCreateRegister(&create, FLOW_TYPE_AUTO_CDC, &args,
+					  cdc_definition_build(&args));
 	PG_RETURN_VOID();
 }

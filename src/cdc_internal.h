@@ -172,15 +172,8 @@ extern void CdcDefinitionPutResolved(FlowDefinitionBuilder *builder,
 									 const CdcArguments *args);
 extern void CdcCreateTarget(FlowCreate *create, const CdcArguments *args,
 							const char *view_name, FlowType type);
-
-/* cdc_snapshot_replace.c: replace => true on a snapshot flow */
-extern FlowDesc *CdcSnapshotFlowToReplace(const char *pipeline_name,
-										  const char *target_table);
-extern bool CdcSnapshotAlterTarget(const CdcArguments *args,
-								   const FlowDesc *flow);
-extern void CdcSnapshotReplaceCatalog(const FlowDesc *flow,
-									  const CdcArguments *args,
-									  Jsonb *definition, bool feed_dropped);
+extern void CdcCreateRegister(FlowCreate *create, FlowType type,
+							  const CdcArguments *args, Jsonb *definition);
 
 /* cdc_sql.c: statements run when a flow is created */
 extern void CdcAppendNames(StringInfo buf, List *names, const char *qual);

@@ -154,31 +154,23 @@ snapshot_read_arguments(FunctionCallInfo fcinfo, CdcArguments *args)
 
 /*
  * As the pipeline owner with the pipeline's search_path, as the applies
- * run: check snapshot_version, then make the target (create.target_name
- * set) or alter the existing flow's; returns whether a change feed was
- * dropped on the way (see CdcSnapshotAlterTarget).
+ * run: check snapshot_version, then make the target (or, when replacing,
+ * alter it in place: FlowCreateTable) with its view and comments.
  */
-static bool
-snapshot_make_target(CdcArguments *args, PipelineDesc *pipeline,
-					 FlowCreate *create, const char *view_name,
-					 const FlowDesc *replaced)
+static void
+snapshot_make_target(CdcArguments *args, FlowCreate *create,
+					 const char *view_name)
 {
 	OwnerContext owner;
 	int			nest_level;
-	bool		feed_dropped = false;
 
-	FlowEnterOwnerContext(pipeline, &owner);
+	FlowEnterOwnerContext(create->pipeline, &owner);
 	nest_level = UserSqlSettingsEnter(NULL);
 	snapshot_check_version(args);
-	if (replaced != NULL)
-		feed_dropped = CdcSnapshotAlterTarget(args, replaced);
-	else
-		CdcCreateTarget(create, args, view_name, FLOW_TYPE_AUTO_CDC_SNAPSHOT);
-	snapshot_comment_version_columns(&args->spec, replaced != NULL ?
-									 replaced->flow_name : create->target_name);
+	CdcCreateTarget(create, args, view_name, FLOW_TYPE_AUTO_CDC_SNAPSHOT);
+	snapshot_comment_version_columns(&args->spec, create->target_name);
 	UserSqlSettingsLeave(nest_level);
 	FlowLeaveOwnerContext(&owner);
-	return feed_dropped;
 }
 
 /*
@@ -186,8 +178,10 @@ snapshot_make_target(CdcArguments *args, PipelineDesc *pipeline,
  * source_table, keys, stored_as_scd_type, snapshot_version, column_list,
  * except_column_list, track_history_column_list,
  * track_history_except_column_list, replace): the target, its view
- * <target>_current, and the flow; with replace => true and a snapshot flow
- * into target_table, that flow replaced (cdc_snapshot_replace.c).
+ * <target>_current, and the flow.  replace => true replaces the snapshot
+ * flow into target_table as every create_* does (flow_create.h): the
+ * target altered in place, the flow and those downstream recomputed from
+ * every snapshot at the next update.
  */
 Datum
 medallion_create_auto_cdc_from_snapshot_flow(PG_FUNCTION_ARGS)
@@ -195,9 +189,7 @@ medallion_create_auto_cdc_from_snapshot_flow(PG_FUNCTION_ARGS)
 	VERSION_CHECK_CATALOG();
 	CdcArguments args;
 	FlowCreate	create;
-	FlowDesc   *replaced = NULL;
-	char	   *view_name = NULL;
-	bool		feed_dropped;
+	char	   *view_name;
 
 	CdcReadArguments(fcinfo, &snapshot_positions, &args);
 	args.spec.seq_argname = "snapshot_version";
@@ -208,29 +200,14 @@ medallion_create_auto_cdc_from_snapshot_flow(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("snapshot_version must not be empty"),
 				 errhint("Pass NULL to version snapshots by the update's start time.")));
-	if (!PG_ARGISNULL(SNAPSHOT_ARG_REPLACE) &&
-		PG_GETARG_BOOL(SNAPSHOT_ARG_REPLACE))
-		replaced = CdcSnapshotFlowToReplace(args.pipeline_name,
-											args.target_table);
-	if (replaced == NULL)
-	{
-		FlowCreateBegin(&create, FLOW_TYPE_AUTO_CDC_SNAPSHOT, args.pipeline_name,
-						args.target_table, false);
-		view_name = FlowCreateCompanion(&create, CDC_VIEW_SUFFIX,
-										"view of current versions", NULL);
-	}
+	FlowCreateBegin(&create, FLOW_TYPE_AUTO_CDC_SNAPSHOT, args.pipeline_name,
+					args.target_table,
+					FlowCreateReplaceArgument(fcinfo, SNAPSHOT_ARG_REPLACE));
+	view_name = FlowCreateCompanion(&create, CDC_VIEW_SUFFIX,
+									"view of current versions", NULL);
 	snapshot_read_arguments(fcinfo, &args);
-	feed_dropped = snapshot_make_target(&args, replaced != NULL ?
-										CatalogGetPipelineById(replaced->pipeline_id, false) :
-										create.pipeline,
-										&create, view_name, replaced);
-	if (replaced != NULL)
-		CdcSnapshotReplaceCatalog(replaced, &args,
-								  snapshot_definition_build(&args),
-								  feed_dropped);
-	else
-		FlowCreateRegister(&create, FLOW_TYPE_AUTO_CDC_SNAPSHOT,
-						   args.spec.source_relid, args.spec.source_name,
-						   snapshot_definition_build(&args));
+	snapshot_make_target(&args, &create, view_name);
+	CdcCreateRegister(&create, FLOW_TYPE_AUTO_CDC_SNAPSHOT, &args,
+					  snapshot_definition_build(&args));
 	PG_RETURN_VOID();
 }

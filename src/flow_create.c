@@ -131,6 +131,7 @@ replace_key_member(FlowType type)
 		case FLOW_TYPE_SILVER:
 			return "dedup_keys";
 		case FLOW_TYPE_AUTO_CDC:
+		case FLOW_TYPE_AUTO_CDC_SNAPSHOT:
 			return "keys";
 		case FLOW_TYPE_AGGREGATE:
 			return "group_columns";

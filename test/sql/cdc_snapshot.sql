@@ -198,7 +198,7 @@ SELECT 'files_scd2'::regclass::oid = :files_scd2_oid AS same_table,
 	   count(*) AS rows_left FROM files_scd2;
 \d files_scd2
 \d files_scd2_current
-SELECT definition->'tracked_columns' AS tracked, watermark, flow_state
+SELECT definition->'tracked_columns' AS tracked, refresh_pending
   FROM medallion.flow WHERE flow_name = 'snap.files_scd2';
 SELECT event_type, message FROM medallion.event_log
  WHERE flow_name = 'snap.files_scd2' AND event_type = 'flow_replaced';
@@ -213,11 +213,16 @@ SELECT flow_name, rows_read, rows_written
 -- (the re-added column name comes last)
 (SELECT userId, name, city FROM files_scd2 EXCEPT ALL TABLE customers)
 UNION ALL (TABLE customers EXCEPT ALL SELECT userId, name, city FROM files_scd2);
--- the columns of a table that an aggregate reads cannot change
+-- a replace as for every create_*: the columns of a table that an aggregate
+-- reads may change (the aggregate's own columns stay), and the flow and the
+-- aggregate downstream are marked for recompute
 SELECT medallion.create_auto_cdc_from_snapshot_flow('snap', 'customers_scd1',
 	'customers', keys => ARRAY['userId'], column_list => ARRAY['userId', 'city'],
 	replace => true);
--- but its history options can, and the aggregate starts over
+SELECT flow_name, refresh_pending FROM medallion.flow
+ WHERE flow_name IN ('snap.customers_scd1', 'snap.customers_by_city')
+ ORDER BY flow_name;
+-- and so may its history options: the aggregate starts over
 SELECT medallion.create_auto_cdc_from_snapshot_flow('snap', 'customers_scd1',
 	'snapshot_files', keys => ARRAY['userId'], except_column_list => ARRAY['_file_name'],
 	snapshot_version => $$(regexp_match(_file_name, '(\d+)'))[1]::int$$,
