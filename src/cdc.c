@@ -408,17 +408,48 @@ cdc_apply_report_invalid(CdcApplyState *apply)
 						   spec->sequence_by, runner->invalid_rid,
 						   spec->source_name),
 				 errhint("Every change event needs a sequence value: filter such rows out upstream, or use coalesce() in sequence_by.")));
-	/* a snapshot source may have no _row_id */
 	if (runner->invalid)
-		ereport(ERROR,
-				(errcode(ERRCODE_NOT_NULL_VIOLATION),
-				 errmsg("null value in key column \"%s\" of change event of flow \"%s\"",
-						(char *) list_nth(spec->keys, runner->invalid_key),
-						spec->flow_name),
-				 get_attnum(spec->source_relid, "_row_id") != InvalidAttrNumber ?
-				 errdetail("The row with _row_id " INT64_FORMAT " of %s has a null key.",
-						   runner->invalid_rid, spec->source_name) :
-				 errdetail("A row of %s has a null key.", spec->source_name)));
+		CdcReportNullKey(spec, runner->invalid_key, runner->invalid_rid);
+}
+
+/*
+ * CdcReportNullKey: the error of a change event whose key column number
+ * key_index (0-based) is null; rid is its source row's _row_id, when the
+ * source has one (a snapshot source may have none).
+ */
+void
+CdcReportNullKey(CdcSpec *spec, int key_index, int64 rid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NOT_NULL_VIOLATION),
+			 errmsg("null value in key column \"%s\" of change event of flow \"%s\"",
+					(char *) list_nth(spec->keys, key_index),
+					spec->flow_name),
+			 get_attnum(spec->source_relid, "_row_id") != InvalidAttrNumber ?
+			 errdetail("The row with _row_id " INT64_FORMAT " of %s has a null key.",
+					   rid, spec->source_name) :
+			 errdetail("A row of %s has a null key.", spec->source_name)));
+}
+
+/*
+ * CdcApplyParams: the parameters of the events query ($1 low, $2 high, $3
+ * the highest sequence, $4 the truncate's), as the apply holds them.
+ */
+ParamListInfo
+CdcApplyParams(CdcApplyState *apply)
+{
+	ParamListInfo params = makeParamList(CDC_NPARAMS);
+	int			i;
+
+	for (i = 0; i < CDC_NPARAMS; i++)
+	{
+		params->params[i].value = apply->values[i];
+		params->params[i].isnull = apply->nulls[i];
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = apply->types[i];
+	}
+	params->numParams = CDC_NPARAMS;
+	return params;
 }
 
 /*
@@ -430,22 +461,12 @@ void
 CdcApplyDerive(CdcApplyState *apply, const char *events_sql)
 {
 	CdcSpec    *spec = apply->spec;
-	ParamListInfo params = makeParamList(CDC_NPARAMS);
 	SPIExecuteOptions options;
 	int			result_code;
-	int			i;
 
 	apply->target = table_open(spec->target_relid, RowExclusiveLock);
-	for (i = 0; i < CDC_NPARAMS; i++)
-	{
-		params->params[i].value = apply->values[i];
-		params->params[i].isnull = apply->nulls[i];
-		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = apply->types[i];
-	}
-	params->numParams = CDC_NPARAMS;
 	memset(&options, 0, sizeof(options));
-	options.params = params;
+	options.params = CdcApplyParams(apply);
 	options.read_only = false;
 	options.dest = CdcRunnerReceiver(&apply->runner, spec, apply->target,
 									 apply->low);

@@ -30,6 +30,7 @@
 #include "access/tupdesc.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/params.h"
 #include "nodes/pg_list.h"
 #include "storage/itemptr.h"
 #include "tcop/dest.h"
@@ -372,11 +373,13 @@ typedef struct CdcApplyState
 
 	int64		deleted;
 	int64		inserted;
+	int64		updated;		/* in place (a snapshot's SCD1 changes) */
 	int64		closed;
 } CdcApplyState;
 
 extern void CdcApplyBegin(CdcApplyState *apply, FlowDesc *flow, int64 low,
 						  int64 high);
+extern ParamListInfo CdcApplyParams(CdcApplyState *apply);
 extern void CdcApplyDerive(CdcApplyState *apply, const char *events_sql);
 extern void CdcApplyWrite(CdcApplyState *apply);
 extern void CdcApplySaveState(CdcApplyState *apply);
@@ -384,5 +387,6 @@ extern void CdcApplyRelease(CdcApplyState *apply);
 extern void CdcApplyEnd(CdcApplyState *apply);
 extern bool CdcStateRaise(CdcSpec *spec, bool *has, Datum *current,
 						  Datum value);
+extern void CdcReportNullKey(CdcSpec *spec, int key_index, int64 rid);
 
 #endif							/* MEDALLION_CDC_INTERNAL_H */

@@ -28,7 +28,8 @@
  *   the target lacks is an upsert; a key whose kept columns differ is an
  *   upsert; a current key absent from the snapshot is a delete.  They are
  *   applied by the auto CDC runner and writes (cdc.c) at sequence = the
- *   version, so SCD1 updates in place and deletes, and SCD2 opens a new
+ *   version (SCD1 after the first snapshot: set-based, to the same effect),
+ *   so SCD1 updates in place and deletes, and SCD2 opens a new
  *   version only when a tracked column changed (else the current version
  *   takes the new values in place) and closes the version of a key gone;
  *   the change feed of aggregates sees exactly what an auto CDC flow shows
@@ -45,8 +46,11 @@
  *
  * Cost: one hash (or merge) full join of the snapshot with the target's
  * current rows per version, then work proportional to the keys that
- * changed: the rows replaced are found by ctid, closed versions are closed
- * in place, new rows are bulk-inserted.
+ * changed.  SCD1 after the first snapshot: one statement deletes the rows
+ * gone, updates the changed rows in place and inserts the new ones
+ * (snapshot_in_place_sql; half the dead tuples of a delete and insert).
+ * SCD2: the runner's events, closed versions closed in place, new versions
+ * bulk-inserted.
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -73,6 +77,7 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
+#include "change_feed.h"
 #include "cdc_internal.h"
 #include "cdc_snapshot.h"
 #include "flow.h"
@@ -114,6 +119,7 @@ typedef struct SnapshotRun
 	int64		rows_skipped;
 	int64		rows_null_version;
 	int64		inserted;
+	int64		updated;
 	int64		deleted;
 	int64		closed;
 	bool		full;
@@ -310,6 +316,156 @@ snapshot_diff_events_sql(SnapshotRun *run, const char *seq_type)
 	return sql.data;
 }
 
+/* The target's columns by name: the keys, then the kept columns. */
+static void
+snapshot_append_target_columns(StringInfo sql, CdcSpec *spec)
+{
+	CdcAppendNames(sql, spec->keys, NULL);
+	if (spec->columns != NIL)
+		appendStringInfoString(sql, ", ");
+	CdcAppendNames(sql, spec->columns, NULL);
+}
+
+/* One side of a diff row in that order: "<keys>1, ..., <columns>1, ...". */
+static void
+snapshot_append_diff_row(StringInfo sql, CdcSpec *spec, const char *keys,
+						 const char *columns)
+{
+	int			i;
+
+	CdcAppendNumbered(sql, keys, list_length(spec->keys));
+	for (i = 1; i <= list_length(spec->columns); i++)
+		appendStringInfo(sql, ", %s%d", columns, i);
+}
+
+/*
+ * The final SELECT of snapshot_in_place_sql: the counts, and a snapshot
+ * row with a null key (valid: "all its keys are non-NULL").
+ */
+static void
+snapshot_append_in_place_counts(StringInfo sql, SnapshotRun *run,
+								const char *valid)
+{
+	CdcSpec    *spec = run->apply.spec;
+	int			i;
+
+	appendStringInfo(sql, " SELECT (SELECT count(*) FROM __del), %s,"
+					 " (SELECT count(*) FROM __ins), (SELECT count(*) FROM __e),"
+					 " (SELECT min(CASE",
+					 spec->columns != NIL ? "(SELECT count(*) FROM __upd)" :
+					 "0::pg_catalog.int8");
+	for (i = 1; i <= list_length(spec->keys); i++)
+		appendStringInfo(sql, " WHEN __sk%d IS NULL THEN %d", i, i);
+	appendStringInfo(sql, " END) FROM __e WHERE __ctid IS NULL AND NOT (%s)),"
+					 " (SELECT max(%s) FROM __e WHERE __ctid IS NULL AND NOT (%s))",
+					 valid, run->has_row_id ? "__rid" : "0::pg_catalog.int8",
+					 valid);
+}
+
+/*
+ * The statement that applies a later snapshot to an SCD1 target in place,
+ * set-based (no runner): of the keys that differ (__d, one row per key,
+ * the latest source row where a key repeats), the rows gone are deleted,
+ * the rows changed updated in place, the new ones inserted, and the change
+ * feed, when there is one, gets the old rows (-1) and the new ones (+1).
+ * Target rows are found by ctid through "= ANY (ARRAY(...))", a TID scan
+ * whatever the planner estimates of the diff.  Returns one row: rows
+ * deleted, updated, inserted, the keys that differ, and for a snapshot row
+ * with a null key (nothing else applies then: the caller raises) its first
+ * null key column (1-based) and _row_id.
+ */
+static char *
+snapshot_in_place_sql(SnapshotRun *run, ChangeFeed *feed)
+{
+	CdcSpec    *spec = run->apply.spec;
+	int			nkeys = list_length(spec->keys);
+	int			ncols = list_length(spec->columns);
+	StringInfoData sql;
+	StringInfoData valid;
+	int			i;
+
+	initStringInfo(&valid);
+	for (i = 1; i <= nkeys; i++)
+		appendStringInfo(&valid, "%s__sk%d IS NOT NULL", i > 1 ? " AND " : "", i);
+	initStringInfo(&sql);
+	snapshot_append_diff(&sql, run);
+	appendStringInfoString(&sql, ", __e AS MATERIALIZED (SELECT DISTINCT ON (");
+	CdcAppendNumbered(&sql, "__ek", nkeys);
+	appendStringInfoString(&sql, ") * FROM (SELECT ");
+	for (i = 1; i <= nkeys; i++)
+		appendStringInfo(&sql, "COALESCE(__sk%d, __tk%d) AS __ek%d, ", i, i, i);
+	appendStringInfoString(&sql, "__d.* FROM __d) __x ORDER BY ");
+	CdcAppendNumbered(&sql, "__ek", nkeys);
+	appendStringInfo(&sql, "%s)", run->has_row_id ? ", __rid DESC" : "");
+
+	appendStringInfo(&sql, ", __del AS (DELETE FROM %s WHERE ctid = ANY (ARRAY("
+					 "SELECT __ctid FROM __e WHERE __ctid IS NOT NULL AND __sk1 IS NULL))"
+					 " RETURNING 1)", spec->target_name);
+	if (ncols > 0)
+	{
+		appendStringInfo(&sql, ", __upd AS (UPDATE %s AS __medallion_t SET ",
+						 spec->target_name);
+		for (i = 1; i <= ncols; i++)
+			appendStringInfo(&sql, "%s%s = __e.__sc%d", i > 1 ? ", " : "",
+							 UserSqlColumnName(list_nth(spec->columns, i - 1)), i);
+		appendStringInfoString(&sql, " FROM __e WHERE __medallion_t.ctid = ANY (ARRAY("
+							   "SELECT __ctid FROM __e WHERE __ctid IS NOT NULL AND __sk1 IS NOT NULL))"
+							   " AND __medallion_t.ctid = __e.__ctid RETURNING 1)");
+	}
+	appendStringInfo(&sql, ", __ins AS (INSERT INTO %s (", spec->target_name);
+	snapshot_append_target_columns(&sql, spec);
+	appendStringInfoString(&sql, ") SELECT ");
+	snapshot_append_diff_row(&sql, spec, "__sk", "__sc");
+	appendStringInfo(&sql, " FROM __e WHERE __ctid IS NULL AND %s RETURNING 1)",
+					 valid.data);
+	if (feed != NULL)
+	{
+		appendStringInfo(&sql, ", __feed AS (INSERT INTO %s (" CHANGE_FEED_SIGN_COLUMN ", ",
+						 ChangeFeedName(feed));
+		snapshot_append_target_columns(&sql, spec);
+		appendStringInfoString(&sql, ") SELECT -1, ");
+		snapshot_append_diff_row(&sql, spec, "__tk", "__tc");
+		appendStringInfoString(&sql, " FROM __e WHERE __ctid IS NOT NULL UNION ALL SELECT 1, ");
+		snapshot_append_diff_row(&sql, spec, "__sk", "__sc");
+		appendStringInfo(&sql, " FROM __e WHERE %s)", valid.data);
+	}
+	snapshot_append_in_place_counts(&sql, run, valid.data);
+	return sql.data;
+}
+
+/*
+ * Apply a later snapshot to an SCD1 target in place (snapshot_in_place_sql):
+ * what the runner would derive, without its per-key walk, and changed rows
+ * updated rather than deleted and inserted again (half the dead tuples).
+ */
+static void
+snapshot_apply_in_place(SnapshotRun *run)
+{
+	CdcApplyState *apply = &run->apply;
+	SPIExecuteOptions options;
+	bool		isnull;
+	int64		invalid_key;
+
+	apply->feed = ChangeFeedBegin(apply->flow, apply->spec->target_relid, false);
+	memset(&options, 0, sizeof(options));
+	options.params = CdcApplyParams(apply);
+	if (SPI_execute_extended(snapshot_in_place_sql(run, apply->feed),
+							 &options) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "the snapshot apply of flow \"%s\" returned no counts",
+			 apply->spec->flow_name);
+	invalid_key = SpiGetInt64(0, 5, &isnull);
+	if (!isnull)
+		CdcReportNullKey(apply->spec, (int) invalid_key - 1,
+						 SpiGetInt64(0, 6, &isnull));
+	apply->deleted = SpiGetInt64(0, 1, &isnull);
+	apply->updated = SpiGetInt64(0, 2, &isnull);
+	apply->inserted = SpiGetInt64(0, 3, &isnull);
+	apply->runner.rows_read = SpiGetInt64(0, 4, &isnull);
+	if (apply->feed != NULL)
+		ChangeFeedEnd(apply->feed);
+	CommandCounterIncrement();
+}
+
 /* ---- the phases ------------------------------------------------------- */
 
 /*
@@ -480,11 +636,16 @@ snapshot_apply_version(SnapshotRun *run, SnapshotVersion *version)
 	}
 	apply->mode = apply->new_state.has_max ? CDC_MODE_BY_MAX : CDC_MODE_FULL;
 	run->full |= apply->mode == CDC_MODE_FULL;
-	apply->deleted = apply->inserted = apply->closed = 0;
-	CdcApplyDerive(apply, apply->mode == CDC_MODE_FULL ?
-				   snapshot_full_events_sql(run, seq_type) :
-				   snapshot_diff_events_sql(run, seq_type));
-	CdcApplyWrite(apply);
+	apply->deleted = apply->inserted = apply->updated = apply->closed = 0;
+	if (apply->mode == CDC_MODE_BY_MAX && spec->scd_type == 1)
+		snapshot_apply_in_place(run);
+	else
+	{
+		CdcApplyDerive(apply, apply->mode == CDC_MODE_FULL ?
+					   snapshot_full_events_sql(run, seq_type) :
+					   snapshot_diff_events_sql(run, seq_type));
+		CdcApplyWrite(apply);
+	}
 
 	/* the version first: the runner's copy goes with its memory */
 	apply->state_changed |= CdcStateRaise(spec, &apply->new_state.has_max,
@@ -496,6 +657,7 @@ snapshot_apply_version(SnapshotRun *run, SnapshotVersion *version)
 	run->rows_read += version->rows >= 0 ? version->rows :
 		apply->runner.rows_read;
 	run->inserted += apply->inserted;
+	run->updated += apply->updated;
 	run->deleted += apply->deleted;
 	run->closed += apply->closed;
 	CdcApplyRelease(apply);
@@ -535,8 +697,9 @@ snapshot_report(SnapshotRun *run, FlowResult *result)
 	CdcApplyState *apply = &run->apply;
 
 	result->rows_read += run->rows_read;
-	result->rows_written += run->inserted + run->closed;
-	if (run->inserted > 0 || run->deleted > 0 || run->closed > 0)
+	result->rows_written += run->inserted + run->updated + run->closed;
+	if (run->inserted > 0 || run->updated > 0 || run->deleted > 0 ||
+		run->closed > 0)
 		result->changed = true;
 	if (result->details.len > 0)
 		appendStringInfoString(&result->details, ", ");
@@ -544,11 +707,13 @@ snapshot_report(SnapshotRun *run, FlowResult *result)
 					 "\"cdc_snapshot\": {\"scd_type\": %d, \"versions_applied\": " INT64_FORMAT
 					 ", \"versions_skipped\": " INT64_FORMAT
 					 ", \"rows_inserted\": " INT64_FORMAT
+					 ", \"rows_updated\": " INT64_FORMAT
 					 ", \"rows_deleted\": " INT64_FORMAT
 					 ", \"versions_closed\": " INT64_FORMAT
 					 ", \"full_recompute\": %s, \"last_version\": ",
 					 apply->spec->scd_type, run->versions_applied,
-					 run->versions_skipped, run->inserted, run->deleted,
+					 run->versions_skipped, run->inserted, run->updated,
+					 run->deleted,
 					 run->closed, run->full ? "true" : "false");
 	if (apply->new_state.has_max)
 		escape_json(&result->details,

@@ -382,6 +382,13 @@ ChangeFeedCaptureSql(ChangeFeed *feed, const char *dml, bool closing)
 					feed->columns);
 }
 
+/* ChangeFeedName: see change_feed.h. */
+const char *
+ChangeFeedName(ChangeFeed *feed)
+{
+	return feed->name;
+}
+
 /*
  * ChangeFeedAddRow: see change_feed.h.
  */

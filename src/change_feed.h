@@ -49,6 +49,12 @@ extern ChangeFeed *ChangeFeedBegin(FlowDesc *cdc_flow, Oid target_relid,
 extern char *ChangeFeedCaptureSql(ChangeFeed *feed, const char *dml,
 								  bool closing);
 
+/*
+ * The feed's qualified, quoted name, for a statement that writes its rows
+ * itself (sign column CHANGE_FEED_SIGN_COLUMN, then target columns by name).
+ */
+extern const char *ChangeFeedName(ChangeFeed *feed);
+
 /* A row added to the target (values in the target's attribute order). */
 extern void ChangeFeedAddRow(ChangeFeed *feed, Datum *values, bool *nulls);
 

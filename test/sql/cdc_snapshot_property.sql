@@ -46,6 +46,10 @@ SELECT medallion.create_auto_cdc_from_snapshot_flow('snapprop', 't3', 'src',
 	snapshot_version => $$substr(file, 6)::int$$,
 	except_column_list => ARRAY['file'],
 	track_history_column_list => ARRAY['a']);
+-- an aggregate over the SCD1 target reads its change feed (old rows -1, new
+-- rows +1, whether the snapshot's changes are applied in place or not)
+SELECT medallion.create_aggregate('snapprop', 't1_by_a', 't1', group_by => ARRAY['a'],
+	aggregates => ARRAY['count(*) AS n', 'count(b) AS nb']);
 
 -- Reference, SCD1: the rows of the last snapshot.
 CREATE FUNCTION ref_scd1(upto int) RETURNS TABLE (k int, a int, b text)
@@ -80,6 +84,12 @@ LANGUAGE sql AS $$
 	 ORDER BY k, run, v DESC
 $$;
 
+-- Reference of the aggregate over the SCD1 target.
+CREATE FUNCTION ref_scd1_by_a(upto int) RETURNS TABLE (a int, n bigint, nb bigint)
+LANGUAGE sql AS $$
+	SELECT a, count(*), count(b) FROM ref_scd1(upto) GROUP BY a
+$$;
+
 CREATE TABLE checks (batch int, upto int, target text, differences bigint);
 -- Differences between a target and a reference, recorded.
 CREATE FUNCTION check_target(batch int, target text, reference text)
@@ -103,7 +113,8 @@ SELECT format($f$INSERT INTO src (file, k, a, b)
 	   $f$SELECT count(*) FROM medallion.run_pipeline('snapprop')$f$,
 	   format($f$SELECT check_target(%1$s, 't1', 'ref_scd1(%%s)'),
 						check_target(%1$s, 't2', 'ref_scd2(%%s, true)'),
-						check_target(%1$s, 't3', 'ref_scd2(%%s, false)')$f$, batch)
+						check_target(%1$s, 't3', 'ref_scd2(%%s, false)'),
+						check_target(%1$s, 't1_by_a', 'ref_scd1_by_a(%%s)')$f$, batch)
   FROM (SELECT DISTINCT batch FROM batches ORDER BY 1) b
 \gexec
 \o
@@ -121,7 +132,8 @@ TRUNCATE checks;
 SELECT count(*) FROM medallion.run_pipeline('snapprop', full_refresh => true);
 SELECT check_target(max(batch)::int, 't1', 'ref_scd1(%s)'),
 	   check_target(max(batch)::int, 't2', 'ref_scd2(%s, true)'),
-	   check_target(max(batch)::int, 't3', 'ref_scd2(%s, false)')
+	   check_target(max(batch)::int, 't3', 'ref_scd2(%s, false)'),
+	   check_target(max(batch)::int, 't1_by_a', 'ref_scd1_by_a(%s)')
   FROM batches;
 SELECT target, upto, differences FROM checks ORDER BY target;
 
