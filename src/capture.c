@@ -75,6 +75,8 @@
 /* Suffix of a log's name: <schema>__<table>__changes. */
 #define CAPTURE_LOG_SUFFIX "__changes"
 
+static void capture_stop(Oid relid, Oid log_relid);
+
 static const char *const capture_events[] = {"insert", "update", "delete",
 "truncate"};
 
@@ -588,6 +590,105 @@ CaptureRelease(Oid relid, int32 flow_id)
 							   "   AND flow_id OPERATOR(pg_catalog.=) $2",
 							   2, types, values, NULL, SPI_OK_DELETE);
 	SPI_finish();
+}
+
+/* Does the log have every column of the table, by name and type? */
+static bool
+log_has_columns(Oid relid, Oid log_relid)
+{
+	Relation	relation = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(relation);
+	bool		match = true;
+	int			i;
+
+	for (i = 0; match && i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		AttrNumber	attnum;
+
+		if (attr->attisdropped)
+			continue;
+		attnum = get_attnum(log_relid, NameStr(attr->attname));
+		match = attnum != InvalidAttrNumber &&
+			get_atttype(log_relid, attnum) == attr->atttypid;
+	}
+	table_close(relation, AccessShareLock);
+	return match;
+}
+
+void
+CaptureRefreshColumns(Oid relid, Oid owner)
+{
+	Oid			types[3] = {OIDOID, INT4OID, INT8OID};
+	Datum		values[3];
+	bool		has_consumer;
+	int64		position;
+	Oid			log_relid;
+	List	   *consumers = NIL;
+	uint64		count;
+	uint64		row;
+	ListCell   *cell;
+
+	LockRelationOid(relid, ShareLock);
+	SPI_connect();
+	log_relid = capture_lookup(relid, 0, NULL, NULL, NULL, &has_consumer,
+							   &position);
+	if (!OidIsValid(log_relid) || !OidIsValid(CaptureRelationOwner(log_relid)) ||
+		log_has_columns(relid, log_relid))
+	{
+		SPI_finish();
+		return;
+	}
+	values[0] = ObjectIdGetDatum(relid);
+	count = SpiExecuteAsExtensionOwner("SELECT flow_id FROM medallion.capture_consumer"
+									   " WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+									   1, types, values, NULL, SPI_OK_SELECT);
+	for (row = 0; row < count; row++)
+	{
+		bool		isnull;
+
+		consumers = lappend_int(consumers,
+								DatumGetInt32(SpiGetDatum(row, 1, &isnull)));
+	}
+	capture_stop(relid, log_relid);
+	(void) capture_start(relid, owner);
+	values[2] = Int64GetDatum(CAPTURE_POSITION_RESTARTED);
+	foreach(cell, consumers)
+	{
+		values[1] = Int32GetDatum(lfirst_int(cell));
+		SpiExecuteAsExtensionOwner("INSERT INTO medallion.capture_consumer (relid, flow_id, position)"
+								   " VALUES ($1, $2, $3)",
+								   3, types, values, NULL, SPI_OK_INSERT);
+	}
+	SPI_finish();
+}
+
+List *
+CaptureTablesOfFlow(int32 flow_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	MemoryContext caller_context = CurrentMemoryContext;
+	List	   *relids = NIL;
+	uint64		count;
+	uint64		row;
+
+	values[0] = Int32GetDatum(flow_id);
+	SPI_connect();
+	count = SpiExecuteAsExtensionOwner("SELECT relid::pg_catalog.oid FROM medallion.capture_consumer"
+									   " WHERE flow_id OPERATOR(pg_catalog.=) $1 ORDER BY 1",
+									   1, types, values, NULL, SPI_OK_SELECT);
+	for (row = 0; row < count; row++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SpiGetDatum(row, 1, &isnull));
+		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
+
+		relids = lappend_oid(relids, relid);
+		MemoryContextSwitchTo(spi_context);
+	}
+	SPI_finish();
+	return relids;
 }
 
 /*

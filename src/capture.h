@@ -89,4 +89,18 @@ extern void CaptureEnd(Oid relid, int32 flow_id, int64 to_id);
  */
 extern void CaptureRelease(Oid relid, int32 flow_id);
 
+/*
+ * When the log of relid lacks a column of the table (one added, renamed or
+ * retyped since capture began), make the log again with the table's
+ * columns as they are now.  Its consumers stay, at position
+ * CAPTURE_POSITION_RESTARTED, which no consumer ever saved: a consumer that
+ * compares the position it saved with its from_id recomputes.  Blocks the
+ * table's writers until the calling transaction ends.
+ */
+#define CAPTURE_POSITION_RESTARTED (-1)
+extern void CaptureRefreshColumns(Oid relid, Oid owner);
+
+/* The tables captured for flow_id (a List of OIDs). */
+extern List *CaptureTablesOfFlow(int32 flow_id);
+
 #endif							/* MEDALLION_CAPTURE_H */

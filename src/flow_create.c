@@ -722,8 +722,10 @@ replace_refuse_cycle(FlowCreate *create, Oid source_relid, const char *source)
 	List	   *flows = CatalogGetFlows(create->pipeline->pipeline_id);
 	ListCell   *cell;
 
+	/* a materialized view's source lists its tables: it checks each itself */
 	if (!OidIsValid(source_relid) && source != NULL &&
-		!replace_keeps_data(create->type))
+		!replace_keeps_data(create->type) &&
+		create->type != FLOW_TYPE_MATERIALIZED_VIEW)
 		source_relid = RelidFromQualifiedName(source, true);
 	if (!OidIsValid(source_relid))
 		return;

@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
+#include "access/sysattr.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "nodes/nodeFuncs.h"
@@ -32,9 +34,12 @@
 #include "optimizer/tlist.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/rel.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
+#include "capture.h"
 #include "flow_definition.h"
 #include "matview_internal.h"
 #include "user_sql.h"
@@ -62,19 +67,18 @@ MatviewSourceKindName(MatviewSourceKind kind)
 }
 
 /*
- * MatviewPlainSourceDelta: the one place where change capture of plain
- * tables plugs in.  With capture (src/capture.h) this becomes:
- * CaptureAvailable(source->relid, pipeline->owner, reason), and the apply
- * reads the source's delta from the log table CaptureBegin names (its
- * "sign" column, ids in (from_id, to_id]), like a change feed.
+ * MatviewPlainSourceDelta: a plain table is read by deltas through change
+ * capture (src/capture.h) when the pipeline owner may capture it; the
+ * reason why not (the owner may not create triggers on it, it is
+ * partitioned, unlogged, ...) becomes the view's fallback reason.  The
+ * apply reads the delta from the log CaptureBegin names, like a change
+ * feed (matview_apply.c).
  */
 bool
 MatviewPlainSourceDelta(const PipelineDesc *pipeline, MatviewSource *source,
 						char **reason)
 {
-	*reason = psprintf("plain table %s: changes are not captured",
-					   source->name);
-	return false;
+	return CaptureAvailable(source->relid, pipeline->owner, reason);
 }
 
 static void
@@ -480,4 +484,101 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 	if (analysis->nreferences == 0)
 		set_reason(analysis, pstrdup("the query reads no table"));
 	analysis->incremental = analysis->reason == NULL;
+}
+
+/* Add the columns a relation reference selects to its source's set. */
+static bool
+columns_walker(Node *node, void *context)
+{
+	void	  **args = (void **) context;
+	MatviewAnalysis *analysis = args[0];
+	Bitmapset **columns = args[1];
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+		ListCell   *cell;
+
+		if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION)
+			return false;
+		foreach(cell, analysis->sources)
+		{
+			if (((MatviewSource *) lfirst(cell))->relid == rte->relid)
+				columns[foreach_current_index(cell)] =
+					bms_add_members(columns[foreach_current_index(cell)],
+									rte->selectedCols);
+		}
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, columns_walker, context,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, columns_walker, context);
+}
+
+/* One source's entry of MatviewSourceColumnsJson. */
+static void
+append_source_columns(StringInfo json, MatviewSource *source,
+					  Bitmapset *selected)
+{
+	Relation	rel = relation_open(source->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber,
+										  selected);
+	bool		first = true;
+	int			i;
+
+	escape_json(json, source->name);
+	appendStringInfoString(json, ": [");
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (attr->attisdropped ||
+			!(whole_row || bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber,
+										 selected)))
+			continue;
+		appendStringInfo(json, "%s{\"attnum\": %d, \"name\": ", first ? "" : ", ",
+						 attr->attnum);
+		escape_json(json, NameStr(attr->attname));
+		appendStringInfoString(json, ", \"type\": ");
+		escape_json(json, format_type_extended(attr->atttypid, -1,
+											   FORMAT_TYPE_FORCE_QUALIFY));
+		appendStringInfo(json, ", \"typmod\": %d}", attr->atttypmod);
+		first = false;
+	}
+	appendStringInfoChar(json, ']');
+	relation_close(rel, AccessShareLock);
+}
+
+/*
+ * MatviewSourceColumnsJson: the columns each source's references select
+ * (selectedCols of the analysed query, at any depth; a whole-row reference
+ * selects them all).
+ */
+char *
+MatviewSourceColumnsJson(MatviewAnalysis *analysis)
+{
+	Bitmapset **columns = palloc0(sizeof(Bitmapset *) *
+								  (list_length(analysis->sources) + 1));
+	void	   *args[2];
+	StringInfoData json;
+	ListCell   *cell;
+
+	args[0] = analysis;
+	args[1] = columns;
+	(void) columns_walker((Node *) analysis->query, args);
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '{');
+	foreach(cell, analysis->sources)
+	{
+		if (foreach_current_index(cell) > 0)
+			appendStringInfoString(&json, ", ");
+		append_source_columns(&json, lfirst(cell),
+							  columns[foreach_current_index(cell)]);
+	}
+	appendStringInfoChar(&json, '}');
+	return json.data;
 }

@@ -36,13 +36,18 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 
+#include "capture.h"
 #include "change_feed.h"
 #include "flow_definition.h"
 #include "matview.h"
@@ -144,6 +149,108 @@ mv_warn_fallback(MvApply *apply, const char *reason)
 				  NULL);
 }
 
+static void mv_source_position(MvApply *apply, MatviewSource *source);
+
+/*
+ * The error of a view whose sources' columns are no longer those it was
+ * created over: its query, analysed again at each update, would mean
+ * something else or nothing, and its deltas would not fit its table.
+ */
+static void mv_columns_changed(MvApply *apply, const char *what,
+							   const char *detail) pg_attribute_noreturn();
+
+static void
+mv_columns_changed(MvApply *apply, const char *what, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("materialized view %s cannot be updated: %s",
+					apply->target, what),
+			 errdetail("%s", detail),
+			 errhint("Create the materialized view again with replace => true.")));
+}
+
+/*
+ * Every column of a source must be in the relation its delta is read from
+ * (a change feed, a capture log), by name and type: the delta is read by
+ * the source's column names.  A capture log keeps the columns its table
+ * had when capture began; a column added, renamed or retyped since is not
+ * in it.
+ */
+static void
+mv_check_delta_columns(MvApply *apply, MatviewSource *source)
+{
+	Oid			delta_relid = RelidFromQualifiedName(source->delta_relation, false);
+	Relation	rel = relation_open(source->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		AttrNumber	attnum;
+
+		if (attr->attisdropped)
+			continue;
+		attnum = get_attnum(delta_relid, NameStr(attr->attname));
+		if (attnum != InvalidAttrNumber &&
+			get_atttype(delta_relid, attnum) == attr->atttypid)
+			continue;
+		mv_columns_changed(apply,
+						   psprintf("column \"%s\" of %s is not in %s",
+									NameStr(attr->attname), source->name,
+									source->delta_relation),
+						   psprintf("%s keeps the columns %s had when it was made; a column was added, renamed or retyped since.",
+									source->delta_relation, source->name));
+	}
+	relation_close(rel, AccessShareLock);
+}
+
+/*
+ * A plain table's delta: its captured changes (capture.h), read like a
+ * change feed.
+ *
+ * The ceiling protocol.  The delta terms join a source's delta with the
+ * current state of the other references, and a plain table's state is
+ * the table itself, so the table the view's statements see must be
+ * exactly the table after the changes up to the range's to_id: a change
+ * committed after to_id would be counted in the state but not in the
+ * delta (lost at the next update, which would add it again: counted
+ * twice).  So before CaptureBegin the table is locked in SHARE mode, which
+ * waits for the writers in flight (ROW EXCLUSIVE, ACCESS EXCLUSIVE for
+ * TRUNCATE) and keeps new ones off until the view's transaction ends:
+ * every change logged is then committed, to_id is the last of them, and
+ * each later statement of the transaction (READ COMMITTED, a new snapshot
+ * per statement) sees the table as of to_id.  The lock is taken in C, not
+ * with LOCK TABLE, which would want UPDATE rights the pipeline owner need
+ * not have (it may capture the table: it owns it or may create triggers
+ * on it).  Writers of the table wait while a view reading it updates.
+ *
+ * The position is the view's own (flow_state, saved with its output) and
+ * must be the one capture keeps for the flow (CaptureEnd in the same
+ * transaction); should they ever differ, the view is recomputed rather
+ * than trusting either.
+ */
+static void
+mv_plain_source_begin(MvApply *apply, MatviewSource *source)
+{
+	CaptureRange range;
+
+	LockRelationOid(source->relid, ShareLock);
+	range = CaptureBegin(source->relid, apply->flow->flow_id);
+	source->delta_relation = range.log_table;
+	source->delta_id_column = CAPTURE_CHANGE_ID_COLUMN;
+	source->delta_sign_column = CAPTURE_SIGN_COLUMN;
+	source->ceiling = range.to_id;
+	mv_source_position(apply, source);
+	if (source->has_position && source->position != range.from_id)
+	{
+		apply->recompute = true;
+		apply->recompute_why = psprintf("its position in %s differs from the change capture's",
+										range.log_table);
+	}
+}
+
 /* Where each source's delta is read, and how far it was consumed. */
 static void
 mv_source_begin(MvApply *apply, MatviewSource *source)
@@ -171,7 +278,9 @@ mv_source_begin(MvApply *apply, MatviewSource *source)
 		source->ceiling = FlowSourceCeiling(source->feed_relid);
 	}
 	else
-		elog(ERROR, "plain table %s has no delta", source->name);
+		mv_plain_source_begin(apply, source);
+	if (source->kind != MATVIEW_SOURCE_APPEND_ONLY)
+		mv_check_delta_columns(apply, source);
 }
 
 /* The consumed position of a source, from flow_state. */
@@ -260,8 +369,11 @@ mv_save_positions(MvApply *apply)
 			appendStringInfoString(&state, ", ");
 		escape_json(&state, source->delta_relation);
 		appendStringInfo(&state, ": " INT64_FORMAT, source->ceiling);
+		if (source->kind == MATVIEW_SOURCE_PLAIN)
+			CaptureEnd(source->relid, apply->flow->flow_id, source->ceiling);
 	}
-	appendStringInfoString(&state, "}}");
+	appendStringInfo(&state, "}, \"source_columns\": %s}",
+					 MatviewSourceColumnsJson(&apply->analysis));
 	CatalogSetFlowState(apply->flow->flow_id,
 						DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 														   CStringGetDatum(state.data))));
@@ -495,6 +607,96 @@ mv_apply_full(MvApply *apply, FlowResult *result, const char *reason)
 }
 
 /*
+ * One column a view's query used, as its definition recorded it, against
+ * the source as it is now (the source locked, so that it cannot change
+ * before the query is analysed).
+ */
+static void
+mv_check_source_column(MvApply *apply, const char *table, AttrNumber attnum,
+					   const char *name, Oid type, int32 typmod)
+{
+	Oid			relid = RelidFromQualifiedName(table, true);
+	HeapTuple	tuple;
+	Form_pg_attribute attr;
+
+	if (!OidIsValid(relid))
+		mv_columns_changed(apply, psprintf("table %s, which it reads, no longer exists", table),
+						   "A source renamed or dropped since the view was last updated cannot be read by its query.");
+	LockRelationOid(relid, AccessShareLock);
+	tuple = SearchSysCacheAttNum(relid, attnum);
+	attr = HeapTupleIsValid(tuple) ? (Form_pg_attribute) GETSTRUCT(tuple) : NULL;
+	if (attr == NULL || attr->attisdropped)
+		mv_columns_changed(apply, psprintf("column \"%s\" of %s was dropped", name, table),
+						   "The view's query uses that column.");
+	if (strcmp(NameStr(attr->attname), name) != 0)
+		mv_columns_changed(apply, psprintf("column \"%s\" of %s was renamed to \"%s\"",
+										   name, table, NameStr(attr->attname)),
+						   "The view's query uses that column.");
+	if (attr->atttypid != type || attr->atttypmod != typmod)
+		mv_columns_changed(apply, psprintf("column \"%s\" of %s changed type from %s to %s",
+										   name, table, format_type_with_typemod(type, typmod),
+										   format_type_with_typemod(attr->atttypid, attr->atttypmod)),
+						   "The view's query uses that column.");
+	ReleaseSysCache(tuple);
+}
+
+/*
+ * The columns the view's query used when the view's rows were computed
+ * (recorded in its state, "source_columns", at each update by deltas or
+ * bounded recompute) must still be there, with the same names and types:
+ * the query is analysed again at each update, and a column dropped,
+ * renamed (or another renamed to its name) or retyped would make it fail
+ * obscurely or mean something else than the rows the view holds.  Checked
+ * before the query is analysed, so that the error says what changed.  A
+ * view without that state (new, refreshed, replaced, or recomputed in full
+ * at every update) is computed from scratch: nothing to check.
+ */
+static void
+mv_check_source_columns(MvApply *apply)
+{
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1];
+	uint64		count;
+	uint64		row;
+
+	if (apply->flow_state == NULL || !apply->incremental)
+		return;
+	values[0] = JsonbPGetDatum(apply->flow_state);
+	SPI_connect();
+	count = SpiExecute("SELECT s.key, (c.value OPERATOR(pg_catalog.->>) 'attnum')::pg_catalog.int2,"
+					   "       c.value OPERATOR(pg_catalog.->>) 'name',"
+					   "       pg_catalog.to_regtype(c.value OPERATOR(pg_catalog.->>) 'type')::pg_catalog.oid,"
+					   "       (c.value OPERATOR(pg_catalog.->>) 'typmod')::pg_catalog.int4"
+					   "  FROM pg_catalog.jsonb_each(COALESCE($1 OPERATOR(pg_catalog.->) 'source_columns',"
+					   "                                       '{}'::pg_catalog.jsonb)) s,"
+					   "       pg_catalog.jsonb_array_elements(s.value) c",
+					   1, types, values, NULL, SPI_OK_SELECT);
+	for (row = 0; row < count; row++)
+	{
+		bool		isnull;
+
+		mv_check_source_column(apply, SpiGetText(row, 1),
+							   DatumGetInt16(SpiGetDatum(row, 2, &isnull)),
+							   SpiGetText(row, 3),
+							   DatumGetObjectId(SpiGetDatum(row, 4, &isnull)),
+							   DatumGetInt32(SpiGetDatum(row, 5, &isnull)));
+	}
+	SPI_finish();
+}
+
+/*
+ * The query analysed now must give the columns of the view's table (a
+ * "SELECT *" gains the columns added to its sources).
+ */
+static void
+mv_check_target(MvApply *apply)
+{
+	if (!MatviewTargetMatches(&apply->analysis, apply->flow->target_relid))
+		mv_columns_changed(apply, "its query now gives other columns than its table",
+						   "The columns of a table the query reads changed since the view was created (a column added to a table it reads with *, for instance).");
+}
+
+/*
  * MaterializedViewApply: see matview.h.  Runs as the pipeline owner with
  * the pipeline's search_path (the update's owner context), so that the
  * query is analysed and the generated SQL deparsed and run under the same
@@ -524,7 +726,9 @@ MaterializedViewApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 							   MATVIEW_MAINTENANCE_INCREMENTAL) == 0;
 
 	nest_level = UserSqlSettingsEnter(NULL);
+	mv_check_source_columns(&apply);
 	MatviewAnalyze(context->pipeline, apply.query_text, &apply.analysis);
+	mv_check_target(&apply);
 	SPI_connect();
 	if (!apply.incremental)
 		mv_apply_full(&apply, result,

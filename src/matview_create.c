@@ -16,9 +16,15 @@
  * order, drop_flow and pipeline_graph see them all; the change feed of each
  * auto CDC target it reads by deltas is created here.
  *
- * replace => true on an existing view replaces its query and policy: the
- * target keeps its grants and comments (its columns are altered in place
- * when they change) and is recomputed at the next update.
+ * replace => true on an existing view replaces its query and policy through
+ * the steps every flow type shares (flow_create.h): the target keeps its
+ * OID, grants and comments (its columns are altered in place when they
+ * change), and the view and every flow downstream of it are marked for
+ * recompute at the next update.
+ *
+ * The plain tables a view maintained by deltas reads are captured for it
+ * (capture.h) once it is registered; replacing or dropping the view
+ * releases them (drop_flow through the catalog's ON DELETE CASCADE).
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -30,25 +36,21 @@
 #include "postgres.h"
 
 #include "access/relation.h"
-#include "catalog/namespace.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
-#include "utils/regproc.h"
-#include "nodes/makefuncs.h"
 #include "utils/json.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "capture.h"
 #include "change_feed.h"
 #include "flow_create.h"
 #include "flow_definition.h"
+#include "flow_order.h"
 #include "matview_internal.h"
-#include "spi_util.h"
 #include "sql_names.h"
-#include "state_table.h"
 #include "user_sql.h"
 #include "version.h"
 
@@ -248,88 +250,112 @@ mv_columns_equal(Oid relid, const char *definitions)
 	return strcmp(existing.data, definitions) == 0;
 }
 
-/*
- * replace => true: the columns altered in place when they change (the
- * table, its grants and its comment stay), the definition replaced, and the
- * progress forgotten, so that the next update recomputes the view.
- */
-static void
-mv_replace(MvCreate *state, FlowDesc *flow)
+/* MatviewTargetMatches: see matview_internal.h. */
+bool
+MatviewTargetMatches(MatviewAnalysis *analysis, Oid relid)
 {
-	char	   *definitions = mv_column_definitions(&state->analysis, ",\n  ");
-	char	   *source_text = NULL;
-	Oid			types[3] = {INT4OID, JSONBOID, TEXTOID};
-	Datum		values[3];
-
-	if (flow->type != FLOW_TYPE_MATERIALIZED_VIEW)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("flow \"%s\" is not a materialized view", flow->flow_name),
-				 errhint("Replace it with the create function of its own flow type.")));
-	if (!mv_columns_equal(flow->target_relid, definitions))
-	{
-		Relation	rel = relation_open(flow->target_relid, AccessShareLock);
-		TupleDesc	desc = RelationGetDescr(rel);
-		StringInfoData sql;
-		int			i;
-
-		initStringInfo(&sql);
-		appendStringInfo(&sql, "ALTER TABLE %s ", state->create.target_name);
-		for (i = 0; i < desc->natts; i++)
-		{
-			if (!TupleDescAttr(desc, i)->attisdropped)
-				appendStringInfo(&sql, "DROP COLUMN %s, ",
-								 quote_identifier(NameStr(TupleDescAttr(desc, i)->attname)));
-		}
-		relation_close(rel, NoLock);
-		appendStringInfo(&sql, "ADD COLUMN %s",
-						 mv_column_definitions(&state->analysis, ", ADD COLUMN "));
-		FlowCreateExecute(psprintf("TRUNCATE %s", state->create.target_name));
-		FlowCreateExecute(sql.data);
-	}
-	/* the new definition records none: the next recompute makes them */
-	StateTablesDrop(flow);
-	values[0] = Int32GetDatum(flow->flow_id);
-	values[1] = JsonbPGetDatum(mv_create_definition(state, &source_text));
-	values[2] = CStringGetTextDatum(source_text ? source_text : "");
-	SPI_connect();
-	SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
-							   "   SET definition = $2, source = $3, watermark = 0,"
-							   "       flow_state = '{}'::pg_catalog.jsonb"
-							   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
-							   3, types, values, NULL, SPI_OK_UPDATE);
-	SPI_finish();
+	return mv_columns_equal(relid, mv_column_definitions(analysis, ",\n  "));
 }
 
 /*
- * replace => true: the flow whose target target_table names, when there is
- * one (else the view is created), after the same pipeline checks as
- * FlowCreateBegin; the create state then describes the existing target.
+ * A replaced view's table altered in place (FlowCreateTable) keeps its
+ * columns' order, new ones last; the view's rows are read and matched in
+ * its query's column order, so when that differs the columns are dropped
+ * and added again in the query's order (the table is empty: Begin emptied
+ * it).
  */
-static FlowDesc *
-mv_existing_flow(MvCreate *state, const char *pipeline_name,
-				 const char *target_table)
+static void
+mv_replace_column_order(MvCreate *state)
 {
-	RangeVar   *range = makeRangeVarFromNameList(stringToQualifiedNameList(target_table));
-	FlowCreate *create = &state->create;
-	Oid			relid;
-	FlowDesc   *flow;
+	Relation	rel;
+	TupleDesc	desc;
+	StringInfoData sql;
+	int			i;
 
-	create->pipeline = CatalogGetPipeline(pipeline_name, false);
-	CatalogCheckPipelineOwner(create->pipeline);
-	relid = RangeVarGetRelid(range, AccessExclusiveLock, true);
-	flow = OidIsValid(relid) ? CatalogGetFlowByTarget(relid, true) : NULL;
+	if (state->create.replaced == NULL ||
+		MatviewTargetMatches(&state->analysis, state->create.target_relid))
+		return;
+	rel = relation_open(state->create.target_relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "ALTER TABLE %s ", state->create.target_name);
+	for (i = 0; i < desc->natts; i++)
+	{
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			appendStringInfo(&sql, "DROP COLUMN %s, ",
+							 quote_identifier(NameStr(TupleDescAttr(desc, i)->attname)));
+	}
+	relation_close(rel, AccessShareLock);
+	appendStringInfo(&sql, "ADD COLUMN %s",
+					 mv_column_definitions(&state->analysis, ", ADD COLUMN "));
+	FlowCreateExecute(sql.data);
+	CommandCounterIncrement();
+}
+
+/*
+ * A replaced view may not read a table that is downstream of it (it would
+ * close a cycle of flows): every table its new query reads is checked.
+ */
+static void
+mv_refuse_cycle(MvCreate *state)
+{
+	FlowDesc   *flow = state->create.replaced;
+	List	   *downstream;
+	ListCell   *cell;
+
 	if (flow == NULL)
-		return NULL;
-	if (flow->pipeline_id != create->pipeline->pipeline_id)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("flow \"%s\" belongs to another pipeline", flow->flow_name)));
-	create->namespace_oid = get_rel_namespace(relid);
-	create->relation_name = get_rel_name(relid);
-	create->target_name = CatalogQualifiedRelationName(relid);
-	create->target_relid = relid;
-	return flow;
+		return;
+	downstream = FlowOrderDownstream(CatalogGetFlows(flow->pipeline_id),
+									 list_make1_int(flow->flow_id));
+	foreach(cell, state->analysis.sources)
+	{
+		MatviewSource *source = lfirst(cell);
+		ListCell   *dcell;
+
+		foreach(dcell, downstream)
+		{
+			if (((FlowDesc *) lfirst(dcell))->target_relid == source->relid)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+						 errmsg("materialized view %s cannot read %s, which is downstream of it",
+								state->create.target_name, source->name),
+						 errhint("A flow reads tables upstream of it; the pipeline's flows must not form a cycle.")));
+		}
+	}
+}
+
+/*
+ * Capture the plain tables a view maintained by deltas reads, for its flow
+ * (after it is registered, before its first computation: CaptureEnsure
+ * gives it the position "everything committed so far" and holds the
+ * tables' writers off until the transaction ends).  A replaced view first
+ * stops capturing every table it read (the last reader of a table takes
+ * its triggers and log with it); a log that lacks columns the table has
+ * now is made again (its other readers recompute); the view is recomputed
+ * anyway.
+ */
+static void
+mv_create_capture(MvCreate *state, int32 flow_id)
+{
+	bool		incremental = strcmp(state->maintenance,
+									 MATVIEW_MAINTENANCE_INCREMENTAL) == 0;
+	List	   *captured = NIL;
+	ListCell   *cell;
+
+	foreach(cell, state->analysis.sources)
+	{
+		MatviewSource *source = lfirst(cell);
+
+		if (incremental && source->kind == MATVIEW_SOURCE_PLAIN)
+			captured = lappend_oid(captured, source->relid);
+	}
+	foreach(cell, CaptureTablesOfFlow(flow_id))
+		CaptureRelease(lfirst_oid(cell), flow_id);
+	foreach(cell, captured)
+	{
+		CaptureRefreshColumns(lfirst_oid(cell), state->create.pipeline->owner);
+		CaptureEnsure(lfirst_oid(cell), state->create.pipeline->owner, flow_id);
+	}
 }
 
 /*
@@ -344,33 +370,27 @@ medallion_create_materialized_view(PG_FUNCTION_ARGS)
 	char	   *pipeline_name = SqlTextArgument(fcinfo, 0, "pipeline_name");
 	char	   *target_table = SqlTextArgument(fcinfo, 1, "target_table");
 	MvCreate	state;
-	FlowDesc   *existing;
 	char	   *source_text = NULL;
 	Jsonb	   *definition;
+	int32		flow_id;
 
 	memset(&state, 0, sizeof(MvCreate));
 	state.query = SqlTextArgument(fcinfo, 2, "query");
 	state.policy = mv_policy_argument(fcinfo);
-	state.replace = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+	state.replace = FlowCreateReplaceArgument(fcinfo, 4);
 
-	existing = state.replace ? mv_existing_flow(&state, pipeline_name,
-												target_table) : NULL;
-	if (existing != NULL)
-	{
-		mv_create_analyze(&state);
-		mv_replace(&state, existing);
-		PG_RETURN_VOID();
-	}
 	FlowCreateBegin(&state.create, FLOW_TYPE_MATERIALIZED_VIEW, pipeline_name,
-					target_table, false);
+					target_table, state.replace);
 	mv_create_analyze(&state);
-
 	FlowCreateTable(&state.create,
 					psprintf("CREATE TABLE %s (\n  %s\n)", state.create.target_name,
 							 mv_column_definitions(&state.analysis, ",\n  ")));
+	mv_replace_column_order(&state);
+	mv_refuse_cycle(&state);
 	definition = mv_create_definition(&state, &source_text);
-	(void) FlowCreateRegister(&state.create, FLOW_TYPE_MATERIALIZED_VIEW,
-							  InvalidOid, source_text ? source_text : "",
-							  definition);
+	flow_id = FlowCreateRegister(&state.create, FLOW_TYPE_MATERIALIZED_VIEW,
+								 InvalidOid, source_text ? source_text : "",
+								 definition);
+	mv_create_capture(&state, flow_id);
 	PG_RETURN_VOID();
 }

@@ -117,12 +117,24 @@ extern void MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 extern const char *MatviewSourceKindName(MatviewSourceKind kind);
 
 /*
- * Can the changes of a plain table be read as a signed delta?  Until change
- * capture of plain tables is built, never: *reason says so.  The one place
- * to plug capture in (see matview_analyze.c).
+ * Can the changes of a plain table be read as a signed delta?  When its
+ * changes can be captured (capture.h) for the pipeline's owner; else
+ * *reason says why (see matview_analyze.c).
  */
 extern bool MatviewPlainSourceDelta(const PipelineDesc *pipeline,
 									MatviewSource *source, char **reason);
+
+/*
+ * The columns the query uses of each source, as a JSON object whose keys
+ * are the sources' names and values arrays of {"attnum", "name", "type",
+ * "typmod"} ("type" schema-qualified, without typmod), recorded in
+ * the flow's state ("source_columns") so that an update detects a column
+ * dropped, renamed or retyped since (matview_apply.c).
+ */
+extern char *MatviewSourceColumnsJson(MatviewAnalysis *analysis);
+
+/* matview_create.c: does the view's table have the query's columns? */
+extern bool MatviewTargetMatches(MatviewAnalysis *analysis, Oid relid);
 
 /* matview_delta.c */
 extern char *MatviewBoundedQuerySql(MatviewAnalysis *analysis);

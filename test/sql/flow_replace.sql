@@ -72,7 +72,7 @@ SELECT count(*) AS clean_rows FROM clean;
 SELECT flow_name, refresh_pending FROM medallion.flows
  WHERE pipeline_name = 'rep' ORDER BY 1;
 SELECT flow_name, message, details->'recompute' AS recompute
-  FROM medallion.event_log WHERE event_type = 'flow_replaced' ORDER BY id;
+  FROM medallion.event_log WHERE event_type = 'flow_replaced' AND pipeline_name = 'rep' ORDER BY id;
 
 -- a direct apply waits for the recompute
 SELECT medallion.auto_cdc_apply('latest');

@@ -195,7 +195,7 @@ SELECT * FROM last_update;
 SELECT * FROM mismatches();
 
 -- 3. A customer's join key moves away and back, orders deleted, the lookup
--- table edited by hand (recomputed in full: its changes are not captured).
+-- table edited by hand (read by its captured changes).
 INSERT INTO customer_events (customer_id, region, seq, op)
 VALUES (2, 'north', 3, NULL), (4, NULL, 5, NULL), (3, 'north', 6, NULL);
 INSERT INTO order_events (order_id, customer_id, status, quantity, seq, op)

@@ -1,5 +1,6 @@
 # Property test of gold materialized views (create_materialized_view): for
-# twenty-three view shapes (ten with left outer joins) over a silver table
+# twenty-six view shapes (eleven with left outer joins, four reading the
+# lookup table by its captured changes) over a silver table
 # (append-only; amounts with NaN and infinities), an SCD1 and an
 # SCD2 AUTO CDC target and a plain lookup table, random changes on every
 # side between updates (new facts with NULL and duplicate join keys,
@@ -110,7 +111,14 @@ my %VIEWS = (
 	left_self => [q{SELECT a.customer_id AS a, b.customer_id AS b, a.tier
 				FROM customers a LEFT JOIN customers b ON b.region = a.region}, 1],
 	labelled => [q{SELECT f.fact_id, l.label FROM facts f
-				JOIN labels l USING (label_id)}, 0],
+				JOIN labels l USING (label_id)}, 1],
+	labelled_left => [q{SELECT f.fact_id, l.label FROM facts f
+				LEFT JOIN labels l USING (label_id)}, 1],
+	labelled_grouped => [q{SELECT l.label, count(*) AS n, sum(f.label_id) AS s
+				FROM facts f JOIN labels l USING (label_id) GROUP BY l.label}, 1],
+	labelled_customers => [q{SELECT c.region, l.label, f.fact_id FROM facts f
+				JOIN customers c USING (customer_id)
+				JOIN labels l ON l.label_id = c.tier}, 1],
 	ranked => [q{SELECT customer_id, rank() OVER (ORDER BY region) AS r
 				FROM customers}, 0],);
 
@@ -151,6 +159,9 @@ INSERT INTO labels SELECT (random() * 3)::int, 'l' || (random() * 9)::int
   FROM generate_series(1, (random() * 2)::int);
 DELETE FROM labels WHERE random() < 0.2;
 UPDATE labels SET label = label || '+' WHERE random() < 0.3;
+UPDATE labels SET label_id = CASE WHEN random() < 0.2 THEN NULL
+								  ELSE (random() * 3)::int END
+ WHERE random() < 0.2;
 };
 
 my $mismatches = q{
