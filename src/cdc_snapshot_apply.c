@@ -24,12 +24,11 @@
  *   applied are the ones applied before.
  * - The diff of a snapshot with the target's current rows (SCD1: every
  *   row; SCD2: the versions with __end_at NULL), null-safe on the kept
- *   columns (IS DISTINCT FROM), gives the events: a key of the snapshot that
- *   the target lacks is an upsert; a key whose kept columns differ is an
- *   upsert; a current key absent from the snapshot is a delete.  They are
- *   applied by the auto CDC runner and writes (cdc.c) at sequence = the
- *   version (SCD1 after the first snapshot: set-based, to the same effect),
- *   so SCD1 updates in place and deletes, and SCD2 opens a new
+ *   columns (IS DISTINCT FROM), gives the changes: a key of the snapshot
+ *   that the target lacks is inserted; a key whose kept columns differ is
+ *   updated; a current key absent from the snapshot is deleted.  They
+ *   take effect at sequence = the version, as an auto CDC flow's events
+ *   would (cdc.c): SCD1 updates in place and deletes, and SCD2 opens a new
  *   version only when a tracked column changed (else the current version
  *   takes the new values in place) and closes the version of a key gone;
  *   the change feed of aggregates sees exactly what an auto CDC flow shows
@@ -45,12 +44,12 @@
  *   snapshot the source still holds.
  *
  * Cost: one hash (or merge) full join of the snapshot with the target's
- * current rows per version, then work proportional to the keys that
- * changed.  SCD1 after the first snapshot: one statement deletes the rows
- * gone, updates the changed rows in place and inserts the new ones
- * (snapshot_in_place_sql; half the dead tuples of a delete and insert).
- * SCD2: the runner's events, closed versions closed in place, new versions
- * bulk-inserted.
+ * current rows per version (without the target's ctid:
+ * snapshot_append_diff), then work proportional to the keys that changed:
+ * one set-based statement deletes or closes, updates in place and inserts
+ * (snapshot_in_place_sql).  The first snapshot of a target, a full refresh
+ * and a replace derive it through the auto CDC runner (cdc.c), which
+ * splits a key's history by version.
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -220,8 +219,15 @@ snapshot_full_events_sql(SnapshotRun *run, const char *seq_type)
  * with kept columns distinct.  Both sides carry only what the events need
  * (the join spills to disk when the target is large, in proportion to the
  * width of its rows): no constants, __st only for SCD2, __rid only when the
- * source has a _row_id.  A matched snapshot row has a non-NULL __sk1, so a
- * key gone is a target row with __sk1 NULL.
+ * source has a _row_id.  A matched snapshot row has a non-NULL __sk1, and
+ * a target row a non-NULL __tk1 (its keys are its primary key), so a key
+ * gone is a row with __sk1 NULL and a new key one with __tk1 NULL.
+ *
+ * The target's ctid, which the writes find its rows by, is not carried
+ * through the join: scanning it costs a projection of every target row,
+ * and carrying it widens the hash (together 15% of the diff at 1M rows).
+ * It is looked up afterwards through the primary key for the few rows
+ * that differ.
  */
 static void
 snapshot_append_diff(StringInfo sql, SnapshotRun *run)
@@ -232,12 +238,20 @@ snapshot_append_diff(StringInfo sql, SnapshotRun *run)
 	StringInfoData columns;
 	int			i;
 
-	appendStringInfo(sql, "WITH __d AS MATERIALIZED (SELECT __t.__ctid%s%s",
-					 spec->scd_type == 2 ? ", __t.__st" : "",
-					 run->has_row_id ? ", __s.__rid" : "");
+	appendStringInfoString(sql, "WITH __d AS MATERIALIZED (SELECT CASE WHEN"
+						   " __j.__tk1 IS NOT NULL THEN (SELECT __x.ctid FROM ");
+	appendStringInfo(sql, "%s __x WHERE ", spec->target_name);
 	for (i = 1; i <= nkeys; i++)
-		appendStringInfo(sql, ", __s.__k%d AS __sk%d, __t.__k%d AS __tk%d",
-						 i, i, i, i);
+		appendStringInfo(sql, "%s__x.%s = __j.__tk%d", i > 1 ? " AND " : "",
+						 UserSqlColumnName(list_nth(spec->keys, i - 1)), i);
+	if (spec->scd_type == 2)
+		appendStringInfoString(sql, " AND __x.__start_at = __j.__st");
+	appendStringInfo(sql, ") END AS __ctid, __j.* FROM (SELECT %s%s",
+					 spec->scd_type == 2 ? "__t.__st, " : "",
+					 run->has_row_id ? "__s.__rid, " : "");
+	for (i = 1; i <= nkeys; i++)
+		appendStringInfo(sql, "%s__s.__k%d AS __sk%d, __t.__k%d AS __tk%d",
+						 i > 1 ? ", " : "", i, i, i, i);
 	for (i = 1; i <= ncols; i++)
 		appendStringInfo(sql, ", __s.__c%d AS __sc%d, __t.__c%d AS __tc%d",
 						 i, i, i, i);
@@ -249,16 +263,20 @@ snapshot_append_diff(StringInfo sql, SnapshotRun *run)
 	/* columns starts with ", " */
 	appendStringInfo(sql, " FROM (SELECT %s", columns.data + 2);
 	snapshot_append_from(sql, run);
-	appendStringInfo(sql, ") __s FULL JOIN (SELECT ctid AS __ctid%s",
-					 spec->scd_type == 2 ? ", __start_at AS __st" : "");
-	CdcAppendNamesAsNumbered(sql, spec->keys, "__k");
-	CdcAppendNamesAsNumbered(sql, spec->columns, "__c");
-	appendStringInfo(sql, " FROM %s%s) __t ON ", spec->target_name,
+	appendStringInfoString(sql, ") __s FULL JOIN (SELECT ");
+	if (spec->scd_type == 2)
+		appendStringInfoString(sql, "__start_at AS __st, ");
+	/* the keys' list starts with ", " too */
+	resetStringInfo(&columns);
+	CdcAppendNamesAsNumbered(&columns, spec->keys, "__k");
+	CdcAppendNamesAsNumbered(&columns, spec->columns, "__c");
+	appendStringInfo(sql, "%s FROM %s%s) __t ON ", columns.data + 2,
+					 spec->target_name,
 					 spec->scd_type == 2 ? " WHERE __end_at IS NULL" : "");
 	for (i = 1; i <= nkeys; i++)
 		appendStringInfo(sql, "%s__s.__k%d = __t.__k%d", i > 1 ? " AND " : "",
 						 i, i);
-	appendStringInfoString(sql, " WHERE __s.__k1 IS NULL OR __t.__ctid IS NULL");
+	appendStringInfoString(sql, " WHERE __s.__k1 IS NULL OR __t.__k1 IS NULL");
 	if (ncols > 0)
 	{
 		appendStringInfoString(sql, " OR ROW(");
@@ -269,54 +287,13 @@ snapshot_append_diff(StringInfo sql, SnapshotRun *run)
 			appendStringInfo(sql, "%s__t.__c%d", i > 1 ? ", " : "", i);
 		appendStringInfoChar(sql, ')');
 	}
-	appendStringInfoString(sql, ") ");
+	appendStringInfoString(sql, ") __j) ");
 }
 
 /*
- * The events of a later snapshot, in the shape of CdcEventsSql: for each
- * key that differs, its current row (the history the event builds on) and
- * the event: an upsert with the snapshot's values, or a delete of a key
- * gone.  Events without a source _row_id count as arrivals after the
- * watermark ($1 + 1).
+ * The target's columns by name: the keys, then the kept columns, then for
+ * SCD2 the version's bounds.
  */
-static char *
-snapshot_diff_events_sql(SnapshotRun *run, const char *seq_type)
-{
-	CdcSpec    *spec = run->apply.spec;
-	int			nkeys = list_length(spec->keys);
-	int			ncols = list_length(spec->columns);
-	StringInfoData sql;
-	int			i;
-
-	initStringInfo(&sql);
-	snapshot_append_diff(&sql, run);
-	appendStringInfo(&sql, "SELECT * FROM (SELECT %d AS __kind, __ctid,"
-					 " 0::pg_catalog.int8 AS __rid", CDC_KIND_CURRENT);
-	for (i = 1; i <= nkeys; i++)
-		appendStringInfo(&sql, ", __tk%d AS __k%d", i, i);
-	for (i = 1; i <= ncols; i++)
-		appendStringInfo(&sql, ", __tc%d AS __c%d", i, i);
-	appendStringInfo(&sql, ", %s AS __seq, false AS __del, NULL::%s AS __from"
-					 " FROM __d WHERE __ctid IS NOT NULL UNION ALL"
-					 " SELECT CASE WHEN __ctid IS NULL AND (",
-					 spec->scd_type == 2 ? "__st" : psprintf("NULL::%s", seq_type),
-					 seq_type);
-	snapshot_append_null_key(&sql, spec, "__sk");
-	appendStringInfo(&sql, ") THEN %d ELSE %d END, NULL::pg_catalog.tid, %s",
-					 CDC_KIND_INVALID, CDC_KIND_EVENT,
-					 run->has_row_id ? "COALESCE(__rid, $1 + 1)" : "$1 + 1");
-	for (i = 1; i <= nkeys; i++)
-		appendStringInfo(&sql, ", COALESCE(__sk%d, __tk%d)", i, i);
-	for (i = 1; i <= ncols; i++)
-		appendStringInfo(&sql, ", __sc%d", i);
-	appendStringInfo(&sql, ", $3::%s, __ctid IS NOT NULL AND __sk1 IS NULL,"
-					 " NULL::%s FROM __d) __e ORDER BY ", seq_type, seq_type);
-	CdcAppendNumbered(&sql, "__k", nkeys);
-	appendStringInfoString(&sql, ", __seq NULLS FIRST, __del DESC, __rid DESC");
-	return sql.data;
-}
-
-/* The target's columns by name: the keys, then the kept columns. */
 static void
 snapshot_append_target_columns(StringInfo sql, CdcSpec *spec)
 {
@@ -324,18 +301,26 @@ snapshot_append_target_columns(StringInfo sql, CdcSpec *spec)
 	if (spec->columns != NIL)
 		appendStringInfoString(sql, ", ");
 	CdcAppendNames(sql, spec->columns, NULL);
+	if (spec->scd_type == 2)
+		appendStringInfoString(sql, ", __start_at, __end_at");
 }
 
-/* One side of a diff row in that order: "<keys>1, ..., <columns>1, ...". */
+/*
+ * One side of a diff row in that order: "<keys>1, ..., <columns>1, ...",
+ * then for SCD2 the version's bounds (start, end: SQL expressions).
+ */
 static void
 snapshot_append_diff_row(StringInfo sql, CdcSpec *spec, const char *keys,
-						 const char *columns)
+						 const char *columns, const char *start,
+						 const char *end)
 {
 	int			i;
 
 	CdcAppendNumbered(sql, keys, list_length(spec->keys));
 	for (i = 1; i <= list_length(spec->columns); i++)
 		appendStringInfo(sql, ", %s%d", columns, i);
+	if (spec->scd_type == 2)
+		appendStringInfo(sql, ", %s, %s", start, end);
 }
 
 /*
@@ -363,23 +348,66 @@ snapshot_append_in_place_counts(StringInfo sql, SnapshotRun *run,
 }
 
 /*
- * The statement that applies a later snapshot to an SCD1 target in place,
- * set-based (no runner): of the keys that differ (__d, one row per key,
- * the latest source row where a key repeats), the rows gone are deleted,
- * the rows changed updated in place, the new ones inserted, and the change
- * feed, when there is one, gets the old rows (-1) and the new ones (+1).
- * Target rows are found by ctid through "= ANY (ARRAY(...))", a TID scan
- * whatever the planner estimates of the diff.  Returns one row: rows
- * deleted, updated, inserted, the keys that differ, and for a snapshot row
- * with a null key (nothing else applies then: the caller raises) its first
- * null key column (1-based) and _row_id.
+ * SCD2: does a changed key's tracked column differ (null-safely), so that
+ * its current version is closed and a new one opened?  Otherwise its
+ * current version takes the new values in place.
  */
 static char *
-snapshot_in_place_sql(SnapshotRun *run, ChangeFeed *feed)
+snapshot_tracked_changed(CdcSpec *spec)
+{
+	StringInfoData snapshot_side;
+	StringInfoData target_side;
+	int			i;
+
+	initStringInfo(&snapshot_side);
+	initStringInfo(&target_side);
+	for (i = 0; i < list_length(spec->columns); i++)
+	{
+		if (!spec->tracked[i])
+			continue;
+		appendStringInfo(&snapshot_side, "%s__sc%d",
+						 snapshot_side.len > 0 ? ", " : "", i + 1);
+		appendStringInfo(&target_side, "%s__tc%d",
+						 target_side.len > 0 ? ", " : "", i + 1);
+	}
+	if (snapshot_side.len == 0)
+		return "false";
+	return psprintf("ROW(%s) IS DISTINCT FROM ROW(%s)", snapshot_side.data,
+					target_side.data);
+}
+
+/*
+ * The statement that applies a later snapshot to the target in place,
+ * set-based (no runner), to the effect the runner's events would have.  Of
+ * the keys that differ (__d, one row per key, the latest source row where a
+ * key repeats):
+ *
+ * - SCD1: the rows gone are deleted (__del), the changed rows updated in
+ *   place (__upd), the new ones inserted (__ins);
+ * - SCD2: the current versions of the keys gone, and of the keys whose
+ *   tracked columns changed, are closed at the version (__del sets their
+ *   __end_at); keys whose other columns only changed take them in place
+ *   (__upd); new keys and the keys whose versions were closed get a
+ *   version starting at the snapshot's (__ins).
+ *
+ * The change feed, when there is one, gets each changed row as it was (-1)
+ * and as it is now (+1).  Target rows are found by ctid through
+ * "= ANY (ARRAY(...))", a TID scan whatever the planner estimates of the
+ * diff.  Returns one row: rows deleted (SCD2: versions closed), updated,
+ * inserted, the keys that differ, and for a snapshot row with a null key
+ * (nothing else applies then: the caller raises) its first null key column
+ * (1-based) and _row_id.
+ */
+static char *
+snapshot_in_place_sql(SnapshotRun *run, ChangeFeed *feed, const char *seq_type)
 {
 	CdcSpec    *spec = run->apply.spec;
 	int			nkeys = list_length(spec->keys);
 	int			ncols = list_length(spec->columns);
+	bool		scd2 = spec->scd_type == 2;
+	char	   *version = psprintf("$3::%s", seq_type);
+	char	   *no_end = psprintf("NULL::%s", seq_type);
+	char	   *moved = scd2 ? snapshot_tracked_changed(spec) : "false";
 	StringInfoData sql;
 	StringInfoData valid;
 	int			i;
@@ -398,9 +426,15 @@ snapshot_in_place_sql(SnapshotRun *run, ChangeFeed *feed)
 	CdcAppendNumbered(&sql, "__ek", nkeys);
 	appendStringInfo(&sql, "%s)", run->has_row_id ? ", __rid DESC" : "");
 
-	appendStringInfo(&sql, ", __del AS (DELETE FROM %s WHERE ctid = ANY (ARRAY("
-					 "SELECT __ctid FROM __e WHERE __ctid IS NOT NULL AND __sk1 IS NULL))"
-					 " RETURNING 1)", spec->target_name);
+	if (scd2)
+		appendStringInfo(&sql, ", __del AS (UPDATE %s SET __end_at = %s"
+						 " WHERE ctid = ANY (ARRAY(SELECT __ctid FROM __e"
+						 " WHERE __ctid IS NOT NULL AND (__sk1 IS NULL OR %s)))"
+						 " RETURNING 1)", spec->target_name, version, moved);
+	else
+		appendStringInfo(&sql, ", __del AS (DELETE FROM %s WHERE ctid = ANY (ARRAY("
+						 "SELECT __ctid FROM __e WHERE __ctid IS NOT NULL AND __sk1 IS NULL))"
+						 " RETURNING 1)", spec->target_name);
 	if (ncols > 0)
 	{
 		appendStringInfo(&sql, ", __upd AS (UPDATE %s AS __medallion_t SET ",
@@ -408,48 +442,63 @@ snapshot_in_place_sql(SnapshotRun *run, ChangeFeed *feed)
 		for (i = 1; i <= ncols; i++)
 			appendStringInfo(&sql, "%s%s = __e.__sc%d", i > 1 ? ", " : "",
 							 UserSqlColumnName(list_nth(spec->columns, i - 1)), i);
-		appendStringInfoString(&sql, " FROM __e WHERE __medallion_t.ctid = ANY (ARRAY("
-							   "SELECT __ctid FROM __e WHERE __ctid IS NOT NULL AND __sk1 IS NOT NULL))"
-							   " AND __medallion_t.ctid = __e.__ctid RETURNING 1)");
+		appendStringInfo(&sql, " FROM __e WHERE __medallion_t.ctid = ANY (ARRAY("
+						 "SELECT __ctid FROM __e WHERE __ctid IS NOT NULL AND __sk1 IS NOT NULL"
+						 " AND NOT (%s))) AND __medallion_t.ctid = __e.__ctid RETURNING 1)",
+						 moved);
 	}
 	appendStringInfo(&sql, ", __ins AS (INSERT INTO %s (", spec->target_name);
 	snapshot_append_target_columns(&sql, spec);
 	appendStringInfoString(&sql, ") SELECT ");
-	snapshot_append_diff_row(&sql, spec, "__sk", "__sc");
-	appendStringInfo(&sql, " FROM __e WHERE __ctid IS NULL AND %s RETURNING 1)",
-					 valid.data);
+	snapshot_append_diff_row(&sql, spec, "__sk", "__sc", version, no_end);
+	appendStringInfo(&sql, " FROM __e WHERE (__ctid IS NULL OR %s) AND %s RETURNING 1)",
+					 moved, valid.data);
 	if (feed != NULL)
 	{
 		appendStringInfo(&sql, ", __feed AS (INSERT INTO %s (" CHANGE_FEED_SIGN_COLUMN ", ",
 						 ChangeFeedName(feed));
 		snapshot_append_target_columns(&sql, spec);
 		appendStringInfoString(&sql, ") SELECT -1, ");
-		snapshot_append_diff_row(&sql, spec, "__tk", "__tc");
+		snapshot_append_diff_row(&sql, spec, "__tk", "__tc", "__st", no_end);
 		appendStringInfoString(&sql, " FROM __e WHERE __ctid IS NOT NULL UNION ALL SELECT 1, ");
-		snapshot_append_diff_row(&sql, spec, "__sk", "__sc");
-		appendStringInfo(&sql, " FROM __e WHERE %s)", valid.data);
+		if (scd2)
+		{
+			/* closed as they are now, changed in place, opened */
+			snapshot_append_diff_row(&sql, spec, "__tk", "__tc", "__st", version);
+			appendStringInfo(&sql, " FROM __e WHERE __ctid IS NOT NULL AND (__sk1 IS NULL OR %s)"
+							 " UNION ALL SELECT 1, ", moved);
+			snapshot_append_diff_row(&sql, spec, "__sk", "__sc", "__st", no_end);
+			appendStringInfo(&sql, " FROM __e WHERE __ctid IS NOT NULL AND __sk1 IS NOT NULL"
+							 " AND NOT (%s) UNION ALL SELECT 1, ", moved);
+		}
+		/* SCD1: the new and the changed rows as they are now */
+		snapshot_append_diff_row(&sql, spec, "__sk", "__sc", version, no_end);
+		appendStringInfo(&sql, " FROM __e WHERE %s%s%s%s)",
+						 scd2 ? "(__ctid IS NULL OR " : "", scd2 ? moved : "",
+						 scd2 ? ") AND " : "", valid.data);
 	}
 	snapshot_append_in_place_counts(&sql, run, valid.data);
 	return sql.data;
 }
 
 /*
- * Apply a later snapshot to an SCD1 target in place (snapshot_in_place_sql):
- * what the runner would derive, without its per-key walk, and changed rows
- * updated rather than deleted and inserted again (half the dead tuples).
+ * Apply a later snapshot in place (snapshot_in_place_sql): what the runner
+ * would derive, without its per-key walk, and changed rows updated rather
+ * than deleted and inserted again (half the dead tuples).
  */
 static void
-snapshot_apply_in_place(SnapshotRun *run)
+snapshot_apply_in_place(SnapshotRun *run, const char *seq_type)
 {
 	CdcApplyState *apply = &run->apply;
 	SPIExecuteOptions options;
 	bool		isnull;
 	int64		invalid_key;
+	int64		removed;
 
 	apply->feed = ChangeFeedBegin(apply->flow, apply->spec->target_relid, false);
 	memset(&options, 0, sizeof(options));
 	options.params = CdcApplyParams(apply);
-	if (SPI_execute_extended(snapshot_in_place_sql(run, apply->feed),
+	if (SPI_execute_extended(snapshot_in_place_sql(run, apply->feed, seq_type),
 							 &options) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "the snapshot apply of flow \"%s\" returned no counts",
 			 apply->spec->flow_name);
@@ -457,7 +506,11 @@ snapshot_apply_in_place(SnapshotRun *run)
 	if (!isnull)
 		CdcReportNullKey(apply->spec, (int) invalid_key - 1,
 						 SpiGetInt64(0, 6, &isnull));
-	apply->deleted = SpiGetInt64(0, 1, &isnull);
+	removed = SpiGetInt64(0, 1, &isnull);
+	if (apply->spec->scd_type == 2)
+		apply->closed = removed;
+	else
+		apply->deleted = removed;
 	apply->updated = SpiGetInt64(0, 2, &isnull);
 	apply->inserted = SpiGetInt64(0, 3, &isnull);
 	apply->runner.rows_read = SpiGetInt64(0, 4, &isnull);
@@ -637,13 +690,11 @@ snapshot_apply_version(SnapshotRun *run, SnapshotVersion *version)
 	apply->mode = apply->new_state.has_max ? CDC_MODE_BY_MAX : CDC_MODE_FULL;
 	run->full |= apply->mode == CDC_MODE_FULL;
 	apply->deleted = apply->inserted = apply->updated = apply->closed = 0;
-	if (apply->mode == CDC_MODE_BY_MAX && spec->scd_type == 1)
-		snapshot_apply_in_place(run);
+	if (apply->mode == CDC_MODE_BY_MAX)
+		snapshot_apply_in_place(run, seq_type);
 	else
 	{
-		CdcApplyDerive(apply, apply->mode == CDC_MODE_FULL ?
-					   snapshot_full_events_sql(run, seq_type) :
-					   snapshot_diff_events_sql(run, seq_type));
+		CdcApplyDerive(apply, snapshot_full_events_sql(run, seq_type));
 		CdcApplyWrite(apply);
 	}
 

@@ -50,6 +50,16 @@ SELECT medallion.create_auto_cdc_from_snapshot_flow('snapprop', 't3', 'src',
 -- rows +1, whether the snapshot's changes are applied in place or not)
 SELECT medallion.create_aggregate('snapprop', 't1_by_a', 't1', group_by => ARRAY['a'],
 	aggregates => ARRAY['count(*) AS n', 'count(b) AS nb']);
+-- and aggregates over the SCD2 targets, through their change feeds too:
+-- over every version of t2 (closed versions -1 as they were, +1 with their
+-- end), and over the current versions of t3 (a change to b only updates a
+-- version in place: -1 as it was, +1 as it is)
+SELECT medallion.create_aggregate('snapprop', 't2_by_a', 't2', group_by => ARRAY['a'],
+	aggregates => ARRAY['count(*) AS n', 'count(b) AS nb', 'count(__end_at) AS closed',
+						'sum(__start_at) AS starts', 'sum(__end_at) AS ends']);
+SELECT medallion.create_aggregate('snapprop', 't3_current_by_a', 't3', group_by => ARRAY['a'],
+	aggregates => ARRAY['count(*) AS n', 'count(b) AS nb', 'sum(__start_at) AS starts'],
+	filter => '__end_at IS NULL');
 
 -- Reference, SCD1: the rows of the last snapshot.
 CREATE FUNCTION ref_scd1(upto int) RETURNS TABLE (k int, a int, b text)
@@ -89,6 +99,19 @@ CREATE FUNCTION ref_scd1_by_a(upto int) RETURNS TABLE (a int, n bigint, nb bigin
 LANGUAGE sql AS $$
 	SELECT a, count(*), count(b) FROM ref_scd1(upto) GROUP BY a
 $$;
+-- References of the aggregates over the SCD2 targets.
+CREATE FUNCTION ref_scd2_by_a(upto int)
+RETURNS TABLE (a int, n bigint, nb bigint, closed bigint, starts bigint, ends bigint)
+LANGUAGE sql AS $$
+	SELECT a, count(*), count(b), count(__end_at), sum(__start_at), sum(__end_at)
+	  FROM ref_scd2(upto, true) GROUP BY a
+$$;
+CREATE FUNCTION ref_scd2_current_by_a(upto int)
+RETURNS TABLE (a int, n bigint, nb bigint, starts bigint)
+LANGUAGE sql AS $$
+	SELECT a, count(*), count(b), sum(__start_at)
+	  FROM ref_scd2(upto, false) WHERE __end_at IS NULL GROUP BY a
+$$;
 
 CREATE TABLE checks (batch int, upto int, target text, differences bigint);
 -- Differences between a target and a reference, recorded.
@@ -114,7 +137,9 @@ SELECT format($f$INSERT INTO src (file, k, a, b)
 	   format($f$SELECT check_target(%1$s, 't1', 'ref_scd1(%%s)'),
 						check_target(%1$s, 't2', 'ref_scd2(%%s, true)'),
 						check_target(%1$s, 't3', 'ref_scd2(%%s, false)'),
-						check_target(%1$s, 't1_by_a', 'ref_scd1_by_a(%%s)')$f$, batch)
+						check_target(%1$s, 't1_by_a', 'ref_scd1_by_a(%%s)'),
+						check_target(%1$s, 't2_by_a', 'ref_scd2_by_a(%%s)'),
+						check_target(%1$s, 't3_current_by_a', 'ref_scd2_current_by_a(%%s)')$f$, batch)
   FROM (SELECT DISTINCT batch FROM batches ORDER BY 1) b
 \gexec
 \o
@@ -133,7 +158,9 @@ SELECT count(*) FROM medallion.run_pipeline('snapprop', full_refresh => true);
 SELECT check_target(max(batch)::int, 't1', 'ref_scd1(%s)'),
 	   check_target(max(batch)::int, 't2', 'ref_scd2(%s, true)'),
 	   check_target(max(batch)::int, 't3', 'ref_scd2(%s, false)'),
-	   check_target(max(batch)::int, 't1_by_a', 'ref_scd1_by_a(%s)')
+	   check_target(max(batch)::int, 't1_by_a', 'ref_scd1_by_a(%s)'),
+	   check_target(max(batch)::int, 't2_by_a', 'ref_scd2_by_a(%s)'),
+	   check_target(max(batch)::int, 't3_current_by_a', 'ref_scd2_current_by_a(%s)')
   FROM batches;
 SELECT target, upto, differences FROM checks ORDER BY target;
 
