@@ -42,6 +42,7 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
+#include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -118,11 +119,20 @@ analyze_internal(const char *sql)
  * The subquery standing for a source: its delta (rows in the source's
  * (position, ceiling], with their sign), or its bounded state (NULL when
  * the table itself is its state).
+ *
+ * In a term that joins two deltas or more, each delta is materialized
+ * (delta_alone false): the planner, whose statistics of a change feed
+ * predate its latest rows, takes such a range for a row or two and nests
+ * loops over them, scanning one delta again for every row of the other
+ * (20 ms of a 35 ms update for 40 customer and 1,500 order changes); a
+ * materialized delta is read once, and a rescan reads memory.  A term with
+ * one delta keeps it inline, where the term's filters reach the feed.
  */
 static Query *
-source_subquery(MatviewSource *source, bool delta, int *natts)
+source_subquery(MatviewSource *source, bool delta, bool delta_alone, int *natts)
 {
 	char	   *columns = attribute_list(source->relid, false, natts);
+	char	   *sql;
 
 	if (!delta)
 	{
@@ -133,22 +143,27 @@ source_subquery(MatviewSource *source, bool delta, int *natts)
 										 source->ceiling));
 	}
 	if (source->delta_sign_column == NULL)
-		return analyze_internal(psprintf("SELECT %s, 1::pg_catalog.int8 AS " SIGN_COLUMN
-										 " FROM %s WHERE %s OPERATOR(pg_catalog.>) " INT64_FORMAT
-										 " AND %s OPERATOR(pg_catalog.<=) " INT64_FORMAT,
-										 columns, source->delta_relation,
-										 source->delta_id_column, source->position,
-										 source->delta_id_column, source->ceiling));
-	/* a change feed (and a capture log) names the columns as the table */
-	return analyze_internal(psprintf("SELECT %s, %s::pg_catalog.int8 AS " SIGN_COLUMN
-									 " FROM %s WHERE %s OPERATOR(pg_catalog.>) " INT64_FORMAT
-									 " AND %s OPERATOR(pg_catalog.<=) " INT64_FORMAT
-									 " AND %s OPERATOR(pg_catalog.<>) 0",
-									 columns, quote_identifier(source->delta_sign_column),
-									 source->delta_relation,
-									 source->delta_id_column, source->position,
-									 source->delta_id_column, source->ceiling,
-									 quote_identifier(source->delta_sign_column)));
+		sql = psprintf("SELECT %s, 1::pg_catalog.int8 AS " SIGN_COLUMN
+					   " FROM %s WHERE %s OPERATOR(pg_catalog.>) " INT64_FORMAT
+					   " AND %s OPERATOR(pg_catalog.<=) " INT64_FORMAT,
+					   columns, source->delta_relation,
+					   source->delta_id_column, source->position,
+					   source->delta_id_column, source->ceiling);
+	else
+		/* a change feed (and a capture log) names the columns as the table */
+		sql = psprintf("SELECT %s, %s::pg_catalog.int8 AS " SIGN_COLUMN
+					   " FROM %s WHERE %s OPERATOR(pg_catalog.>) " INT64_FORMAT
+					   " AND %s OPERATOR(pg_catalog.<=) " INT64_FORMAT
+					   " AND %s OPERATOR(pg_catalog.<>) 0",
+					   columns, quote_identifier(source->delta_sign_column),
+					   source->delta_relation,
+					   source->delta_id_column, source->position,
+					   source->delta_id_column, source->ceiling,
+					   quote_identifier(source->delta_sign_column));
+	if (!delta_alone)
+		sql = psprintf("WITH __medallion_delta AS MATERIALIZED (%s)"
+					   " SELECT * FROM __medallion_delta", sql);
+	return analyze_internal(sql);
 }
 
 /* Make a table reference of the query read a subquery instead. */
@@ -200,7 +215,7 @@ query_for_term(MatviewAnalysis *analysis, uint32 mask, List **sign_vars)
 			continue;
 		delta = (mask & (1U << reference++)) != 0;
 		subquery = source_subquery(list_nth(analysis->sources, index), delta,
-								   &natts);
+								   pg_popcount32(mask) < 2, &natts);
 		if (subquery == NULL)
 			continue;
 		replace_reference(query, rtindex, subquery);
@@ -314,6 +329,32 @@ MatviewAppendDeltaTerm(StringInfo sql, MatviewAnalysis *analysis,
 }
 
 /*
+ * Does the term of the mask read a delta with no rows (its source's
+ * position at its ceiling)?  Then it adds nothing: a lookup table nobody
+ * edited costs its terms nothing.
+ */
+static bool
+term_reads_empty_delta(MatviewAnalysis *analysis, uint32 mask)
+{
+	int			rtindex;
+	int			reference = 0;
+
+	for (rtindex = 1; rtindex <= list_length(analysis->query->rtable); rtindex++)
+	{
+		int			index = analysis->rte_source[rtindex];
+		MatviewSource *source;
+
+		if (index < 0)
+			continue;
+		source = list_nth(analysis->sources, index);
+		if ((mask & (1U << reference++)) != 0 &&
+			source->has_position && source->position >= source->ceiling)
+			return true;
+	}
+	return false;
+}
+
+/*
  * MatviewInnerDeltaTermsSql: MatviewDeltaTermsSql of a view without left
  * outer joins: rows (c1..cn, w) whose weights w, summed per row, are the
  * view's net change; with group_keys, c1..ck are the group keys of every
@@ -330,7 +371,11 @@ MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
 	for (mask = 1; mask < (1U << analysis->nreferences); mask++)
 	{
 		List	   *sign_vars;
-		Query	   *term = query_for_term(analysis, mask, &sign_vars);
+		Query	   *term;
+
+		if (term_reads_empty_delta(analysis, mask))
+			continue;
+		term = query_for_term(analysis, mask, &sign_vars);
 
 		MatviewAppendDeltaTerm(&sql, analysis, term, sign_vars,
 							   list_length(sign_vars) % 2 == 1 ? 1 : -1,
@@ -432,7 +477,7 @@ MatviewTouchedGroupsQuerySql(MatviewAnalysis *analysis, const char *groups_name)
 Query *
 MatviewSourceSubquery(MatviewSource *source, bool delta, int *natts)
 {
-	return source_subquery(source, delta, natts);
+	return source_subquery(source, delta, true, natts);
 }
 
 void
