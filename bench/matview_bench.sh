@@ -6,8 +6,9 @@
 #                       versions): maintained by signed deltas
 #   revenue_by_region   GROUP BY region over the join: running values per
 #                       group (count, sum) moved by the deltas
-#   revenue_by_label    GROUP BY label over orders x labels: recomputed in
-#                       full (the lookup table's changes are not captured)
+#   revenue_by_label    GROUP BY label over orders x labels: running values
+#                       moved by the deltas (the lookup table's changes are
+#                       captured; nobody edits it during the rounds)
 # Each round is one update with 1,000 order events (500 new orders, 500
 # status changes closing an SCD2 version) and 20 customers moving region.
 # A view's cost is its flow's time (event_log duration_ms); it is compared
