@@ -280,8 +280,15 @@ like($node->safe_psql('postgres', $leading), qr/facts\.customer_id.*orders\.cust
 is( $node->safe_psql('postgres', q{SELECT count(*) FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indrelid
 		WHERE c.relnamespace = 'medallion_state'::regnamespace
-		  AND c.relname LIKE '%change_feed' AND i.indkey[0] = 1}),
+		  AND c.relname LIKE '%change_feed' AND i.indkey[0] = 1
+		  AND i.indpred IS NULL}),
 	'2', 'the change feeds are indexed on _row_id');
+is( $node->safe_psql('postgres', q{SELECT count(*) FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indrelid
+		WHERE c.relnamespace = 'medallion_state'::regnamespace
+		  AND c.relname LIKE '%change_feed' AND i.indkey[0] = 1
+		  AND pg_get_expr(i.indpred, i.indrelid) LIKE '%__medallion_sign = 0%'}),
+	'2', 'and their reset markers have a partial index');
 like( $node->safe_psql('postgres', q{SELECT string_agg(indexdef, ' ')
 		FROM pg_indexes WHERE tablename = 'v_inner'}),
 	qr/hash_record\(ROW\(fact_id, amount, region\)\)/,
