@@ -136,9 +136,13 @@ join_keys_walker(Node *node, JoinKeys *keys)
 	return expression_tree_walker(node, join_keys_walker, (void *) keys);
 }
 
-/* Does a btree or hash index of relid, not partial, start with attnum? */
+/*
+ * Does a btree or hash index of relid start with attnum?  One without a
+ * predicate, or with partial, one with (medallion makes only one partial
+ * index per table: the reset markers' of a change feed).
+ */
 static bool
-index_leads_with(Oid relid, AttrNumber attnum)
+index_leads_with(Oid relid, AttrNumber attnum, bool partial)
 {
 	Relation	rel = relation_open(relid, AccessShareLock);
 	List	   *indexes = RelationGetIndexList(rel);
@@ -152,7 +156,7 @@ index_leads_with(Oid relid, AttrNumber attnum)
 
 		found |= index->rd_index->indnkeyatts > 0 &&
 			index->rd_index->indkey.values[0] == attnum &&
-			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) != partial &&
 			(index->rd_rel->relam == BTREE_AM_OID ||
 			 index->rd_rel->relam == HASH_AM_OID);
 		index_close(index, AccessShareLock);
@@ -211,34 +215,12 @@ MatviewEnsureJoinIndexes(MatviewAnalysis *analysis, Oid owner, Oid target_relid)
 		owned = ((Form_pg_class) GETSTRUCT(tuple))->relowner == owner &&
 			((Form_pg_class) GETSTRUCT(tuple))->relkind == RELKIND_RELATION;
 		ReleaseSysCache(tuple);
-		if (!owned || index_leads_with(relid, attnum))
+		if (!owned || index_leads_with(relid, attnum, false))
 			continue;
 		column = get_attname(relid, attnum, false);
 		create_dependent_index(relid, quote_identifier(column), column,
 							   target_relid);
 	}
-}
-
-/* Has the relation a partial index leading with the column? */
-static bool
-partial_index_leads_with(Oid relid, AttrNumber attnum)
-{
-	Relation	rel = relation_open(relid, AccessShareLock);
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *cell;
-	bool		found = false;
-
-	relation_close(rel, NoLock);
-	foreach(cell, indexes)
-	{
-		Relation	index = index_open(lfirst_oid(cell), AccessShareLock);
-
-		found |= index->rd_index->indnkeyatts > 0 &&
-			index->rd_index->indkey.values[0] == attnum &&
-			!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
-		index_close(index, AccessShareLock);
-	}
-	return found;
 }
 
 /*
@@ -268,11 +250,11 @@ MatviewEnsureFeedIndexes(MatviewAnalysis *analysis)
 		attnum = get_attnum(source->feed_relid, source->delta_id_column);
 		if (attnum == InvalidAttrNumber)
 			continue;
-		if (!index_leads_with(source->feed_relid, attnum))
+		if (!index_leads_with(source->feed_relid, attnum, false))
 			StateTableCreateIndex(psprintf("CREATE INDEX ON %s (%s)",
 										   source->delta_relation,
 										   quote_identifier(source->delta_id_column)));
-		if (!partial_index_leads_with(source->feed_relid, attnum))
+		if (!index_leads_with(source->feed_relid, attnum, true))
 			StateTableCreateIndex(psprintf("CREATE INDEX ON %s (%s) WHERE %s OPERATOR(pg_catalog.=) 0",
 										   source->delta_relation,
 										   quote_identifier(source->delta_id_column),
