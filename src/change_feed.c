@@ -154,10 +154,7 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 	SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
 							   " SET definition = definition OPERATOR(pg_catalog.||)"
 							   " pg_catalog.jsonb_build_object('" CHANGE_FEED_KEY "', $2,"
-							   "   '" STATE_TABLES_KEY "',"
-							   "   (COALESCE(definition OPERATOR(pg_catalog.->) '" STATE_TABLES_KEY "',"
-							   "             '[]'::pg_catalog.jsonb) OPERATOR(pg_catalog.-) $2)"
-							   "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array($2))"
+							   "   " STATE_TABLES_WITH_SQL("$2") ")"
 							   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
 							   2, types, values, NULL, SPI_OK_UPDATE);
 	SPI_finish();

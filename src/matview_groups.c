@@ -8,7 +8,7 @@
  * A grouped view whose every output column is a group key or one of
  * count(*), count(x), sum(x) or avg(x) (x of an exact type: int2, int4,
  * int8, numeric; no DISTINCT, FILTER, ORDER BY in the aggregate, no
- * HAVING) needs no recomputation of the groups a change touches: the delta
+ * HAVING) or count(DISTINCT x) needs no recomputation of the groups a change touches: the delta
  * terms (matview_delta.c) give each changed row with its weight w (+1
  * added, -1 removed, or a product of signs) and the aggregates' arguments,
  * so per group the number of rows moves by sum(w), a count(x) by sum(w)
@@ -31,13 +31,26 @@
  * the values of one column have different scales).  A numeric argument's
  * NaN and infinities are counted apart (nan_i, pinf_i, ninf_i) and the
  * sum kept over its finite values, so that the result is NaN, Infinity or
- * -Infinity exactly when PostgreSQL's sum and avg give it.  min, max,
- * count(DISTINCT), float arguments and HAVING keep the recomputation of
- * the touched groups (matview_apply.c).
+ * -Infinity exactly when PostgreSQL's sum and avg give it.
  *
- * The state table is made at the view's first recompute (and recorded in
- * the flow's definition, "group_state" and "state_tables"), filled by every
- * recompute from the sources' bounded states.
+ * count(DISTINCT x) (x of a type with a btree order) keeps distinct_j in the
+ * state, and a table of values per such aggregate:
+ *
+ *	 group_1 .. group_k, value   a group and a non-NULL value of x (unique)
+ *	 m                           the rows of the group holding the value
+ *	 last                        what the last update added to m
+ *
+ * An update moves m by the weights of the terms' rows (an upsert returning
+ * m and last); a value appeared where m > 0 and m - last <= 0, disappeared
+ * where m <= 0 and m - last > 0, and distinct_j moves by the difference.
+ * Values whose m dropped to 0 leave the table.  min, max, float arguments
+ * and HAVING keep the recomputation of the touched groups
+ * (matview_apply.c).
+ *
+ * The state tables are made at the view's first recompute (and recorded in
+ * the flow's definition: "group_state", "group_distinct_states" and
+ * "state_tables"), filled by every recompute from the sources' bounded
+ * states.
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -67,6 +80,7 @@
 #define GROUP_STATE_KEY		"group_state"
 #define GROUP_STATE_LAYOUT_KEY	"group_state_columns"
 #define GROUP_STATE_SUFFIX	"__view_groups"
+#define DISTINCT_STATES_KEY	"group_distinct_states"
 
 /* What an output column of a view kept by running values is. */
 typedef enum RunningKind
@@ -75,7 +89,8 @@ typedef enum RunningKind
 	RUNNING_ROWS,				/* count(*) */
 	RUNNING_COUNT,				/* count(x) */
 	RUNNING_SUM,				/* sum(x) */
-	RUNNING_AVG					/* avg(x) */
+	RUNNING_AVG,				/* avg(x) */
+	RUNNING_DISTINCT			/* count(DISTINCT x) */
 } RunningKind;
 
 struct MatviewRunning
@@ -85,6 +100,9 @@ struct MatviewRunning
 	Oid		   *sum_type;		/* per aggregate: its running sum's type */
 	bool	   *special;		/* per aggregate: counts NaN and infinities */
 	int			naggs;			/* aggregates with an argument */
+	int			ndistinct;		/* count(DISTINCT x) aggregates */
+	List	   *distinct_args;	/* Expr *, their arguments */
+	List	   *distinct_tables;	/* char *, their value tables */
 };
 
 /* The index of an output column among the group keys, or -1. */
@@ -106,6 +124,14 @@ group_key_of_column(MatviewAnalysis *analysis, int column)
 static bool
 running_aggregate(Aggref *aggref, RunningKind *kind, Oid *sum_type)
 {
+	if (aggref->aggdistinct != NIL && aggref->aggfnoid == F_COUNT_ANY &&
+		aggref->aggfilter == NULL && aggref->aggkind == AGGKIND_NORMAL &&
+		aggref->agglevelsup == 0 && list_length(aggref->args) == 1)
+	{
+		*kind = RUNNING_DISTINCT;
+		*sum_type = InvalidOid;
+		return true;
+	}
 	if (aggref->aggfilter != NULL || aggref->aggdistinct != NIL ||
 		aggref->aggorder != NIL || aggref->aggkind != AGGKIND_NORMAL ||
 		aggref->agglevelsup != 0)
@@ -140,6 +166,16 @@ running_aggregate(Aggref *aggref, RunningKind *kind, Oid *sum_type)
 	}
 }
 
+/* Can values of the expression be part of a unique (btree) key? */
+static bool
+expression_sortable(Expr *expr)
+{
+	TypeCacheEntry *type = lookup_type_cache(exprType((Node *) expr),
+											 TYPECACHE_BTREE_OPFAMILY);
+
+	return OidIsValid(type->btree_opf);
+}
+
 /* Can the group keys be the unique (btree) key of the state table? */
 static bool
 group_keys_sortable(MatviewAnalysis *analysis)
@@ -150,10 +186,8 @@ group_keys_sortable(MatviewAnalysis *analysis)
 	{
 		SortGroupClause *clause = lfirst(cell);
 		TargetEntry *tle = get_sortgroupclause_tle(clause, analysis->query->targetList);
-		TypeCacheEntry *type = lookup_type_cache(exprType((Node *) tle->expr),
-												 TYPECACHE_BTREE_OPFAMILY);
 
-		if (!OidIsValid(type->btree_opf))
+		if (!expression_sortable(tle->expr))
 			return false;
 	}
 	return true;
@@ -198,7 +232,17 @@ MatviewRunningAnalyze(MatviewAnalysis *analysis)
 				 running_aggregate((Aggref *) tle->expr, &kind, &sum_type))
 		{
 			running->kind[column] = kind;
-			if (kind != RUNNING_ROWS)
+			if (kind == RUNNING_DISTINCT)
+			{
+				Expr	   *arg = linitial_node(TargetEntry,
+												((Aggref *) tle->expr)->args)->expr;
+
+				if (!expression_sortable(arg))
+					return;
+				running->item[column] = running->ndistinct++;
+				running->distinct_args = lappend(running->distinct_args, arg);
+			}
+			else if (kind != RUNNING_ROWS)
 			{
 				Expr	   *arg = linitial_node(TargetEntry,
 												((Aggref *) tle->expr)->args)->expr;
@@ -215,7 +259,29 @@ MatviewRunningAnalyze(MatviewAnalysis *analysis)
 		column++;
 	}
 	analysis->running = running;
-	analysis->running_args = args;
+	/* the terms' columns: group keys, these arguments, the distinct ones */
+	analysis->running_args = list_concat(args, running->distinct_args);
+}
+
+/* The group keys' column names, group_1, ..., optionally qualified. */
+static char *
+state_key_columns_of(int ngroups, const char *qualifier)
+{
+	StringInfoData list;
+	int			i;
+
+	initStringInfo(&list);
+	for (i = 1; i <= ngroups; i++)
+		appendStringInfo(&list, "%s%s%sgroup_%d", i > 1 ? ", " : "",
+						 qualifier ? qualifier : "", qualifier ? "." : "", i);
+	return list.data;
+}
+
+/* The group keys' column names, group_1, ... */
+static char *
+state_key_columns(int ngroups)
+{
+	return state_key_columns_of(ngroups, NULL);
 }
 
 /* The state table's columns, comma-separated (for INSERT and RETURNING). */
@@ -238,6 +304,8 @@ state_columns(MatviewAnalysis *analysis, const char *qualifier)
 			appendStringInfo(&list, ", %s%snan_%d, %s%spinf_%d, %s%sninf_%d",
 							 q, dot, i, q, dot, i, q, dot, i);
 	}
+	for (i = 1; i <= analysis->running->ndistinct; i++)
+		appendStringInfo(&list, ", %s%sdistinct_%d", q, dot, i);
 	return list.data;
 }
 
@@ -282,6 +350,18 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms, bool unit_weights)
 							 ",\n  COALESCE(%s FILTER (WHERE c%d OPERATOR(pg_catalog.=) '-Infinity'), 0)",
 							 times, c, c, weight, c, weight, c, weight, c);
 	}
+	for (i = 1; i <= analysis->running->ndistinct; i++)
+	{
+		int			c = k + analysis->running->naggs + i;
+
+		if (unit_weights)
+			appendStringInfo(&sql, ",\n  pg_catalog.count(DISTINCT c%d)", c);
+		else
+			appendStringInfo(&sql,
+							 ",\n  COALESCE((SELECT __medallion_dd.d FROM __medallion_dd%d __medallion_dd"
+							 " WHERE ROW(%s) IS NOT DISTINCT FROM ROW(%s)), 0)",
+							 i, state_key_columns_of(k, "__medallion_dd"), keys.data);
+	}
 	/* OFFSET 0: each argument computed once per row, not once per use */
 	appendStringInfo(&sql, "\n FROM (\n%s\n OFFSET 0) __medallion_u GROUP BY %s",
 					 terms, keys.data);
@@ -310,6 +390,8 @@ rows_from_state_sql(MatviewAnalysis *analysis, const char *relation)
 			appendStringInfoString(&sql, "__medallion_s.n_rows");
 		else if (running->kind[i] == RUNNING_COUNT)
 			appendStringInfo(&sql, "__medallion_s.count_%d", item);
+		else if (running->kind[i] == RUNNING_DISTINCT)
+			appendStringInfo(&sql, "__medallion_s.distinct_%d", item);
 		else
 		{
 			appendStringInfo(&sql, "CASE WHEN __medallion_s.count_%d OPERATOR(pg_catalog.=) 0"
@@ -335,15 +417,12 @@ rows_from_state_sql(MatviewAnalysis *analysis, const char *relation)
 	return sql.data;
 }
 
-/* CREATE TABLE of the state table: group keys typed as the view's. */
-static char *
-state_table_create_sql(MatviewAnalysis *analysis, const char *name)
+/* The group keys' column definitions, typed as the view's, each with a comma. */
+static void
+append_group_key_definitions(StringInfo sql, MatviewAnalysis *analysis)
 {
-	StringInfoData sql;
 	int			i;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TABLE %s (", name);
 	for (i = 0; i < analysis->ngroup_columns; i++)
 	{
 		TargetEntry *tle = NULL;
@@ -357,13 +436,25 @@ state_table_create_sql(MatviewAnalysis *analysis, const char *name)
 			if (column++ == analysis->group_columns[i])
 				tle = lfirst(cell);
 		}
-		appendStringInfoString(&sql, "\n  ");
-		SqlAppendColumnDefinition(&sql, psprintf("group_%d", i + 1),
+		appendStringInfoString(sql, "\n  ");
+		SqlAppendColumnDefinition(sql, psprintf("group_%d", i + 1),
 								  exprType((Node *) tle->expr),
 								  exprTypmod((Node *) tle->expr),
 								  exprCollation((Node *) tle->expr));
-		appendStringInfoChar(&sql, ',');
+		appendStringInfoChar(sql, ',');
 	}
+}
+
+/* CREATE TABLE of the state table: group keys typed as the view's. */
+static char *
+state_table_create_sql(MatviewAnalysis *analysis, const char *name)
+{
+	StringInfoData sql;
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (", name);
+	append_group_key_definitions(&sql, analysis);
 	appendStringInfoString(&sql, "\n  n_rows pg_catalog.int8 NOT NULL");
 	for (i = 0; i < analysis->running->naggs; i++)
 	{
@@ -377,26 +468,79 @@ state_table_create_sql(MatviewAnalysis *analysis, const char *name)
 							 "\n  ninf_%d pg_catalog.int8 NOT NULL",
 							 i + 1, i + 1, i + 1);
 	}
+	for (i = 0; i < analysis->running->ndistinct; i++)
+		appendStringInfo(&sql, ",\n  distinct_%d pg_catalog.int8 NOT NULL", i + 1);
 	appendStringInfoString(&sql, "\n)");
 	return sql.data;
 }
 
-/* The group keys' column names, group_1, ... */
+/*
+ * CREATE TABLE of the value table of count(DISTINCT x) number j (0-based):
+ * per group and value of x, its number of rows (m) and the change the
+ * last update made to it (last), from which the update tells the values
+ * that appeared (m > 0, m - last <= 0) and disappeared.
+ */
 static char *
-state_key_columns(int ngroups)
+distinct_table_create_sql(MatviewAnalysis *analysis, int j, const char *name)
 {
-	StringInfoData list;
-	int			i;
+	StringInfoData sql;
+	Expr	   *arg = list_nth(analysis->running->distinct_args, j);
 
-	initStringInfo(&list);
-	for (i = 1; i <= ngroups; i++)
-		appendStringInfo(&list, "%sgroup_%d", i > 1 ? ", " : "", i);
-	return list.data;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (", name);
+	append_group_key_definitions(&sql, analysis);
+	appendStringInfoString(&sql, "\n  ");
+	SqlAppendColumnDefinition(&sql, "value", exprType((Node *) arg),
+							  exprTypmod((Node *) arg), exprCollation((Node *) arg));
+	appendStringInfoString(&sql, " NOT NULL,\n  m pg_catalog.int8 NOT NULL,"
+						   "\n  last pg_catalog.int8 NOT NULL\n)");
+	return sql.data;
+}
+
+/*
+ * Create the value table of count(DISTINCT x) number j (0-based), its
+ * unique key and an index of the values gone, and record it in the flow's
+ * definition (among its state tables: dropped with the flow).
+ */
+static char *
+distinct_table_create(FlowDesc *flow, MatviewAnalysis *analysis, Oid owner,
+					  int j)
+{
+	char	   *relname;
+	char	   *name = StateTableName(get_rel_namespace(flow->target_relid),
+									  get_rel_name(flow->target_relid),
+									  psprintf("__view_distinct_%d", j + 1),
+									  "count(DISTINCT) values", &relname);
+	Oid			relid;
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
+
+	relid = StateTableCreate(relname, distinct_table_create_sql(analysis, j, name),
+							 owner, flow->target_relid);
+	StateTableCreateIndex(psprintf("CREATE UNIQUE INDEX ON %s (%s%svalue) NULLS NOT DISTINCT",
+								   name, state_key_columns(analysis->ngroup_columns),
+								   analysis->ngroup_columns > 0 ? ", " : ""));
+	StateTableCreateIndex(psprintf("CREATE INDEX ON %s (m) WHERE m OPERATOR(pg_catalog.=) 0",
+								   name));
+	name = CatalogQualifiedRelationName(relid);
+	values[0] = Int32GetDatum(flow->flow_id);
+	values[1] = CStringGetTextDatum(name);
+	SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
+							   " SET definition = definition OPERATOR(pg_catalog.||)"
+							   " pg_catalog.jsonb_build_object('" DISTINCT_STATES_KEY "',"
+							   "   COALESCE(definition OPERATOR(pg_catalog.->) '" DISTINCT_STATES_KEY "',"
+							   "            '[]'::pg_catalog.jsonb)"
+							   "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array($2),"
+							   "   " STATE_TABLES_WITH_SQL("$2") ")"
+							   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
+							   2, types, values, NULL, SPI_OK_UPDATE);
+	return name;
 }
 
 /*
  * Create the state table of a view, its unique key and an index of the
- * emptied groups, and record it in the flow's definition.
+ * emptied groups, and record it in the flow's definition; and the value
+ * tables of its count(DISTINCT) aggregates.
  */
 static char *
 state_table_create(FlowDesc *flow, MatviewAnalysis *analysis, Oid owner)
@@ -408,6 +552,7 @@ state_table_create(FlowDesc *flow, MatviewAnalysis *analysis, Oid owner)
 	Oid			relid;
 	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
 	Datum		values[3];
+	int			i;
 
 	relid = StateTableCreate(relname, state_table_create_sql(analysis, name),
 							 owner, flow->target_relid);
@@ -423,12 +568,15 @@ state_table_create(FlowDesc *flow, MatviewAnalysis *analysis, Oid owner)
 							   " SET definition = definition OPERATOR(pg_catalog.||)"
 							   " pg_catalog.jsonb_build_object('" GROUP_STATE_KEY "', $2,"
 							   "   '" GROUP_STATE_LAYOUT_KEY "', $3,"
-							   "   '" STATE_TABLES_KEY "',"
-							   "   (COALESCE(definition OPERATOR(pg_catalog.->) '" STATE_TABLES_KEY "',"
-							   "             '[]'::pg_catalog.jsonb) OPERATOR(pg_catalog.-) $2)"
-							   "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array($2))"
+							   "   '" DISTINCT_STATES_KEY "', '[]'::pg_catalog.jsonb,"
+							   "   " STATE_TABLES_WITH_SQL("$2") ")"
 							   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
 							   3, types, values, NULL, SPI_OK_UPDATE);
+	analysis->running->distinct_tables = NIL;
+	for (i = 0; i < analysis->running->ndistinct; i++)
+		analysis->running->distinct_tables =
+			lappend(analysis->running->distinct_tables,
+					distinct_table_create(flow, analysis, owner, i));
 	return name;
 }
 
@@ -444,16 +592,39 @@ MatviewRunningStateTable(FlowDesc *flow, MatviewAnalysis *analysis,
 {
 	char	   *name = FlowDefinitionString(flow, GROUP_STATE_KEY, false);
 	char	   *layout = FlowDefinitionString(flow, GROUP_STATE_LAYOUT_KEY, false);
+	List	   *distinct = FlowDefinitionStringList(flow, DISTINCT_STATES_KEY, false);
 	Oid			relid = name ? RelidFromQualifiedName(name, true) : InvalidOid;
+	List	   *state_tables = StateTablesOfFlow(flow);
+	bool		distinct_ok = list_length(distinct) == analysis->running->ndistinct;
+	ListCell   *cell;
 
-	if (!OidIsValid(relid) || !list_member_oid(StateTablesOfFlow(flow), relid))
+	if (!OidIsValid(relid) || !list_member_oid(state_tables, relid))
 		return create ? state_table_create(flow, analysis, owner) : NULL;
-	if (layout != NULL && strcmp(layout, state_columns(analysis, NULL)) == 0)
+	foreach(cell, distinct)
+	{
+		Oid			distinct_relid = RelidFromQualifiedName(lfirst(cell), true);
+
+		distinct_ok &= OidIsValid(distinct_relid) &&
+			list_member_oid(state_tables, distinct_relid);
+	}
+	if (distinct_ok && layout != NULL &&
+		strcmp(layout, state_columns(analysis, NULL)) == 0)
+	{
+		analysis->running->distinct_tables = distinct;
 		return CatalogQualifiedRelationName(relid);
+	}
 	if (!create)
 		return NULL;
 	SpiExecute(psprintf("DROP TABLE %s", CatalogQualifiedRelationName(relid)),
 			   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	foreach(cell, distinct)
+	{
+		Oid			distinct_relid = RelidFromQualifiedName(lfirst(cell), true);
+
+		if (OidIsValid(distinct_relid) && list_member_oid(state_tables, distinct_relid))
+			SpiExecute(psprintf("DROP TABLE %s", CatalogQualifiedRelationName(distinct_relid)),
+					   0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	}
 	return state_table_create(flow, analysis, owner);
 }
 
@@ -464,6 +635,40 @@ run_counted(const char *sql, FlowResult *result)
 	SpiExecute(sql, 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	result->rows_written += SpiGetInt64(0, 1, NULL) + SpiGetInt64(0, 2, NULL);
 	result->changed = result->rows_written > 0;
+}
+
+/*
+ * The value tables of the count(DISTINCT) aggregates from the bounded
+ * query: per group and value, its rows.  (The group state's distinct_j
+ * came from count(DISTINCT) of the same rows.)
+ */
+static void
+distinct_tables_recompute(MatviewAnalysis *analysis)
+{
+	int			k = analysis->ngroup_columns;
+	char	   *keys = state_key_columns(k);
+	ListCell   *cell;
+
+	foreach(cell, analysis->running->distinct_tables)
+	{
+		int			c = k + analysis->running->naggs +
+			foreach_current_index(cell) + 1;
+		StringInfoData columns;
+		int			i;
+
+		initStringInfo(&columns);
+		for (i = 1; i <= k; i++)
+			appendStringInfo(&columns, "c%d, ", i);
+		SpiExecute(psprintf("TRUNCATE %s", (char *) lfirst(cell)), 0, NULL, NULL,
+					   NULL, SPI_OK_UTILITY);
+		SpiExecute(psprintf("INSERT INTO %s (%s%svalue, m, last)\n"
+							"SELECT %sc%d, pg_catalog.count(*), 0 FROM (\n%s\n) __medallion_u"
+							" WHERE c%d IS NOT NULL GROUP BY %sc%d",
+							(char *) lfirst(cell), keys, k > 0 ? ", " : "",
+							columns.data, c, MatviewStateTermSql(analysis),
+							c, columns.data, c),
+				   0, NULL, NULL, NULL, SPI_OK_INSERT);
+	}
 }
 
 /*
@@ -483,6 +688,7 @@ MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
 						state_columns(analysis, NULL),
 						state_delta_sql(analysis, MatviewStateTermSql(analysis), true)),
 			   0, NULL, NULL, NULL, SPI_OK_INSERT);
+	distinct_tables_recompute(analysis);
 	SpiExecute(psprintf("TRUNCATE %s", target), 0, NULL, NULL, NULL,
 			   SPI_OK_UTILITY);
 	inserted = SpiExecute(psprintf("INSERT INTO %s (%s) %s", target, target_columns,
@@ -491,6 +697,50 @@ MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
 	result->rows_written += inserted;
 	result->rows_read += inserted;
 	result->changed = true;
+}
+
+/*
+ * The CTEs moving the value tables of the count(DISTINCT) aggregates by the
+ * delta terms (__medallion_terms): per group and value, its rows move by
+ * the sum of the weights (__medallion_v<j>, an upsert returning the new
+ * count and the move), and per group the number of values moves by those
+ * that appeared minus those that disappeared (__medallion_dd<j>, read by
+ * state_delta_sql).
+ */
+static void
+append_distinct_moves(StringInfo sql, MatviewAnalysis *analysis)
+{
+	int			k = analysis->ngroup_columns;
+	char	   *keys = state_key_columns(k);
+	const char *comma = k > 0 ? ", " : "";
+	StringInfoData columns;
+	ListCell   *cell;
+	int			i;
+
+	initStringInfo(&columns);
+	for (i = 1; i <= k; i++)
+		appendStringInfo(&columns, "c%d, ", i);
+	foreach(cell, analysis->running->distinct_tables)
+	{
+		int			j = foreach_current_index(cell) + 1;
+		int			c = k + analysis->running->naggs + j;
+
+		appendStringInfo(sql,
+						 "__medallion_v%d AS (INSERT INTO %s AS __medallion_t (%s%svalue, m, last)\n"
+						 "  SELECT %sc%d, pg_catalog.sum(w)::pg_catalog.int8, pg_catalog.sum(w)::pg_catalog.int8\n"
+						 "    FROM __medallion_terms WHERE c%d IS NOT NULL GROUP BY %sc%d\n"
+						 "  ON CONFLICT (%s%svalue) DO UPDATE SET"
+						 " m = __medallion_t.m OPERATOR(pg_catalog.+) EXCLUDED.m, last = EXCLUDED.m\n"
+						 "  RETURNING %s%sm, last),\n"
+						 "__medallion_dd%d AS (SELECT %s%spg_catalog.sum(CASE"
+						 " WHEN m OPERATOR(pg_catalog.>) 0 AND m OPERATOR(pg_catalog.-) last OPERATOR(pg_catalog.<=) 0 THEN 1"
+						 " WHEN m OPERATOR(pg_catalog.<=) 0 AND m OPERATOR(pg_catalog.-) last OPERATOR(pg_catalog.>) 0 THEN -1"
+						 " ELSE 0 END)::pg_catalog.int8 AS d FROM __medallion_v%d%s%s),\n",
+						 j, (char *) lfirst(cell), keys, comma,
+						 columns.data, c, c, columns.data, c,
+						 keys, comma, keys, comma,
+						 j, keys, comma, j, k > 0 ? " GROUP BY " : "", keys);
+	}
 }
 
 /*
@@ -507,6 +757,8 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 	StringInfoData sql;
 	StringInfoData moves;
 	StringInfoData target_keys;
+	const char *terms;
+	ListCell   *cell;
 	int			i;
 
 	initStringInfo(&moves);
@@ -521,17 +773,30 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 							 ", %s_%d = __medallion_t.%s_%d OPERATOR(pg_catalog.+) EXCLUDED.%s_%d",
 							 counters[j], i, counters[j], i, counters[j], i);
 	}
+	for (i = 1; i <= analysis->running->ndistinct; i++)
+		appendStringInfo(&moves,
+						 ", distinct_%d = __medallion_t.distinct_%d OPERATOR(pg_catalog.+) EXCLUDED.distinct_%d",
+						 i, i, i);
 	initStringInfo(&target_keys);
 	for (i = 0; i < analysis->ngroup_columns; i++)
 		appendStringInfo(&target_keys, "%s__medallion_t.%s", i > 0 ? ", " : "",
 						 quote_identifier(analysis->column_names[analysis->group_columns[i]]));
 	initStringInfo(&sql);
+	terms = MatviewDeltaTermsSql(analysis, true);
+	if (analysis->running->ndistinct > 0)
+	{
+		appendStringInfo(&sql, "WITH __medallion_terms AS MATERIALIZED (\n%s\n),\n", terms);
+		append_distinct_moves(&sql, analysis);
+		terms = "SELECT * FROM __medallion_terms";
+	}
+	else
+		appendStringInfoString(&sql, "WITH ");
 	appendStringInfo(&sql,
-					 "WITH __medallion_s AS (INSERT INTO %s AS __medallion_t (%s)\n%s\n"
+					 "__medallion_s AS (INSERT INTO %s AS __medallion_t (%s)\n%s\n"
 					 "  ON CONFLICT (%s) DO UPDATE SET %s\n"
 					 "  RETURNING %s),\n",
 					 state_table, state_columns(analysis, NULL),
-					 state_delta_sql(analysis, MatviewDeltaTermsSql(analysis, true), false),
+					 state_delta_sql(analysis, terms, false),
 					 state_key_columns(analysis->ngroup_columns), moves.data,
 					 state_columns(analysis, "__medallion_t"));
 	appendStringInfo(&sql,
@@ -548,4 +813,8 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 	SpiExecute(psprintf("DELETE FROM %s WHERE n_rows OPERATOR(pg_catalog.=) 0",
 						state_table),
 			   0, NULL, NULL, NULL, SPI_OK_DELETE);
+	foreach(cell, analysis->running->distinct_tables)
+		SpiExecute(psprintf("DELETE FROM %s WHERE m OPERATOR(pg_catalog.=) 0",
+							(char *) lfirst(cell)),
+				   0, NULL, NULL, NULL, SPI_OK_DELETE);
 }

@@ -33,6 +33,16 @@
 #define STATE_TABLES_KEY		"state_tables"
 
 /*
+ * A member of a jsonb_build_object() over a flow's definition: its
+ * "state_tables" list with the table named by the SQL parameter param
+ * (e.g. "$2") added once.
+ */
+#define STATE_TABLES_WITH_SQL(param) \
+	"'" STATE_TABLES_KEY "', (COALESCE(definition OPERATOR(pg_catalog.->) '" \
+	STATE_TABLES_KEY "', '[]'::pg_catalog.jsonb) OPERATOR(pg_catalog.-) " param \
+	") OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(" param ")"
+
+/*
  * The name of a new state table for the target target_relname in schema
  * target_namespace: <schema>__<table><suffix> in medallion_state.  Errors
  * when it does not fit in NAMEDATALEN (no silent truncation) or exists

@@ -310,9 +310,15 @@ my ($ret, $out, $err) = $node->psql('example', undef,
 		'-v', 'secret_access_key=S3RVER', '-f', "$root/examples/orders_pipeline.sql" ]);
 is($ret, 0, 'examples/orders_pipeline.sql runs with bucket, prefix, secret, endpoint variables')
   or diag $err;
+# (less what updates record in a view's definition: its state tables, made
+# by its first update, which only the tutorial's database has run)
 my $definition = q{
 	SELECT p.mode, p.trigger_interval,
-	       (SELECT string_agg(f.flow_name || ' ' || f.flow_type || ' ' || f.definition::text,
+	       (SELECT string_agg(f.flow_name || ' ' || f.flow_type || ' '
+	                          || (f.definition - CASE WHEN f.flow_type = 'materialized_view'
+	                                THEN ARRAY['group_state', 'group_state_columns',
+	                                           'group_distinct_states', 'state_tables']
+	                                ELSE ARRAY[]::text[] END)::text,
 	                          E'\n' ORDER BY f.flow_name)
 	          FROM medallion.flows f WHERE f.pipeline_name = p.pipeline_name),
 	       (SELECT string_agg(m.expectation_name || ' ' || m.on_violation, ','

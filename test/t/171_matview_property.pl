@@ -69,6 +69,9 @@ my %VIEWS = (
 	distinct_customers => [q{SELECT o.status, count(DISTINCT o.customer_id) AS customers,
 				count(o.quantity) AS with_quantity FROM orders o
 				WHERE o.__end_at IS NULL GROUP BY o.status}, 1],
+	distinct_join => [q{SELECT c.region, count(DISTINCT f.customer_id) AS buyers,
+				count(DISTINCT f.amount) AS amounts, sum(f.amount) AS total
+				FROM facts f JOIN customers c USING (customer_id) GROUP BY c.region}, 1],
 	grouped_3way => [q{SELECT c.region, o.status, sum(o.quantity * f.amount) AS v
 				FROM facts f JOIN orders o ON o.customer_id = f.customer_id
 				JOIN customers c ON c.customer_id = f.customer_id
@@ -220,17 +223,17 @@ is( $node->safe_psql('postgres', q{
 	join(', ', map { "public.v_$_" } grep { $VIEWS{$_}[1] } sort keys %VIEWS),
 	'every incremental view was maintained by deltas');
 
-# grouped views of count, sum and avg move running values; the others
-# recompute their touched groups
+# grouped views of count, sum, avg and count(DISTINCT) move running values;
+# the others recompute their touched groups
 my %running = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', q{
 	SELECT DISTINCT flow_name FROM medallion.event_log
 	 WHERE event_type = 'flow_progress'
 	   AND details->>'maintenance' = 'deltas'
 	   AND details->>'groups' = 'running values'});
 ok($running{"public.v_$_"}, "v_$_ was kept by running values")
-  for qw(by_region running_nulls);
+  for qw(by_region running_nulls distinct_customers distinct_join);
 ok(!$running{"public.v_$_"}, "v_$_ recomputed its touched groups")
-  for qw(extremes distinct_customers grouped_3way);
+  for qw(extremes grouped_3way);
 
 # a full refresh recomputes, and deltas go on from there
 $node->safe_psql('postgres',
@@ -260,6 +263,11 @@ $node->safe_psql('postgres', "SELECT medallion.drop_flow('public.v_by_region')")
 $node->safe_psql('postgres',
 	"SELECT medallion.drop_flow('public.v_running_nulls', drop_table => true)");
 is($node->safe_psql('postgres', $group_state), $states - 2, 'drop_flow dropped the group state');
+# count(DISTINCT x): a table of values per aggregate (three in two views)
+my $distinct_state = q{SELECT count(*) FROM pg_class
+	WHERE relnamespace = 'medallion_state'::regnamespace AND relname LIKE '%view_distinct%'
+	  AND relkind = 'r'};
+is($node->safe_psql('postgres', $distinct_state), '3', 'a value table per count(DISTINCT)');
 
 # the indexes deltas need: join keys of pipeline tables (facts.customer_id,
 # orders.customer_id; customers has its key), change feeds' _row_id, and the
@@ -298,6 +306,7 @@ SELECT medallion.drop_flow(flow_name) FROM medallion.flows
  WHERE flow_type = 'materialized_view'});
 is($node->safe_psql('postgres', $leading), '', 'drop_flow dropped the join key indexes');
 is($node->safe_psql('postgres', $group_state), '0', 'and every group state table');
+is($node->safe_psql('postgres', $distinct_state), '0', 'and every count(DISTINCT) value table');
 
 $node->stop;
 done_testing();
