@@ -99,6 +99,8 @@ struct MatviewRunning
 	int		   *item;			/* per output column: key or aggregate index */
 	Oid		   *sum_type;		/* per aggregate: its running sum's type */
 	bool	   *special;		/* per aggregate: counts NaN and infinities */
+	bool	   *count_only;		/* per aggregate: count(x), whose x (of any
+								 * type) is counted, never summed */
 	int			naggs;			/* aggregates with an argument */
 	int			ndistinct;		/* count(DISTINCT x) aggregates */
 	List	   *distinct_args;	/* Expr *, their arguments */
@@ -217,6 +219,7 @@ MatviewRunningAnalyze(MatviewAnalysis *analysis)
 	running->item = palloc0(sizeof(int) * analysis->ncolumns);
 	running->sum_type = palloc0(sizeof(Oid) * analysis->ncolumns);
 	running->special = palloc0(sizeof(bool) * analysis->ncolumns);
+	running->count_only = palloc0(sizeof(bool) * analysis->ncolumns);
 	foreach(cell, query->targetList)
 	{
 		TargetEntry *tle = lfirst(cell);
@@ -248,6 +251,7 @@ MatviewRunningAnalyze(MatviewAnalysis *analysis)
 												((Aggref *) tle->expr)->args)->expr;
 
 				running->sum_type[running->naggs] = sum_type;
+				running->count_only[running->naggs] = kind == RUNNING_COUNT;
 				running->special[running->naggs] = kind != RUNNING_COUNT &&
 					exprType((Node *) arg) == NUMERICOID;
 				running->item[column] = running->naggs++;
@@ -339,7 +343,9 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms, bool unit_weights)
 		else
 			appendStringInfo(&sql, ",\n  COALESCE(pg_catalog.sum(w) FILTER (WHERE c%d IS NOT NULL), 0)",
 							 c);
-		if (!analysis->running->special[i - 1])
+		if (analysis->running->count_only[i - 1])
+			appendStringInfoString(&sql, ",\n  0");
+		else if (!analysis->running->special[i - 1])
 			appendStringInfo(&sql, ",\n  COALESCE(pg_catalog.sum(%sc%d), 0)", times, c);
 		else
 			appendStringInfo(&sql,

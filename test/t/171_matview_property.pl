@@ -69,9 +69,10 @@ my %VIEWS = (
 	distinct_customers => [q{SELECT o.status, count(DISTINCT o.customer_id) AS customers,
 				count(o.quantity) AS with_quantity FROM orders o
 				WHERE o.__end_at IS NULL GROUP BY o.status}, 1],
-	distinct_join => [q{SELECT c.region, count(DISTINCT f.customer_id) AS buyers,
-				count(DISTINCT f.amount) AS amounts, sum(f.amount) AS total
-				FROM facts f JOIN customers c USING (customer_id) GROUP BY c.region}, 1],
+	distinct_join => [q{SELECT c.tier, count(DISTINCT f.customer_id) AS buyers,
+				count(DISTINCT f.amount) AS amounts, sum(f.amount) AS total,
+				count(c.region) AS with_region
+				FROM facts f JOIN customers c USING (customer_id) GROUP BY c.tier}, 1],
 	grouped_3way => [q{SELECT c.region, o.status, sum(o.quantity * f.amount) AS v
 				FROM facts f JOIN orders o ON o.customer_id = f.customer_id
 				JOIN customers c ON c.customer_id = f.customer_id
