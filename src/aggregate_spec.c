@@ -170,14 +170,7 @@ AggTargetColumnsSql(AggSpec *spec, const char *qualifier)
 char *
 AggStateGroupColumnsSql(int ngroups, const char *qualifier)
 {
-	StringInfoData buf;
-	int			i;
-
-	initStringInfo(&buf);
-	for (i = 1; i <= ngroups; i++)
-		appendStringInfo(&buf, "%s%s%sgroup_%d", i > 1 ? ", " : "",
-						 qualifier ? qualifier : "", qualifier ? "." : "", i);
-	return buf.data;
+	return SqlNumberedColumns("group_", ngroups, qualifier);
 }
 
 /* ", (<argument 1>\n) AS argument_1, ...", over the source */

@@ -410,11 +410,18 @@ snapshot_in_place_sql(SnapshotRun *run, ChangeFeed *feed, const char *seq_type)
 	char	   *moved = scd2 ? snapshot_tracked_changed(spec) : "false";
 	StringInfoData sql;
 	StringInfoData valid;
+	char	   *removed;		/* target rows deleted, or versions closed */
+	char	   *in_place;		/* target rows updated in place */
+	char	   *opened;			/* snapshot rows inserted */
 	int			i;
 
 	initStringInfo(&valid);
 	for (i = 1; i <= nkeys; i++)
 		appendStringInfo(&valid, "%s__sk%d IS NOT NULL", i > 1 ? " AND " : "", i);
+	removed = psprintf("__ctid IS NOT NULL AND (__sk1 IS NULL OR %s)", moved);
+	in_place = psprintf("__ctid IS NOT NULL AND __sk1 IS NOT NULL AND NOT (%s)", moved);
+	opened = psprintf("(__ctid IS NULL OR %s) AND %s", moved, valid.data);
+
 	initStringInfo(&sql);
 	snapshot_append_diff(&sql, run);
 	appendStringInfoString(&sql, ", __e AS MATERIALIZED (SELECT DISTINCT ON (");
@@ -427,14 +434,12 @@ snapshot_in_place_sql(SnapshotRun *run, ChangeFeed *feed, const char *seq_type)
 	appendStringInfo(&sql, "%s)", run->has_row_id ? ", __rid DESC" : "");
 
 	if (scd2)
-		appendStringInfo(&sql, ", __del AS (UPDATE %s SET __end_at = %s"
-						 " WHERE ctid = ANY (ARRAY(SELECT __ctid FROM __e"
-						 " WHERE __ctid IS NOT NULL AND (__sk1 IS NULL OR %s)))"
-						 " RETURNING 1)", spec->target_name, version, moved);
+		appendStringInfo(&sql, ", __del AS (UPDATE %s SET __end_at = %s",
+						 spec->target_name, version);
 	else
-		appendStringInfo(&sql, ", __del AS (DELETE FROM %s WHERE ctid = ANY (ARRAY("
-						 "SELECT __ctid FROM __e WHERE __ctid IS NOT NULL AND __sk1 IS NULL))"
-						 " RETURNING 1)", spec->target_name);
+		appendStringInfo(&sql, ", __del AS (DELETE FROM %s", spec->target_name);
+	appendStringInfo(&sql, " WHERE ctid = ANY (ARRAY(SELECT __ctid FROM __e WHERE %s))"
+					 " RETURNING 1)", removed);
 	if (ncols > 0)
 	{
 		appendStringInfo(&sql, ", __upd AS (UPDATE %s AS __medallion_t SET ",
@@ -443,16 +448,14 @@ snapshot_in_place_sql(SnapshotRun *run, ChangeFeed *feed, const char *seq_type)
 			appendStringInfo(&sql, "%s%s = __e.__sc%d", i > 1 ? ", " : "",
 							 UserSqlColumnName(list_nth(spec->columns, i - 1)), i);
 		appendStringInfo(&sql, " FROM __e WHERE __medallion_t.ctid = ANY (ARRAY("
-						 "SELECT __ctid FROM __e WHERE __ctid IS NOT NULL AND __sk1 IS NOT NULL"
-						 " AND NOT (%s))) AND __medallion_t.ctid = __e.__ctid RETURNING 1)",
-						 moved);
+						 "SELECT __ctid FROM __e WHERE %s))"
+						 " AND __medallion_t.ctid = __e.__ctid RETURNING 1)", in_place);
 	}
 	appendStringInfo(&sql, ", __ins AS (INSERT INTO %s (", spec->target_name);
 	snapshot_append_target_columns(&sql, spec);
 	appendStringInfoString(&sql, ") SELECT ");
 	snapshot_append_diff_row(&sql, spec, "__sk", "__sc", version, no_end);
-	appendStringInfo(&sql, " FROM __e WHERE (__ctid IS NULL OR %s) AND %s RETURNING 1)",
-					 moved, valid.data);
+	appendStringInfo(&sql, " FROM __e WHERE %s RETURNING 1)", opened);
 	if (feed != NULL)
 	{
 		appendStringInfo(&sql, ", __feed AS (INSERT INTO %s (" CHANGE_FEED_SIGN_COLUMN ", ",
@@ -465,17 +468,18 @@ snapshot_in_place_sql(SnapshotRun *run, ChangeFeed *feed, const char *seq_type)
 		{
 			/* closed as they are now, changed in place, opened */
 			snapshot_append_diff_row(&sql, spec, "__tk", "__tc", "__st", version);
-			appendStringInfo(&sql, " FROM __e WHERE __ctid IS NOT NULL AND (__sk1 IS NULL OR %s)"
-							 " UNION ALL SELECT 1, ", moved);
+			appendStringInfo(&sql, " FROM __e WHERE %s UNION ALL SELECT 1, ", removed);
 			snapshot_append_diff_row(&sql, spec, "__sk", "__sc", "__st", no_end);
-			appendStringInfo(&sql, " FROM __e WHERE __ctid IS NOT NULL AND __sk1 IS NOT NULL"
-							 " AND NOT (%s) UNION ALL SELECT 1, ", moved);
+			appendStringInfo(&sql, " FROM __e WHERE %s UNION ALL SELECT 1, ", in_place);
+			snapshot_append_diff_row(&sql, spec, "__sk", "__sc", version, no_end);
+			appendStringInfo(&sql, " FROM __e WHERE %s)", opened);
 		}
-		/* SCD1: the new and the changed rows as they are now */
-		snapshot_append_diff_row(&sql, spec, "__sk", "__sc", version, no_end);
-		appendStringInfo(&sql, " FROM __e WHERE %s%s%s%s)",
-						 scd2 ? "(__ctid IS NULL OR " : "", scd2 ? moved : "",
-						 scd2 ? ") AND " : "", valid.data);
+		else
+		{
+			/* the changed and the new rows as they are now */
+			snapshot_append_diff_row(&sql, spec, "__sk", "__sc", version, no_end);
+			appendStringInfo(&sql, " FROM __e WHERE %s)", valid.data);
+		}
 	}
 	snapshot_append_in_place_counts(&sql, run, valid.data);
 	return sql.data;

@@ -50,6 +50,7 @@
 #include "utils/ruleutils.h"
 
 #include "matview_internal.h"
+#include "sql_names.h"
 #include "user_sql.h"
 
 #define SIGN_COLUMN "__medallion_sign"
@@ -284,20 +285,6 @@ term_target_list(MatviewAnalysis *analysis, Query *query, List *sign_vars)
 	query->hasAggs = false;
 }
 
-/* Column names c1..cn, optionally qualified. */
-static char *
-column_list(int ncolumns, const char *qualifier)
-{
-	StringInfoData list;
-	int			i;
-
-	initStringInfo(&list);
-	for (i = 1; i <= ncolumns; i++)
-		appendStringInfo(&list, "%s%s%sc%d", i > 1 ? ", " : "",
-						 qualifier ? qualifier : "", qualifier ? "." : "", i);
-	return list.data;
-}
-
 /*
  * MatviewAppendDeltaTerm: append a term (its references already replaced)
  * to the UNION ALL of terms: its rows with weight sign times the product of
@@ -320,22 +307,24 @@ MatviewAppendDeltaTerm(StringInfo sql, MatviewAnalysis *analysis,
 		appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
 	appendStringInfo(sql, "%sSELECT %s, %s AS w FROM (%s) __t(%s",
 					 sql->len > 0 ? "\nUNION ALL\n" : "",
-					 column_list(ncolumns, "__t"), weight.data,
+					 SqlNumberedColumns("c", ncolumns, "__t"), weight.data,
 					 pg_get_querydef(term, false),
-					 column_list(ncolumns, NULL));
+					 SqlNumberedColumns("c", ncolumns, NULL));
 	for (i = 1; i <= list_length(sign_vars); i++)
 		appendStringInfo(sql, ", s%d", i);
 	appendStringInfoChar(sql, ')');
 }
 
 /*
- * Does the term of the mask read a delta with no rows (its source's
- * position at its ceiling)?  Then it adds nothing: a lookup table nobody
- * edited costs its terms nothing.
+ * The references (bits in the order of query_for_term's masks) whose
+ * source's delta has no rows (its position at its ceiling).  A term that
+ * reads one adds nothing: a lookup table nobody edited costs its terms
+ * nothing.
  */
-static bool
-term_reads_empty_delta(MatviewAnalysis *analysis, uint32 mask)
+static uint32
+empty_delta_references(MatviewAnalysis *analysis)
 {
+	uint32		empty = 0;
 	int			rtindex;
 	int			reference = 0;
 
@@ -347,11 +336,11 @@ term_reads_empty_delta(MatviewAnalysis *analysis, uint32 mask)
 		if (index < 0)
 			continue;
 		source = list_nth(analysis->sources, index);
-		if ((mask & (1U << reference++)) != 0 &&
-			source->has_position && source->position >= source->ceiling)
-			return true;
+		if (source->has_position && source->position >= source->ceiling)
+			empty |= 1U << reference;
+		reference++;
 	}
-	return false;
+	return empty;
 }
 
 /*
@@ -364,6 +353,7 @@ char *
 MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
 {
 	StringInfoData sql;
+	uint32		empty = empty_delta_references(analysis);
 	uint32		mask;
 
 	Assert(group_keys == analysis->grouped);
@@ -373,7 +363,7 @@ MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
 		List	   *sign_vars;
 		Query	   *term;
 
-		if (term_reads_empty_delta(analysis, mask))
+		if ((mask & empty) != 0)
 			continue;
 		term = query_for_term(analysis, mask, &sign_vars);
 

@@ -6,11 +6,12 @@
  *	  table, moved by the weighted values of the signed delta terms.
  *
  * A grouped view whose every output column is a group key or one of
- * count(*), count(x), sum(x) or avg(x) (x of an exact type: int2, int4,
- * int8, numeric; no DISTINCT, FILTER, ORDER BY in the aggregate, no
- * HAVING) or count(DISTINCT x) needs no recomputation of the groups a change touches: the delta
- * terms (matview_delta.c) give each changed row with its weight w (+1
- * added, -1 removed, or a product of signs) and the aggregates' arguments,
+ * count(*), count(x), sum(x) or avg(x) (for sum and avg, x of an exact
+ * type: int2, int4, int8, numeric; no FILTER or ORDER BY in the aggregate,
+ * no HAVING) or count(DISTINCT x) needs no recomputation of the groups a
+ * change touches: the delta terms (matview_delta.c) give each changed row
+ * with its weight w (+1 added, -1 removed, or a product of signs) and the
+ * aggregates' arguments,
  * so per group the number of rows moves by sum(w), a count(x) by sum(w)
  * over the rows where x is not NULL, a sum(x) by sum(w * x).  The state
  * table (medallion_state, see state_table.h) holds these per group:
@@ -267,27 +268,6 @@ MatviewRunningAnalyze(MatviewAnalysis *analysis)
 	analysis->running_args = list_concat(args, running->distinct_args);
 }
 
-/* The group keys' column names, group_1, ..., optionally qualified. */
-static char *
-state_key_columns_of(int ngroups, const char *qualifier)
-{
-	StringInfoData list;
-	int			i;
-
-	initStringInfo(&list);
-	for (i = 1; i <= ngroups; i++)
-		appendStringInfo(&list, "%s%s%sgroup_%d", i > 1 ? ", " : "",
-						 qualifier ? qualifier : "", qualifier ? "." : "", i);
-	return list.data;
-}
-
-/* The group keys' column names, group_1, ... */
-static char *
-state_key_columns(int ngroups)
-{
-	return state_key_columns_of(ngroups, NULL);
-}
-
 /* The state table's columns, comma-separated (for INSERT and RETURNING). */
 static char *
 state_columns(MatviewAnalysis *analysis, const char *qualifier)
@@ -325,15 +305,12 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms, bool unit_weights)
 	const char *weight = unit_weights ? "pg_catalog.count(*)" : "pg_catalog.sum(w)";
 	const char *times = unit_weights ? "" : "w OPERATOR(pg_catalog.*) ";
 	StringInfoData sql;
-	StringInfoData keys;
 	int			k = analysis->ngroup_columns;
+	char	   *keys = SqlNumberedColumns("c", k, NULL);
 	int			i;
 
-	initStringInfo(&keys);
-	for (i = 1; i <= k; i++)
-		appendStringInfo(&keys, "%sc%d", i > 1 ? ", " : "", i);
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s,\n  %s", keys.data, weight);
+	appendStringInfo(&sql, "SELECT %s,\n  %s", keys, weight);
 	for (i = 1; i <= analysis->running->naggs; i++)
 	{
 		int			c = k + i;
@@ -366,11 +343,11 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms, bool unit_weights)
 			appendStringInfo(&sql,
 							 ",\n  COALESCE((SELECT __medallion_dd.d FROM __medallion_dd%d __medallion_dd"
 							 " WHERE ROW(%s) IS NOT DISTINCT FROM ROW(%s)), 0)",
-							 i, state_key_columns_of(k, "__medallion_dd"), keys.data);
+							 i, SqlNumberedColumns("group_", k, "__medallion_dd"), keys);
 	}
 	/* OFFSET 0: each argument computed once per row, not once per use */
 	appendStringInfo(&sql, "\n FROM (\n%s\n OFFSET 0) __medallion_u GROUP BY %s",
-					 terms, keys.data);
+					 terms, keys);
 	return sql.data;
 }
 
@@ -523,9 +500,8 @@ distinct_table_create(FlowDesc *flow, MatviewAnalysis *analysis, Oid owner,
 
 	relid = StateTableCreate(relname, distinct_table_create_sql(analysis, j, name),
 							 owner, flow->target_relid);
-	StateTableCreateIndex(psprintf("CREATE UNIQUE INDEX ON %s (%s%svalue) NULLS NOT DISTINCT",
-								   name, state_key_columns(analysis->ngroup_columns),
-								   analysis->ngroup_columns > 0 ? ", " : ""));
+	StateTableCreateIndex(psprintf("CREATE UNIQUE INDEX ON %s (%s, value) NULLS NOT DISTINCT",
+								   name, SqlNumberedColumns("group_", analysis->ngroup_columns, NULL)));
 	StateTableCreateIndex(psprintf("CREATE INDEX ON %s (m) WHERE m OPERATOR(pg_catalog.=) 0",
 								   name));
 	name = CatalogQualifiedRelationName(relid);
@@ -563,7 +539,7 @@ state_table_create(FlowDesc *flow, MatviewAnalysis *analysis, Oid owner)
 	relid = StateTableCreate(relname, state_table_create_sql(analysis, name),
 							 owner, flow->target_relid);
 	StateTableCreateIndex(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
-								   name, state_key_columns(analysis->ngroup_columns)));
+								   name, SqlNumberedColumns("group_", analysis->ngroup_columns, NULL)));
 	StateTableCreateIndex(psprintf("CREATE INDEX ON %s (n_rows) WHERE n_rows OPERATOR(pg_catalog.=) 0",
 								   name));
 	name = CatalogQualifiedRelationName(relid);
@@ -644,36 +620,51 @@ run_counted(const char *sql, FlowResult *result)
 }
 
 /*
- * The value tables of the count(DISTINCT) aggregates from the bounded
- * query: per group and value, its rows.  (The group state's distinct_j
- * came from count(DISTINCT) of the same rows.)
+ * The CTEs that fill or move the value tables of the count(DISTINCT)
+ * aggregates from the rows of __medallion_terms (c1..ck group keys, the
+ * arguments, w): per group and value, its rows (__medallion_v<j>).  For a
+ * recompute (the tables emptied), their count; for an update (moves), the
+ * sum of the weights, added by an upsert that returns the new count and
+ * the move, and per group the number of values moved by those that
+ * appeared minus those that disappeared (__medallion_dd<j>, read by
+ * state_delta_sql).  Each CTE comes after ",\n": the list follows the
+ * CTE __medallion_terms.
  */
 static void
-distinct_tables_recompute(MatviewAnalysis *analysis)
+append_distinct_ctes(StringInfo sql, MatviewAnalysis *analysis, bool moves)
 {
 	int			k = analysis->ngroup_columns;
-	char	   *keys = state_key_columns(k);
+	char	   *keys = SqlNumberedColumns("group_", k, NULL);
+	char	   *terms_keys = SqlNumberedColumns("c", k, NULL);
+	const char *rows = moves ? "pg_catalog.sum(w)::pg_catalog.int8" : "pg_catalog.count(*)";
 	ListCell   *cell;
 
 	foreach(cell, analysis->running->distinct_tables)
 	{
-		int			c = k + analysis->running->naggs +
-			foreach_current_index(cell) + 1;
-		StringInfoData columns;
-		int			i;
+		int			j = foreach_current_index(cell) + 1;
+		int			c = k + analysis->running->naggs + j;
 
-		initStringInfo(&columns);
-		for (i = 1; i <= k; i++)
-			appendStringInfo(&columns, "c%d, ", i);
-		SpiExecute(psprintf("TRUNCATE %s", (char *) lfirst(cell)), 0, NULL, NULL,
-					   NULL, SPI_OK_UTILITY);
-		SpiExecute(psprintf("INSERT INTO %s (%s%svalue, m, last)\n"
-							"SELECT %sc%d, pg_catalog.count(*), 0 FROM (\n%s\n) __medallion_u"
-							" WHERE c%d IS NOT NULL GROUP BY %sc%d",
-							(char *) lfirst(cell), keys, k > 0 ? ", " : "",
-							columns.data, c, MatviewStateTermSql(analysis),
-							c, columns.data, c),
-				   0, NULL, NULL, NULL, SPI_OK_INSERT);
+		appendStringInfo(sql,
+						 ",\n__medallion_v%d AS (INSERT INTO %s AS __medallion_t (%s, value, m, last)\n"
+						 "  SELECT %s, c%d, %s, %s FROM __medallion_terms\n"
+						 "   WHERE c%d IS NOT NULL GROUP BY %s, c%d",
+						 j, (char *) lfirst(cell), keys,
+						 terms_keys, c, rows, moves ? rows : "0",
+						 c, terms_keys, c);
+		if (!moves)
+		{
+			appendStringInfoChar(sql, ')');
+			continue;
+		}
+		appendStringInfo(sql,
+						 "\n  ON CONFLICT (%s, value) DO UPDATE SET"
+						 " m = __medallion_t.m OPERATOR(pg_catalog.+) EXCLUDED.m, last = EXCLUDED.m\n"
+						 "  RETURNING %s, m, last),\n"
+						 "__medallion_dd%d AS (SELECT %s, pg_catalog.sum(CASE"
+						 " WHEN m OPERATOR(pg_catalog.>) 0 AND m OPERATOR(pg_catalog.-) last OPERATOR(pg_catalog.<=) 0 THEN 1"
+						 " WHEN m OPERATOR(pg_catalog.<=) 0 AND m OPERATOR(pg_catalog.-) last OPERATOR(pg_catalog.>) 0 THEN -1"
+						 " ELSE 0 END)::pg_catalog.int8 AS d FROM __medallion_v%d GROUP BY %s)",
+						 keys, keys, j, keys, j, keys);
 	}
 }
 
@@ -687,14 +678,28 @@ MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
 						FlowResult *result)
 {
 	uint64		inserted;
+	const char *terms = MatviewStateTermSql(analysis);
+	StringInfoData sql;
+	ListCell   *cell;
 
 	SpiExecute(psprintf("TRUNCATE %s", state_table), 0, NULL, NULL, NULL,
 			   SPI_OK_UTILITY);
-	SpiExecute(psprintf("INSERT INTO %s (%s)\n%s", state_table,
-						state_columns(analysis, NULL),
-						state_delta_sql(analysis, MatviewStateTermSql(analysis), true)),
-			   0, NULL, NULL, NULL, SPI_OK_INSERT);
-	distinct_tables_recompute(analysis);
+	initStringInfo(&sql);
+	if (analysis->running->ndistinct > 0)
+	{
+		/* the bounded query read once, for the state and the value tables */
+		foreach(cell, analysis->running->distinct_tables)
+			SpiExecute(psprintf("TRUNCATE %s", (char *) lfirst(cell)), 0, NULL,
+					   NULL, NULL, SPI_OK_UTILITY);
+		appendStringInfo(&sql, "WITH __medallion_terms AS MATERIALIZED (\n%s\n)", terms);
+		append_distinct_ctes(&sql, analysis, false);
+		appendStringInfoChar(&sql, '\n');
+		terms = "SELECT * FROM __medallion_terms";
+	}
+	appendStringInfo(&sql, "INSERT INTO %s (%s)\n%s", state_table,
+					 state_columns(analysis, NULL),
+					 state_delta_sql(analysis, terms, true));
+	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_INSERT);
 	SpiExecute(psprintf("TRUNCATE %s", target), 0, NULL, NULL, NULL,
 			   SPI_OK_UTILITY);
 	inserted = SpiExecute(psprintf("INSERT INTO %s (%s) %s", target, target_columns,
@@ -703,50 +708,6 @@ MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
 	result->rows_written += inserted;
 	result->rows_read += inserted;
 	result->changed = true;
-}
-
-/*
- * The CTEs moving the value tables of the count(DISTINCT) aggregates by the
- * delta terms (__medallion_terms): per group and value, its rows move by
- * the sum of the weights (__medallion_v<j>, an upsert returning the new
- * count and the move), and per group the number of values moves by those
- * that appeared minus those that disappeared (__medallion_dd<j>, read by
- * state_delta_sql).
- */
-static void
-append_distinct_moves(StringInfo sql, MatviewAnalysis *analysis)
-{
-	int			k = analysis->ngroup_columns;
-	char	   *keys = state_key_columns(k);
-	const char *comma = k > 0 ? ", " : "";
-	StringInfoData columns;
-	ListCell   *cell;
-	int			i;
-
-	initStringInfo(&columns);
-	for (i = 1; i <= k; i++)
-		appendStringInfo(&columns, "c%d, ", i);
-	foreach(cell, analysis->running->distinct_tables)
-	{
-		int			j = foreach_current_index(cell) + 1;
-		int			c = k + analysis->running->naggs + j;
-
-		appendStringInfo(sql,
-						 "__medallion_v%d AS (INSERT INTO %s AS __medallion_t (%s%svalue, m, last)\n"
-						 "  SELECT %sc%d, pg_catalog.sum(w)::pg_catalog.int8, pg_catalog.sum(w)::pg_catalog.int8\n"
-						 "    FROM __medallion_terms WHERE c%d IS NOT NULL GROUP BY %sc%d\n"
-						 "  ON CONFLICT (%s%svalue) DO UPDATE SET"
-						 " m = __medallion_t.m OPERATOR(pg_catalog.+) EXCLUDED.m, last = EXCLUDED.m\n"
-						 "  RETURNING %s%sm, last),\n"
-						 "__medallion_dd%d AS (SELECT %s%spg_catalog.sum(CASE"
-						 " WHEN m OPERATOR(pg_catalog.>) 0 AND m OPERATOR(pg_catalog.-) last OPERATOR(pg_catalog.<=) 0 THEN 1"
-						 " WHEN m OPERATOR(pg_catalog.<=) 0 AND m OPERATOR(pg_catalog.-) last OPERATOR(pg_catalog.>) 0 THEN -1"
-						 " ELSE 0 END)::pg_catalog.int8 AS d FROM __medallion_v%d%s%s),\n",
-						 j, (char *) lfirst(cell), keys, comma,
-						 columns.data, c, c, columns.data, c,
-						 keys, comma, keys, comma,
-						 j, keys, comma, j, k > 0 ? " GROUP BY " : "", keys);
-	}
 }
 
 /*
@@ -791,8 +752,9 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 	terms = MatviewDeltaTermsSql(analysis, true);
 	if (analysis->running->ndistinct > 0)
 	{
-		appendStringInfo(&sql, "WITH __medallion_terms AS MATERIALIZED (\n%s\n),\n", terms);
-		append_distinct_moves(&sql, analysis);
+		appendStringInfo(&sql, "WITH __medallion_terms AS MATERIALIZED (\n%s\n)", terms);
+		append_distinct_ctes(&sql, analysis, true);
+		appendStringInfoString(&sql, ",\n");
 		terms = "SELECT * FROM __medallion_terms";
 	}
 	else
@@ -803,7 +765,7 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 					 "  RETURNING %s),\n",
 					 state_table, state_columns(analysis, NULL),
 					 state_delta_sql(analysis, terms, false),
-					 state_key_columns(analysis->ngroup_columns), moves.data,
+					 SqlNumberedColumns("group_", analysis->ngroup_columns, NULL), moves.data,
 					 state_columns(analysis, "__medallion_t"));
 	appendStringInfo(&sql,
 					 "__medallion_k AS (SELECT %s FROM __medallion_s),\n"
@@ -812,7 +774,7 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 					 "__medallion_ins AS (INSERT INTO %s (%s)\n%s\n RETURNING 1)\n"
 					 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_del),\n"
 					 "       (SELECT pg_catalog.count(*) FROM __medallion_ins)",
-					 state_key_columns(analysis->ngroup_columns), target,
+					 SqlNumberedColumns("group_", analysis->ngroup_columns, NULL), target,
 					 target_keys.data, target, target_columns,
 					 rows_from_state_sql(analysis, "__medallion_s"));
 	run_counted(sql.data, result);

@@ -137,9 +137,10 @@ join_keys_walker(Node *node, JoinKeys *keys)
 }
 
 /*
- * Does a btree or hash index of relid start with attnum?  One without a
- * predicate, or with partial, one with (medallion makes only one partial
- * index per table: the reset markers' of a change feed).
+ * Does a btree or hash index of relid start with attnum?  Counts only
+ * indexes without a predicate, or with partial only partial ones (the one
+ * partial index medallion makes on a table is a change feed's, of its
+ * reset markers).
  */
 static bool
 index_leads_with(Oid relid, AttrNumber attnum, bool partial)

@@ -83,6 +83,7 @@
 #include "utils/typcache.h"
 
 #include "matview_internal.h"
+#include "sql_names.h"
 
 /* Most delta terms a view with left outer joins may have. */
 #define MATVIEW_MAX_OUTER_TERMS	128
@@ -389,14 +390,7 @@ keys_query_sql(MatviewAnalysis *analysis, OuterJoin *outer, bool delta)
 static char *
 key_columns(int nkeys, const char *prefix)
 {
-	StringInfoData list;
-	int			i;
-
-	initStringInfo(&list);
-	for (i = 1; i <= nkeys; i++)
-		appendStringInfo(&list, "%s%s.__medallion_k%d", i > 1 ? ", " : "",
-						 prefix, i);
-	return list.data;
+	return SqlNumberedColumns("__medallion_k", nkeys, prefix);
 }
 
 /*

@@ -106,6 +106,21 @@ SqlOperatorName(Oid opno)
 	return result;
 }
 
+/* SqlNumberedColumns: see sql_names.h. */
+char *
+SqlNumberedColumns(const char *prefix, int n, const char *qualifier)
+{
+	StringInfoData list;
+	int			i;
+
+	initStringInfo(&list);
+	for (i = 1; i <= n; i++)
+		appendStringInfo(&list, "%s%s%s%s%d", i > 1 ? ", " : "",
+						 qualifier ? qualifier : "", qualifier ? "." : "",
+						 prefix, i);
+	return list.data;
+}
+
 /* " COLLATE schema.name", or "" for no collation. */
 char *
 SqlCollateClause(Oid collation)

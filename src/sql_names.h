@@ -46,6 +46,13 @@ extern char *QuoteQualifiedName(Oid namespace_oid, const char *relation_name);
 extern char *SqlCollateClause(Oid collation);
 
 /*
+ * Generated column names "<prefix>1, ..., <prefix>n", each qualified by
+ * qualifier when it is not NULL ("q.<prefix>1, ...").
+ */
+extern char *SqlNumberedColumns(const char *prefix, int n,
+								const char *qualifier);
+
+/*
  * Append a column definition "name type [COLLATE c]" to sql, the type
  * schema-qualified with its typmod; the collation only when it is not the
  * type's default.
