@@ -198,7 +198,7 @@ SELECT attrelid::regclass AS relation, attname,
 SELECT to_regclass('daily_sales__members') AS members,
 	   to_regclass('sensor_days__members') AS sensor_members;
 SELECT indexrelid::regclass FROM pg_index
- WHERE indrelid IN ('orders'::regclass, 'readings'::regclass) ORDER BY 1::text;
+ WHERE indrelid IN ('orders'::regclass, 'readings'::regclass) ORDER BY indexrelid::regclass::text;
 
 -- pipeline_report says it too
 SELECT line FROM regexp_split_to_table(medallion.pipeline_report('dlt'), E'\n') AS line

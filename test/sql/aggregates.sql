@@ -157,7 +157,7 @@ SELECT attname, col_description(attrelid, attnum) FROM pg_attribute
 SELECT indexrelid::regclass, pg_get_indexdef(indexrelid)
   FROM pg_index WHERE indrelid IN ('orders'::regclass, 'clicks'::regclass,
 								   'daily_sales'::regclass)
- ORDER BY 1::text;
+ ORDER BY indexrelid::regclass::text;
 -- (the flow's id, in the triggers' names and arguments, shown as N)
 SELECT regexp_replace(pg_get_triggerdef(oid), '[0-9]+', 'N', 'g') AS trigger
   FROM pg_trigger WHERE tgrelid = 'daily_sales'::regclass ORDER BY 1;

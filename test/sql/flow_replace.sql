@@ -63,7 +63,7 @@ SELECT 'rep.clean'::regclass::oid = :clean_oid AS same_oid,
 	   to_regclass('clean_qty') IS NOT NULL AS view_kept,
 	   to_regclass('clean_by_qty') IS NOT NULL AS index_kept;
 SELECT indexrelid::regclass AS index, indisprimary
-  FROM pg_index WHERE indrelid = 'clean'::regclass ORDER BY 1::text;
+  FROM pg_index WHERE indrelid = 'clean'::regclass ORDER BY indexrelid::regclass::text;
 SELECT attname FROM pg_attribute WHERE attrelid = 'clean_quarantine'::regclass
    AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
 SELECT e.expectation_name FROM medallion.expectation e JOIN medallion.flow f USING (flow_id)
@@ -138,7 +138,7 @@ SELECT medallion.create_silver('rep', 'clean',
 	dedup_keys => ARRAY['id'], replace => true);
 SELECT to_regclass('clean_quarantine') IS NULL AS quarantine_gone;
 SELECT indexrelid::regclass AS index FROM pg_index
- WHERE indrelid = 'clean'::regclass ORDER BY 1::text;
+ WHERE indrelid = 'clean'::regclass ORDER BY indexrelid::regclass::text;
 SELECT flow_name, rows_written FROM medallion.run_pipeline('rep') ORDER BY 1;
 SELECT id, seq, qty FROM clean ORDER BY id;
 
