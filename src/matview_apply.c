@@ -40,6 +40,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "storage/lmgr.h"
@@ -549,6 +550,27 @@ mv_ensure_indexes(MvApply *apply)
 													apply->flow->target_relid);
 }
 
+/*
+ * Plan the delta statements without merge joins, until AtEOXact_GUC of the
+ * returned nest level.  A delta term joins a few changed rows to a table's
+ * whole state; once the planner knows the delta's size (row_range.c) it
+ * may walk the state's index in join-key order up to the delta's largest
+ * key (a merge join), which it costs below a nested loop of index lookups
+ * because it counts each lookup's heap pages as random reads.  The state
+ * of a view being maintained is read at every update and cached: the walk
+ * read 121,000 orders for 20 moved customers (66 ms), the lookups read
+ * their 2,000 orders (5 ms).  Hash joins remain for large deltas.
+ */
+static int
+mv_delta_planning_begin(void)
+{
+	int			nest_level = NewGUCNestLevel();
+
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest_level;
+}
+
 /* An incremental view's update: deltas, or a bounded recompute. */
 static void
 mv_apply_incremental(MvApply *apply, FlowResult *result)
@@ -572,6 +594,8 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 	}
 	else if (apply->any_change)
 	{
+		int			nest_level = mv_delta_planning_begin();
+
 		if (apply->state_table != NULL)
 			MatviewRunningApply(&apply->analysis, apply->target,
 								mv_column_list(&apply->analysis),
@@ -580,6 +604,7 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 			mv_apply_groups(apply, result);
 		else
 			mv_apply_rows(apply, result);
+		AtEOXact_GUC(true, nest_level);
 		mv_report(apply, result, "deltas", NULL);
 	}
 	if (apply->state_table != NULL && (apply->recompute || apply->any_change))
