@@ -16,6 +16,13 @@
 # Medians of ROUNDS rounds; every view is checked against its query at the
 # end (EXCEPT ALL both ways).
 #
+# MODE=triggered (the default) runs each update with run_pipeline, in a
+# background worker started for that update: every update starts with
+# cold caches (catalog, relations, the first touch of each shared buffer).
+# MODE=continuous runs the pipeline as deployed for near-real-time gold:
+# one long-lived worker picks up each round's events within its trigger
+# interval (needs shared_preload_libraries = 'medallion').
+#
 # Usage: bench/matview_bench.sh [orders]      (default 1000000)
 # Connects with the usual libpq variables; needs a server with medallion
 # installed.  Creates and drops database matview_bench (KEEP=1 keeps it).
@@ -24,6 +31,7 @@ set -euo pipefail
 ORDERS=${1:-1000000}
 CUSTOMERS=${CUSTOMERS:-10000}
 ROUNDS=${ROUNDS:-3}
+MODE=${MODE:-triggered}
 DB=matview_bench
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 
@@ -75,11 +83,17 @@ for view in $VIEWS; do
 done
 "${PSQL[@]}" -d $DB -c "SELECT flow_name, rows_written, duration FROM medallion.run_pipeline('bench')"
 "${PSQL[@]}" -d $DB -c "VACUUM ANALYZE orders, customers, orders_regions"
+if [ "$MODE" = continuous ]; then
+	"${PSQL[@]}" -d $DB -c "SELECT medallion.alter_pipeline('bench', mode => 'continuous', trigger_interval => '1 second')" \
+		-c "SELECT medallion.start_pipeline('bench')"
+fi
 
-# One round: 500 new orders, 500 status changes, 20 customers moving.
+# One round: 500 new orders, 500 status changes, 20 customers moving, in
+# one transaction (a continuous update sees all of it or none).
 new_events() {
 	local round=$1
 	"${PSQL[@]}" -d $DB <<SQL
+BEGIN;
 INSERT INTO order_events (order_id, customer_id, category_id, status, quantity,
 						  unit_price, seq)
 SELECT $ORDERS + $round * 1000 + k, 1 + k * 7 % $CUSTOMERS, k % 12, 'placed',
@@ -94,7 +108,33 @@ INSERT INTO customer_events (customer_id, region, seq)
 SELECT 1 + ($round * 97 + k * 31) % $CUSTOMERS, 'region ' || (k + $round) % 20,
 	   1 + $round
   FROM generate_series(1, 20) AS k;
+COMMIT;
 SQL
+}
+
+# The id of the newest flow_progress event of the last view.
+last_progress() {
+	"${PSQL[@]}" -d $DB -At -c "
+SELECT COALESCE(max(id), 0) FROM medallion.event_log
+ WHERE flow_name = 'public.revenue_by_label' AND event_type = 'flow_progress'"
+}
+
+# Run the round's update: run_pipeline, or wait until the continuous
+# worker has applied the round's deltas to the last view.
+run_update() {
+	local before=$1 waited=0
+	if [ "$MODE" != continuous ]; then
+		"${PSQL[@]}" -d $DB -c "SELECT * FROM medallion.run_pipeline('bench')" >/dev/null
+		return
+	fi
+	until [ "$("${PSQL[@]}" -d $DB -At -c "
+SELECT count(*) FROM medallion.event_log
+ WHERE flow_name = 'public.revenue_by_label' AND event_type = 'flow_progress'
+   AND id > $before AND details->>'maintenance' = 'deltas'")" -gt 0 ]; do
+		sleep 0.2
+		waited=$((waited + 1))
+		[ $waited -lt 300 ] || { echo "no continuous update within 60 s" >&2; exit 1; }
+	done
 }
 
 flow_ms() {
@@ -118,8 +158,9 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 
 
 declare -A FLOW CTAS
 for round in $(seq 1 "$ROUNDS"); do
+	before=$(last_progress)
 	new_events "$round"
-	"${PSQL[@]}" -d $DB -c "SELECT * FROM medallion.run_pipeline('bench')" >/dev/null
+	run_update "$before"
 	for view in $VIEWS; do
 		read -r ms how <<<"$(flow_ms "$view")"
 		plain=$(ctas_ms "$view")
@@ -129,7 +170,12 @@ for round in $(seq 1 "$ROUNDS"); do
 	done
 done
 
+if [ "$MODE" = continuous ]; then
+	"${PSQL[@]}" -d $DB -c "SELECT medallion.stop_pipeline('bench')"
+fi
+
 echo
+echo "mode: $MODE"
 echo "| view | maintenance | update (median ms) | CREATE TABLE AS (median ms) | ratio | equal to its query |"
 echo "|---|---|---|---|---|---|"
 for view in $VIEWS; do
