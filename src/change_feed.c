@@ -137,6 +137,7 @@ ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid)
 							 CatalogGetPipelineById(cdc_flow->pipeline_id,
 													false)->owner,
 							 target_relid);
+	ChangeFeedCreateIndexes(name, true, true);
 
 	SPI_connect();
 	SpiExecute(psprintf("COMMENT ON TABLE %s IS %s", name,
@@ -195,6 +196,17 @@ change_feed_over_limit(FlowDesc *cdc_flow, Oid feed_relid, const char *name,
 						   name, last - consumed, medallion_change_feed_max_rows),
 				  NULL);
 	return true;
+}
+
+void
+ChangeFeedCreateIndexes(const char *name, bool row_id, bool reset_markers)
+{
+	if (row_id)
+		StateTableCreateIndex(psprintf("CREATE INDEX ON %s (_row_id)", name));
+	if (reset_markers)
+		StateTableCreateIndex(psprintf("CREATE INDEX ON %s (_row_id) WHERE "
+									   CHANGE_FEED_SIGN_COLUMN " OPERATOR(pg_catalog.=) 0",
+									   name));
 }
 
 /* Empty the feed and leave the reset marker: readers start over. */

@@ -32,6 +32,16 @@ typedef struct ChangeFeed ChangeFeed;
 extern char *ChangeFeedEnsure(FlowDesc *cdc_flow, Oid target_relid);
 
 /*
+ * Create a feed's indexes on _row_id: over all its rows (row_id), over its
+ * reset markers only (reset_markers).  Made with the feed, while it is
+ * empty: an index built over a feed of a few rows would record in pg_class
+ * a density of a row or two per page, from which the planner would count a
+ * full feed at a hundredth of its rows until autovacuum counts it again.
+ */
+extern void ChangeFeedCreateIndexes(const char *name, bool row_id,
+									bool reset_markers);
+
+/*
  * At the start of a CDC apply: the flow's feed when an aggregate flow reads
  * it (rows every reader has consumed are removed first), else NULL.
  * deriving_again: the apply derives the whole target (ChangeFeedReset

@@ -57,6 +57,7 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
+#include "change_feed.h"
 #include "matview_internal.h"
 #include "spi_util.h"
 #include "sql_names.h"
@@ -225,8 +226,9 @@ MatviewEnsureJoinIndexes(MatviewAnalysis *analysis, Oid owner, Oid target_relid)
 }
 
 /*
- * MatviewEnsureFeedIndexes: see matview_internal.h.  A change feed has no
- * index; its statistics lag behind its newest rows, so the planner takes
+ * MatviewEnsureFeedIndexes: see matview_internal.h.  A change feed made
+ * before 0.2.0 has no index (those made since get theirs with the feed,
+ * change_feed.c); its statistics lag behind its newest rows, so the planner takes
  * the delta (position, ceiling] for one row and nests loops over it.  With
  * an index on _row_id the planner reads the actual end of the range from
  * it (and the delta is read by a range scan).  A second, partial index
@@ -251,15 +253,9 @@ MatviewEnsureFeedIndexes(MatviewAnalysis *analysis)
 		attnum = get_attnum(source->feed_relid, source->delta_id_column);
 		if (attnum == InvalidAttrNumber)
 			continue;
-		if (!index_leads_with(source->feed_relid, attnum, false))
-			StateTableCreateIndex(psprintf("CREATE INDEX ON %s (%s)",
-										   source->delta_relation,
-										   quote_identifier(source->delta_id_column)));
-		if (!index_leads_with(source->feed_relid, attnum, true))
-			StateTableCreateIndex(psprintf("CREATE INDEX ON %s (%s) WHERE %s OPERATOR(pg_catalog.=) 0",
-										   source->delta_relation,
-										   quote_identifier(source->delta_id_column),
-										   quote_identifier(source->delta_sign_column)));
+		ChangeFeedCreateIndexes(source->delta_relation,
+								!index_leads_with(source->feed_relid, attnum, false),
+								!index_leads_with(source->feed_relid, attnum, true));
 	}
 }
 
