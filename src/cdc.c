@@ -239,8 +239,7 @@ CdcApplyBegin(CdcApplyState *apply, FlowDesc *flow, int64 low, int64 high)
 	memset(apply, 0, sizeof(CdcApplyState));
 	SPI_connect();
 	apply->guc_nest_level = UserSqlSettingsEnter(NULL);
-	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	SetSettingInNestLevel("jit", "off");
 
 	apply->flow = CatalogGetFlowById(flow->flow_id);
 	apply->spec = CdcLoadSpec(apply->flow);
@@ -510,8 +509,7 @@ cdc_execute_by_ctid(CdcApplyState *apply, const char *sql, bool closing,
 	int			nest_level = NewGUCNestLevel();
 	int64		count;
 
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	SetSettingInNestLevel("enable_seqscan", "off");
 	if (apply->feed != NULL)
 		count = (int64) SpiExecute(ChangeFeedCaptureSql(apply->feed, sql,
 														closing),

@@ -556,11 +556,8 @@ snapshot_begin(SnapshotRun *run, FlowContext *context, FlowDesc *flow)
 	 * (CdcApplyEnd).
 	 */
 	if (maintenance_work_mem > work_mem)
-		(void) set_config_option("work_mem",
-								 GetConfigOption("maintenance_work_mem",
-												 false, false),
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
+		SetSettingInNestLevel("work_mem",
+							  GetConfigOption("maintenance_work_mem", false, false));
 	run->version_context = AllocSetContextCreate(CurrentMemoryContext,
 												 "snapshot version",
 												 ALLOCSET_DEFAULT_SIZES);

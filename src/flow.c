@@ -58,9 +58,7 @@ FlowEnterOwnerContext(const PipelineDesc *pipeline, OwnerContext *saved)
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	saved->guc_nest_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", pipeline->search_path,
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	SetSettingInNestLevel("search_path", pipeline->search_path);
 }
 
 void

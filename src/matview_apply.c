@@ -566,8 +566,7 @@ mv_delta_planning_begin(void)
 {
 	int			nest_level = NewGUCNestLevel();
 
-	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	SetSettingInNestLevel("enable_mergejoin", "off");
 	return nest_level;
 }
 

@@ -481,6 +481,27 @@ distinct_table_create_sql(MatviewAnalysis *analysis, int j, const char *name)
 }
 
 /*
+ * Create a state table of a view with its unique key (NULLs equal, as
+ * GROUP BY takes them) and a partial index of its rows whose count
+ * (count_column) fell to zero, which each update deletes; returns its
+ * qualified name.
+ */
+static char *
+keyed_state_table_create(FlowDesc *flow, Oid owner, const char *relname,
+						 const char *name, const char *create_sql,
+						 const char *key_columns, const char *count_column)
+{
+	Oid			relid = StateTableCreate(relname, create_sql, owner,
+										 flow->target_relid);
+
+	StateTableCreateIndex(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
+								   name, key_columns));
+	StateTableCreateIndex(psprintf("CREATE INDEX ON %s (%s) WHERE %s OPERATOR(pg_catalog.=) 0",
+								   name, count_column, count_column));
+	return CatalogQualifiedRelationName(relid);
+}
+
+/*
  * Create the value table of count(DISTINCT x) number j (0-based), its
  * unique key and an index of the values gone, and record it in the flow's
  * definition (among its state tables: dropped with the flow).
@@ -494,17 +515,14 @@ distinct_table_create(FlowDesc *flow, MatviewAnalysis *analysis, Oid owner,
 									  get_rel_name(flow->target_relid),
 									  psprintf("__view_distinct_%d", j + 1),
 									  "count(DISTINCT) values", &relname);
-	Oid			relid;
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
 
-	relid = StateTableCreate(relname, distinct_table_create_sql(analysis, j, name),
-							 owner, flow->target_relid);
-	StateTableCreateIndex(psprintf("CREATE UNIQUE INDEX ON %s (%s, value) NULLS NOT DISTINCT",
-								   name, SqlNumberedColumns("group_", analysis->ngroup_columns, NULL)));
-	StateTableCreateIndex(psprintf("CREATE INDEX ON %s (m) WHERE m OPERATOR(pg_catalog.=) 0",
-								   name));
-	name = CatalogQualifiedRelationName(relid);
+	name = keyed_state_table_create(flow, owner, relname, name,
+									distinct_table_create_sql(analysis, j, name),
+									psprintf("%s, value",
+											 SqlNumberedColumns("group_", analysis->ngroup_columns, NULL)),
+									"m");
 	values[0] = Int32GetDatum(flow->flow_id);
 	values[1] = CStringGetTextDatum(name);
 	SpiExecuteAsExtensionOwner("UPDATE medallion.flow"
@@ -531,18 +549,14 @@ state_table_create(FlowDesc *flow, MatviewAnalysis *analysis, Oid owner)
 	char	   *name = StateTableName(get_rel_namespace(flow->target_relid),
 									  get_rel_name(flow->target_relid),
 									  GROUP_STATE_SUFFIX, "group state", &relname);
-	Oid			relid;
 	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	int			i;
 
-	relid = StateTableCreate(relname, state_table_create_sql(analysis, name),
-							 owner, flow->target_relid);
-	StateTableCreateIndex(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT",
-								   name, SqlNumberedColumns("group_", analysis->ngroup_columns, NULL)));
-	StateTableCreateIndex(psprintf("CREATE INDEX ON %s (n_rows) WHERE n_rows OPERATOR(pg_catalog.=) 0",
-								   name));
-	name = CatalogQualifiedRelationName(relid);
+	name = keyed_state_table_create(flow, owner, relname, name,
+									state_table_create_sql(analysis, name),
+									SqlNumberedColumns("group_", analysis->ngroup_columns, NULL),
+									"n_rows");
 	values[0] = Int32GetDatum(flow->flow_id);
 	values[1] = CStringGetTextDatum(name);
 	values[2] = CStringGetTextDatum(state_columns(analysis, NULL));

@@ -764,8 +764,7 @@ silver_apply_settings_enter(void)
 	 * of the dedup lookups, and compiling costs more than it saves on the
 	 * simple expressions of a silver query.
 	 */
-	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	SetSettingInNestLevel("jit", "off");
 
 	/*
 	 * The source must be read in _row_id order, which its primary key
@@ -775,8 +774,7 @@ silver_apply_settings_enter(void)
 	 * disabling sorts makes it take the ordered index scan.  Sorts the
 	 * user's query needs still happen.
 	 */
-	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	SetSettingInNestLevel("enable_sort", "off");
 	return nest_level;
 }
 

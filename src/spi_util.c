@@ -101,6 +101,13 @@ SpiExecuteAsRole(Oid role, int extra_security_context, const char *sql,
 	return processed;
 }
 
+void
+SetSettingInNestLevel(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
 /*
  * PinSafeSearchPath sets search_path to "pg_catalog, pg_temp" in a new GUC
  * nest level, the way PostgreSQL's own maintenance commands protect
@@ -111,9 +118,7 @@ PinSafeSearchPath(void)
 {
 	int			guc_nest_level = NewGUCNestLevel();
 
-	(void) set_config_option("search_path", MEDALLION_SAFE_SEARCH_PATH,
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	SetSettingInNestLevel("search_path", MEDALLION_SAFE_SEARCH_PATH);
 	return guc_nest_level;
 }
 

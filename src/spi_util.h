@@ -70,6 +70,12 @@ extern uint64 SpiExecuteAsRole(Oid role, int extra_security_context,
  */
 extern int	PinSafeSearchPath(void);
 
+/*
+ * Set a setting (as SET LOCAL would, but for the current GUC nest level):
+ * AtEOXact_GUC of that level, or of an enclosing one, restores it.
+ */
+extern void SetSettingInNestLevel(const char *name, const char *value);
+
 /* Value of column attnum (1-based) of row 0 of SPI_tuptable, or NULL. */
 extern char *SpiGetText(uint64 row, int attnum);
 extern int64 SpiGetInt64(uint64 row, int attnum, bool *isnull);

@@ -39,6 +39,7 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
+#include "spi_util.h"
 #include "user_sql.h"
 
 /* What an expression is parsed as, before and after placement. */
@@ -79,13 +80,9 @@ UserSqlSettingsEnter(const char *search_path)
 {
 	int			nest_level = NewGUCNestLevel();
 
-	(void) set_config_option("standard_conforming_strings", "on",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	SetSettingInNestLevel("standard_conforming_strings", "on");
 	if (search_path != NULL)
-		(void) set_config_option("search_path", search_path,
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+		SetSettingInNestLevel("search_path", search_path);
 	return nest_level;
 }
 
