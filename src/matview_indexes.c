@@ -10,11 +10,20 @@
  * So each column of a source that an equality join condition of the view
  * compares with another reference's column gets an index, when the source
  * is a pipeline table (bronze, silver, auto CDC target) owned by the
- * pipeline's owner and no index of it starts with that column.  It is made
- * as that owner (the update runs as them), named by PostgreSQL's rules, and
- * depends automatically on the view's target: drop_flow and dropping the
- * target drop it (flow_lifecycle.c drops the indexes on other tables that
- * depend on a target), and a second view needing it finds it.
+ * pipeline's owner and no index of it starts with that column and holds
+ * the columns below.  It is made as that owner (the update runs as them),
+ * named by PostgreSQL's rules, and depends automatically on the view's
+ * target: drop_flow and dropping the target drop it (flow_lifecycle.c drops
+ * the indexes on other tables that depend on a target), and a second view
+ * needing it finds it.  The index INCLUDEs the other columns the view reads
+ * of the table whose size is bounded (fixed-length types, numeric with a
+ * precision, varchar(n), up to INCLUDE_BYTES in all): the orders of 20
+ * moved customers are then read from about 20 index pages rather than
+ * from the 2,000 heap pages they lie on (an index-only scan, where the
+ * visibility map says the pages are all visible; 4.2 ms of 12 were that
+ * heap).  A column of unbounded size is left out: an index entry has a
+ * size limit that a writer of the table must never meet.  A key that a
+ * unique index holds alone gets no second index: its lookups find a row.
  *
  * Bag apply: deleting the rows of a view without a key means matching
  * whole rows.  The target gets an index on pg_catalog.hash_record(ROW(its
@@ -50,6 +59,7 @@
 #include "commands/defrem.h"
 #include "executor/spi.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -137,14 +147,12 @@ join_keys_walker(Node *node, JoinKeys *keys)
 	return expression_tree_walker(node, join_keys_walker, (void *) keys);
 }
 
-/*
- * Does a btree or hash index of relid start with attnum?  Counts only
- * indexes without a predicate, or with partial only partial ones (the one
- * partial index medallion makes on a table is a change feed's, of its
- * reset markers).
- */
+/* A test of one index of a table (any_index). */
+typedef bool (*IndexTest) (Relation index, const void *arg);
+
+/* Does an index of relid pass the test? */
 static bool
-index_leads_with(Oid relid, AttrNumber attnum, bool partial)
+any_index(Oid relid, IndexTest test, const void *arg)
 {
 	Relation	rel = relation_open(relid, AccessShareLock);
 	List	   *indexes = RelationGetIndexList(rel);
@@ -156,14 +164,50 @@ index_leads_with(Oid relid, AttrNumber attnum, bool partial)
 	{
 		Relation	index = index_open(lfirst_oid(cell), AccessShareLock);
 
-		found |= index->rd_index->indnkeyatts > 0 &&
-			index->rd_index->indkey.values[0] == attnum &&
-			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) != partial &&
-			(index->rd_rel->relam == BTREE_AM_OID ||
-			 index->rd_rel->relam == HASH_AM_OID);
+		found |= test(index, arg);
 		index_close(index, AccessShareLock);
 	}
 	return found;
+}
+
+/* Has the index a predicate (WHERE)? */
+static bool
+index_is_partial(Relation index)
+{
+	return !heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+}
+
+/* index_leads_with's question about one index. */
+typedef struct LeadingColumn
+{
+	AttrNumber	attnum;
+	bool		partial;
+} LeadingColumn;
+
+static bool
+index_leads_with_test(Relation index, const void *arg)
+{
+	const LeadingColumn *leading = arg;
+
+	return index->rd_index->indnkeyatts > 0 &&
+		index->rd_index->indkey.values[0] == leading->attnum &&
+		index_is_partial(index) == leading->partial &&
+		(index->rd_rel->relam == BTREE_AM_OID ||
+		 index->rd_rel->relam == HASH_AM_OID);
+}
+
+/*
+ * Does a btree or hash index of relid start with attnum?  Counts only
+ * indexes without a predicate, or with partial only partial ones (the one
+ * partial index medallion makes on a table is a change feed's, of its
+ * reset markers).
+ */
+static bool
+index_leads_with(Oid relid, AttrNumber attnum, bool partial)
+{
+	LeadingColumn leading = {attnum, partial};
+
+	return any_index(relid, index_leads_with_test, &leading);
 }
 
 /*
@@ -190,6 +234,111 @@ create_dependent_index(Oid relid, const char *columns_sql, const char *hint,
 	CommandCounterIncrement();
 }
 
+/* Most bytes the INCLUDE columns of a join key index may take. */
+#define INCLUDE_BYTES	256
+
+/*
+ * The columns the view reads of a table (every reference to it), as
+ * attribute numbers offset by FirstLowInvalidHeapAttributeNumber (a
+ * whole-row reference reads them all).
+ */
+static Bitmapset *
+columns_read(MatviewAnalysis *analysis, Oid relid)
+{
+	Bitmapset  *columns = NULL;
+	int			rtindex;
+
+	for (rtindex = 1; rtindex <= list_length(analysis->query->rtable); rtindex++)
+	{
+		RangeTblEntry *rte = rt_fetch(rtindex, analysis->query->rtable);
+
+		if (analysis->rte_source[rtindex] >= 0 && rte->relid == relid)
+			columns = bms_add_members(columns, rte->selectedCols);
+	}
+	return columns;
+}
+
+/*
+ * The columns a join key index on (relid, key) includes: those the view
+ * reads, of bounded size, up to INCLUDE_BYTES.
+ */
+static List *
+include_columns(MatviewAnalysis *analysis, Oid relid, AttrNumber key)
+{
+	Bitmapset  *read = columns_read(analysis, relid);
+	bool		whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, read);
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *attnums = NIL;
+	int			bytes = 0;
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		int			size;
+
+		if (attr->attisdropped || attr->attnum == key ||
+			!(whole_row || bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, read)))
+			continue;
+		size = attr->attlen > 0 ? attr->attlen :
+			type_maximum_size(attr->atttypid, attr->atttypmod);
+		if (size <= 0 || bytes + size > INCLUDE_BYTES)
+			continue;
+		bytes += size;
+		attnums = lappend_int(attnums, attr->attnum);
+	}
+	relation_close(rel, AccessShareLock);
+	return attnums;
+}
+
+/* index_covers' question about one index. */
+typedef struct CoveredColumns
+{
+	AttrNumber	key;
+	List	   *attnums;
+} CoveredColumns;
+
+static bool
+index_covers_test(Relation index, const void *arg)
+{
+	const CoveredColumns *covered = arg;
+	int2vector *columns = &index->rd_index->indkey;
+	bool		covers;
+	ListCell   *cell;
+
+	if (index->rd_index->indnkeyatts == 0 || columns->values[0] != covered->key ||
+		index_is_partial(index))
+		return false;
+	if (index->rd_index->indisunique && index->rd_index->indnkeyatts == 1)
+		return true;
+	covers = index->rd_rel->relam == BTREE_AM_OID;
+	foreach(cell, covered->attnums)
+	{
+		int			i;
+		bool		held = false;
+
+		for (i = 0; i < index->rd_index->indnatts; i++)
+			held |= columns->values[i] == lfirst_int(cell);
+		covers &= held;
+	}
+	return covers;
+}
+
+/*
+ * Has relid a btree index without predicate that starts with key and
+ * holds every column of attnums?  Or a unique one on key alone: a lookup
+ * finds a row at most, and a second index for it would cost every writer
+ * more than it saves the view.
+ */
+static bool
+index_covers(Oid relid, AttrNumber key, List *attnums)
+{
+	CoveredColumns covered = {key, attnums};
+
+	return any_index(relid, index_covers_test, &covered);
+}
+
 /*
  * MatviewEnsureJoinIndexes: see matview_internal.h.  Only tables the
  * owner owns: an index on somebody else's table is not the view's to make.
@@ -210,18 +359,30 @@ MatviewEnsureJoinIndexes(MatviewAnalysis *analysis, Oid owner, Oid target_relid)
 		AttrNumber	attnum = lfirst_int(attnum_cell);
 		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 		bool		owned;
-		char	   *column;
+		List	   *included;
+		StringInfoData columns;
+		ListCell   *cell;
 
 		if (!HeapTupleIsValid(tuple))
 			continue;
 		owned = ((Form_pg_class) GETSTRUCT(tuple))->relowner == owner &&
 			((Form_pg_class) GETSTRUCT(tuple))->relkind == RELKIND_RELATION;
 		ReleaseSysCache(tuple);
-		if (!owned || index_leads_with(relid, attnum, false))
+		if (!owned)
 			continue;
-		column = get_attname(relid, attnum, false);
-		create_dependent_index(relid, quote_identifier(column), column,
-							   target_relid);
+		included = include_columns(analysis, relid, attnum);
+		if (index_covers(relid, attnum, included) ||
+			(included == NIL && index_leads_with(relid, attnum, false)))
+			continue;
+		initStringInfo(&columns);
+		appendStringInfoString(&columns,
+							   quote_identifier(get_attname(relid, attnum, false)));
+		foreach(cell, included)
+			appendStringInfo(&columns, "%s%s",
+							 foreach_current_index(cell) == 0 ? ") INCLUDE (" : ", ",
+							 quote_identifier(get_attname(relid, lfirst_int(cell), false)));
+		create_dependent_index(relid, columns.data,
+							   get_attname(relid, attnum, false), target_relid);
 	}
 }
 
