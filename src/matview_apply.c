@@ -39,6 +39,7 @@
 #include "access/relation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -405,7 +406,7 @@ mv_append_delete_by_hash(MvApply *apply, StringInfo sql, const char *row)
 					 "  SELECT __medallion_x.ctid FROM __medallion_d, LATERAL (\n"
 					 "    SELECT __medallion_t.ctid FROM %s __medallion_t\n"
 					 "     WHERE %s OPERATOR(pg_catalog.=) pg_catalog.hash_record(ROW(%s)::%s)\n"
-					 "       AND __medallion_t OPERATOR(pg_catalog.=) ROW(%s)::%s\n"
+					 "       AND __medallion_t OPERATOR(pg_catalog.*=) ROW(%s)::%s\n"
 					 "     LIMIT pg_catalog.abs(__medallion_d.w)) __medallion_x\n"
 					 "   WHERE __medallion_d.w OPERATOR(pg_catalog.<) 0))\n"
 					 "  RETURNING 1),\n",
@@ -414,7 +415,44 @@ mv_append_delete_by_hash(MvApply *apply, StringInfo sql, const char *row)
 					 row, apply->target, row, apply->target);
 }
 
-/* A join's net change, applied to the target as a bag. */
+/*
+ * The GROUP BY list of a view's rows (c1..cn): each column, and beside it
+ * what tells its equal values apart when they may look different, so that
+ * a row removed and an equal row added that looks otherwise (1.0 replaced
+ * by 1.00) are not taken for no change.
+ */
+static char *
+mv_row_group_list(MatviewAnalysis *analysis)
+{
+	StringInfoData list;
+	ListCell   *cell;
+	int			column = 0;
+
+	initStringInfo(&list);
+	foreach(cell, analysis->query->targetList)
+	{
+		TargetEntry *tle = lfirst(cell);
+		char	   *name;
+		char	   *distinguishing;
+
+		if (tle->resjunk)
+			continue;
+		name = psprintf("c%d", ++column);
+		distinguishing = MatviewDistinguishingSql(name, exprType((Node *) tle->expr),
+												  exprTypmod((Node *) tle->expr),
+												  exprCollation((Node *) tle->expr));
+		appendStringInfo(&list, "%s%s", column > 1 ? ", " : "", name);
+		if (distinguishing != NULL)
+			appendStringInfo(&list, ", %s", distinguishing);
+	}
+	return list.data;
+}
+
+/*
+ * A join's net change, applied to the target as a bag.  A removed row is
+ * matched by image equality (OPERATOR(pg_catalog.*=)): of two rows equal
+ * but shown differently, the one removed is the one the change names.
+ */
 static void
 mv_apply_rows(MvApply *apply, FlowResult *result)
 {
@@ -437,7 +475,7 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 					 "  SELECT %s, pg_catalog.sum(w)::pg_catalog.int8 AS w FROM (\n%s\n) __medallion_u\n"
 					 "  GROUP BY %s HAVING pg_catalog.sum(w) OPERATOR(pg_catalog.<>) 0),\n",
 					 columns.data, MatviewDeltaTermsSql(analysis, false),
-					 columns.data);
+					 mv_row_group_list(analysis));
 	if (apply->row_hash)
 		mv_append_delete_by_hash(apply, &sql, row.data);
 	else
@@ -445,11 +483,12 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 						 "__medallion_del AS (DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(\n"
 						 "  SELECT __medallion_x.ctid FROM (\n"
 						 "    SELECT __medallion_t.ctid, __medallion_t AS r,\n"
-						 "           pg_catalog.row_number() OVER (PARTITION BY __medallion_t) AS n\n"
+						 "           pg_catalog.row_number() OVER (PARTITION BY __medallion_t,\n"
+						 "             __medallion_t::pg_catalog.text COLLATE pg_catalog.\"C\") AS n\n"
 						 "      FROM %s __medallion_t\n"
 						 "     WHERE __medallion_t IN (SELECT ROW(%s)::%s FROM __medallion_d\n"
 						 "                              WHERE w OPERATOR(pg_catalog.<) 0)) __medallion_x\n"
-						 "  JOIN __medallion_d ON ROW(%s)::%s OPERATOR(pg_catalog.=) __medallion_x.r\n"
+						 "  JOIN __medallion_d ON ROW(%s)::%s OPERATOR(pg_catalog.*=) __medallion_x.r\n"
 						 "   AND __medallion_x.n OPERATOR(pg_catalog.<=) OPERATOR(pg_catalog.-) __medallion_d.w))\n"
 						 "  RETURNING 1),\n",
 						 apply->target, apply->target, row.data, apply->target,

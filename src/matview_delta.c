@@ -6,25 +6,35 @@
  *
  * A view maintained by deltas is a join of n table references R1..Rn
  * (inner joins, WHERE, projection).  Each reference's source gives, for an
- * update, its new state Ri (the table as of the source's ceiling) and its
- * signed delta dRi (rows removed, sign -1, and added, sign +1).  By
- * inclusion-exclusion,
+ * update, its new state Ri (the table as of the source's ceiling), its
+ * signed delta dRi (rows removed, sign -1, and added, sign +1) and so its
+ * old state Ri - dRi.  Changing the references one at a time, in an order
+ * p1..pn, telescopes the view's change into n terms:
  *
- *	 Q(R1+dR1, ..., Rn+dRn) - Q(R1, ..., Rn)
- *	   = sum over non-empty S of (-1)^(|S|+1) Q(Ri := dRi for i in S,
- *	                                            Rj := Rj new for j not in S)
+ *	 Q(new states) - Q(old states)
+ *	   = sum over k of Q(Rp1..Rp(k-1) new, dRpk, Rp(k+1)..Rpn old)
  *
- * (for two: dR x S + R x dS - dR x dS, all with the new states), where a
- * row of a term weighs the product of its delta rows' signs.  Every term is
- * the view's own query with some references replaced by a subquery over
- * the delta (which carries a __medallion_sign column) and the others by the
- * bounded state; summing the weights of equal rows gives the view's net
- * change as a bag.  Grouped views take the group keys of the terms' rows
- * instead: those groups are recomputed.  A reference becomes a subquery
- * whose columns are the table's attributes in order (a dropped one as a
- * NULL placeholder), so the query's Vars keep their meaning.  Left outer
- * joins split into inner, NULL-padded and semi-joined parts, each kept by
- * these terms (matview_outer.c).
+ * (for two: dR x S_old + R_new x dS), where a row of a term weighs the
+ * product of its signed rows' signs.  Every term is the view's own query
+ * with its references replaced by subqueries: the delta (which carries a
+ * __medallion_sign column), the bounded new state, or the old state (an
+ * append-only source's rows up to its position; for another, the table
+ * with sign 1 and its delta with signs negated, as one UNION ALL).
+ * Summing the weights of equal rows gives the view's net change as a bag.
+ * Grouped views take the group keys of the terms' rows instead: those
+ * groups are recomputed.  A reference becomes a subquery whose columns
+ * are the table's attributes in order (a dropped one as a NULL
+ * placeholder), so the query's Vars keep their meaning.
+ *
+ * The order puts the largest delta first: its term joins it to the other
+ * references' old states, each a table plus a small delta, and the terms
+ * of the small deltas join them to the new state of the large one, a
+ * table.  (Inclusion-exclusion over the new states, which this replaced,
+ * needs 2^n - 1 terms, and its terms joining two deltas were planned from
+ * two row estimates at once, a nested loop rescanning one delta per row
+ * of the other when both were taken for a row or two.)  Left outer joins
+ * split into inner, NULL-padded and semi-joined parts, each kept by
+ * inclusion-exclusion terms (matview_outer.c).
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -35,19 +45,22 @@
  */
 #include "postgres.h"
 
+#include "access/nbtree.h"
 #include "access/relation.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
-#include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/typcache.h"
 
 #include "matview_internal.h"
 #include "row_range.h"
@@ -117,57 +130,184 @@ analyze_internal(const char *sql)
 							   NULL, &desc);
 }
 
+/* How a term reads a table reference. */
+typedef enum ReferenceRole
+{
+	REFERENCE_NEW_STATE,
+	REFERENCE_DELTA,
+	REFERENCE_OLD_STATE
+} ReferenceRole;
+
 /*
- * The subquery standing for a source: its delta (rows in the source's
- * (position, ceiling], with their sign), or its bounded state (NULL when
- * the table itself is its state).
+ * The SELECT of a source's delta: its columns and their sign (negated, for
+ * an old state), rows in the source's (position, ceiling].
  *
- * The delta's range is a call of medallion.row_id_in_range, which the
- * planner estimates at the range's size (row_range.c): the range always
- * lies past the statistics of the feed's last ANALYZE, where
- * "_row_id > a AND _row_id <= b" reads as a row or two.  That estimate is
- * capped by the planner's count of the feed's rows, which is as stale as
- * its pg_class entry: a feed last counted when it held its reset marker
- * alone is taken for a row per page until autovacuum counts it again.
- * So in a term that joins two deltas or more, each delta is materialized
- * (delta_alone false): were both taken for a row or two, the planner would
- * nest loops over them, scanning one delta again for every row of the
- * other (20 ms of a 35 ms update for 40 customer and 1,500 order changes);
- * a materialized delta is read once, and a rescan reads memory.  A term
- * with one delta keeps it inline, where the term's filters reach the feed.
+ * The range is a call of medallion.row_id_in_range, which the planner
+ * estimates at the range's size (row_range.c): the range always lies past
+ * the statistics of the feed's last ANALYZE, where
+ * "_row_id > a AND _row_id <= b" reads as a row or two.
+ */
+static char *
+delta_select_sql(MatviewSource *source, const char *columns, bool negate)
+{
+	char	   *range = RowRangeConditionSql(quote_identifier(source->delta_id_column),
+											 source->position, source->ceiling);
+
+	if (source->delta_sign_column == NULL)
+		return psprintf("SELECT %s, %s::pg_catalog.int8 AS " SIGN_COLUMN
+						" FROM %s WHERE %s",
+						columns, negate ? "-1" : "1", source->delta_relation,
+						range);
+	/* a change feed (and a capture log) names the columns as the table */
+	return psprintf("SELECT %s, %s%s::pg_catalog.int8 AS " SIGN_COLUMN
+					" FROM %s WHERE %s AND %s OPERATOR(pg_catalog.<>) 0",
+					columns, negate ? "OPERATOR(pg_catalog.-) " : "",
+					quote_identifier(source->delta_sign_column),
+					source->delta_relation, range,
+					quote_identifier(source->delta_sign_column));
+}
+
+/*
+ * MatviewDistinguishingSql: see matview_internal.h.  Equal values look
+ * the same when the type's btree equality is image equality
+ * (BTEQUALIMAGE_PROC: integers, text in a deterministic collation, ...)
+ * or for a numeric with a scale (every value rounded to it).  Else: a
+ * numeric's scale (1.0 = 1.00), a float's text when it is zero (0 = -0),
+ * and for any other type its text in the "C" collation (text in a
+ * nondeterministic collation, arrays of those, ...).
+ */
+char *
+MatviewDistinguishingSql(const char *value, Oid type, int32 typmod,
+						 Oid collation)
+{
+	Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+
+	if (type == NUMERICOID)
+		return typmod >= 0 ? NULL : psprintf("pg_catalog.scale(%s)", value);
+	if (type == FLOAT4OID || type == FLOAT8OID)
+		return psprintf("CASE WHEN %s OPERATOR(pg_catalog.=) '0' THEN %s::pg_catalog.text END",
+						value, value);
+	if (OidIsValid(opclass))
+	{
+		Oid			input = get_opclass_input_type(opclass);
+		Oid			proc = get_opfamily_proc(get_opclass_family(opclass),
+											 input, input, BTEQUALIMAGE_PROC);
+
+		if (OidIsValid(proc) &&
+			DatumGetBool(OidFunctionCall1Coll(proc, collation,
+											  ObjectIdGetDatum(input))))
+			return NULL;
+	}
+	return psprintf("%s::pg_catalog.text COLLATE pg_catalog.\"C\"", value);
+}
+
+/*
+ * The delta of a signed source (change feed, capture log) reduced to the
+ * net change of the columns the reference reads (read: attribute numbers
+ * offset by FirstLowInvalidHeapAttributeNumber), the others NULL: rows
+ * equal in those columns are one row whose sign is the sum of theirs, and
+ * rows whose signs cancel out are gone.  An SCD type 2 version change the
+ * view cannot see (its status, say) is a removed and an added row equal in
+ * every column the view reads: 1,000 of a 1,500-row order delta the terms
+ * would otherwise join.  Rows are equal when every read column is: by its
+ * type's equality, and by what tells equal values apart when they may look
+ * different (MatviewDistinguishingSql), so that a row kept for another
+ * never shows another value.  NULL when it cannot be: a whole-row
+ * reference, no column read, or a column without an equality.
+ */
+static char *
+net_delta_select_sql(MatviewSource *source, Bitmapset *read, bool negate)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	StringInfoData columns;
+	StringInfoData group;
+	int			i;
+
+	if (source->delta_sign_column == NULL || bms_is_empty(read) ||
+		bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, read))
+		return NULL;
+	rel = relation_open(source->relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	initStringInfo(&columns);
+	initStringInfo(&group);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		const char *name = quote_identifier(NameStr(attr->attname));
+
+		if (i > 0)
+			appendStringInfoString(&columns, ", ");
+		if (attr->attisdropped)
+			appendStringInfo(&columns, "NULL::pg_catalog.int4 AS __medallion_dropped_%d",
+							 i + 1);
+		else if (!bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, read))
+			append_null_attribute(&columns, attr);
+		else if (!OidIsValid(lookup_type_cache(attr->atttypid,
+											   TYPECACHE_EQ_OPR)->eq_opr))
+		{
+			relation_close(rel, AccessShareLock);
+			return NULL;
+		}
+		else
+		{
+			char	   *distinguishing = MatviewDistinguishingSql(name, attr->atttypid,
+																  attr->atttypmod,
+																  attr->attcollation);
+
+			appendStringInfoString(&columns, name);
+			appendStringInfo(&group, "%s%s", group.len > 0 ? ", " : "", name);
+			if (distinguishing != NULL)
+				appendStringInfo(&group, ", %s", distinguishing);
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	return psprintf("SELECT %s, %spg_catalog.sum(%s)::pg_catalog.int8 AS " SIGN_COLUMN
+					" FROM %s WHERE %s AND %s OPERATOR(pg_catalog.<>) 0"
+					" GROUP BY %s HAVING pg_catalog.sum(%s) OPERATOR(pg_catalog.<>) 0",
+					columns.data, negate ? "OPERATOR(pg_catalog.-) " : "",
+					quote_identifier(source->delta_sign_column),
+					source->delta_relation,
+					RowRangeConditionSql(quote_identifier(source->delta_id_column),
+										 source->position, source->ceiling),
+					quote_identifier(source->delta_sign_column), group.data,
+					quote_identifier(source->delta_sign_column));
+}
+
+/*
+ * The subquery standing for a source in a term: its delta, its bounded
+ * new state (NULL when the table itself is that state), or its old state
+ * (see the header); a delta reduced to the columns read (read, see
+ * net_delta_select_sql) when it can be.  *signed_rows says whether its
+ * last column is a sign.
  */
 static Query *
-source_subquery(MatviewSource *source, bool delta, bool delta_alone, int *natts)
+source_subquery(MatviewSource *source, ReferenceRole role, Bitmapset *read,
+				int *natts, bool *signed_rows)
 {
 	char	   *columns = attribute_list(source->relid, false, natts);
-	char	   *range;
-	char	   *sql;
+	char	   *delta;
 
-	if (!delta)
+	*signed_rows = role != REFERENCE_NEW_STATE;
+	if (role == REFERENCE_NEW_STATE || (role == REFERENCE_OLD_STATE &&
+										source->kind == MATVIEW_SOURCE_APPEND_ONLY))
 	{
+		*signed_rows = false;
 		if (source->kind != MATVIEW_SOURCE_APPEND_ONLY)
 			return NULL;
 		return analyze_internal(psprintf("SELECT %s FROM %s WHERE _row_id OPERATOR(pg_catalog.<=) " INT64_FORMAT,
 										 columns, source->name,
-										 source->ceiling));
+										 role == REFERENCE_OLD_STATE ?
+										 source->position : source->ceiling));
 	}
-	range = RowRangeConditionSql(quote_identifier(source->delta_id_column),
-								 source->position, source->ceiling);
-	if (source->delta_sign_column == NULL)
-		sql = psprintf("SELECT %s, 1::pg_catalog.int8 AS " SIGN_COLUMN
-					   " FROM %s WHERE %s",
-					   columns, source->delta_relation, range);
-	else
-		/* a change feed (and a capture log) names the columns as the table */
-		sql = psprintf("SELECT %s, %s::pg_catalog.int8 AS " SIGN_COLUMN
-					   " FROM %s WHERE %s AND %s OPERATOR(pg_catalog.<>) 0",
-					   columns, quote_identifier(source->delta_sign_column),
-					   source->delta_relation, range,
-					   quote_identifier(source->delta_sign_column));
-	if (!delta_alone)
-		sql = psprintf("WITH __medallion_delta AS MATERIALIZED (%s)"
-					   " SELECT * FROM __medallion_delta", sql);
-	return analyze_internal(sql);
+	delta = net_delta_select_sql(source, read, role == REFERENCE_OLD_STATE);
+	if (delta == NULL)
+		delta = delta_select_sql(source, columns, role == REFERENCE_OLD_STATE);
+	if (role == REFERENCE_DELTA)
+		return analyze_internal(delta);
+	return analyze_internal(psprintf("SELECT %s, 1::pg_catalog.int8 AS " SIGN_COLUMN
+									 " FROM %s UNION ALL %s",
+									 columns, source->name, delta));
 }
 
 /* Make a table reference of the query read a subquery instead. */
@@ -179,7 +319,13 @@ replace_reference(Query *query, int rtindex, Query *subquery)
 	ListCell   *cell;
 
 	foreach(cell, subquery->targetList)
-		colnames = lappend(colnames, makeString(pstrdup(((TargetEntry *) lfirst(cell))->resname)));
+	{
+		TargetEntry *tle = lfirst(cell);
+
+		/* not a GROUP BY expression only, see net_delta_select_sql */
+		if (!tle->resjunk)
+			colnames = lappend(colnames, makeString(pstrdup(tle->resname)));
+	}
 	if (rte->alias == NULL)
 		rte->alias = makeAlias(rte->eref->aliasname, NIL);
 	rte->eref = makeAlias(rte->eref->aliasname, colnames);
@@ -199,9 +345,14 @@ replace_reference(Query *query, int rtindex, Query *subquery)
 	rte->security_barrier = false;
 }
 
-/* Replace the references of the mask by deltas, the others by states. */
+/*
+ * The view's query with each table reference read as roles[its number]
+ * says (references numbered in range table order); all new states when
+ * roles is NULL.  The sign Vars of the signed references, into sign_vars.
+ */
 static Query *
-query_for_term(MatviewAnalysis *analysis, uint32 mask, List **sign_vars)
+query_for_term(MatviewAnalysis *analysis, const ReferenceRole *roles,
+			   List **sign_vars)
 {
 	Query	   *query = copyObject(analysis->query);
 	int			rtindex;
@@ -211,19 +362,22 @@ query_for_term(MatviewAnalysis *analysis, uint32 mask, List **sign_vars)
 	for (rtindex = 1; rtindex <= list_length(query->rtable); rtindex++)
 	{
 		int			index = analysis->rte_source[rtindex];
-		bool		delta;
+		ReferenceRole role;
 		int			natts;
+		bool		signed_rows;
 		Query	   *subquery;
 
 		if (index < 0)
 			continue;
-		delta = (mask & (1U << reference++)) != 0;
-		subquery = source_subquery(list_nth(analysis->sources, index), delta,
-								   pg_popcount32(mask) < 2, &natts);
+		role = roles != NULL ? roles[reference] : REFERENCE_NEW_STATE;
+		reference++;
+		subquery = source_subquery(list_nth(analysis->sources, index), role,
+								   rt_fetch(rtindex, analysis->query->rtable)->selectedCols,
+								   &natts, &signed_rows);
 		if (subquery == NULL)
 			continue;
 		replace_reference(query, rtindex, subquery);
-		if (delta)
+		if (signed_rows)
 			*sign_vars = lappend(*sign_vars,
 								 makeVar(rtindex, natts + 1, INT8OID, -1,
 										 InvalidOid, 0));
@@ -319,15 +473,15 @@ MatviewAppendDeltaTerm(StringInfo sql, MatviewAnalysis *analysis,
 }
 
 /*
- * The references (bits in the order of query_for_term's masks) whose
- * source's delta has no rows (its position at its ceiling).  A term that
- * reads one adds nothing: a lookup table nobody edited costs its terms
- * nothing.
+ * The number of changes in each reference's delta (its source's range),
+ * references numbered as in query_for_term.  An empty delta changes
+ * nothing: its term is left out and its old state is its new state, so a
+ * lookup table nobody edited costs the terms nothing.
  */
-static uint32
-empty_delta_references(MatviewAnalysis *analysis)
+static int64 *
+reference_delta_sizes(MatviewAnalysis *analysis)
 {
-	uint32		empty = 0;
+	int64	   *sizes = palloc0(sizeof(int64) * (analysis->nreferences + 1));
 	int			rtindex;
 	int			reference = 0;
 
@@ -339,40 +493,52 @@ empty_delta_references(MatviewAnalysis *analysis)
 		if (index < 0)
 			continue;
 		source = list_nth(analysis->sources, index);
-		if (source->has_position && source->position >= source->ceiling)
-			empty |= 1U << reference;
-		reference++;
+		sizes[reference++] = Max(source->ceiling - source->position, 0);
 	}
-	return empty;
+	return sizes;
 }
 
 /*
  * MatviewInnerDeltaTermsSql: MatviewDeltaTermsSql of a view without left
  * outer joins: rows (c1..cn, w) whose weights w, summed per row, are the
  * view's net change; with group_keys, c1..ck are the group keys of every
- * row that changed.
+ * row that changed.  The telescoping terms of the header, the references
+ * changed in the order of their deltas' sizes, largest first (ties in
+ * reference order).
  */
 char *
 MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
 {
+	int			n = analysis->nreferences;
+	int64	   *sizes = reference_delta_sizes(analysis);
+	bool	   *changed = palloc0(sizeof(bool) * (n + 1));
+	ReferenceRole *roles = palloc(sizeof(ReferenceRole) * (n + 1));
 	StringInfoData sql;
-	uint32		empty = empty_delta_references(analysis);
-	uint32		mask;
+	int			step;
 
 	Assert(group_keys == analysis->grouped);
 	initStringInfo(&sql);
-	for (mask = 1; mask < (1U << analysis->nreferences); mask++)
+	for (step = 0; step < n; step++)
 	{
+		int			next = -1;
+		int			reference;
 		List	   *sign_vars;
 		Query	   *term;
 
-		if ((mask & empty) != 0)
-			continue;
-		term = query_for_term(analysis, mask, &sign_vars);
-
-		MatviewAppendDeltaTerm(&sql, analysis, term, sign_vars,
-							   list_length(sign_vars) % 2 == 1 ? 1 : -1,
-							   group_keys);
+		/* the largest delta not yet changed */
+		for (reference = 0; reference < n; reference++)
+			if (!changed[reference] &&
+				(next < 0 || sizes[reference] > sizes[next]))
+				next = reference;
+		if (sizes[next] == 0)
+			break;
+		for (reference = 0; reference < n; reference++)
+			roles[reference] = reference == next ? REFERENCE_DELTA :
+				changed[reference] || sizes[reference] == 0 ?
+				REFERENCE_NEW_STATE : REFERENCE_OLD_STATE;
+		changed[next] = true;
+		term = query_for_term(analysis, roles, &sign_vars);
+		MatviewAppendDeltaTerm(&sql, analysis, term, sign_vars, 1, group_keys);
 	}
 	return sql.data;
 }
@@ -383,7 +549,7 @@ MatviewBoundedQuerySql(MatviewAnalysis *analysis)
 {
 	List	   *sign_vars;
 
-	return pg_get_querydef(query_for_term(analysis, 0, &sign_vars), false);
+	return pg_get_querydef(query_for_term(analysis, NULL, &sign_vars), false);
 }
 
 /*
@@ -394,7 +560,7 @@ char *
 MatviewStateTermSql(MatviewAnalysis *analysis)
 {
 	List	   *sign_vars;
-	Query	   *term = query_for_term(analysis, 0, &sign_vars);
+	Query	   *term = query_for_term(analysis, NULL, &sign_vars);
 
 	term_target_list(analysis, term, sign_vars);
 	return pg_get_querydef(term, false);
@@ -410,7 +576,7 @@ char *
 MatviewTouchedGroupsQuerySql(MatviewAnalysis *analysis, const char *groups_name)
 {
 	List	   *sign_vars;
-	Query	   *query = query_for_term(analysis, 0, &sign_vars);
+	Query	   *query = query_for_term(analysis, NULL, &sign_vars);
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
 	RowExpr    *row = makeNode(RowExpr);
 	RangeTblRef *ref = makeNode(RangeTblRef);
@@ -470,7 +636,11 @@ MatviewTouchedGroupsQuerySql(MatviewAnalysis *analysis, const char *groups_name)
 Query *
 MatviewSourceSubquery(MatviewSource *source, bool delta, int *natts)
 {
-	return source_subquery(source, delta, true, natts);
+	bool		signed_rows;
+
+	return source_subquery(source,
+						   delta ? REFERENCE_DELTA : REFERENCE_NEW_STATE,
+						   NULL, natts, &signed_rows);
 }
 
 void

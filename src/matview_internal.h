@@ -50,7 +50,10 @@
 #define MATVIEW_MAINTENANCE_INCREMENTAL	"incremental"
 #define MATVIEW_MAINTENANCE_FULL		"full"
 
-/* Most table references a view maintained by deltas may have (2^n terms). */
+/*
+ * Most table references a view maintained by deltas may have (with left
+ * joins, 2^n terms per choice of modes, matview_outer.c).
+ */
 #define MATVIEW_MAX_REFERENCES	6
 
 typedef enum MatviewSourceKind
@@ -150,6 +153,15 @@ extern Query *MatviewSourceSubquery(MatviewSource *source, bool delta,
 extern void MatviewReplaceReference(Query *query, int rtindex,
 									Query *subquery);
 extern Query *MatviewAnalyzeInternal(const char *sql);
+
+/*
+ * For a value (SQL text) of a type whose equal values may look different
+ * (numeric 1.0 and 1.00, float 0 and -0, 'a' and 'A' in a case-insensitive
+ * collation), an SQL expression that tells such values apart, to group by
+ * beside the value; NULL when equal values look the same.
+ */
+extern char *MatviewDistinguishingSql(const char *value, Oid type,
+									  int32 typmod, Oid collation);
 extern char *MatviewNullColumns(Oid relid, int *natts);
 
 /* matview_outer.c */

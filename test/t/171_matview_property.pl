@@ -8,7 +8,8 @@
 # NULL-padded row), customers deleted and re-inserted, SCD2
 # versions closing and orders deleted, the lookup table edited, inserted,
 # deleted and truncated by hand), and after each update every view equals
-# its query run from scratch (EXCEPT ALL both ways).  Views that can be
+# its query run from scratch (EXCEPT ALL both ways, on the rows' text:
+# equal values shown otherwise count as different).  Views that can be
 # maintained by deltas must be, and must have been updated by deltas.
 # Fixed seed; runs in well under a minute.
 use strict;
@@ -179,8 +180,11 @@ CREATE FUNCTION medallion_test_diff(t regclass, q text) RETURNS bigint
 LANGUAGE plpgsql AS $f$
 DECLARE n bigint; m bigint;
 BEGIN
-	EXECUTE format('SELECT count(*) FROM ((%s) EXCEPT ALL SELECT * FROM %s) d', q, t) INTO n;
-	EXECUTE format('SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL (%s)) d', t, q) INTO m;
+	-- a row as text: its alias must not be the name of a column
+	EXECUTE format('SELECT count(*) FROM (SELECT query_row::text FROM (%s) query_row'
+				   ' EXCEPT ALL SELECT view_row::text FROM %s view_row) d', q, t) INTO n;
+	EXECUTE format('SELECT count(*) FROM (SELECT view_row::text FROM %s view_row'
+				   ' EXCEPT ALL SELECT query_row::text FROM (%s) query_row) d', t, q) INTO m;
 	RETURN n + m;
 END $f$;
 });
