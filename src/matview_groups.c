@@ -787,14 +787,18 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 					 "  WHERE ROW(%s) OPERATOR(pg_catalog.=) __medallion_k.* RETURNING 1),\n"
 					 "__medallion_ins AS (INSERT INTO %s (%s)\n%s\n RETURNING 1)\n"
 					 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_del),\n"
-					 "       (SELECT pg_catalog.count(*) FROM __medallion_ins)",
+					 "       (SELECT pg_catalog.count(*) FROM __medallion_ins),\n"
+					 "       (SELECT pg_catalog.count(*) FROM __medallion_s\n"
+					 "         WHERE n_rows OPERATOR(pg_catalog.=) 0)",
 					 SqlNumberedColumns("group_", analysis->ngroup_columns, NULL), target,
 					 target_keys.data, target, target_columns,
 					 rows_from_state_sql(analysis, "__medallion_s"));
 	run_counted(sql.data, result);
-	SpiExecute(psprintf("DELETE FROM %s WHERE n_rows OPERATOR(pg_catalog.=) 0",
-						state_table),
-			   0, NULL, NULL, NULL, SPI_OK_DELETE);
+	/* the groups whose rows dropped to 0 leave the state, if there are any */
+	if (SpiGetInt64(0, 3, NULL) > 0)
+		SpiExecute(psprintf("DELETE FROM %s WHERE n_rows OPERATOR(pg_catalog.=) 0",
+							state_table),
+				   0, NULL, NULL, NULL, SPI_OK_DELETE);
 	foreach(cell, analysis->running->distinct_tables)
 		SpiExecute(psprintf("DELETE FROM %s WHERE m OPERATOR(pg_catalog.=) 0",
 							(char *) lfirst(cell)),

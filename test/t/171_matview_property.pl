@@ -240,6 +240,23 @@ ok($running{"public.v_$_"}, "v_$_ was kept by running values")
 ok(!$running{"public.v_$_"}, "v_$_ recomputed its touched groups")
   for qw(extremes grouped_3way);
 
+# a group whose rows all left leaves the group state (customers deleted
+# and moved took groups to 0 rows in the rounds above)
+is( $node->safe_psql('postgres', q{
+CREATE FUNCTION medallion_test_emptied() RETURNS bigint LANGUAGE plpgsql AS $f$
+DECLARE f record; n bigint; total bigint := 0;
+BEGIN
+	FOR f IN SELECT definition->>'group_state' AS state FROM medallion.flows
+			  WHERE definition ? 'group_state'
+	LOOP
+		EXECUTE format('SELECT count(*) FROM %s WHERE n_rows = 0', f.state) INTO n;
+		total := total + n;
+	END LOOP;
+	RETURN total;
+END $f$;
+SELECT medallion_test_emptied();}),
+	'0', 'no emptied group stays in a group state');
+
 # a full refresh recomputes, and deltas go on from there
 $node->safe_psql('postgres',
 	"SELECT count(*) FROM medallion.run_pipeline('p', full_refresh => true)");
