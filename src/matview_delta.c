@@ -139,8 +139,9 @@ typedef enum ReferenceRole
 } ReferenceRole;
 
 /*
- * The SELECT of a source's delta: its columns and their sign (negated, for
- * an old state), rows in the source's (position, ceiling].
+ * The FROM and WHERE of a source's delta: its rows in (position, ceiling],
+ * and for a change feed or capture log those with a sign (not a reset
+ * marker).
  *
  * The range is a call of medallion.row_id_in_range, which the planner
  * estimates at the range's size (row_range.c): the range always lies past
@@ -148,23 +149,32 @@ typedef enum ReferenceRole
  * "_row_id > a AND _row_id <= b" reads as a row or two.
  */
 static char *
-delta_select_sql(MatviewSource *source, const char *columns, bool negate)
+delta_from_sql(MatviewSource *source)
 {
 	char	   *range = RowRangeConditionSql(quote_identifier(source->delta_id_column),
 											 source->position, source->ceiling);
 
 	if (source->delta_sign_column == NULL)
-		return psprintf("SELECT %s, %s::pg_catalog.int8 AS " SIGN_COLUMN
-						" FROM %s WHERE %s",
-						columns, negate ? "-1" : "1", source->delta_relation,
-						range);
-	/* a change feed (and a capture log) names the columns as the table */
-	return psprintf("SELECT %s, %s%s::pg_catalog.int8 AS " SIGN_COLUMN
-					" FROM %s WHERE %s AND %s OPERATOR(pg_catalog.<>) 0",
-					columns, negate ? "OPERATOR(pg_catalog.-) " : "",
-					quote_identifier(source->delta_sign_column),
+		return psprintf("FROM %s WHERE %s", source->delta_relation, range);
+	return psprintf("FROM %s WHERE %s AND %s OPERATOR(pg_catalog.<>) 0",
 					source->delta_relation, range,
 					quote_identifier(source->delta_sign_column));
+}
+
+/*
+ * The SELECT of a source's delta: its columns (a change feed and a capture
+ * log name them as the table) and their sign, negated for an old state.
+ */
+static char *
+delta_select_sql(MatviewSource *source, const char *columns, bool negate)
+{
+	if (source->delta_sign_column == NULL)
+		return psprintf("SELECT %s, %s::pg_catalog.int8 AS " SIGN_COLUMN " %s",
+						columns, negate ? "-1" : "1", delta_from_sql(source));
+	return psprintf("SELECT %s, %s%s::pg_catalog.int8 AS " SIGN_COLUMN " %s",
+					columns, negate ? "OPERATOR(pg_catalog.-) " : "",
+					quote_identifier(source->delta_sign_column),
+					delta_from_sql(source));
 }
 
 /*
@@ -263,14 +273,10 @@ net_delta_select_sql(MatviewSource *source, Bitmapset *read, bool negate)
 	}
 	relation_close(rel, AccessShareLock);
 	return psprintf("SELECT %s, %spg_catalog.sum(%s)::pg_catalog.int8 AS " SIGN_COLUMN
-					" FROM %s WHERE %s AND %s OPERATOR(pg_catalog.<>) 0"
-					" GROUP BY %s HAVING pg_catalog.sum(%s) OPERATOR(pg_catalog.<>) 0",
+					" %s GROUP BY %s HAVING pg_catalog.sum(%s) OPERATOR(pg_catalog.<>) 0",
 					columns.data, negate ? "OPERATOR(pg_catalog.-) " : "",
 					quote_identifier(source->delta_sign_column),
-					source->delta_relation,
-					RowRangeConditionSql(quote_identifier(source->delta_id_column),
-										 source->position, source->ceiling),
-					quote_identifier(source->delta_sign_column), group.data,
+					delta_from_sql(source), group.data,
 					quote_identifier(source->delta_sign_column));
 }
 
