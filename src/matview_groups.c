@@ -305,11 +305,13 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms, bool unit_weights)
 	const char *weight = unit_weights ? "pg_catalog.count(*)" : "pg_catalog.sum(w)";
 	const char *times = unit_weights ? "" : "w OPERATOR(pg_catalog.*) ";
 	StringInfoData sql;
+	StringInfoData finite;
 	int			k = analysis->ngroup_columns;
 	char	   *keys = SqlNumberedColumns("c", k, NULL);
 	int			i;
 
 	initStringInfo(&sql);
+	initStringInfo(&finite);
 	appendStringInfo(&sql, "SELECT %s,\n  %s", keys, weight);
 	for (i = 1; i <= analysis->running->naggs; i++)
 	{
@@ -325,13 +327,18 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms, bool unit_weights)
 		else if (!analysis->running->special[i - 1])
 			appendStringInfo(&sql, ",\n  COALESCE(pg_catalog.sum(%sc%d), 0)", times, c);
 		else
+		{
 			appendStringInfo(&sql,
-							 ",\n  COALESCE(pg_catalog.sum(%sc%d) FILTER (WHERE c%d"
-							 " NOT IN ('NaN', 'Infinity', '-Infinity')), 0)"
-							 ",\n  COALESCE(%s FILTER (WHERE c%d OPERATOR(pg_catalog.=) 'NaN'), 0)"
-							 ",\n  COALESCE(%s FILTER (WHERE c%d OPERATOR(pg_catalog.=) 'Infinity'), 0)"
-							 ",\n  COALESCE(%s FILTER (WHERE c%d OPERATOR(pg_catalog.=) '-Infinity'), 0)",
-							 times, c, c, weight, c, weight, c, weight, c);
+							 ",\n  COALESCE(pg_catalog.sum(%sc%d) FILTER (WHERE f%d), 0)"
+							 ",\n  COALESCE(%s FILTER (WHERE NOT f%d AND c%d OPERATOR(pg_catalog.=) 'NaN'), 0)"
+							 ",\n  COALESCE(%s FILTER (WHERE NOT f%d AND c%d OPERATOR(pg_catalog.=) 'Infinity'), 0)"
+							 ",\n  COALESCE(%s FILTER (WHERE NOT f%d AND c%d OPERATOR(pg_catalog.=) '-Infinity'), 0)",
+							 times, c, c, weight, c, c, weight, c, c, weight, c, c);
+			appendStringInfo(&finite,
+							 ", c%d OPERATOR(pg_catalog.>) '-Infinity'"
+							 " AND c%d OPERATOR(pg_catalog.<) 'Infinity' AS f%d",
+							 c, c, c);
+		}
 	}
 	for (i = 1; i <= analysis->running->ndistinct; i++)
 	{
@@ -345,9 +352,19 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms, bool unit_weights)
 							 " WHERE ROW(%s) IS NOT DISTINCT FROM ROW(%s)), 0)",
 							 i, SqlNumberedColumns("group_", k, "__medallion_dd"), keys);
 	}
-	/* OFFSET 0: each argument computed once per row, not once per use */
-	appendStringInfo(&sql, "\n FROM (\n%s\n OFFSET 0) __medallion_u GROUP BY %s",
-					 terms, keys);
+	/*
+	 * OFFSET 0: each argument computed once per row, not once per use; and
+	 * whether a numeric argument is finite (NaN sorts above Infinity), once
+	 * per row for its four FILTERs, the special values' three comparisons
+	 * made only for the rows that are not.
+	 */
+	if (finite.len == 0)
+		appendStringInfo(&sql, "\n FROM (\n%s\n OFFSET 0) __medallion_u GROUP BY %s",
+						 terms, keys);
+	else
+		appendStringInfo(&sql, "\n FROM (SELECT *%s FROM (\n%s\n OFFSET 0) __medallion_r"
+						 " OFFSET 0) __medallion_u GROUP BY %s",
+						 finite.data, terms, keys);
 	return sql.data;
 }
 
