@@ -42,6 +42,14 @@ extern void ChangeFeedCreateIndexes(const char *name, bool row_id,
 									bool reset_markers);
 
 /*
+ * Before a reader plans a read of delta_rows rows of a feed: ANALYZE it
+ * when its pg_class counts give fewer rows than that, or, for a delta of a
+ * thousand rows or more, when it was never analysed.  Runs as the caller,
+ * who must own the feed (the pipeline owner).
+ */
+extern void ChangeFeedEnsureStatistics(Oid feed_relid, int64 delta_rows);
+
+/*
  * At the start of a CDC apply: the flow's feed when an aggregate flow reads
  * it (rows every reader has consumed are removed first), else NULL.
  * deriving_again: the apply derives the whole target (ChangeFeedReset

@@ -40,7 +40,6 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "nodes/nodeFuncs.h"
-#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -320,42 +319,6 @@ mv_feed_reset(MatviewSource *source)
 	return SpiGetInt64(0, 1, &isnull) != 0;
 }
 
-/* Fewest rows of a delta for which a feed's column statistics matter. */
-#define FEED_STATISTICS_MIN_ROWS	1000
-
-/*
- * Analyse a change feed whose statistics would mislead the planner about
- * the delta about to be read: one whose pg_class counts give fewer rows
- * than the delta holds (a feed vacuumed when it held its reset marker
- * alone is taken for a row per page, and the range estimate of
- * row_range.c is capped by that count: 40 customer changes taken for one
- * row, whose old state the planner then reads again for each of 500
- * order changes), or, for a delta of FEED_STATISTICS_MIN_ROWS or more, a
- * feed never analysed (no statistics of its columns: "__end_at IS NULL"
- * is taken for 0.5% of the rows, a 1,500-row SCD2 delta for 10).
- * Autovacuum corrects both within a minute or two; the updates in between
- * would be planned blind.  Rare: the counts then cover the delta until the
- * feed's rows per page change tenfold.  ANALYZE reads at most 30,000 rows
- * (with the default statistics target).  Runs as the owner, whose feed it
- * is.
- */
-static void
-mv_feed_statistics(MatviewSource *source)
-{
-	Relation	feed = relation_open(source->feed_relid, AccessShareLock);
-	float4		tuples = feed->rd_rel->reltuples;
-	BlockNumber counted_pages = feed->rd_rel->relpages;
-	BlockNumber pages = RelationGetNumberOfBlocks(feed);
-	int64		delta = source->ceiling - source->position;
-
-	relation_close(feed, AccessShareLock);
-	if (tuples < 0 ? delta < FEED_STATISTICS_MIN_ROWS :
-		counted_pages == 0 || tuples / counted_pages * pages >= delta)
-		return;
-	SpiExecute(psprintf("ANALYZE %s", source->delta_relation), 0, NULL, NULL,
-			   NULL, SPI_OK_UTILITY);
-}
-
 /* Ceilings and positions of every source; whether to recompute. */
 static void
 mv_read_sources(MvApply *apply)
@@ -388,7 +351,8 @@ mv_read_sources(MvApply *apply)
 												source->name);
 			}
 			else if (source->kind == MATVIEW_SOURCE_CHANGE_FEED)
-				mv_feed_statistics(source);
+				ChangeFeedEnsureStatistics(source->feed_relid,
+										   source->ceiling - source->position);
 		}
 	}
 }

@@ -83,7 +83,7 @@ SELECT * FROM check_views;
 -- The feed of items vacuumed while it holds its reset marker alone: its
 -- counts say a row per page, fewer than the next delta holds, which would
 -- cap the planner's estimate of that delta.  The update analyses it
--- (matview_apply.c, mv_feed_statistics; autovacuum is kept off it here).
+-- (change_feed.c, ChangeFeedEnsureStatistics; autovacuum is kept off it here).
 SELECT definition->>'change_feed' AS items_feed FROM medallion.flows
  WHERE flow_name = 'net_delta.items' \gset
 ALTER TABLE :items_feed SET (autovacuum_enabled = false);
