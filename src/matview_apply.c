@@ -636,17 +636,21 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 	else if (apply->any_change)
 	{
 		int			nest_level = mv_delta_planning_begin();
+		int			eager_terms = 0;
 
 		if (apply->state_table != NULL)
-			MatviewRunningApply(&apply->analysis, apply->target,
-								mv_column_list(&apply->analysis),
-								apply->state_table, result);
+			eager_terms = MatviewRunningApply(&apply->analysis, apply->target,
+											  mv_column_list(&apply->analysis),
+											  apply->state_table, result);
 		else if (apply->analysis.grouped)
 			mv_apply_groups(apply, result);
 		else
 			mv_apply_rows(apply, result);
 		AtEOXact_GUC(true, nest_level);
 		mv_report(apply, result, "deltas", NULL);
+		if (eager_terms > 0)
+			appendStringInfo(&result->details, ", \"eagerly_aggregated_terms\": %d",
+							 eager_terms);
 	}
 	if (apply->state_table != NULL && (apply->recompute || apply->any_change))
 		appendStringInfoString(&result->details, ", \"groups\": \"running values\"");

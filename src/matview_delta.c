@@ -510,10 +510,13 @@ reference_delta_sizes(MatviewAnalysis *analysis)
  * view's net change; with group_keys, c1..ck are the group keys of every
  * row that changed.  The telescoping terms of the header, the references
  * changed in the order of their deltas' sizes, largest first (ties in
- * reference order).
+ * reference order).  With eager_terms, a grouped view kept by running
+ * values appends there, instead, the terms matview_eager.c can aggregate
+ * eagerly (rows of group keys and weighted partials), counted in *neager.
  */
 char *
-MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
+MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys,
+						  StringInfo eager_terms, int *neager)
 {
 	int			n = analysis->nreferences;
 	int64	   *sizes = reference_delta_sizes(analysis);
@@ -544,6 +547,18 @@ MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
 				REFERENCE_NEW_STATE : REFERENCE_OLD_STATE;
 		changed[next] = true;
 		term = query_for_term(analysis, roles, &sign_vars);
+		if (eager_terms != NULL)
+		{
+			char	   *eager = MatviewEagerTermSql(analysis, term, sign_vars);
+
+			if (eager != NULL)
+			{
+				appendStringInfo(eager_terms, "%s%s",
+								 eager_terms->len > 0 ? "\nUNION ALL\n" : "", eager);
+				(*neager)++;
+				continue;
+			}
+		}
 		MatviewAppendDeltaTerm(&sql, analysis, term, sign_vars, 1, group_keys);
 	}
 	return sql.data;

@@ -108,6 +108,16 @@ struct MatviewRunning
 	List	   *distinct_tables;	/* char *, their value tables */
 };
 
+/* An aggregate's state columns are <counter>_<its number>. */
+static const char *const running_counters[] = {"count", "sum", "nan", "pinf", "ninf"};
+
+/* How many of running_counters aggregate i (from 1) has. */
+static int
+running_counter_count(MatviewRunning *running, int i)
+{
+	return running->special[i - 1] ? 5 : 2;
+}
+
 /* The index of an output column among the group keys, or -1. */
 static int
 group_key_of_column(MatviewAnalysis *analysis, int column)
@@ -365,6 +375,79 @@ state_delta_sql(MatviewAnalysis *analysis, const char *terms, bool unit_weights)
 		appendStringInfo(&sql, "\n FROM (SELECT *%s FROM (\n%s\n OFFSET 0) __medallion_r"
 						 " OFFSET 0) __medallion_u GROUP BY %s",
 						 finite.data, terms, keys);
+	return sql.data;
+}
+
+/*
+ * MatviewRunningPartialSql: see matview_internal.h.  The same values as
+ * state_delta_sql's with unit weights, per aggregate: count(x), the sum of
+ * x over its finite values, its NaN and infinities.
+ */
+char *
+MatviewRunningPartialSql(MatviewAnalysis *analysis, const char *rows)
+{
+	StringInfoData sql;
+	StringInfoData finite;
+	int			i;
+
+	Assert(analysis->running->ndistinct == 0);
+	initStringInfo(&sql);
+	initStringInfo(&finite);
+	appendStringInfoString(&sql, "SELECT pg_catalog.count(*) AS n_rows");
+	for (i = 1; i <= analysis->running->naggs; i++)
+	{
+		appendStringInfo(&sql, ", pg_catalog.count(a%d) AS count_%d", i, i);
+		if (analysis->running->count_only[i - 1])
+			appendStringInfo(&sql, ", 0 AS sum_%d", i);
+		else if (!analysis->running->special[i - 1])
+			appendStringInfo(&sql, ", pg_catalog.sum(a%d) AS sum_%d", i, i);
+		else
+		{
+			appendStringInfo(&sql,
+							 ", pg_catalog.sum(a%d) FILTER (WHERE f%d) AS sum_%d"
+							 ", pg_catalog.count(*) FILTER (WHERE NOT f%d AND a%d OPERATOR(pg_catalog.=) 'NaN') AS nan_%d"
+							 ", pg_catalog.count(*) FILTER (WHERE NOT f%d AND a%d OPERATOR(pg_catalog.=) 'Infinity') AS pinf_%d"
+							 ", pg_catalog.count(*) FILTER (WHERE NOT f%d AND a%d OPERATOR(pg_catalog.=) '-Infinity') AS ninf_%d",
+							 i, i, i, i, i, i, i, i, i, i, i, i);
+			appendStringInfo(&finite,
+							 ", a%d OPERATOR(pg_catalog.>) '-Infinity'"
+							 " AND a%d OPERATOR(pg_catalog.<) 'Infinity' AS f%d",
+							 i, i, i);
+		}
+	}
+	appendStringInfo(&sql, " FROM (SELECT *%s FROM %s OFFSET 0) __medallion_y"
+					 " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0",
+					 finite.data, rows);
+	return sql.data;
+}
+
+/*
+ * The change of the state's values per group when some terms were
+ * aggregated eagerly (matview_eager.c): the raw terms' sums (state_delta_sql,
+ * or NULL when there are none) and the eager terms' weighted partials, in
+ * the state's columns, summed per group.
+ */
+static char *
+partials_delta_sql(MatviewAnalysis *analysis, const char *raw, const char *eager)
+{
+	StringInfoData sql;
+	int			k = analysis->ngroup_columns;
+	char	   *keys = SqlNumberedColumns("group_", k, NULL);
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s, pg_catalog.sum(n_rows)", keys);
+	for (i = 1; i <= analysis->running->naggs; i++)
+	{
+		int			j;
+
+		for (j = 0; j < running_counter_count(analysis->running, i); j++)
+			appendStringInfo(&sql, ", COALESCE(pg_catalog.sum(%s_%d), 0)",
+							 running_counters[j], i);
+	}
+	appendStringInfo(&sql, "\n FROM (%s%s%s\n) __medallion_p(%s) GROUP BY %s",
+					 raw != NULL ? raw : "", raw != NULL ? "\nUNION ALL\n" : "",
+					 eager, state_columns(analysis, NULL), keys);
 	return sql.data;
 }
 
@@ -747,7 +830,7 @@ MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
  * replaces their rows in the target; then the emptied groups leave the
  * state (found by a partial index).
  */
-void
+int
 MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 					const char *target_columns, const char *state_table,
 					FlowResult *result)
@@ -755,7 +838,10 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 	StringInfoData sql;
 	StringInfoData moves;
 	StringInfoData target_keys;
+	StringInfoData eager_terms;
 	const char *terms;
+	char	   *delta;
+	int			neager = 0;
 	ListCell   *cell;
 	int			i;
 
@@ -763,13 +849,13 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 	appendStringInfoString(&moves, "n_rows = __medallion_t.n_rows OPERATOR(pg_catalog.+) EXCLUDED.n_rows");
 	for (i = 1; i <= analysis->running->naggs; i++)
 	{
-		static const char *const counters[] = {"count", "sum", "nan", "pinf", "ninf"};
 		int			j;
 
-		for (j = 0; j < (analysis->running->special[i - 1] ? 5 : 2); j++)
+		for (j = 0; j < running_counter_count(analysis->running, i); j++)
 			appendStringInfo(&moves,
 							 ", %s_%d = __medallion_t.%s_%d OPERATOR(pg_catalog.+) EXCLUDED.%s_%d",
-							 counters[j], i, counters[j], i, counters[j], i);
+							 running_counters[j], i, running_counters[j], i,
+							 running_counters[j], i);
 	}
 	for (i = 1; i <= analysis->running->ndistinct; i++)
 		appendStringInfo(&moves,
@@ -780,22 +866,29 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 		appendStringInfo(&target_keys, "%s__medallion_t.%s", i > 0 ? ", " : "",
 						 quote_identifier(analysis->column_names[analysis->group_columns[i]]));
 	initStringInfo(&sql);
-	terms = MatviewDeltaTermsSql(analysis, true);
+	initStringInfo(&eager_terms);
 	if (analysis->running->ndistinct > 0)
 	{
+		terms = MatviewDeltaTermsSql(analysis, true);
 		appendStringInfo(&sql, "WITH __medallion_terms AS MATERIALIZED (\n%s\n)", terms);
 		append_distinct_ctes(&sql, analysis, true);
 		appendStringInfoString(&sql, ",\n");
 		terms = "SELECT * FROM __medallion_terms";
 	}
 	else
+	{
+		terms = analysis->outer_joins != NIL ? MatviewDeltaTermsSql(analysis, true) :
+			MatviewInnerDeltaTermsSql(analysis, true, &eager_terms, &neager);
 		appendStringInfoString(&sql, "WITH ");
+	}
+	delta = terms[0] != '\0' ? state_delta_sql(analysis, terms, false) : NULL;
+	if (eager_terms.len > 0)
+		delta = partials_delta_sql(analysis, delta, eager_terms.data);
 	appendStringInfo(&sql,
 					 "__medallion_s AS (INSERT INTO %s AS __medallion_t (%s)\n%s\n"
 					 "  ON CONFLICT (%s) DO UPDATE SET %s\n"
 					 "  RETURNING %s),\n",
-					 state_table, state_columns(analysis, NULL),
-					 state_delta_sql(analysis, terms, false),
+					 state_table, state_columns(analysis, NULL), delta,
 					 SqlNumberedColumns("group_", analysis->ngroup_columns, NULL), moves.data,
 					 state_columns(analysis, "__medallion_t"));
 	appendStringInfo(&sql,
@@ -820,4 +913,5 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 		SpiExecute(psprintf("DELETE FROM %s WHERE m OPERATOR(pg_catalog.=) 0",
 							(char *) lfirst(cell)),
 				   0, NULL, NULL, NULL, SPI_OK_DELETE);
+	return neager;
 }

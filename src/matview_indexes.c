@@ -210,6 +210,13 @@ index_leads_with(Oid relid, AttrNumber attnum, bool partial)
 	return any_index(relid, index_leads_with_test, &leading);
 }
 
+/* MatviewIndexLeadsWith: see matview_internal.h. */
+bool
+MatviewIndexLeadsWith(Oid relid, AttrNumber attnum)
+{
+	return index_leads_with(relid, attnum, false);
+}
+
 /*
  * Create an index as the current user and make it depend on the view's
  * target, so that the view's removal takes it along.

@@ -15,6 +15,7 @@
  *	                     avg per group in a state table)
  *	  matview_indexes.c  the indexes deltas need: join keys, change feeds'
  *	                     _row_id, the target's row hash
+ *	  matview_eager.c    eager aggregation of a grouped view's delta term
  *
  * A view's query reads "sources": tables of its pipeline and plain tables.
  * Each source is a signed delta source: append_only (bronze and silver
@@ -142,7 +143,8 @@ extern bool MatviewTargetMatches(MatviewAnalysis *analysis, Oid relid);
 /* matview_delta.c */
 extern char *MatviewBoundedQuerySql(MatviewAnalysis *analysis);
 extern char *MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis,
-									   bool group_keys);
+									   bool group_keys,
+									   StringInfo eager_terms, int *neager);
 extern char *MatviewTouchedGroupsQuerySql(MatviewAnalysis *analysis,
 										  const char *groups_name);
 extern void MatviewAppendDeltaTerm(StringInfo sql, MatviewAnalysis *analysis,
@@ -190,12 +192,38 @@ extern void MatviewRunningRecompute(MatviewAnalysis *analysis, const char *targe
 									const char *target_columns,
 									const char *state_table, FlowResult *result);
 
-/* Apply the delta terms to the state and the touched groups' rows. */
-extern void MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
+/*
+ * One row of the state's values (n_rows, count_1, sum_1, [nan_1, pinf_1,
+ * ninf_1], ...) over rows, a FROM item whose columns a1..am are the
+ * aggregates' arguments, as
+ *	 SELECT values FROM (SELECT *, finite flags FROM rows OFFSET 0) y HAVING
+ * (no row for no rows); for a view without count(DISTINCT).
+ */
+extern char *MatviewRunningPartialSql(MatviewAnalysis *analysis,
+									  const char *rows);
+
+/*
+ * Apply the delta terms to the state and the touched groups' rows; returns
+ * how many terms were aggregated eagerly (matview_eager.c).
+ */
+extern int	MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 								const char *target_columns,
 								const char *state_table, FlowResult *result);
 
+/*
+ * matview_eager.c: a delta term (query_for_term's, with the Vars of its
+ * signed references' signs) of a grouped view kept by running values
+ * without count(DISTINCT), aggregated eagerly: rows (c1..ck group keys,
+ * then the state's values as MatviewRunningPartialSql names them, weighted
+ * by the signs), or NULL when the term does not lend itself to it.
+ */
+extern char *MatviewEagerTermSql(MatviewAnalysis *analysis, Query *term,
+								 List *sign_vars);
+
 /* matview_indexes.c */
+
+/* Does a btree or hash index without a predicate lead with attnum? */
+extern bool MatviewIndexLeadsWith(Oid relid, AttrNumber attnum);
 
 /*
  * Index each join key column of a pipeline table the owner owns that no

@@ -590,7 +590,7 @@ MatviewDeltaTermsSql(MatviewAnalysis *analysis, bool group_keys)
 	int			choice;
 
 	if (njoins == 0)
-		return MatviewInnerDeltaTermsSql(analysis, group_keys);
+		return MatviewInnerDeltaTermsSql(analysis, group_keys, NULL, NULL);
 	initStringInfo(&sql);
 	for (choice = 0; choice < choice_count(njoins); choice++)
 	{

@@ -121,6 +121,13 @@ my %VIEWS = (
 				LEFT JOIN labels l USING (label_id)}, 1],
 	labelled_grouped => [q{SELECT l.label, count(*) AS n, sum(f.label_id) AS s
 				FROM facts f JOIN labels l USING (label_id) GROUP BY l.label}, 1],
+	scd2_running => [q{SELECT c.region, count(*) AS n, count(o.status) AS with_status,
+				sum(o.quantity) AS q, avg(o.quantity) AS aq FROM orders o
+				JOIN customers c USING (customer_id)
+				WHERE o.__end_at IS NULL GROUP BY c.region}, 1],
+	tier_label_running => [q{SELECT l.label, count(*) AS n, sum(f.amount) AS total
+				FROM facts f JOIN customers c USING (customer_id)
+				JOIN labels l ON l.label_id = c.tier GROUP BY l.label}, 1],
 	labelled_customers => [q{SELECT c.region, l.label, f.fact_id FROM facts f
 				JOIN customers c USING (customer_id)
 				JOIN labels l ON l.label_id = c.tier}, 1],
@@ -239,6 +246,17 @@ ok($running{"public.v_$_"}, "v_$_ was kept by running values")
   for qw(by_region running_nulls distinct_customers distinct_join);
 ok(!$running{"public.v_$_"}, "v_$_ recomputed its touched groups")
   for qw(extremes grouped_3way);
+
+# the terms of a changed dimension aggregate the fact rows eagerly, per
+# joined row (matview_eager.c); a view whose facts give a group key cannot
+my %eager = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', q{
+	SELECT DISTINCT flow_name FROM medallion.event_log
+	 WHERE event_type = 'flow_progress'
+	   AND (details->>'eagerly_aggregated_terms')::int > 0});
+ok($eager{"public.v_$_"}, "v_$_ aggregated some terms eagerly")
+  for qw(by_region scd2_running tier_label_running labelled_grouped);
+ok(!$eager{"public.v_$_"}, "v_$_ aggregated no term eagerly")
+  for qw(running_nulls distinct_join);
 
 # a group whose rows all left leaves the group state (customers deleted
 # and moved took groups to 0 rows in the rounds above)

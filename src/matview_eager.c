@@ -1,0 +1,457 @@
+/*-------------------------------------------------------------------------
+ *
+ * matview_eager.c
+ *	  Eager aggregation of a delta term of a grouped view kept by running
+ *	  values: the reference that only feeds the aggregates is aggregated
+ *	  per row of the others, before the join multiplies its rows.
+ *
+ * A term of a grouped view (matview_delta.c) gives one row per joined row,
+ * carrying the group keys and the aggregates' arguments, and the running
+ * values' statement sums them per group.  When one reference R of the term
+ * is read in a state (not a signed delta), supplies no group key, and holds
+ * every column the aggregates' arguments read, the term's rows for one
+ * combination of the other references' rows differ only in R's rows; their
+ * contribution to the state is R's partial aggregates over the rows that
+ * combination joins (count(*), count(x), the sum of the finite x, the
+ * NaN and infinities of x), weighed by the combination's signs.  So the term
+ * becomes
+ *
+ *	 SELECT group keys, w * partials
+ *	   FROM the other references
+ *	        CROSS JOIN LATERAL (SELECT partials FROM R
+ *	                             WHERE every condition that reads R) e
+ *	  WHERE the conditions that do not read R
+ *
+ * and the statement sums partials instead of arguments.  With 20 customers
+ * moving region in a view of revenue per region over 1M orders, the term
+ * of the customers' delta aggregates each customer's 100 orders in one
+ * plain aggregate (by the join key's index) and hands on 40 rows, not
+ * 4,000 to aggregate by group: 1.3 ms of its 7.5 ms statement.
+ *
+ * Only where R is joined by an equality on a column that an index of R
+ * leads with (each combination reads R by that index), the joins are
+ * inner, and no condition holds a subquery; else the term stays as it is.
+ *
+ * Copyright (c) 2025-2026, medallion contributors
+ *
+ * IDENTIFICATION
+ *	  src/matview_eager.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
+
+#include "matview_internal.h"
+#include "sql_names.h"
+
+/*
+ * A Var of the outer term, seen from the rows subquery inside the lateral
+ * aggregate: rows subquery -> finite-flag subquery -> aggregate -> term.
+ */
+#define ROWS_LEVELS_BELOW_TERM	3
+
+/* A term taken apart: its base references and its conditions. */
+typedef struct EagerTerm
+{
+	Query	   *term;
+	List	   *references;		/* int: range table indexes in the FROM */
+	List	   *conditions;		/* Expr *: WHERE and ON, ANDed */
+	int			aggregated;		/* the reference aggregated eagerly (R) */
+	int		   *new_index;		/* per old range table index: new one */
+} EagerTerm;
+
+/*
+ * Collect the term's base references and conditions; false when a join is
+ * not inner (its conditions cannot move across it).
+ */
+static bool
+collect_from(EagerTerm *eager, Node *node)
+{
+	ListCell   *cell;
+
+	if (node == NULL)
+		return true;
+	if (IsA(node, RangeTblRef))
+	{
+		eager->references = lappend_int(eager->references,
+										((RangeTblRef *) node)->rtindex);
+		return true;
+	}
+	if (IsA(node, FromExpr))
+	{
+		FromExpr   *from = (FromExpr *) node;
+
+		foreach(cell, from->fromlist)
+			if (!collect_from(eager, lfirst(cell)))
+				return false;
+		eager->conditions = list_concat(eager->conditions,
+										make_ands_implicit((Expr *) from->quals));
+		return true;
+	}
+	if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *join = (JoinExpr *) node;
+
+		if (join->jointype != JOIN_INNER)
+			return false;
+		if (!collect_from(eager, join->larg) || !collect_from(eager, join->rarg))
+			return false;
+		eager->conditions = list_concat(eager->conditions,
+										make_ands_implicit((Expr *) join->quals));
+		return true;
+	}
+	return false;
+}
+
+/* A FROM item reading range table entry rtindex. */
+static Node *
+range_table_reference(int rtindex)
+{
+	RangeTblRef *reference = makeNode(RangeTblRef);
+
+	reference->rtindex = rtindex;
+	return (Node *) reference;
+}
+
+/* Does the expression read a column of the term's reference rtindex? */
+static bool
+reads_reference(Node *node, int rtindex)
+{
+	Bitmapset  *varnos = pull_varnos(NULL, node);
+
+	return bms_is_member(rtindex, varnos);
+}
+
+/* Does the expression read nothing but columns of reference rtindex? */
+static bool
+reads_only_reference(Node *node, int rtindex)
+{
+	Bitmapset  *varnos = pull_varnos(NULL, node);
+
+	return bms_is_empty(varnos) ||
+		(bms_membership(varnos) == BMS_SINGLETON &&
+		 bms_singleton_member(varnos) == rtindex);
+}
+
+/*
+ * Is the condition "column of R = expression of the others" (either way
+ * round), with an index of R leading with that column?
+ */
+static bool
+indexed_join_equality(Expr *condition, int rtindex, Oid relid)
+{
+	OpExpr	   *op;
+	int			side;
+
+	if (!IsA(condition, OpExpr))
+		return false;
+	op = (OpExpr *) condition;
+	if (list_length(op->args) != 2 || !op_mergejoinable(op->opno, exprType(linitial(op->args))))
+		return false;
+	for (side = 0; side < 2; side++)
+	{
+		Node	   *mine = strip_implicit_coercions(list_nth(op->args, side));
+		Node	   *theirs = list_nth(op->args, 1 - side);
+
+		if (IsA(mine, Var) && ((Var *) mine)->varno == rtindex &&
+			((Var *) mine)->varlevelsup == 0 &&
+			!reads_reference(theirs, rtindex) &&
+			!bms_is_empty(pull_varnos(NULL, theirs)) &&
+			MatviewIndexLeadsWith(relid, ((Var *) mine)->varattno))
+			return true;
+	}
+	return false;
+}
+
+/* renumber_vars' context. */
+typedef struct Renumbering
+{
+	EagerTerm  *eager;
+	bool		in_rows;		/* inside R's rows subquery */
+} Renumbering;
+
+/*
+ * Renumber the term's Vars for the rewritten term: R's become the rows
+ * subquery's only reference, the others' take their new range table index
+ * (seen from the rows subquery, ROWS_LEVELS_BELOW_TERM levels up).
+ */
+static Node *
+renumber_vars(Node *node, Renumbering *renumbering)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0)
+	{
+		Var		   *var = (Var *) copyObject(node);
+		int			old_index = var->varno;
+
+		if (old_index == renumbering->eager->aggregated)
+			var->varno = 1;
+		else
+		{
+			var->varno = renumbering->eager->new_index[old_index];
+			if (renumbering->in_rows)
+				var->varlevelsup = ROWS_LEVELS_BELOW_TERM;
+		}
+		if (var->varnosyn == old_index)
+			var->varnosyn = var->varno;
+		return (Node *) var;
+	}
+	return expression_tree_mutator(node, renumber_vars, renumbering);
+}
+
+static Node *
+renumbered(EagerTerm *eager, Node *node, bool in_rows)
+{
+	Renumbering renumbering = {eager, in_rows};
+
+	return renumber_vars(node, &renumbering);
+}
+
+/* Is reference rtindex one of the signed ones (a delta or an old state)? */
+static bool
+signed_reference(List *sign_vars, int rtindex)
+{
+	ListCell   *cell;
+
+	foreach(cell, sign_vars)
+		if (lfirst_node(Var, cell)->varno == rtindex)
+			return true;
+	return false;
+}
+
+/*
+ * Choose R: a source read in a state without signs (the table itself, or
+ * an append-only source's rows up to a position, whose columns are the
+ * table's), holding every column the aggregates read and no group key,
+ * joined by an indexed equality.
+ */
+static bool
+choose_aggregated(EagerTerm *eager, MatviewAnalysis *analysis, List *keys,
+				  List *arguments, List *sign_vars)
+{
+	ListCell   *cell;
+
+	foreach(cell, eager->references)
+	{
+		int			rtindex = lfirst_int(cell);
+		int			source = analysis->rte_source[rtindex];
+		ListCell   *condition;
+		bool		indexed = false;
+		Oid			relid;
+
+		if (source < 0 || signed_reference(sign_vars, rtindex) ||
+			reads_reference((Node *) keys, rtindex) ||
+			!reads_only_reference((Node *) arguments, rtindex))
+			continue;
+		relid = ((MatviewSource *) list_nth(analysis->sources, source))->relid;
+		foreach(condition, eager->conditions)
+			indexed |= indexed_join_equality(lfirst(condition), rtindex, relid);
+		if (indexed)
+		{
+			eager->aggregated = rtindex;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * R's partial aggregates over its rows that one combination of the other
+ * references joins: MatviewRunningPartialSql over a placeholder, analysed,
+ * its rows replaced by "SELECT arguments FROM R WHERE conditions reading R".
+ */
+static Query *
+partial_aggregate_query(EagerTerm *eager, MatviewAnalysis *analysis,
+						List *arguments)
+{
+	StringInfoData placeholder;
+	Query	   *rows = makeNode(Query);
+	Query	   *aggregate;
+	RangeTblEntry *finite;
+	List	   *mine = NIL;
+	ListCell   *cell;
+	int			i = 0;
+
+	initStringInfo(&placeholder);
+	appendStringInfoString(&placeholder, "(SELECT ");
+	foreach(cell, arguments)
+	{
+		Node	   *argument = lfirst(cell);
+
+		appendStringInfo(&placeholder, "%sNULL::%s AS a%d", i > 0 ? ", " : "",
+						 format_type_with_typemod(exprType(argument),
+												  exprTypmod(argument)),
+						 i + 1);
+		i++;
+	}
+	appendStringInfoString(&placeholder, " OFFSET 0) __medallion_x");
+	aggregate = MatviewAnalyzeInternal(MatviewRunningPartialSql(analysis, placeholder.data));
+	finite = linitial_node(RangeTblEntry, aggregate->rtable);
+
+	rows->commandType = CMD_SELECT;
+	rows->querySource = QSRC_ORIGINAL;
+	rows->canSetTag = true;
+	rows->rtable = list_make1(copyObject(rt_fetch(eager->aggregated, eager->term->rtable)));
+	foreach(cell, eager->conditions)
+		if (reads_reference(lfirst(cell), eager->aggregated))
+			mine = lappend(mine, renumbered(eager, lfirst(cell), true));
+	rows->jointree = makeFromExpr(list_make1(range_table_reference(1)),
+								  (Node *) make_ands_explicit(mine));
+	i = 0;
+	foreach(cell, arguments)
+	{
+		i++;
+		rows->targetList = lappend(rows->targetList,
+								   makeTargetEntry((Expr *) renumbered(eager, lfirst(cell), true),
+												   i, psprintf("a%d", i), false));
+	}
+	rows->limitOffset = copyObject(linitial_node(RangeTblEntry,
+												 finite->subquery->rtable)->subquery->limitOffset);
+	linitial_node(RangeTblEntry, finite->subquery->rtable)->subquery = rows;
+	return aggregate;
+}
+
+/*
+ * MatviewEagerTermSql: see matview_internal.h.
+ */
+char *
+MatviewEagerTermSql(MatviewAnalysis *analysis, Query *term, List *sign_vars)
+{
+	EagerTerm	eager = {0};
+	List	   *keys = NIL;
+	List	   *arguments = NIL;
+	List	   *others = NIL;
+	List	   *targets = NIL;
+	Query	   *rewritten;
+	RangeTblEntry *lateral;
+	Query	   *aggregate;
+	ListCell   *cell;
+	StringInfoData sql;
+	StringInfoData weight;
+	int			column = 0;
+	int			nreferences = 0;
+	int			npartials;
+	int			i;
+
+	if (analysis->running == NULL || analysis->ngroup_columns == 0 ||
+		term->cteList != NIL || term->hasSubLinks || term->hasTargetSRFs)
+		return NULL;
+	eager.term = term;
+	if (!collect_from(&eager, (Node *) term->jointree))
+		return NULL;
+	eager.conditions = (List *) flatten_join_alias_vars(term, (Node *) eager.conditions);
+	foreach(cell, term->targetList)
+	{
+		TargetEntry *tle = lfirst(cell);
+
+		if (tle->resjunk)
+			continue;
+		for (i = 0; i < analysis->ngroup_columns; i++)
+			if (analysis->group_columns[i] == column)
+				keys = lappend(keys, tle->expr);
+		column++;
+	}
+	keys = (List *) flatten_join_alias_vars(term, (Node *) keys);
+	arguments = (List *) flatten_join_alias_vars(term, (Node *) analysis->running_args);
+	if (list_length(eager.references) < 2 ||
+		!choose_aggregated(&eager, analysis, keys, arguments, sign_vars))
+		return NULL;
+
+	/* the other references, renumbered, then the lateral aggregate */
+	eager.new_index = palloc0(sizeof(int) * (list_length(term->rtable) + 1));
+	rewritten = copyObject(term);
+	rewritten->rtable = NIL;
+	foreach(cell, eager.references)
+	{
+		int			rtindex = lfirst_int(cell);
+
+		if (rtindex == eager.aggregated)
+			continue;
+		eager.new_index[rtindex] = ++nreferences;
+		rewritten->rtable = lappend(rewritten->rtable,
+									copyObject(rt_fetch(rtindex, term->rtable)));
+		others = lappend(others, range_table_reference(nreferences));
+	}
+	aggregate = partial_aggregate_query(&eager, analysis, arguments);
+	lateral = makeNode(RangeTblEntry);
+	lateral->rtekind = RTE_SUBQUERY;
+	lateral->subquery = aggregate;
+	lateral->lateral = true;
+	lateral->inFromCl = true;
+	lateral->alias = makeAlias("__medallion_e", NIL);
+	lateral->eref = makeAlias("__medallion_e", NIL);
+	foreach(cell, aggregate->targetList)
+		lateral->eref->colnames = lappend(lateral->eref->colnames,
+										  makeString(pstrdup(lfirst_node(TargetEntry, cell)->resname)));
+	npartials = list_length(aggregate->targetList);
+	rewritten->rtable = lappend(rewritten->rtable, lateral);
+	others = lappend(others, range_table_reference(nreferences + 1));
+
+	/* conditions not reading R stay in the term */
+	{
+		List	   *theirs = NIL;
+
+		foreach(cell, eager.conditions)
+			if (!reads_reference(lfirst(cell), eager.aggregated))
+				theirs = lappend(theirs, renumbered(&eager, lfirst(cell), false));
+		rewritten->jointree = makeFromExpr(others, (Node *) make_ands_explicit(theirs));
+	}
+
+	/* group keys, partials, signs */
+	foreach(cell, keys)
+		targets = lappend(targets,
+						  makeTargetEntry((Expr *) renumbered(&eager, lfirst(cell), false),
+										  list_length(targets) + 1,
+										  psprintf("c%d", list_length(targets) + 1), false));
+	for (i = 1; i <= npartials; i++)
+	{
+		TargetEntry *partial = list_nth_node(TargetEntry, aggregate->targetList, i - 1);
+
+		targets = lappend(targets,
+						  makeTargetEntry((Expr *) makeVar(nreferences + 1, i,
+														   exprType((Node *) partial->expr),
+														   exprTypmod((Node *) partial->expr),
+														   exprCollation((Node *) partial->expr), 0),
+										  list_length(targets) + 1,
+										  psprintf("p%d", i), false));
+	}
+	foreach(cell, sign_vars)
+		targets = lappend(targets,
+						  makeTargetEntry((Expr *) renumbered(&eager, lfirst(cell), false),
+										  list_length(targets) + 1,
+										  psprintf("s%d", list_length(targets) + 1), false));
+	rewritten->targetList = targets;
+	rewritten->sortClause = NIL;
+	rewritten->groupClause = NIL;
+	rewritten->havingQual = NULL;
+	rewritten->hasAggs = false;
+
+	/* each partial weighed by the product of the signed references' signs */
+	initStringInfo(&weight);
+	appendStringInfoString(&weight, "1");
+	for (i = 1; i <= list_length(sign_vars); i++)
+		appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s", SqlNumberedColumns("c", list_length(keys), "__t"));
+	for (i = 1; i <= npartials; i++)
+		appendStringInfo(&sql, ", %s OPERATOR(pg_catalog.*) __t.p%d", weight.data, i);
+	appendStringInfo(&sql, " FROM (%s) __t(%s, %s",
+					 pg_get_querydef(rewritten, false),
+					 SqlNumberedColumns("c", list_length(keys), NULL),
+					 SqlNumberedColumns("p", npartials, NULL));
+	for (i = 1; i <= list_length(sign_vars); i++)
+		appendStringInfo(&sql, ", s%d", i);
+	appendStringInfoChar(&sql, ')');
+	return sql.data;
+}
