@@ -448,6 +448,65 @@ term_target_list(MatviewAnalysis *analysis, Query *query, List *sign_vars)
 	query->hasAggs = false;
 }
 
+/* expose_joined_tables' walker: name each column by its table. */
+static bool
+name_columns_by_table(Node *node, Query *query)
+{
+	if (node == NULL || IsA(node, Query))
+		return false;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0 &&
+		rt_fetch(((Var *) node)->varno, query->rtable)->rtekind != RTE_JOIN)
+	{
+		Var		   *var = (Var *) node;
+
+		var->varnosyn = var->varno;
+		var->varattnosyn = var->varattno;
+		return false;
+	}
+	return expression_tree_walker(node, name_columns_by_table, query);
+}
+
+/* Drop the aliases of the joins of a jointree. */
+static void
+drop_join_aliases(Node *node, Query *query)
+{
+	ListCell   *cell;
+
+	if (node == NULL)
+		return;
+	if (IsA(node, FromExpr))
+		foreach(cell, ((FromExpr *) node)->fromlist)
+			drop_join_aliases(lfirst(cell), query);
+	else if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *join = (JoinExpr *) node;
+		RangeTblEntry *rte = rt_fetch(join->rtindex, query->rtable);
+
+		join->alias = NULL;
+		join->join_using_alias = NULL;
+		rte->alias = NULL;
+		rte->join_using_alias = NULL;
+		drop_join_aliases(join->larg, query);
+		drop_join_aliases(join->rarg, query);
+	}
+}
+
+/*
+ * A term reads the sign columns of its signed references, which no join
+ * exposes: a table inside an aliased join, "(facts f JOIN customers c
+ * USING (customer_id)) j", cannot be named outside it.  So the term's
+ * joins lose their aliases and every column is named by its table (the
+ * Vars' syntactic referents, which the deparser prefers, become their
+ * tables).
+ */
+static void
+expose_joined_tables(Query *query)
+{
+	drop_join_aliases((Node *) query->jointree, query);
+	query_tree_walker(query, name_columns_by_table, query,
+					  QTW_IGNORE_RT_SUBQUERIES);
+}
+
 /*
  * MatviewAppendDeltaTerm: append a term (its references already replaced)
  * to the UNION ALL of terms: its rows with weight sign times the product of
@@ -464,6 +523,7 @@ MatviewAppendDeltaTerm(StringInfo sql, MatviewAnalysis *analysis,
 	int			i;
 
 	term_target_list(analysis, term, sign_vars);
+	expose_joined_tables(term);
 	initStringInfo(&weight);
 	appendStringInfoString(&weight, sign > 0 ? "1" : "-1");
 	for (i = 1; i <= list_length(sign_vars); i++)

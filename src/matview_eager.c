@@ -181,9 +181,10 @@ typedef struct Renumbering
 } Renumbering;
 
 /*
- * Renumber the term's Vars for the rewritten term: R's become the rows
- * subquery's only reference, the others' take their new range table index
- * (seen from the rows subquery, ROWS_LEVELS_BELOW_TERM levels up).
+ * Renumber the term's Vars (join alias Vars flattened) for the rewritten
+ * term: R's become the rows subquery's only reference, the others' take
+ * their new range table index (seen from the rows subquery,
+ * ROWS_LEVELS_BELOW_TERM levels up).
  */
 static Node *
 renumber_vars(Node *node, Renumbering *renumbering)
@@ -203,8 +204,12 @@ renumber_vars(Node *node, Renumbering *renumbering)
 			if (renumbering->in_rows)
 				var->varlevelsup = ROWS_LEVELS_BELOW_TERM;
 		}
-		if (var->varnosyn == old_index)
-			var->varnosyn = var->varno;
+		/*
+		 * The rewritten term has no joins left: a column named through a
+		 * join (USING, a join's alias) is named by its table.
+		 */
+		var->varnosyn = var->varno;
+		var->varattnosyn = var->varattno;
 		return (Node *) var;
 	}
 	return expression_tree_mutator(node, renumber_vars, renumbering);

@@ -128,6 +128,18 @@ my %VIEWS = (
 	tier_label_running => [q{SELECT l.label, count(*) AS n, sum(f.amount) AS total
 				FROM facts f JOIN customers c USING (customer_id)
 				JOIN labels l ON l.label_id = c.tier GROUP BY l.label}, 1],
+	joined_alias => [q{SELECT j.fact_id, j.region, customer_id FROM
+				(facts f JOIN customers c USING (customer_id)) j WHERE j.tier <> 1}, 1],
+	# an aliased left join is recomputed ("with an alias")
+	left_alias => [q{SELECT j.fact_id, j.region, j.tier FROM
+				(facts f LEFT JOIN customers c USING (customer_id)) j}, 0],
+	joined_alias_running => [q{SELECT j.region, count(*) AS n, sum(j.amount) AS total
+				FROM (facts f JOIN customers c USING (customer_id)) j
+				WHERE j.customer_id < 7 GROUP BY j.region}, 1],
+	using_where_running => [q{SELECT c.tier, count(*) AS n, sum(quantity) AS q
+				FROM orders o JOIN customers c USING (customer_id)
+				WHERE customer_id > 1 AND o.__end_at IS NULL AND status <> 'paid'
+				GROUP BY c.tier}, 1],
 	labelled_customers => [q{SELECT c.region, l.label, f.fact_id FROM facts f
 				JOIN customers c USING (customer_id)
 				JOIN labels l ON l.label_id = c.tier}, 1],
@@ -254,7 +266,8 @@ my %eager = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', q{
 	 WHERE event_type = 'flow_progress'
 	   AND (details->>'eagerly_aggregated_terms')::int > 0});
 ok($eager{"public.v_$_"}, "v_$_ aggregated some terms eagerly")
-  for qw(by_region scd2_running tier_label_running labelled_grouped);
+  for qw(by_region scd2_running tier_label_running labelled_grouped
+  joined_alias_running using_where_running);
 ok(!$eager{"public.v_$_"}, "v_$_ aggregated no term eagerly")
   for qw(running_nulls distinct_join);
 
