@@ -295,8 +295,9 @@ partial_aggregate_query(EagerTerm *eager, MatviewAnalysis *analysis,
 		Node	   *argument = lfirst(cell);
 
 		appendStringInfo(&placeholder, "%sNULL::%s AS a%d", i > 0 ? ", " : "",
-						 format_type_with_typemod(exprType(argument),
-												  exprTypmod(argument)),
+						 format_type_extended(exprType(argument), exprTypmod(argument),
+											  FORMAT_TYPE_TYPEMOD_GIVEN |
+											  FORMAT_TYPE_FORCE_QUALIFY),
 						 i + 1);
 		i++;
 	}
