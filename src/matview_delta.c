@@ -508,6 +508,23 @@ expose_joined_tables(Query *query)
 }
 
 /*
+ * MatviewSignProductSql: the weight of a term's row, sign (1 or -1) times
+ * its signed references' signs, columns __t.s1 .. __t.s<nsigns>.
+ */
+char *
+MatviewSignProductSql(int sign, int nsigns)
+{
+	StringInfoData weight;
+	int			i;
+
+	initStringInfo(&weight);
+	appendStringInfoString(&weight, sign > 0 ? "1" : "-1");
+	for (i = 1; i <= nsigns; i++)
+		appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
+	return weight.data;
+}
+
+/*
  * MatviewAppendDeltaTerm: append a term (its references already replaced)
  * to the UNION ALL of terms: its rows with weight sign times the product of
  * its delta rows' signs.
@@ -519,18 +536,14 @@ MatviewAppendDeltaTerm(StringInfo sql, MatviewAnalysis *analysis,
 	int			ncolumns = group_keys ?
 		analysis->ngroup_columns + list_length(analysis->running_args) :
 		analysis->ncolumns;
-	StringInfoData weight;
 	int			i;
 
 	term_target_list(analysis, term, sign_vars);
 	expose_joined_tables(term);
-	initStringInfo(&weight);
-	appendStringInfoString(&weight, sign > 0 ? "1" : "-1");
-	for (i = 1; i <= list_length(sign_vars); i++)
-		appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
 	appendStringInfo(sql, "%sSELECT %s, %s AS w FROM (%s) __t(%s",
 					 sql->len > 0 ? "\nUNION ALL\n" : "",
-					 SqlNumberedColumns("c", ncolumns, "__t"), weight.data,
+					 SqlNumberedColumns("c", ncolumns, "__t"),
+					 MatviewSignProductSql(sign, list_length(sign_vars)),
 					 pg_get_querydef(term, false),
 					 SqlNumberedColumns("c", ncolumns, NULL));
 	for (i = 1; i <= list_length(sign_vars); i++)

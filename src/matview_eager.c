@@ -66,8 +66,11 @@ typedef struct EagerTerm
 	Query	   *term;
 	List	   *references;		/* int: range table indexes in the FROM */
 	List	   *conditions;		/* Expr *: WHERE and ON, ANDed */
+	List	   *keys;			/* Expr *: the group keys */
+	List	   *arguments;		/* Expr *: the aggregates' arguments */
 	int			aggregated;		/* the reference aggregated eagerly (R) */
 	int		   *new_index;		/* per old range table index: new one */
+	int			npartials;		/* columns of the partial aggregate */
 } EagerTerm;
 
 /*
@@ -242,8 +245,7 @@ signed_reference(List *sign_vars, int rtindex)
  * joined by an indexed equality.
  */
 static bool
-choose_aggregated(EagerTerm *eager, MatviewAnalysis *analysis, List *keys,
-				  List *arguments, List *sign_vars)
+choose_aggregated(EagerTerm *eager, MatviewAnalysis *analysis, List *sign_vars)
 {
 	ListCell   *cell;
 
@@ -256,8 +258,8 @@ choose_aggregated(EagerTerm *eager, MatviewAnalysis *analysis, List *keys,
 		Oid			relid;
 
 		if (source < 0 || signed_reference(sign_vars, rtindex) ||
-			reads_reference((Node *) keys, rtindex) ||
-			!reads_only_reference((Node *) arguments, rtindex))
+			reads_reference((Node *) eager->keys, rtindex) ||
+			!reads_only_reference((Node *) eager->arguments, rtindex))
 			continue;
 		relid = ((MatviewSource *) list_nth(analysis->sources, source))->relid;
 		foreach(condition, eager->conditions)
@@ -329,68 +331,44 @@ partial_aggregate_query(EagerTerm *eager, MatviewAnalysis *analysis,
 }
 
 /*
- * MatviewEagerTermSql: see matview_internal.h.
+ * Take the term apart: its references and conditions, its group keys and
+ * the aggregates' arguments (join alias Vars flattened); false when it
+ * has a join other than inner.
  */
-char *
-MatviewEagerTermSql(MatviewAnalysis *analysis, Query *term, List *sign_vars)
+static bool
+take_apart(EagerTerm *eager, MatviewAnalysis *analysis, Query *term)
 {
-	EagerTerm	eager = {0};
-	List	   *keys = NIL;
-	List	   *arguments = NIL;
-	List	   *others = NIL;
-	List	   *targets = NIL;
-	Query	   *rewritten;
-	RangeTblEntry *lateral;
-	Query	   *aggregate;
 	ListCell   *cell;
-	StringInfoData sql;
-	StringInfoData weight;
 	int			column = 0;
-	int			nreferences = 0;
-	int			npartials;
-	int			i;
 
-	if (analysis->running == NULL || analysis->ngroup_columns == 0 ||
-		term->cteList != NIL || term->hasSubLinks || term->hasTargetSRFs)
-		return NULL;
-	eager.term = term;
-	if (!collect_from(&eager, (Node *) term->jointree))
-		return NULL;
-	eager.conditions = (List *) flatten_join_alias_vars(term, (Node *) eager.conditions);
+	eager->term = term;
+	if (!collect_from(eager, (Node *) term->jointree))
+		return false;
+	eager->conditions = (List *) flatten_join_alias_vars(term, (Node *) eager->conditions);
 	foreach(cell, term->targetList)
 	{
 		TargetEntry *tle = lfirst(cell);
+		int			i;
 
 		if (tle->resjunk)
 			continue;
 		for (i = 0; i < analysis->ngroup_columns; i++)
 			if (analysis->group_columns[i] == column)
-				keys = lappend(keys, tle->expr);
+				eager->keys = lappend(eager->keys, tle->expr);
 		column++;
 	}
-	keys = (List *) flatten_join_alias_vars(term, (Node *) keys);
-	arguments = (List *) flatten_join_alias_vars(term, (Node *) analysis->running_args);
-	if (list_length(eager.references) < 2 ||
-		!choose_aggregated(&eager, analysis, keys, arguments, sign_vars))
-		return NULL;
+	eager->keys = (List *) flatten_join_alias_vars(term, (Node *) eager->keys);
+	eager->arguments = (List *) flatten_join_alias_vars(term, (Node *) analysis->running_args);
+	return true;
+}
 
-	/* the other references, renumbered, then the lateral aggregate */
-	eager.new_index = palloc0(sizeof(int) * (list_length(term->rtable) + 1));
-	rewritten = copyObject(term);
-	rewritten->rtable = NIL;
-	foreach(cell, eager.references)
-	{
-		int			rtindex = lfirst_int(cell);
+/* The lateral subquery, __medallion_e, of the partial aggregate. */
+static RangeTblEntry *
+lateral_reference(Query *aggregate)
+{
+	RangeTblEntry *lateral = makeNode(RangeTblEntry);
+	ListCell   *cell;
 
-		if (rtindex == eager.aggregated)
-			continue;
-		eager.new_index[rtindex] = ++nreferences;
-		rewritten->rtable = lappend(rewritten->rtable,
-									copyObject(rt_fetch(rtindex, term->rtable)));
-		others = lappend(others, range_table_reference(nreferences));
-	}
-	aggregate = partial_aggregate_query(&eager, analysis, arguments);
-	lateral = makeNode(RangeTblEntry);
 	lateral->rtekind = RTE_SUBQUERY;
 	lateral->subquery = aggregate;
 	lateral->lateral = true;
@@ -400,62 +378,113 @@ MatviewEagerTermSql(MatviewAnalysis *analysis, Query *term, List *sign_vars)
 	foreach(cell, aggregate->targetList)
 		lateral->eref->colnames = lappend(lateral->eref->colnames,
 										  makeString(pstrdup(lfirst_node(TargetEntry, cell)->resname)));
-	npartials = list_length(aggregate->targetList);
-	rewritten->rtable = lappend(rewritten->rtable, lateral);
-	others = lappend(others, range_table_reference(nreferences + 1));
+	return lateral;
+}
 
-	/* conditions not reading R stay in the term */
+/* Append an output column to a target list, numbered after the others. */
+static List *
+append_target(List *targets, Expr *expr, const char *prefix)
+{
+	int			resno = list_length(targets) + 1;
+
+	return lappend(targets, makeTargetEntry(expr, resno,
+											psprintf("%s%d", prefix, resno), false));
+}
+
+/*
+ * The term rewritten: FROM the other references (renumbered 1..n) and the
+ * lateral partial aggregate (n + 1), WHERE the conditions that do not read
+ * R; its columns the group keys, the partials, then the signs.
+ */
+static Query *
+rewrite_term(EagerTerm *eager, MatviewAnalysis *analysis, List *sign_vars)
+{
+	Query	   *rewritten = copyObject(eager->term);
+	Query	   *aggregate;
+	List	   *from = NIL;
+	List	   *theirs = NIL;
+	List	   *targets = NIL;
+	ListCell   *cell;
+	int			nreferences = 0;
+	int			i;
+
+	eager->new_index = palloc0(sizeof(int) * (list_length(eager->term->rtable) + 1));
+	rewritten->rtable = NIL;
+	foreach(cell, eager->references)
 	{
-		List	   *theirs = NIL;
+		int			rtindex = lfirst_int(cell);
 
-		foreach(cell, eager.conditions)
-			if (!reads_reference(lfirst(cell), eager.aggregated))
-				theirs = lappend(theirs, renumbered(&eager, lfirst(cell), false));
-		rewritten->jointree = makeFromExpr(others, (Node *) make_ands_explicit(theirs));
+		if (rtindex == eager->aggregated)
+			continue;
+		eager->new_index[rtindex] = ++nreferences;
+		rewritten->rtable = lappend(rewritten->rtable,
+									copyObject(rt_fetch(rtindex, eager->term->rtable)));
+		from = lappend(from, range_table_reference(nreferences));
 	}
+	/* R's conditions name the others by their new indexes */
+	aggregate = partial_aggregate_query(eager, analysis, eager->arguments);
+	rewritten->rtable = lappend(rewritten->rtable, lateral_reference(aggregate));
+	from = lappend(from, range_table_reference(nreferences + 1));
+	foreach(cell, eager->conditions)
+		if (!reads_reference(lfirst(cell), eager->aggregated))
+			theirs = lappend(theirs, renumbered(eager, lfirst(cell), false));
+	rewritten->jointree = makeFromExpr(from, (Node *) make_ands_explicit(theirs));
 
-	/* group keys, partials, signs */
-	foreach(cell, keys)
-		targets = lappend(targets,
-						  makeTargetEntry((Expr *) renumbered(&eager, lfirst(cell), false),
-										  list_length(targets) + 1,
-										  psprintf("c%d", list_length(targets) + 1), false));
-	for (i = 1; i <= npartials; i++)
+	foreach(cell, eager->keys)
+		targets = append_target(targets, (Expr *) renumbered(eager, lfirst(cell), false), "c");
+	eager->npartials = list_length(aggregate->targetList);
+	for (i = 1; i <= eager->npartials; i++)
 	{
-		TargetEntry *partial = list_nth_node(TargetEntry, aggregate->targetList, i - 1);
+		Node	   *partial = (Node *) list_nth_node(TargetEntry, aggregate->targetList, i - 1)->expr;
 
-		targets = lappend(targets,
-						  makeTargetEntry((Expr *) makeVar(nreferences + 1, i,
-														   exprType((Node *) partial->expr),
-														   exprTypmod((Node *) partial->expr),
-														   exprCollation((Node *) partial->expr), 0),
-										  list_length(targets) + 1,
-										  psprintf("p%d", i), false));
+		targets = append_target(targets,
+								(Expr *) makeVar(nreferences + 1, i, exprType(partial),
+												 exprTypmod(partial), exprCollation(partial), 0),
+								"p");
 	}
 	foreach(cell, sign_vars)
-		targets = lappend(targets,
-						  makeTargetEntry((Expr *) renumbered(&eager, lfirst(cell), false),
-										  list_length(targets) + 1,
-										  psprintf("s%d", list_length(targets) + 1), false));
+		targets = append_target(targets, (Expr *) renumbered(eager, lfirst(cell), false), "s");
 	rewritten->targetList = targets;
 	rewritten->sortClause = NIL;
 	rewritten->groupClause = NIL;
 	rewritten->havingQual = NULL;
 	rewritten->hasAggs = false;
+	return rewritten;
+}
 
-	/* each partial weighed by the product of the signed references' signs */
-	initStringInfo(&weight);
-	appendStringInfoString(&weight, "1");
-	for (i = 1; i <= list_length(sign_vars); i++)
-		appendStringInfo(&weight, " OPERATOR(pg_catalog.*) __t.s%d", i);
+/*
+ * MatviewEagerTermSql: see matview_internal.h.  Each partial weighed by the
+ * product of the signed references' signs.
+ */
+char *
+MatviewEagerTermSql(MatviewAnalysis *analysis, Query *term, List *sign_vars)
+{
+	EagerTerm	eager = {0};
+	Query	   *rewritten;
+	char	   *weight;
+	StringInfoData sql;
+	int			nkeys;
+	int			i;
+
+	if (analysis->running == NULL || analysis->ngroup_columns == 0 ||
+		term->cteList != NIL || term->hasSubLinks || term->hasTargetSRFs)
+		return NULL;
+	if (!take_apart(&eager, analysis, term) ||
+		list_length(eager.references) < 2 ||
+		!choose_aggregated(&eager, analysis, sign_vars))
+		return NULL;
+	rewritten = rewrite_term(&eager, analysis, sign_vars);
+
+	nkeys = list_length(eager.keys);
+	weight = MatviewSignProductSql(1, list_length(sign_vars));
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s", SqlNumberedColumns("c", list_length(keys), "__t"));
-	for (i = 1; i <= npartials; i++)
-		appendStringInfo(&sql, ", %s OPERATOR(pg_catalog.*) __t.p%d", weight.data, i);
+	appendStringInfo(&sql, "SELECT %s", SqlNumberedColumns("c", nkeys, "__t"));
+	for (i = 1; i <= eager.npartials; i++)
+		appendStringInfo(&sql, ", %s OPERATOR(pg_catalog.*) __t.p%d", weight, i);
 	appendStringInfo(&sql, " FROM (%s) __t(%s, %s",
 					 pg_get_querydef(rewritten, false),
-					 SqlNumberedColumns("c", list_length(keys), NULL),
-					 SqlNumberedColumns("p", npartials, NULL));
+					 SqlNumberedColumns("c", nkeys, NULL),
+					 SqlNumberedColumns("p", eager.npartials, NULL));
 	for (i = 1; i <= list_length(sign_vars); i++)
 		appendStringInfo(&sql, ", s%d", i);
 	appendStringInfoChar(&sql, ')');

@@ -147,6 +147,7 @@ extern char *MatviewInnerDeltaTermsSql(MatviewAnalysis *analysis,
 									   StringInfo eager_terms, int *neager);
 extern char *MatviewTouchedGroupsQuerySql(MatviewAnalysis *analysis,
 										  const char *groups_name);
+extern char *MatviewSignProductSql(int sign, int nsigns);
 extern void MatviewAppendDeltaTerm(StringInfo sql, MatviewAnalysis *analysis,
 								   Query *term, List *sign_vars, int sign,
 								   bool group_keys);
