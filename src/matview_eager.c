@@ -29,8 +29,10 @@
  * 4,000 to aggregate by group: 1.3 ms of its 7.5 ms statement.
  *
  * Only where R is joined by an equality on a column that an index of R
- * leads with (each combination reads R by that index), the joins are
- * inner, and no condition holds a subquery; else the term stays as it is.
+ * leads with (each combination reads R by that index) and whose values
+ * stand for several rows of R each (see join_column_fans_out), the joins
+ * are inner, and no condition holds a subquery; else the term stays as it
+ * is.
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -41,6 +43,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_class.h"
+#include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -50,6 +54,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
 
 #include "matview_internal.h"
 #include "sql_names.h"
@@ -59,6 +64,9 @@
  * aggregate: rows subquery -> finite-flag subquery -> aggregate -> term.
  */
 #define ROWS_LEVELS_BELOW_TERM	3
+
+/* Fewest rows of R per value of its join column for eager aggregation. */
+#define EAGER_MIN_ROWS_PER_KEY	2
 
 /* A term taken apart: its base references and its conditions. */
 typedef struct EagerTerm
@@ -147,20 +155,21 @@ reads_only_reference(Node *node, int rtindex)
 }
 
 /*
- * Is the condition "column of R = expression of the others" (either way
- * round), with an index of R leading with that column?
+ * If the condition is "column of R = expression of the others" (either way
+ * round), with an index of R leading with that column, the column; else
+ * InvalidAttrNumber.
  */
-static bool
-indexed_join_equality(Expr *condition, int rtindex, Oid relid)
+static AttrNumber
+indexed_join_column(Expr *condition, int rtindex, Oid relid)
 {
 	OpExpr	   *op;
 	int			side;
 
 	if (!IsA(condition, OpExpr))
-		return false;
+		return InvalidAttrNumber;
 	op = (OpExpr *) condition;
 	if (list_length(op->args) != 2 || !op_mergejoinable(op->opno, exprType(linitial(op->args))))
-		return false;
+		return InvalidAttrNumber;
 	for (side = 0; side < 2; side++)
 	{
 		Node	   *mine = strip_implicit_coercions(list_nth(op->args, side));
@@ -171,9 +180,43 @@ indexed_join_equality(Expr *condition, int rtindex, Oid relid)
 			!reads_reference(theirs, rtindex) &&
 			!bms_is_empty(pull_varnos(NULL, theirs)) &&
 			MatviewIndexLeadsWith(relid, ((Var *) mine)->varattno))
-			return true;
+			return ((Var *) mine)->varattno;
 	}
-	return false;
+	return InvalidAttrNumber;
+}
+
+/*
+ * Does each value of R's join column stand for several rows of R?  Else
+ * there is nothing to aggregate first (a lookup table joined by its key:
+ * one row per joined row), and the lateral aggregate per row of the others
+ * only replaces the join (measured: 3.2 against 3.05 ms for 500 order
+ * changes, even at 50,000 and 100,000).  Known from a unique index on the
+ * column alone, or from the column's statistics; without statistics,
+ * taken to be so.
+ */
+static bool
+join_column_fans_out(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tuple;
+	float4		distinct;
+	float4		tuples;
+
+	if (MatviewKeyIsUnique(relid, attnum))
+		return false;
+	tuple = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(relid),
+							Int16GetDatum(attnum), BoolGetDatum(false));
+	if (!HeapTupleIsValid(tuple))
+		return true;
+	distinct = ((Form_pg_statistic) GETSTRUCT(tuple))->stadistinct;
+	ReleaseSysCache(tuple);
+	if (distinct < 0)
+		return -1 / distinct >= EAGER_MIN_ROWS_PER_KEY;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return true;
+	tuples = ((Form_pg_class) GETSTRUCT(tuple))->reltuples;
+	ReleaseSysCache(tuple);
+	return distinct == 0 || tuples <= 0 || tuples / distinct >= EAGER_MIN_ROWS_PER_KEY;
 }
 
 /* renumber_vars' context. */
@@ -242,7 +285,8 @@ signed_reference(List *sign_vars, int rtindex)
  * Choose R: a source read in a state without signs (the table itself, or
  * an append-only source's rows up to a position, whose columns are the
  * table's), holding every column the aggregates read and no group key,
- * joined by an indexed equality.
+ * joined by an indexed equality on a column whose values stand for
+ * several of its rows each.
  */
 static bool
 choose_aggregated(EagerTerm *eager, MatviewAnalysis *analysis, List *sign_vars)
@@ -263,7 +307,11 @@ choose_aggregated(EagerTerm *eager, MatviewAnalysis *analysis, List *sign_vars)
 			continue;
 		relid = ((MatviewSource *) list_nth(analysis->sources, source))->relid;
 		foreach(condition, eager->conditions)
-			indexed |= indexed_join_equality(lfirst(condition), rtindex, relid);
+		{
+			AttrNumber	attnum = indexed_join_column(lfirst(condition), rtindex, relid);
+
+			indexed |= attnum != InvalidAttrNumber && join_column_fans_out(relid, attnum);
+		}
 		if (indexed)
 		{
 			eager->aggregated = rtindex;

@@ -210,6 +210,23 @@ index_leads_with(Oid relid, AttrNumber attnum, bool partial)
 	return any_index(relid, index_leads_with_test, &leading);
 }
 
+/* MatviewKeyIsUnique's question about one index. */
+static bool
+index_unique_on_test(Relation index, const void *arg)
+{
+	AttrNumber	attnum = *(const AttrNumber *) arg;
+
+	return index->rd_index->indisunique && index->rd_index->indnkeyatts == 1 &&
+		index->rd_index->indkey.values[0] == attnum && !index_is_partial(index);
+}
+
+/* MatviewKeyIsUnique: see matview_internal.h. */
+bool
+MatviewKeyIsUnique(Oid relid, AttrNumber attnum)
+{
+	return any_index(relid, index_unique_on_test, &attnum);
+}
+
 /* MatviewIndexLeadsWith: see matview_internal.h. */
 bool
 MatviewIndexLeadsWith(Oid relid, AttrNumber attnum)

@@ -226,6 +226,9 @@ extern char *MatviewEagerTermSql(MatviewAnalysis *analysis, Query *term,
 /* Does a btree or hash index without a predicate lead with attnum? */
 extern bool MatviewIndexLeadsWith(Oid relid, AttrNumber attnum);
 
+/* Does a unique index without a predicate hold attnum alone? */
+extern bool MatviewKeyIsUnique(Oid relid, AttrNumber attnum);
+
 /*
  * Index each join key column of a pipeline table the owner owns that no
  * index starts with (the index depends on the view's target).
