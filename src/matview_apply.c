@@ -435,18 +435,13 @@ mv_row_group_list(MatviewAnalysis *analysis)
 	foreach(cell, analysis->query->targetList)
 	{
 		TargetEntry *tle = lfirst(cell);
-		char	   *name;
-		char	   *distinguishing;
 
 		if (tle->resjunk)
 			continue;
-		name = psprintf("c%d", ++column);
-		distinguishing = MatviewDistinguishingSql(name, exprType((Node *) tle->expr),
-												  exprTypmod((Node *) tle->expr),
-												  exprCollation((Node *) tle->expr));
-		appendStringInfo(&list, "%s%s", column > 1 ? ", " : "", name);
-		if (distinguishing != NULL)
-			appendStringInfo(&list, ", %s", distinguishing);
+		MatviewAppendGroupColumn(&list, psprintf("c%d", ++column),
+								 exprType((Node *) tle->expr),
+								 exprTypmod((Node *) tle->expr),
+								 exprCollation((Node *) tle->expr));
 	}
 	return list.data;
 }

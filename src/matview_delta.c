@@ -178,7 +178,10 @@ delta_select_sql(MatviewSource *source, const char *columns, bool negate)
 }
 
 /*
- * MatviewDistinguishingSql: see matview_internal.h.  Equal values look
+ * For a value (SQL text) of a type whose equal values may look different
+ * (numeric 1.0 and 1.00, float 0 and -0, 'a' and 'A' in a case-insensitive
+ * collation), an SQL expression that tells such values apart, to group by
+ * beside the value; NULL when equal values look the same.  Equal values look
  * the same when the type's btree equality is image equality
  * (BTEQUALIMAGE_PROC: integers, text in a deterministic collation, ...)
  * or for a numeric with a scale (every value rounded to it).  Else: a
@@ -186,9 +189,8 @@ delta_select_sql(MatviewSource *source, const char *columns, bool negate)
  * and for any other type its text in the "C" collation (text in a
  * nondeterministic collation, arrays of those, ...).
  */
-char *
-MatviewDistinguishingSql(const char *value, Oid type, int32 typmod,
-						 Oid collation)
+static char *
+distinguishing_sql(const char *value, Oid type, int32 typmod, Oid collation)
 {
 	Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
 
@@ -212,6 +214,20 @@ MatviewDistinguishingSql(const char *value, Oid type, int32 typmod,
 }
 
 /*
+ * MatviewAppendGroupColumn: see matview_internal.h.
+ */
+void
+MatviewAppendGroupColumn(StringInfo list, const char *value, Oid type,
+						 int32 typmod, Oid collation)
+{
+	char	   *distinguishing = distinguishing_sql(value, type, typmod, collation);
+
+	appendStringInfo(list, "%s%s", list->len > 0 ? ", " : "", value);
+	if (distinguishing != NULL)
+		appendStringInfo(list, ", %s", distinguishing);
+}
+
+/*
  * The delta of a signed source (change feed, capture log) reduced to the
  * net change of the columns the reference reads (read: attribute numbers
  * offset by FirstLowInvalidHeapAttributeNumber), the others NULL: rows
@@ -221,7 +237,7 @@ MatviewDistinguishingSql(const char *value, Oid type, int32 typmod,
  * every column the view reads: 1,000 of a 1,500-row order delta the terms
  * would otherwise join.  Rows are equal when every read column is: by its
  * type's equality, and by what tells equal values apart when they may look
- * different (MatviewDistinguishingSql), so that a row kept for another
+ * different (distinguishing_sql), so that a row kept for another
  * never shows another value.  NULL when it cannot be: a whole-row
  * reference, no column read, or a column without an equality.
  */
@@ -261,14 +277,9 @@ net_delta_select_sql(MatviewSource *source, Bitmapset *read, bool negate)
 		}
 		else
 		{
-			char	   *distinguishing = MatviewDistinguishingSql(name, attr->atttypid,
-																  attr->atttypmod,
-																  attr->attcollation);
-
 			appendStringInfoString(&columns, name);
-			appendStringInfo(&group, "%s%s", group.len > 0 ? ", " : "", name);
-			if (distinguishing != NULL)
-				appendStringInfo(&group, ", %s", distinguishing);
+			MatviewAppendGroupColumn(&group, name, attr->atttypid,
+									 attr->atttypmod, attr->attcollation);
 		}
 	}
 	relation_close(rel, AccessShareLock);

@@ -334,7 +334,7 @@ index_covers_test(Relation index, const void *arg)
 	if (index->rd_index->indnkeyatts == 0 || columns->values[0] != covered->key ||
 		index_is_partial(index))
 		return false;
-	if (index->rd_index->indisunique && index->rd_index->indnkeyatts == 1)
+	if (index_unique_on_test(index, &covered->key))
 		return true;
 	covers = index->rd_rel->relam == BTREE_AM_OID;
 	foreach(cell, covered->attnums)

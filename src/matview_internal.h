@@ -158,13 +158,13 @@ extern void MatviewReplaceReference(Query *query, int rtindex,
 extern Query *MatviewAnalyzeInternal(const char *sql);
 
 /*
- * For a value (SQL text) of a type whose equal values may look different
- * (numeric 1.0 and 1.00, float 0 and -0, 'a' and 'A' in a case-insensitive
- * collation), an SQL expression that tells such values apart, to group by
- * beside the value; NULL when equal values look the same.
+ * Append to a GROUP BY list (comma-separated) a value (SQL text) and, when
+ * equal values of its type may look different (numeric 1.0 and 1.00, float
+ * 0 and -0, 'a' and 'A' in a case-insensitive collation), beside it an
+ * expression that tells them apart: rows grouped so are equal as shown.
  */
-extern char *MatviewDistinguishingSql(const char *value, Oid type,
-									  int32 typmod, Oid collation);
+extern void MatviewAppendGroupColumn(StringInfo list, const char *value,
+									 Oid type, int32 typmod, Oid collation);
 extern char *MatviewNullColumns(Oid relid, int *natts);
 
 /* matview_outer.c */
