@@ -437,11 +437,14 @@ analyze_groups(MatviewAnalysis *analysis)
 
 /*
  * MatviewAnalyze: analyse query_text as the current user (the caller runs
- * it as the pipeline owner under UserSqlSettingsEnter).
+ * it as the pipeline owner under UserSqlSettingsEnter).  A query not yet
+ * validated (at creation) is planned as well, which finds what only the
+ * planner rejects; one validated (at each update) is analysed and its
+ * permissions checked, not planned: its plan would be thrown away.
  */
 void
 MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
-			   MatviewAnalysis *analysis)
+			   bool validated, MatviewAnalysis *analysis)
 {
 	RawStmt    *raw = UserSqlQuery(query_text, "query of a materialized view");
 	TupleDesc	desc;
@@ -455,7 +458,8 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 	/* before the analysis, which turns the raw join tree into its own */
 	foreach(cell, ((SelectStmt *) raw->stmt)->fromClause)
 		raw_join_positions(lfirst(cell), &positions);
-	analysis->query = UserSqlAnalyzeQuery(raw, query_text, 0, NULL, NULL, &desc);
+	analysis->query = validated ? UserSqlAnalyzeOnly(raw, query_text, true) :
+		UserSqlAnalyzeQuery(raw, query_text, 0, NULL, NULL, &desc);
 	args[0] = (void *) pipeline;
 	args[1] = analysis;
 	(void) sources_walker((Node *) analysis->query, args);

@@ -792,7 +792,7 @@ MaterializedViewApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 
 	nest_level = UserSqlSettingsEnter(NULL);
 	mv_check_source_columns(&apply);
-	MatviewAnalyze(context->pipeline, apply.query_text, &apply.analysis);
+	MatviewAnalyze(context->pipeline, apply.query_text, true, &apply.analysis);
 	mv_check_target(&apply);
 	SPI_connect();
 	if (!apply.incremental)

@@ -110,7 +110,7 @@ mv_create_analyze(MvCreate *state)
 	error_context_stack = &errcallback;
 	FlowEnterOwnerContext(state->create.pipeline, &owner);
 	nest_level = UserSqlSettingsEnter(NULL);
-	MatviewAnalyze(state->create.pipeline, state->query, &state->analysis);
+	MatviewAnalyze(state->create.pipeline, state->query, false, &state->analysis);
 	UserSqlSettingsLeave(nest_level);
 	FlowLeaveOwnerContext(&owner);
 	error_context_stack = errcallback.previous;

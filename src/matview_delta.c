@@ -117,17 +117,18 @@ attribute_list(Oid relid, bool as_nulls, int *natts)
 	return list.data;
 }
 
-/* Analyse SQL text medallion made (a source's state or delta). */
+/*
+ * Analyse SQL text medallion made (a source's state or delta), to be
+ * deparsed into a statement: permissions are checked when that runs.
+ */
 static Query *
 analyze_internal(const char *sql)
 {
 	List	   *raw = UserSqlRawParse(sql);
-	TupleDesc	desc;
 
 	if (list_length(raw) != 1)
 		elog(ERROR, "internal query is not one statement: %s", sql);
-	return UserSqlAnalyzeQuery(linitial_node(RawStmt, raw), sql, 0, NULL,
-							   NULL, &desc);
+	return UserSqlAnalyzeOnly(linitial_node(RawStmt, raw), sql, false);
 }
 
 /* How a term reads a table reference. */

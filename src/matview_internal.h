@@ -117,7 +117,7 @@ typedef struct MatviewAnalysis
 
 /* matview_analyze.c */
 extern void MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
-						   MatviewAnalysis *analysis);
+						   bool validated, MatviewAnalysis *analysis);
 extern const char *MatviewSourceKindName(MatviewSourceKind kind);
 
 /*

@@ -130,6 +130,78 @@ UserSqlRawParse(const char *sql)
 	return raw;
 }
 
+/* Collect the relation entries of a query and of every query inside it. */
+static bool
+relation_entries_walker(Node *node, List **entries)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION)
+			*entries = lappend(*entries, rte);
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, relation_entries_walker,
+								 (void *) entries, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, relation_entries_walker,
+								  (void *) entries);
+}
+
+/*
+ * Analyze and rewrite one statement as the current user: the one Query it
+ * becomes.  The caller reports errors against sql and holds a snapshot.
+ */
+static Query *
+analyze_and_rewrite(RawStmt *raw_stmt, const char *sql, int nparams,
+					Oid *param_types)
+{
+	List	   *queries = pg_analyze_and_rewrite_fixedparams(raw_stmt, sql,
+															 param_types,
+															 nparams, NULL);
+
+	if (list_length(queries) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rules that turn a query into several queries are not supported here")));
+	return linitial_node(Query, queries);
+}
+
+/*
+ * UserSqlAnalyzeOnly: see user_sql.h.  Planning a query costs about what
+ * analysing it does; a materialized view's update analyses its query and
+ * the half-dozen subqueries its delta terms are made of, and planned each
+ * of them only to throw the plan away.  The permission check is the one
+ * the executor makes at its start (ExecCheckRTPerms), on the rewritten
+ * query's tables (views expanded, so a view is checked as its owner).
+ */
+Query *
+UserSqlAnalyzeOnly(RawStmt *raw_stmt, const char *sql, bool check_permissions)
+{
+	ErrorContextCallback errcallback;
+	List	   *entries = NIL;
+	Query	   *query;
+
+	errcallback.callback = UserSqlErrorCallback;
+	errcallback.arg = (void *) sql;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	PushActiveSnapshot(GetTransactionSnapshot());
+	query = analyze_and_rewrite(raw_stmt, sql, 0, NULL);
+	PopActiveSnapshot();
+	error_context_stack = errcallback.previous;
+
+	if (check_permissions)
+	{
+		(void) relation_entries_walker((Node *) query, &entries);
+		(void) ExecCheckRTPerms(entries, true);
+	}
+	return query;
+}
+
 /*
  * Analyze, rewrite and plan one SELECT as the current user, and check that
  * the current user may run it (by starting its executor in EXPLAIN-only
@@ -143,7 +215,6 @@ UserSqlAnalyzeQuery(RawStmt *raw_stmt, const char *sql, int nparams,
 					TupleDesc *result_desc)
 {
 	ErrorContextCallback errcallback;
-	List	   *queries;
 	List	   *plans;
 	Query	   *query;
 	QueryDesc  *query_desc;
@@ -154,15 +225,7 @@ UserSqlAnalyzeQuery(RawStmt *raw_stmt, const char *sql, int nparams,
 	error_context_stack = &errcallback;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
-
-	queries = pg_analyze_and_rewrite_fixedparams(raw_stmt, sql, param_types,
-												 nparams, NULL);
-	if (list_length(queries) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("rules that turn a query into several queries are not supported here")));
-	query = linitial_node(Query, queries);
-
+	query = analyze_and_rewrite(raw_stmt, sql, nparams, param_types);
 	plans = pg_plan_queries(list_make1(copyObject(query)), sql, 0, params);
 	query_desc = CreateQueryDesc(linitial_node(PlannedStmt, plans), sql,
 								 GetActiveSnapshot(), InvalidSnapshot,

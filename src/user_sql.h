@@ -116,4 +116,14 @@ extern Query *UserSqlAnalyzeQuery(RawStmt *raw_stmt, const char *sql,
 								  ParamListInfo params,
 								  TupleDesc *result_desc);
 
+/*
+ * Analyze and rewrite one SELECT and check the current user's permissions
+ * on every table it reads, without planning it: for a query already
+ * validated by UserSqlAnalyzeQuery when it was given, analysed again at
+ * each use, and for SQL medallion made (check_permissions false: the
+ * statement it becomes is checked when it runs).
+ */
+extern Query *UserSqlAnalyzeOnly(RawStmt *raw_stmt, const char *sql,
+								 bool check_permissions);
+
 #endif							/* MEDALLION_USER_SQL_H */

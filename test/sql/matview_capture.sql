@@ -189,6 +189,17 @@ SELECT medallion.create_materialized_view('mvc', 'labelled', $q$
 SELECT medallion.create_materialized_view('mvc', 'facts', 'SELECT 1 AS x',
 	replace => true);
 
+-- 6b. The owner's rights on the sources are checked at every update, as
+-- the query is analysed again: SELECT on a source revoked fails the views
+-- that read it, even when nothing in that source changed.
+SELECT count(*) > 0 AS ran FROM medallion.run_pipeline('mvc');
+REVOKE SELECT ON customers FROM mvc_owner;
+SELECT count(*) FROM medallion.run_pipeline('mvc');
+SELECT last_error FROM medallion.pipelines WHERE pipeline_name = 'mvc';
+GRANT SELECT ON customers TO mvc_owner;
+SELECT count(*) > 0 AS ran FROM medallion.run_pipeline('mvc');
+SELECT * FROM mismatches();
+
 -- 7. drop_flow releases the capture: the last reader takes the triggers
 -- and the log with it.
 SELECT medallion.drop_flow('mvc.label_counts', drop_table => true);
