@@ -14,7 +14,10 @@
 # A view's cost is its flow's time (event_log duration_ms); it is compared
 # with CREATE TABLE AS of its query measured in the same run, right after.
 # Medians of ROUNDS rounds; every view is checked against its query at the
-# end (EXCEPT ALL both ways).
+# end (EXCEPT ALL both ways).  "ratio per round" is the median of each
+# round's update over the CREATE TABLE AS measured right after it: on a
+# shared machine whose speed drifts during a run, the pairs compare like
+# with like.
 #
 # MODE=triggered (the default) runs each update with run_pipeline, in a
 # background worker started for that update: every update starts with
@@ -160,7 +163,7 @@ SQL
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-declare -A FLOW CTAS
+declare -A FLOW CTAS PAIR
 for round in $(seq 1 "$ROUNDS"); do
 	before=$(last_progress)
 	new_events "$round"
@@ -170,6 +173,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		plain=$(ctas_ms "$view")
 		FLOW[$view]="${FLOW[$view]:-} $ms"
 		CTAS[$view]="${CTAS[$view]:-} $plain"
+		PAIR[$view]="${PAIR[$view]:-} $(awk -v a="$ms" -v b="$plain" 'BEGIN { printf "%.2f", 100 * a / b }')"
 		echo "round $round: $view ${ms} ms ($how); CREATE TABLE AS ${plain} ms"
 	done
 done
@@ -180,8 +184,8 @@ fi
 
 echo
 echo "mode: $MODE"
-echo "| view | maintenance | update (median ms) | CREATE TABLE AS (median ms) | ratio | equal to its query |"
-echo "|---|---|---|---|---|---|"
+echo "| view | maintenance | update (median ms) | CREATE TABLE AS (median ms) | ratio | ratio per round (median) | equal to its query |"
+echo "|---|---|---|---|---|---|---|"
 for view in $VIEWS; do
 	# shellcheck disable=SC2086
 	f=$(median ${FLOW[$view]})
@@ -192,7 +196,9 @@ for view in $VIEWS; do
 SELECT (SELECT count(*) FROM (TABLE $view EXCEPT ALL (${QUERY[$view]})) a)
 	 + (SELECT count(*) FROM ((${QUERY[$view]}) EXCEPT ALL TABLE $view) b)")
 	ratio=$(awk -v a="$f" -v b="$c" 'BEGIN { printf "%.1f%%", 100 * a / b }')
-	echo "| $view | $how | $f | $c | $ratio | $([ "$diff" = 0 ] && echo yes || echo "NO ($diff rows differ)") |"
+	# shellcheck disable=SC2086
+	pair=$(median ${PAIR[$view]})
+	echo "| $view | $how | $f | $c | $ratio | ${pair}% | $([ "$diff" = 0 ] && echo yes || echo "NO ($diff rows differ)") |"
 done
 
 if [ "${KEEP:-0}" != 1 ]; then
