@@ -112,6 +112,20 @@ UserSqlErrorCallback(void *arg)
 	}
 }
 
+/*
+ * Push an error context callback that reports error positions against sql
+ * (UserSqlErrorCallback); the caller pops it by restoring
+ * error_context_stack to callback->previous.
+ */
+static void
+report_errors_against(ErrorContextCallback *callback, const char *sql)
+{
+	callback->callback = UserSqlErrorCallback;
+	callback->arg = (void *) sql;
+	callback->previous = error_context_stack;
+	error_context_stack = callback;
+}
+
 /* raw_parser() with positions of syntax errors reported against sql. */
 List *
 UserSqlRawParse(const char *sql)
@@ -119,10 +133,7 @@ UserSqlRawParse(const char *sql)
 	ErrorContextCallback errcallback;
 	List	   *raw;
 
-	errcallback.callback = UserSqlErrorCallback;
-	errcallback.arg = (void *) sql;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
+	report_errors_against(&errcallback, sql);
 
 	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
 
@@ -185,10 +196,7 @@ UserSqlAnalyzeOnly(RawStmt *raw_stmt, const char *sql, bool check_permissions)
 	List	   *entries = NIL;
 	Query	   *query;
 
-	errcallback.callback = UserSqlErrorCallback;
-	errcallback.arg = (void *) sql;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
+	report_errors_against(&errcallback, sql);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	query = analyze_and_rewrite(raw_stmt, sql, 0, NULL);
 	PopActiveSnapshot();
@@ -219,10 +227,7 @@ UserSqlAnalyzeQuery(RawStmt *raw_stmt, const char *sql, int nparams,
 	Query	   *query;
 	QueryDesc  *query_desc;
 
-	errcallback.callback = UserSqlErrorCallback;
-	errcallback.arg = (void *) sql;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
+	report_errors_against(&errcallback, sql);
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	query = analyze_and_rewrite(raw_stmt, sql, nparams, param_types);
