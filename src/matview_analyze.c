@@ -318,27 +318,6 @@ analysis_source(const PipelineDesc *pipeline, MatviewAnalysis *analysis,
 	return list_length(analysis->sources) - 1;
 }
 
-/* Every table the query reads, at any depth (for the flow's inputs). */
-static bool
-sources_walker(Node *node, void *context)
-{
-	void	  **args = (void **) context;
-
-	if (node == NULL)
-		return false;
-	if (IsA(node, RangeTblEntry))
-	{
-		RangeTblEntry *rte = (RangeTblEntry *) node;
-
-		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_RELATION)
-			(void) analysis_source(args[0], args[1], rte->relid);
-		return false;
-	}
-	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, sources_walker, context,
-								 QTW_EXAMINE_RTES_BEFORE);
-	return expression_tree_walker(node, sources_walker, context);
-}
 
 /* Output columns, and the range table entries that read sources. */
 static void
@@ -449,7 +428,6 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 	RawStmt    *raw = UserSqlQuery(query_text, "query of a materialized view");
 	TupleDesc	desc;
 	ReasonWalk	walk = {0};
-	void	   *args[2];
 	ListCell   *cell;
 	List	   *positions = NIL;
 	int			next_join = 0;
@@ -460,9 +438,14 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 		raw_join_positions(lfirst(cell), &positions);
 	analysis->query = validated ? UserSqlAnalyzeOnly(raw, query_text, true) :
 		UserSqlAnalyzeQuery(raw, query_text, 0, NULL, NULL, &desc);
-	args[0] = (void *) pipeline;
-	args[1] = analysis;
-	(void) sources_walker((Node *) analysis->query, args);
+	/* every table the query reads, at any depth (the flow's inputs) */
+	foreach(cell, UserSqlRelationEntries(analysis->query))
+	{
+		RangeTblEntry *rte = lfirst(cell);
+
+		if (rte->relkind == RELKIND_RELATION)
+			(void) analysis_source(pipeline, analysis, rte->relid);
+	}
 
 	analyze_clauses(analysis->query, analysis);
 	foreach(cell, analysis->query->jointree->fromlist)
@@ -488,38 +471,6 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 	if (analysis->nreferences == 0)
 		set_reason(analysis, pstrdup("the query reads no table"));
 	analysis->incremental = analysis->reason == NULL;
-}
-
-/* Add the columns a relation reference selects to its source's set. */
-static bool
-columns_walker(Node *node, void *context)
-{
-	void	  **args = (void **) context;
-	MatviewAnalysis *analysis = args[0];
-	Bitmapset **columns = args[1];
-
-	if (node == NULL)
-		return false;
-	if (IsA(node, RangeTblEntry))
-	{
-		RangeTblEntry *rte = (RangeTblEntry *) node;
-		ListCell   *cell;
-
-		if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION)
-			return false;
-		foreach(cell, analysis->sources)
-		{
-			if (((MatviewSource *) lfirst(cell))->relid == rte->relid)
-				columns[foreach_current_index(cell)] =
-					bms_add_members(columns[foreach_current_index(cell)],
-									rte->selectedCols);
-		}
-		return false;
-	}
-	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, columns_walker, context,
-								 QTW_EXAMINE_RTES_BEFORE);
-	return expression_tree_walker(node, columns_walker, context);
 }
 
 /* One source's entry of MatviewSourceColumnsJson. */
@@ -567,13 +518,25 @@ MatviewSourceColumnsJson(MatviewAnalysis *analysis)
 {
 	Bitmapset **columns = palloc0(sizeof(Bitmapset *) *
 								  (list_length(analysis->sources) + 1));
-	void	   *args[2];
 	StringInfoData json;
 	ListCell   *cell;
 
-	args[0] = analysis;
-	args[1] = columns;
-	(void) columns_walker((Node *) analysis->query, args);
+	/* the columns every reference to a source selects, at any depth */
+	foreach(cell, UserSqlRelationEntries(analysis->query))
+	{
+		RangeTblEntry *rte = lfirst(cell);
+		ListCell   *source;
+
+		if (rte->relkind != RELKIND_RELATION)
+			continue;
+		foreach(source, analysis->sources)
+		{
+			if (((MatviewSource *) lfirst(source))->relid == rte->relid)
+				columns[foreach_current_index(source)] =
+					bms_add_members(columns[foreach_current_index(source)],
+									rte->selectedCols);
+		}
+	}
 	initStringInfo(&json);
 	appendStringInfoChar(&json, '{');
 	foreach(cell, analysis->sources)

@@ -55,40 +55,6 @@ silver_create_error_callback(void *arg)
 	errcontext("checking the query of %s", (const char *) arg);
 }
 
-/* Count the references to pipeline tables in a rewritten query tree. */
-typedef struct SilverRteCount
-{
-	Oid			source;
-	List	   *pipeline_tables;
-	int			source_refs;
-	Oid			other;			/* another pipeline table read, if any */
-} SilverRteCount;
-
-/* Count the RTEs of the source and of other pipeline tables, recursively. */
-static bool
-silver_rte_walker(Node *node, SilverRteCount *count)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, RangeTblEntry))
-	{
-		RangeTblEntry *rte = (RangeTblEntry *) node;
-
-		if (rte->rtekind == RTE_RELATION)
-		{
-			if (rte->relid == count->source)
-				count->source_refs++;
-			else if (list_member_oid(count->pipeline_tables, rte->relid))
-				count->other = rte->relid;
-		}
-		return false;
-	}
-	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, silver_rte_walker,
-								 (void *) count, QTW_EXAMINE_RTES_BEFORE);
-	return expression_tree_walker(node, silver_rte_walker, (void *) count);
-}
-
 /*
  * Check the analyzed spliced query of a new flow: row-by-row only, and no
  * other way to the pipeline's tables (a view reading the source, say) than
@@ -99,8 +65,10 @@ silver_check_analyzed(Query *wrapper, Oid source, List *pipeline_tables)
 {
 	RangeTblEntry *rte = linitial_node(RangeTblEntry, wrapper->rtable);
 	Query	   *query = rte->subquery;
-	SilverRteCount count;
 	const char *what = NULL;
+	int			source_refs = 0;
+	Oid			other = InvalidOid;	/* another pipeline table read, if any */
+	ListCell   *cell;
 
 	if (query == NULL)
 		elog(ERROR, "unexpected shape of the analyzed silver query");
@@ -123,23 +91,29 @@ silver_check_analyzed(Query *wrapper, Oid source, List *pipeline_tables)
 				 errdetail("Each update feeds the query only the new rows of its source, so the query must handle each row on its own."),
 				 errhint("Use dedup_keys to remove duplicates, and medallion.create_aggregate() for aggregates.")));
 
-	memset(&count, 0, sizeof(count));
-	count.source = source;
-	count.pipeline_tables = pipeline_tables;
-	(void) silver_rte_walker((Node *) wrapper, &count);
-	if (count.source_refs != 1)
+	/* the references to the source and to other pipeline tables */
+	foreach(cell, UserSqlRelationEntries(wrapper))
+	{
+		RangeTblEntry *entry = lfirst(cell);
+
+		if (entry->relid == source)
+			source_refs++;
+		else if (list_member_oid(pipeline_tables, entry->relid))
+			other = entry->relid;
+	}
+	if (source_refs != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("query of a silver flow reads table %s more than once",
 						CatalogQualifiedRelationName(source)),
 				 errdetail("A view or a subquery also reads the table."),
 				 errhint("Read the source table once, directly in the query.")));
-	if (OidIsValid(count.other))
+	if (OidIsValid(other))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("query of a silver flow reads more than one pipeline table"),
 				 errdetail("It also reads %s, through a view.",
-						   CatalogQualifiedRelationName(count.other)),
+						   CatalogQualifiedRelationName(other)),
 				 errhint("A silver flow reads one pipeline table; it may join only static tables.")));
 }
 

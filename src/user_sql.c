@@ -141,7 +141,7 @@ UserSqlRawParse(const char *sql)
 	return raw;
 }
 
-/* Collect the relation entries of a query and of every query inside it. */
+/* UserSqlRelationEntries' walker: collects into *entries. */
 static bool
 relation_entries_walker(Node *node, List **entries)
 {
@@ -160,6 +160,16 @@ relation_entries_walker(Node *node, List **entries)
 								 (void *) entries, QTW_EXAMINE_RTES_BEFORE);
 	return expression_tree_walker(node, relation_entries_walker,
 								  (void *) entries);
+}
+
+/* UserSqlRelationEntries: see user_sql.h. */
+List *
+UserSqlRelationEntries(Query *query)
+{
+	List	   *entries = NIL;
+
+	(void) relation_entries_walker((Node *) query, &entries);
+	return entries;
 }
 
 /*
@@ -193,7 +203,6 @@ Query *
 UserSqlAnalyzeOnly(RawStmt *raw_stmt, const char *sql, bool check_permissions)
 {
 	ErrorContextCallback errcallback;
-	List	   *entries = NIL;
 	Query	   *query;
 
 	report_errors_against(&errcallback, sql);
@@ -203,10 +212,7 @@ UserSqlAnalyzeOnly(RawStmt *raw_stmt, const char *sql, bool check_permissions)
 	error_context_stack = errcallback.previous;
 
 	if (check_permissions)
-	{
-		(void) relation_entries_walker((Node *) query, &entries);
-		(void) ExecCheckRTPerms(entries, true);
-	}
+		(void) ExecCheckRTPerms(UserSqlRelationEntries(query), true);
 	return query;
 }
 

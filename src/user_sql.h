@@ -126,4 +126,10 @@ extern Query *UserSqlAnalyzeQuery(RawStmt *raw_stmt, const char *sql,
 extern Query *UserSqlAnalyzeOnly(RawStmt *raw_stmt, const char *sql,
 								 bool check_permissions);
 
+/*
+ * The relation entries (RTE_RELATION) of a query and of every query inside
+ * it (subqueries, CTEs, sublinks, expanded views), in walk order.
+ */
+extern List *UserSqlRelationEntries(Query *query);
+
 #endif							/* MEDALLION_USER_SQL_H */
