@@ -19,10 +19,11 @@
  * insert, not the order they commit.  A consumer must never read past a
  * change that is still being written, or it would skip it for good once
  * its position moves beyond.  CaptureBegin therefore reads the sequence's
- * last value first, then waits (WaitForLockers, as CREATE INDEX
- * CONCURRENTLY does) for every transaction holding a lock that conflicts
- * with SHARE on the log: each transaction that has drawn an id holds ROW
- * EXCLUSIVE on the log since before it drew it.  After the wait every id
+ * last value first, then waits (WaitForTableWriters, as CREATE INDEX
+ * CONCURRENTLY does, but not for a VACUUM of the log) for every
+ * transaction holding a lock that lets it write the log: each transaction
+ * that has drawn an id holds ROW EXCLUSIVE on the log since before it drew
+ * it.  After the wait every id
  * up to that value is committed or rolled back, and the consumer's next
  * statement (READ COMMITTED) sees all of them; new writers are never
  * blocked.
@@ -71,6 +72,7 @@
 #include "version.h"
 #include "spi_util.h"
 #include "sql_names.h"
+#include "table_writers.h"
 
 /* Suffix of a log's name: <schema>__<table>__changes. */
 #define CAPTURE_LOG_SUFFIX "__changes"
@@ -497,7 +499,6 @@ CaptureBegin(Oid relid, int32 flow_id)
 	bool		has_consumer;
 	int64		position;
 	Oid			log_relid;
-	LOCKTAG		tag;
 
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
@@ -529,8 +530,7 @@ CaptureBegin(Oid relid, int32 flow_id)
 	range.log_table = CatalogQualifiedRelationName(log_relid);
 
 	/* every id up to to_id drawn by a transaction still writing: wait */
-	SET_LOCKTAG_RELATION(tag, MyDatabaseId, log_relid);
-	WaitForLockers(tag, ShareLock, false);
+	WaitForTableWriters(log_relid);
 	return range;
 }
 

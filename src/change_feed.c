@@ -28,7 +28,8 @@
  * some reader has not consumed yet.  Once it has grown to 1 MB, an apply
  * first removes the rows at or below the lowest watermark of the aggregate
  * flows that read it (a TRUNCATE when they have read everything, the usual
- * case); it writes nothing when no flow reads it.  A feed is
+ * case, or a DELETE when a VACUUM or ANALYZE of the feed is under way); it
+ * writes nothing when no flow reads it.  A feed is
  * recorded in the CDC flow's definition ("change_feed", and among its
  * state tables), depends on the target (dropping the target drops it), and
  * is created by create_aggregate.
@@ -43,11 +44,12 @@
 #include "postgres.h"
 
 #include "access/relation.h"
-#include "storage/bufmgr.h"
 #include "catalog/dependency.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -253,10 +255,25 @@ change_feed_trim(FlowDesc *cdc_flow, Oid relid, const char *name,
 	SpiExecute(psprintf("SELECT pg_catalog.max(_row_id) FROM %s", name),
 			   0, NULL, NULL, NULL, SPI_OK_SELECT);
 	last = SpiGetInt64(0, 1, &empty);
-	if (!empty && (readers == 0 || consumed >= last))
-		SpiExecute(psprintf("TRUNCATE %s", name), 0, NULL, NULL, NULL,
-				   SPI_OK_UTILITY);
-	else if (!empty && consumed > 0)
+	if (empty)
+		return;
+	if (readers == 0 || consumed >= last)
+	{
+		/*
+		 * TRUNCATE waits for every lock on the feed: a VACUUM or ANALYZE of
+		 * it, by autovacuum (cancelled only after deadlock_timeout) or by
+		 * hand, would hold up the apply.  Then a DELETE, which waits for
+		 * neither, removes the same rows.
+		 */
+		if (ConditionalLockRelationOid(relid, AccessExclusiveLock))
+		{
+			SpiExecute(psprintf("TRUNCATE %s", name), 0, NULL, NULL, NULL,
+					   SPI_OK_UTILITY);
+			return;
+		}
+		consumed = last;
+	}
+	if (consumed > 0)
 	{
 		Oid			trim_types[1] = {INT8OID};
 		Datum		trim_values[1] = {Int64GetDatum(consumed)};
@@ -469,6 +486,15 @@ ChangeFeedEnsureStatistics(Oid feed_relid, int64 delta_rows)
 	relation_close(feed, AccessShareLock);
 	if (tuples < 0 ? delta_rows < FEED_STATISTICS_MIN_ROWS :
 		counted_pages == 0 || tuples / counted_pages * pages >= delta_rows)
+		return;
+
+	/*
+	 * A VACUUM or ANALYZE of the feed under way (autovacuum's, which a
+	 * waiting ANALYZE cancels only after deadlock_timeout, or one by hand)
+	 * would hold up the update: this read is planned with the counts it
+	 * has, and the next reader tries again.
+	 */
+	if (!ConditionalLockRelationOid(feed_relid, ShareUpdateExclusiveLock))
 		return;
 	SpiExecute(psprintf("ANALYZE %s", CatalogQualifiedRelationName(feed_relid)),
 			   0, NULL, NULL, NULL, SPI_OK_UTILITY);

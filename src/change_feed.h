@@ -44,8 +44,9 @@ extern void ChangeFeedCreateIndexes(const char *name, bool row_id,
 /*
  * Before a reader plans a read of delta_rows rows of a feed: ANALYZE it
  * when its pg_class counts give fewer rows than that, or, for a delta of a
- * thousand rows or more, when it was never analysed.  Runs as the caller,
- * who must own the feed (the pipeline owner).
+ * thousand rows or more, when it was never analysed; not when a VACUUM or
+ * ANALYZE of the feed is under way (never waits for it).  Runs as the
+ * caller, who must own the feed (the pipeline owner).
  */
 extern void ChangeFeedEnsureStatistics(Oid feed_relid, int64 delta_rows);
 

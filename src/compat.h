@@ -29,4 +29,16 @@
 #define MEDALLION_WAIT_EVENT_MAIN	PG_WAIT_EXTENSION
 #endif
 
+/*
+ * The PGPROC of the backend running a virtual transaction (NULL when there
+ * is none), and the local transaction id a PGPROC runs now.
+ */
+#if PG_VERSION_NUM >= 170000
+#define MedallionVirtualXactProc(vxid)	ProcNumberGetProc((vxid).procNumber)
+#define MedallionProcLocalXid(proc)		((proc)->vxid.lxid)
+#else
+#define MedallionVirtualXactProc(vxid)	BackendIdGetProc((vxid).backendId)
+#define MedallionProcLocalXid(proc)		((proc)->lxid)
+#endif
+
 #endif							/* MEDALLION_COMPAT_H */

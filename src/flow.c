@@ -27,6 +27,7 @@
 
 #include "flow.h"
 #include "spi_util.h"
+#include "table_writers.h"
 
 void
 FlowResultInit(FlowResult *result)
@@ -100,7 +101,6 @@ FlowSourceCeiling(Oid source_relid)
 	Datum		values[1];
 	bool		isnull;
 	int64		ceiling;
-	LOCKTAG		tag;
 
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
@@ -124,8 +124,7 @@ FlowSourceCeiling(Oid source_relid)
 	if (isnull)
 		return 0;
 
-	SET_LOCKTAG_RELATION(tag, MyDatabaseId, source_relid);
-	WaitForLockers(tag, ShareLock, false);
+	WaitForTableWriters(source_relid);
 
 	/*
 	 * SPI statements run with read_only = false take a new snapshot each

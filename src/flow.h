@@ -10,7 +10,7 @@
  * inserting statement.  A flow that applies source rows beyond its
  * watermark first reads the sequence's last value (the ceiling), then waits
  * for every transaction that holds a write lock on the source
- * (WaitForLockers), then takes a new snapshot.  Every row with an id up to
+ * (WaitForTableWriters: not for a VACUUM of it), then takes a new snapshot.  Every row with an id up to
  * the ceiling is then either committed and visible or never will be, so
  * processing (watermark, ceiling] and moving the watermark to the ceiling
  * in the same transaction neither skips nor repeats a row, even with
