@@ -727,6 +727,30 @@ CatalogMarkTargetsChanged(int32 pipeline_id, List *target_relids)
 				   2, types, values, NULL);
 }
 
+/*
+ * CatalogForgetComputedViews: see catalog.h.  A view recomputed in full is
+ * left alone by an update that changed none of the tables it reads
+ * ("computed" in its state, matview_apply.c); an update cannot see a change
+ * made between updates, so the change removes the mark itself.  In the
+ * changer's transaction: a view's update holds its flow row until it
+ * commits, so the mark it sets is removed after, not lost.
+ */
+void
+CatalogForgetComputedViews(Oid target_relid)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(CatalogFlowTypeName(FLOW_TYPE_MATERIALIZED_VIEW));
+	values[1] = CStringGetTextDatum(CatalogQualifiedRelationName(target_relid));
+	catalog_update("UPDATE medallion.flow"
+				   "   SET flow_state = flow_state OPERATOR(pg_catalog.-) 'computed'::pg_catalog.text"
+				   " WHERE flow_type OPERATOR(pg_catalog.=) $1"
+				   "   AND flow_state OPERATOR(pg_catalog.?) 'computed'"
+				   "   AND (definition OPERATOR(pg_catalog.->) 'inputs') OPERATOR(pg_catalog.?) $2",
+				   2, types, values, NULL);
+}
+
 void
 EventLogWrite(const PipelineDesc *pipeline, int64 update_id,
 			  const char *flow_name, const char *event_type,

@@ -183,6 +183,13 @@ extern void CatalogMarkUpdateEnd(int32 pipeline_id, int64 update_id,
 /* Record that the current update changed these targets (OIDs). */
 extern void CatalogMarkTargetsChanged(int32 pipeline_id, List *target_relids);
 
+/*
+ * A table changed outside of an update (a direct auto_cdc_apply): the
+ * materialized views recomputed in full that read it recompute at their
+ * next update.
+ */
+extern void CatalogForgetComputedViews(Oid target_relid);
+
 /* Name of a relation as "schema.table", quoted where needed. */
 extern char *CatalogQualifiedRelationName(Oid relid);
 

@@ -5,9 +5,10 @@
  *	  query again, by signed deltas or by a full recompute.
  *
  * A view whose maintenance is "full" (its refresh_policy, or a reason found
- * at creation) is recomputed whole: TRUNCATE and INSERT of the query, as
- * the owner; it is skipped when it reads only pipeline tables and none of
- * them changed in this update.
+ * at creation) is recomputed whole: DELETE and INSERT of the query, as the
+ * owner (its readers are never made to wait, mv_empty_target); it is
+ * skipped when it reads only pipeline tables and none of them changed in
+ * this update.
  *
  * A view maintained incrementally remembers, per source, how far it has
  * consumed the source's changes (flow_state "positions": the last _row_id
@@ -96,14 +97,42 @@ mv_column_list(MatviewAnalysis *analysis)
 	return list.data;
 }
 
-/* TRUNCATE and INSERT; rows written into result. */
+/*
+ * Empty the view's table for a recompute without waiting for its readers
+ * (BI queries) or making them queue behind the update.  TRUNCATE takes
+ * ACCESS EXCLUSIVE until the update commits: requested while a long query
+ * reads the table, it would wait for that query, and every query arriving
+ * meanwhile would wait behind it.  So TRUNCATE (with the row hash index
+ * dropped, to be built again after the INSERT) only for a bulk recompute
+ * when nobody holds a lock on the table at this moment; readers arriving
+ * then wait for the update's end, as for PostgreSQL's REFRESH MATERIALIZED
+ * VIEW.  Otherwise, and always for a view recomputed in full at every
+ * update, DELETE: readers keep reading the previous rows until the update
+ * commits, and autovacuum reclaims them.
+ */
 static void
-mv_recompute(MvApply *apply, const char *query_sql, FlowResult *result)
+mv_empty_target(MvApply *apply, bool bulk)
+{
+	if (bulk && ConditionalLockRelationOid(apply->flow->target_relid,
+										   AccessExclusiveLock))
+	{
+		MatviewDropRowHashIndex(apply->flow->target_relid);
+		SpiExecute(psprintf("TRUNCATE %s", apply->target), 0, NULL, NULL, NULL,
+				   SPI_OK_UTILITY);
+	}
+	else
+		SpiExecute(psprintf("DELETE FROM %s", apply->target), 0, NULL, NULL, NULL,
+				   SPI_OK_DELETE);
+}
+
+/* Empty the table (mv_empty_target) and INSERT; rows written into result. */
+static void
+mv_recompute(MvApply *apply, const char *query_sql, bool bulk,
+			 FlowResult *result)
 {
 	uint64		inserted;
 
-	SpiExecute(psprintf("TRUNCATE %s", apply->target), 0, NULL, NULL, NULL,
-			   SPI_OK_UTILITY);
+	mv_empty_target(apply, bulk);
 	inserted = SpiExecute(psprintf("INSERT INTO %s (%s) %s", apply->target,
 								   mv_column_list(&apply->analysis), query_sql),
 						  0, NULL, NULL, NULL, SPI_OK_INSERT);
@@ -617,6 +646,7 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 		mv_ensure_indexes(apply);
 	if (apply->recompute && apply->state_table != NULL)
 	{
+		mv_empty_target(apply, true);
 		MatviewRunningRecompute(&apply->analysis, apply->target,
 								mv_column_list(&apply->analysis),
 								apply->state_table, result);
@@ -624,8 +654,8 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 	}
 	else if (apply->recompute)
 	{
-		MatviewDropRowHashIndex(apply->flow->target_relid);
-		mv_recompute(apply, MatviewBoundedQuerySql(&apply->analysis), result);
+		mv_recompute(apply, MatviewBoundedQuerySql(&apply->analysis), true,
+					 result);
 		mv_report(apply, result, "recomputed", apply->recompute_why);
 	}
 	else if (apply->any_change)
@@ -661,7 +691,7 @@ mv_apply_full(MvApply *apply, FlowResult *result, const char *reason)
 {
 	if (apply->incremental ? false : mv_full_is_current(apply))
 		return;
-	mv_recompute(apply, UserSqlPlaceQuery(apply->query_text), result);
+	mv_recompute(apply, UserSqlPlaceQuery(apply->query_text), false, result);
 	mv_report(apply, result, "recomputed", reason);
 	if (strcmp(apply->policy, MATVIEW_POLICY_INCREMENTAL) == 0 ||
 		apply->incremental)

@@ -814,8 +814,6 @@ MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
 					 state_columns(analysis, NULL),
 					 state_delta_sql(analysis, terms, true));
 	SpiExecute(sql.data, 0, NULL, NULL, NULL, SPI_OK_INSERT);
-	SpiExecute(psprintf("TRUNCATE %s", target), 0, NULL, NULL, NULL,
-			   SPI_OK_UTILITY);
 	inserted = SpiExecute(psprintf("INSERT INTO %s (%s) %s", target, target_columns,
 								   rows_from_state_sql(analysis, state_table)),
 						  0, NULL, NULL, NULL, SPI_OK_INSERT);

@@ -188,7 +188,10 @@ extern void MatviewRunningAnalyze(MatviewAnalysis *analysis);
 extern char *MatviewRunningStateTable(FlowDesc *flow, MatviewAnalysis *analysis,
 									  Oid owner, bool create);
 
-/* Fill the state from the sources' bounded states, the target from it. */
+/*
+ * Fill the state from the sources' bounded states, and the target, which
+ * the caller has emptied, from it.
+ */
 extern void MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
 									const char *target_columns,
 									const char *state_table, FlowResult *result);

@@ -1,4 +1,5 @@
-# A VACUUM of a table an update reads never holds the update up.  VACUUM
+# A VACUUM of a table an update reads never holds the update up, nor does
+# a BI query reading a view the update recomputes.  VACUUM
 # holds SHARE UPDATE EXCLUSIVE on the table until it ends (autovacuum's
 # too), which conflicts with SHARE like a writer's lock:
 #  - reading a table exactly once waits for the transactions that may be
@@ -11,7 +12,12 @@
 #    with the counts it has, and a later update analyses);
 #  - the CDC apply empties a feed every reader has consumed with TRUNCATE,
 #    only when it gets ACCESS EXCLUSIVE at once (else a DELETE of the same
-#    rows, which waits for neither).
+#    rows, which waits for neither);
+#  - a view recomputed empties its table with DELETE while it is being read
+#    (TRUNCATE would wait for the reader, and queue every later one);
+#  - a view recomputed in full, which an update skips when nothing it reads
+#    changed in the update, is recomputed after a direct auto_cdc_apply
+#    changed what it reads (the last "views equal their queries").
 # The VACUUM is held in the middle of its work by a cursor pinning the
 # table's first page (VACUUM (FREEZE) waits for that page's cleanup lock),
 # and seen waiting in pg_stat_activity before the update starts; the update
@@ -94,17 +100,29 @@ sub end_vacuum
 	my ($held) = @_;
 	$held->{pin}->query_safe('COMMIT');
 	$held->{pin}->quit;
-	$held->{vacuum}->finish;
+	$held->{vacuum}->finish if defined $held->{vacuum};
 }
 
-# Run the pipeline while a VACUUM of $table is held: true when
-# run_pipeline returns without its update ever waiting on a lock, while the
-# VACUUM still holds its lock.  (If the update waits, what it waits for is
-# shown, and the VACUUM let go so that it can finish.)
-sub update_beside_vacuum
+# A reader of $table (a BI query) in an open transaction.
+sub start_reader
 {
 	my ($table) = @_;
-	my $held = start_blocked_vacuum($table);
+	my $reader = $node->background_psql('postgres');
+	$reader->query_safe('BEGIN');
+	$reader->query_safe("SELECT count(*) FROM $table");
+	return { pin => $reader, vacuum => undef };
+}
+
+# Run the pipeline beside a VACUUM of $table held in its work, or beside a
+# reader of it when $mode is 'reader': true when run_pipeline returns
+# without its update ever waiting on a lock, while the other session still
+# holds its lock.  (If the update waits, what it waits for is shown, and
+# the other session let go so that the update can finish.)
+sub update_beside_vacuum
+{
+	my ($table, $mode) = @_;
+	my $reading = ($mode // '') eq 'reader';
+	my $held = $reading ? start_reader($table) : start_blocked_vacuum($table);
 	my ($out, $err) = ('', '');
 	my $update = IPC::Run::start(
 		[
@@ -128,9 +146,10 @@ SELECT string_agg(locktype || ' ' || mode, ', ') FROM pg_locks l
 		}
 		usleep(20_000);
 	}
+	my $lock = $reading ? 'AccessShareLock' : 'ShareUpdateExclusiveLock';
 	my $vacuum_held = psql(qq{SELECT count(*) FROM pg_locks
 								WHERE relation = '$table'::regclass
-								  AND mode = 'ShareUpdateExclusiveLock' AND granted});
+								  AND mode = '$lock' AND granted});
 	end_vacuum($held);
 	$update->finish;
 	diag($err) if $err ne '';
@@ -197,5 +216,35 @@ INSERT INTO raw (data) SELECT jsonb_build_object('n', i) FROM generate_series(11
 ok(update_beside_vacuum('raw'),
 	'a silver flow reads a source being vacuumed, without waiting');
 is(psql('SELECT count(*) FROM clean'), '20', 'the silver flow applied the new rows');
+
+# 5. Readers of the views: a view recomputed in full at every update, and
+#    one recomputed because its change feed was emptied past
+#    medallion.change_feed_max_rows, each read by a BI query in an open
+#    transaction; the recompute empties the view with DELETE, not TRUNCATE
+psql(qq{SELECT medallion.create_materialized_view('p', 'full_totals',
+	'SELECT grp, count(*) AS n FROM items WHERE __end_at IS NULL GROUP BY grp',
+	refresh_policy => 'full')});
+$query{full_totals} = 'SELECT grp, count(*) AS n FROM items WHERE __end_at IS NULL GROUP BY grp';
+psql(q{SELECT count(*) FROM medallion.run_pipeline('p')});
+psql(q{INSERT INTO events (id, grp, amount, seq) SELECT i, 1, 1, 3 FROM generate_series(1, 5) i});
+ok(update_beside_vacuum('full_totals', 'reader'),
+	'a view recomputed in full does not wait for its readers');
+is(view_differences(), '0', 'the views equal their queries');
+
+psql(q{
+INSERT INTO events (id, grp, amount, seq)
+SELECT i, i % 5, i, 1 FROM generate_series(30001, 50000) i;
+SELECT medallion.auto_cdc_apply('items');
+INSERT INTO events (id, grp, amount, seq) VALUES (1, 2, 7, 4);
+SET medallion.change_feed_max_rows = 100;
+SELECT medallion.auto_cdc_apply('items');
+});
+ok(update_beside_vacuum('totals', 'reader'),
+	'a view recomputed after its feed was emptied does not wait for its readers');
+is(psql(q{SELECT details->>'maintenance' FROM medallion.event_log
+		   WHERE flow_name = 'public.totals' AND event_type = 'flow_progress'
+		   ORDER BY id DESC LIMIT 1}),
+	'recomputed', 'that view was recomputed');
+is(view_differences(), '0', 'the views equal their queries');
 
 done_testing();
