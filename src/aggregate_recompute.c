@@ -37,6 +37,7 @@
 #include "aggregates_internal.h"
 #include "change_feed.h"
 #include "spi_util.h"
+#include "sql_names.h"
 
 /* Is the attribute of a row in a tuptable NULL? */
 #define agg_attisnull(tuptable, row, attnum) \
@@ -233,8 +234,7 @@ agg_rebuild_delta_state(AggSpec *spec)
 		if (spec->values_tables[i] == NULL)
 			continue;
 		argument = spec->delta->argument_sql[spec->delta->items[i].argument];
-		SpiExecute(psprintf("TRUNCATE %s", spec->values_tables[i]), 0,
-				   NULL, NULL, NULL, SPI_OK_UTILITY);
+		SpiEmptyTable(RelidFromQualifiedName(spec->values_tables[i], false));
 		SpiExecute(psprintf("INSERT INTO %s (%s, value, refs, last_delta)\n"
 							"SELECT %s, %s, pg_catalog.count(*), 0\n"
 							"  FROM %s\n"
@@ -248,8 +248,7 @@ agg_rebuild_delta_state(AggSpec *spec)
 				   0, NULL, NULL, NULL, SPI_OK_INSERT);
 	}
 
-	SpiExecute(psprintf("TRUNCATE %s", spec->groups_table), 0, NULL, NULL,
-			   NULL, SPI_OK_UTILITY);
+	SpiEmptyTable(RelidFromQualifiedName(spec->groups_table, false));
 	SpiExecute(psprintf("INSERT INTO %s (%s, %s)\n"
 						"SELECT %s, %s\n"
 						"  FROM %s\n"

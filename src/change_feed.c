@@ -211,12 +211,14 @@ ChangeFeedCreateIndexes(const char *name, bool row_id, bool reset_markers)
 									   name));
 }
 
-/* Empty the feed and leave the reset marker: readers start over. */
+/*
+ * Empty the feed (without waiting for a VACUUM of it or a pg_dump) and
+ * leave the reset marker: readers start over.
+ */
 static void
 change_feed_truncate_with_reset(const char *name)
 {
-	SpiExecute(psprintf("TRUNCATE %s", name), 0, NULL, NULL, NULL,
-			   SPI_OK_UTILITY);
+	SpiEmptyTable(RelidFromQualifiedName(name, false));
 	SpiExecute(psprintf("INSERT INTO %s (" CHANGE_FEED_SIGN_COLUMN ") VALUES (0)",
 						name),
 			   0, NULL, NULL, NULL, SPI_OK_INSERT);
@@ -260,18 +262,12 @@ change_feed_trim(FlowDesc *cdc_flow, Oid relid, const char *name,
 	if (readers == 0 || consumed >= last)
 	{
 		/*
-		 * TRUNCATE waits for every lock on the feed: a VACUUM or ANALYZE of
-		 * it, by autovacuum (cancelled only after deadlock_timeout) or by
-		 * hand, would hold up the apply.  Then a DELETE, which waits for
-		 * neither, removes the same rows.
+		 * Not a plain TRUNCATE: a VACUUM of the feed, by autovacuum
+		 * (cancelled only after deadlock_timeout) or by hand, or a pg_dump,
+		 * would hold up the apply.
 		 */
-		if (ConditionalLockRelationOid(relid, AccessExclusiveLock))
-		{
-			SpiExecute(psprintf("TRUNCATE %s", name), 0, NULL, NULL, NULL,
-					   SPI_OK_UTILITY);
-			return;
-		}
-		consumed = last;
+		SpiEmptyTable(relid);
+		return;
 	}
 	if (consumed > 0)
 	{

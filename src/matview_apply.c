@@ -113,16 +113,11 @@ mv_column_list(MatviewAnalysis *analysis)
 static void
 mv_empty_target(MvApply *apply, bool bulk)
 {
-	if (bulk && ConditionalLockRelationOid(apply->flow->target_relid,
-										   AccessExclusiveLock))
-	{
-		MatviewDropRowHashIndex(apply->flow->target_relid);
-		SpiExecute(psprintf("TRUNCATE %s", apply->target), 0, NULL, NULL, NULL,
-				   SPI_OK_UTILITY);
-	}
-	else
+	if (!bulk)
 		SpiExecute(psprintf("DELETE FROM %s", apply->target), 0, NULL, NULL, NULL,
 				   SPI_OK_DELETE);
+	else if (SpiEmptyTable(apply->flow->target_relid))
+		MatviewDropRowHashIndex(apply->flow->target_relid);
 }
 
 /* Empty the table (mv_empty_target) and INSERT; rows written into result. */

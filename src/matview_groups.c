@@ -796,15 +796,13 @@ MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
 	StringInfoData sql;
 	ListCell   *cell;
 
-	SpiExecute(psprintf("TRUNCATE %s", state_table), 0, NULL, NULL, NULL,
-			   SPI_OK_UTILITY);
+	SpiEmptyTable(RelidFromQualifiedName(state_table, false));
 	initStringInfo(&sql);
 	if (analysis->running->ndistinct > 0)
 	{
 		/* the bounded query read once, for the state and the value tables */
 		foreach(cell, analysis->running->distinct_tables)
-			SpiExecute(psprintf("TRUNCATE %s", (char *) lfirst(cell)), 0, NULL,
-					   NULL, NULL, SPI_OK_UTILITY);
+			SpiEmptyTable(RelidFromQualifiedName(lfirst(cell), false));
 		appendStringInfo(&sql, "WITH __medallion_terms AS MATERIALIZED (\n%s\n)", terms);
 		append_distinct_ctes(&sql, analysis, false);
 		appendStringInfoChar(&sql, '\n');

@@ -23,6 +23,7 @@
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -198,4 +199,26 @@ Oid
 MedallionSchemaOid(void)
 {
 	return get_namespace_oid(MEDALLION_SCHEMA_NAME, false);
+}
+
+/*
+ * SpiEmptyTable: see spi_util.h.  TRUNCATE is cheaper and leaves nothing
+ * for VACUUM, but requested while a long query or pg_dump reads the table
+ * it would wait for it, with every later reader queued behind.
+ */
+bool
+SpiEmptyTable(Oid relid)
+{
+	char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												  get_rel_name(relid));
+
+	if (ConditionalLockRelationOid(relid, AccessExclusiveLock))
+	{
+		SpiExecute(psprintf("TRUNCATE %s", name), 0, NULL, NULL, NULL,
+				   SPI_OK_UTILITY);
+		return true;
+	}
+	SpiExecute(psprintf("DELETE FROM %s", name), 0, NULL, NULL, NULL,
+			   SPI_OK_DELETE);
+	return false;
 }

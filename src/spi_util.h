@@ -65,6 +65,15 @@ extern uint64 SpiExecuteAsRole(Oid role, int extra_security_context,
 #define MEDALLION_SAFE_SEARCH_PATH "pg_catalog, pg_temp"
 
 /*
+ * Empty a table in the current transaction without waiting for another
+ * session's lock on it, nor making later ones queue: TRUNCATE when nobody
+ * holds a lock on it at this moment (ACCESS EXCLUSIVE, held until the
+ * transaction ends), else DELETE, which readers (a BI query, pg_dump) and
+ * VACUUM do not block.  Runs as the current user.  True when it truncated.
+ */
+extern bool SpiEmptyTable(Oid relid);
+
+/*
  * Pin search_path to MEDALLION_SAFE_SEARCH_PATH in a new GUC nest level;
  * returns the level, to be restored with AtEOXact_GUC(false, level).
  */

@@ -15,6 +15,8 @@
 #    rows, which waits for neither);
 #  - a view recomputed empties its table with DELETE while it is being read
 #    (TRUNCATE would wait for the reader, and queue every later one);
+#  - state tables (a change feed emptied past its limit, a view's group
+#    state rebuilt) are emptied the same way while pg_dump reads them;
 #  - a view recomputed in full, which an update skips when nothing it reads
 #    changed in the update, is recomputed after a direct auto_cdc_apply
 #    changed what it reads (the last "views equal their queries").
@@ -75,9 +77,11 @@ SELECT (SELECT count(*) FROM (TABLE $view EXCEPT ALL ($query{$view})) a)
 	return $n;
 }
 
-# A VACUUM of $table held in its work: a cursor pins the table's first
-# page, and VACUUM (FREEZE) waits for that page's cleanup lock.
-sub start_blocked_vacuum
+# Another session's hold on $table, and the lock it holds: a VACUUM held
+# in its work (a cursor pins the table's first page, and VACUUM (FREEZE)
+# waits for that page's cleanup lock), or a reader (a BI query) in an open
+# transaction.
+sub hold_with_vacuum
 {
 	my ($table) = @_;
 	my $pin = $node->background_psql('postgres');
@@ -92,37 +96,35 @@ sub start_blocked_vacuum
 SELECT count(*) > 0 FROM pg_stat_activity
  WHERE query LIKE 'VACUUM (FREEZE)%' AND wait_event = 'BufferPin'})
 	  or die "the VACUUM of $table did not start waiting: $err";
-	return { pin => $pin, vacuum => $vacuum };
+	return { session => $pin, vacuum => $vacuum, lock => 'ShareUpdateExclusiveLock' };
 }
 
-sub end_vacuum
-{
-	my ($held) = @_;
-	$held->{pin}->query_safe('COMMIT');
-	$held->{pin}->quit;
-	$held->{vacuum}->finish if defined $held->{vacuum};
-}
-
-# A reader of $table (a BI query) in an open transaction.
-sub start_reader
+sub hold_with_reader
 {
 	my ($table) = @_;
 	my $reader = $node->background_psql('postgres');
 	$reader->query_safe('BEGIN');
 	$reader->query_safe("SELECT count(*) FROM $table");
-	return { pin => $reader, vacuum => undef };
+	return { session => $reader, vacuum => undef, lock => 'AccessShareLock' };
 }
 
-# Run the pipeline beside a VACUUM of $table held in its work, or beside a
-# reader of it when $mode is 'reader': true when run_pipeline returns
-# without its update ever waiting on a lock, while the other session still
-# holds its lock.  (If the update waits, what it waits for is shown, and
-# the other session let go so that the update can finish.)
-sub update_beside_vacuum
+sub release
 {
-	my ($table, $mode) = @_;
-	my $reading = ($mode // '') eq 'reader';
-	my $held = $reading ? start_reader($table) : start_blocked_vacuum($table);
+	my ($hold) = @_;
+	$hold->{session}->query_safe('COMMIT');
+	$hold->{session}->quit;
+	$hold->{vacuum}->finish if defined $hold->{vacuum};
+}
+
+# Run the pipeline while another session holds $table ($holder: one of the
+# hold_with_ functions): true when run_pipeline returns without its update
+# ever waiting on a lock, while the other session still holds its lock.
+# (If the update waits, what it waits for is shown, and the other session
+# lets go so that the update can finish.)
+sub update_beside
+{
+	my ($holder, $table) = @_;
+	my $hold = $holder->($table);
 	my ($out, $err) = ('', '');
 	my $update = IPC::Run::start(
 		[
@@ -146,14 +148,13 @@ SELECT string_agg(locktype || ' ' || mode, ', ') FROM pg_locks l
 		}
 		usleep(20_000);
 	}
-	my $lock = $reading ? 'AccessShareLock' : 'ShareUpdateExclusiveLock';
-	my $vacuum_held = psql(qq{SELECT count(*) FROM pg_locks
-								WHERE relation = '$table'::regclass
-								  AND mode = '$lock' AND granted});
-	end_vacuum($held);
+	my $still_held = psql(qq{SELECT count(*) FROM pg_locks
+							   WHERE relation = '$table'::regclass
+								 AND mode = '$hold->{lock}' AND granted});
+	release($hold);
 	$update->finish;
 	diag($err) if $err ne '';
-	return !$waited && $err eq '' && $vacuum_held eq '1';
+	return !$waited && $err eq '' && $still_held eq '1';
 }
 
 # 1. A delta of 1,500 rows of a feed never analysed, being vacuumed
@@ -163,7 +164,7 @@ psql(q{
 INSERT INTO events (id, grp, amount, seq)
 SELECT i, i % 5, i, 1 FROM generate_series(101, 1600) i;
 });
-ok(update_beside_vacuum($feed),
+ok(update_beside(\&hold_with_vacuum, $feed),
 	'a view reads and leaves unanalysed a change feed being vacuumed, without waiting');
 is(view_differences(), '0', 'the views equal their queries');
 psql(q{
@@ -188,7 +189,7 @@ psql(q{
 INSERT INTO events (id, grp, amount, seq)
 SELECT i, 0, -i, 2 FROM generate_series(1, 10) i;
 });
-ok(update_beside_vacuum($feed),
+ok(update_beside(\&hold_with_vacuum, $feed),
 	'the CDC apply empties a change feed being vacuumed, without waiting');
 is(psql("SELECT count(*) FROM $feed WHERE _row_id <= $read"),
 	'0', 'what the view had read was removed from the feed');
@@ -199,7 +200,7 @@ psql(q{INSERT INTO labels SELECT g, 'group ' || g FROM generate_series(0, 4) g})
 psql(q{SELECT count(*) FROM medallion.run_pipeline('p')});
 psql(q{INSERT INTO labels VALUES (5, 'group 5'); UPDATE labels SET label = 'zero' WHERE grp = 0});
 ok(psql("SELECT count(*) > 0 FROM $log"), 'the change log holds changes');
-ok(update_beside_vacuum($log),
+ok(update_beside(\&hold_with_vacuum, $log),
 	'a view reads the change log of a plain table being vacuumed, without waiting');
 is(view_differences(), '0', 'the views equal their queries');
 is(psql(q{SELECT string_agg(label, ',' ORDER BY grp) FROM label_names}),
@@ -213,7 +214,7 @@ INSERT INTO raw (data) SELECT jsonb_build_object('n', i) FROM generate_series(1,
 SELECT count(*) FROM medallion.run_pipeline('p');
 INSERT INTO raw (data) SELECT jsonb_build_object('n', i) FROM generate_series(11, 20) i;
 });
-ok(update_beside_vacuum('raw'),
+ok(update_beside(\&hold_with_vacuum, 'raw'),
 	'a silver flow reads a source being vacuumed, without waiting');
 is(psql('SELECT count(*) FROM clean'), '20', 'the silver flow applied the new rows');
 
@@ -227,24 +228,48 @@ psql(qq{SELECT medallion.create_materialized_view('p', 'full_totals',
 $query{full_totals} = 'SELECT grp, count(*) AS n FROM items WHERE __end_at IS NULL GROUP BY grp';
 psql(q{SELECT count(*) FROM medallion.run_pipeline('p')});
 psql(q{INSERT INTO events (id, grp, amount, seq) SELECT i, 1, 1, 3 FROM generate_series(1, 5) i});
-ok(update_beside_vacuum('full_totals', 'reader'),
+ok(update_beside(\&hold_with_reader, 'full_totals'),
 	'a view recomputed in full does not wait for its readers');
 is(view_differences(), '0', 'the views equal their queries');
 
-psql(q{
+# 20,000 new items applied directly (no view reads them), then one more
+# apply with medallion.change_feed_max_rows at 100, which empties the feed
+# and leaves its reset marker: the views recompute at their next update.
+# Each apply waits for a lock at most $lock_timeout.
+sub empty_feed_past_limit
+{
+	my ($first_id, $lock_timeout) = @_;
+	my $last_id = $first_id + 19999;
+	psql(qq{
+SET lock_timeout = '$lock_timeout';
 INSERT INTO events (id, grp, amount, seq)
-SELECT i, i % 5, i, 1 FROM generate_series(30001, 50000) i;
+SELECT i, i % 5, i, 1 FROM generate_series($first_id, $last_id) i;
 SELECT medallion.auto_cdc_apply('items');
-INSERT INTO events (id, grp, amount, seq) VALUES (1, 2, 7, 4);
+INSERT INTO events (id, grp, amount, seq) VALUES (1, 2, 7, 4 + $first_id);
 SET medallion.change_feed_max_rows = 100;
 SELECT medallion.auto_cdc_apply('items');
 });
-ok(update_beside_vacuum('totals', 'reader'),
+}
+
+empty_feed_past_limit(30001, 0);
+ok(update_beside(\&hold_with_reader, 'totals'),
 	'a view recomputed after its feed was emptied does not wait for its readers');
 is(psql(q{SELECT details->>'maintenance' FROM medallion.event_log
 		   WHERE flow_name = 'public.totals' AND event_type = 'flow_progress'
 		   ORDER BY id DESC LIMIT 1}),
 	'recomputed', 'that view was recomputed');
+is(view_differences(), '0', 'the views equal their queries');
+
+# 6. pg_dump reads every table, medallion's state tables too, in one long
+#    transaction.  A change feed emptied past the limit, read meanwhile (the
+#    applies run with lock_timeout: a wait would fail them), then a view's
+#    state table rebuilt while it is read.
+my $dump = hold_with_reader($feed);
+empty_feed_past_limit(50001, '10s');
+release($dump);
+pass('the AUTO CDC apply empties a change feed being read, without waiting');
+ok(update_beside(\&hold_with_reader, 'medallion_state.public__totals__view_groups'),
+	'a view whose state table is being read rebuilds it without waiting');
 is(view_differences(), '0', 'the views equal their queries');
 
 done_testing();
