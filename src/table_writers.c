@@ -17,7 +17,9 @@
  * finishes the table.
  *
  * So the lockers are taken from GetLockConflicts, as WaitForLockers does,
- * and a locker is skipped when its backend is, in that same transaction,
+ * and a locker is skipped only when it holds a lock that conflicts with
+ * SHARE UPDATE EXCLUSIVE too (a holder of ROW EXCLUSIVE alone is a writer,
+ * whatever else it is doing) and its backend is, in that same transaction,
  * an autovacuum worker, a lazy VACUUM or a safe CREATE or REINDEX
  * CONCURRENTLY (the status flags PostgreSQL sets for the snapshot horizons):
  * none of them writes rows of the table.  A manual ANALYZE, or any other
@@ -69,17 +71,35 @@ locker_is_maintenance(VirtualTransactionId locker)
 		(flags & MAINTENANCE_STATUS_FLAGS) != 0;
 }
 
+/* Is locker among the (InvalidVirtualTransactionId-terminated) lockers? */
+static bool
+among(VirtualTransactionId locker, const VirtualTransactionId *lockers)
+{
+	for (; VirtualTransactionIdIsValid(*lockers); lockers++)
+		if (VirtualTransactionIdEquals(locker, *lockers))
+			return true;
+	return false;
+}
+
+/*
+ * WaitForTableWriters: see table_writers.h.  Never called during recovery
+ * (flows write), where GetLockConflicts would return the same static array
+ * twice.
+ */
 void
 WaitForTableWriters(Oid relid)
 {
 	LOCKTAG		tag;
 	VirtualTransactionId *lockers;
+	VirtualTransactionId *maybe_maintenance;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
 	lockers = GetLockConflicts(&tag, ShareLock, NULL);
+	maybe_maintenance = GetLockConflicts(&tag, ShareUpdateExclusiveLock, NULL);
 	for (; VirtualTransactionIdIsValid(*lockers); lockers++)
 	{
-		if (locker_is_maintenance(*lockers))
+		if (among(*lockers, maybe_maintenance) &&
+			locker_is_maintenance(*lockers))
 			continue;
 		VirtualXactLock(*lockers, true);
 	}
