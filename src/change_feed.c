@@ -28,8 +28,8 @@
  * some reader has not consumed yet.  Once it has grown to 1 MB, an apply
  * first removes the rows at or below the lowest watermark of the aggregate
  * flows that read it (a TRUNCATE when they have read everything, the usual
- * case, or a DELETE when a VACUUM or ANALYZE of the feed is under way); it
- * writes nothing when no flow reads it.  A feed is
+ * case, or a DELETE when another session holds a lock on the feed: a
+ * VACUUM, pg_dump); it writes nothing when no flow reads it.  A feed is
  * recorded in the CDC flow's definition ("change_feed", and among its
  * state tables), depends on the target (dropping the target drops it), and
  * is created by create_aggregate.

@@ -8,7 +8,8 @@
  * at creation) is recomputed whole: DELETE and INSERT of the query, as the
  * owner (its readers are never made to wait, mv_empty_target); it is
  * skipped when it reads only pipeline tables and none of them changed in
- * this update.
+ * this update (a direct auto_cdc_apply between updates removes the mark
+ * that lets it be skipped, CatalogForgetComputedViews).
  *
  * A view maintained incrementally remembers, per source, how far it has
  * consumed the source's changes (flow_state "positions": the last _row_id
