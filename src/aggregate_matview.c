@@ -31,6 +31,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -170,7 +171,8 @@ matview_run_refresh(const char *sql)
 
 /*
  * MatviewRefresh: see aggregates.h.  The view is refreshed when a table it
- * reads changed earlier in this update; also on a full refresh, when it has
+ * reads changed earlier in this update, or by a direct auto_cdc_apply since
+ * the last update; also on a full refresh, when it has
  * never been populated, and after an update of the pipeline that failed
  * (this refresh may be what failed, and the change it missed is not in
  * this update's changed tables).
@@ -184,6 +186,9 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	Relation	rel;
 	bool		populated;
 	bool		concurrently = false;
+	bool		changed_between_updates;
+	int64		watermark;
+	Jsonb	   *flow_state;
 
 	rel = relation_open(flow->target_relid, AccessShareLock);
 	if (rel->rd_rel->relkind != RELKIND_MATVIEW)
@@ -193,6 +198,18 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 						RelationGetRelationName(rel))));
 	populated = RelationIsPopulated(rel);
 
+	/*
+	 * A direct auto_cdc_apply between updates marks the views reading its
+	 * target (CatalogMarkInputChanged); the flow's row is locked first, so
+	 * that a mark committed after it is read waits for this update and is
+	 * not cleared unseen.
+	 */
+	CatalogLockFlow(flow, &watermark, &flow_state);
+	changed_between_updates = flow_state != NULL &&
+		DatumGetBool(DirectFunctionCall2(jsonb_exists, JsonbPGetDatum(flow_state),
+										 CStringGetTextDatum(MATVIEW_INPUT_CHANGED_KEY)));
+	if (changed_between_updates)
+		reason = "input changed";
 	inputs = matview_inputs(flow->target_relid);
 	foreach(cell, inputs)
 	{
@@ -220,6 +237,10 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 									 CatalogQualifiedRelationName(flow->target_relid)));
 		result->changed = true;
 	}
+	if (changed_between_updates)
+		CatalogSetFlowState(flow->flow_id,
+							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															   CStringGetDatum("{}"))));
 
 	if (result->details.len > 0)
 		appendStringInfoString(&result->details, ", ");

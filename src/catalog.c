@@ -728,27 +728,34 @@ CatalogMarkTargetsChanged(int32 pipeline_id, List *target_relids)
 }
 
 /*
- * CatalogForgetComputedViews: see catalog.h.  A view recomputed in full is
- * left alone by an update that changed none of the tables it reads
- * ("computed" in its state, matview_apply.c); an update cannot see a change
- * made between updates, so the change removes the mark itself.  In the
- * changer's transaction: a view's update holds its flow row until it
- * commits, so the mark it sets is removed after, not lost.
+ * CatalogMarkInputChanged: see catalog.h.  An update leaves alone a view
+ * recomputed in full, or an attached materialized view, when none of the
+ * tables it reads changed in the update; it cannot see a change made
+ * between updates, so the change marks them itself: a view recomputed in
+ * full loses its "computed" mark (matview_apply.c), an attached one gains
+ * "input_changed" (aggregate_matview.c).  In the changer's transaction: a
+ * view's update holds its flow row until it commits, so a mark set now
+ * lands after that update, not under it.
  */
 void
-CatalogForgetComputedViews(Oid target_relid)
+CatalogMarkInputChanged(Oid target_relid)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
 
 	values[0] = CStringGetTextDatum(CatalogFlowTypeName(FLOW_TYPE_MATERIALIZED_VIEW));
-	values[1] = CStringGetTextDatum(CatalogQualifiedRelationName(target_relid));
+	values[1] = CStringGetTextDatum(CatalogFlowTypeName(FLOW_TYPE_MATVIEW));
+	values[2] = CStringGetTextDatum(CatalogQualifiedRelationName(target_relid));
 	catalog_update("UPDATE medallion.flow"
-				   "   SET flow_state = flow_state OPERATOR(pg_catalog.-) 'computed'::pg_catalog.text"
-				   " WHERE flow_type OPERATOR(pg_catalog.=) $1"
-				   "   AND flow_state OPERATOR(pg_catalog.?) 'computed'"
-				   "   AND (definition OPERATOR(pg_catalog.->) 'inputs') OPERATOR(pg_catalog.?) $2",
-				   2, types, values, NULL);
+				   "   SET flow_state = CASE WHEN flow_type OPERATOR(pg_catalog.=) $1"
+				   "       THEN flow_state OPERATOR(pg_catalog.-) 'computed'::pg_catalog.text"
+				   "       ELSE COALESCE(flow_state, '{}'::pg_catalog.jsonb)"
+				   "            OPERATOR(pg_catalog.||) '{\"" MATVIEW_INPUT_CHANGED_KEY "\": true}'::pg_catalog.jsonb END"
+				   " WHERE flow_type OPERATOR(pg_catalog.=) ANY (ARRAY[$1, $2])"
+				   "   AND (flow_type OPERATOR(pg_catalog.=) $2"
+				   "        OR flow_state OPERATOR(pg_catalog.?) 'computed')"
+				   "   AND (definition OPERATOR(pg_catalog.->) 'inputs') OPERATOR(pg_catalog.?) $3",
+				   3, types, values, NULL);
 }
 
 void

@@ -183,12 +183,16 @@ extern void CatalogMarkUpdateEnd(int32 pipeline_id, int64 update_id,
 /* Record that the current update changed these targets (OIDs). */
 extern void CatalogMarkTargetsChanged(int32 pipeline_id, List *target_relids);
 
+/* The flow_state key of an attached materialized view whose input changed. */
+#define MATVIEW_INPUT_CHANGED_KEY "input_changed"
+
 /*
  * A table changed outside of an update (a direct auto_cdc_apply): the
- * materialized views recomputed in full that read it recompute at their
- * next update.
+ * views that an update skips when nothing they read changed in it (views
+ * recomputed in full, attached materialized views) and that read it are
+ * recomputed or refreshed at their next update.
  */
-extern void CatalogForgetComputedViews(Oid target_relid);
+extern void CatalogMarkInputChanged(Oid target_relid);
 
 /* Name of a relation as "schema.table", quoted where needed. */
 extern char *CatalogQualifiedRelationName(Oid relid);

@@ -9,7 +9,7 @@
  * owner (its readers are never made to wait, mv_empty_target); it is
  * skipped when it reads only pipeline tables and none of them changed in
  * this update (a direct auto_cdc_apply between updates removes the mark
- * that lets it be skipped, CatalogForgetComputedViews).
+ * that lets it be skipped, CatalogMarkInputChanged).
  *
  * A view maintained incrementally remembers, per source, how far it has
  * consumed the source's changes (flow_state "positions": the last _row_id

@@ -313,6 +313,27 @@ SELECT * FROM top_categories ORDER BY category;
 SELECT * FROM customer_orders EXCEPT
 SELECT customer, count(*) FROM open_orders GROUP BY customer;
 
+-- A direct auto_cdc_apply between updates marks the attached view reading
+-- orders (through open_orders); the next update, which applies nothing new
+-- to orders itself, refreshes it and clears the mark.
+INSERT INTO order_events (order_id, customer, category, status, quantity,
+						  unit_price, event_ts, seq)
+SELECT order_id, 'direct apply', category, status, quantity, unit_price,
+	   event_ts, 9
+  FROM orders WHERE __end_at IS NULL ORDER BY order_id LIMIT 1;
+SELECT medallion.auto_cdc_apply('orders') AS applied;
+SELECT flow_state ? 'input_changed' AS marked FROM medallion.flow
+ WHERE target_table = 'customer_orders'::regclass;
+SELECT flow_name, rows_read, rows_written FROM medallion.run_pipeline('agg');
+SELECT * FROM last_update;
+SELECT * FROM mismatches();
+SELECT (SELECT count(*) FROM (TABLE customer_orders EXCEPT
+		SELECT customer, count(*) FROM open_orders GROUP BY customer) a)
+	 + (SELECT count(*) FROM (SELECT customer, count(*) FROM open_orders
+		GROUP BY customer EXCEPT TABLE customer_orders) b) AS differences;
+SELECT flow_state ? 'input_changed' AS marked FROM medallion.flow
+ WHERE target_table = 'customer_orders'::regclass;
+
 -- Many changes at once: a full recompute is chosen.
 INSERT INTO order_events (order_id, customer, category, status, quantity,
 						  unit_price, event_ts, seq)
