@@ -20,12 +20,20 @@
 // --openssl-legacy-provider is required: s3rver encrypts ListObjectsV2
 // continuation tokens with DES, which OpenSSL 3 only has in its legacy
 // provider; without it every truncated (paged) listing answers 500.
+//
+// One correction to s3rver: it writes an object's file in place while the
+// body streams in, so a listing or GET during a large upload sees part of the
+// object (a 60 MB file listed at 3 MB). Real S3 makes a PUT or a completed
+// multipart upload visible only whole; writeObjectsWhole() makes this server
+// do the same, so a test never ingests an object that S3 would not serve.
 'use strict';
 
 const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { Transform } = require('stream');
+const { pipeline } = require('stream/promises');
 
 function usage(msg) {
   if (msg) process.stderr.write(`server.js: ${msg}\n`);
@@ -112,9 +120,48 @@ function checkLegacyProvider() {
   }
 }
 
+// Replaces FilesystemStore.putContent (object bodies and multipart parts):
+// the body goes to a temporary file beside the object, renamed over it once
+// complete. Listings only see names ending in "._S3rver_object", so the
+// temporary file is never listed. Returns [length, md5 hex] as the original.
+function writeObjectsWhole() {
+  const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem');
+  let uploads = 0;
+  FilesystemStore.prototype.putContent = async function (objectPath, content) {
+    const temporaryPath = `${objectPath}.${process.pid}.${++uploads}.partial`;
+    const md5 = crypto.createHash('md5');
+    let length = 0;
+    try {
+      if (Buffer.isBuffer(content)) {
+        await fs.promises.writeFile(temporaryPath, content);
+        md5.update(content);
+        length = content.length;
+      } else {
+        await pipeline(
+          content,
+          new Transform({
+            transform(chunk, encoding, callback) {
+              md5.update(chunk, encoding);
+              length += chunk.length;
+              callback(null, chunk);
+            },
+          }),
+          fs.createWriteStream(temporaryPath),
+        );
+      }
+      await fs.promises.rename(temporaryPath, objectPath);
+    } catch (err) {
+      await fs.promises.rm(temporaryPath, { force: true });
+      throw err;
+    }
+    return [length, md5.digest('hex')];
+  };
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   checkLegacyProvider();
+  writeObjectsWhole();
 
   let ownDir = false;
   if (!opts.directory) {

@@ -57,6 +57,31 @@ ok(s3_delete($s3, 'harness/part-00002.json'), 'delete an object');
 is_deeply(list_keys(), [ 'harness/part-00001.json', 'harness/with space+plus.json' ],
 	'deleted key is gone');
 
+# An object is listed only once its upload is complete, as on real S3 (s3rver
+# alone lists a 4 MB object at 3 MB while its body streams in, and an ingestion
+# then reads a cut-off last line). curl stands in for a slow client: the AWS
+# CLI cannot throttle an upload.
+my $slow_file = "$PostgreSQL::Test::Utils::tmp_check/harness-slow.json";
+append_to_file($slow_file, qq({"padding":"@{[ 'x' x 1000 ]}"}\n) x 4000);
+my ($curl_out, $curl_err) = ('', '');
+my $slow_upload = IPC::Run::start(
+	[
+		'curl', '--silent', '--show-error', '--fail',
+		'--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', 'S3RVER:S3RVER',
+		'--header', 'x-amz-content-sha256: UNSIGNED-PAYLOAD',
+		'--limit-rate', '1M', '--upload-file', $slow_file,
+		"$s3->{endpoint}/landing/harness/slow.json"
+	],
+	'>', \$curl_out, '2>', \$curl_err);
+sleep 2;    # about half of the body sent
+ok(!(grep { $_ eq 'harness/slow.json' } @{ list_keys() }),
+	'an object being uploaded is not listed yet');
+ok($slow_upload->finish, 'the slow upload completes') or diag $curl_err;
+my $slow_head = decode_json(aws_cli($s3, 's3api', 'head-object', '--bucket', 'landing',
+	'--key', 'harness/slow.json', '--output', 'json'));
+is($slow_head->{ContentLength}, -s $slow_file, 'then it is listed whole');
+s3_delete($s3, 'harness/slow.json');
+
 # s3rver 4.0.4 verifies SigV4: a wrong secret must be refused.
 {
 	my ($out, $err) = ('', '');
