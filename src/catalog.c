@@ -728,6 +728,25 @@ CatalogMarkTargetsChanged(int32 pipeline_id, List *target_relids)
 }
 
 /*
+ * CatalogMarkTargetChangedNow: see catalog.h.  A direct auto_cdc_apply runs
+ * outside of an update, so there is no update end to copy: the moment the
+ * apply finished is the closest to when its rows became visible (its
+ * caller's commit), and a freshness dashboard must not show the table as
+ * older than the rows it holds.
+ */
+void
+CatalogMarkTargetChangedNow(int32 flow_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+
+	values[0] = Int32GetDatum(flow_id);
+	catalog_update("UPDATE medallion.flow SET last_changed = pg_catalog.clock_timestamp()"
+				   " WHERE flow_id OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL);
+}
+
+/*
  * CatalogMarkInputChanged: see catalog.h.  An update leaves alone a view
  * recomputed in full, or an attached materialized view, when none of the
  * tables it reads changed in the update; it cannot see a change made

@@ -183,6 +183,9 @@ extern void CatalogMarkUpdateEnd(int32 pipeline_id, int64 update_id,
 /* Record that the current update changed these targets (OIDs). */
 extern void CatalogMarkTargetsChanged(int32 pipeline_id, List *target_relids);
 
+/* Record that a direct auto_cdc_apply changed its flow's target, now. */
+extern void CatalogMarkTargetChangedNow(int32 flow_id);
+
 /* The flow_state key of an attached materialized view whose input changed. */
 #define MATVIEW_INPUT_CHANGED_KEY "input_changed"
 

@@ -746,7 +746,10 @@ medallion_auto_cdc_apply(PG_FUNCTION_ARGS)
 	start = GetCurrentTimestamp();
 	FlowApplyIncremental(&context, flow, CdcApply, &result);
 	if (result.changed)
+	{
+		CatalogMarkTargetChangedNow(flow->flow_id);
 		CatalogMarkInputChanged(target_relid);
+	}
 
 	/* reported like a flow of an update, marked as a direct apply */
 	if (result.details.len > 0)

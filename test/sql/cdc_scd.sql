@@ -101,7 +101,15 @@ INSERT INTO users (userId, name, city, operation, sequenceNum) VALUES
 	(125, 'Mercedes', 'Guadalajara', 'UPDATE', 6),
 	(125, 'Mercedes', 'Mexicali', 'UPDATE', 5),
 	(123, 'Isabel', 'Chihuahua', 'UPDATE', 5);
+SELECT last_changed IS NULL AS never_changed FROM medallion.table_freshness
+ WHERE table_name::regclass = 'users_scd1'::regclass;
+SELECT clock_timestamp() AS before_apply \gset
 SELECT medallion.auto_cdc_apply('users_scd1');
+-- a direct apply that changes the target moves its last_changed
+SELECT last_changed > :'before_apply' AND last_changed < clock_timestamp() AS moved
+  FROM medallion.table_freshness WHERE table_name::regclass = 'users_scd1'::regclass;
+SELECT last_changed AS after_apply FROM medallion.table_freshness
+ WHERE table_name::regclass = 'users_scd1'::regclass \gset
 SELECT medallion.auto_cdc_apply('users_scd2');
 SELECT medallion.auto_cdc_apply('users_scd2_track');
 
@@ -120,6 +128,10 @@ SELECT * FROM diff('users_scd2_track', 'doc_scd2_track');
 -- Idempotent: nothing new, nothing applied, nothing changes.
 SELECT medallion.auto_cdc_apply('users_scd2');
 SELECT * FROM diff('users_scd2', 'doc_scd2');
+-- and a direct apply that finds nothing new leaves last_changed
+SELECT medallion.auto_cdc_apply('users_scd1');
+SELECT last_changed = :'after_apply' AS unchanged FROM medallion.table_freshness
+ WHERE table_name::regclass = 'users_scd1'::regclass;
 
 -- SCD type 1 with the TRUNCATE record at sequenceNum 3: 124 and 126 are
 -- truncated; 125 survives with its updates after 3.
