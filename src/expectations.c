@@ -51,6 +51,7 @@
 #include "expectations.h"
 #include "spi_util.h"
 #include "sql_names.h"
+#include "update_control.h"
 #include "user_sql.h"
 #include "version.h"
 
@@ -419,6 +420,25 @@ expectation_validate_condition(FlowDesc *flow, Oid target_relid,
 }
 
 /*
+ * Wait for a running update of the flow's pipeline, and keep the next one
+ * off until this transaction ends, before touching the flow's table (the
+ * order replace => true follows, flow_create.c).  An update's apply of the
+ * flow locks the flow's catalog row first and may then take ACCESS
+ * EXCLUSIVE locks on the table's indexes (the first apply into an empty
+ * table builds them once at its end, bulk_insert.h); validating the
+ * condition plans a query over the table, which holds ACCESS SHARE on them,
+ * and the expectation's row references the flow's, whose foreign key check
+ * waits for that row lock: taken in the other order, the two deadlocked
+ * (once, in the README's tutorial, beside the continuous worker).
+ */
+static void
+expectation_wait_for_update(FlowDesc *flow)
+{
+	UpdateControlLockPipeline(flow->pipeline_id, UPDATE_STOP_NONE);
+	CatalogShareLockFlow(flow);
+}
+
+/*
  * medallion.add_expectation(target_table text, expectation_name text,
  *							 condition text, on_violation text DEFAULT 'warn')
  *
@@ -456,6 +476,7 @@ medallion_add_expectation(PG_FUNCTION_ARGS)
 	flow = expectation_get_silver_flow(target_table, &target_relid);
 	pipeline = CatalogGetPipelineById(flow->pipeline_id, false);
 	CatalogCheckPipelineOwner(pipeline);
+	expectation_wait_for_update(flow);
 
 	expectation_validate_condition(flow, target_relid, pipeline, condition);
 
