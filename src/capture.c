@@ -68,6 +68,7 @@
 #include "capture.h"
 #include "capture_internal.h"
 #include "catalog.h"
+#include "guc.h"
 #include "medallion.h"
 #include "version.h"
 #include "spi_util.h"
@@ -574,6 +575,73 @@ CaptureEnd(Oid relid, int32 flow_id, int64 to_id)
 						 1, &types[2], values, SPI_OK_DELETE);
 	}
 	SPI_finish();
+}
+
+/*
+ * CaptureLimitLog: see capture_internal.h.  A view whose pipeline is stopped
+ * or keeps failing reads nothing, and every statement of the table's
+ * writers would otherwise grow its log for good.  The log's ids come from
+ * its identity sequence, so the count costs no scan.  Only a writer that
+ * gets ACCESS EXCLUSIVE on the log at once empties it (no other writer and
+ * no reader is in the middle of it then, so every id drawn so far is
+ * committed or rolled back); otherwise a later statement tries again.  The
+ * lagging consumers' positions jump to the log's high water: a view whose
+ * own position then differs recomputes from the table at its next update
+ * (matview_apply.c), and a consumer already there loses nothing.
+ */
+int64
+CaptureLimitLog(Oid relid, Oid log_relid, int64 last_id)
+{
+	Oid			types[2] = {OIDOID, INT8OID};
+	Datum		values[2];
+	bool		isnull;
+	int64		floor;
+	int64		high_water;
+	uint64		pipelines;
+	uint64		row;
+	char	   *message;
+
+	values[0] = ObjectIdGetDatum(relid);
+	SPI_connect();
+	SpiExecuteAsExtensionOwner("SELECT pg_catalog.min(position) FROM medallion.capture_consumer"
+							   " WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+							   1, types, values, NULL, SPI_OK_SELECT);
+	floor = SpiGetInt64(0, 1, &isnull);
+	if (isnull || last_id - floor <= medallion_change_log_max_rows ||
+		!ConditionalLockRelationOid(log_relid, AccessExclusiveLock))
+	{
+		SPI_finish();
+		return isnull ? last_id : floor;
+	}
+
+	high_water = log_high_water(log_relid);
+	CaptureExecuteAs(CaptureRelationOwner(log_relid),
+					 psprintf("TRUNCATE %s", CatalogQualifiedRelationName(log_relid)),
+					 0, NULL, NULL, SPI_OK_UTILITY);
+	values[1] = Int64GetDatum(high_water);
+	SpiExecuteAsExtensionOwner("UPDATE medallion.capture_consumer SET position = $2"
+							   " WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+							   "   AND position OPERATOR(pg_catalog.<) $2",
+							   2, types, values, NULL, SPI_OK_UPDATE);
+	message = psprintf("the change log of table %s held " INT64_FORMAT " changes not yet read by every view, more than medallion.change_log_max_rows (%d): a writer emptied it, and the views that had not read it recompute from the table",
+					   CatalogQualifiedRelationName(relid), high_water - floor,
+					   medallion_change_log_max_rows);
+	pipelines = SpiExecuteAsExtensionOwner("SELECT DISTINCT f.pipeline_id FROM medallion.capture_consumer c"
+										   "  JOIN medallion.flow f USING (flow_id)"
+										   " WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+										   1, types, values, NULL, SPI_OK_SELECT);
+	{
+		int32	   *pipeline_ids = palloc(sizeof(int32) * (pipelines + 1));
+
+		for (row = 0; row < pipelines; row++)
+			pipeline_ids[row] = DatumGetInt32(SpiGetDatum(row, 1, &isnull));
+		for (row = 0; row < pipelines; row++)
+			EventLogWrite(CatalogGetPipelineById(pipeline_ids[row], false), 0,
+						  NULL, "change_log_reset", "WARNING", message, NULL);
+	}
+	ereport(LOG, (errmsg("%s", message)));
+	SPI_finish();
+	return high_water;
 }
 
 void

@@ -41,4 +41,13 @@ extern uint64 CaptureExecuteAs(Oid role, const char *sql, int nargs,
 /* Owner of a relation (InvalidOid if it does not exist). */
 extern Oid	CaptureRelationOwner(Oid relid);
 
+/*
+ * Called by a writer of relid whose statement drew change ids up to
+ * last_id in log_relid: when the changes some consumer has not read exceed
+ * medallion.change_log_max_rows, empty the log and move the lagging
+ * consumers past it (they recompute).  Returns the lowest consumer position
+ * seen, which the writer may keep to skip the next checks.
+ */
+extern int64 CaptureLimitLog(Oid relid, Oid log_relid, int64 last_id);
+
 #endif							/* MEDALLION_CAPTURE_INTERNAL_H */

@@ -20,6 +20,13 @@
  * that still match by name and type (the others stay NULL): a writer never
  * fails because of capture; the flows reading the table detect the change.
  *
+ * The log is bounded (medallion.change_log_max_rows): a writer whose
+ * statement may have taken the changes not yet read by every view past the
+ * limit looks at the views' positions and, when it is over, empties the log
+ * (CaptureLimitLog, capture.c).  The look costs a subtraction per statement
+ * (the last id the statement drew, against the lowest position last seen);
+ * positions are read again only when that could be over.
+ *
  * Copyright (c) 2025-2026, medallion contributors
  *
  * IDENTIFICATION
@@ -30,6 +37,7 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -45,6 +53,7 @@
 
 #include "capture_internal.h"
 #include "catalog.h"
+#include "guc.h"
 #include "medallion.h"
 #include "version.h"
 #include "spi_util.h"
@@ -72,6 +81,8 @@ typedef struct CaptureCacheEntry
 	bool		valid;
 	Oid			log_relid;
 	Oid			log_owner;
+	Oid			log_sequence;	/* of the log's change ids */
+	int64		consumed_floor; /* lowest consumer position last seen */
 	char	   *columns;		/* "a, b, c": the log's columns still in the table */
 	SPIPlanPtr	plans[CAPTURE_EVENT_COUNT];
 } CaptureCacheEntry;
@@ -158,8 +169,13 @@ capture_cache_fill(CaptureCacheEntry *entry, Oid relid)
 		entry->log_relid = DatumGetObjectId(SpiGetDatum(0, 1, &isnull));
 	SPI_finish();
 	entry->log_owner = CaptureRelationOwner(entry->log_relid);
+	entry->log_sequence = InvalidOid;
+	entry->consumed_floor = 0;
 	if (OidIsValid(entry->log_owner))
+	{
 		entry->columns = matching_columns(relid, entry->log_relid);
+		entry->log_sequence = getIdentitySequence(entry->log_relid, 1, false);
+	}
 	entry->valid = true;
 }
 
@@ -267,13 +283,17 @@ trigger_event(FunctionCallInfo fcinfo, bool *rows)
 	pg_unreachable();
 }
 
-/* Run the entry's INSERT for event as the log's owner. */
-static void
+/*
+ * Run the entry's INSERT for event as the log's owner.  Returns the last
+ * change id it drew (0 if it wrote no row).
+ */
+static int64
 write_changes(CaptureCacheEntry *entry, TriggerData *data, CaptureEvent event)
 {
 	Oid			saved_user;
 	int			saved_context;
 	int			guc_nest_level;
+	volatile int64 last_id = 0;
 
 	SPI_connect();
 	if (SPI_register_trigger_data(data) != SPI_OK_TD_REGISTER)
@@ -300,6 +320,9 @@ write_changes(CaptureCacheEntry *entry, TriggerData *data, CaptureEvent event)
 			SPI_OK_INSERT)
 			elog(ERROR, "could not write the change log of %s",
 				 CatalogQualifiedRelationName(entry->relid));
+		if (SPI_processed > 0)
+			last_id = DatumGetInt64(DirectFunctionCall1(currval_oid,
+														ObjectIdGetDatum(entry->log_sequence)));
 	}
 	PG_FINALLY();
 	{
@@ -308,6 +331,22 @@ write_changes(CaptureCacheEntry *entry, TriggerData *data, CaptureEvent event)
 	}
 	PG_END_TRY();
 	SPI_finish();
+	return last_id;
+}
+
+/*
+ * The log's size limit (medallion.change_log_max_rows), checked for the
+ * cost of a subtraction: the consumers' lowest position is read again only
+ * when the ids drawn since the last reading could be over the limit.
+ */
+static void
+limit_log(CaptureCacheEntry *entry, int64 last_id)
+{
+	if (medallion_change_log_max_rows <= 0 || last_id == 0 ||
+		last_id - entry->consumed_floor <= medallion_change_log_max_rows)
+		return;
+	entry->consumed_floor = CaptureLimitLog(entry->relid, entry->log_relid,
+											last_id);
 }
 
 PG_FUNCTION_INFO_V1(medallion_capture_changes);
@@ -328,6 +367,6 @@ medallion_capture_changes(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	entry = capture_cache_get(RelationGetRelid(data->tg_relation));
 	if (OidIsValid(entry->log_owner))
-		write_changes(entry, data, event);
+		limit_log(entry, write_changes(entry, data, event));
 	return PointerGetDatum(NULL);
 }

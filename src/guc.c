@@ -32,6 +32,7 @@ char	   *medallion_allowed_endpoints = NULL;
 int			medallion_event_log_retention_min = 7 * 24 * 60;
 int			medallion_event_log_max_rows = 100000;
 int			medallion_change_feed_max_rows = 10000000;
+int			medallion_change_log_max_rows = 10000000;
 
 bool		medallion_enable_workers = true;
 int			medallion_max_workers = 4;
@@ -132,6 +133,15 @@ GucDefineAll(void)
 							"Most rows a change feed keeps for aggregates that have not read them; 0 means no limit.",
 							"Past it the feed is emptied and its lagging readers recompute from the AUTO CDC target.",
 							&medallion_change_feed_max_rows,
+							10000000, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.change_log_max_rows",
+							"Most changes a captured table's change log keeps for views that have not read them; 0 means no limit.",
+							"Past it a writer of the table empties the log and the lagging views recompute from the table.",
+							&medallion_change_log_max_rows,
 							10000000, 0, INT_MAX,
 							PGC_SUSET,
 							0,

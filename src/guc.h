@@ -26,6 +26,7 @@ extern char *medallion_allowed_endpoints;
 extern int	medallion_event_log_retention_min;
 extern int	medallion_event_log_max_rows;
 extern int	medallion_change_feed_max_rows;
+extern int	medallion_change_log_max_rows;
 
 /* background workers */
 extern bool medallion_enable_workers;

@@ -255,8 +255,9 @@ mv_check_delta_columns(MvApply *apply, MatviewSource *source)
  *
  * The position is the view's own (flow_state, saved with its output) and
  * must be the one capture keeps for the flow (CaptureEnd in the same
- * transaction); should they ever differ, the view is recomputed rather
- * than trusting either.
+ * transaction).  Capture's is ahead when a writer emptied the log past the
+ * view's position (CaptureLimitLog); should they differ otherwise, the view
+ * is recomputed as well rather than trusting either.
  */
 static void
 mv_plain_source_begin(MvApply *apply, MatviewSource *source)
@@ -270,7 +271,13 @@ mv_plain_source_begin(MvApply *apply, MatviewSource *source)
 	source->delta_sign_column = CAPTURE_SIGN_COLUMN;
 	source->ceiling = range.to_id;
 	mv_source_position(apply, source);
-	if (source->has_position && source->position != range.from_id)
+	if (source->has_position && source->position < range.from_id)
+	{
+		apply->recompute = true;
+		apply->recompute_why = psprintf("%s was emptied past its position (more unread changes than medallion.change_log_max_rows)",
+										range.log_table);
+	}
+	else if (source->has_position && source->position != range.from_id)
 	{
 		apply->recompute = true;
 		apply->recompute_why = psprintf("its position in %s differs from the change capture's",

@@ -1,12 +1,19 @@
 # Limits on what a role can make medallion keep: the event log of a
-# pipeline (medallion.event_log_max_rows) and the change feed of an AUTO CDC
-# target whose aggregate keeps failing (medallion.change_feed_max_rows).
+# pipeline (medallion.event_log_max_rows), the change feed of an AUTO CDC
+# target whose aggregate keeps failing (medallion.change_feed_max_rows) and
+# the change log of a captured plain table whose views are not updated
+# (medallion.change_log_max_rows).
 #
 # Covers: a pipeline updated many times keeps at most event_log_max_rows
 # events (the newest); a change feed that a failing aggregate does not
 # consume is emptied once it holds more than change_feed_max_rows unread
 # rows, with a WARNING event naming the setting, and the aggregate, once it
-# works again, recomputes from the target and equals its query.
+# works again, recomputes from the target and equals its query; a change
+# log that no view reads (its pipeline not run) is emptied by the writer
+# whose statement takes it past change_log_max_rows unread changes, but
+# never while another session holds the log (the writer does not wait), with
+# a WARNING event, and the view then recomputes from the table and equals
+# its query.
 use strict;
 use warnings;
 
@@ -101,5 +108,76 @@ is( as_owner(
 	'0', 'once it works again the aggregate equals its query');
 is(as_owner(q{SELECT state FROM medallion.pipelines WHERE pipeline_name = 'limits'}),
 	'idle', 'and the pipeline is healthy');
+
+# ------------------------------------------------- change log of a plain table
+set_conf('medallion.change_log_max_rows', 1000);
+psql(q{CREATE ROLE writer_role LOGIN});
+as_owner(
+	q{CREATE TABLE app.prices (id int PRIMARY KEY, price int);
+	  GRANT USAGE ON SCHEMA app TO writer_role;
+	  GRANT INSERT, UPDATE, DELETE, SELECT ON app.prices TO writer_role;
+	  SELECT medallion.create_pipeline('prices');
+	  SELECT medallion.create_materialized_view('prices', 'app.price_totals',
+	      'SELECT id % 3 AS k, count(*) AS n, sum(price) AS total FROM app.prices GROUP BY 1');
+	  SELECT count(*) FROM medallion.run_pipeline('prices');});
+my $log = as_owner(q{SELECT log_table FROM medallion.captured_tables WHERE table_name = 'app.prices'::regclass});
+
+sub as_writer
+{
+	my ($sql) = @_;
+	return $node->safe_psql('postgres', $sql, extra_params => [ '-U', 'writer_role' ]);
+}
+
+sub price_differences
+{
+	return as_owner(
+		q{SELECT count(*) FROM (
+		    (SELECT id % 3 AS k, count(*) AS n, sum(price) AS total FROM app.prices GROUP BY 1
+		     EXCEPT ALL TABLE app.price_totals)
+		    UNION ALL
+		    (TABLE app.price_totals
+		     EXCEPT ALL SELECT id % 3, count(*), sum(price) FROM app.prices GROUP BY 1)) d});
+}
+
+as_writer(q{INSERT INTO app.prices SELECT g, g FROM generate_series(1, 600) g});
+is(psql(qq{SELECT count(*) FROM $log}), '600', 'below the limit the log keeps every change');
+
+# another session holds the log: the writer going past the limit does not wait for it
+my $reader = $node->background_psql('postgres');
+$reader->query_safe('BEGIN');
+$reader->query_safe(qq{SELECT count(*) FROM $log});
+as_writer(q{INSERT INTO app.prices SELECT g, g FROM generate_series(601, 1200) g});
+is(psql(qq{SELECT count(*) FROM $log}), '1200',
+	'past the limit, a writer that cannot empty the log at once leaves it (no wait)');
+$reader->query_safe('COMMIT');
+$reader->quit;
+
+as_writer(q{UPDATE app.prices SET price = price + 1 WHERE id <= 10});
+is(psql(qq{SELECT count(*) FROM $log}), '0', 'the next writer past the limit empties the log');
+like(
+	as_owner(
+		q{SELECT string_agg(level || ': ' || message, E'\n') FROM medallion.event_log
+		  WHERE pipeline_name = 'prices' AND event_type = 'change_log_reset'}),
+	qr/WARNING: the change log of table app\.prices held \d+ changes not yet read by every view, more than medallion.change_log_max_rows \(1000\)/,
+	'with a warning naming the table and the limit');
+is(as_writer(q{SELECT count(*) FROM app.prices}), '1200', "and the writer's changes are in the table");
+
+as_writer(q{DELETE FROM app.prices WHERE id > 1190});
+as_owner(q{SELECT count(*) FROM medallion.run_pipeline('prices')});
+like(
+	as_owner(
+		q{SELECT details->>'maintenance' || ': ' || COALESCE(details->>'maintenance_reason', '') FROM medallion.event_log
+		  WHERE flow_name = 'app.price_totals' AND event_type = 'flow_progress' ORDER BY id DESC LIMIT 1}),
+	qr/^recomputed: medallion_state\.app__prices__changes was emptied past its position \(more unread changes than medallion.change_log_max_rows\)$/,
+	'the view recomputes from the table at its next update');
+is(price_differences(), '0', 'and equals its query');
+
+as_writer(q{UPDATE app.prices SET price = 0 WHERE id % 7 = 0; DELETE FROM app.prices WHERE id < 5});
+as_owner(q{SELECT count(*) FROM medallion.run_pipeline('prices')});
+is( as_owner(
+		q{SELECT details->>'maintenance' FROM medallion.event_log
+		  WHERE flow_name = 'app.price_totals' AND event_type = 'flow_progress' ORDER BY id DESC LIMIT 1}),
+	'deltas', 'then it is kept by deltas again');
+is(price_differences(), '0', 'equal to its query');
 
 done_testing();
