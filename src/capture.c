@@ -457,7 +457,7 @@ CaptureEnsure(Oid relid, Oid owner, int32 flow_id)
 				 errmsg("%s", reason)));
 
 	/* wait out the table's writers; new ones wait for this transaction */
-	LockRelationOid(relid, ShareLock);
+	CaptureHoldWriters(relid);
 	SPI_connect();
 	log_relid = capture_lookup(relid, flow_id, NULL, NULL, NULL,
 							   &has_consumer, &position);
@@ -488,6 +488,35 @@ not_captured(Oid relid, int32 flow_id)
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("changes of table %s are not captured for flow %d",
 					CatalogQualifiedRelationName(relid), flow_id)));
+}
+
+/*
+ * CaptureHoldWriters: see capture.h.  A plain LockRelationOid(SHARE) queues
+ * behind the writers in flight, and every writer arriving meanwhile queues
+ * behind it: one long transaction writing the table (a batch editing a
+ * lookup table) stopped all of the table's writers for as long as it ran,
+ * while a view reading the table waited to update.  So the lock is taken
+ * only when it is free; until then WaitForTableWriters waits for the
+ * transactions that may be writing the table, without a request of its
+ * own.  It does not wait for a VACUUM of the table, whose lock conflicts
+ * too: when only such a lock stands in the way (or writers keep arriving)
+ * for CAPTURE_HOLD_ATTEMPTS rounds, the request queues as before (the
+ * deadlock check then cancels autovacuum's work after deadlock_timeout).
+ */
+#define CAPTURE_HOLD_ATTEMPTS 100
+
+void
+CaptureHoldWriters(Oid relid)
+{
+	int			attempt;
+
+	for (attempt = 1; attempt < CAPTURE_HOLD_ATTEMPTS; attempt++)
+	{
+		if (ConditionalLockRelationOid(relid, ShareLock))
+			return;
+		WaitForTableWriters(relid);
+	}
+	LockRelationOid(relid, ShareLock);
 }
 
 CaptureRange
@@ -697,7 +726,7 @@ CaptureRefreshColumns(Oid relid, Oid owner)
 	uint64		row;
 	ListCell   *cell;
 
-	LockRelationOid(relid, ShareLock);
+	CaptureHoldWriters(relid);
 	SPI_connect();
 	log_relid = capture_lookup(relid, 0, NULL, NULL, NULL, &has_consumer,
 							   &position);

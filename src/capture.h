@@ -69,6 +69,17 @@ extern bool CaptureAvailable(Oid relid, Oid owner, char **reason);
 extern void CaptureEnsure(Oid relid, Oid owner, int32 flow_id);
 
 /*
+ * Keep the writers of captured table relid off until the calling
+ * transaction ends (a SHARE lock), so that a consumer's statements see the
+ * table exactly as of its changes up to CaptureBegin's to_id.  Waits for
+ * the writers in flight without queueing a lock request behind them, so
+ * that new writers are not held up while it waits (for a long transaction,
+ * say); only when a VACUUM of the table, or writers arriving round after
+ * round, keep the lock from it does it queue.
+ */
+extern void CaptureHoldWriters(Oid relid);
+
+/*
  * The changes consumer flow_id has not read yet.  Waits for the writers
  * still writing the log (never blocks new ones); a later statement of the
  * transaction sees every change up to to_id.  Raises a clear error when

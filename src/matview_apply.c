@@ -243,9 +243,10 @@ mv_check_delta_columns(MvApply *apply, MatviewSource *source)
  * exactly the table after the changes up to the range's to_id: a change
  * committed after to_id would be counted in the state but not in the
  * delta (lost at the next update, which would add it again: counted
- * twice).  So before CaptureBegin the table is locked in SHARE mode, which
- * waits for the writers in flight (ROW EXCLUSIVE, ACCESS EXCLUSIVE for
- * TRUNCATE) and keeps new ones off until the view's transaction ends:
+ * twice).  So before CaptureBegin the table is locked in SHARE mode
+ * (CaptureHoldWriters, which waits for the writers in flight, ROW EXCLUSIVE
+ * or ACCESS EXCLUSIVE for TRUNCATE, without making new ones queue behind
+ * it) and new writers are kept off until the view's transaction ends:
  * every change logged is then committed, to_id is the last of them, and
  * each later statement of the transaction (READ COMMITTED, a new snapshot
  * per statement) sees the table as of to_id.  The lock is taken in C, not
@@ -264,7 +265,7 @@ mv_plain_source_begin(MvApply *apply, MatviewSource *source)
 {
 	CaptureRange range;
 
-	LockRelationOid(source->relid, ShareLock);
+	CaptureHoldWriters(source->relid);
 	range = CaptureBegin(source->relid, apply->flow->flow_id);
 	source->delta_relation = range.log_table;
 	source->delta_id_column = CAPTURE_CHANGE_ID_COLUMN;

@@ -19,7 +19,10 @@
 #    state rebuilt) are emptied the same way while pg_dump reads them;
 #  - a view recomputed in full, which an update skips when nothing it reads
 #    changed in the update, is recomputed after a direct auto_cdc_apply
-#    changed what it reads (the last "views equal their queries").
+#    changed what it reads;
+#  - a view reading a plain table waits for a long transaction writing it
+#    without making the table's other writers queue behind its lock
+#    request (CaptureHoldWriters).
 # The VACUUM is held in the middle of its work by a cursor pinning the
 # table's first page (VACUUM (FREEZE) waits for that page's cleanup lock),
 # and seen waiting in pg_stat_activity before the update starts; the update
@@ -271,5 +274,41 @@ pass('the AUTO CDC apply empties a change feed being read, without waiting');
 ok(update_beside(\&hold_with_reader, 'medallion_state.public__totals__view_groups'),
 	'a view whose state table is being read rebuilds it without waiting');
 is(view_differences(), '0', 'the views equal their queries');
+
+# 7. A long transaction writing a plain table a view reads: the view's
+#    update waits for it (the view must see the table as of the changes it
+#    reads), but the table's other writers are not queued behind the
+#    update meanwhile.
+my $long = $node->background_psql('postgres');
+$long->query_safe('BEGIN');
+$long->query_safe(q{INSERT INTO labels VALUES (100, 'long')});
+my ($update_out, $update_err) = ('', '');
+my $update = IPC::Run::start(
+	[
+		'psql', '-X', '-At', '-d', $node->connstr('postgres'),
+		'-c', q{SELECT count(*) FROM medallion.run_pipeline('p')}
+	],
+	'>', \$update_out, '2>', \$update_err);
+ok( $node->poll_query_until('postgres', q{
+SELECT count(*) > 0 FROM pg_stat_activity
+ WHERE backend_type = 'medallion update' AND wait_event_type = 'Lock'}),
+	'the update waits for the long transaction writing the plain table');
+my ($writer_out, $writer_err) = ('', '');
+my $writer = IPC::Run::start(
+	[
+		'psql', '-X', '-At', '-d', $node->connstr('postgres'),
+		'-c', q{INSERT INTO labels VALUES (101, 'short')}
+	],
+	'>', \$writer_out, '2>', \$writer_err);
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM labels WHERE grp = 101}),
+	'another writer of the table commits meanwhile, not queued behind the update');
+$long->query_safe('COMMIT');
+$long->quit;
+$writer->finish;
+$update->finish;
+is($update_err, '', 'then the update ends without an error');
+is(view_differences(), '0', 'and the views equal their queries');
+is(psql(q{SELECT count(*) FROM label_names WHERE grp IN (100, 101)}), '2',
+	'with both writers\' rows');
 
 done_testing();
