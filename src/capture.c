@@ -607,6 +607,38 @@ CaptureEnd(Oid relid, int32 flow_id, int64 to_id)
 }
 
 /*
+ * Say in each pipeline reading relid, and in the server log, that a writer
+ * emptied the table's change log holding unread changes.  The pipelines
+ * are read first: writing an event runs statements of its own.
+ */
+static void
+log_reset_events(Oid relid, int64 unread)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	char	   *message;
+	int32	   *pipeline_ids;
+	uint64		pipelines;
+	uint64		row;
+	bool		isnull;
+
+	message = psprintf("the change log of table %s held " INT64_FORMAT " changes not yet read by every view, more than medallion.change_log_max_rows (%d): a writer emptied it, and the views that had not read it recompute from the table",
+					   CatalogQualifiedRelationName(relid), unread,
+					   medallion_change_log_max_rows);
+	pipelines = SpiExecuteAsExtensionOwner("SELECT DISTINCT f.pipeline_id FROM medallion.capture_consumer c"
+										   "  JOIN medallion.flow f USING (flow_id)"
+										   " WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+										   1, types, values, NULL, SPI_OK_SELECT);
+	pipeline_ids = palloc(sizeof(int32) * (pipelines + 1));
+	for (row = 0; row < pipelines; row++)
+		pipeline_ids[row] = DatumGetInt32(SpiGetDatum(row, 1, &isnull));
+	for (row = 0; row < pipelines; row++)
+		EventLogWrite(CatalogGetPipelineById(pipeline_ids[row], false), 0,
+					  NULL, "change_log_reset", "WARNING", message, NULL);
+	ereport(LOG, (errmsg("%s", message)));
+}
+
+/*
  * CaptureLimitLog: see capture_internal.h.  A view whose pipeline is stopped
  * or keeps failing reads nothing, and every statement of the table's
  * writers would otherwise grow its log for good.  The log's ids come from
@@ -626,9 +658,6 @@ CaptureLimitLog(Oid relid, Oid log_relid, int64 last_id)
 	bool		isnull;
 	int64		floor;
 	int64		high_water;
-	uint64		pipelines;
-	uint64		row;
-	char	   *message;
 
 	values[0] = ObjectIdGetDatum(relid);
 	SPI_connect();
@@ -652,23 +681,7 @@ CaptureLimitLog(Oid relid, Oid log_relid, int64 last_id)
 							   " WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
 							   "   AND position OPERATOR(pg_catalog.<) $2",
 							   2, types, values, NULL, SPI_OK_UPDATE);
-	message = psprintf("the change log of table %s held " INT64_FORMAT " changes not yet read by every view, more than medallion.change_log_max_rows (%d): a writer emptied it, and the views that had not read it recompute from the table",
-					   CatalogQualifiedRelationName(relid), high_water - floor,
-					   medallion_change_log_max_rows);
-	pipelines = SpiExecuteAsExtensionOwner("SELECT DISTINCT f.pipeline_id FROM medallion.capture_consumer c"
-										   "  JOIN medallion.flow f USING (flow_id)"
-										   " WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-										   1, types, values, NULL, SPI_OK_SELECT);
-	{
-		int32	   *pipeline_ids = palloc(sizeof(int32) * (pipelines + 1));
-
-		for (row = 0; row < pipelines; row++)
-			pipeline_ids[row] = DatumGetInt32(SpiGetDatum(row, 1, &isnull));
-		for (row = 0; row < pipelines; row++)
-			EventLogWrite(CatalogGetPipelineById(pipeline_ids[row], false), 0,
-						  NULL, "change_log_reset", "WARNING", message, NULL);
-	}
-	ereport(LOG, (errmsg("%s", message)));
+	log_reset_events(relid, high_water - floor);
 	SPI_finish();
 	return high_water;
 }
