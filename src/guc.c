@@ -41,12 +41,9 @@ int			medallion_max_workers_per_role = 0;
 int			medallion_s3_first_byte_timeout_ms = 5000;
 int			medallion_decompressed_bytes_cap_kb = 16 * 1024 * 1024;
 
-/*
- * GucDefineAll registers the parameters.  The worker count is fixed at
- * server start, so it is only defined as PGC_POSTMASTER while preloading.
- */
-void
-GucDefineAll(void)
+/* S3 transport, endpoints, and what one object may inflate to. */
+static void
+guc_define_s3(void)
 {
 	DefineCustomIntVariable("medallion.s3_connect_timeout",
 							"Time allowed to connect to S3.",
@@ -111,6 +108,29 @@ GucDefineAll(void)
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 
+	DefineCustomIntVariable("medallion.s3_first_byte_timeout",
+							"Time an S3 request may wait for the first byte of the answer before it is retried on a new connection.",
+							"Counted from when the request is sent; a transfer that has started answering is never cut by it. 0 disables it.",
+							&medallion_s3_first_byte_timeout_ms,
+							5000, 0, 3600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.decompressed_bytes_cap",
+							"Largest max_decompressed_bytes a bronze flow may have.",
+							"A gzip object inflating beyond this is recorded as failed, whatever its flow's option.",
+							&medallion_decompressed_bytes_cap_kb,
+							16 * 1024 * 1024, 1024, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+}
+
+/* What a role can make medallion keep: events, change feeds, change logs. */
+static void
+guc_define_limits(void)
+{
 	DefineCustomIntVariable("medallion.event_log_retention",
 							"How long events stay in medallion.event_log; 0 keeps them forever.",
 							"Each update that writes events deletes its pipeline's events older than this.",
@@ -146,7 +166,12 @@ GucDefineAll(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+}
 
+/* Background workers. */
+static void
+guc_define_workers(void)
+{
 	DefineCustomBoolVariable("medallion.enable_workers",
 							 "Run continuous pipelines in background workers.",
 							 NULL,
@@ -182,24 +207,17 @@ GucDefineAll(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+}
 
-	DefineCustomIntVariable("medallion.s3_first_byte_timeout",
-							"Time an S3 request may wait for the first byte of the answer before it is retried on a new connection.",
-							"Counted from when the request is sent; a transfer that has started answering is never cut by it. 0 disables it.",
-							&medallion_s3_first_byte_timeout_ms,
-							5000, 0, 3600000,
-							PGC_SUSET,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("medallion.decompressed_bytes_cap",
-							"Largest max_decompressed_bytes a bronze flow may have.",
-							"A gzip object inflating beyond this is recorded as failed, whatever its flow's option.",
-							&medallion_decompressed_bytes_cap_kb,
-							16 * 1024 * 1024, 1024, INT_MAX,
-							PGC_SUSET,
-							GUC_UNIT_KB,
-							NULL, NULL, NULL);
-
+/*
+ * GucDefineAll registers the parameters, by family, and reserves the
+ * "medallion." prefix (a misspelt medallion.* setting is an error).
+ */
+void
+GucDefineAll(void)
+{
+	guc_define_s3();
+	guc_define_limits();
+	guc_define_workers();
 	MarkGUCPrefixReserved("medallion");
 }
