@@ -238,9 +238,7 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 		result->changed = true;
 	}
 	if (changed_between_updates)
-		CatalogSetFlowState(flow->flow_id,
-							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															   CStringGetDatum("{}"))));
+		CatalogSetFlowStateText(flow->flow_id, "{}");
 
 	if (result->details.len > 0)
 		appendStringInfoString(&result->details, ", ");

@@ -612,6 +612,14 @@ CatalogSetFlowState(int32 flow_id, Jsonb *flow_state)
 }
 
 void
+CatalogSetFlowStateText(int32 flow_id, const char *flow_state_json)
+{
+	CatalogSetFlowState(flow_id,
+						DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+														   CStringGetDatum(flow_state_json))));
+}
+
+void
 CatalogMergeFlowState(int32 flow_id, const char *members_json)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};

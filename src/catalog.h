@@ -169,6 +169,9 @@ extern void CatalogShareLockFlow(const FlowDesc *flow);
 extern void CatalogSetWatermark(int32 flow_id, int64 watermark);
 extern void CatalogSetFlowState(int32 flow_id, Jsonb *flow_state);
 
+/* The same, the state given as JSON text. */
+extern void CatalogSetFlowStateText(int32 flow_id, const char *flow_state_json);
+
 /* Add or replace members of a flow's flow_state (jsonb concatenation). */
 extern void CatalogMergeFlowState(int32 flow_id, const char *members_json);
 

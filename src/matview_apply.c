@@ -272,17 +272,14 @@ mv_plain_source_begin(MvApply *apply, MatviewSource *source)
 	source->delta_sign_column = CAPTURE_SIGN_COLUMN;
 	source->ceiling = range.to_id;
 	mv_source_position(apply, source);
-	if (source->has_position && source->position < range.from_id)
+	if (source->has_position && source->position != range.from_id)
 	{
 		apply->recompute = true;
-		apply->recompute_why = psprintf("%s was emptied past its position (more unread changes than medallion.change_log_max_rows)",
-										range.log_table);
-	}
-	else if (source->has_position && source->position != range.from_id)
-	{
-		apply->recompute = true;
-		apply->recompute_why = psprintf("its position in %s differs from the change capture's",
-										range.log_table);
+		apply->recompute_why = source->position < range.from_id ?
+			psprintf("%s was emptied past its position (more unread changes than medallion.change_log_max_rows)",
+					 range.log_table) :
+			psprintf("its position in %s differs from the change capture's",
+					 range.log_table);
 	}
 }
 
@@ -412,9 +409,7 @@ mv_save_positions(MvApply *apply)
 	}
 	appendStringInfo(&state, "}, \"source_columns\": %s}",
 					 MatviewSourceColumnsJson(&apply->analysis));
-	CatalogSetFlowState(apply->flow->flow_id,
-						DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														   CStringGetDatum(state.data))));
+	CatalogSetFlowStateText(apply->flow->flow_id, state.data);
 }
 
 /*
@@ -700,9 +695,7 @@ mv_apply_full(MvApply *apply, FlowResult *result, const char *reason)
 	if (strcmp(apply->policy, MATVIEW_POLICY_INCREMENTAL) == 0 ||
 		apply->incremental)
 		mv_warn_fallback(apply, reason);
-	CatalogSetFlowState(apply->flow->flow_id,
-						DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														   CStringGetDatum("{\"computed\": true}"))));
+	CatalogSetFlowStateText(apply->flow->flow_id, "{\"computed\": true}");
 }
 
 /*

@@ -332,9 +332,7 @@ full_refresh_reset(FlowContext *context, List *all_flows, List *flows,
 		CatalogSetWatermark(flow->flow_id, 0);
 		if (flow->refresh_pending)
 			CatalogSetRefreshPending(list_make1_int(flow->flow_id), false);
-		CatalogSetFlowState(flow->flow_id,
-							DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															   CStringGetDatum("{}"))));
+		CatalogSetFlowStateText(flow->flow_id, "{}");
 		flow->watermark = 0;
 		if (names.len > 0)
 			appendStringInfoString(&names, ", ");
