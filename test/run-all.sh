@@ -244,6 +244,8 @@ CHILD_ENV=(
 	MEDALLION_NODE="$MEDALLION_NODE" MEDALLION_ROOT="$WORK"
 )
 [ -n "${CI:-}" ] && CHILD_ENV+=(CI="$CI")
+# the property tests' knobs (another seed, more rounds), for runs by hand
+for name in ${!MEDALLION_PROPERTY_@}; do CHILD_ENV+=("$name=${!name}"); done
 as_test_user() {
 	if [ "$(id -u)" -eq 0 ]; then
 		(cd "$WORK" && runuser -u "$TEST_USER" -- env -i "${CHILD_ENV[@]}" "$@")
