@@ -237,8 +237,12 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 									 CatalogQualifiedRelationName(flow->target_relid)));
 		result->changed = true;
 	}
+	/* only the mark is consumed: whatever else the state holds stays */
 	if (changed_between_updates)
-		CatalogSetFlowStateText(flow->flow_id, "{}");
+		CatalogSetFlowState(flow->flow_id,
+							DatumGetJsonbP(DirectFunctionCall2(jsonb_delete,
+															   JsonbPGetDatum(flow_state),
+															   CStringGetTextDatum(MATVIEW_INPUT_CHANGED_KEY))));
 
 	if (result->details.len > 0)
 		appendStringInfoString(&result->details, ", ");
