@@ -27,8 +27,13 @@ local $ENV{DEMO_S3PORT} = $s3port;
 local $ENV{DEMO_INTERVAL} = '1';
 local $ENV{DEMO_EVENTS} = '100';
 local $ENV{TERM} = 'dumb';
+# A shell ignores SIGINT in what it starts in the background (`.ci/run &`),
+# and a signal ignored on entry cannot be trapped: the demo would never see
+# the Ctrl-C below.  Its own terminal's Ctrl-C reaches it as usual.
+local $SIG{INT} = 'DEFAULT';
+# should it hang anyway, the test fails instead of waiting forever
 my $demo = IPC::Run::start([ 'bash', "$root/scripts/demo.sh" ],
-	'<', \undef, '>', \$out, '2>', \$err);
+	'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(900));
 
 # The screens shown so far that are complete (a screen starts with its
 # title line and ends with the psql hint).
@@ -98,6 +103,7 @@ like($out, qr/\+ deduplicated [1-9]\d*\s+\+ quarantined [1-9]/,
 # Ctrl-C
 $demo->signal('INT');
 my $finished = eval { $demo->finish; 1 };
+$demo->kill_kill unless $finished;
 ok($finished, 'the demo exits after Ctrl-C, with status 0');
 like($out, qr/stopped: PostgreSQL and the S3 server are down/, 'it says it stopped everything');
 ok(!-e "$work/pgdata/postmaster.pid", 'its PostgreSQL is stopped');
