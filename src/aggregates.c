@@ -627,7 +627,7 @@ medallion_aggregate_capture(PG_FUNCTION_ARGS)
 
 	if (!capture_flow_exists(flow_id))
 		return PointerGetDatum(NULL);
-	flow = CatalogGetFlowById(flow_id);
+	flow = CatalogGetFlowById(flow_id, false);
 	pipeline = CatalogGetPipelineById(flow->pipeline_id, false);
 
 	/*

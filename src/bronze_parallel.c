@@ -172,7 +172,7 @@ MedallionObjectWorkerMain(Datum main_arg)
 		memset(&context, 0, sizeof(context));
 		context.pipeline = CatalogGetPipelineById(shared->pipeline_id, false);
 		context.update_id = shared->update_id;
-		flow = CatalogGetFlowById(shared->flow_id);
+		flow = CatalogGetFlowById(shared->flow_id, false);
 		BronzeLoadDefinition(flow, &definition);
 		location.endpoint = definition.endpoint;
 		location.region = definition.region;

@@ -347,13 +347,14 @@ capture_start(Oid relid, Oid owner)
 }
 
 /*
- * The log of relid, its registered name, the name and pipeline owner of
- * flow_id and whether that flow reads relid (with its position);
- * InvalidOid when relid is not captured.  The caller is connected to SPI.
+ * The log of relid, its registered name (if table_name is not NULL), and
+ * whether flow_id reads relid (with its position); InvalidOid when relid is
+ * not captured.  One small statement: an update runs it for every plain
+ * table its views read.  The caller is connected to SPI.
  */
 static Oid
-capture_lookup(Oid relid, int32 flow_id, char **table_name, char **flow_name,
-			   Oid *flow_owner, bool *has_consumer, int64 *position)
+capture_lookup(Oid relid, int32 flow_id, char **table_name,
+			   bool *has_consumer, int64 *position)
 {
 	Oid			types[2] = {OIDOID, INT4OID};
 	Datum		values[2];
@@ -362,12 +363,7 @@ capture_lookup(Oid relid, int32 flow_id, char **table_name, char **flow_name,
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = Int32GetDatum(flow_id);
-	if (SpiExecuteAsExtensionOwner("SELECT c.log_table::pg_catalog.oid, c.table_name, k.position,"
-								   "       (SELECT f.flow_name FROM medallion.flow f"
-								   "         WHERE f.flow_id OPERATOR(pg_catalog.=) $2),"
-								   "       (SELECT p.owner::pg_catalog.oid FROM medallion.flow f"
-								   "          JOIN medallion.pipeline p USING (pipeline_id)"
-								   "         WHERE f.flow_id OPERATOR(pg_catalog.=) $2)"
+	if (SpiExecuteAsExtensionOwner("SELECT c.log_table::pg_catalog.oid, c.table_name, k.position"
 								   "  FROM medallion.captured_table c"
 								   "  LEFT JOIN medallion.capture_consumer k"
 								   "    ON k.relid OPERATOR(pg_catalog.=) c.relid"
@@ -378,10 +374,6 @@ capture_lookup(Oid relid, int32 flow_id, char **table_name, char **flow_name,
 	log_relid = DatumGetObjectId(SpiGetDatum(0, 1, &isnull));
 	if (table_name != NULL)
 		*table_name = SpiGetText(0, 2);
-	if (flow_name != NULL)
-		*flow_name = SpiGetText(0, 4);
-	if (flow_owner != NULL)
-		*flow_owner = DatumGetObjectId(SpiGetDatum(0, 5, &isnull));
 	*position = SpiGetInt64(0, 3, &isnull);
 	*has_consumer = !isnull;
 	return log_relid;
@@ -459,8 +451,7 @@ CaptureEnsure(Oid relid, Oid owner, int32 flow_id)
 	/* wait out the table's writers; new ones wait for this transaction */
 	CaptureHoldWriters(relid);
 	SPI_connect();
-	log_relid = capture_lookup(relid, flow_id, NULL, NULL, NULL,
-							   &has_consumer, &position);
+	log_relid = capture_lookup(relid, flow_id, NULL, &has_consumer, &position);
 	if (OidIsValid(log_relid) && !OidIsValid(CaptureRelationOwner(log_relid)))
 	{
 		forget_stale_capture(relid);
@@ -520,12 +511,10 @@ CaptureHoldWriters(Oid relid)
 }
 
 CaptureRange
-CaptureBegin(Oid relid, int32 flow_id)
+CaptureBegin(Oid relid, int32 flow_id, Oid flow_owner)
 {
 	CaptureRange range;
 	char	   *table_name = NULL;
-	char	   *flow_name = NULL;
-	Oid			flow_owner = InvalidOid;
 	bool		has_consumer;
 	int64		position;
 	Oid			log_relid;
@@ -535,8 +524,8 @@ CaptureBegin(Oid relid, int32 flow_id)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("captured changes can only be read at isolation level READ COMMITTED")));
 	SPI_connect();
-	log_relid = capture_lookup(relid, flow_id, &table_name, &flow_name,
-							   &flow_owner, &has_consumer, &position);
+	log_relid = capture_lookup(relid, flow_id, &table_name, &has_consumer,
+							   &position);
 	if (!OidIsValid(log_relid) || !has_consumer)
 		not_captured(relid, flow_id);
 	if (OidIsValid(CaptureRelationOwner(relid)) &&
@@ -544,13 +533,13 @@ CaptureBegin(Oid relid, int32 flow_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the change log of table %s, which flow \"%s\" reads, was dropped",
-						table_name, flow_name),
+						table_name, CatalogGetFlowById(flow_id, false)->flow_name),
 				 errhint("Drop the flow and create it again.")));
 	if (!OidIsValid(CaptureRelationOwner(relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table %s, which flow \"%s\" reads, was dropped",
-						table_name, flow_name),
+						table_name, CatalogGetFlowById(flow_id, false)->flow_name),
 				 errdetail("Its change log was dropped with it."),
 				 errhint("Drop the flow, or create the table again and then the flow.")));
 	ensure_reader(log_relid, flow_owner);
@@ -569,8 +558,6 @@ CaptureEnd(Oid relid, int32 flow_id, int64 to_id)
 {
 	Oid			types[3] = {OIDOID, INT4OID, INT8OID};
 	Datum		values[3];
-	bool		has_consumer;
-	int64		position;
 	Oid			log_relid;
 	bool		isnull;
 
@@ -578,13 +565,15 @@ CaptureEnd(Oid relid, int32 flow_id, int64 to_id)
 	values[1] = Int32GetDatum(flow_id);
 	values[2] = Int64GetDatum(to_id);
 	SPI_connect();
-	if (SpiExecuteAsExtensionOwner("UPDATE medallion.capture_consumer SET position = $3"
-								   " WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
-								   "   AND flow_id OPERATOR(pg_catalog.=) $2",
-								   3, types, values, NULL, SPI_OK_UPDATE) != 1)
+	if (SpiExecuteAsExtensionOwner("UPDATE medallion.capture_consumer k SET position = $3"
+								   "  FROM medallion.captured_table c"
+								   " WHERE k.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+								   "   AND k.flow_id OPERATOR(pg_catalog.=) $2"
+								   "   AND c.relid OPERATOR(pg_catalog.=) k.relid"
+								   " RETURNING c.log_table::pg_catalog.oid",
+								   3, types, values, NULL, SPI_OK_UPDATE_RETURNING) != 1)
 		not_captured(relid, flow_id);
-	log_relid = capture_lookup(relid, flow_id, NULL, NULL, NULL,
-							   &has_consumer, &position);
+	log_relid = DatumGetObjectId(SpiGetDatum(0, 1, &isnull));
 
 	/*
 	 * Prune what every consumer has read.  One consumer prunes at a time;
@@ -741,8 +730,7 @@ CaptureRefreshColumns(Oid relid, Oid owner)
 
 	CaptureHoldWriters(relid);
 	SPI_connect();
-	log_relid = capture_lookup(relid, 0, NULL, NULL, NULL, &has_consumer,
-							   &position);
+	log_relid = capture_lookup(relid, 0, NULL, &has_consumer, &position);
 	if (!OidIsValid(log_relid) || !OidIsValid(CaptureRelationOwner(log_relid)) ||
 		log_has_columns(relid, log_relid))
 	{

@@ -17,7 +17,7 @@
  *
  * A consumer flow reads, in each update:
  *
- *	   range = CaptureBegin(relid, flow_id);
+ *	   range = CaptureBegin(relid, flow_id, pipeline_owner);
  *	   ... SELECT ... FROM <range.log_table>
  *	       WHERE __change_id > range.from_id AND __change_id <= range.to_id
  *	   ... apply the delta ...
@@ -83,9 +83,11 @@ extern void CaptureHoldWriters(Oid relid);
  * The changes consumer flow_id has not read yet.  Waits for the writers
  * still writing the log (never blocks new ones); a later statement of the
  * transaction sees every change up to to_id.  Raises a clear error when
- * the table was dropped or is no longer captured for the flow.
+ * the table was dropped or is no longer captured for the flow.  flow_owner,
+ * the owner of the flow's pipeline, is let read a log another pipeline's
+ * owner made.
  */
-extern CaptureRange CaptureBegin(Oid relid, int32 flow_id);
+extern CaptureRange CaptureBegin(Oid relid, int32 flow_id, Oid flow_owner);
 
 /*
  * Record that flow_id has read up to to_id (in the caller's transaction),

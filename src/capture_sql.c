@@ -82,13 +82,17 @@ medallion_capture_pending(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(pending);
 }
 
-/* The owner of the pipeline of flow_id: the owner of its captures. */
+/*
+ * The owner of the pipeline of flow_id: the owner of its captures.  A flow
+ * that does not exist is an error, or InvalidOid if missing_ok.
+ */
 static Oid
-flow_owner(int32 flow_id)
+flow_owner(int32 flow_id, bool missing_ok)
 {
-	FlowDesc   *flow = CatalogGetFlowById(flow_id);
+	FlowDesc   *flow = CatalogGetFlowById(flow_id, missing_ok);
 
-	return CatalogGetPipelineById(flow->pipeline_id, false)->owner;
+	return flow == NULL ? InvalidOid :
+		CatalogGetPipelineById(flow->pipeline_id, false)->owner;
 }
 
 PG_FUNCTION_INFO_V1(medallion_capture_available);
@@ -114,7 +118,7 @@ medallion_capture_ensure(PG_FUNCTION_ARGS)
 	VERSION_CHECK_CATALOG();
 	int32		flow_id = PG_GETARG_INT32(1);
 
-	CaptureEnsure(PG_GETARG_OID(0), flow_owner(flow_id), flow_id);
+	CaptureEnsure(PG_GETARG_OID(0), flow_owner(flow_id, false), flow_id);
 	PG_RETURN_VOID();
 }
 
@@ -125,7 +129,10 @@ Datum
 medallion_capture_begin(PG_FUNCTION_ARGS)
 {
 	VERSION_CHECK_CATALOG();
-	CaptureRange range = CaptureBegin(PG_GETARG_OID(0), PG_GETARG_INT32(1));
+	int32		flow_id = PG_GETARG_INT32(1);
+	/* a flow that does not exist reads nothing: CaptureBegin says so */
+	CaptureRange range = CaptureBegin(PG_GETARG_OID(0), flow_id,
+									  flow_owner(flow_id, true));
 	TupleDesc	desc;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};

@@ -238,7 +238,7 @@ CatalogGetFlowsByTarget(Oid target_relid)
 }
 
 FlowDesc *
-CatalogGetFlowById(int32 flow_id)
+CatalogGetFlowById(int32 flow_id, bool missing_ok)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1];
@@ -250,9 +250,13 @@ CatalogGetFlowById(int32 flow_id)
 						 " WHERE flow_id OPERATOR(pg_catalog.=) $1",
 						 1, types, values, flow_row);
 	if (rows == NIL)
+	{
+		if (missing_ok)
+			return NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("flow with id %d does not exist", flow_id)));
+	}
 	return linitial(rows);
 }
 

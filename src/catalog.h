@@ -113,7 +113,9 @@ extern FlowDesc *CatalogGetFlowByTarget(Oid target_relid, bool missing_ok);
 
 /* Every flow of a target table, in creation order. */
 extern List *CatalogGetFlowsByTarget(Oid target_relid);
-extern FlowDesc *CatalogGetFlowById(int32 flow_id);
+
+/* A flow by its id: an error, or NULL if missing_ok, when there is none. */
+extern FlowDesc *CatalogGetFlowById(int32 flow_id, bool missing_ok);
 
 /* Raise an error unless the current user may manage this pipeline. */
 extern void CatalogCheckPipelineOwner(PipelineDesc *pipeline);

@@ -241,7 +241,7 @@ CdcApplyBegin(CdcApplyState *apply, FlowDesc *flow, int64 low, int64 high)
 	apply->guc_nest_level = UserSqlSettingsEnter(NULL);
 	SetSettingInNestLevel("jit", "off");
 
-	apply->flow = CatalogGetFlowById(flow->flow_id);
+	apply->flow = CatalogGetFlowById(flow->flow_id, false);
 	apply->spec = CdcLoadSpec(apply->flow);
 	apply->low = low;
 	apply->batch_rows = -1;

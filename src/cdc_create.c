@@ -592,7 +592,7 @@ CdcCreateRegister(FlowCreate *create, FlowType type, const CdcArguments *args,
 								 args->spec.source_name, definition);
 	if (create->replaced != NULL &&
 		FlowDefinitionHas(create->replaced, "change_feed"))
-		(void) ChangeFeedEnsure(CatalogGetFlowById(flow_id), create->target_relid);
+		(void) ChangeFeedEnsure(CatalogGetFlowById(flow_id, false), create->target_relid);
 }
 
 /*

@@ -96,7 +96,7 @@ replace_check_and_lock(FlowCreate *create, FlowDesc *flow)
 						 flow->flow_name)));
 
 	UpdateControlLockPipeline(create->pipeline->pipeline_id, UPDATE_STOP_NONE);
-	flow = CatalogGetFlowById(flow->flow_id);
+	flow = CatalogGetFlowById(flow->flow_id, false);
 	CatalogShareLockFlow(flow);
 	return flow;
 }

@@ -74,7 +74,7 @@ flow_by_exact_name(const char *flow_name, int32 pipeline_id)
 	if (SPI_processed == 1)
 		flow_id = (int32) SpiGetInt64(0, 1, NULL);
 	SPI_finish();
-	return flow_id != 0 ? CatalogGetFlowById(flow_id) : NULL;
+	return flow_id != 0 ? CatalogGetFlowById(flow_id, false) : NULL;
 }
 
 /* The lookup proper, under the search_path the caller chose. */
@@ -432,7 +432,7 @@ medallion_drop_flow(PG_FUNCTION_ARGS)
 	UpdateControlLockPipeline(pipeline->pipeline_id, UPDATE_STOP_DROP_FLOW);
 
 	/* as the update that held the lock left it */
-	flow = CatalogGetFlowById(flow->flow_id);
+	flow = CatalogGetFlowById(flow->flow_id, false);
 	others = other_flows_into_target(flow, &other_count);
 	if (other_count > 0)
 		check_drop_shared_target(flow, drop_table, others, other_count);

@@ -266,7 +266,8 @@ mv_plain_source_begin(MvApply *apply, MatviewSource *source)
 	CaptureRange range;
 
 	CaptureHoldWriters(source->relid);
-	range = CaptureBegin(source->relid, apply->flow->flow_id);
+	range = CaptureBegin(source->relid, apply->flow->flow_id,
+						 apply->context->pipeline->owner);
 	source->delta_relation = range.log_table;
 	source->delta_id_column = CAPTURE_CHANGE_ID_COLUMN;
 	source->delta_sign_column = CAPTURE_SIGN_COLUMN;
