@@ -553,6 +553,23 @@ CaptureBegin(Oid relid, int32 flow_id, Oid flow_owner)
 	return range;
 }
 
+/*
+ * The lowest position of relid's consumers: every change up to it has been
+ * read by all of them (*isnull when none reads relid).  The caller is
+ * connected to SPI.
+ */
+static int64
+consumers_floor(Oid relid, bool *isnull)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	SpiExecuteAsExtensionOwner("SELECT pg_catalog.min(position) FROM medallion.capture_consumer"
+							   " WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+							   1, types, values, NULL, SPI_OK_SELECT);
+	return SpiGetInt64(0, 1, isnull);
+}
+
 void
 CaptureEnd(Oid relid, int32 flow_id, int64 to_id)
 {
@@ -582,10 +599,7 @@ CaptureEnd(Oid relid, int32 flow_id, int64 to_id)
 	if (OidIsValid(CaptureRelationOwner(log_relid)) &&
 		ConditionalLockRelationOid(log_relid, ShareUpdateExclusiveLock))
 	{
-		SpiExecuteAsExtensionOwner("SELECT pg_catalog.min(position) FROM medallion.capture_consumer"
-								   " WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-								   1, types, values, NULL, SPI_OK_SELECT);
-		values[0] = SpiGetDatum(0, 1, &isnull);
+		values[0] = Int64GetDatum(consumers_floor(relid, &isnull));
 		CaptureExecuteAs(CaptureRelationOwner(log_relid),
 						 psprintf("DELETE FROM %s WHERE " CAPTURE_CHANGE_ID_COLUMN
 								  " OPERATOR(pg_catalog.<=) $1",
@@ -650,10 +664,7 @@ CaptureLimitLog(Oid relid, Oid log_relid, int64 last_id)
 
 	values[0] = ObjectIdGetDatum(relid);
 	SPI_connect();
-	SpiExecuteAsExtensionOwner("SELECT pg_catalog.min(position) FROM medallion.capture_consumer"
-							   " WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-							   1, types, values, NULL, SPI_OK_SELECT);
-	floor = SpiGetInt64(0, 1, &isnull);
+	floor = consumers_floor(relid, &isnull);
 	if (isnull || last_id - floor <= medallion_change_log_max_rows ||
 		!ConditionalLockRelationOid(log_relid, AccessExclusiveLock))
 	{
