@@ -436,7 +436,7 @@ MatviewAnalyze(const PipelineDesc *pipeline, const char *query_text,
 	/* before the analysis, which turns the raw join tree into its own */
 	foreach(cell, ((SelectStmt *) raw->stmt)->fromClause)
 		raw_join_positions(lfirst(cell), &positions);
-	analysis->query = validated ? UserSqlAnalyzeOnly(raw, query_text, true) :
+	analysis->query = validated ? UserSqlAnalyzeOnly(raw, query_text, 0, NULL, true) :
 		UserSqlAnalyzeQuery(raw, query_text, 0, NULL, NULL, &desc);
 	/* every table the query reads, at any depth (the flow's inputs) */
 	foreach(cell, UserSqlRelationEntries(analysis->query))

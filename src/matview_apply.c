@@ -21,8 +21,9 @@
  * many inserted); for a grouped view of count, sum and avg, the running
  * values of the touched groups (matview_groups.c); for another grouped
  * view, the groups touched by a changed row are deleted and computed
- * again.  The indexes that keep this cheap are made on the way
- * (matview_indexes.c).  With no positions yet
+ * again.  The delta is one statement, the sources' ranges its parameters
+ * (kept parsed by a continuous pipeline's worker, statement_cache.c).  The
+ * indexes that keep this cheap are made on the way (matview_indexes.c).  With no positions yet
  * (first update, full refresh), a change feed that started over or holds a
  * reset marker, or a query that can no longer be kept by deltas, the view
  * is recomputed from the sources' bounded states and the positions start
@@ -414,18 +415,6 @@ mv_save_positions(MvApply *apply)
 }
 
 /*
- * Run a statement that deletes and inserts target rows and returns how
- * many of each; count them as written.
- */
-static void
-mv_run_change(const char *sql, FlowResult *result)
-{
-	SpiExecute(sql, 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	result->rows_written += SpiGetInt64(0, 1, NULL) + SpiGetInt64(0, 2, NULL);
-	result->changed = result->rows_written > 0;
-}
-
-/*
  * The CTE deleting the removed rows through the target's row hash index:
  * for each row of the net change with weight w < 0, at most -w target rows
  * equal to it (whole rows, NULLs equal), each found by an index probe.
@@ -527,7 +516,7 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 					 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_del),\n"
 					 "       (SELECT pg_catalog.count(*) FROM __medallion_ins)",
 					 apply->target, mv_column_list(analysis), row.data);
-	mv_run_change(sql.data, result);
+	MatviewRunDelta(analysis, sql.data, result);
 }
 
 /* A grouped view: the groups of changed rows deleted and recomputed. */
@@ -561,7 +550,7 @@ mv_apply_groups(MvApply *apply, FlowResult *result)
 					 apply->target, target_keys.data,
 					 apply->target, mv_column_list(analysis),
 					 MatviewTouchedGroupsQuerySql(analysis, "__medallion_a"));
-	mv_run_change(sql.data, result);
+	MatviewRunDelta(analysis, sql.data, result);
 }
 
 /* Details of the flow_progress event: how the view was maintained. */
@@ -663,6 +652,7 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 		int			nest_level = mv_delta_planning_begin();
 		int			eager_terms = 0;
 
+		MatviewParameterizeRanges(&apply->analysis);
 		if (apply->state_table != NULL)
 			eager_terms = MatviewRunningApply(&apply->analysis, apply->target,
 											  mv_column_list(&apply->analysis),
@@ -676,6 +666,8 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 		if (eager_terms > 0)
 			appendStringInfo(&result->details, ", \"eagerly_aggregated_terms\": %d",
 							 eager_terms);
+		if (apply->analysis.statement_reused)
+			appendStringInfoString(&result->details, ", \"statement\": \"kept\"");
 	}
 	if (apply->state_table != NULL && (apply->recompute || apply->any_change))
 		appendStringInfoString(&result->details, ", \"groups\": \"running values\"");

@@ -51,6 +51,7 @@
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
@@ -64,7 +65,9 @@
 
 #include "matview_internal.h"
 #include "row_range.h"
+#include "spi_util.h"
 #include "sql_names.h"
+#include "statement_cache.h"
 #include "user_sql.h"
 
 #define SIGN_COLUMN "__medallion_sign"
@@ -118,17 +121,74 @@ attribute_list(Oid relid, bool as_nulls, int *natts)
 }
 
 /*
+ * The types of the parameters a delta may name (MatviewParameterizeRanges):
+ * a position and a ceiling per source, every one int8.
+ */
+static Oid	delta_parameter_types[2 * MATVIEW_MAX_REFERENCES];
+
+/*
  * Analyse SQL text medallion made (a source's state or delta), to be
- * deparsed into a statement: permissions are checked when that runs.
+ * deparsed into a statement: permissions are checked when that runs.  The
+ * text may name the sources' ranges as parameters.
  */
 static Query *
 analyze_internal(const char *sql)
 {
 	List	   *raw = UserSqlRawParse(sql);
+	int			i;
 
 	if (list_length(raw) != 1)
 		elog(ERROR, "internal query is not one statement: %s", sql);
-	return UserSqlAnalyzeOnly(linitial_node(RawStmt, raw), sql, false);
+	for (i = 0; i < lengthof(delta_parameter_types); i++)
+		delta_parameter_types[i] = INT8OID;
+	return UserSqlAnalyzeOnly(linitial_node(RawStmt, raw), sql,
+							  lengthof(delta_parameter_types),
+							  delta_parameter_types, false);
+}
+
+/* A source's position (or ceiling) as SQL text: a number or a parameter. */
+static char *
+range_bound_sql(MatviewSource *source, bool ceiling)
+{
+	if (source->first_parameter > 0)
+		return psprintf("$%d", source->first_parameter + (ceiling ? 1 : 0));
+	return psprintf(INT64_FORMAT, ceiling ? source->ceiling : source->position);
+}
+
+/*
+ * MatviewParameterizeRanges: see matview_internal.h.
+ */
+void
+MatviewParameterizeRanges(MatviewAnalysis *analysis)
+{
+	ListCell   *cell;
+	int			n = 0;
+
+	Assert(list_length(analysis->sources) <= MATVIEW_MAX_REFERENCES);
+	analysis->parameter_values = palloc(sizeof(Datum) * 2 *
+										list_length(analysis->sources));
+	foreach(cell, analysis->sources)
+	{
+		MatviewSource *source = lfirst(cell);
+
+		source->first_parameter = n + 1;
+		analysis->parameter_values[n++] = Int64GetDatum(source->position);
+		analysis->parameter_values[n++] = Int64GetDatum(source->ceiling);
+	}
+	analysis->nparameters = n;
+}
+
+/*
+ * MatviewRunDelta: see matview_internal.h.
+ */
+void
+MatviewRunDelta(MatviewAnalysis *analysis, const char *sql, FlowResult *result)
+{
+	StatementCacheExecute(sql, analysis->nparameters, delta_parameter_types,
+						  analysis->parameter_values, SPI_OK_SELECT,
+						  &analysis->statement_reused);
+	result->rows_written += SpiGetInt64(0, 1, NULL) + SpiGetInt64(0, 2, NULL);
+	result->changed = result->rows_written > 0;
 }
 
 /* How a term reads a table reference. */
@@ -153,7 +213,8 @@ static char *
 delta_from_sql(MatviewSource *source)
 {
 	char	   *range = RowRangeConditionSql(quote_identifier(source->delta_id_column),
-											 source->position, source->ceiling);
+											 range_bound_sql(source, false),
+											 range_bound_sql(source, true));
 
 	if (source->delta_sign_column == NULL)
 		return psprintf("FROM %s WHERE %s", source->delta_relation, range);
@@ -313,10 +374,10 @@ source_subquery(MatviewSource *source, ReferenceRole role, Bitmapset *read,
 		*signed_rows = false;
 		if (source->kind != MATVIEW_SOURCE_APPEND_ONLY)
 			return NULL;
-		return analyze_internal(psprintf("SELECT %s FROM %s WHERE _row_id OPERATOR(pg_catalog.<=) " INT64_FORMAT,
+		return analyze_internal(psprintf("SELECT %s FROM %s WHERE _row_id OPERATOR(pg_catalog.<=) %s",
 										 columns, source->name,
-										 role == REFERENCE_OLD_STATE ?
-										 source->position : source->ceiling));
+										 range_bound_sql(source,
+														 role != REFERENCE_OLD_STATE)));
 	}
 	delta = net_delta_select_sql(source, read, role == REFERENCE_OLD_STATE);
 	if (delta == NULL)

@@ -724,15 +724,6 @@ MatviewRunningStateTable(FlowDesc *flow, MatviewAnalysis *analysis,
 	return state_table_create(flow, analysis, owner);
 }
 
-/* Run a statement returning rows deleted and inserted; count them. */
-static void
-run_counted(const char *sql, FlowResult *result)
-{
-	SpiExecute(sql, 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	result->rows_written += SpiGetInt64(0, 1, NULL) + SpiGetInt64(0, 2, NULL);
-	result->changed = result->rows_written > 0;
-}
-
 /*
  * The CTEs that fill or move the value tables of the count(DISTINCT)
  * aggregates from the rows of __medallion_terms (c1..ck group keys, the
@@ -899,7 +890,7 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 					 SqlNumberedColumns("group_", analysis->ngroup_columns, NULL), target,
 					 target_keys.data, target, target_columns,
 					 rows_from_state_sql(analysis, "__medallion_s"));
-	run_counted(sql.data, result);
+	MatviewRunDelta(analysis, sql.data, result);
 	/* the groups whose rows dropped to 0 leave the state, if there are any */
 	if (SpiGetInt64(0, 3, NULL) > 0)
 		SpiExecute(psprintf("DELETE FROM %s WHERE n_rows OPERATOR(pg_catalog.=) 0",

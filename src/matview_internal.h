@@ -86,6 +86,10 @@ typedef struct MatviewSource
 	int64		position;		/* consumed so far */
 	int64		ceiling;		/* safe to consume now */
 	bool		has_position;
+	int			first_parameter;	/* 0: the delta's SQL names position
+									 * and ceiling as numbers; else as
+									 * parameters $n and $n+1
+									 * (MatviewParameterizeRanges) */
 } MatviewSource;
 
 /* What analysing a view's query found. */
@@ -113,6 +117,11 @@ typedef struct MatviewAnalysis
 	 */
 	struct MatviewRunning *running;
 	List	   *running_args;
+
+	/* The sources' positions and ceilings as parameters of the delta */
+	int			nparameters;
+	Datum	   *parameter_values;	/* int8 */
+	bool		statement_reused;	/* the delta's statement was kept */
 } MatviewAnalysis;
 
 /* matview_analyze.c */
@@ -156,6 +165,21 @@ extern Query *MatviewSourceSubquery(MatviewSource *source, bool delta,
 extern void MatviewReplaceReference(Query *query, int rtindex,
 									Query *subquery);
 extern Query *MatviewAnalyzeInternal(const char *sql);
+
+/*
+ * From now on, the delta's SQL names each source's position and ceiling as
+ * parameters (int8) instead of numbers, so that its text is the same at
+ * every update of the same shape and a long-lived worker keeps it parsed
+ * (statement_cache.c); MatviewRunDelta passes their values.
+ */
+extern void MatviewParameterizeRanges(MatviewAnalysis *analysis);
+
+/*
+ * Run a delta statement returning the target rows deleted and inserted;
+ * count them as written.
+ */
+extern void MatviewRunDelta(MatviewAnalysis *analysis, const char *sql,
+							FlowResult *result);
 
 /*
  * Append to a GROUP BY list (comma-separated) a value (SQL text) and, when

@@ -50,9 +50,9 @@ PG_FUNCTION_INFO_V1(medallion_row_id_in_range_support);
 #define UNKNOWN_RANGE_SELECTIVITY 0.005
 
 char *
-RowRangeConditionSql(const char *column, int64 after, int64 up_to)
+RowRangeConditionSql(const char *column, const char *after, const char *up_to)
 {
-	return psprintf("medallion.row_id_in_range(%s, " INT64_FORMAT ", " INT64_FORMAT ")",
+	return psprintf("medallion.row_id_in_range(%s, %s, %s)",
 					column, after, up_to);
 }
 

@@ -18,9 +18,11 @@
 
 /*
  * SQL text of the condition that column (a bigint row id, already quoted)
- * lies in (after, up_to]: a call of medallion.row_id_in_range, which the
- * planner estimates at up_to - after rows and turns into an index range.
+ * lies in (after, up_to] (SQL text of bigints: numbers or parameters): a
+ * call of medallion.row_id_in_range, which the planner estimates at
+ * up_to - after rows and turns into an index range.
  */
-extern char *RowRangeConditionSql(const char *column, int64 after, int64 up_to);
+extern char *RowRangeConditionSql(const char *column, const char *after,
+								  const char *up_to);
 
 #endif							/* MEDALLION_ROW_RANGE_H */

@@ -200,14 +200,15 @@ analyze_and_rewrite(RawStmt *raw_stmt, const char *sql, int nparams,
  * query's tables (views expanded, so a view is checked as its owner).
  */
 Query *
-UserSqlAnalyzeOnly(RawStmt *raw_stmt, const char *sql, bool check_permissions)
+UserSqlAnalyzeOnly(RawStmt *raw_stmt, const char *sql, int nparams,
+				   Oid *param_types, bool check_permissions)
 {
 	ErrorContextCallback errcallback;
 	Query	   *query;
 
 	report_errors_against(&errcallback, sql);
 	PushActiveSnapshot(GetTransactionSnapshot());
-	query = analyze_and_rewrite(raw_stmt, sql, 0, NULL);
+	query = analyze_and_rewrite(raw_stmt, sql, nparams, param_types);
 	PopActiveSnapshot();
 	error_context_stack = errcallback.previous;
 

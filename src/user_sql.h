@@ -124,6 +124,7 @@ extern Query *UserSqlAnalyzeQuery(RawStmt *raw_stmt, const char *sql,
  * statement it becomes is checked when it runs).
  */
 extern Query *UserSqlAnalyzeOnly(RawStmt *raw_stmt, const char *sql,
+								 int nparams, Oid *param_types,
 								 bool check_permissions);
 
 /*

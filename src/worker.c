@@ -51,6 +51,7 @@
 #include "medallion.h"
 #include "shmem.h"
 #include "spi_util.h"
+#include "statement_cache.h"
 #include "update.h"
 #include "worker.h"
 #include "worker_slots.h"
@@ -218,6 +219,8 @@ MedallionPipelineWorkerMain(Datum main_arg)
 		LauncherDatabaseDropping(args.database_id))
 		proc_exit(0);
 
+	/* every update runs the same views' statements again: keep them */
+	StatementCacheEnable();
 	loop_context = AllocSetContextCreate(TopMemoryContext,
 										 "medallion worker loop",
 										 ALLOCSET_DEFAULT_SIZES);

@@ -1,0 +1,182 @@
+# The continuous worker keeps a materialized view's delta statement parsed
+# from one update to the next (statement_cache.c): the sources' ranges are
+# parameters, so the text is the same at every update of the same shape.
+# Checked here: a join view and a grouped join view of a continuous
+# pipeline report "statement": "kept" in their flow_progress events once
+# the shape repeats, and stay equal to their queries (EXCEPT ALL both ways)
+# through updates that follow changes PostgreSQL's plan cache must see (an
+# index made and dropped on a source, the view replaced, the view dropped
+# and made again: the same statement text over a new state table); an
+# update run by run_pipeline (a worker of one update) runs its statement
+# once and reports nothing kept; a pipeline of more views than the worker
+# keeps statements for keeps those of the first 32 and runs the others'
+# once at each update.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MedallionTest;
+
+my $node = start_node(
+	'kept_statements',
+	'medallion.enable_workers' => 'on',
+	'medallion.launcher_naptime' => '200ms');
+
+sub psql { return $node->safe_psql('postgres', $_[0]); }
+sub as_clerk { return $node->safe_psql('postgres', $_[0], extra_params => [ '-U', 'clerk' ]); }
+
+psql(q{CREATE ROLE clerk LOGIN; CREATE SCHEMA app AUTHORIZATION clerk;});
+as_clerk(q{
+CREATE TABLE app.customers (id int PRIMARY KEY, region text, note text);
+CREATE TABLE app.orders (id int PRIMARY KEY, customer_id int, amount numeric(10,2));
+INSERT INTO app.customers SELECT i, 'region ' || i % 4, 'x' FROM generate_series(1, 40) i;
+INSERT INTO app.orders SELECT i, 1 + i % 40, i % 17 FROM generate_series(1, 400) i;
+SELECT medallion.create_pipeline('shop', 'continuous', '100 ms');
+SELECT medallion.create_materialized_view('shop', 'app.order_regions',
+	'SELECT o.id, o.amount, c.region FROM app.orders o JOIN app.customers c ON c.id = o.customer_id',
+	'incremental_strict');
+SELECT medallion.create_materialized_view('shop', 'app.region_revenue',
+	'SELECT c.region, sum(o.amount) AS revenue, count(*) AS n
+	   FROM app.orders o JOIN app.customers c ON c.id = o.customer_id GROUP BY c.region',
+	'incremental_strict');
+});
+
+my %query = (
+	'app.order_regions' =>
+	  'SELECT o.id, o.amount, c.region FROM app.orders o JOIN app.customers c ON c.id = o.customer_id',
+	'app.region_revenue' =>
+	  'SELECT c.region, sum(o.amount) AS revenue, count(*) AS n FROM app.orders o JOIN app.customers c ON c.id = o.customer_id GROUP BY c.region'
+);
+
+# Wait until every view equals its query, each compared both ways.
+sub views_equal
+{
+	my ($what) = @_;
+	my $condition = join(' AND ', map {
+		"NOT EXISTS (SELECT * FROM $_ EXCEPT ALL ($query{$_})) AND NOT EXISTS (($query{$_}) EXCEPT ALL SELECT * FROM $_)"
+	} sort keys %query);
+	ok($node->poll_query_until('postgres', "SELECT $condition"), "the views equal their queries $what");
+}
+
+# One round of changes on both sides, in one transaction (so that every
+# update sees both sides change, the statements' shape): new orders, an
+# order changed and one deleted, a customer moving region.
+my $round = 0;
+sub changes
+{
+	$round++;
+	my $base = 1000 + 10 * $round;
+	as_clerk(qq{
+BEGIN;
+INSERT INTO app.orders SELECT $base + k, 1 + (k * 7 + $round) % 40, k FROM generate_series(1, 5) k;
+UPDATE app.orders SET amount = amount + 1 WHERE id = $round;
+DELETE FROM app.orders WHERE id = 200 + $round;
+UPDATE app.customers SET region = 'region ' || ($round % 4 + 10) WHERE id = $round;
+COMMIT;
+});
+}
+
+# Updates counted per view: flow_progress events with deltas, and those
+# whose statement was kept.
+sub kept_count
+{
+	my ($flow) = @_;
+	return psql(qq{
+SELECT count(*) FILTER (WHERE details->>'statement' = 'kept')
+  FROM medallion.event_log
+ WHERE event_type = 'flow_progress' AND flow_name = '$flow'
+   AND details->>'maintenance' = 'deltas'});
+}
+
+views_equal('after their first update');
+for (1 .. 4)
+{
+	changes();
+	views_equal("after round $round");
+}
+for my $flow ('app.order_regions', 'app.region_revenue')
+{
+	cmp_ok(kept_count($flow), '>=', 2,
+		"$flow: the continuous worker ran its delta statement kept at later updates");
+}
+
+# Changes the plan cache must see, between updates: an index made and
+# dropped on a source, the view replaced by the same query (recomputed, its
+# group state made again), the view dropped and made again (its state
+# table a new relation of the same name, so the same statement text).
+my $kept_before = kept_count('app.region_revenue');
+as_clerk(q{CREATE INDEX orders_amount ON app.orders (amount)});
+changes();
+views_equal('after an index was made on a source');
+as_clerk(q{DROP INDEX app.orders_amount});
+changes();
+views_equal('after that index was dropped');
+my $region_view = q{SELECT medallion.create_materialized_view('shop', 'app.region_revenue',
+	'SELECT c.region, sum(o.amount) AS revenue, count(*) AS n
+	   FROM app.orders o JOIN app.customers c ON c.id = o.customer_id GROUP BY c.region',
+	'incremental_strict'};
+as_clerk("$region_view, replace => true)");
+changes();
+views_equal('after the grouped view was replaced by the same query');
+changes();
+views_equal('one round later');
+as_clerk(q{SELECT medallion.drop_flow('app.region_revenue', drop_table => true)});
+as_clerk("$region_view)");
+changes();
+views_equal('after the grouped view was dropped and made again');
+changes();
+views_equal('one round later');
+changes();
+views_equal('and another');
+cmp_ok(kept_count('app.region_revenue'), '>', $kept_before,
+	'statements are kept again after those changes');
+is( psql(q{SELECT count(*) FROM medallion.event_log
+            WHERE level = 'ERROR' AND pipeline_name = 'shop'}),
+	'0', 'no update failed');
+
+# A worker of one update (run_pipeline) runs its statement once.
+as_clerk(q{SELECT medallion.stop_pipeline('shop')});
+ok( $node->poll_query_until('postgres', q{
+SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'medallion worker'}),
+	'the continuous worker left');
+my $last_id = psql(q{SELECT max(id) FROM medallion.event_log});
+changes();
+as_clerk(q{SELECT count(*) FROM medallion.run_pipeline('shop')});
+is( psql(qq{
+SELECT count(*) || ' ' || count(*) FILTER (WHERE details ? 'statement')
+  FROM medallion.event_log
+ WHERE id > $last_id AND event_type = 'flow_progress'
+   AND details->>'maintenance' = 'deltas'}),
+	'2 0', 'run_pipeline updated both views by deltas, nothing kept');
+views_equal('after run_pipeline');
+
+# A pipeline of more views than a worker keeps statements for
+# (STATEMENT_CACHE_SIZE, 32): the first 32 keep theirs, the others run
+# theirs once at each update, and every view stays equal to its query.
+as_clerk(join("\n", map { qq{SELECT medallion.create_materialized_view('shop', 'app.view_$_',
+	'SELECT o.id, c.region, $_ AS view_number FROM app.orders o JOIN app.customers c ON c.id = o.customer_id',
+	'incremental_strict');} } 3 .. 34));
+$query{"app.view_$_"} =
+  "SELECT o.id, c.region, $_ AS view_number FROM app.orders o JOIN app.customers c ON c.id = o.customer_id"
+  for 3 .. 34;
+as_clerk(q{SELECT medallion.start_pipeline('shop')});
+views_equal('of 34 views, after their first update');
+for (1 .. 3)
+{
+	changes();
+	views_equal("of 34 views, after round $round");
+}
+is( psql(q{
+SELECT count(*) FILTER (WHERE details->>'statement' = 'kept') || ' of ' || count(*)
+  FROM medallion.event_log
+ WHERE event_type = 'flow_progress' AND details->>'maintenance' = 'deltas'
+   AND update_id = (SELECT max(update_id) FROM medallion.event_log
+                     WHERE event_type = 'flow_progress'
+                       AND details->>'maintenance' = 'deltas')}),
+	'32 of 34', 'the last update ran 32 statements kept, two once');
+is( psql(q{SELECT count(*) FROM medallion.event_log
+            WHERE level = 'ERROR' AND pipeline_name = 'shop'}),
+	'0', 'no update failed');
+
+done_testing();
