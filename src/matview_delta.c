@@ -120,11 +120,22 @@ attribute_list(Oid relid, bool as_nulls, int *natts)
 	return list.data;
 }
 
+#define MAX_DELTA_PARAMETERS (2 * MATVIEW_MAX_REFERENCES)
+
 /*
  * The types of the parameters a delta may name (MatviewParameterizeRanges):
  * a position and a ceiling per source, every one int8.
  */
-static Oid	delta_parameter_types[2 * MATVIEW_MAX_REFERENCES];
+static Oid *
+delta_parameter_types(void)
+{
+	static Oid	types[MAX_DELTA_PARAMETERS];
+	int			i;
+
+	for (i = 0; i < MAX_DELTA_PARAMETERS; i++)
+		types[i] = INT8OID;
+	return types;
+}
 
 /*
  * Analyse SQL text medallion made (a source's state or delta), to be
@@ -135,15 +146,12 @@ static Query *
 analyze_internal(const char *sql)
 {
 	List	   *raw = UserSqlRawParse(sql);
-	int			i;
 
 	if (list_length(raw) != 1)
 		elog(ERROR, "internal query is not one statement: %s", sql);
-	for (i = 0; i < lengthof(delta_parameter_types); i++)
-		delta_parameter_types[i] = INT8OID;
 	return UserSqlAnalyzeOnly(linitial_node(RawStmt, raw), sql,
-							  lengthof(delta_parameter_types),
-							  delta_parameter_types, false);
+							  MAX_DELTA_PARAMETERS, delta_parameter_types(),
+							  false);
 }
 
 /* A source's position (or ceiling) as SQL text: a number or a parameter. */
@@ -164,7 +172,7 @@ MatviewParameterizeRanges(MatviewAnalysis *analysis)
 	ListCell   *cell;
 	int			n = 0;
 
-	Assert(list_length(analysis->sources) <= MATVIEW_MAX_REFERENCES);
+	Assert(2 * list_length(analysis->sources) <= MAX_DELTA_PARAMETERS);
 	analysis->parameter_values = palloc(sizeof(Datum) * 2 *
 										list_length(analysis->sources));
 	foreach(cell, analysis->sources)
@@ -184,7 +192,7 @@ MatviewParameterizeRanges(MatviewAnalysis *analysis)
 void
 MatviewRunDelta(MatviewAnalysis *analysis, const char *sql, FlowResult *result)
 {
-	StatementCacheExecute(sql, analysis->nparameters, delta_parameter_types,
+	StatementCacheExecute(sql, analysis->nparameters, delta_parameter_types(),
 						  analysis->parameter_values, SPI_OK_SELECT,
 						  &analysis->statement_reused);
 	result->rows_written += SpiGetInt64(0, 1, NULL) + SpiGetInt64(0, 2, NULL);

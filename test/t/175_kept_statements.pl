@@ -167,14 +167,15 @@ for (1 .. 3)
 	changes();
 	views_equal("of 34 views, after round $round");
 }
+# (each view's last update by deltas: a round's changes may land while an
+# update is under way, which then updates some views and the next the rest)
 is( psql(q{
-SELECT count(*) FILTER (WHERE details->>'statement' = 'kept') || ' of ' || count(*)
-  FROM medallion.event_log
- WHERE event_type = 'flow_progress' AND details->>'maintenance' = 'deltas'
-   AND update_id = (SELECT max(update_id) FROM medallion.event_log
-                     WHERE event_type = 'flow_progress'
-                       AND details->>'maintenance' = 'deltas')}),
-	'32 of 34', 'the last update ran 32 statements kept, two once');
+SELECT count(*) FILTER (WHERE kept) || ' of ' || count(*)
+  FROM (SELECT DISTINCT ON (flow_name) flow_name, details->>'statement' = 'kept' AS kept
+		  FROM medallion.event_log
+		 WHERE event_type = 'flow_progress' AND details->>'maintenance' = 'deltas'
+		 ORDER BY flow_name, id DESC) last}),
+	'32 of 34', 'at their last update, 32 views ran their statement kept, two once');
 is( psql(q{SELECT count(*) FROM medallion.event_log
             WHERE level = 'ERROR' AND pipeline_name = 'shop'}),
 	'0', 'no update failed');
