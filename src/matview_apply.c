@@ -23,11 +23,11 @@
  * view, the groups touched by a changed row are deleted and computed
  * again.  The delta is one statement, the sources' ranges its parameters
  * (kept parsed by a continuous pipeline's worker, statement_cache.c).  The
- * indexes that keep this cheap are made on the way (matview_indexes.c).  With no positions yet
- * (first update, full refresh), a change feed that started over or holds a
- * reset marker, or a query that can no longer be kept by deltas, the view
- * is recomputed from the sources' bounded states and the positions start
- * from the ceilings.  Everything happens in the update's transaction for
+ * indexes that keep this cheap are made on the way (matview_indexes.c).
+ * With no positions yet (first update, full refresh), a change feed that
+ * started over or holds a reset marker, or a query that can no longer be
+ * kept by deltas, the view is recomputed from the sources' bounded states
+ * and the positions start from the ceilings.  Everything happens in the update's transaction for
  * the flow, so positions and target move together.
  *
  * Copyright (c) 2025-2026, medallion contributors

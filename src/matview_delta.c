@@ -130,10 +130,14 @@ static Oid *
 delta_parameter_types(void)
 {
 	static Oid	types[MAX_DELTA_PARAMETERS];
-	int			i;
 
-	for (i = 0; i < MAX_DELTA_PARAMETERS; i++)
-		types[i] = INT8OID;
+	if (types[0] != INT8OID)
+	{
+		int			i;
+
+		for (i = 0; i < MAX_DELTA_PARAMETERS; i++)
+			types[i] = INT8OID;
+	}
 	return types;
 }
 

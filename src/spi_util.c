@@ -43,6 +43,13 @@ SpiExecute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 
 	result = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
 								   false, 0);
+	return SpiCheckResult(result, expected_result, sql);
+}
+
+/* SpiCheckResult: see spi_util.h. */
+uint64
+SpiCheckResult(int result, int expected_result, const char *sql)
+{
 	if (result != expected_result)
 		elog(ERROR, "unexpected SPI result %s for \"%s\"",
 			 SPI_result_code_string(result), sql);

@@ -34,6 +34,12 @@ extern uint64 SpiExecute(const char *sql, int nargs, Oid *argtypes,
 						 int expected_result);
 
 /*
+ * Raise an error unless result (of an SPI call running sql) is
+ * expected_result; returns SPI_processed.
+ */
+extern uint64 SpiCheckResult(int result, int expected_result, const char *sql);
+
+/*
  * Same, but run as the owner of the medallion extension, for fixed,
  * schema-qualified statements on medallion's own tables only, with
  * search_path pinned to MEDALLION_SAFE_SEARCH_PATH.  Never pass

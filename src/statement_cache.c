@@ -155,8 +155,5 @@ StatementCacheExecute(const char *sql, int nargs, Oid *argtypes,
 		return SpiExecute(sql, nargs, argtypes, values, NULL, expected_result);
 	entry->last_use = use_count;
 	result = SPI_execute_plan(entry->plan, values, NULL, false, 0);
-	if (result != expected_result)
-		elog(ERROR, "unexpected SPI result %s for \"%s\"",
-			 SPI_result_code_string(result), sql);
-	return SPI_processed;
+	return SpiCheckResult(result, expected_result, sql);
 }
