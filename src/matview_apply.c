@@ -666,8 +666,10 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 		if (eager_terms > 0)
 			appendStringInfo(&result->details, ", \"eagerly_aggregated_terms\": %d",
 							 eager_terms);
-		if (apply->analysis.statement_reused)
-			appendStringInfoString(&result->details, ", \"statement\": \"kept\"");
+		if (apply->analysis.statement_use != STATEMENT_RUN_ONCE)
+			appendStringInfo(&result->details, ", \"statement\": \"kept\", \"plan\": \"%s\"",
+							 apply->analysis.statement_use == STATEMENT_KEPT_PLAN_REUSED ?
+							 "reused" : "made");
 	}
 	if (apply->state_table != NULL && (apply->recompute || apply->any_change))
 		appendStringInfoString(&result->details, ", \"groups\": \"running values\"");

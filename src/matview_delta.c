@@ -47,6 +47,7 @@
 
 #include "access/nbtree.h"
 #include "access/relation.h"
+#include "port/pg_bitutils.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -191,14 +192,50 @@ MatviewParameterizeRanges(MatviewAnalysis *analysis)
 }
 
 /*
+ * Deltas of fewer rows than this are planned alike: a plan made for one
+ * row serves fifteen.
+ */
+#define DELTA_SIZE_CLASS_MIN_ROWS 16
+
+/*
+ * The plan class of the delta statement (statement_cache.h): the size of
+ * each source's range rounded down to a power of two, so that a kept plan
+ * is reused while the deltas keep their sizes within a factor of two, and
+ * a backlog gets a plan of its own.
+ */
+static char *
+delta_plan_class(MatviewAnalysis *analysis)
+{
+	StringInfoData plan_class;
+	ListCell   *cell;
+
+	initStringInfo(&plan_class);
+	foreach(cell, analysis->sources)
+	{
+		MatviewSource *source = lfirst(cell);
+		int64		rows = source->ceiling - source->position;
+		int			size_class = 0;
+
+		if (rows >= DELTA_SIZE_CLASS_MIN_ROWS)
+			size_class = pg_leftmost_one_pos64((uint64) rows);
+		else if (rows > 0)
+			size_class = 1;
+		appendStringInfo(&plan_class, "%s%d", plan_class.len > 0 ? "," : "",
+						 size_class);
+	}
+	return plan_class.data;
+}
+
+/*
  * MatviewRunDelta: see matview_internal.h.
  */
 void
 MatviewRunDelta(MatviewAnalysis *analysis, const char *sql, FlowResult *result)
 {
-	StatementCacheExecute(sql, analysis->nparameters, delta_parameter_types(),
+	StatementCacheExecute(sql, delta_plan_class(analysis),
+						  analysis->nparameters, delta_parameter_types(),
 						  analysis->parameter_values, SPI_OK_SELECT,
-						  &analysis->statement_reused);
+						  &analysis->statement_use);
 	result->rows_written += SpiGetInt64(0, 1, NULL) + SpiGetInt64(0, 2, NULL);
 	result->changed = result->rows_written > 0;
 }

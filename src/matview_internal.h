@@ -40,6 +40,7 @@
 
 #include "catalog.h"
 #include "flow.h"
+#include "statement_cache.h"
 
 /* The flow's "refresh_policy". */
 #define MATVIEW_POLICY_AUTO			"auto"
@@ -121,7 +122,7 @@ typedef struct MatviewAnalysis
 	/* The sources' positions and ceilings as parameters of the delta */
 	int			nparameters;
 	Datum	   *parameter_values;	/* int8 */
-	bool		statement_reused;	/* the delta's statement was kept */
+	StatementUse statement_use; /* how the delta's statement ran */
 } MatviewAnalysis;
 
 /* matview_analyze.c */

@@ -3,7 +3,10 @@
 # parameters, so the text is the same at every update of the same shape.
 # Checked here: a join view and a grouped join view of a continuous
 # pipeline report "statement": "kept" in their flow_progress events once
-# the shape repeats, and stay equal to their queries (EXCEPT ALL both ways)
+# the shape repeats, with "plan": "reused" when the plan made for deltas of
+# that size served again; a backlog of 2,000 changes gets a plan of its
+# own ("plan": "made"), and the next small update reuses the small plan;
+# the views stay equal to their queries (EXCEPT ALL both ways)
 # through updates that follow changes PostgreSQL's plan cache must see (an
 # index made and dropped on a source, the view replaced, the view dropped
 # and made again: the same statement text over a new state table); an
@@ -18,10 +21,13 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use MedallionTest;
 
+# (autovacuum off: its ANALYZE of a source would make the kept plans be
+# made again, which the plan checks below must not see by chance)
 my $node = start_node(
 	'kept_statements',
 	'medallion.enable_workers' => 'on',
-	'medallion.launcher_naptime' => '200ms');
+	'medallion.launcher_naptime' => '200ms',
+	'autovacuum' => 'off');
 
 sub psql { return $node->safe_psql('postgres', $_[0]); }
 sub as_clerk { return $node->safe_psql('postgres', $_[0], extra_params => [ '-U', 'clerk' ]); }
@@ -89,6 +95,16 @@ SELECT count(*) FILTER (WHERE details->>'statement' = 'kept')
    AND details->>'maintenance' = 'deltas'});
 }
 
+# Updates of a view whose kept statement's plan was "made" or "reused".
+sub plan_count
+{
+	my ($flow, $plan) = @_;
+	return psql(qq{
+SELECT count(*) FROM medallion.event_log
+ WHERE event_type = 'flow_progress' AND flow_name = '$flow'
+   AND details->>'plan' = '$plan'});
+}
+
 views_equal('after their first update');
 for (1 .. 4)
 {
@@ -99,6 +115,33 @@ for my $flow ('app.order_regions', 'app.region_revenue')
 {
 	cmp_ok(kept_count($flow), '>=', 2,
 		"$flow: the continuous worker ran its delta statement kept at later updates");
+	cmp_ok(plan_count($flow, 'reused'), '>=', 1,
+		"$flow: a later update reused the plan made for deltas of its size");
+}
+
+# A backlog: 2,000 new orders and a customer moving, in one transaction
+# (the statement's text is that of the rounds above; only the orders'
+# delta is larger).  Its update makes a plan of its own; the next round,
+# small again, reuses the small deltas' plan.
+my $before_backlog = psql(q{SELECT max(id) FROM medallion.event_log});
+as_clerk(q{
+BEGIN;
+INSERT INTO app.orders SELECT 5000 + k, 1 + k % 40, k % 13 FROM generate_series(1, 2000) k;
+UPDATE app.customers SET region = 'region 7' WHERE id = 39;
+COMMIT;
+});
+views_equal('after a backlog of 2,000 orders');
+changes();
+views_equal("after round $round, small again");
+for my $flow ('app.order_regions', 'app.region_revenue')
+{
+	is( psql(qq{
+SELECT string_agg(details->>'plan', ' ' ORDER BY id)
+  FROM medallion.event_log
+ WHERE event_type = 'flow_progress' AND flow_name = '$flow'
+   AND details->>'maintenance' = 'deltas' AND id > $before_backlog}),
+		'made reused',
+		"$flow: the backlog got a plan of its own, the next small update the small deltas' plan");
 }
 
 # Changes the plan cache must see, between updates: an index made and
