@@ -21,14 +21,16 @@
  * many inserted); for a grouped view of count, sum and avg, the running
  * values of the touched groups (matview_groups.c); for another grouped
  * view, the groups touched by a changed row are deleted and computed
- * again.  The delta is one statement, the sources' ranges its parameters
- * (kept parsed by a continuous pipeline's worker, statement_cache.c).  The
+ * again.  The delta is one statement, the sources' ranges its parameters;
+ * a continuous pipeline's worker keeps it parsed and planned
+ * (statement_cache.c) and keeps its text (matview_sql_cache.c).  The
  * indexes that keep this cheap are made on the way (matview_indexes.c).
  * With no positions yet (first update, full refresh), a change feed that
  * started over or holds a reset marker, or a query that can no longer be
  * kept by deltas, the view is recomputed from the sources' bounded states
- * and the positions start from the ceilings.  Everything happens in the update's transaction for
- * the flow, so positions and target move together.
+ * and the positions start from the ceilings.  Everything happens in the
+ * update's transaction for the flow, so positions and target move
+ * together.
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -42,6 +44,7 @@
 #include "access/relation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -469,8 +472,8 @@ mv_row_group_list(MatviewAnalysis *analysis)
  * matched by image equality (OPERATOR(pg_catalog.*=)): of two rows equal
  * but shown differently, the one removed is the one the change names.
  */
-static void
-mv_apply_rows(MvApply *apply, FlowResult *result)
+static char *
+mv_rows_delta_sql(MvApply *apply)
 {
 	MatviewAnalysis *analysis = &apply->analysis;
 	StringInfoData sql;
@@ -516,12 +519,12 @@ mv_apply_rows(MvApply *apply, FlowResult *result)
 					 "SELECT (SELECT pg_catalog.count(*) FROM __medallion_del),\n"
 					 "       (SELECT pg_catalog.count(*) FROM __medallion_ins)",
 					 apply->target, mv_column_list(analysis), row.data);
-	MatviewRunDelta(analysis, sql.data, result);
+	return sql.data;
 }
 
 /* A grouped view: the groups of changed rows deleted and recomputed. */
-static void
-mv_apply_groups(MvApply *apply, FlowResult *result)
+static char *
+mv_groups_delta_sql(MvApply *apply)
 {
 	MatviewAnalysis *analysis = &apply->analysis;
 	StringInfoData sql;
@@ -550,7 +553,124 @@ mv_apply_groups(MvApply *apply, FlowResult *result)
 					 apply->target, target_keys.data,
 					 apply->target, mv_column_list(analysis),
 					 MatviewTouchedGroupsQuerySql(analysis, "__medallion_a"));
-	MatviewRunDelta(analysis, sql.data, result);
+	return sql.data;
+}
+
+/* The rows of a source's delta in this update. */
+static int64
+mv_delta_size(MatviewSource *source)
+{
+	return Max(source->ceiling - source->position, 0);
+}
+
+/*
+ * The dense rank of a source's delta by size among the view's sources
+ * (1: the largest), 0 for an empty one.
+ */
+static int
+mv_delta_size_rank(MvApply *apply, MatviewSource *source)
+{
+	List	   *sources = apply->analysis.sources;
+	int64		size = mv_delta_size(source);
+	int			rank = 1;
+	int			i;
+
+	if (size == 0)
+		return 0;
+	for (i = 0; i < list_length(sources); i++)
+	{
+		int64		larger = mv_delta_size(list_nth(sources, i));
+		bool		counted = false;
+		int			j;
+
+		for (j = 0; j < i; j++)
+			counted |= mv_delta_size(list_nth(sources, j)) == larger;
+		if (larger > size && !counted)
+			rank++;
+	}
+	return rank;
+}
+
+/*
+ * What the text of the view's delta statement is built from, apart from
+ * the catalogs (see matview_sql_cache.c): the view, its query, owner and
+ * search_path, its target and state, where each source's delta is read
+ * from, and the order of the sources' deltas by size, which orders the
+ * terms and leaves out those of empty deltas (matview_delta.c).
+ */
+static char *
+mv_delta_shape_key(MvApply *apply)
+{
+	StringInfoData key;
+	ListCell   *cell;
+
+	initStringInfo(&key);
+	appendStringInfo(&key, "%d\n%u\n%s\n%s\n%s\n%s\n%d\n",
+					 apply->flow->flow_id, GetUserId(),
+					 GetConfigOption("search_path", false, false),
+					 apply->query_text, apply->target,
+					 apply->state_table ? apply->state_table : "",
+					 apply->row_hash);
+	foreach(cell, apply->analysis.sources)
+	{
+		MatviewSource *source = lfirst(cell);
+
+		appendStringInfo(&key, "%s %d\n", source->delta_relation,
+						 mv_delta_size_rank(apply, source));
+	}
+	return key.data;
+}
+
+/*
+ * The relations the delta statement is built from: the sources, where
+ * their deltas are read, the target, the group state and its value tables.
+ */
+static List *
+mv_relations_read(MvApply *apply)
+{
+	List	   *relids = list_make1_oid(apply->flow->target_relid);
+	ListCell   *cell;
+
+	foreach(cell, apply->analysis.sources)
+	{
+		MatviewSource *source = lfirst(cell);
+
+		relids = lappend_oid(relids, source->relid);
+		relids = lappend_oid(relids, RelidFromQualifiedName(source->delta_relation, true));
+	}
+	if (apply->state_table != NULL)
+		relids = lappend_oid(relids, RelidFromQualifiedName(apply->state_table, true));
+	foreach(cell, MatviewRunningValueTables(&apply->analysis))
+		relids = lappend_oid(relids, RelidFromQualifiedName(lfirst(cell), true));
+	return relids;
+}
+
+/*
+ * The text of the view's delta statement: the one a continuous worker
+ * kept for its shape (*text_kept), else built.  *key is the shape's key
+ * when the worker keeps texts (give the text back once it ran), else NULL.
+ */
+static char *
+mv_delta_sql(MvApply *apply, char **key, int *eager_term_count,
+			 bool *text_kept)
+{
+	char	   *sql = NULL;
+
+	*key = StatementCacheEnabled() ? mv_delta_shape_key(apply) : NULL;
+	if (*key != NULL)
+		sql = MatviewSqlCacheTake(*key, mv_relations_read(apply),
+								  eager_term_count);
+	*text_kept = sql != NULL;
+	if (sql != NULL)
+		return sql;
+	*eager_term_count = 0;
+	if (apply->state_table != NULL)
+		return MatviewRunningDeltaSql(&apply->analysis, apply->target,
+									  mv_column_list(&apply->analysis),
+									  apply->state_table, eager_term_count);
+	if (apply->analysis.grouped)
+		return mv_groups_delta_sql(apply);
+	return mv_rows_delta_sql(apply);
 }
 
 /* Details of the flow_progress event: how the view was maintained. */
@@ -650,17 +770,20 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 	else if (apply->any_change)
 	{
 		int			nest_level = mv_delta_planning_begin();
-		int			eager_terms = 0;
+		int			eager_terms;
+		bool		text_kept;
+		char	   *key;
+		char	   *sql;
 
 		MatviewParameterizeRanges(&apply->analysis);
+		sql = mv_delta_sql(apply, &key, &eager_terms, &text_kept);
 		if (apply->state_table != NULL)
-			eager_terms = MatviewRunningApply(&apply->analysis, apply->target,
-											  mv_column_list(&apply->analysis),
-											  apply->state_table, result);
-		else if (apply->analysis.grouped)
-			mv_apply_groups(apply, result);
+			MatviewRunningApply(&apply->analysis, sql, apply->state_table,
+								result);
 		else
-			mv_apply_rows(apply, result);
+			MatviewRunDelta(&apply->analysis, sql, result);
+		if (key != NULL)
+			MatviewSqlCacheGiveBack(key, sql, eager_terms);
 		AtEOXact_GUC(true, nest_level);
 		mv_report(apply, result, "deltas", NULL);
 		if (eager_terms > 0)
@@ -670,6 +793,8 @@ mv_apply_incremental(MvApply *apply, FlowResult *result)
 			appendStringInfo(&result->details, ", \"statement\": \"kept\", \"plan\": \"%s\"",
 							 apply->analysis.statement_use == STATEMENT_KEPT_PLAN_REUSED ?
 							 "reused" : "made");
+		if (text_kept)
+			appendStringInfoString(&result->details, ", \"statement_text\": \"kept\"");
 	}
 	if (apply->state_table != NULL && (apply->recompute || apply->any_change))
 		appendStringInfoString(&result->details, ", \"groups\": \"running values\"");

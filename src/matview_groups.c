@@ -812,15 +812,14 @@ MatviewRunningRecompute(MatviewAnalysis *analysis, const char *target,
 }
 
 /*
- * MatviewRunningApply: see matview_internal.h.  One statement moves the
+ * MatviewRunningDeltaSql: see matview_internal.h.  One statement moves the
  * state of the touched groups (an upsert returning their new values) and
- * replaces their rows in the target; then the emptied groups leave the
- * state (found by a partial index).
+ * replaces their rows in the target.
  */
-int
-MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
-					const char *target_columns, const char *state_table,
-					FlowResult *result)
+char *
+MatviewRunningDeltaSql(MatviewAnalysis *analysis, const char *target,
+					   const char *target_columns, const char *state_table,
+					   int *eager_term_count)
 {
 	StringInfoData sql;
 	StringInfoData moves;
@@ -829,7 +828,6 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 	const char *terms;
 	char	   *delta;
 	int			neager = 0;
-	ListCell   *cell;
 	int			i;
 
 	initStringInfo(&moves);
@@ -890,7 +888,29 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 					 SqlNumberedColumns("group_", analysis->ngroup_columns, NULL), target,
 					 target_keys.data, target, target_columns,
 					 rows_from_state_sql(analysis, "__medallion_s"));
-	MatviewRunDelta(analysis, sql.data, result);
+	*eager_term_count = neager;
+	return sql.data;
+}
+
+/* MatviewRunningValueTables: see matview_internal.h. */
+List *
+MatviewRunningValueTables(MatviewAnalysis *analysis)
+{
+	return analysis->running != NULL ? analysis->running->distinct_tables : NIL;
+}
+
+/*
+ * MatviewRunningApply: see matview_internal.h.  Runs the statement of
+ * MatviewRunningDeltaSql; then the emptied groups leave the state (found
+ * by a partial index).
+ */
+void
+MatviewRunningApply(MatviewAnalysis *analysis, const char *sql,
+					const char *state_table, FlowResult *result)
+{
+	ListCell   *cell;
+
+	MatviewRunDelta(analysis, sql, result);
 	/* the groups whose rows dropped to 0 leave the state, if there are any */
 	if (SpiGetInt64(0, 3, NULL) > 0)
 		SpiExecute(psprintf("DELETE FROM %s WHERE n_rows OPERATOR(pg_catalog.=) 0",
@@ -900,5 +920,4 @@ MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
 		SpiExecute(psprintf("DELETE FROM %s WHERE m OPERATOR(pg_catalog.=) 0",
 							(char *) lfirst(cell)),
 				   0, NULL, NULL, NULL, SPI_OK_DELETE);
-	return neager;
 }

@@ -232,12 +232,38 @@ extern char *MatviewRunningPartialSql(MatviewAnalysis *analysis,
 									  const char *rows);
 
 /*
- * Apply the delta terms to the state and the touched groups' rows; returns
- * how many terms were aggregated eagerly (matview_eager.c).
+ * The delta statement that applies the delta terms to the state and the
+ * touched groups' rows; *eager_term_count says how many terms were
+ * aggregated eagerly (matview_eager.c).
  */
-extern int	MatviewRunningApply(MatviewAnalysis *analysis, const char *target,
-								const char *target_columns,
+extern char *MatviewRunningDeltaSql(MatviewAnalysis *analysis,
+									const char *target,
+									const char *target_columns,
+									const char *state_table,
+									int *eager_term_count);
+
+/* The value tables of its count(DISTINCT)s (qualified names), or NIL. */
+extern List *MatviewRunningValueTables(MatviewAnalysis *analysis);
+
+/* Run that statement, then drop the groups it emptied from the state. */
+extern void MatviewRunningApply(MatviewAnalysis *analysis, const char *sql,
 								const char *state_table, FlowResult *result);
+
+/*
+ * matview_sql_cache.c: in a backend that keeps statements (statement_cache.h),
+ * the text of a delta statement built before under key, with its count of
+ * eagerly aggregated terms, as a copy; NULL when there is none (also in
+ * any other backend).  Either way the key's text is taken out of the cache
+ * until MatviewSqlCacheGiveBack gives it back (or the text built instead),
+ * kept until a relation of relids (Oids: the ones it is built from) or a
+ * function, operator, ... changes.
+ */
+extern char *MatviewSqlCacheTake(const char *key, List *relids,
+								 int *eager_term_count);
+
+/* Once the update's statement ran: the text taken for key is kept again. */
+extern void MatviewSqlCacheGiveBack(const char *key, const char *sql,
+									int eager_term_count);
 
 /*
  * matview_eager.c: a delta term (query_for_term's, with the Vars of its

@@ -102,6 +102,13 @@ StatementCacheEnable(void)
 	planner_hook = statement_cache_planner;
 }
 
+/* StatementCacheEnabled: see statement_cache.h. */
+bool
+StatementCacheEnabled(void)
+{
+	return cache_enabled;
+}
+
 static KeptStatement *
 find_kept_statement(Oid user_id, const char *sql, const char *plan_class)
 {

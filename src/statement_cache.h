@@ -29,6 +29,9 @@
  */
 extern void StatementCacheEnable(void);
 
+/* Does this backend keep statements (and the texts of matview_sql_cache.c)? */
+extern bool StatementCacheEnabled(void);
+
 /* How StatementCacheExecute ran a statement. */
 typedef enum StatementUse
 {

@@ -6,7 +6,9 @@
 # the shape repeats, with "plan": "reused" when the plan made for deltas of
 # that size served again; a backlog of 2,000 changes gets a plan of its
 # own ("plan": "made"), and the next small update reuses the small plan;
-# the views stay equal to their queries (EXCEPT ALL both ways)
+# later updates reuse the statement's text ("statement_text": "kept"),
+# built again once a column is dropped from a source (the text names
+# every column); the views stay equal to their queries (EXCEPT ALL both ways)
 # through updates that follow changes PostgreSQL's plan cache must see (an
 # index made and dropped on a source, the view replaced, the view dropped
 # and made again: the same statement text over a new state table); an
@@ -117,6 +119,11 @@ for my $flow ('app.order_regions', 'app.region_revenue')
 		"$flow: the continuous worker ran its delta statement kept at later updates");
 	cmp_ok(plan_count($flow, 'reused'), '>=', 1,
 		"$flow: a later update reused the plan made for deltas of its size");
+	cmp_ok(psql(qq{
+SELECT count(*) FROM medallion.event_log
+ WHERE event_type = 'flow_progress' AND flow_name = '$flow'
+   AND details->>'statement_text' = 'kept'}), '>=', 1,
+		"$flow: a later update reused the statement's text instead of building it");
 }
 
 # A backlog: 2,000 new orders and a customer moving, in one transaction
@@ -143,6 +150,15 @@ SELECT string_agg(details->>'plan', ' ' ORDER BY id)
 		'made reused',
 		"$flow: the backlog got a plan of its own, the next small update the small deltas' plan");
 }
+
+# A column none of the views reads dropped from a source: the statements'
+# texts list every column of a source, a dropped one as a NULL, so the
+# texts kept must be built again (the old ones name the column).
+as_clerk(q{ALTER TABLE app.customers DROP COLUMN note});
+changes();
+views_equal('after a column they do not read was dropped from a source');
+changes();
+views_equal('one round later');
 
 # Changes the plan cache must see, between updates: an index made and
 # dropped on a source, the view replaced by the same query (recomputed, its
