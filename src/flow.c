@@ -21,6 +21,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -97,9 +98,8 @@ int64
 FlowSourceCeiling(Oid source_relid)
 {
 	Oid			sequence;
-	Oid			types[1] = {OIDOID};
-	Datum		values[1];
-	bool		isnull;
+	LOCAL_FCINFO(last_value_call, 1);
+	Datum		last_value;
 	int64		ceiling;
 
 	if (IsolationUsesXactSnapshot())
@@ -115,14 +115,18 @@ FlowSourceCeiling(Oid source_relid)
 				 errmsg("source table with OID %u was dropped", source_relid)));
 	sequence = FlowRowIdSequence(source_relid);
 
-	values[0] = ObjectIdGetDatum(sequence);
-	SPI_connect();
-	SpiExecute("SELECT pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)",
-			   1, types, values, NULL, SPI_OK_SELECT);
-	ceiling = SpiGetInt64(0, 1, &isnull);
-	SPI_finish();
-	if (isnull)
+	/*
+	 * pg_sequence_last_value(), called directly (it checks the caller's
+	 * rights on the sequence as the SQL call would): NULL before the first
+	 * nextval.
+	 */
+	InitFunctionCallInfoData(*last_value_call, NULL, 1, InvalidOid, NULL, NULL);
+	last_value_call->args[0].value = ObjectIdGetDatum(sequence);
+	last_value_call->args[0].isnull = false;
+	last_value = pg_sequence_last_value(last_value_call);
+	if (last_value_call->isnull)
 		return 0;
+	ceiling = DatumGetInt64(last_value);
 
 	WaitForTableWriters(source_relid);
 

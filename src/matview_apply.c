@@ -320,24 +320,40 @@ mv_source_begin(MvApply *apply, MatviewSource *source)
 		mv_check_delta_columns(apply, source);
 }
 
-/* The consumed position of a source, from flow_state. */
+/*
+ * The consumed position of a source: flow_state's positions, by the
+ * relation its delta is read from (written by mv_save_positions).
+ */
 static void
 mv_source_position(MvApply *apply, MatviewSource *source)
 {
-	Oid			types[2] = {JSONBOID, TEXTOID};
-	Datum		values[2];
-	bool		isnull;
+	JsonbValue *positions;
+	JsonbValue *position;
 
 	source->has_position = false;
-	if (apply->flow_state == NULL)
+	if (apply->flow_state == NULL || !JB_ROOT_IS_OBJECT(apply->flow_state))
 		return;
-	values[0] = JsonbPGetDatum(apply->flow_state);
-	values[1] = CStringGetTextDatum(source->delta_relation);
-	SpiExecute("SELECT ($1 OPERATOR(pg_catalog.->) 'positions'"
-			   " OPERATOR(pg_catalog.->>) $2)::pg_catalog.int8",
-			   2, types, values, NULL, SPI_OK_SELECT);
-	source->position = SpiGetInt64(0, 1, &isnull);
-	source->has_position = !isnull;
+	positions = getKeyJsonValueFromContainer(&apply->flow_state->root,
+											 "positions", strlen("positions"),
+											 NULL);
+	if (positions == NULL || positions->type != jbvBinary ||
+		!JsonContainerIsObject(positions->val.binary.data))
+		return;
+	position = getKeyJsonValueFromContainer(positions->val.binary.data,
+											source->delta_relation,
+											strlen(source->delta_relation),
+											NULL);
+	if (position == NULL || position->type == jbvNull)
+		return;
+	if (position->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the state of materialized view flow \"%s\" holds no number as its position in %s",
+						apply->flow->flow_name, source->delta_relation),
+				 errhint("Flow states are written by medallion only; run the pipeline with full_refresh => true to compute the view again.")));
+	source->position = DatumGetInt64(DirectFunctionCall1(numeric_int8,
+														 NumericGetDatum(position->val.numeric)));
+	source->has_position = true;
 }
 
 /* Does a change feed hold a reset marker in (position, ceiling]? */
