@@ -127,21 +127,34 @@ SELECT COALESCE(max(id), 0) FROM medallion.event_log
 }
 
 # Run the round's update: run_pipeline, or wait until the continuous
-# worker has applied the round's deltas to the last view.
+# worker has applied the round's deltas to the last view.  The wait is one
+# session sleeping in the server between looks (a new psql every 0.2 s
+# would start a backend on one of the machine's two cores while the
+# worker updates the views, and be measured with them).
 run_update() {
-	local before=$1 waited=0
+	local before=$1
 	if [ "$MODE" != continuous ]; then
 		"${PSQL[@]}" -d $DB -c "SELECT * FROM medallion.run_pipeline('bench')" >/dev/null
 		return
 	fi
-	until [ "$("${PSQL[@]}" -d $DB -At -c "
-SELECT count(*) FROM medallion.event_log
- WHERE flow_name = 'public.revenue_by_label' AND event_type = 'flow_progress'
-   AND id > $before AND details->>'maintenance' = 'deltas'")" -gt 0 ]; do
-		sleep 0.2
-		waited=$((waited + 1))
-		[ $waited -lt 300 ] || { echo "no continuous update within 60 s" >&2; exit 1; }
-	done
+	"${PSQL[@]}" -d $DB <<SQL
+DO \$\$
+DECLARE
+	waited int := 0;
+BEGIN
+	WHILE NOT EXISTS (SELECT FROM medallion.event_log
+					   WHERE flow_name = 'public.revenue_by_label'
+						 AND event_type = 'flow_progress' AND id > $before
+						 AND details->>'maintenance' = 'deltas') LOOP
+		PERFORM pg_sleep(0.2);
+		waited := waited + 1;
+		IF waited >= 300 THEN
+			RAISE EXCEPTION 'no continuous update within 60 s';
+		END IF;
+	END LOOP;
+END
+\$\$;
+SQL
 }
 
 flow_ms() {
