@@ -572,39 +572,38 @@ mv_groups_delta_sql(MvApply *apply)
 	return sql.data;
 }
 
-/* The rows of a source's delta in this update. */
-static int64
-mv_delta_size(MatviewSource *source)
-{
-	return Max(source->ceiling - source->position, 0);
-}
-
 /*
- * The dense rank of a source's delta by size among the view's sources
+ * The dense rank of each source's delta by size among the view's sources
  * (1: the largest), 0 for an empty one.
  */
-static int
-mv_delta_size_rank(MvApply *apply, MatviewSource *source)
+static int *
+mv_delta_size_ranks(MvApply *apply)
 {
-	List	   *sources = apply->analysis.sources;
-	int64		size = mv_delta_size(source);
-	int			rank = 1;
+	int			nsources = list_length(apply->analysis.sources);
+	int64	   *sizes = palloc(sizeof(int64) * nsources);
+	int		   *ranks = palloc(sizeof(int) * nsources);
 	int			i;
 
-	if (size == 0)
-		return 0;
-	for (i = 0; i < list_length(sources); i++)
+	for (i = 0; i < nsources; i++)
+		sizes[i] = MatviewDeltaRows(list_nth(apply->analysis.sources, i));
+	for (i = 0; i < nsources; i++)
 	{
-		int64		larger = mv_delta_size(list_nth(sources, i));
-		bool		counted = false;
 		int			j;
 
-		for (j = 0; j < i; j++)
-			counted |= mv_delta_size(list_nth(sources, j)) == larger;
-		if (larger > size && !counted)
-			rank++;
+		ranks[i] = sizes[i] > 0 ? 1 : 0;
+		for (j = 0; j < nsources && sizes[i] > 0; j++)
+		{
+			bool		seen = false;
+			int			k;
+
+			/* each larger size counted once */
+			for (k = 0; k < j; k++)
+				seen |= sizes[k] == sizes[j];
+			if (sizes[j] > sizes[i] && !seen)
+				ranks[i]++;
+		}
 	}
-	return rank;
+	return ranks;
 }
 
 /*
@@ -618,6 +617,7 @@ static char *
 mv_delta_shape_key(MvApply *apply)
 {
 	StringInfoData key;
+	int		   *ranks = mv_delta_size_ranks(apply);
 	ListCell   *cell;
 
 	initStringInfo(&key);
@@ -632,7 +632,7 @@ mv_delta_shape_key(MvApply *apply)
 		MatviewSource *source = lfirst(cell);
 
 		appendStringInfo(&key, "%s %d\n", source->delta_relation,
-						 mv_delta_size_rank(apply, source));
+						 ranks[foreach_current_index(cell)]);
 	}
 	return key.data;
 }
@@ -674,11 +674,12 @@ mv_delta_sql(MvApply *apply, char **key, int *eager_term_count,
 
 	*key = StatementCacheEnabled() ? mv_delta_shape_key(apply) : NULL;
 	if (*key != NULL)
-		sql = MatviewSqlCacheTake(*key, mv_relations_read(apply),
-								  eager_term_count);
+		sql = MatviewSqlCacheTake(*key, eager_term_count);
 	*text_kept = sql != NULL;
 	if (sql != NULL)
 		return sql;
+	if (*key != NULL)
+		MatviewSqlCacheReserve(*key, mv_relations_read(apply));
 	*eager_term_count = 0;
 	if (apply->state_table != NULL)
 		return MatviewRunningDeltaSql(&apply->analysis, apply->target,

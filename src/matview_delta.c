@@ -47,7 +47,6 @@
 
 #include "access/nbtree.h"
 #include "access/relation.h"
-#include "port/pg_bitutils.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -57,6 +56,7 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
+#include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -168,6 +168,13 @@ range_bound_sql(MatviewSource *source, bool ceiling)
 	return psprintf(INT64_FORMAT, ceiling ? source->ceiling : source->position);
 }
 
+/* MatviewDeltaRows: see matview_internal.h. */
+int64
+MatviewDeltaRows(const MatviewSource *source)
+{
+	return Max(source->ceiling - source->position, 0);
+}
+
 /*
  * MatviewParameterizeRanges: see matview_internal.h.
  */
@@ -212,8 +219,7 @@ delta_plan_class(MatviewAnalysis *analysis)
 	initStringInfo(&plan_class);
 	foreach(cell, analysis->sources)
 	{
-		MatviewSource *source = lfirst(cell);
-		int64		rows = source->ceiling - source->position;
+		int64		rows = MatviewDeltaRows(lfirst(cell));
 		int			size_class = 0;
 
 		if (rows >= DELTA_SIZE_CLASS_MIN_ROWS)
@@ -694,7 +700,7 @@ reference_delta_sizes(MatviewAnalysis *analysis)
 		if (index < 0)
 			continue;
 		source = list_nth(analysis->sources, index);
-		sizes[reference++] = Max(source->ceiling - source->position, 0);
+		sizes[reference++] = MatviewDeltaRows(source);
 	}
 	return sizes;
 }

@@ -167,6 +167,9 @@ extern void MatviewReplaceReference(Query *query, int rtindex,
 									Query *subquery);
 extern Query *MatviewAnalyzeInternal(const char *sql);
 
+/* The rows of a source's delta in this update: (position, ceiling]. */
+extern int64 MatviewDeltaRows(const MatviewSource *source);
+
 /*
  * From now on, the delta's SQL names each source's position and ceiling as
  * parameters (int8) instead of numbers, so that its text is the same at
@@ -252,14 +255,18 @@ extern void MatviewRunningApply(MatviewAnalysis *analysis, const char *sql,
 /*
  * matview_sql_cache.c: in a backend that keeps statements (statement_cache.h),
  * the text of a delta statement built before under key, with its count of
- * eagerly aggregated terms, as a copy; NULL when there is none (also in
- * any other backend).  Either way the key's text is taken out of the cache
- * until MatviewSqlCacheGiveBack gives it back (or the text built instead),
- * kept until a relation of relids (Oids: the ones it is built from) or a
- * function, operator, ... changes.
+ * eagerly aggregated terms, as a copy, taken out of the cache until
+ * MatviewSqlCacheGiveBack gives it back; NULL when there is none (also in
+ * any other backend).
  */
-extern char *MatviewSqlCacheTake(const char *key, List *relids,
-								 int *eager_term_count);
+extern char *MatviewSqlCacheTake(const char *key, int *eager_term_count);
+
+/*
+ * After a miss of MatviewSqlCacheTake: hold a place for the text the
+ * update builds for key, watched from now on for changes to a relation of
+ * relids (Oids: the ones it is built from) or to a function, operator, ...
+ */
+extern void MatviewSqlCacheReserve(const char *key, List *relids);
 
 /* Once the update's statement ran: the text taken for key is kept again. */
 extern void MatviewSqlCacheGiveBack(const char *key, const char *sql,

@@ -135,41 +135,50 @@ find_text(const char *key)
 
 /* MatviewSqlCacheTake: see matview_internal.h. */
 char *
-MatviewSqlCacheTake(const char *key, List *relids, int *eager_term_count)
+MatviewSqlCacheTake(const char *key, int *eager_term_count)
 {
 	KeptDeltaSql *entry;
-	ListCell   *cell;
 	char	   *sql;
-	int			i;
 
 	if (!StatementCacheEnabled())
 		return NULL;
 	register_callbacks();
 	takes++;
 	entry = find_text(key);
-	if (entry != NULL)
-	{
-		entry->last_use = takes;
-		if (entry->sql == NULL)
-			return NULL;		/* taken before by an update that failed */
-		sql = pstrdup(entry->sql);
-		*eager_term_count = entry->eager_term_count;
-		pfree(entry->sql);
-		entry->sql = NULL;
-		return sql;
-	}
+	if (entry == NULL || entry->sql == NULL)
+		return NULL;			/* none, or taken by an update that failed */
+	entry->last_use = takes;
+	sql = pstrdup(entry->sql);
+	*eager_term_count = entry->eager_term_count;
+	pfree(entry->sql);
+	entry->sql = NULL;
+	return sql;
+}
 
-	/* a place for the text this update builds, taken already */
-	entry = &kept_texts[0];
-	for (i = 0; i < MATVIEW_SQL_CACHE_SIZE; i++)
+/* MatviewSqlCacheReserve: see matview_internal.h. */
+void
+MatviewSqlCacheReserve(const char *key, List *relids)
+{
+	KeptDeltaSql *entry = find_text(key);
+	ListCell   *cell;
+	int			i;
+
+	if (!StatementCacheEnabled())
+		return;
+	if (entry == NULL)
 	{
-		if (kept_texts[i].key == NULL)
+		/* a free place, else the least recently used */
+		entry = &kept_texts[0];
+		for (i = 0; i < MATVIEW_SQL_CACHE_SIZE; i++)
 		{
-			entry = &kept_texts[i];
-			break;
+			if (kept_texts[i].key == NULL)
+			{
+				entry = &kept_texts[i];
+				break;
+			}
+			if (kept_texts[i].last_use < entry->last_use)
+				entry = &kept_texts[i];
 		}
-		if (kept_texts[i].last_use < entry->last_use)
-			entry = &kept_texts[i];
 	}
 	forget_text(entry);
 	entry->relids = MemoryContextAlloc(TopMemoryContext,
@@ -179,7 +188,6 @@ MatviewSqlCacheTake(const char *key, List *relids, int *eager_term_count)
 		entry->relids[entry->nrelids++] = lfirst_oid(cell);
 	entry->last_use = takes;
 	entry->key = MemoryContextStrdup(TopMemoryContext, key);
-	return NULL;
 }
 
 /* MatviewSqlCacheGiveBack: see matview_internal.h. */
