@@ -360,13 +360,16 @@ mv_source_position(MvApply *apply, MatviewSource *source)
 static bool
 mv_feed_reset(MatviewSource *source)
 {
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(source->position),
+	Int64GetDatum(source->ceiling)};
 	bool		isnull;
 
-	SpiExecute(psprintf("SELECT EXISTS (SELECT FROM %s WHERE _row_id OPERATOR(pg_catalog.>) " INT64_FORMAT
-						" AND _row_id OPERATOR(pg_catalog.<=) " INT64_FORMAT
-						" AND " CHANGE_FEED_SIGN_COLUMN " OPERATOR(pg_catalog.=) 0)::pg_catalog.int4::pg_catalog.int8",
-						source->delta_relation, source->position, source->ceiling),
-			   0, NULL, NULL, NULL, SPI_OK_SELECT);
+	SpiExecuteKept(psprintf("SELECT EXISTS (SELECT FROM %s WHERE _row_id OPERATOR(pg_catalog.>) $1"
+							" AND _row_id OPERATOR(pg_catalog.<=) $2"
+							" AND " CHANGE_FEED_SIGN_COLUMN " OPERATOR(pg_catalog.=) 0)::pg_catalog.int4::pg_catalog.int8",
+							source->delta_relation),
+				   2, types, values, NULL, SPI_OK_SELECT);
 	return SpiGetInt64(0, 1, &isnull) != 0;
 }
 
@@ -892,14 +895,14 @@ mv_check_source_columns(MvApply *apply)
 		return;
 	values[0] = JsonbPGetDatum(apply->flow_state);
 	SPI_connect();
-	count = SpiExecute("SELECT s.key, (c.value OPERATOR(pg_catalog.->>) 'attnum')::pg_catalog.int2,"
-					   "       c.value OPERATOR(pg_catalog.->>) 'name',"
-					   "       pg_catalog.to_regtype(c.value OPERATOR(pg_catalog.->>) 'type')::pg_catalog.oid,"
-					   "       (c.value OPERATOR(pg_catalog.->>) 'typmod')::pg_catalog.int4"
-					   "  FROM pg_catalog.jsonb_each(COALESCE($1 OPERATOR(pg_catalog.->) 'source_columns',"
-					   "                                       '{}'::pg_catalog.jsonb)) s,"
-					   "       pg_catalog.jsonb_array_elements(s.value) c",
-					   1, types, values, NULL, SPI_OK_SELECT);
+	count = SpiExecuteKept("SELECT s.key, (c.value OPERATOR(pg_catalog.->>) 'attnum')::pg_catalog.int2,"
+						   "       c.value OPERATOR(pg_catalog.->>) 'name',"
+						   "       pg_catalog.to_regtype(c.value OPERATOR(pg_catalog.->>) 'type')::pg_catalog.oid,"
+						   "       (c.value OPERATOR(pg_catalog.->>) 'typmod')::pg_catalog.int4"
+						   "  FROM pg_catalog.jsonb_each(COALESCE($1 OPERATOR(pg_catalog.->) 'source_columns',"
+						   "                                       '{}'::pg_catalog.jsonb)) s,"
+						   "       pg_catalog.jsonb_array_elements(s.value) c",
+						   1, types, values, NULL, SPI_OK_SELECT);
 	for (row = 0; row < count; row++)
 	{
 		bool		isnull;

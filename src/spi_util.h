@@ -34,6 +34,16 @@ extern uint64 SpiExecute(const char *sql, int nargs, Oid *argtypes,
 						 int expected_result);
 
 /*
+ * The same for one of medallion's fixed statements (its text a constant,
+ * or one of a few, values passed as parameters): in a background worker,
+ * its plan is kept across transactions (at most 64 statements); elsewhere
+ * SpiExecute.
+ */
+extern uint64 SpiExecuteKept(const char *sql, int nargs, Oid *argtypes,
+							 Datum *values, const char *nulls,
+							 int expected_result);
+
+/*
  * Raise an error unless result (of an SPI call running sql) is
  * expected_result; returns SPI_processed.
  */
