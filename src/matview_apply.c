@@ -929,6 +929,20 @@ mv_check_target(MvApply *apply)
 }
 
 /*
+ * What a view's analysis is made from, apart from the catalogs
+ * (matview_sql_cache.c): the view, the user and search_path its query is
+ * analysed under, the query, and the table the analysis is checked
+ * against.
+ */
+static char *
+mv_analysis_key(MvApply *apply)
+{
+	return psprintf("%d\n%u\n%s\n%s\n%s\n", apply->flow->flow_id, GetUserId(),
+					GetConfigOption("search_path", false, false),
+					apply->query_text, apply->target);
+}
+
+/*
  * MaterializedViewApply: see matview.h.  Runs as the pipeline owner with
  * the pipeline's search_path (the update's owner context), so that the
  * query is analysed and the generated SQL deparsed and run under the same
@@ -940,6 +954,8 @@ MaterializedViewApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	MvApply		apply;
 	int64		watermark;
 	int			nest_level;
+	char	   *analysis_key;
+	bool		analysis_kept;
 	ErrorContextCallback errcallback;
 
 	errcallback.callback = mv_apply_error_callback;
@@ -958,8 +974,14 @@ MaterializedViewApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 							   MATVIEW_MAINTENANCE_INCREMENTAL) == 0;
 
 	nest_level = UserSqlSettingsEnter(NULL);
-	mv_check_source_columns(&apply);
-	MatviewAnalyze(context->pipeline, apply.query_text, true, &apply.analysis);
+	analysis_key = mv_analysis_key(&apply);
+	analysis_kept = MatviewAnalysisCacheTake(analysis_key, &apply.analysis);
+	if (!analysis_kept)
+	{
+		mv_check_source_columns(&apply);
+		MatviewAnalysisCacheMake(analysis_key, context->pipeline,
+								 apply.query_text, &apply.analysis);
+	}
 	mv_check_target(&apply);
 	SPI_connect();
 	if (!apply.incremental)
@@ -970,6 +992,10 @@ MaterializedViewApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	else
 		mv_apply_incremental(&apply, result);
 	SPI_finish();
+	if (analysis_kept)
+		appendStringInfo(&result->details, "%s\"analysis\": \"kept\"",
+						 result->details.len > 0 ? ", " : "");
+	MatviewAnalysisCacheGiveBack(analysis_key);
 	UserSqlSettingsLeave(nest_level);
 	error_context_stack = errcallback.previous;
 }

@@ -273,6 +273,27 @@ extern void MatviewSqlCacheGiveBack(const char *key, const char *sql,
 									int eager_term_count);
 
 /*
+ * matview_sql_cache.c: in a backend that keeps statements, the analysis of
+ * a view's query made before under key (view, owner, search_path, query,
+ * target), as the update's own copy, taken until
+ * MatviewAnalysisCacheGiveBack; false when there is none (also in any
+ * other backend).
+ */
+extern bool MatviewAnalysisCacheTake(const char *key, MatviewAnalysis *analysis);
+
+/*
+ * After a miss: analyse the query (MatviewAnalyze, validated) into
+ * analysis, and in a backend that keeps statements, keep it under key,
+ * taken by this update, watched for changes to its sources.
+ */
+extern void MatviewAnalysisCacheMake(const char *key, const PipelineDesc *pipeline,
+									 const char *query_text,
+									 MatviewAnalysis *analysis);
+
+/* Once the update succeeded: the analysis taken for key is kept again. */
+extern void MatviewAnalysisCacheGiveBack(const char *key);
+
+/*
  * matview_eager.c: a delta term (query_for_term's, with the Vars of its
  * signed references' signs) of a grouped view kept by running values
  * without count(DISTINCT), aggregated eagerly: rows (c1..ck group keys,

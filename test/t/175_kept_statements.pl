@@ -15,7 +15,10 @@
 # update run by run_pipeline (a worker of one update) runs its statement
 # once and reports nothing kept; a pipeline of more views than the worker
 # keeps statements for keeps those of the first 32 and runs the others'
-# once at each update.
+# once at each update.  The worker keeps each view's analysed query as
+# well ("analysis": "kept"); a column the views read dropped from a source
+# drops those analyses, and every view's next update fails with the error
+# naming the column.
 use strict;
 use warnings;
 
@@ -124,6 +127,11 @@ SELECT count(*) FROM medallion.event_log
  WHERE event_type = 'flow_progress' AND flow_name = '$flow'
    AND details->>'statement_text' = 'kept'}), '>=', 1,
 		"$flow: a later update reused the statement's text instead of building it");
+	cmp_ok(psql(qq{
+SELECT count(*) FROM medallion.event_log
+ WHERE event_type = 'flow_progress' AND flow_name = '$flow'
+   AND details->>'analysis' = 'kept'}), '>=', 2,
+		"$flow: later updates reused the analysis of the query instead of making it again");
 }
 
 # A backlog: 2,000 new orders and a customer moving, in one transaction
@@ -203,7 +211,7 @@ my $last_id = psql(q{SELECT max(id) FROM medallion.event_log});
 changes();
 as_clerk(q{SELECT count(*) FROM medallion.run_pipeline('shop')});
 is( psql(qq{
-SELECT count(*) || ' ' || count(*) FILTER (WHERE details ? 'statement')
+SELECT count(*) || ' ' || count(*) FILTER (WHERE details ? 'statement' OR details ? 'analysis')
   FROM medallion.event_log
  WHERE id > $last_id AND event_type = 'flow_progress'
    AND details->>'maintenance' = 'deltas'}),
@@ -238,5 +246,23 @@ SELECT count(*) FILTER (WHERE kept) || ' of ' || count(*)
 is( psql(q{SELECT count(*) FROM medallion.event_log
             WHERE level = 'ERROR' AND pipeline_name = 'shop'}),
 	'0', 'no update failed');
+
+# A column the views read dropped from a source, while the worker keeps
+# their analyses: the kept analyses are dropped with it, and the next
+# update of each view checks its columns again and fails with the error
+# that says what changed (a kept analysis would build a statement naming
+# the dropped column, and fail obscurely).
+as_clerk(q{ALTER TABLE app.customers DROP COLUMN region});
+as_clerk(q{INSERT INTO app.orders SELECT 9000 + k, k, k FROM generate_series(1, 5) k});
+ok( $node->poll_query_until('postgres', q{
+SELECT count(DISTINCT flow_name) = 34 FROM medallion.event_log
+ WHERE level = 'ERROR' AND pipeline_name = 'shop'}),
+	'every view failed its update after the column was dropped');
+is( psql(q{
+SELECT string_agg(DISTINCT flow_name || ': ' || message, '; ')
+  FROM medallion.event_log
+ WHERE level = 'ERROR' AND pipeline_name = 'shop'
+   AND message NOT LIKE '%cannot be updated: column "region" of app.customers was dropped'}),
+	'', 'each with the error saying which column of which source was dropped');
 
 done_testing();
