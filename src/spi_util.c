@@ -50,7 +50,9 @@ SpiExecute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 
 /*
  * The fixed statements whose plans a medallion background worker keeps:
- * at most KEPT_STATEMENTS_MAX, found by their text and argument types.
+ * at most KEPT_STATEMENTS_MAX, found by their text and argument types;
+ * when the list is full, every plan is freed and it starts over (unless a
+ * kept statement is running: the new one then runs once).
  */
 #define KEPT_STATEMENTS_MAX 64
 
@@ -66,6 +68,12 @@ typedef struct KeptStatement
 static KeptStatement kept_statements[KEPT_STATEMENTS_MAX];
 static int	kept_statement_count = 0;
 static MemoryContext kept_statement_context = NULL;
+
+/*
+ * Kept statements running now: one may run another (a trigger of a catalog
+ * table, say), and none may be freed while one runs.
+ */
+static int	kept_statements_running = 0;
 
 /* Forget every kept statement (the list is full). */
 static void
@@ -98,16 +106,25 @@ kept_statement_find(const char *sql, uint32 text_hash, int nargs,
 	return NULL;
 }
 
-/* Plan sql, keep the plan, and remember it; the list emptied when full. */
+/*
+ * Plan sql, keep the plan, and remember it; the list emptied when full.
+ * NULL when the list is full while a kept statement runs.
+ */
 static KeptStatement *
 kept_statement_add(const char *sql, uint32 text_hash, int nargs,
 				   Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
-											  CURSOR_OPT_PARALLEL_OK);
+	SPIPlanPtr	plan;
 	KeptStatement *kept;
 	MemoryContext caller_context;
 
+	if (kept_statement_count == KEPT_STATEMENTS_MAX)
+	{
+		if (kept_statements_running > 0)
+			return NULL;
+		kept_statements_reset();
+	}
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_PARALLEL_OK);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
@@ -115,8 +132,6 @@ kept_statement_add(const char *sql, uint32 text_hash, int nargs,
 		kept_statement_context = AllocSetContextCreate(TopMemoryContext,
 													   "medallion kept statements",
 													   ALLOCSET_SMALL_SIZES);
-	if (kept_statement_count == KEPT_STATEMENTS_MAX)
-		kept_statements_reset();
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	caller_context = MemoryContextSwitchTo(kept_statement_context);
@@ -130,6 +145,25 @@ kept_statement_add(const char *sql, uint32 text_hash, int nargs,
 	kept->plan = plan;
 	MemoryContextSwitchTo(caller_context);
 	return kept;
+}
+
+/* Run a kept plan, counted as running while it runs. */
+static int
+kept_statement_run(SPIPlanPtr plan, Datum *values, const char *nulls)
+{
+	volatile int result = 0;
+
+	kept_statements_running++;
+	PG_TRY();
+	{
+		result = SPI_execute_plan(plan, values, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		kept_statements_running--;
+	}
+	PG_END_TRY();
+	return result;
 }
 
 /*
@@ -157,7 +191,10 @@ SpiExecuteKept(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	kept = kept_statement_find(sql, text_hash, nargs, argtypes);
 	if (kept == NULL)
 		kept = kept_statement_add(sql, text_hash, nargs, argtypes);
-	return SpiCheckResult(SPI_execute_plan(kept->plan, values, nulls, false, 0),
+	if (kept == NULL)
+		return SpiExecute(sql, nargs, argtypes, values, nulls,
+						  expected_result);
+	return SpiCheckResult(kept_statement_run(kept->plan, values, nulls),
 						  expected_result, sql);
 }
 
