@@ -28,6 +28,13 @@
  * plain aggregate (by the join key's index) and hands on 40 rows, not
  * 4,000 to aggregate by group: 1.3 ms of its 7.5 ms statement.
  *
+ * When R's conditions that read the others are equalities with columns of
+ * the others, the partial aggregate depends on those columns' values
+ * alone, and is computed once per distinct combination of them, then
+ * joined back to the others' rows (deduplicated_rows_sql): a customer
+ * moving region is two rows of the customers' delta, its old region and
+ * its new, for one aggregate of its orders.
+ *
  * Only where R is joined by an equality on a column that an index of R
  * leads with (each combination reads R by that index) and whose values
  * stand for several rows of R each (see join_column_fans_out), the joins
@@ -49,12 +56,14 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "parser/analyze.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "matview_internal.h"
 #include "sql_names.h"
@@ -79,6 +88,13 @@ typedef struct EagerTerm
 	int			aggregated;		/* the reference aggregated eagerly (R) */
 	int		   *new_index;		/* per old range table index: new one */
 	int			npartials;		/* columns of the partial aggregate */
+
+	/*
+	 * The columns of the others that R's conditions read (Vars, old
+	 * numbering), once the partial aggregate is computed per distinct
+	 * combination of them; else NIL.
+	 */
+	List	   *inputs;
 } EagerTerm;
 
 /*
@@ -219,6 +235,22 @@ join_column_fans_out(Oid relid, AttrNumber attnum)
 	return distinct == 0 || tuples <= 0 || tuples / distinct >= EAGER_MIN_ROWS_PER_KEY;
 }
 
+/* The position (1-based) of a column among the inputs, or 0. */
+static int
+input_position(List *inputs, Var *var)
+{
+	ListCell   *cell;
+
+	foreach(cell, inputs)
+	{
+		Var		   *input = lfirst_node(Var, cell);
+
+		if (input->varno == var->varno && input->varattno == var->varattno)
+			return foreach_current_index(cell) + 1;
+	}
+	return 0;
+}
+
 /* renumber_vars' context. */
 typedef struct Renumbering
 {
@@ -244,6 +276,13 @@ renumber_vars(Node *node, Renumbering *renumbering)
 
 		if (old_index == renumbering->eager->aggregated)
 			var->varno = 1;
+		else if (renumbering->in_rows && renumbering->eager->inputs != NIL)
+		{
+			/* the distinct inputs' subquery, the first reference */
+			var->varattno = input_position(renumbering->eager->inputs, var);
+			var->varno = 1;
+			var->varlevelsup = ROWS_LEVELS_BELOW_TERM;
+		}
 		else
 		{
 			var->varno = renumbering->eager->new_index[old_index];
@@ -410,23 +449,27 @@ take_apart(EagerTerm *eager, MatviewAnalysis *analysis, Query *term)
 	return true;
 }
 
-/* The lateral subquery, __medallion_e, of the partial aggregate. */
+/*
+ * A subquery in a FROM list, named alias, its columns named as its target
+ * list names them: the lateral partial aggregate, __medallion_e, or the
+ * distinct inputs, __medallion_g.
+ */
 static RangeTblEntry *
-lateral_reference(Query *aggregate)
+subquery_reference(Query *subquery, const char *alias, bool lateral)
 {
-	RangeTblEntry *lateral = makeNode(RangeTblEntry);
+	RangeTblEntry *reference = makeNode(RangeTblEntry);
 	ListCell   *cell;
 
-	lateral->rtekind = RTE_SUBQUERY;
-	lateral->subquery = aggregate;
-	lateral->lateral = true;
-	lateral->inFromCl = true;
-	lateral->alias = makeAlias("__medallion_e", NIL);
-	lateral->eref = makeAlias("__medallion_e", NIL);
-	foreach(cell, aggregate->targetList)
-		lateral->eref->colnames = lappend(lateral->eref->colnames,
-										  makeString(pstrdup(lfirst_node(TargetEntry, cell)->resname)));
-	return lateral;
+	reference->rtekind = RTE_SUBQUERY;
+	reference->subquery = subquery;
+	reference->lateral = lateral;
+	reference->inFromCl = true;
+	reference->alias = makeAlias(alias, NIL);
+	reference->eref = makeAlias(alias, NIL);
+	foreach(cell, subquery->targetList)
+		reference->eref->colnames = lappend(reference->eref->colnames,
+											makeString(pstrdup(lfirst_node(TargetEntry, cell)->resname)));
+	return reference;
 }
 
 /* Append an output column to a target list, numbered after the others. */
@@ -471,7 +514,8 @@ rewrite_term(EagerTerm *eager, MatviewAnalysis *analysis, List *sign_vars)
 	}
 	/* R's conditions name the others by their new indexes */
 	aggregate = partial_aggregate_query(eager, analysis, eager->arguments);
-	rewritten->rtable = lappend(rewritten->rtable, lateral_reference(aggregate));
+	rewritten->rtable = lappend(rewritten->rtable,
+								 subquery_reference(aggregate, "__medallion_e", true));
 	from = lappend(from, range_table_reference(nreferences + 1));
 	foreach(cell, eager->conditions)
 		if (!reads_reference(lfirst(cell), eager->aggregated))
@@ -500,6 +544,175 @@ rewrite_term(EagerTerm *eager, MatviewAnalysis *analysis, List *sign_vars)
 	return rewritten;
 }
 
+/* Append the columns of the subquery at range table index rtindex. */
+static List *
+append_columns(List *targets, int rtindex, Query *subquery, const char *prefix)
+{
+	ListCell   *cell;
+
+	foreach(cell, subquery->targetList)
+	{
+		Node	   *expr = (Node *) lfirst_node(TargetEntry, cell)->expr;
+
+		targets = append_target(targets,
+								(Expr *) makeVar(rtindex, foreach_current_index(cell) + 1,
+												 exprType(expr), exprTypmod(expr),
+												 exprCollation(expr), 0),
+								prefix);
+	}
+	return targets;
+}
+
+/*
+ * The columns of the others that R's conditions read, when each condition
+ * that reads R and another is "R's column = a column of the others" with the default
+ * equality of that column's type and a deterministic collation: R's
+ * partial aggregate for a row of the others then depends on those values
+ * alone (equal values join the same rows of R), and can be computed once
+ * per distinct combination of them.  NIL otherwise.
+ */
+static List *
+equality_inputs(EagerTerm *eager)
+{
+	List	   *inputs = NIL;
+	ListCell   *cell;
+
+	foreach(cell, eager->conditions)
+	{
+		Node	   *condition = lfirst(cell);
+		OpExpr	   *op = (OpExpr *) condition;
+		Var		   *input = NULL;
+		int			side;
+
+		if (!reads_reference(condition, eager->aggregated) ||
+			reads_only_reference(condition, eager->aggregated))
+			continue;			/* the same for every row of the others */
+		if (!IsA(condition, OpExpr) || list_length(op->args) != 2)
+			return NIL;
+		for (side = 0; side < 2 && input == NULL; side++)
+		{
+			Node	   *mine = strip_implicit_coercions(list_nth(op->args, side));
+			Node	   *theirs = list_nth(op->args, 1 - side);
+
+			if (IsA(mine, Var) && ((Var *) mine)->varno == eager->aggregated &&
+				((Var *) mine)->varlevelsup == 0 &&
+				IsA(theirs, Var) && ((Var *) theirs)->varno != eager->aggregated &&
+				((Var *) theirs)->varlevelsup == 0)
+				input = (Var *) theirs;
+		}
+		if (input == NULL ||
+			lookup_type_cache(input->vartype, TYPECACHE_EQ_OPR)->eq_opr != op->opno ||
+			(OidIsValid(op->inputcollid) &&
+			 !get_collation_isdeterministic(op->inputcollid)) ||
+			(OidIsValid(input->varcollid) &&
+			 !get_collation_isdeterministic(input->varcollid)))
+			return NIL;
+		if (input_position(inputs, input) == 0)
+			inputs = lappend(inputs, input);
+	}
+	return inputs;
+}
+
+/*
+ * The rewritten term's rows (group keys, partials, signs) with R's partial
+ * aggregate computed once per distinct combination of its inputs: the
+ * others' rows (keys, signs, inputs) joined by the inputs to
+ *
+ *	 SELECT inputs, partials
+ *	   FROM (SELECT DISTINCT inputs FROM the others) g
+ *	        CROSS JOIN LATERAL (SELECT partials FROM R WHERE R.x = g.input) e
+ *
+ * A customer moving region is a row of its old region and one of its new
+ * in the customers' delta: the lateral aggregate over its orders ran twice
+ * (0.85 against 0.47 ms for 20 customers moving).  Rows whose inputs are
+ * NULL, which join no row of R (the conditions are equalities), drop out
+ * of the join as they dropped out of the aggregate's HAVING.
+ */
+static char *
+deduplicated_rows_sql(EagerTerm *eager, MatviewAnalysis *analysis,
+					  Query *rewritten, int nsigns)
+{
+	int			nothers = list_length(rewritten->rtable) - 1;
+	int			nkeys = list_length(eager->keys);
+	int			ninputs = list_length(eager->inputs);
+	Query	   *others = copyObject(rewritten);
+	Query	   *distinct;
+	Query	   *keyed = makeNode(Query);
+	Query	   *aggregate;
+	List	   *targets = NIL;
+	ListCell   *cell;
+	StringInfoData sql;
+	int			i;
+
+	/* the others alone, with their group keys, signs and inputs */
+	others->rtable = list_truncate(others->rtable, nothers);
+	others->jointree->fromlist = list_truncate(others->jointree->fromlist, nothers);
+	for (i = 0; i < nkeys; i++)
+		targets = append_target(targets, list_nth_node(TargetEntry, rewritten->targetList, i)->expr, "c");
+	for (i = 0; i < nsigns; i++)
+		targets = append_target(targets,
+								list_nth_node(TargetEntry, rewritten->targetList,
+											  nkeys + eager->npartials + i)->expr, "s");
+	foreach(cell, eager->inputs)
+		targets = append_target(targets, (Expr *) renumbered(eager, lfirst(cell), false), "l");
+	others->targetList = targets;
+
+	/* the distinct combinations of the inputs */
+	distinct = copyObject(others);
+	distinct->targetList = NIL;
+	foreach(cell, eager->inputs)
+	{
+		Expr	   *input = (Expr *) renumbered(eager, lfirst(cell), false);
+		SortGroupClause *clause = makeSortGroupClauseForSetOp(exprType((Node *) input), false);
+
+		distinct->targetList = append_target(distinct->targetList, input, "l");
+		clause->tleSortGroupRef = llast_node(TargetEntry, distinct->targetList)->ressortgroupref =
+			list_length(distinct->targetList);
+		distinct->distinctClause = lappend(distinct->distinctClause, clause);
+	}
+
+	/* R's partial aggregate per combination, its conditions reading them */
+	aggregate = partial_aggregate_query(eager, analysis, eager->arguments);
+	keyed->commandType = CMD_SELECT;
+	keyed->querySource = QSRC_ORIGINAL;
+	keyed->canSetTag = true;
+	keyed->rtable = list_make2(subquery_reference(distinct, "__medallion_g", false),
+							   subquery_reference(aggregate, "__medallion_e", true));
+	keyed->jointree = makeFromExpr(list_make2(range_table_reference(1),
+											  range_table_reference(2)), NULL);
+	/* OFFSET 0: not pulled up, or the lateral would run per joined row */
+	keyed->limitOffset = (Node *) makeConst(INT8OID, -1, InvalidOid, sizeof(int64),
+											Int64GetDatum(0), false, FLOAT8PASSBYVAL);
+	keyed->targetList = append_columns(NIL, 1, distinct, "l");
+	keyed->targetList = append_columns(keyed->targetList, 2, aggregate, "p");
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s, %s",
+					 SqlNumberedColumns("c", nkeys, "__o"),
+					 SqlNumberedColumns("p", eager->npartials, "__a"));
+	for (i = 1; i <= nsigns; i++)
+		appendStringInfo(&sql, ", __o.s%d", i);
+	appendStringInfo(&sql, " FROM (%s) __o(%s", pg_get_querydef(others, false),
+					 SqlNumberedColumns("c", nkeys, NULL));
+	for (i = 1; i <= nsigns; i++)
+		appendStringInfo(&sql, ", s%d", i);
+	appendStringInfo(&sql, ", %s) JOIN (%s) __a(%s, %s) ON ",
+					 SqlNumberedColumns("l", ninputs, NULL),
+					 pg_get_querydef(keyed, false),
+					 SqlNumberedColumns("l", ninputs, NULL),
+					 SqlNumberedColumns("p", eager->npartials, NULL));
+	foreach(cell, eager->inputs)
+	{
+		Var		   *input = lfirst_node(Var, cell);
+		int			l = foreach_current_index(cell) + 1;
+
+		appendStringInfo(&sql, "%s__o.l%d %s __a.l%d", l > 1 ? " AND " : "", l,
+						 SqlOperatorName(lookup_type_cache(input->vartype, TYPECACHE_EQ_OPR)->eq_opr),
+						 l);
+	}
+	return sql.data;
+}
+
 /*
  * MatviewEagerTermSql: see matview_internal.h.  Each partial weighed by the
  * product of the signed references' signs.
@@ -509,6 +722,7 @@ MatviewEagerTermSql(MatviewAnalysis *analysis, Query *term, List *sign_vars)
 {
 	EagerTerm	eager = {0};
 	Query	   *rewritten;
+	char	   *rows;
 	char	   *weight;
 	StringInfoData sql;
 	int			nkeys;
@@ -522,6 +736,9 @@ MatviewEagerTermSql(MatviewAnalysis *analysis, Query *term, List *sign_vars)
 		!choose_aggregated(&eager, analysis, sign_vars))
 		return NULL;
 	rewritten = rewrite_term(&eager, analysis, sign_vars);
+	eager.inputs = equality_inputs(&eager);
+	rows = eager.inputs == NIL ? pg_get_querydef(rewritten, false) :
+		deduplicated_rows_sql(&eager, analysis, rewritten, list_length(sign_vars));
 
 	nkeys = list_length(eager.keys);
 	weight = MatviewSignProductSql(1, list_length(sign_vars));
@@ -530,7 +747,7 @@ MatviewEagerTermSql(MatviewAnalysis *analysis, Query *term, List *sign_vars)
 	for (i = 1; i <= eager.npartials; i++)
 		appendStringInfo(&sql, ", %s OPERATOR(pg_catalog.*) __t.p%d", weight, i);
 	appendStringInfo(&sql, " FROM (%s) __t(%s, %s",
-					 pg_get_querydef(rewritten, false),
+					 rows,
 					 SqlNumberedColumns("c", nkeys, NULL),
 					 SqlNumberedColumns("p", eager.npartials, NULL));
 	for (i = 1; i <= list_length(sign_vars); i++)
