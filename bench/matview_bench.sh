@@ -165,11 +165,14 @@ SELECT round((details->>'duration_ms')::numeric, 1) || ' ' || COALESCE(details->
  ORDER BY id DESC LIMIT 1"
 }
 
+# CREATE TABLE AS of a view's query, timed.  The scratch table is made
+# without autovacuum: an autovacuum of the million-row table would run
+# beside the next round's update on this machine's two cores.
 ctas_ms() {
 	"${PSQL[@]}" -d $DB -At <<SQL
 DROP TABLE IF EXISTS ctas;
 SELECT clock_timestamp() AS t0 \gset
-CREATE TABLE ctas AS ${QUERY[$1]};
+CREATE TABLE ctas WITH (autovacuum_enabled = off) AS ${QUERY[$1]};
 SELECT round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) * 1000, 1);
 SQL
 }
