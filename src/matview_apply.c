@@ -75,6 +75,7 @@ typedef struct MvApply
 	bool		incremental;	/* the definition says so */
 	Jsonb	   *flow_state;
 	MatviewAnalysis analysis;
+	char	   *analysis_key;	/* what the analysis is made from */
 	bool		recompute;		/* incremental, but recompute this time */
 	char	   *recompute_why;
 	bool		any_change;
@@ -624,10 +625,7 @@ mv_delta_shape_key(MvApply *apply)
 	ListCell   *cell;
 
 	initStringInfo(&key);
-	appendStringInfo(&key, "%d\n%u\n%s\n%s\n%s\n%s\n%d\n",
-					 apply->flow->flow_id, GetUserId(),
-					 GetConfigOption("search_path", false, false),
-					 apply->query_text, apply->target,
+	appendStringInfo(&key, "%s%s\n%d\n", apply->analysis_key,
 					 apply->state_table ? apply->state_table : "",
 					 apply->row_hash);
 	foreach(cell, apply->analysis.sources)
@@ -932,7 +930,7 @@ mv_check_target(MvApply *apply)
  * What a view's analysis is made from, apart from the catalogs
  * (matview_sql_cache.c): the view, the user and search_path its query is
  * analysed under, the query, and the table the analysis is checked
- * against.
+ * against; the first part of its delta statement's text's key as well.
  */
 static char *
 mv_analysis_key(MvApply *apply)
@@ -954,7 +952,6 @@ MaterializedViewApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	MvApply		apply;
 	int64		watermark;
 	int			nest_level;
-	char	   *analysis_key;
 	bool		analysis_kept;
 	ErrorContextCallback errcallback;
 
@@ -974,12 +971,12 @@ MaterializedViewApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 							   MATVIEW_MAINTENANCE_INCREMENTAL) == 0;
 
 	nest_level = UserSqlSettingsEnter(NULL);
-	analysis_key = mv_analysis_key(&apply);
-	analysis_kept = MatviewAnalysisCacheTake(analysis_key, &apply.analysis);
+	apply.analysis_key = mv_analysis_key(&apply);
+	analysis_kept = MatviewAnalysisCacheTake(apply.analysis_key, &apply.analysis);
 	if (!analysis_kept)
 	{
 		mv_check_source_columns(&apply);
-		MatviewAnalysisCacheMake(analysis_key, context->pipeline,
+		MatviewAnalysisCacheMake(apply.analysis_key, context->pipeline,
 								 apply.query_text, &apply.analysis);
 	}
 	mv_check_target(&apply);
@@ -995,7 +992,7 @@ MaterializedViewApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 	if (analysis_kept)
 		appendStringInfo(&result->details, "%s\"analysis\": \"kept\"",
 						 result->details.len > 0 ? ", " : "");
-	MatviewAnalysisCacheGiveBack(analysis_key);
+	MatviewAnalysisCacheGiveBack(apply.analysis_key);
 	UserSqlSettingsLeave(nest_level);
 	error_context_stack = errcallback.previous;
 }
