@@ -244,8 +244,7 @@ MatviewRefresh(FlowContext *context, FlowDesc *flow, FlowResult *result)
 															   JsonbPGetDatum(flow_state),
 															   CStringGetTextDatum(MATVIEW_INPUT_CHANGED_KEY))));
 
-	if (result->details.len > 0)
-		appendStringInfoString(&result->details, ", ");
+	FlowResultDetail(result);
 	appendStringInfo(&result->details, "\"refreshed\": %s",
 					 reason != NULL ? "true" : "false");
 	if (reason != NULL)

@@ -431,8 +431,7 @@ agg_apply_report(AggApply *apply, FlowResult *result)
 	result->rows_written += run->groups_inserted;
 	if (run->changed)
 		result->changed = true;
-	if (result->details.len > 0)
-		appendStringInfoString(&result->details, ", ");
+	FlowResultDetail(result);
 	appendStringInfo(&result->details,
 					 "\"groups_recomputed\": " INT64_FORMAT
 					 ", \"full_recompute\": %s",

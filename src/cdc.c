@@ -651,8 +651,7 @@ cdc_apply_report(CdcApplyState *apply, FlowResult *result)
 	result->rows_written += apply->inserted + apply->closed;
 	if (apply->deleted > 0 || apply->inserted > 0 || apply->closed > 0)
 		result->changed = true;
-	if (result->details.len > 0)
-		appendStringInfoString(&result->details, ", ");
+	FlowResultDetail(result);
 	appendStringInfo(&result->details,
 					 "\"cdc\": {\"scd_type\": %d, \"rows_inserted\": " INT64_FORMAT
 					 ", \"rows_deleted\": " INT64_FORMAT
@@ -752,8 +751,7 @@ medallion_auto_cdc_apply(PG_FUNCTION_ARGS)
 	}
 
 	/* reported like a flow of an update, marked as a direct apply */
-	if (result.details.len > 0)
-		appendStringInfoString(&result.details, ", ");
+	FlowResultDetail(&result);
 	appendStringInfoString(&result.details, "\"direct\": true");
 	EventLogWrite(pipeline, context.update_id, flow->flow_name,
 				  "flow_progress", "INFO", "flow completed",

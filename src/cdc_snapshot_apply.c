@@ -753,8 +753,7 @@ snapshot_report(SnapshotRun *run, FlowResult *result)
 	if (run->inserted > 0 || run->updated > 0 || run->deleted > 0 ||
 		run->closed > 0)
 		result->changed = true;
-	if (result->details.len > 0)
-		appendStringInfoString(&result->details, ", ");
+	FlowResultDetail(result);
 	appendStringInfo(&result->details,
 					 "\"cdc_snapshot\": {\"scd_type\": %d, \"versions_applied\": " INT64_FORMAT
 					 ", \"versions_skipped\": " INT64_FORMAT

@@ -37,6 +37,14 @@ FlowResultInit(FlowResult *result)
 	initStringInfo(&result->details);
 }
 
+/* FlowResultDetail: see flow.h. */
+void
+FlowResultDetail(FlowResult *result)
+{
+	if (result->details.len > 0)
+		appendStringInfoString(&result->details, ", ");
+}
+
 /*
  * FlowEnterOwnerContext makes user SQL of a pipeline run as its owner, with
  * the search_path stored at creation, and as a restricted operation (as

@@ -74,6 +74,13 @@ typedef struct FlowContext
 extern void FlowResultInit(FlowResult *result);
 
 /*
+ * Start a member of result->details (the members of the flow_progress
+ * event's details after its own, without braces): a ", " after the ones
+ * before it, if any.  Then append "\"name\": value".
+ */
+extern void FlowResultDetail(FlowResult *result);
+
+/*
  * Enter the pipeline owner's security context for user SQL: the owner's
  * role with SECURITY_RESTRICTED_OPERATION and the pipeline's stored
  * search_path.  Must be called inside a transaction; FlowLeaveOwnerContext

@@ -696,6 +696,7 @@ static void
 mv_report(MvApply *apply, FlowResult *result, const char *how,
 		  const char *why)
 {
+	FlowResultDetail(result);
 	appendStringInfoString(&result->details, "\"maintenance\": ");
 	escape_json(&result->details, how);
 	if (why != NULL)
@@ -990,8 +991,10 @@ MaterializedViewApply(FlowContext *context, FlowDesc *flow, FlowResult *result)
 		mv_apply_incremental(&apply, result);
 	SPI_finish();
 	if (analysis_kept)
-		appendStringInfo(&result->details, "%s\"analysis\": \"kept\"",
-						 result->details.len > 0 ? ", " : "");
+	{
+		FlowResultDetail(result);
+		appendStringInfoString(&result->details, "\"analysis\": \"kept\"");
+	}
 	MatviewAnalysisCacheGiveBack(apply.analysis_key);
 	UserSqlSettingsLeave(nest_level);
 	error_context_stack = errcallback.previous;

@@ -860,8 +860,7 @@ silver_apply_report(SilverApplyState *state, FlowResult *result)
 	if (state->rows_written > 0)
 		result->changed = true;
 
-	if (result->details.len > 0)
-		appendStringInfoString(&result->details, ", ");
+	FlowResultDetail(result);
 	ExpectationsAppendMetrics(state->expectations, &result->details);
 	appendStringInfo(&result->details,
 					 ", \"expectation_dropped\": " INT64_FORMAT
