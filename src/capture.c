@@ -547,6 +547,7 @@ CaptureBegin(Oid relid, int32 flow_id, Oid flow_owner)
 	range.to_id = log_high_water(log_relid);
 	SPI_finish();
 	range.log_table = CatalogQualifiedRelationName(log_relid);
+	range.log_relid = log_relid;
 
 	/* every id up to to_id drawn by a transaction still writing: wait */
 	WaitForTableWriters(log_relid);

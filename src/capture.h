@@ -46,6 +46,7 @@
 typedef struct CaptureRange
 {
 	char	   *log_table;		/* "medallion_state.<name>", quoted */
+	Oid			log_relid;
 	int64		from_id;		/* exclusive: the consumer's position */
 	int64		to_id;			/* inclusive: every id up to it committed */
 } CaptureRange;

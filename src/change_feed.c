@@ -24,12 +24,17 @@
  * append-only source, so an update costs what its changes cost instead of
  * one key lookup in the target per changed key.
  *
- * The feed has no index: readers scan it, and it holds little besides what
- * some reader has not consumed yet.  Once it has grown to 1 MB, an apply
- * first removes the rows at or below the lowest watermark of the aggregate
- * flows that read it (a TRUNCATE when they have read everything, the usual
- * case, or a DELETE when another session holds a lock on the feed: a
- * VACUUM, pg_dump); it writes nothing when no flow reads it.  A feed is
+ * Readers read their range of the feed by its _row_id index, so what the
+ * feed still holds of what they consumed costs them nothing.  Once it has
+ * grown to 8 MB, an apply first removes the rows at or below the lowest
+ * watermark of the flows that read it (a TRUNCATE when they have read
+ * everything, the usual case, or a DELETE when another session holds a
+ * lock on the feed: a VACUUM, pg_dump); it writes nothing when no flow
+ * reads it.  Not at 1 MB: emptying the feed gives it a new file, which
+ * makes every kept plan reading it (a continuous worker's materialized
+ * views, statement_cache.c) plan again, twice (in the emptying transaction
+ * and in the next, which reads the invalidation back): 3 to 15 ms per
+ * view, every six updates of the 1M-order benchmark's thousand changes.  A feed is
  * recorded in the CDC flow's definition ("change_feed", and among its
  * state tables), depends on the target (dropping the target drops it), and
  * is created by create_aggregate.
@@ -73,8 +78,10 @@ static const char *const feed_column_comments[] = {
 	"-1: the row was removed from the target as it is in the other columns; 1: it was added; 0: the target was derived again"
 };
 
-/* Consumed rows are removed once the feed has this many blocks (1 MB). */
-#define CHANGE_FEED_TRIM_BLOCKS	128
+/* Consumed rows are removed once the feed has this many blocks (8 MB). */
+#define CHANGE_FEED_TRIM_BLOCKS	1024
+/* Unread rows are counted against the limit past this many blocks (1 MB). */
+#define CHANGE_FEED_LIMIT_BLOCKS 128
 #define CHANGE_FEED_KEY			"change_feed"
 
 struct ChangeFeed
@@ -227,9 +234,9 @@ change_feed_truncate_with_reset(const char *name)
 /*
  * Remove what every reader of the feed has consumed.  Trimming costs about
  * the same whatever it removes (a TRUNCATE when everything was consumed),
- * so it waits until the feed has grown: the readers, which scan the feed,
- * then read at most that much that they have consumed already.  A feed
- * over medallion.change_feed_max_rows is emptied instead, and its lagging
+ * so it waits until the feed has grown to CHANGE_FEED_TRIM_BLOCKS (see the
+ * file's header).  A feed past 1 MB holding more unread rows than
+ * medallion.change_feed_max_rows is emptied instead, and its lagging
  * readers recompute from the target.  consumed is the lowest watermark of
  * the readers, or -1 when none has read anything.
  */
@@ -245,7 +252,7 @@ change_feed_trim(FlowDesc *cdc_flow, Oid relid, const char *name,
 	feed_rel = relation_open(relid, AccessShareLock);
 	blocks = RelationGetNumberOfBlocks(feed_rel);
 	relation_close(feed_rel, NoLock);
-	if (readers > 0 && blocks >= CHANGE_FEED_TRIM_BLOCKS &&
+	if (readers > 0 && blocks >= CHANGE_FEED_LIMIT_BLOCKS &&
 		change_feed_over_limit(cdc_flow, relid, name, Max(consumed, 0)))
 	{
 		change_feed_truncate_with_reset(name);

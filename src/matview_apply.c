@@ -274,6 +274,7 @@ mv_plain_source_begin(MvApply *apply, MatviewSource *source)
 	range = CaptureBegin(source->relid, apply->flow->flow_id,
 						 apply->context->pipeline->owner);
 	source->delta_relation = range.log_table;
+	source->delta_relid = range.log_relid;
 	source->delta_id_column = CAPTURE_CHANGE_ID_COLUMN;
 	source->delta_sign_column = CAPTURE_SIGN_COLUMN;
 	source->ceiling = range.to_id;
@@ -296,6 +297,7 @@ mv_source_begin(MvApply *apply, MatviewSource *source)
 	if (source->kind == MATVIEW_SOURCE_APPEND_ONLY)
 	{
 		source->delta_relation = source->name;
+		source->delta_relid = source->relid;
 		source->delta_id_column = "_row_id";
 		source->ceiling = FlowSourceCeiling(source->relid);
 	}
@@ -310,6 +312,7 @@ mv_source_begin(MvApply *apply, MatviewSource *source)
 					 errmsg("the change feed of %s is missing", source->name),
 					 errhint("Create the materialized view again with replace => true.")));
 		source->delta_relation = CatalogQualifiedRelationName(source->feed_relid);
+		source->delta_relid = source->feed_relid;
 		source->delta_id_column = "_row_id";
 		source->delta_sign_column = CHANGE_FEED_SIGN_COLUMN;
 		CatalogShareLockFlow(source->cdc_flow);

@@ -57,6 +57,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "port/pg_bitutils.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -203,12 +204,40 @@ MatviewParameterizeRanges(MatviewAnalysis *analysis)
  * row serves fifteen.
  */
 #define DELTA_SIZE_CLASS_MIN_ROWS 16
+/* A delta's relation counts its size in the plan class from 1 MB. */
+#define DELTA_RELATION_CLASS_MIN_BLOCKS 128
 
 /*
- * The plan class of the delta statement (statement_cache.h): the size of
- * each source's range rounded down to a power of two, so that a kept plan
- * is reused while the deltas keep their sizes within a factor of two, and
- * a backlog gets a plan of its own.
+ * The size class of the relation a source's delta is read from: 0 below
+ * 1 MB, then one more each time it doubles.  A change feed grows from
+ * empty to 8 MB between two trims (change_feed.c), a bronze table for
+ * ever, a capture log until vacuum reclaims what its readers pruned: a
+ * plan made when the range was all of a small relation (a sequential scan)
+ * is not the one for the same range of a relation eight times larger (its
+ * _row_id index).
+ */
+static int
+delta_relation_size_class(const MatviewSource *source)
+{
+	Relation	relation;
+	BlockNumber blocks;
+
+	if (!OidIsValid(source->delta_relid))
+		return 0;
+	relation = relation_open(source->delta_relid, AccessShareLock);
+	blocks = RelationGetNumberOfBlocks(relation);
+	relation_close(relation, NoLock);
+	if (blocks < DELTA_RELATION_CLASS_MIN_BLOCKS)
+		return 0;
+	return pg_leftmost_one_pos32(blocks / DELTA_RELATION_CLASS_MIN_BLOCKS) + 1;
+}
+
+/*
+ * The plan class of the delta statement (statement_cache.h): per source,
+ * the size of its range rounded down to a power of two and the size class
+ * of the relation the range is read from, so that a kept plan is reused
+ * while both stay within a factor of two, and a backlog, or a feed grown
+ * since, gets a plan of its own.
  */
 static char *
 delta_plan_class(MatviewAnalysis *analysis)
@@ -219,15 +248,16 @@ delta_plan_class(MatviewAnalysis *analysis)
 	initStringInfo(&plan_class);
 	foreach(cell, analysis->sources)
 	{
-		int64		rows = MatviewDeltaRows(lfirst(cell));
+		MatviewSource *source = lfirst(cell);
+		int64		rows = MatviewDeltaRows(source);
 		int			size_class = 0;
 
 		if (rows >= DELTA_SIZE_CLASS_MIN_ROWS)
 			size_class = pg_leftmost_one_pos64((uint64) rows);
 		else if (rows > 0)
 			size_class = 1;
-		appendStringInfo(&plan_class, "%s%d", plan_class.len > 0 ? "," : "",
-						 size_class);
+		appendStringInfo(&plan_class, "%s%d:%d", plan_class.len > 0 ? "," : "",
+						 size_class, delta_relation_size_class(source));
 	}
 	return plan_class.data;
 }

@@ -82,6 +82,7 @@ typedef struct MatviewSource
 	 * insertion, a sign column (-1 removed, 1 added, 0 reset marker).
 	 */
 	char	   *delta_relation; /* what positions count (table, feed, log) */
+	Oid			delta_relid;
 	const char *delta_id_column;
 	const char *delta_sign_column;	/* NULL: append-only */
 	int64		position;		/* consumed so far */

@@ -11,7 +11,8 @@
  * and planned, the way pg_ivm keeps its maintenance plans per view.
  *
  * A kept statement is planned once per plan class, a key its caller gives
- * with each call (the delta's sizes rounded to powers of two), and its
+ * with each call (the deltas' sizes and the sizes of the relations they
+ * are read from, rounded to powers of two), and its
  * plan reused by the later calls of the class.  The plan is a generic one
  * (CURSOR_OPT_GENERIC_PLAN: the parameters stay parameters in it), but
  * made with the values of the call that makes it for the planner's

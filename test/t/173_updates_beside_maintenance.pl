@@ -179,14 +179,36 @@ ok(psql("SELECT reltuples FROM pg_class WHERE oid = '$feed'::regclass") > 0,
 	'the next update with a large delta analyses it');
 is(view_differences(), '0', 'the views equal their queries');
 
-# 2. A feed of 1 MB and more that the view has read to its end
+# 2. A feed past 1 MB that the view has read to its end is kept until it
+#    reaches 8 MB (emptying it would make the views reading it plan again),
+#    then emptied
 psql(q{
 INSERT INTO events (id, grp, amount, seq)
 SELECT i, i % 5, i, 1 FROM generate_series(3001, 30000) i;
 SELECT count(*) FROM medallion.run_pipeline('p');
 });
-ok(psql("SELECT pg_relation_size('$feed') >= 1024 * 1024"),
+ok(psql("SELECT pg_relation_size('$feed') BETWEEN 1024 * 1024 AND 8 * 1024 * 1024"),
 	'the feed has grown past 1 MB') or diag(psql("SELECT pg_relation_size('$feed')"));
+my $first = psql("SELECT min(_row_id) FROM $feed");
+psql(q{
+INSERT INTO events (id, grp, amount, seq)
+SELECT i, i % 5, i, 1 FROM generate_series(90001, 90010) i;
+SELECT count(*) FROM medallion.run_pipeline('p');
+});
+is(psql("SELECT count(*) > 0 FROM $feed WHERE _row_id = $first"),
+	't', 'a feed the view has read to its end is not emptied below 8 MB');
+for my $step (1 .. 8)
+{
+	last if psql("SELECT pg_relation_size('$feed') >= 8 * 1024 * 1024") eq 't';
+	my $from = 100_000 * $step;
+	psql(qq{
+INSERT INTO events (id, grp, amount, seq)
+SELECT i, i % 5, i, 1 FROM generate_series($from, $from + 39999) i;
+SELECT count(*) FROM medallion.run_pipeline('p');
+});
+}
+ok(psql("SELECT pg_relation_size('$feed') >= 8 * 1024 * 1024"),
+	'the feed has grown past 8 MB') or diag(psql("SELECT pg_relation_size('$feed')"));
 my $read = psql("SELECT max(_row_id) FROM $feed");
 psql(q{
 INSERT INTO events (id, grp, amount, seq)
