@@ -372,8 +372,9 @@ SELECT flow_name, rows_read, rows_written FROM medallion.run_pipeline('dlt');
 SELECT * FROM last_update;
 
 ------------------------------------------------------------------------------
--- The feed is trimmed once it has grown: 4,000 new orders, then their
--- status changes; the second update finds the first one's rows consumed.
+-- The feed is trimmed once it has grown to 8 MB: 4,000 new orders, then
+-- their status changes, then five more rounds of them; the update after the
+-- feed passed 8 MB finds every row consumed and empties it.
 ------------------------------------------------------------------------------
 INSERT INTO order_events (order_id, category, status, quantity, unit_price,
 						  units, discount, event_ts, seq)
@@ -393,11 +394,28 @@ SELECT flow_name, rows_read, rows_written FROM medallion.run_pipeline('dlt');
 SELECT * FROM last_update;
 SELECT * FROM mismatches();
 SELECT orders_feed > 12000 AS feed_past_1_mb FROM feed_rows;
+-- Consumed, but kept until it reaches 8 MB (emptying it would make the
+-- continuous worker's views reading it plan again): five more rounds of
+-- status changes of the 4,000 orders, each update reading its own.
+SELECT format($$INSERT INTO order_events (order_id, category, status, quantity,
+											unit_price, units, discount, event_ts, seq)
+			  SELECT order_id, category, 'checked %s', quantity, unit_price, units,
+					 discount, event_ts, %s
+				FROM orders WHERE order_id BETWEEN 1001 AND 5000 AND __end_at IS NULL$$,
+			  round, round + 2),
+	   $$SELECT count(*) AS flows FROM medallion.run_pipeline('dlt')$$
+  FROM generate_series(1, 5) AS round
+\gexec
+SELECT * FROM mismatches();
+SELECT orders_feed > 16000 AS feed_not_emptied_below_8_mb,
+	   pg_catalog.pg_relation_size('medallion_state.dlt__orders__change_feed') >= 8 * 1024 * 1024
+	   AS feed_past_8_mb
+  FROM feed_rows;
 -- every reader has consumed it: the next apply empties it first
 INSERT INTO order_events (order_id, category, status, quantity, unit_price,
 						  units, discount, event_ts, seq)
 SELECT order_id, category, 'sent', quantity, unit_price, units, discount,
-	   event_ts, 3
+	   event_ts, 9
   FROM orders WHERE order_id IN (1001, 1002) AND __end_at IS NULL;
 SELECT flow_name, rows_read, rows_written FROM medallion.run_pipeline('dlt');
 SELECT * FROM last_update;
