@@ -34,10 +34,12 @@
  * makes every kept plan reading it (a continuous worker's materialized
  * views, statement_cache.c) plan again, twice (in the emptying transaction
  * and in the next, which reads the invalidation back): 3 to 15 ms per
- * view, every six updates of the 1M-order benchmark's thousand changes.  A feed is
- * recorded in the CDC flow's definition ("change_feed", and among its
- * state tables), depends on the target (dropping the target drops it), and
- * is created by create_aggregate.
+ * view, every six updates of the 1M-order benchmark's thousand changes.
+ * A feed is recorded in the CDC flow's definition ("change_feed", and
+ * among its state tables), depends on the target (dropping the target
+ * drops it), and is created by the first aggregate or materialized view
+ * that reads the target (or by the CDC flow made again over a target one
+ * reads).
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -81,7 +83,7 @@ static const char *const feed_column_comments[] = {
 /* Consumed rows are removed once the feed has this many blocks (8 MB). */
 #define CHANGE_FEED_TRIM_BLOCKS	1024
 /* Unread rows are counted against the limit past this many blocks (1 MB). */
-#define CHANGE_FEED_LIMIT_BLOCKS 128
+#define CHANGE_FEED_LIMIT_BLOCKS	128
 #define CHANGE_FEED_KEY			"change_feed"
 
 struct ChangeFeed
