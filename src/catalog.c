@@ -846,13 +846,21 @@ EventLogWriteAt(TimestampTz event_time, const PipelineDesc *pipeline,
  * medallion.event_log_retention, and beyond its newest
  * medallion.event_log_max_rows, so that no role can fill the disk with
  * events (a pipeline updating every 10 ms keeps writing them).  Counting
- * costs an index scan over the kept events, so a long-lived worker counts
- * at every sixteenth trim only; a triggered update's worker, at its first.
+ * costs an index scan over the kept events, so a continuous pipeline's
+ * worker counts at every sixteenth trim only; a triggered update, at its
+ * first (EventLogTrimCountNext), also in a worker that stayed for it.
  */
+static int	trims_in_this_process = 0;
+
+void
+EventLogTrimCountNext(void)
+{
+	trims_in_this_process = 0;
+}
+
 void
 EventLogTrim(const PipelineDesc *pipeline)
 {
-	static int	trims_in_this_process = 0;
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		values[2];
 

@@ -228,6 +228,9 @@ extern void EventLogWriteAt(TimestampTz event_time,
  */
 extern void EventLogTrim(const PipelineDesc *pipeline);
 
+/* The next EventLogTrim counts the kept events (a triggered update's first). */
+extern void EventLogTrimCountNext(void);
+
 /* Next update id (non-transactional, from a sequence). */
 extern int64 CatalogNextUpdateId(void);
 

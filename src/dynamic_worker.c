@@ -23,6 +23,7 @@
 #include "utils/syscache.h"
 
 #include "dynamic_worker.h"
+#include "lingering_update.h"
 #include "medallion.h"
 #include "spi_util.h"
 
@@ -50,7 +51,11 @@ DynamicWorkerStart(const char *function_name, const char *type,
 	worker.bgw_notify_pid = MyProcPid;
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		/* idle run_pipeline workers leave, to make room for a next attempt */
+		(void) LingeringUpdateEvictIdle(InvalidOid, 0);
 		return NULL;
+	}
 	return handle;
 }
 

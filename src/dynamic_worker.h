@@ -22,7 +22,8 @@
  * Register a dynamic worker running function_name of medallion's library,
  * connected to a database, never restarted, notifying this process.  extra
  * (at most BGW_EXTRALEN bytes) is copied to bgw_extra.  Returns NULL when
- * no background worker slot is free.
+ * no background worker slot is free; the idle run_pipeline workers are then
+ * told to leave, so that a next attempt may find one.
  */
 extern BackgroundWorkerHandle *DynamicWorkerStart(const char *function_name,
 												  const char *type,

@@ -38,6 +38,7 @@ bool		medallion_enable_workers = true;
 int			medallion_max_workers = 4;
 int			medallion_launcher_naptime_ms = 1000;
 int			medallion_max_workers_per_role = 0;
+int			medallion_update_worker_linger_s = 60;
 int			medallion_s3_first_byte_timeout_ms = 5000;
 int			medallion_decompressed_bytes_cap_kb = 16 * 1024 * 1024;
 
@@ -206,6 +207,15 @@ guc_define_workers(void)
 							0, 0, 64,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medallion.update_worker_linger",
+							"How long a run_pipeline worker waits, after its update, for the next run of the same pipeline; 0 means it exits at once.",
+							"A waiting worker keeps its caches and statements warm; it needs shared_preload_libraries, and at most a quarter of max_worker_processes wait at once.",
+							&medallion_update_worker_linger_s,
+							60, 0, 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 }
 

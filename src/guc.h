@@ -33,6 +33,7 @@ extern bool medallion_enable_workers;
 extern int	medallion_max_workers;
 extern int	medallion_launcher_naptime_ms;
 extern int	medallion_max_workers_per_role;
+extern int	medallion_update_worker_linger_s;
 
 /* S3 transport, continued */
 extern int	medallion_s3_first_byte_timeout_ms;

@@ -72,6 +72,7 @@
 #include "dynamic_worker.h"
 #include "guc.h"
 #include "launcher.h"
+#include "lingering_update.h"
 #include "medallion.h"
 #include "shmem.h"
 #include "spi_util.h"
@@ -225,6 +226,7 @@ make_database_workers_leave(Oid database_id)
 	}
 	count += WorkerSlotsDatabasePids(database_id, pids + count,
 									 lengthof(pids) - count);
+	(void) LingeringUpdateEvictIdle(database_id, 0);
 	for (index = 0; index < count; index++)
 	{
 		if (DynamicWorkerAlive(pids[index], database_id, "medallion scheduler") ||

@@ -38,6 +38,7 @@
 #include "catalog.h"
 #include "flow_lifecycle.h"
 #include "launcher.h"
+#include "lingering_update.h"
 #include "medallion.h"
 #include "pipeline_owner.h"
 #include "spi_util.h"
@@ -339,6 +340,7 @@ medallion_drop_pipeline(PG_FUNCTION_ARGS)
 				  drop_tables ? "pipeline and its tables dropped" :
 				  "pipeline dropped", NULL);
 	LauncherWakeUp();
+	(void) LingeringUpdateEvictIdle(MyDatabaseId, pipeline->pipeline_id);
 	PG_RETURN_VOID();
 }
 

@@ -36,6 +36,7 @@
 
 #include "cdc.h"
 #include "flow_definition.h"
+#include "lingering_update.h"
 #include "pipeline_owner.h"
 #include "spi_util.h"
 #include "state_table.h"
@@ -211,4 +212,7 @@ PipelineChangeOwner(const PipelineDesc *pipeline, Oid new_owner)
 							   " WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
 							   2, types, values, NULL, SPI_OK_UPDATE);
 	SPI_finish();
+
+	/* its idle run_pipeline worker is the old owner's: of no more use */
+	(void) LingeringUpdateEvictIdle(MyDatabaseId, pipeline->pipeline_id);
 }

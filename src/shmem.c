@@ -20,6 +20,7 @@
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 
+#include "lingering_update.h"
 #include "shmem.h"
 #include "update_control.h"
 #include "worker_slots.h"
@@ -36,6 +37,7 @@ medallion_shmem_request(void)
 		previous_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(MedallionShared)));
 	WorkerSlotsShmemRequest();
+	LingeringUpdateShmemRequest();
 	RequestAddinShmemSpace(UpdateControlShmemSize());
 }
 
@@ -60,6 +62,7 @@ medallion_shmem_startup(void)
 		SpinLockInit(&medallion_shared->mutex);
 	}
 	WorkerSlotsShmemInit();
+	LingeringUpdateShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

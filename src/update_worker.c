@@ -13,19 +13,32 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 
 #include "dynamic_worker.h"
+#include "guc.h"
+#include "lingering_update.h"
 #include "medallion.h"
+#include "shmem.h"
+#include "statement_cache.h"
 #include "update.h"
 #include "update_worker.h"
+
+/* a failed start makes idle workers leave: try again for up to a second */
+#define START_ATTEMPTS 10
+#define START_RETRY_MS 100
+
+/* a lingering worker does not tell the caller when it exits: look */
+#define LIVENESS_CHECK_MS 1000
 
 /* the shared memory of this update worker, for capture_exit_error */
 static UpdateShared *my_shared = NULL;
@@ -89,32 +102,30 @@ capture_exit_error(ErrorData *edata)
 	pg_write_barrier();
 }
 
-void
-MedallionUpdateWorkerMain(Datum main_arg)
+/* Attach to a request's segment for the rest of the session, or NULL. */
+static UpdateShared *
+attach_request(dsm_handle request, dsm_segment **segment)
 {
-	dsm_segment *segment;
-	UpdateShared *shared;
+	*segment = dsm_attach(request);
+	if (*segment == NULL)
+		return NULL;
+	dsm_pin_mapping(*segment);
+	return dsm_segment_address(*segment);
+}
+
+/* Run one request's update and report its result to the caller. */
+static void
+run_request(UpdateShared *shared)
+{
 	UpdateOutcome outcome;
 	List	   *refresh_flow_ids = NIL;
 	int			index;
 
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	segment = dsm_attach(DatumGetUInt32(main_arg));
-	if (segment == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("could not map dynamic shared memory segment")));
-	shared = dsm_segment_address(segment);
+	shared->accepted = true;
 	my_shared = shared;
-	previous_emit_log_hook = emit_log_hook;
-	emit_log_hook = capture_exit_error;
-
-	DynamicWorkerConnect(shared->database_id, shared->worker_role);
+	EventLogTrimCountNext();
 	pgstat_report_appname(psprintf("medallion update: %s",
 								   shared->pipeline_name));
-
 	for (index = 0; index < shared->refresh_count; index++)
 		refresh_flow_ids = lappend_int(refresh_flow_ids,
 									   shared->refresh_flow_ids[index]);
@@ -147,8 +158,180 @@ MedallionUpdateWorkerMain(Datum main_arg)
 	}
 	pg_write_barrier();
 	shared->finished = true;
-	dsm_detach(segment);
-	proc_exit(0);
+	my_shared = NULL;
+	SetLatch(shared->caller_latch);
+}
+
+static uint32
+settings_signature(void)
+{
+	uint32		signature;
+
+	StartTransactionCommand();
+	signature = LingeringUpdateSettingsSignature();
+	CommitTransactionCommand();
+	return signature;
+}
+
+/*
+ * The worker runs the request it was started with, then, while it is
+ * handed more (lingering_update.h), those of the same pipeline: each in a
+ * memory context reset after it.
+ */
+void
+MedallionUpdateWorkerMain(Datum main_arg)
+{
+	dsm_segment *segment;
+	UpdateShared *shared;
+	Oid			database_id;
+	int32		pipeline_id;
+	Oid			worker_role;
+	uint32		settings;
+	MemoryContext request_context;
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	shared = attach_request(DatumGetUInt32(main_arg), &segment);
+	if (shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not map dynamic shared memory segment")));
+	my_shared = shared;
+	previous_emit_log_hook = emit_log_hook;
+	emit_log_hook = capture_exit_error;
+
+	database_id = shared->database_id;
+	pipeline_id = shared->pipeline_id;
+	worker_role = shared->worker_role;
+	DynamicWorkerConnect(database_id, worker_role);
+	settings = settings_signature();
+
+	/* a worker that may run the pipeline again keeps its statements */
+	if (medallion_update_worker_linger_s > 0 && medallion_shared != NULL)
+		StatementCacheEnable();
+	request_context = AllocSetContextCreate(TopMemoryContext,
+											"medallion update request",
+											ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		dsm_handle	request;
+
+		MemoryContextSwitchTo(request_context);
+		run_request(shared);
+		dsm_detach(segment);
+		pgstat_report_stat(true);
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(request_context);
+
+		/* the next request; a caller that gave up has no segment left */
+		do
+		{
+			request = LingeringUpdateWait(database_id, pipeline_id,
+										  worker_role);
+			if (request == DSM_HANDLE_INVALID)
+				proc_exit(0);
+			shared = attach_request(request, &segment);
+		} while (shared == NULL);
+
+		/* a new worker would start with the new settings */
+		if (settings_signature() != settings)
+		{
+			shared->declined = true;
+			pg_write_barrier();
+			SetLatch(shared->caller_latch);
+			dsm_detach(segment);
+			proc_exit(0);
+		}
+	}
+}
+
+static BackgroundWorkerHandle *
+start_update_worker(const PipelineDesc *pipeline, dsm_handle request)
+{
+	BackgroundWorkerHandle *handle = NULL;
+	int			attempt;
+
+	/* idle workers told to leave by a failed start free their slots soon */
+	for (attempt = 0; attempt < START_ATTEMPTS; attempt++)
+	{
+		handle = DynamicWorkerStart("MedallionUpdateWorkerMain", "medallion update",
+									psprintf("medallion update: %s",
+											 pipeline->pipeline_name),
+									UInt32GetDatum(request), NULL, 0);
+		if (handle != NULL)
+			return handle;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 START_RETRY_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+			 errmsg("could not start a background worker to run the pipeline update"),
+			 errhint("Raise max_worker_processes, or wait for other background workers to finish.")));
+	return NULL;
+}
+
+/* Is the worker still there: a started one by its handle, a lingering one by PID? */
+static bool
+worker_alive(BackgroundWorkerHandle *handle, int pid)
+{
+	pid_t		started_pid;
+
+	if (handle == NULL)
+		return DynamicWorkerAlive(pid, MyDatabaseId, "medallion update");
+	switch (GetBackgroundWorkerPid(handle, &started_pid))
+	{
+		case BGWH_STARTED:
+		case BGWH_NOT_YET_STARTED:
+			return true;
+		case BGWH_STOPPED:
+			return false;
+		case BGWH_POSTMASTER_DIED:
+			break;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_ADMIN_SHUTDOWN),
+			 errmsg("postmaster exited during a pipeline update")));
+	return false;
+}
+
+/*
+ * Wait until the worker has finished the request, declined it, or exited.
+ * Interruptible: a cancel terminates the worker, and what it committed
+ * stays committed.  Returns whether the worker took the request.
+ */
+static bool
+wait_for_worker(UpdateShared *shared, BackgroundWorkerHandle *handle, int pid)
+{
+	PG_TRY();
+	{
+		for (;;)
+		{
+			bool		alive = worker_alive(handle, pid);
+
+			pg_read_barrier();
+			if (shared->finished || shared->declined || !alive)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 LIVENESS_CHECK_MS, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		if (handle != NULL)
+			TerminateBackgroundWorker(handle);
+		else if (DynamicWorkerAlive(pid, MyDatabaseId, "medallion update"))
+			(void) kill(pid, SIGTERM);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	pg_read_barrier();
+	return shared->accepted;
 }
 
 void
@@ -157,9 +340,8 @@ UpdateWorkerRunAndWait(const PipelineDesc *pipeline, bool full_refresh,
 {
 	dsm_segment *segment;
 	UpdateShared *shared;
-	BackgroundWorkerHandle *handle;
-	BgwHandleStatus status;
-	pid_t		pid;
+	dsm_handle	request;
+	int			lingering_pid;
 	ListCell   *cell;
 
 	segment = dsm_create(sizeof(UpdateShared), 0);
@@ -176,38 +358,18 @@ UpdateWorkerRunAndWait(const PipelineDesc *pipeline, bool full_refresh,
 	shared->worker_role = DynamicWorkerSessionRole(pipeline->owner);
 	copy_text(shared->pipeline_name, sizeof(shared->pipeline_name),
 			  pipeline->pipeline_name);
+	shared->caller_latch = MyLatch;
+	request = dsm_segment_handle(segment);
 
-	handle = DynamicWorkerStart("MedallionUpdateWorkerMain", "medallion update",
-								psprintf("medallion update: %s",
-										 pipeline->pipeline_name),
-								UInt32GetDatum(dsm_segment_handle(segment)),
-								NULL, 0);
-	if (handle == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("could not start a background worker to run the pipeline update"),
-				 errhint("Raise max_worker_processes, or wait for other background workers to finish.")));
-
-	PG_TRY();
+	/* a worker of this pipeline waiting from its last run, or a new one */
+	lingering_pid = LingeringUpdateClaim(MyDatabaseId, pipeline->pipeline_id,
+										 shared->worker_role, request);
+	if (lingering_pid == 0 || !wait_for_worker(shared, NULL, lingering_pid))
 	{
-		status = WaitForBackgroundWorkerStartup(handle, &pid);
-		if (status == BGWH_POSTMASTER_DIED)
-			ereport(ERROR,
-					(errcode(ERRCODE_ADMIN_SHUTDOWN),
-					 errmsg("postmaster exited during a pipeline update")));
-		status = WaitForBackgroundWorkerShutdown(handle);
-		if (status == BGWH_POSTMASTER_DIED)
-			ereport(ERROR,
-					(errcode(ERRCODE_ADMIN_SHUTDOWN),
-					 errmsg("postmaster exited during a pipeline update")));
+		shared->declined = false;
+		(void) wait_for_worker(shared,
+							   start_update_worker(pipeline, request), 0);
 	}
-	PG_CATCH();
-	{
-		/* a cancel: stop the worker; what it committed stays committed */
-		TerminateBackgroundWorker(handle);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
 
 	pg_read_barrier();
 	memcpy(result, shared, sizeof(UpdateShared));

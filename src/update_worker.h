@@ -8,7 +8,9 @@
  * and one transaction cannot commit per object.  So run_pipeline hands the
  * update to a dynamic background worker, which commits per flow step and
  * records failures durably, and waits for its result in shared memory.
- * Dynamic workers need no shared_preload_libraries.
+ * Dynamic workers need no shared_preload_libraries.  When the library is
+ * preloaded, a worker stays a while after its update, and the next
+ * run_pipeline of the same pipeline is handed to it (lingering_update.h).
  *
  * Copyright (c) 2025-2026, medallion contributors
  *
@@ -21,6 +23,8 @@
 #define MEDALLION_UPDATE_WORKER_H
 
 #include "postgres.h"
+
+#include "storage/latch.h"
 
 #include "catalog.h"
 
@@ -46,8 +50,11 @@ typedef struct UpdateShared
 	Oid			worker_role;	/* the worker's session user (InvalidOid:
 								 * the bootstrap superuser) */
 	char		pipeline_name[NAMEDATALEN];
+	Latch	   *caller_latch;	/* set by the worker when it has finished */
 
 	/* filled by the worker */
+	bool		accepted;		/* it has begun to run this request */
+	bool		declined;		/* a lingering worker that will not run it */
 	bool		finished;
 	bool		failed;
 	int			sqlerrcode;

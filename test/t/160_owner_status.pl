@@ -81,6 +81,9 @@ as_ok('alice', q{SELECT medallion.alter_pipeline('p1', owner => 'bob')},
 	'alice hands p1 to bob');
 is(psql(q{SELECT owner FROM medallion.pipelines WHERE pipeline_name = 'p1'}), 'bob',
 	'p1 belongs to bob');
+ok(wait_for(q{SELECT count(*) = 0 FROM pg_stat_activity
+		 WHERE backend_type = 'medallion update' AND usename = 'alice'}, 30),
+	'the update worker that stayed after alice\'s run, connected as alice, left');
 is(psql(q{SELECT string_agg(relname || ':' || pg_get_userbyid(relowner), ',' ORDER BY relname)
 		  FROM pg_class WHERE relnamespace = 'a'::regnamespace
 		   AND relname IN ('clean', 'clean_quarantine')}),
@@ -122,9 +125,12 @@ $out = as_ok('bob', q{SELECT count(*) FROM pg_stat_activity
 	WHERE backend_type = 'medallion worker' AND query <> '<insufficient privilege>'},
 	'bob reads pg_stat_activity');
 is($out, '1', 'bob sees his worker\'s query');
-$out = as_ok('bob', q{SELECT pipeline_name || ' ' || worker_type || ' ' || session_role
-	FROM medallion.pipeline_workers}, 'bob reads pipeline_workers');
-is($out, 'c1 medallion worker bob', 'pipeline_workers shows bob his worker');
+$out = as_ok('bob', q{SELECT string_agg(pipeline_name || ' ' || worker_type || ' ' || session_role
+		|| CASE worker_type WHEN 'medallion update' THEN ' ' || state ELSE '' END,
+		',' ORDER BY pipeline_name) FROM medallion.pipeline_workers},
+	'bob reads pipeline_workers');
+is($out, 'c1 medallion worker bob,p1 medallion update bob idle',
+	'pipeline_workers shows bob his worker, and the update worker of p1 waiting for its next run');
 $out = as_ok('bob', q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity
 	WHERE application_name = 'medallion worker: c1'}, 'bob may signal his worker');
 is($out, 't', 'pg_cancel_backend of his own worker succeeds');

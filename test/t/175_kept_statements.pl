@@ -1,24 +1,24 @@
 # The continuous worker keeps a materialized view's delta statement parsed
 # from one update to the next (statement_cache.c): the sources' ranges are
 # parameters, so the text is the same at every update of the same shape.
-# Checked here: a join view and a grouped join view of a continuous
-# pipeline report "statement": "kept" in their flow_progress events once
-# the shape repeats, with "plan": "reused" when the plan made for deltas of
-# that size served again; a backlog of 2,000 changes gets a plan of its
-# own ("plan": "made"), and the next small update reuses the small plan;
-# later updates reuse the statement's text ("statement_text": "kept"),
-# built again once a column is dropped from a source (the text names
-# every column); the views stay equal to their queries (EXCEPT ALL both ways)
-# through updates that follow changes PostgreSQL's plan cache must see (an
-# index made and dropped on a source, the view replaced, the view dropped
-# and made again: the same statement text over a new state table); an
-# update run by run_pipeline (a worker of one update) runs its statement
-# once and reports nothing kept; a pipeline of more views than the worker
-# keeps statements for keeps those of the first 32 and runs the others'
-# once at each update.  The worker keeps each view's analysed query as
-# well ("analysis": "kept"); a column the views read dropped from a source
-# drops those analyses, and every view's next update fails with the error
-# naming the column.
+# Checked here: a join view and a grouped join view of a continuous pipeline
+# report "statement": "kept" in their flow_progress events once the shape
+# repeats, with "plan": "reused" when the plan made for deltas of that size
+# served again; a backlog of 2,000 changes gets a plan of its own ("plan":
+# "made"), and the next small update reuses the small plan; later updates
+# reuse the statement's text ("statement_text": "kept"), built again once a
+# column is dropped from a source (the text names every column); the views
+# stay equal to their queries (EXCEPT ALL both ways) through updates that
+# follow changes PostgreSQL's plan cache must see (an index made and dropped
+# on a source, the view replaced, the view dropped and made again: the same
+# statement text over a new state table); run_pipeline's worker keeps them
+# as well, since it may stay for the next run, and a worker of one update
+# (medallion.update_worker_linger = 0) runs its statement once and reports
+# nothing kept; a pipeline of more views than the worker keeps statements
+# for keeps those of the first 32 and runs the others' once at each update.
+# The worker keeps each view's analysed query as well ("analysis": "kept");
+# a column the views read dropped from a source drops those analyses, and
+# every view's next update fails with the error naming the column.
 use strict;
 use warnings;
 
@@ -202,20 +202,39 @@ is( psql(q{SELECT count(*) FROM medallion.event_log
             WHERE level = 'ERROR' AND pipeline_name = 'shop'}),
 	'0', 'no update failed');
 
-# A worker of one update (run_pipeline) runs its statement once.
+# run_pipeline's worker keeps its statements too, since it may stay for
+# the next run (medallion.update_worker_linger); a worker of one update
+# (linger 0) runs its statement once.
 as_clerk(q{SELECT medallion.stop_pipeline('shop')});
 ok( $node->poll_query_until('postgres', q{
 SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'medallion worker'}),
 	'the continuous worker left');
+
+# The flow_progress events by deltas since $_[0], and how many kept a statement.
+sub kept_since
+{
+	my ($since) = @_;
+	return psql(qq{
+SELECT count(*) || ' ' || count(*) FILTER (WHERE details ? 'statement' OR details ? 'analysis')
+  FROM medallion.event_log
+ WHERE id > $since AND event_type = 'flow_progress'
+   AND details->>'maintenance' = 'deltas'});
+}
 my $last_id = psql(q{SELECT max(id) FROM medallion.event_log});
 changes();
 as_clerk(q{SELECT count(*) FROM medallion.run_pipeline('shop')});
-is( psql(qq{
-SELECT count(*) || ' ' || count(*) FILTER (WHERE details ? 'statement' OR details ? 'analysis')
-  FROM medallion.event_log
- WHERE id > $last_id AND event_type = 'flow_progress'
-   AND details->>'maintenance' = 'deltas'}),
-	'2 0', 'run_pipeline updated both views by deltas, nothing kept');
+is(kept_since($last_id), '2 2',
+	'run_pipeline updated both views by deltas, its worker keeping their statements');
+views_equal('after run_pipeline with a worker that may stay');
+psql(q{ALTER SYSTEM SET medallion.update_worker_linger = 0; SELECT pg_reload_conf()});
+ok( $node->poll_query_until('postgres', q{
+SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'medallion update'}),
+	'with a linger of 0 the waiting update worker left');
+$last_id = psql(q{SELECT max(id) FROM medallion.event_log});
+changes();
+as_clerk(q{SELECT count(*) FROM medallion.run_pipeline('shop')});
+is(kept_since($last_id), '2 0', 'a worker of one update keeps nothing');
+psql(q{ALTER SYSTEM RESET medallion.update_worker_linger; SELECT pg_reload_conf()});
 views_equal('after run_pipeline');
 
 # A pipeline of more views than a worker keeps statements for
