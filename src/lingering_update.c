@@ -37,7 +37,6 @@
 #include "utils/timestamp.h"
 
 #include "guc.h"
-#include "launcher.h"
 #include "lingering_update.h"
 
 typedef enum LingeringState
@@ -216,24 +215,25 @@ look_at_entry(bool time_is_up, bool *leave)
 	return request;
 }
 
+bool
+LingeringUpdateEnter(Oid database_id, int32 pipeline_id, Oid worker_role)
+{
+	if (registry == NULL || medallion_update_worker_linger_s <= 0)
+		return false;
+	if (my_entry < 0)
+		return enter_registry(database_id, pipeline_id, worker_role);
+	SpinLockAcquire(&registry->mutex);
+	registry->entries[my_entry].state = LINGERING_IDLE;
+	SpinLockRelease(&registry->mutex);
+	return true;
+}
+
 dsm_handle
-LingeringUpdateWait(Oid database_id, int32 pipeline_id, Oid worker_role)
+LingeringUpdateWait(void)
 {
 	TimestampTz idle_since = GetCurrentTimestamp();
 
-	if (registry == NULL || medallion_update_worker_linger_s <= 0)
-		return DSM_HANDLE_INVALID;
-	if (my_entry < 0)
-	{
-		if (!enter_registry(database_id, pipeline_id, worker_role))
-			return DSM_HANDLE_INVALID;
-	}
-	else
-	{
-		SpinLockAcquire(&registry->mutex);
-		registry->entries[my_entry].state = LINGERING_IDLE;
-		SpinLockRelease(&registry->mutex);
-	}
+	Assert(my_entry >= 0);
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	for (;;)
@@ -253,8 +253,7 @@ LingeringUpdateWait(Oid database_id, int32 pipeline_id, Oid worker_role)
 											TimestampTzPlusMilliseconds(idle_since,
 																		(int64) medallion_update_worker_linger_s * 1000));
 		request = look_at_entry(remaining_ms <= 0 ||
-								LauncherDatabaseDropping(database_id),
-								&leave);
+								medallion_update_worker_linger_s <= 0, &leave);
 		if (request != DSM_HANDLE_INVALID || leave)
 			return request;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -52,12 +52,17 @@ extern int	LingeringUpdateClaim(Oid database_id, int32 pipeline_id,
 								 Oid worker_role, dsm_handle request);
 
 /*
- * Worker side, after an update: wait up to medallion.update_worker_linger
- * seconds for the next request.  Returns its handle, or DSM_HANDLE_INVALID
- * when the worker is to exit.
+ * Worker side, after an update: enter the registry as idle (false when the
+ * worker is not to linger: the setting is 0, or the registry is full or
+ * absent).  Then, once the caller has checked that its database is not
+ * being dropped (whoever drops it either sees the entry or is seen),
+ * LingeringUpdateWait waits up to medallion.update_worker_linger seconds
+ * for the next request: its handle, or DSM_HANDLE_INVALID when the worker
+ * is to exit.
  */
-extern dsm_handle LingeringUpdateWait(Oid database_id, int32 pipeline_id,
-									  Oid worker_role);
+extern bool LingeringUpdateEnter(Oid database_id, int32 pipeline_id,
+								 Oid worker_role);
+extern dsm_handle LingeringUpdateWait(void);
 
 /*
  * Tell idle workers to leave: all of them, those of one database when

@@ -26,6 +26,7 @@
 
 #include "dynamic_worker.h"
 #include "guc.h"
+#include "launcher.h"
 #include "lingering_update.h"
 #include "medallion.h"
 #include "shmem.h"
@@ -228,8 +229,10 @@ MedallionUpdateWorkerMain(Datum main_arg)
 		/* the next request; a caller that gave up has no segment left */
 		do
 		{
-			request = LingeringUpdateWait(database_id, pipeline_id,
-										  worker_role);
+			if (!LingeringUpdateEnter(database_id, pipeline_id, worker_role) ||
+				LauncherDatabaseDropping(database_id))
+				proc_exit(0);
+			request = LingeringUpdateWait();
 			if (request == DSM_HANDLE_INVALID)
 				proc_exit(0);
 			shared = attach_request(request, &segment);
