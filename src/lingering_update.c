@@ -51,6 +51,7 @@ typedef struct LingeringEntry
 {
 	int			pid;			/* 0: a free entry */
 	Oid			database_id;
+	Oid			extension_id;	/* pipeline ids restart with the extension */
 	int32		pipeline_id;
 	Oid			worker_role;
 	char		library_version[16];
@@ -101,8 +102,7 @@ lingering_limit(void)
 }
 
 int
-LingeringUpdateClaim(Oid database_id, int32 pipeline_id, Oid worker_role,
-					 dsm_handle request)
+LingeringUpdateClaim(const LingeringKey *key, dsm_handle request)
 {
 	Latch	   *latch = NULL;
 	int			pid = 0;
@@ -116,9 +116,10 @@ LingeringUpdateClaim(Oid database_id, int32 pipeline_id, Oid worker_role,
 		LingeringEntry *entry = &registry->entries[index];
 
 		if (entry->pid != 0 && entry->state == LINGERING_IDLE &&
-			entry->database_id == database_id &&
-			entry->pipeline_id == pipeline_id &&
-			entry->worker_role == worker_role &&
+			entry->database_id == key->database_id &&
+			entry->extension_id == key->extension_id &&
+			entry->pipeline_id == key->pipeline_id &&
+			entry->worker_role == key->worker_role &&
 			strcmp(entry->library_version, MEDALLION_VERSION) == 0)
 		{
 			entry->state = LINGERING_CLAIMED;
@@ -148,7 +149,7 @@ forget_my_entry(int code, Datum arg)
 
 /* Take an entry for this worker; false when the registry is full. */
 static bool
-enter_registry(Oid database_id, int32 pipeline_id, Oid worker_role)
+enter_registry(const LingeringKey *key)
 {
 	static bool exit_callback_registered = false;
 	int			used = 0;
@@ -173,9 +174,10 @@ enter_registry(Oid database_id, int32 pipeline_id, Oid worker_role)
 		LingeringEntry *entry = &registry->entries[free_entry];
 
 		entry->pid = MyProcPid;
-		entry->database_id = database_id;
-		entry->pipeline_id = pipeline_id;
-		entry->worker_role = worker_role;
+		entry->database_id = key->database_id;
+		entry->extension_id = key->extension_id;
+		entry->pipeline_id = key->pipeline_id;
+		entry->worker_role = key->worker_role;
 		strlcpy(entry->library_version, MEDALLION_VERSION,
 				sizeof(entry->library_version));
 		entry->state = LINGERING_IDLE;
@@ -216,12 +218,12 @@ look_at_entry(bool time_is_up, bool *leave)
 }
 
 bool
-LingeringUpdateEnter(Oid database_id, int32 pipeline_id, Oid worker_role)
+LingeringUpdateEnter(const LingeringKey *key)
 {
 	if (registry == NULL || medallion_update_worker_linger_s <= 0)
 		return false;
 	if (my_entry < 0)
-		return enter_registry(database_id, pipeline_id, worker_role);
+		return enter_registry(key);
 	SpinLockAcquire(&registry->mutex);
 	registry->entries[my_entry].state = LINGERING_IDLE;
 	SpinLockRelease(&registry->mutex);

@@ -38,18 +38,27 @@
 /* the most lingering workers the registry can hold */
 #define LINGERING_UPDATE_MAX 16
 
+/* Which runs a worker may take: those of one pipeline, as one session role. */
+typedef struct LingeringKey
+{
+	Oid			database_id;
+	Oid			extension_id;	/* the medallion extension's OID */
+	int32		pipeline_id;
+	Oid			worker_role;	/* its session user (InvalidOid: the
+								 * bootstrap superuser) */
+} LingeringKey;
+
 extern void LingeringUpdateShmemRequest(void);
 
 /* Called with AddinShmemInitLock held. */
 extern void LingeringUpdateShmemInit(void);
 
 /*
- * Caller side: hand the request to an idle worker of this pipeline and
- * session role in this database.  Returns the worker's PID, or 0 when none
+ * Caller side: hand the request to an idle worker of this key (and of the
+ * caller's library version).  Returns the worker's PID, or 0 when none
  * waits (then start a new one).
  */
-extern int	LingeringUpdateClaim(Oid database_id, int32 pipeline_id,
-								 Oid worker_role, dsm_handle request);
+extern int	LingeringUpdateClaim(const LingeringKey *key, dsm_handle request);
 
 /*
  * Worker side, after an update: enter the registry as idle (false when the
@@ -60,8 +69,7 @@ extern int	LingeringUpdateClaim(Oid database_id, int32 pipeline_id,
  * for the next request: its handle, or DSM_HANDLE_INVALID when the worker
  * is to exit.
  */
-extern bool LingeringUpdateEnter(Oid database_id, int32 pipeline_id,
-								 Oid worker_role);
+extern bool LingeringUpdateEnter(const LingeringKey *key);
 extern dsm_handle LingeringUpdateWait(void);
 
 /*

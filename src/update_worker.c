@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -130,7 +131,7 @@ run_request(UpdateShared *shared)
 	for (index = 0; index < shared->refresh_count; index++)
 		refresh_flow_ids = lappend_int(refresh_flow_ids,
 									   shared->refresh_flow_ids[index]);
-	UpdateRun(shared->pipeline_id, shared->full_refresh, refresh_flow_ids,
+	UpdateRun(shared->key.pipeline_id, shared->full_refresh, refresh_flow_ids,
 			  report_to_shared, shared, &outcome);
 
 	if (outcome.stopped != UPDATE_STOP_NONE)
@@ -184,9 +185,7 @@ MedallionUpdateWorkerMain(Datum main_arg)
 {
 	dsm_segment *segment;
 	UpdateShared *shared;
-	Oid			database_id;
-	int32		pipeline_id;
-	Oid			worker_role;
+	LingeringKey key;
 	uint32		settings;
 	MemoryContext request_context;
 
@@ -203,10 +202,8 @@ MedallionUpdateWorkerMain(Datum main_arg)
 	previous_emit_log_hook = emit_log_hook;
 	emit_log_hook = capture_exit_error;
 
-	database_id = shared->database_id;
-	pipeline_id = shared->pipeline_id;
-	worker_role = shared->worker_role;
-	DynamicWorkerConnect(database_id, worker_role);
+	key = shared->key;
+	DynamicWorkerConnect(key.database_id, key.worker_role);
 	settings = settings_signature();
 
 	/* a worker that may run the pipeline again keeps its statements */
@@ -229,8 +226,8 @@ MedallionUpdateWorkerMain(Datum main_arg)
 		/* the next request; a caller that gave up has no segment left */
 		do
 		{
-			if (!LingeringUpdateEnter(database_id, pipeline_id, worker_role) ||
-				LauncherDatabaseDropping(database_id))
+			if (!LingeringUpdateEnter(&key) ||
+				LauncherDatabaseDropping(key.database_id))
 				proc_exit(0);
 			request = LingeringUpdateWait();
 			if (request == DSM_HANDLE_INVALID)
@@ -350,23 +347,23 @@ UpdateWorkerRunAndWait(const PipelineDesc *pipeline, bool full_refresh,
 	segment = dsm_create(sizeof(UpdateShared), 0);
 	shared = dsm_segment_address(segment);
 	memset(shared, 0, sizeof(UpdateShared));
-	shared->database_id = MyDatabaseId;
-	shared->pipeline_id = pipeline->pipeline_id;
+	shared->key.database_id = MyDatabaseId;
+	shared->key.extension_id = get_extension_oid(MEDALLION_EXTENSION_NAME, false);
+	shared->key.pipeline_id = pipeline->pipeline_id;
 	shared->full_refresh = full_refresh;
 	foreach(cell, refresh_flow_ids)
 	{
 		if (shared->refresh_count < MEDALLION_MAX_FLOWS_PER_PIPELINE)
 			shared->refresh_flow_ids[shared->refresh_count++] = lfirst_int(cell);
 	}
-	shared->worker_role = DynamicWorkerSessionRole(pipeline->owner);
+	shared->key.worker_role = DynamicWorkerSessionRole(pipeline->owner);
 	copy_text(shared->pipeline_name, sizeof(shared->pipeline_name),
 			  pipeline->pipeline_name);
 	shared->caller_latch = MyLatch;
 	request = dsm_segment_handle(segment);
 
 	/* a worker of this pipeline waiting from its last run, or a new one */
-	lingering_pid = LingeringUpdateClaim(MyDatabaseId, pipeline->pipeline_id,
-										 shared->worker_role, request);
+	lingering_pid = LingeringUpdateClaim(&shared->key, request);
 	if (lingering_pid == 0 || !wait_for_worker(shared, NULL, lingering_pid))
 	{
 		shared->declined = false;

@@ -27,6 +27,7 @@
 #include "storage/latch.h"
 
 #include "catalog.h"
+#include "lingering_update.h"
 
 /* One row of run_pipeline's result. */
 typedef struct UpdateFlowRow
@@ -42,13 +43,10 @@ typedef struct UpdateFlowRow
 /* The shared memory a run_pipeline caller and its worker talk through. */
 typedef struct UpdateShared
 {
-	Oid			database_id;
-	int32		pipeline_id;
+	LingeringKey key;			/* database, extension, pipeline, session role */
 	bool		full_refresh;
 	int			refresh_count;	/* selective refresh: the flows named */
 	int32		refresh_flow_ids[MEDALLION_MAX_FLOWS_PER_PIPELINE];
-	Oid			worker_role;	/* the worker's session user (InvalidOid:
-								 * the bootstrap superuser) */
 	char		pipeline_name[NAMEDATALEN];
 	Latch	   *caller_latch;	/* set by the worker when it has finished */
 

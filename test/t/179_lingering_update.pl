@@ -8,6 +8,8 @@
 #    another update: a new worker, with the new settings, does;
 #  - a cancelled run terminates the lingering worker running it, and the
 #    next run works;
+#  - a worker waits for its pipeline of its extension: not for a pipeline
+#    of the same id after the extension was dropped and created again;
 #  - idle workers leave when their time is up, at once when the setting is
 #    0, when their database is dropped (DROP DATABASE does not wait for
 #    them), and when a background worker could not be started for want of
@@ -192,6 +194,23 @@ psql('DROP DATABASE other');
 ok(time - $started < 5, 'DROP DATABASE does not wait for the idle worker');
 
 # two of the three slots are the launchers' (medallion's, logical replication's)
+# Pipeline ids start again with the extension: a pipeline made after DROP
+# EXTENSION ... CASCADE and CREATE EXTENSION may have the id of one whose
+# worker still waits, and is not handed to it.
+run_round('p');
+my $old_p_worker = psql(q{
+SELECT pid FROM pg_stat_activity WHERE application_name = 'medallion update: p'});
+like($old_p_worker, qr/^\d+$/, 'pipeline p\'s worker waits');
+my $old_p_id = psql(q{SELECT pipeline_id FROM medallion.pipeline WHERE pipeline_name = 'p'});
+psql('DROP EXTENSION medallion CASCADE');
+psql('CREATE EXTENSION medallion');
+make_pipeline('p2');
+is(psql(q{SELECT pipeline_id FROM medallion.pipeline WHERE pipeline_name = 'p2'}),
+	$old_p_id, 'the new extension\'s pipeline p2 has the id p had');
+run_round('p2');
+is( psql(qq{SELECT application_name FROM pg_stat_activity WHERE pid = $old_p_worker}),
+	'medallion update: p', 'p\'s worker did not run it');
+
 my $small = start_node('lingering_small', 'max_worker_processes' => 3);
 $node = $small;
 make_pipeline('a');
