@@ -11,9 +11,10 @@
 #  - a worker waits for its pipeline of its extension: not for a pipeline
 #    of the same id after the extension was dropped and created again;
 #  - idle workers leave when their time is up, at once when the setting is
-#    0, when their database is dropped (DROP DATABASE does not wait for
-#    them), and when a background worker could not be started for want of
-#    a slot (the start is tried again and succeeds).
+#    0, when their pipeline is dropped, when their database is dropped
+#    (DROP DATABASE does not wait for them), and when a background worker
+#    could not be started for want of a slot (the start is tried again and
+#    succeeds).
 use strict;
 use warnings;
 
@@ -169,6 +170,20 @@ for my $name (qw(r s t u))
 }
 is( psql(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'medallion update'}),
 	'4', 'at most a quarter of max_worker_processes (16) wait');
+# within 10 s: well before a linger of 60 s would end it
+sub gone_soon
+{
+	my ($application_name) = @_;
+	for (1 .. 100)
+	{
+		return 1 if psql(qq{
+SELECT count(*) FROM pg_stat_activity WHERE application_name = '$application_name'}) eq '0';
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
+}
+psql(q{SELECT medallion.drop_pipeline('u')});
+ok(gone_soon('medallion update: u'), 'the worker of a dropped pipeline leaves');
 run_round('p');
 is( psql(q{
 SELECT pid FROM pg_stat_activity WHERE application_name = 'medallion update: p'}),
