@@ -101,6 +101,20 @@ lingering_limit(void)
 	return Min(LINGERING_UPDATE_MAX, Max(1, max_worker_processes / 4));
 }
 
+/*
+ * Is the entry an idle worker in this database (any, when database_id is
+ * invalid), waiting for this pipeline (any, when pipeline_id is 0)?  With
+ * the spinlock held.
+ */
+static bool
+idle_worker_of(const LingeringEntry *entry, Oid database_id,
+			   int32 pipeline_id)
+{
+	return entry->pid != 0 && entry->state == LINGERING_IDLE &&
+		(!OidIsValid(database_id) || entry->database_id == database_id) &&
+		(pipeline_id == 0 || entry->pipeline_id == pipeline_id);
+}
+
 int
 LingeringUpdateClaim(const LingeringKey *key, dsm_handle request)
 {
@@ -115,10 +129,8 @@ LingeringUpdateClaim(const LingeringKey *key, dsm_handle request)
 	{
 		LingeringEntry *entry = &registry->entries[index];
 
-		if (entry->pid != 0 && entry->state == LINGERING_IDLE &&
-			entry->database_id == key->database_id &&
+		if (idle_worker_of(entry, key->database_id, key->pipeline_id) &&
 			entry->extension_id == key->extension_id &&
-			entry->pipeline_id == key->pipeline_id &&
 			entry->worker_role == key->worker_role &&
 			strcmp(entry->library_version, MEDALLION_VERSION) == 0)
 		{
@@ -278,9 +290,7 @@ LingeringUpdateEvictIdle(Oid database_id, int32 pipeline_id)
 	{
 		LingeringEntry *entry = &registry->entries[index];
 
-		if (entry->pid != 0 && entry->state == LINGERING_IDLE &&
-			(!OidIsValid(database_id) || entry->database_id == database_id) &&
-			(pipeline_id == 0 || entry->pipeline_id == pipeline_id))
+		if (idle_worker_of(entry, database_id, pipeline_id))
 		{
 			entry->state = LINGERING_LEAVING;
 			latches[count++] = entry->latch;
